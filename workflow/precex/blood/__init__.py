@@ -1,0 +1,1 @@
+"""Blood markers: catalogue, unit harmonisation, value selection, derived indices, FHIR input."""

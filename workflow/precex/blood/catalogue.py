@@ -1,0 +1,80 @@
+"""The marker catalogue (resources/blood/marker_catalogue.tsv): names, LOINC codes, units, ranges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import pandas as pd
+
+from precex.paths import resource_path
+
+
+@dataclass(frozen=True)
+class Marker:
+    name: str
+    loinc: tuple[str, ...]
+    canonical_unit: str
+    column_unit: str  # unit as written in column names, e.g. mmol_l
+    molar_mass: float  # g/mol; 0 when no mass<->molar conversion applies
+    iu_in_mol: float  # moles per international unit; 0 when not applicable
+    plausible: tuple[float, float]
+    reference_f: tuple[float, float]
+    reference_m: tuple[float, float]
+    source: str
+
+    @property
+    def column(self) -> str:
+        return f"{self.name}_{self.column_unit}"
+
+
+@cache
+def load_catalogue() -> dict[str, Marker]:
+    table = pd.read_csv(resource_path("blood", "marker_catalogue.tsv"), sep="\t", dtype=str,
+                        keep_default_na=False)
+    markers = {}
+    for r in table.itertuples():
+        markers[r.marker] = Marker(
+            name=r.marker,
+            loinc=tuple(c for c in r.loinc.split(";") if c),
+            canonical_unit=r.canonical_unit,
+            column_unit=r.column_unit,
+            molar_mass=float(r.molar_mass_g_mol),
+            iu_in_mol=float(r.iu_in_mol),
+            plausible=(float(r.plausible_min), float(r.plausible_max)),
+            reference_f=(float(r.ref_low_f), float(r.ref_high_f)),
+            reference_m=(float(r.ref_low_m), float(r.ref_high_m)),
+            source=r.source,
+        )
+    return markers
+
+
+@cache
+def _lookup() -> tuple[dict[str, str], dict[str, str]]:
+    by_name: dict[str, str] = {}
+    by_loinc: dict[str, str] = {}
+    table = pd.read_csv(resource_path("blood", "marker_catalogue.tsv"), sep="\t", dtype=str,
+                        keep_default_na=False)
+    for r in table.itertuples():
+        for name in [r.marker, *r.synonyms.split(";")]:
+            if name:
+                by_name[_key(name)] = r.marker
+        for code in r.loinc.split(";"):
+            if code:
+                by_loinc[code.strip()] = r.marker
+    return by_name, by_loinc
+
+
+def _key(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def find_marker(name: str | None = None, loinc: str | None = None) -> str | None:
+    by_name, by_loinc = _lookup()
+    if loinc:
+        hit = by_loinc.get(str(loinc).strip())
+        if hit:
+            return hit
+    if name:
+        return by_name.get(_key(str(name)))
+    return None

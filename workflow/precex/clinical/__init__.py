@@ -1,0 +1,1 @@
+"""Clinical context, body composition and fitness from the patient sheet."""

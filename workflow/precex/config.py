@@ -1,0 +1,127 @@
+"""Load, validate and resolve a precex configuration.
+
+Shared by the Snakefile (through workflow/rules/common.smk) and `precex validate`, so both see
+the same defaults and the same paths.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from precex.paths import resource_path, schema_path
+from precex.problems import InputError, Problem
+
+# Config keys naming the batch's input files; every one but `patients` may be absent.
+INPUT_KEYS = (
+    "patients",
+    "microbiome",
+    "microbiome_taxonomy",
+    "microbiome_sample_map",
+    "methylation",
+    "methylation_manifest",
+    "variants",
+    "blood",
+    "wearables",
+)
+# Reference resources with a bundled default; a config may point them elsewhere.
+RESOURCE_DEFAULTS = {
+    "genome_gtf": ("genome", "ensembl_human_chr1_subset.gtf.gz"),
+    "rulebase": ("rules", "rulebase.yaml"),
+}
+
+
+def load_yaml(path: str | os.PathLike[str]) -> Any:
+    """Parse YAML with the safe loader; a syntax error names the file and line."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise InputError([Problem(str(path), "file not found.", "check the path.")]) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise InputError(
+            [Problem(str(path), f"not valid YAML{where} ({getattr(err, 'problem', err)}).",
+                     "fix the YAML syntax there (quote text that contains ': ').")]
+        ) from None
+
+
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    data = load_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(
+            [Problem(str(path), "the config must be a mapping of keys to values.",
+                     "see config/README.md for the keys.")]
+        )
+    return data
+
+
+def config_schema() -> dict[str, Any]:
+    return load_yaml(schema_path("config.schema.yaml"))
+
+
+def validate_config(config: dict[str, Any], source: str = "config") -> list[Problem]:
+    """Every schema violation as a Problem (not only the first)."""
+    validator = Draft202012Validator(config_schema())
+    problems = []
+    for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path))):
+        key = ".".join(str(p) for p in err.absolute_path) or None
+        if err.validator == "additionalProperties":
+            fix = "remove the key or correct its spelling; config/README.md lists every key."
+        elif err.validator == "required":
+            fix = "add the key; config/README.md explains it."
+        else:
+            fix = f"see the description of '{key}' in config/README.md."
+        problems.append(Problem(source, err.message + ".", fix, column=key, stage="config"))
+    return problems
+
+
+def apply_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """Top-level schema defaults for keys the config does not set (the schema is flat)."""
+    out = dict(config)
+    for key, spec in config_schema()["properties"].items():
+        if "default" in spec and key not in out:
+            out[key] = spec["default"]
+    return out
+
+
+def resolve_path(path: str, base_dir: str | os.PathLike[str] | None) -> str:
+    p = Path(os.path.expanduser(path))
+    if not p.is_absolute():
+        p = Path(base_dir or os.getcwd()) / p
+    return os.path.normpath(p)
+
+
+def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Defaults filled in, input and resource paths absolute (against base_dir or the cwd)."""
+    out = apply_defaults(config)
+    base = out.get("base_dir")
+    for key in INPUT_KEYS + ("genome_gtf", "rulebase"):
+        value = out.get(key)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            out[key] = [resolve_path(v, base) for v in value]
+        else:
+            out[key] = resolve_path(value, base)
+    for key, parts in RESOURCE_DEFAULTS.items():
+        out.setdefault(key, str(resource_path(*parts)))
+    return out
+
+
+def input_files(config: dict[str, Any]) -> dict[str, list[str]]:
+    """Input files by config key, for checks and checksums (resolved config)."""
+    files: dict[str, list[str]] = {}
+    for key in INPUT_KEYS + tuple(RESOURCE_DEFAULTS):
+        value = config.get(key)
+        if value is None:
+            continue
+        files[key] = list(value) if isinstance(value, list) else [value]
+    return files

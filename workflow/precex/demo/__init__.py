@@ -1,0 +1,1 @@
+"""Synthetic demo cohorts in real file formats (see precex.demo.cohort)."""

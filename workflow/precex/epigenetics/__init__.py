@@ -1,0 +1,1 @@
+"""Epigenetic profiling: clocks, age acceleration, gene-level methylation."""

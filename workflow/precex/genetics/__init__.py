@@ -1,0 +1,1 @@
+"""Germline genotypes at curated exercise-related variants (display only, grade H)."""

@@ -1,0 +1,64 @@
+"""Genotypes at the curated variant table (resources/genetics/exercise_variants.tsv).
+
+A 2015 consensus (Webborn et al., BJSM) found no role for such genotypes in individual exercise
+prescription: precex displays them for research and never lets them change a dose (grade H).
+Columns of results/genetics/genotypes.tsv: one row per patient; per variant <rsid>_genotype
+(e.g. 'C/T', empty when not called) and <rsid>_effect_allele_count (0, 1, 2).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from precex.epigenetics.features import normalise_contig
+from precex.paths import resource_path
+from precex.problems import InputError, Problem
+
+
+def variant_table() -> pd.DataFrame:
+    return pd.read_csv(resource_path("genetics", "exercise_variants.tsv"), sep="\t",
+                       dtype={"chrom": str})
+
+
+def read_genotypes(vcf_path: str, patients: set[str]) -> tuple[pd.DataFrame, list[Problem]]:
+    import cyvcf2
+
+    table = variant_table()
+    by_id = {r.rsid: r for r in table.itertuples()}
+    by_pos = {(normalise_contig(r.chrom), int(r.pos_grch38)): r for r in table.itertuples()}
+    try:
+        vcf = cyvcf2.VCF(vcf_path)
+    except (OSError, Exception) as err:  # cyvcf2 raises OSError or generic errors
+        raise InputError([Problem(vcf_path, f"cannot be read as VCF ({err}).",
+                                  "give a VCF 4.x file, plain or bgzipped.",
+                                  stage="genetics")]) from None
+    samples = list(vcf.samples)
+    problems = [Problem(vcf_path, f"sample '{s}' matches no patient in the sheet; not used.",
+                        "name VCF samples by patient ID.", stage="genetics")
+                for s in samples if s not in patients]
+    out: dict[str, dict[str, object]] = {s: {} for s in samples if s in patients}
+    try:
+        for rec in vcf:
+            row = by_id.get(rec.ID) or by_pos.get((normalise_contig(rec.CHROM), rec.POS))
+            if row is None:
+                continue
+            alleles = [rec.REF, *rec.ALT]
+            for sample, gt in zip(samples, rec.genotypes, strict=True):
+                if sample not in out:
+                    continue
+                calls = [a for a in gt[:-1] if a is not None and a >= 0]
+                if len(calls) < 2:
+                    out[sample][f"{row.rsid}_genotype"] = ""
+                    continue
+                named = [alleles[a] if a < len(alleles) else "?" for a in calls]
+                out[sample][f"{row.rsid}_genotype"] = "/".join(named)
+                out[sample][f"{row.rsid}_effect_allele_count"] = sum(
+                    a == row.effect_allele for a in named)
+    except Exception as err:
+        raise InputError([Problem(vcf_path, f"malformed VCF record ({err}).",
+                                  "check the file with `bcftools view`.", stage="genetics")
+                          ]) from None
+    frame = pd.DataFrame.from_dict(out, orient="index")
+    frame.index.name = "patient_id"
+    cols = sorted(frame.columns)
+    return frame.reindex(columns=cols).sort_index(), problems

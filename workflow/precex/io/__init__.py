@@ -1,0 +1,1 @@
+"""Reading and writing files: tables, atomic writes, the patient sheet, config."""

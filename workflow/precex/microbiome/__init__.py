@@ -1,0 +1,1 @@
+"""Microbiome profiling: readers for BIOM/QIIME 2/MetaPhlAn, taxonomy, per-patient features."""

@@ -1,0 +1,248 @@
+"""Read microbiome tables in the formats cores hand over, detected from the file's content.
+
+- BIOM 2.1 (HDF5) and BIOM 1.0 (JSON) through biom-format;
+- classic BIOM TSV (`# Constructed from biom file`, `#OTU ID`, optional `taxonomy` column);
+- QIIME 2 artifacts (.qza zip: <uuid>/data/feature-table.biom, taxonomy.tsv), no QIIME 2 needed;
+- MetaPhlAn 3/4 per-sample profiles and merged tables (relative abundances in percent).
+
+Every reader returns a `MicrobiomeTable`: samples x features, with the lineage of each feature.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from precex.problems import InputError, Problem
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+FORMATS = ("biom-hdf5", "biom-json", "biom-tsv", "qiime2-qza", "metaphlan")
+
+
+@dataclass
+class MicrobiomeTable:
+    values: pd.DataFrame  # samples x features; counts, or proportions when relative
+    lineage: pd.Series  # feature -> lineage string ('' when unknown)
+    relative: bool
+    source: str
+    format: str
+
+
+def _fail(path: str | os.PathLike[str], message: str, fix: str) -> InputError:
+    return InputError([Problem(str(path), message, fix, stage="microbiome")])
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    p = Path(path)
+    if not p.is_file():
+        raise _fail(path, "file not found.", "check the 'microbiome' path in the config.")
+    with open(p, "rb") as handle:
+        head = handle.read(4096)
+    if head.startswith(HDF5_SIGNATURE):
+        return "biom-hdf5"
+    if zipfile.is_zipfile(p):
+        return "qiime2-qza"
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    if text.lstrip().startswith("{"):
+        return "biom-json"
+    first = text.splitlines()[0] if text else ""
+    if first.startswith("#mpa_v") or re.search(r"^#?clade_name\t", text, re.M):
+        return "metaphlan"
+    if first.startswith("# Constructed from biom file") or first.startswith("#OTU ID"):
+        return "biom-tsv"
+    raise _fail(path, "format not recognised.",
+                "give a BIOM (1.0 JSON or 2.1 HDF5), classic BIOM TSV, QIIME 2 .qza feature "
+                "table or MetaPhlAn 3/4 profile.")
+
+
+def _from_biom(table: object, path: str, fmt: str) -> MicrobiomeTable:
+    frame = table.to_dataframe(dense=True).T  # type: ignore[attr-defined]
+    lineage = pd.Series("", index=frame.columns, dtype=object)
+    metadata = table.metadata(axis="observation")  # type: ignore[attr-defined]
+    if metadata is not None:
+        for fid, md in zip(frame.columns, metadata, strict=True):
+            tax = (md or {}).get("taxonomy")
+            if isinstance(tax, list | tuple):
+                tax = "; ".join(map(str, tax))
+            lineage[fid] = tax or ""
+    return MicrobiomeTable(frame.astype(float), lineage, False, path, fmt)
+
+
+def _load_biom_bytes(data: bytes, path: str, fmt: str) -> MicrobiomeTable:
+    import biom
+    import h5py
+
+    try:
+        if data.startswith(HDF5_SIGNATURE):
+            with h5py.File(io.BytesIO(data), "r") as handle:
+                table = biom.Table.from_hdf5(handle)
+        else:
+            table = biom.Table.from_json(json.loads(data.decode("utf-8")))
+    except Exception as err:  # biom/h5py raise many types for corrupt input
+        raise _fail(path, f"cannot be read as a BIOM table ({type(err).__name__}: {err}).",
+                    "re-export the table (e.g. `biom convert --to-hdf5`) and check that the "
+                    "file was copied completely.") from None
+    return _from_biom(table, path, fmt)
+
+
+def _read_classic_tsv(path: str) -> MicrobiomeTable:
+    with open(path, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    header_at = next((i for i, line in enumerate(lines) if line.startswith("#OTU ID")), None)
+    if header_at is None:
+        raise _fail(path, "no '#OTU ID' header line.", "export with `biom convert --to-tsv`.")
+    frame = pd.read_csv(io.StringIO("\n".join(lines[header_at:])), sep="\t", dtype=str,
+                        keep_default_na=False)
+    frame = frame.rename(columns={"#OTU ID": "feature_id"})
+    lineage = pd.Series("", index=frame["feature_id"], dtype=object)
+    meta_cols = [c for c in frame.columns if c.lower() in ("taxonomy", "consensus lineage")]
+    if meta_cols:
+        lineage = pd.Series(frame[meta_cols[0]].to_numpy(), index=frame["feature_id"])
+        frame = frame.drop(columns=meta_cols)
+    values = frame.set_index("feature_id")
+    _check_unique(values.index, path, "feature")
+    _check_unique(values.columns, path, "sample")
+    numeric = values.apply(pd.to_numeric, errors="coerce")
+    bad = numeric.isna() & (values != "")
+    if bad.to_numpy().any():
+        feature, sample = next(zip(*np.nonzero(bad.to_numpy()), strict=True))
+        raise _fail(path, f"feature '{values.index[feature]}', sample '{values.columns[sample]}':"
+                    f" '{values.iat[feature, sample]}' is not a number.",
+                    "counts must be numbers.")
+    return MicrobiomeTable(numeric.fillna(0).T.astype(float), lineage, False, path, "biom-tsv")
+
+
+def _read_qza(path: str, taxonomy: str | None) -> MicrobiomeTable:
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        biom_name = next((n for n in names if n.endswith("/data/feature-table.biom")), None)
+        if biom_name is None:
+            tax_name = next((n for n in names if n.endswith("/data/taxonomy.tsv")), None)
+            hint = " It holds a taxonomy; give it as 'microbiome_taxonomy'." if tax_name else ""
+            raise _fail(path, "this QIIME 2 artifact holds no feature table "
+                        "(no <uuid>/data/feature-table.biom)." + hint,
+                        "give a FeatureTable[Frequency] artifact (table.qza).")
+        table = _load_biom_bytes(archive.read(biom_name), path, "qiime2-qza")
+    if taxonomy:
+        table.lineage = read_taxonomy(taxonomy, list(table.values.columns))
+    return table
+
+
+def read_taxonomy(path: str, features: list[str]) -> pd.Series:
+    """QIIME 2 taxonomy (.qza or exported taxonomy.tsv: Feature ID, Taxon[, Confidence])."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            name = next((n for n in archive.namelist() if n.endswith("/data/taxonomy.tsv")), None)
+            if name is None:
+                raise _fail(path, "this QIIME 2 artifact holds no taxonomy.tsv.",
+                            "give a FeatureData[Taxonomy] artifact.")
+            text = archive.read(name).decode("utf-8")
+    else:
+        text = Path(path).read_text(encoding="utf-8")
+    frame = pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False,
+                        comment=None)
+    frame = frame[~frame.iloc[:, 0].str.startswith("#")]  # QIIME 2 '#q2:types' directive rows
+    if "Feature ID" not in frame.columns or "Taxon" not in frame.columns:
+        raise _fail(path, "taxonomy needs the columns 'Feature ID' and 'Taxon'.",
+                    "export it with `qiime tools export` or give the taxonomy .qza.")
+    _check_unique(pd.Index(frame["Feature ID"]), path, "feature")
+    lineage = pd.Series(frame["Taxon"].to_numpy(), index=frame["Feature ID"])
+    missing = [f for f in features if f not in lineage.index]
+    if missing:
+        raise _fail(path, f"does not cover {len(missing)} of the table's {len(features)} "
+                    f"features (e.g. {', '.join(missing[:3])}).",
+                    "use the taxonomy made from the same feature table (same representative "
+                    "sequences).")
+    return lineage.reindex(features)
+
+
+def _read_metaphlan(path: str) -> MicrobiomeTable:
+    with open(path, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    header_at = next((i for i, line in enumerate(lines)
+                      if line.lstrip("#").startswith("clade_name")), None)
+    if header_at is None:
+        raise _fail(path, "no 'clade_name' header line.",
+                    "give a MetaPhlAn profile or a table from merge_metaphlan_tables.py.")
+    header = lines[header_at].lstrip("#").split("\t")
+    body = [line.split("\t") for line in lines[header_at + 1:] if line and not
+            line.startswith("#")]
+    frame = pd.DataFrame([row + [""] * (len(header) - len(row)) for row in body],
+                         columns=header)
+    per_sample = "relative_abundance" in header
+    if per_sample:  # one profile: the sample is named by the file (P001.txt -> P001)
+        sample = Path(path).name.split(".")[0]
+        for suffix in ("_profile", "_metaphlan", "_mpa"):
+            sample = sample.removesuffix(suffix)
+        frame = frame[["clade_name", "relative_abundance"]].rename(
+            columns={"relative_abundance": sample})
+    drop = [c for c in frame.columns if c in ("NCBI_tax_id", "clade_taxid", "additional_species")]
+    frame = frame.drop(columns=drop).set_index("clade_name")
+    frame = frame[~frame.index.str.upper().str.startswith("UNCLASSIFIED")]
+    _check_unique(frame.columns, path, "sample")
+    numeric = frame.apply(pd.to_numeric, errors="coerce")
+    if numeric.isna().to_numpy().any():
+        clade, sample = next(zip(*np.nonzero(numeric.isna().to_numpy()), strict=True))
+        raise _fail(path, f"clade '{frame.index[clade]}', sample '{frame.columns[sample]}': "
+                    f"'{frame.iat[clade, sample]}' is not a number.",
+                    "relative abundances must be numbers.")
+    last_rank = numeric.index.str.split("|").str[-1].str[:1]
+    level = "g" if (last_rank == "g").any() else "s"
+    genus_rows = numeric[last_rank == level]
+    if genus_rows.empty:
+        raise _fail(path, "no genus- or species-level clades.",
+                    "run MetaPhlAn with the default (all ranks) output.")
+    _check_unique(genus_rows.index, path, "clade")
+    values = genus_rows.T / 100.0
+    lineage = pd.Series(genus_rows.index.to_numpy(), index=genus_rows.index)
+    return MicrobiomeTable(values, lineage, True, path, "metaphlan")
+
+
+def _check_unique(index: pd.Index, path: str, what: str) -> None:
+    dup = index[index.duplicated()].unique()
+    if len(dup):
+        raise _fail(path, f"duplicate {what} IDs: {', '.join(map(str, dup[:5]))}.",
+                    f"each {what} must appear once.")
+
+
+def read_microbiome(path: str, taxonomy: str | None = None) -> MicrobiomeTable:
+    """Detect the format of `path` and read it; validate counts and IDs."""
+    fmt = detect_format(path)
+    if fmt == "biom-hdf5" or fmt == "biom-json":
+        table = _load_biom_bytes(Path(path).read_bytes(), path, fmt)
+    elif fmt == "biom-tsv":
+        table = _read_classic_tsv(path)
+    elif fmt == "qiime2-qza":
+        table = _read_qza(path, taxonomy)
+    else:
+        table = _read_metaphlan(path)
+    if taxonomy and fmt != "qiime2-qza":
+        table.lineage = read_taxonomy(taxonomy, list(table.values.columns))
+    _validate(table)
+    return table
+
+
+def _validate(table: MicrobiomeTable) -> None:
+    v = table.values
+    if v.shape[0] == 0 or v.shape[1] == 0:
+        raise _fail(table.source, "the table is empty (no samples or no features).",
+                    "check the export; an empty table cannot be profiled.")
+    _check_unique(v.index, table.source, "sample")
+    _check_unique(v.columns, table.source, "feature")
+    arr = v.to_numpy()
+    if not np.isfinite(arr).all():
+        s, f = next(zip(*np.nonzero(~np.isfinite(arr)), strict=True))
+        raise _fail(table.source, f"sample '{v.index[s]}', feature '{v.columns[f]}': value is "
+                    "not a finite number.", "counts must be finite numbers.")
+    if (arr < 0).any():
+        s, f = next(zip(*np.nonzero(arr < 0), strict=True))
+        raise _fail(table.source, f"sample '{v.index[s]}', feature '{v.columns[f]}': negative "
+                    f"value {arr[s, f]:g}.", "counts and abundances cannot be negative.")

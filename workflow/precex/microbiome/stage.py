@@ -1,0 +1,54 @@
+"""The microbiome stage: read every configured table, map samples, compute features."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from precex.io.files import write_tsv
+from precex.io.stage_output import write_features, write_stage_outputs
+from precex.io.validated import read_validated
+from precex.microbiome.features import compute_features, map_samples
+from precex.microbiome.readers import read_microbiome
+from precex.problems import InputError, Problem
+
+
+def read_sample_map(path: str) -> pd.Series:
+    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    if not {"sample_id", "patient_id"} <= set(frame.columns):
+        raise InputError([Problem(path, "the sample map needs columns sample_id and patient_id.",
+                                  "add a header row: sample_id<TAB>patient_id.",
+                                  stage="microbiome")])
+    dup = frame["sample_id"][frame["sample_id"].duplicated()].unique()
+    if len(dup):
+        raise InputError([Problem(path, f"sample IDs mapped twice: {', '.join(dup[:5])}.",
+                                  "map each sample once.", stage="microbiome")])
+    return pd.Series(frame["patient_id"].str.strip().to_numpy(),
+                     index=frame["sample_id"].str.strip())
+
+
+def run(tables: list[str], taxonomy: str | None, sample_map: str | None, patients_tsv: str,
+        min_depth: int, out_features: str, out_clr: str, out_exclusions: str,
+        out_problems: str) -> None:
+    patients = set(read_validated(patients_tsv).index)
+    mapping = read_sample_map(sample_map) if sample_map else None
+    problems: list[Problem] = []
+    mapped = []
+    seen: dict[str, str] = {}
+    for path in tables:
+        table = read_microbiome(path, taxonomy)
+        values, found = map_samples(table, mapping, patients)
+        problems += found
+        twice = [p for p in values.index if p in seen]
+        for pid in twice:
+            problems.append(Problem(path, f"patient also has a sample in {seen[pid]}; neither "
+                                    "is used.", "give each patient one microbiome sample.",
+                                    patient_id=pid, stage="microbiome"))
+        seen.update({p: path for p in values.index})
+        mapped.append((table, values))
+    dropped = {p.patient_id for p in problems if p.patient_id}
+    mapped = [(t, v[~v.index.isin(dropped)]) for t, v in mapped]
+    result = compute_features(mapped, min_depth)
+    problems += result.problems
+    write_features(out_features, result.features)
+    write_tsv(out_clr, result.genus_clr, index=True)
+    write_stage_outputs(problems, "microbiome", out_exclusions, out_problems)

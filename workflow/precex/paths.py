@@ -1,0 +1,32 @@
+"""Where the packaged workflow lives, in a source checkout and in an installed wheel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def workflow_root() -> Path:
+    """Directory holding Snakefile, workflow/, config/, resources/ and envs/.
+
+    An installed wheel carries them under precex/_workflow (pyproject force-include); a source
+    checkout (editable install, tests) has them two levels above this package.
+    """
+    bundled = _PACKAGE_DIR / "_workflow"
+    if (bundled / "Snakefile").is_file():
+        return bundled
+    checkout = _PACKAGE_DIR.parents[1]
+    if (checkout / "Snakefile").is_file():
+        return checkout
+    raise FileNotFoundError(
+        f"precex cannot find its workflow (looked in {bundled} and {checkout}); reinstall precex."
+    )
+
+
+def schema_path(name: str) -> Path:
+    return workflow_root() / "workflow" / "schemas" / name
+
+
+def resource_path(*parts: str) -> Path:
+    return workflow_root().joinpath("resources", *parts)

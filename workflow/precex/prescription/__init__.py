@@ -1,0 +1,1 @@
+"""Prescription engine: rule base, safety caps, concrete FITT-VP plan, FHIR output."""

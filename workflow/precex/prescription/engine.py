@@ -1,0 +1,266 @@
+"""The prescription engine.
+
+Order (DESIGN.md): safety screen -> base prescription (treatment phase and goals) ->
+evidence-graded modifiers -> annotations -> caps applied last -> concrete plan.
+
+- Safety rules always apply, whatever their grade; their caps combine by "most restrictive wins"
+  (status, maximum intensity, exclusions, supervision, triage).
+- The base rule with the highest priority among those that fire sets the starting dose.
+- A modifier changes the dose only when its grade is at or above `evidence_floor`; an H
+  (hypothesis-generating) modifier changes it only in research_mode and only when marked
+  research_eligible. Otherwise it is recorded as an annotation that did not change the dose.
+- Caps are applied after every modifier, so no modifier can raise a dose above a cap.
+Conditions are evaluated for all patients at once; assembly per patient is plain Python.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from precex.prescription.plan import build_plan
+from precex.prescription.rules import (
+    INTENSITIES,
+    STATUSES,
+    SUPERVISION,
+    TRIAGE,
+    Rule,
+    RuleBase,
+    evaluate,
+    grade_allows,
+)
+from precex.profile.host import _jsonable
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    reference_date: dt.date
+    evidence_floor: str = "G2"
+    research_mode: bool = False
+
+
+@dataclass
+class Caps:
+    status: str = "prescribed"
+    max_intensity: str = "vigorous"
+    exclude: set[str] = field(default_factory=set)
+    supervision: str = "unsupervised"
+    triage: str = "low"
+    referrals: list[str] = field(default_factory=list)
+    settings: list[str] = field(default_factory=list)
+    monitoring: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    add_components: set[str] = field(default_factory=set)
+    intensity_guidance: str = "heart_rate"
+    progression: str = "standard"
+
+
+def _stricter(order: tuple[str, ...], a: str, b: str) -> str:
+    return a if order.index(a) >= order.index(b) else b
+
+
+def _lower(order: tuple[str, ...], a: str, b: str) -> str:
+    return a if order.index(a) <= order.index(b) else b
+
+
+def _add_unique(items: list[str], value: str | None) -> None:
+    if value and value not in items:
+        items.append(value)
+
+
+def apply_effect_caps(caps: Caps, effect: dict[str, Any]) -> None:
+    """Fold one rule's restrictions into the caps; most restrictive wins."""
+    if "status" in effect:
+        caps.status = _stricter(STATUSES, caps.status, effect["status"])
+    if "max_intensity" in effect:
+        caps.max_intensity = _lower(INTENSITIES, caps.max_intensity, effect["max_intensity"])
+    caps.exclude |= set(effect.get("exclude", []))
+    _merge_non_dose(caps, effect)
+
+
+def _merge_non_dose(caps: Caps, effect: dict[str, Any]) -> None:
+    if "supervision" in effect:
+        caps.supervision = _stricter(SUPERVISION, caps.supervision, effect["supervision"])
+    if "triage" in effect:
+        caps.triage = _stricter(TRIAGE, caps.triage, effect["triage"])
+    _add_unique(caps.referrals, effect.get("referral"))
+    _add_unique(caps.settings, effect.get("setting"))
+    _add_unique(caps.notes, effect.get("note"))
+    for item in effect.get("monitoring", []):
+        _add_unique(caps.monitoring, item)
+    caps.add_components |= set(effect.get("add_components", []))
+    if effect.get("intensity_guidance") == "rpe":
+        caps.intensity_guidance = "rpe"
+    if effect.get("progression") == "slow":
+        caps.progression = "slow"
+
+
+def _dose_change(dose: dict[str, Any], effect: dict[str, Any]) -> dict[str, Any]:
+    changed = {}
+    for component in ("aerobic", "resistance"):
+        for key, value in effect.get(component, {}).items():
+            if dose.get(component) is not None:
+                dose[component][key] = value
+                changed[f"{component}.{key}"] = value
+    return changed
+
+
+def enforce_caps(dose: dict[str, Any], caps: Caps) -> None:
+    """Clamp the dose to the caps in place; the last step, so caps win every conflict."""
+    if "vigorous" in caps.exclude:
+        caps.max_intensity = _lower(INTENSITIES, caps.max_intensity, "moderate")
+    if caps.max_intensity != "vigorous":
+        caps.exclude.add("vigorous")
+    if caps.status == "deferred" or caps.max_intensity == "none":
+        caps.max_intensity = "none"
+        dose["aerobic"] = None
+        dose["resistance"] = None
+        caps.add_components = set()
+        return
+    if "resistance" in caps.exclude:
+        dose["resistance"] = None
+    for component in ("aerobic", "resistance"):
+        part = dose.get(component)
+        if part is None:
+            continue
+        part["intensity"] = _lower(INTENSITIES, part["intensity"], caps.max_intensity)
+        if component == "resistance" and "isometric_heavy" in caps.exclude:
+            part["intensity"] = _lower(INTENSITIES, part["intensity"], "moderate")
+        if part.get("sessions_per_week", 0) == 0:
+            dose[component] = None
+
+
+def _trace_entry(rule: Rule, row: pd.Series, applied: bool, note: str,
+                 changed: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "rule_id": rule.id,
+        "kind": rule.kind,
+        "title": rule.title,
+        "grade": rule.grade,
+        "citation": rule.citation,
+        "rationale": rule.rationale,
+        "effect": copy.deepcopy(rule.effect) if changed is None else changed,
+        "inputs": {f: _jsonable(row.get(f)) for f in rule.features},
+        "applied": applied,
+        "note": note,
+    }
+
+
+def prescribe_one(pid: str, row: pd.Series, fired: list[Rule], settings: EngineSettings
+                  ) -> dict[str, Any]:
+    caps = Caps()
+    trace: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for rule in (r for r in fired if r.kind == "safety"):
+        apply_effect_caps(caps, rule.effect)
+        trace.append(_trace_entry(rule, row, True, "safety rule: always applied"))
+
+    bases = sorted((r for r in fired if r.kind == "base"), key=lambda r: -r.priority)
+    base = bases[0]
+    dose = {"aerobic": copy.deepcopy(base.effect.get("aerobic")),
+            "resistance": copy.deepcopy(base.effect.get("resistance"))}
+    goal = base.effect.get("goal", "")
+    _merge_non_dose(caps, {k: v for k, v in base.effect.items()
+                           if k in ("intensity_guidance", "progression", "note")})
+    trace.append(_trace_entry(base, row, True, f"base prescription (priority {base.priority})"))
+    for other in bases[1:]:
+        trace.append(_trace_entry(other, row, False,
+                                  f"base rule fired but {base.id} has higher priority"))
+
+    for rule in (r for r in fired if r.kind == "modifier"):
+        if rule.grade == "H":
+            allowed = settings.research_mode and rule.research_eligible
+            why = ("research_mode: hypothesis-generating rule applied" if allowed else
+                   "hypothesis-generating: annotation only (research_mode off or not eligible)")
+        else:
+            allowed = grade_allows(rule.grade, settings.evidence_floor)
+            why = (f"grade {rule.grade} meets evidence_floor {settings.evidence_floor}"
+                   if allowed else
+                   f"grade {rule.grade} below evidence_floor {settings.evidence_floor}: "
+                   "annotation only")
+        if allowed:
+            changed = _dose_change(dose, rule.effect)
+            _merge_non_dose(caps, rule.effect)
+            trace.append(_trace_entry(rule, row, True, why, changed or None))
+        else:
+            trace.append(_trace_entry(rule, row, False, why))
+            annotations.append({"rule_id": rule.id, "grade": rule.grade, "title": rule.title,
+                                "text": f"{rule.rationale} (not applied: {why})",
+                                "citation": rule.citation, "changes_dose": False})
+
+    for rule in (r for r in fired if r.kind == "annotation"):
+        trace.append(_trace_entry(rule, row, True, "annotation: never changes the dose"))
+        annotations.append({"rule_id": rule.id, "grade": rule.grade, "title": rule.title,
+                            "text": rule.effect.get("note", rule.rationale),
+                            "citation": rule.citation, "changes_dose": False})
+        for item in rule.effect.get("monitoring", []):
+            _add_unique(caps.monitoring, item)
+
+    enforce_caps(dose, caps)
+    plan = build_plan(row, dose, caps, settings.reference_date)
+    return {
+        "patient_id": pid,
+        "status": caps.status,
+        "triage": caps.triage,
+        "supervision": caps.supervision,
+        "max_intensity": caps.max_intensity,
+        "excluded": sorted(caps.exclude),
+        "goal": goal,
+        "intensity_guidance": caps.intensity_guidance,
+        "setting": caps.settings,
+        "referrals": caps.referrals,
+        "notes": caps.notes,
+        **plan,
+        "annotations": annotations,
+        "trace": trace,
+        "engine": {"evidence_floor": settings.evidence_floor,
+                   "research_mode": settings.research_mode,
+                   "reference_date": settings.reference_date.isoformat()},
+    }
+
+
+def prescribe(features: pd.DataFrame, rulebase: RuleBase, settings: EngineSettings
+              ) -> list[dict[str, Any]]:
+    """Prescriptions for every row of `features` (indexed by patient_id), in index order."""
+    fired = np.column_stack([evaluate(r.when, features) for r in rulebase.rules]) if len(
+        features) else np.zeros((0, len(rulebase.rules)), dtype=bool)
+    out = []
+    for i, pid in enumerate(features.index):
+        rules = [r for r, hit in zip(rulebase.rules, fired[i], strict=True) if hit]
+        out.append(prescribe_one(str(pid), features.iloc[i], rules, settings))
+    return out
+
+
+SUMMARY_COLUMNS = [
+    "patient_id", "status", "triage", "supervision", "max_intensity", "excluded",
+    "aerobic_sessions_per_week", "aerobic_minutes_per_session", "aerobic_intensity",
+    "resistance_sessions_per_week", "resistance_sets", "resistance_intensity",
+    "weekly_met_minutes", "safety_rules_fired", "rules_applied",
+]
+
+
+def summary_row(p: dict[str, Any]) -> dict[str, Any]:
+    aer, res = p.get("aerobic") or {}, p.get("resistance") or {}
+    return {
+        "patient_id": p["patient_id"],
+        "status": p["status"],
+        "triage": p["triage"],
+        "supervision": p["supervision"],
+        "max_intensity": p["max_intensity"],
+        "excluded": ";".join(p["excluded"]),
+        "aerobic_sessions_per_week": aer.get("sessions_per_week", 0),
+        "aerobic_minutes_per_session": aer.get("minutes_per_session", 0),
+        "aerobic_intensity": aer.get("intensity", "none"),
+        "resistance_sessions_per_week": res.get("sessions_per_week", 0),
+        "resistance_sets": res.get("sets", 0),
+        "resistance_intensity": res.get("intensity", "none"),
+        "weekly_met_minutes": p["weekly_met_minutes"],
+        "safety_rules_fired": ";".join(t["rule_id"] for t in p["trace"]
+                                       if t["kind"] == "safety"),
+        "rules_applied": ";".join(t["rule_id"] for t in p["trace"] if t["applied"]),
+    }

@@ -1,0 +1,285 @@
+"""The concrete plan: heart-rate and RPE targets, exercises, 12-week progression, weekly schedule.
+
+Intensity classes (ACSM/Garber 2011 as tabulated in BJSM; resistance load classes from
+Oxid Med Cell Longev 2018, PMC6186337): light 57-63% HRmax, RPE 9-11, 30-49% 1RM; moderate
+64-76% HRmax, RPE 12-13, 50-69% 1RM; vigorous 77-95% HRmax, RPE 14-17, 70-84% 1RM. Targets use
+%HRmax (recommended over %HRR for breast-cancer survivors, PMC6186337); HRmax is measured when
+given, else Tanaka 208 - 0.7 x age. MET values per minute: light 2.5, moderate 4.0, vigorous 7.0,
+resistance training 3.5 (Compendium of Physical Activities).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import pandas as pd
+
+INTENSITY_TABLE = {
+    "light": {"pct_hr_max": (57, 63), "rpe": (9, 11), "pct_1rm": (30, 49), "rir": (4, 5),
+              "met": 2.5},
+    "moderate": {"pct_hr_max": (64, 76), "rpe": (12, 13), "pct_1rm": (50, 69), "rir": (2, 3),
+                 "met": 4.0},
+    "vigorous": {"pct_hr_max": (77, 95), "rpe": (14, 17), "pct_1rm": (70, 84), "rir": (1, 2),
+                 "met": 7.0},
+}
+RESISTANCE_MET = 3.5
+RESISTANCE_SESSION_MIN = 30
+LEVELS = ("none", "light", "moderate", "vigorous")
+
+# name, muscle group, spinal loading, high impact, heavy isometric
+EXERCISES = [
+    ("Leg press (machine)", "legs", False, False, False),
+    ("Barbell back squat", "legs", True, False, False),
+    ("Sit-to-stand from a chair", "legs", False, False, False),
+    ("Seated row (machine or band)", "back", False, False, False),
+    ("Deadlift", "back", True, False, False),
+    ("Chest press (machine) or wall push-up", "chest", False, False, False),
+    ("Seated dumbbell shoulder press", "shoulders", False, False, False),
+    ("Glute bridge", "hips", False, False, False),
+    ("Supported calf raise", "calves", False, False, False),
+    ("Weighted sit-up", "core", True, False, False),
+    ("Bird-dog (neutral spine)", "core", False, False, False),
+    ("Heavy plank hold", "core", False, False, True),
+]
+# name, weight-bearing, high impact, public facility or group, minimum intensity it suits
+AEROBIC_MODES = [
+    ("brisk walking", True, False, False, "light"),
+    ("stationary cycling", False, False, False, "light"),
+    ("recumbent cycling", False, False, False, "light"),
+    ("water-based exercise (pool)", False, False, True, "light"),
+    ("jogging or running intervals", True, True, False, "vigorous"),
+    ("group exercise class", True, False, True, "moderate"),
+]
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _num(row: pd.Series, key: str) -> float | None:
+    value = row.get(key)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def _one_below(level: str) -> str:
+    return LEVELS[max(1, LEVELS.index(level) - 1)]
+
+
+def aerobic_modes(exclude: set[str], intensity: str) -> list[str]:
+    out = []
+    for name, weight_bearing, impact, public, minimum in AEROBIC_MODES:
+        if weight_bearing and "weight_bearing_cardio" in exclude:
+            continue
+        if impact and "high_impact" in exclude:
+            continue
+        if public and ({"public_facilities", "group_sessions"} & exclude):
+            continue
+        if LEVELS.index(minimum) > LEVELS.index(intensity):
+            continue
+        out.append(name)
+    return out[:3]
+
+
+def resistance_exercises(exclude: set[str]) -> list[dict[str, str]]:
+    chosen: dict[str, str] = {}
+    for name, group, spinal, impact, isometric in EXERCISES:
+        if group in chosen:
+            continue
+        if spinal and "spinal_loading" in exclude:
+            continue
+        if impact and "high_impact" in exclude:
+            continue
+        if isometric and "isometric_heavy" in exclude:
+            continue
+        if spinal:  # loaded spinal exercises only when nothing safer exists; never by default
+            continue
+        chosen[group] = name
+    return [{"name": n, "muscle_group": g} for g, n in chosen.items()]
+
+
+def _hr_targets(row: pd.Series, intensity: str) -> dict[str, Any]:
+    hr_max = _num(row, "hr_max_bpm")
+    source = row.get("hr_max_source") or "estimated (Tanaka 208 - 0.7 x age)"
+    if hr_max is None:
+        age = _num(row, "age")
+        hr_max = round(208 - 0.7 * age) if age is not None else None
+    lo, hi = INTENSITY_TABLE[intensity]["pct_hr_max"]
+    out: dict[str, Any] = {"percent_hr_max": [lo, hi], "hr_max_bpm": hr_max,
+                           "hr_max_source": str(source)}
+    if hr_max is not None:
+        out["heart_rate_bpm"] = [round(hr_max * lo / 100), round(hr_max * hi / 100)]
+    rest = _num(row, "resting_hr_mean_bpm")
+    rest_source = "wearables (28-day mean)"
+    if rest is None:
+        rest, rest_source = _num(row, "resting_hr"), "patient sheet"
+    if rest is not None and hr_max is not None:
+        # Karvonen reserve targets shown for reference; %HRmax stays the primary target.
+        rlo, rhi = {"light": (30, 39), "moderate": (40, 59), "vigorous": (60, 89)}[intensity]
+        out["heart_rate_reserve_bpm"] = [round(rest + (hr_max - rest) * rlo / 100),
+                                         round(rest + (hr_max - rest) * rhi / 100)]
+        out["resting_hr_bpm"] = round(rest)
+        out["resting_hr_source"] = rest_source
+    return out
+
+
+def _round5(x: float) -> int:
+    return int(max(5, 5 * round(x / 5)))
+
+
+def weekly_met_minutes(aerobic: dict | None, resistance: dict | None) -> float:
+    total = 0.0
+    if aerobic:
+        total += (aerobic["sessions_per_week"] * aerobic["minutes_per_session"]
+                  * INTENSITY_TABLE[aerobic["intensity"]]["met"])
+    if resistance:
+        total += resistance["sessions_per_week"] * RESISTANCE_SESSION_MIN * RESISTANCE_MET
+    return round(total, 1)
+
+
+def progression_plan(aerobic: dict | None, resistance: dict | None, slow: bool
+                     ) -> list[dict[str, Any]]:
+    """12 weeks building up to the target; every week is at or below the capped target."""
+    weeks = []
+    ramp = 10 if slow else 6
+    start = 0.5 if slow else 0.7
+    for w in range(1, 13):
+        frac = min(1.0, start + (1 - start) * (w - 1) / (ramp - 1))
+        week: dict[str, Any] = {"week": w}
+        a = r = None
+        if aerobic:
+            intensity = aerobic["intensity"] if w > (4 if slow else 2) else _one_below(
+                aerobic["intensity"])
+            minutes = min(aerobic["minutes_per_session"],
+                          _round5(aerobic["minutes_per_session"] * frac))
+            a = {"sessions_per_week": aerobic["sessions_per_week"],
+                 "minutes_per_session": minutes, "intensity": intensity}
+            week["aerobic"] = a
+        if resistance:
+            early = w <= (4 if slow else 2)
+            intensity = _one_below(resistance["intensity"]) if early else resistance["intensity"]
+            r = {"sessions_per_week": resistance["sessions_per_week"],
+                 "sets": 1 if early else resistance["sets"],
+                 "reps": [resistance["reps_min"], resistance["reps_max"]],
+                 "intensity": intensity,
+                 "load_pct_1rm": list(INTENSITY_TABLE[intensity]["pct_1rm"])}
+            week["resistance"] = r
+        week["weekly_met_minutes"] = weekly_met_minutes(a, r)
+        weeks.append(week)
+    return weeks
+
+
+def weekly_schedule(row: pd.Series, aerobic: dict | None, resistance: dict | None,
+                    extras: list[str], reference_date: dt.date) -> list[dict[str, Any]]:
+    """Seven days from the reference date; hard sessions kept off infusion and recovery days."""
+    days = [reference_date + dt.timedelta(days=i) for i in range(7)]
+    recovery: set[int] = set()
+    infusion = _num(row, "days_to_next_infusion")
+    if infusion is not None and 0 <= infusion < 7:
+        start = int(infusion)
+        recovery = {i for i in range(start, start + 3) if i < 7}
+    free = [i for i in range(7) if i not in recovery]
+    sessions: dict[int, list[str]] = {i: [] for i in range(7)}
+    if resistance:
+        n = resistance["sessions_per_week"]
+        slots = _spread(free, n) if len(free) >= n else _spread(list(range(7)), n)
+        for i in slots:
+            sessions[i].append("resistance")
+    if aerobic:
+        n = aerobic["sessions_per_week"]
+        order = sorted(free, key=lambda i: (len(sessions[i]), i)) + sorted(recovery)
+        for i in sorted(order[:n]):
+            sessions[i].append("aerobic")
+    out = []
+    for i, day in enumerate(days):
+        entry: dict[str, Any] = {"date": day.isoformat(), "weekday": WEEKDAYS[day.weekday()],
+                                 "sessions": []}
+        if i in recovery:
+            entry["note"] = ("infusion day" if i == int(infusion or 0) else "post-infusion "
+                             "recovery") + ": light activity only, or rest"
+        for kind in sessions[i]:
+            if kind == "aerobic" and aerobic:
+                level = "light" if i in recovery else aerobic["intensity"]
+                entry["sessions"].append({"type": "aerobic", "minutes":
+                                          aerobic["minutes_per_session"], "intensity": level})
+            elif kind == "resistance" and resistance:
+                entry["sessions"].append({"type": "resistance", "sets": resistance["sets"],
+                                          "intensity": resistance["intensity"]})
+        if entry["sessions"]:
+            for extra in extras:
+                entry["sessions"].append({"type": extra, "minutes": 10, "intensity": "light"})
+        out.append(entry)
+    return out
+
+
+def _spread(slots: list[int], n: int) -> list[int]:
+    """n slots as evenly spaced as possible (resistance days not back to back when avoidable)."""
+    if n <= 0 or not slots:
+        return []
+    n = min(n, len(slots))
+    step = len(slots) / n
+    return sorted({slots[int(k * step)] for k in range(n)})
+
+
+def build_plan(row: pd.Series, dose: dict[str, Any], caps: Any, reference_date: dt.date
+               ) -> dict[str, Any]:
+    aerobic, resistance = dose.get("aerobic"), dose.get("resistance")
+    a_out = r_out = None
+    if aerobic:
+        intensity = aerobic["intensity"]
+        a_out = {
+            "sessions_per_week": int(aerobic["sessions_per_week"]),
+            "minutes_per_session": int(aerobic["minutes_per_session"]),
+            "minutes_per_week": int(aerobic["sessions_per_week"]
+                                    * aerobic["minutes_per_session"]),
+            "intensity": intensity,
+            "intensity_guidance": caps.intensity_guidance,
+            "rpe": list(INTENSITY_TABLE[intensity]["rpe"]),
+            "modes": aerobic_modes(caps.exclude, intensity),
+            **_hr_targets(row, intensity),
+        }
+        if not a_out["modes"]:
+            a_out["modes"] = ["stationary cycling"]
+    if resistance:
+        intensity = resistance["intensity"]
+        r_out = {
+            "sessions_per_week": int(resistance["sessions_per_week"]),
+            "sets": int(resistance["sets"]),
+            "reps_min": int(resistance["reps_min"]),
+            "reps_max": int(resistance["reps_max"]),
+            "intensity": intensity,
+            "load_pct_1rm": list(INTENSITY_TABLE[intensity]["pct_1rm"]),
+            "reps_in_reserve": list(INTENSITY_TABLE[intensity]["rir"]),
+            "exercises": resistance_exercises(caps.exclude),
+            "load_progression": ("smallest available increment, no more often than every 2 "
+                                 "weeks, watching symptoms (PAL)" if caps.progression == "slow"
+                                 else "add 2-10% load when 1-2 reps beyond the target are "
+                                 "possible in two consecutive sessions (ACSM 2009)"),
+        }
+    extras = sorted(caps.add_components) if (a_out or r_out) else []
+    components = {}
+    if "balance" in extras:
+        components["balance"] = {"sessions_per_week": 3, "minutes_per_session": 10,
+                                 "examples": ["supported single-leg stance",
+                                              "tandem stance near a wall"]}
+    if "flexibility" in extras:
+        components["flexibility"] = {"sessions_per_week": 3, "minutes_per_session": 10}
+    slow = caps.progression == "slow"
+    monitoring = list(caps.monitoring)
+    if a_out or r_out:
+        for item in ("Re-assess VO2peak or 6-minute walk, grip strength and body composition "
+                     "at week 12", "Review adherence and symptoms every 2 weeks"):
+            if item not in monitoring:
+                monitoring.append(item)
+    return {
+        "aerobic": a_out,
+        "resistance": r_out,
+        "balance": components.get("balance"),
+        "flexibility": components.get("flexibility"),
+        "weekly_met_minutes": weekly_met_minutes(a_out, r_out),
+        "progression": progression_plan(a_out, r_out, slow) if (a_out or r_out) else [],
+        "schedule": weekly_schedule(row, a_out, r_out, extras, reference_date),
+        "monitoring": monitoring,
+    }

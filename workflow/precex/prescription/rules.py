@@ -1,0 +1,200 @@
+"""The rule base: loading, validation, and vectorised evaluation of declarative conditions.
+
+A condition is data: {feature, op, value, if_missing}, combined with all/any/not, or
+{always: true}. It is evaluated over a whole DataFrame of patients at once (one boolean per
+patient), never with eval/exec.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from jsonschema import Draft202012Validator
+
+from precex.config import load_yaml
+from precex.paths import schema_path
+from precex.problems import InputError, Problem
+
+GRADES = ("H", "G3", "G2", "G1")  # ascending strength
+INTENSITIES = ("none", "light", "moderate", "vigorous")
+STATUSES = ("prescribed", "clearance_required", "deferred")
+SUPERVISION = ("unsupervised", "supervised", "clinical")
+TRIAGE = ("low", "moderate", "high")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    kind: str
+    title: str
+    when: dict[str, Any]
+    effect: dict[str, Any]
+    grade: str
+    citation: str
+    rationale: str
+    priority: int = 0
+    research_eligible: bool = False
+    features: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class RuleBase:
+    rules: tuple[Rule, ...]
+    source: str
+
+    def of_kind(self, kind: str) -> list[Rule]:
+        return [r for r in self.rules if r.kind == kind]
+
+
+def condition_features(cond: dict[str, Any]) -> list[str]:
+    if "feature" in cond:
+        return [cond["feature"]]
+    if "not" in cond:
+        return condition_features(cond["not"])
+    out: list[str] = []
+    for sub in cond.get("all", []) + cond.get("any", []):
+        out += [f for f in condition_features(sub) if f not in out]
+    return out
+
+
+def _check_leaf_values(cond: dict[str, Any], rule_id: str, source: str) -> list[Problem]:
+    problems: list[Problem] = []
+    if "feature" in cond:
+        op, has_value = cond["op"], "value" in cond
+        if op in ("missing", "present") and has_value:
+            problems.append(Problem(source, f"rule {rule_id}: operator '{op}' takes no value.",
+                                    "remove 'value'."))
+        elif op not in ("missing", "present") and not has_value:
+            problems.append(Problem(source, f"rule {rule_id}: operator '{op}' needs a value.",
+                                    "add 'value'."))
+        elif op in ("lt", "le", "gt", "ge") and not isinstance(cond["value"], int | float):
+            problems.append(Problem(source, f"rule {rule_id}: '{op}' compares numbers but the "
+                                    f"value is {cond['value']!r}.", "give a number."))
+        elif op in ("in", "not_in") and not isinstance(cond["value"], list):
+            problems.append(Problem(source, f"rule {rule_id}: '{op}' needs a list value.",
+                                    "write value: [a, b]."))
+    for sub in cond.get("all", []) + cond.get("any", []):
+        problems += _check_leaf_values(sub, rule_id, source)
+    if "not" in cond:
+        problems += _check_leaf_values(cond["not"], rule_id, source)
+    return problems
+
+
+def load_rulebase(path: str, known: set[str] | None = None) -> RuleBase:
+    """Load and validate; every problem (schema, duplicates, unknown features) is reported."""
+    data = load_yaml(path)
+    schema = load_yaml(schema_path("rulebase.schema.yaml"))
+    problems = []
+    for err in Draft202012Validator(schema).iter_errors(data):
+        where = "/".join(str(p) for p in err.absolute_path)
+        rid = None
+        if isinstance(data, dict) and len(err.absolute_path) >= 2 and \
+                err.absolute_path[0] == "rules":
+            try:
+                rid = data["rules"][err.absolute_path[1]].get("id")
+            except (IndexError, AttributeError, TypeError):
+                rid = None
+        label = f"rule {rid}" if rid else where or "rule base"
+        problems.append(Problem(path, f"{label}: {err.message} (at {where}).",
+                                "see workflow/schemas/rulebase.schema.yaml.", stage="rulebase"))
+    if problems:
+        raise InputError(problems)
+    rules = []
+    seen: set[str] = set()
+    for raw in data["rules"]:
+        rid = raw["id"]
+        if rid in seen:
+            problems.append(Problem(path, f"rule id {rid} is used twice.",
+                                    "give each rule a unique id.", stage="rulebase"))
+        seen.add(rid)
+        problems += _check_leaf_values(raw["when"], rid, path)
+        feats = condition_features(raw["when"])
+        if known is not None:
+            for f in feats:
+                if f not in known:
+                    close = [k for k in sorted(known) if k.split("_")[0] == f.split("_")[0]][:3]
+                    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                    problems.append(Problem(path, f"rule {rid}: unknown feature '{f}'{hint}.",
+                                            "use a column of results/profiles/host_profiles.tsv.",
+                                            stage="rulebase"))
+        if raw["kind"] == "modifier" and raw["grade"] != "H" and raw.get("research_eligible"):
+            problems.append(Problem(path, f"rule {rid}: research_eligible applies to H rules "
+                                    "only.", "remove it or grade the rule H.", stage="rulebase"))
+        rules.append(Rule(id=rid, kind=raw["kind"], title=raw["title"], when=raw["when"],
+                          effect=raw["effect"], grade=raw["grade"], citation=raw["citation"],
+                          rationale=raw["rationale"], priority=int(raw.get("priority", 0)),
+                          research_eligible=bool(raw.get("research_eligible", False)),
+                          features=tuple(feats)))
+    if not any(r.kind == "base" and r.when == {"always": True} for r in rules):
+        problems.append(Problem(path, "no base rule with 'when: {always: true}'.",
+                                "add a default base prescription.", stage="rulebase"))
+    if problems:
+        raise InputError(problems)
+    return RuleBase(tuple(rules), path)
+
+
+def _missing(col: pd.Series) -> np.ndarray:
+    miss = col.isna().to_numpy(dtype=bool, copy=True)  # pandas 3 arrays are read-only
+    if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
+        miss |= col.fillna("").astype(str).str.strip().eq("").to_numpy()
+    return miss
+
+
+def _compare(col: pd.Series, op: str, value: Any) -> np.ndarray:
+    if op in ("lt", "le", "gt", "ge"):
+        num = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            return {"lt": num < value, "le": num <= value, "gt": num > value,
+                    "ge": num >= value}[op]
+    if op in ("eq", "ne", "in", "not_in"):
+        values = value if isinstance(value, list) else [value]
+        if all(isinstance(v, bool) for v in values):
+            text = col.astype(str).str.strip().str.lower()
+            hit = text.isin([str(v).lower() for v in values]).to_numpy()
+        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            num = pd.to_numeric(col, errors="coerce")
+            hit = num.isin(values).to_numpy()
+        else:
+            hit = col.astype(str).isin([str(v) for v in values]).to_numpy()
+        return ~hit if op in ("ne", "not_in") else hit
+    if op == "contains":
+        pattern = rf"(?:^|;)\s*{re.escape(str(value))}\s*(?:;|$)"
+        return col.fillna("").astype(str).str.contains(pattern, regex=True).to_numpy()
+    raise ValueError(f"unknown operator {op}")
+
+
+def evaluate(cond: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
+    """Boolean per patient (row of `features`)."""
+    n = len(features)
+    if cond.get("always"):
+        return np.ones(n, dtype=bool)
+    if "all" in cond:
+        out = np.ones(n, dtype=bool)
+        for sub in cond["all"]:
+            out &= evaluate(sub, features)
+        return out
+    if "any" in cond:
+        out = np.zeros(n, dtype=bool)
+        for sub in cond["any"]:
+            out |= evaluate(sub, features)
+        return out
+    if "not" in cond:
+        return ~evaluate(cond["not"], features)
+    feature, op = cond["feature"], cond["op"]
+    col = features[feature] if feature in features.columns else pd.Series(
+        [None] * n, index=features.index, dtype=object)
+    missing = _missing(col)
+    if op == "missing":
+        return missing
+    if op == "present":
+        return ~missing
+    result = _compare(col, op, cond["value"])
+    return np.where(missing, bool(cond.get("if_missing", False)), result)
+
+
+def grade_allows(grade: str, floor: str) -> bool:
+    return GRADES.index(grade) >= GRADES.index(floor)

@@ -1,0 +1,71 @@
+"""The per-shard prescription job: profile JSON, prescription JSON, FHIR Bundle per patient.
+
+One failing patient is excluded (stage 'prescription', reason recorded); the others are
+written. Stale files of this shard's patients are removed first, so a patient excluded on a
+rerun never keeps an old prescription.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from precex.io.files import json_dumps, write_text, write_tsv
+from precex.prescription.engine import SUMMARY_COLUMNS, EngineSettings, prescribe_one, \
+    summary_row
+from precex.prescription.fhir import prescription_bundle, validate_bundle
+from precex.prescription.rules import evaluate, load_rulebase
+from precex.problems import EXCLUSION_COLUMNS
+from precex.profile.host import known_features, patient_profile
+
+log = logging.getLogger(__name__)
+
+
+def shard_paths(results: str, pid: str) -> dict[str, Path]:
+    base = Path(results)
+    return {"profile": base / "profiles" / f"{pid}.json",
+            "prescription": base / "prescriptions" / f"{pid}.json",
+            "fhir": base / "prescriptions" / f"{pid}.fhir.json"}
+
+
+def run(shard_profiles: str, shard_domains: str, shard_ids: list[str], rulebase_path: str,
+        results: str, reference_date: str, evidence_floor: str, research_mode: bool,
+        out_summary: str, out_exclusions: str) -> None:
+    for pid in shard_ids:  # stale outputs of this shard's patients go first
+        for path in shard_paths(results, pid).values():
+            if path.exists():
+                os.unlink(path)
+    flat = pd.read_csv(shard_profiles, sep="\t", index_col="patient_id", dtype={
+        "patient_id": str}, low_memory=False)
+    domains = pd.read_csv(shard_domains, sep="\t", index_col="patient_id", dtype=str)
+    rulebase = load_rulebase(rulebase_path, known_features())
+    settings = EngineSettings(dt.date.fromisoformat(reference_date), evidence_floor,
+                              research_mode)
+    fired = {r.id: evaluate(r.when, flat) for r in rulebase.rules}
+    rows, excluded = [], []
+    for i, pid in enumerate(flat.index):
+        try:
+            rules = [r for r in rulebase.rules if fired[r.id][i]]
+            prescription = prescribe_one(pid, flat.iloc[i], rules, settings)
+            bundle = prescription_bundle(prescription)
+            validate_bundle(bundle)
+            profile = patient_profile(pid, flat.iloc[i], domains.loc[pid])
+            paths = shard_paths(results, pid)
+            write_text(paths["profile"], json_dumps(profile))
+            write_text(paths["prescription"], json_dumps(prescription))
+            write_text(paths["fhir"], json_dumps(bundle))
+            rows.append(summary_row(prescription))
+        except Exception as err:  # one patient's failure must not lose the shard
+            log.exception("prescription failed for %s", pid)
+            excluded.append({"patient_id": pid, "stage": "prescription",
+                             "reason": f"prescription could not be built ({type(err).__name__}:"
+                                       f" {err}); see the job log."})
+            for path in shard_paths(results, pid).values():
+                if path.exists():
+                    os.unlink(path)
+    write_tsv(out_summary, pd.DataFrame(rows, columns=SUMMARY_COLUMNS))
+    write_tsv(out_exclusions, pd.DataFrame(excluded, columns=EXCLUSION_COLUMNS))

@@ -1,0 +1,1 @@
+"""Host profile: all modalities merged per patient, by domain."""

@@ -1,0 +1,277 @@
+"""The host profile: every modality's features merged per patient, grouped into domains.
+
+Each domain has its values, a category with the rule that assigned it, the evidence grade of
+that categorisation, and completeness (the share of the domain's inputs present, and which were
+missing). Missing modalities lower completeness; they never stop the stage.
+
+The flat feature table (host_profiles.tsv) is also what the prescription rules read: the
+features a rule may name are the columns listed in `FEATURES` (checked when the rule base loads).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+SHEET_FEATURES = [
+    "age", "sex", "subtype", "stage", "treatment_phase", "agents", "bone_metastases",
+    "bone_metastasis_sites", "lvef_pct", "lvef_baseline_pct", "neuropathy_grade", "lymphedema",
+    "fever", "resting_hr", "systolic_bp", "diastolic_bp", "vo2peak_ml_kg_min", "six_mwt_m",
+    "grip_kg", "chair_stand_s", "gait_speed_m_s", "fat_mass_pct", "appendicular_lean_mass_kg",
+    "waist_cm", "comorbidities", "joint_pain_score", "height_cm", "weight_kg",
+    "next_infusion_date", "cycle_length_days", "hr_max_measured",
+]
+DERIVED_FEATURES = [
+    "metabolic_syndrome", "metabolic_syndrome_criteria_met", "insulin_resistance",
+    "epigenetic_age_accel_years", "epigenetic_age_clock",
+]
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    inputs: tuple[str, ...]
+    rule: str
+    grade: str
+
+
+DOMAINS = [
+    Domain("inflammation", ("crp_mg_l", "hs_crp_mg_l", "il6_pg_ml", "tnf_alpha_pg_ml", "nlr"),
+           "AHA/CDC CRP categories: < 1 low, 1-3 average, > 3 high (mean of two values >= 14 d "
+           "apart); > 10 possible acute (Pearson 2003)", "G1"),
+    Domain("metabolic", ("glucose_mmol_l", "insulin_uiu_ml", "hba1c_pct", "triglycerides_mmol_l",
+                         "hdl_mmol_l", "waist_cm", "systolic_bp"),
+           "NCEP ATP III metabolic syndrome (>= 3 of waist, TG, HDL, BP, fasting glucose); "
+           "insulin resistance HOMA-IR >= 2.5", "G1"),
+    Domain("body_composition", ("height_cm", "weight_kg", "grip_kg", "chair_stand_s",
+                                "appendicular_lean_mass_kg", "gait_speed_m_s", "fat_mass_pct"),
+           "EWGSOP2 sarcopenia (Cruz-Jentoft 2019); WHO BMI categories", "G1"),
+    Domain("fitness", ("vo2peak_ml_kg_min", "six_mwt_m"),
+           "VO2peak < 18 mL/kg/min functional disability (BREXIT, Foulkes 2020); < 22 low; "
+           "< 28 moderate", "G3"),
+    Domain("haematology", ("hemoglobin_g_dl", "platelets_10e9_l", "wbc_10e9_l",
+                           "neutrophils_10e9_l"),
+           "Cytopenia thresholds of PM R 2017 Table 2 (platelets < 50, Hb < 11, "
+           "neutrophils < 1.5)", "G3"),
+    Domain("cardiac", ("lvef_pct", "lvef_baseline_pct", "nt_probnp_pg_ml", "troponin_ng_l"),
+           "ESC 2022 / IC-OS 2021 CTRCD: LVEF < 40 severe; 40-49 or fall >= 10 points "
+           "moderate", "G1"),
+    Domain("bone", ("bone_metastases",), "Bone metastasis status from the sheet (IBMEWG 2022)",
+           "G1"),
+    Domain("neuropathy", ("neuropathy_grade",), "CTCAE neuropathy grade: >= 2 moderate-severe",
+           "G3"),
+    Domain("lymphedema", ("lymphedema",), "Lymphoedema status from the sheet (PAL trial)", "G2"),
+    Domain("microbiome", ("shannon", "guild_butyrate_producers_pct", "shannon_percentile"),
+           "Shannon diversity percentile within the reference: < 25 low, > 75 high", "H"),
+    Domain("epigenetic_age", ("phenoage2018_age", "horvath2013_age", "hannum2013_age"),
+           "PhenoAge (Levine 2018) acceleration: > 5 y accelerated, < -5 y decelerated", "H"),
+    Domain("genetics", ("rs1815739_genotype", "rs4341_genotype", "rs8192678_genotype"),
+           "Genotypes displayed for research only (Webborn 2015)", "H"),
+    Domain("treatment_context", ("treatment_phase", "agents", "subtype", "stage"),
+           "Treatment phase from the sheet", "G1"),
+    Domain("activity", ("mvpa_min_per_week", "steps_mean", "resting_hr_mean_bpm",
+                        "hrv_readiness"),
+           "Meets the guideline when MVPA >= 150 min/week (PAG 2018)", "G1"),
+]
+
+
+def _num(frame: pd.DataFrame, col: str) -> pd.Series:
+    if col not in frame.columns:
+        return pd.Series(np.nan, index=frame.index, dtype=float)
+    return pd.to_numeric(frame[col], errors="coerce").astype(float)
+
+
+def _str(frame: pd.DataFrame, col: str) -> pd.Series:
+    if col not in frame.columns:
+        return pd.Series(pd.NA, index=frame.index, dtype="string")
+    return frame[col].astype("string")
+
+
+def metabolic_syndrome(f: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """NCEP ATP III: >= 3 criteria. True/False when decidable from present values, else NA."""
+    female = _str(f, "sex") == "F"
+    criteria = pd.DataFrame({
+        "waist": _num(f, "waist_cm") > np.where(female, 88, 102),
+        "tg": _num(f, "triglycerides_mmol_l") >= 1.7,
+        "hdl": _num(f, "hdl_mmol_l") < np.where(female, 1.3, 1.0),
+        "bp": (_num(f, "systolic_bp") >= 130) | (_num(f, "diastolic_bp") >= 85),
+        "glucose": _num(f, "glucose_mmol_l") >= 5.6,
+    })
+    known = pd.DataFrame({
+        "waist": _num(f, "waist_cm").notna(),
+        "tg": _num(f, "triglycerides_mmol_l").notna(),
+        "hdl": _num(f, "hdl_mmol_l").notna(),
+        "bp": _num(f, "systolic_bp").notna() | _num(f, "diastolic_bp").notna(),
+        "glucose": _num(f, "glucose_mmol_l").notna(),
+    })
+    met = (criteria & known).sum(axis=1)
+    unknown = (~known).sum(axis=1)
+    result = pd.Series(pd.NA, index=f.index, dtype="boolean")
+    result[met >= 3] = True
+    result[(met + unknown) < 3] = False
+    return result, met.astype(int)
+
+
+def merge_modalities(sheet: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One flat row per sheet patient: sheet columns, then each modality's features."""
+    flat = sheet.copy()
+    for name, table in tables.items():
+        if table is None or table.empty:
+            continue
+        overlap = [c for c in table.columns if c in flat.columns]
+        renamed = table.rename(columns={c: f"{name}_{c}" for c in overlap})
+        flat = flat.join(renamed, how="left")
+    flat.index.name = "patient_id"
+    ms, met = metabolic_syndrome(flat)
+    flat["metabolic_syndrome"] = ms
+    flat["metabolic_syndrome_criteria_met"] = met
+    homa = _num(flat, "homa_ir")
+    flat["insulin_resistance"] = (homa >= 2.5).astype("boolean").where(homa.notna())
+    resid = _num(flat, "phenoage2018_accel_resid")
+    diff = _num(flat, "phenoage2018_accel_diff")
+    flat["epigenetic_age_accel_years"] = resid.fillna(diff)
+    flat["epigenetic_age_clock"] = np.where(
+        resid.notna(), "phenoage2018 (residual on age)",
+        np.where(diff.notna(), "phenoage2018 (difference from age)", ""))
+    return flat.sort_index()
+
+
+def _category(domain: str, f: pd.DataFrame) -> pd.Series:
+    idx = f.index
+    if domain == "inflammation":
+        return _str(f, "crp_status").fillna("unknown")
+    if domain == "metabolic":
+        ms, ir = f["metabolic_syndrome"], f["insulin_resistance"]
+        return pd.Series(np.select(
+            [ms.fillna(False).astype(bool), ir.fillna(False).astype(bool),
+             ms.isna() & ir.isna()], ["metabolic_syndrome", "insulin_resistance", "unknown"],
+            default="normal"), index=idx)
+    if domain == "body_composition":
+        sarc = _str(f, "sarcopenia").fillna("unknown")
+        so = f["sarcopenic_obesity"] if "sarcopenic_obesity" in f else pd.Series(pd.NA, index=idx)
+        so = so.astype("boolean").fillna(False).astype(bool)
+        return pd.Series(np.where(so, "sarcopenic_obesity", sarc), index=idx)
+    if domain == "fitness":
+        return _str(f, "fitness_category").fillna("unknown")
+    if domain == "haematology":
+        plt, hb = _num(f, "platelets_10e9_l"), _num(f, "hemoglobin_g_dl")
+        neu, wbc = _num(f, "neutrophils_10e9_l"), _num(f, "wbc_10e9_l")
+        return pd.Series(np.select(
+            [plt < 20, hb < 8, neu < 0.5, plt < 50, (neu < 1.5) | (wbc < 2.0), hb < 11,
+             plt.isna() & hb.isna() & neu.isna()],
+            ["severe_thrombocytopenia", "severe_anaemia", "severe_neutropenia",
+             "thrombocytopenia", "neutropenia", "anaemia", "unknown"], default="normal"),
+            index=idx)
+    if domain == "cardiac":
+        lvef, drop = _num(f, "lvef_pct"), _num(f, "lvef_drop_points")
+        exposed = f.get("cardiotoxic_exposure", pd.Series(False, index=idx)).fillna(False)
+        return pd.Series(np.select(
+            [lvef < 40, (lvef < 50) | (drop >= 10), exposed.astype(bool), lvef.isna()],
+            ["ctrcd_severe", "ctrcd_moderate", "exposed_monitoring", "unknown"],
+            default="normal"), index=idx)
+    if domain == "bone":
+        return _str(f, "bone_metastases").fillna("unknown")
+    if domain == "neuropathy":
+        g = _num(f, "neuropathy_grade")
+        return pd.Series(np.select([g.isna(), g >= 2, g >= 1], ["unknown", "moderate_severe",
+                                                                "mild"], default="none"),
+                         index=idx)
+    if domain == "lymphedema":
+        return _str(f, "lymphedema").fillna("unknown")
+    if domain == "microbiome":
+        p = _num(f, "shannon_percentile")
+        return pd.Series(np.select([p.isna(), p < 25, p > 75], ["unknown", "low_diversity",
+                                                                "high_diversity"],
+                                   default="typical"), index=idx)
+    if domain == "epigenetic_age":
+        a = _num(f, "epigenetic_age_accel_years")
+        return pd.Series(np.select([a.isna(), a > 5, a < -5], ["unknown", "accelerated",
+                                                               "decelerated"],
+                                   default="typical"), index=idx)
+    if domain == "genetics":
+        has = pd.Series(False, index=idx)
+        for col in ("rs1815739_genotype", "rs4341_genotype", "rs8192678_genotype"):
+            if col in f:
+                has |= f[col].fillna("").astype(str) != ""
+        return pd.Series(np.where(has, "research_only", "unknown"), index=idx)
+    if domain == "treatment_context":
+        return _str(f, "treatment_phase").fillna("unknown")
+    if domain == "activity":
+        m = _num(f, "mvpa_min_per_week")
+        return pd.Series(np.select([m.isna(), m >= 150], ["unknown", "meets_guideline"],
+                                   default="below_guideline"), index=idx)
+    raise KeyError(domain)
+
+
+def domain_table(flat: pd.DataFrame) -> pd.DataFrame:
+    """domain_<name> (category) and domain_<name>_completeness columns, vectorised."""
+    out = pd.DataFrame(index=flat.index)
+    for d in DOMAINS:
+        out[f"domain_{d.name}"] = _category(d.name, flat).astype(str)
+        present = pd.DataFrame({c: flat[c].notna() & (flat[c].astype(str) != "")
+                                if c in flat else pd.Series(False, index=flat.index)
+                                for c in d.inputs})
+        out[f"domain_{d.name}_completeness"] = present.mean(axis=1).round(3)
+    return out
+
+
+def _jsonable(value: object) -> object:
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float | np.floating):
+        return None if not np.isfinite(value) else round(float(value), 6)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    return str(value) if not isinstance(value, int | str) else value
+
+
+def patient_profile(pid: str, flat_row: pd.Series, domains_row: pd.Series) -> dict:
+    """The per-patient JSON record: domains with values, category, rule, grade, completeness."""
+    record: dict = {"patient_id": pid, "domains": {}}
+    for d in DOMAINS:
+        values = {c: _jsonable(flat_row.get(c)) for c in d.inputs}
+        record["domains"][d.name] = {
+            "category": domains_row[f"domain_{d.name}"],
+            "rule": d.rule,
+            "grade": d.grade,
+            "completeness": float(domains_row[f"domain_{d.name}_completeness"]),
+            "missing_inputs": sorted(c for c, v in values.items() if v in (None, "")),
+            "values": values,
+        }
+    record["features"] = {k: _jsonable(v) for k, v in flat_row.items()
+                          if _jsonable(v) not in (None, "")}
+    return record
+
+
+def known_features() -> set[str]:
+    """Every feature name a rule may read (rule-base typos are caught against this)."""
+    from precex.blood.catalogue import load_catalogue
+    from precex.epigenetics.clocks import load_clocks
+    from precex.genetics.variants import variant_table
+    from precex.io.sheet import sheet_schema
+
+    names = set(sheet_schema()["properties"]) | set(DERIVED_FEATURES)
+    names |= {"bmi_kg_m2", "bmi_category", "almi_kg_m2", "sarcopenia", "sarcopenic_obesity",
+              "fitness_category", "hr_max_bpm", "hr_max_source", "in_chemotherapy",
+              "cardiotoxic_exposure", "days_to_next_infusion", "lvef_drop_points"}
+    for m in load_catalogue().values():
+        names |= {m.column, f"{m.name}_date"}
+    names |= {"homa_ir", "tyg", "nlr", "plr", "sii", "siri", "phenoage_clinical_years",
+              "crp_status", "crp_mean_mg_l", "crp_n_measurements"}
+    names |= {"shannon", "simpson", "observed_features", "chao1", "depth_reads",
+              "bacillota_pct", "bacteroidota_pct", "bacillota_bacteroidota_ratio",
+              "shannon_percentile", "guild_butyrate_producers_percentile",
+              "bray_curtis_to_centroid", "guild_butyrate_producers_pct",
+              "guild_mucin_degraders_pct", "guild_pathobionts_pct"}
+    for c in load_clocks():
+        names |= {f"{c}_age", f"{c}_accel_diff", f"{c}_accel_resid", f"{c}_missing_cpgs"}
+    for rsid in variant_table()["rsid"]:
+        names |= {f"{rsid}_genotype", f"{rsid}_effect_allele_count"}
+    names |= {"wear_days", "wear_coverage", "steps_mean", "mvpa_min_per_week",
+              "resting_hr_mean_bpm", "sleep_h_mean", "lnrmssd_today", "lnrmssd_mean_7d",
+              "lnrmssd_sd_7d", "hrv_readings_7d", "hrv_readiness"}
+    return names

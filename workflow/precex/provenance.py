@@ -1,0 +1,82 @@
+"""Provenance without timestamps (provenance.json, shown in reports) and the run manifest.
+
+provenance.json is part of the deterministic outputs: precex version, a digest of the config
+(input paths reduced to file names, so moving a batch does not change it) and SHA-256 of every
+input file. manifest.json adds what changes from run to run (time, machine, package versions,
+output checksums) and is the only output with timestamps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from precex import __version__
+from precex.config import input_files
+from precex.io.files import sha256
+
+PACKAGES = ("snakemake", "pandas", "numpy", "scipy", "scikit-bio", "biom-format", "h5py",
+            "pyensembl", "cyvcf2", "pint", "fhir.resources", "jsonschema", "papermill",
+            "nbclient", "jinja2")
+
+
+def _portable_config(config: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in sorted(config.items()):
+        if key in ("base_dir",):
+            continue
+        if key in input_files(config):
+            value = [os.path.basename(v) for v in value] if isinstance(value, list) \
+                else os.path.basename(value)
+        out[key] = value
+    return out
+
+
+def config_digest(config: dict[str, Any]) -> str:
+    text = json.dumps(_portable_config(config), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def build_provenance(config: dict[str, Any]) -> dict[str, Any]:
+    inputs = {key: [{"name": os.path.basename(p), "sha256": sha256(p)} for p in paths
+                    if os.path.isfile(p)]
+              for key, paths in input_files(config).items()}
+    return {
+        "precex_version": __version__,
+        "config": _portable_config(config),
+        "config_digest": config_digest(config),
+        "rulebase_digest": sha256(config["rulebase"]),
+        "inputs": inputs,
+    }
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def build_manifest(provenance: dict[str, Any], results: str, exclude: set[str]) -> dict[str, Any]:
+    outputs = {}
+    root = Path(results)
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_file() and rel not in exclude and not rel.startswith(("logs/", "benchmarks/",
+                                                                         "cache/")):
+            outputs[rel] = sha256(path)
+    return {
+        **provenance,
+        "created_utc": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": {name: _version(name) for name in PACKAGES},
+        "outputs": outputs,
+    }

@@ -1,0 +1,1 @@
+"""Per-patient and batch reports."""

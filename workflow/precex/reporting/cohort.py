@@ -1,0 +1,78 @@
+"""Data and HTML for the batch report (results/reports/cohort.html)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+from urllib.parse import quote
+
+import pandas as pd
+
+from precex.profile.host import DOMAINS
+from precex.reporting.patient import environment
+
+SUMMARY_FIELDS = ("status", "triage", "supervision", "max_intensity", "aerobic_intensity")
+
+
+def _counts(series: pd.Series) -> list[dict[str, Any]]:
+    counts = series.fillna("unknown").astype(str).value_counts().sort_index()
+    total = max(int(counts.sum()), 1)
+    return [{"label": k, "n": int(v), "pct": round(100 * v / total, 1)}
+            for k, v in counts.items()]
+
+
+def cohort_context(profiles: pd.DataFrame, prescriptions: pd.DataFrame,
+                   exclusions: pd.DataFrame, problems: pd.DataFrame,
+                   provenance: dict[str, Any], report_dir: str) -> dict[str, Any]:
+    domains = []
+    for d in DOMAINS:
+        col = f"domain_{d.name}"
+        comp = f"domain_{d.name}_completeness"
+        domains.append({
+            "name": d.name, "grade": d.grade,
+            "completeness": round(100 * float(profiles[comp].mean()), 1) if len(profiles) else 0,
+            "categories": _counts(profiles[col]) if col in profiles else [],
+        })
+    flags = prescriptions["safety_rules_fired"].fillna("").astype(str).str.split(";")
+    flag_counts = pd.Series([f for fs in flags for f in fs if f]).value_counts().sort_index()
+    links = []
+    for pid in prescriptions["patient_id"].astype(str):
+        exists = os.path.exists(os.path.join(report_dir, f"{pid}.html"))
+        links.append({"id": pid, "href": quote(pid) + ".html", "exists": exists})
+    problem_counts = (problems.groupby(["stage", "file"]).size().reset_index(name="n")
+                      .to_dict("records") if len(problems) else [])
+    return {
+        "n_sheet": len(set(profiles.index) | set(exclusions["patient_id"])),
+        "n_processed": len(prescriptions),
+        "n_excluded_patients": exclusions["patient_id"].nunique(),
+        "exclusions": exclusions.sort_values(["stage", "patient_id"]).to_dict("records"),
+        "domains": domains,
+        "summaries": {f: _counts(prescriptions[f]) for f in SUMMARY_FIELDS},
+        "flags": [{"rule": k, "n": int(v)} for k, v in flag_counts.items()],
+        "links": links,
+        "problem_counts": problem_counts,
+        "problems": problems.head(200).fillna("").to_dict("records"),
+        "n_problems": len(problems),
+        "provenance": provenance,
+    }
+
+
+def render_cohort_report(profiles_path: str, prescriptions_path: str, exclusions_path: str,
+                         problems_paths: list[str], provenance_path: str,
+                         report_dir: str) -> str:
+    profiles = pd.read_csv(profiles_path, sep="\t", index_col="patient_id", dtype=str)
+    for d in DOMAINS:
+        comp = f"domain_{d.name}_completeness"
+        profiles[comp] = pd.to_numeric(profiles[comp])
+    prescriptions = pd.read_csv(prescriptions_path, sep="\t", dtype=str, keep_default_na=False)
+    exclusions = pd.read_csv(exclusions_path, sep="\t", dtype=str, keep_default_na=False)
+    frames = [pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False) for p in problems_paths
+              if os.path.exists(p)]
+    problems = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["stage", "file", "row", "column", "patient_id", "message", "fix"])
+    with open(provenance_path, encoding="utf-8") as handle:
+        provenance = json.load(handle)
+    context = cohort_context(profiles, prescriptions, exclusions, problems, provenance,
+                             report_dir)
+    return environment().get_template("cohort.html.j2").render(**context)

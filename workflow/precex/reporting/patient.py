@@ -1,0 +1,124 @@
+"""Data and HTML for the per-patient report (rendered inside the papermill notebook).
+
+Everything shown comes from the profile and prescription JSON the pipeline wrote; this module
+only arranges it. Jinja2 autoescaping escapes every value from the inputs, so a field holding
+`<script>` renders as text. Charts are inline SVG: the file opens offline and requests nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from precex.blood.catalogue import load_catalogue
+
+STATUS_TEXT = {
+    "prescribed": "Prescribed - may start",
+    "clearance_required": "Medical clearance required before starting",
+    "deferred": "Exercise deferred",
+}
+EXCLUDED_TEXT = {
+    "resistance": "No resistance training",
+    "high_impact": "No high-impact activity (jumping, running)",
+    "spinal_loading": "No loaded spinal flexion/extension or twisting",
+    "public_facilities": "No public gym or pool",
+    "group_sessions": "No group classes",
+    "weight_bearing_cardio": "No walking/treadmill cardio - use cycling or water",
+    "isometric_heavy": "No heavy isometric straining",
+    "vigorous": "No vigorous intensity",
+}
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(loader=PackageLoader("precex.reporting", "templates"),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["fmt"] = _fmt
+    return env
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def blood_rows(profile: dict[str, Any]) -> list[dict[str, Any]]:
+    """Markers with value, reference range (by sex) and position flag."""
+    feats = profile.get("features", {})
+    female = feats.get("sex", "F") == "F"
+    rows = []
+    for m in load_catalogue().values():
+        value = feats.get(m.column)
+        if value is None:
+            continue
+        lo, hi = m.reference_f if female else m.reference_m
+        flag = "low" if value < lo else "high" if value > hi else "in range"
+        span = max(hi - lo, 1e-9)
+        pos = min(100.0, max(0.0, 25 + 50 * (value - lo) / span))
+        rows.append({"name": m.name.replace("_", " "), "value": value,
+                     "unit": m.canonical_unit, "low": lo, "high": hi, "flag": flag,
+                     "pos": round(pos, 1), "date": feats.get(f"{m.name}_date", "")})
+    return rows
+
+
+def progression_points(prescription: dict[str, Any]) -> dict[str, Any]:
+    """Polyline coordinates of weekly MET-minutes over 12 weeks (SVG 480 x 160)."""
+    weeks = prescription.get("progression") or []
+    if not weeks:
+        return {"points": "", "labels": [], "max": 0}
+    top = max(w["weekly_met_minutes"] for w in weeks) or 1
+    pts, labels = [], []
+    for w in weeks:
+        x = 40 + (w["week"] - 1) * 38
+        y = 140 - 110 * w["weekly_met_minutes"] / top
+        pts.append(f"{x:.0f},{y:.0f}")
+        labels.append({"x": x, "y": y, "week": w["week"], "met": w["weekly_met_minutes"]})
+    return {"points": " ".join(pts), "labels": labels, "max": top}
+
+
+def report_context(profile: dict[str, Any], prescription: dict[str, Any],
+                   provenance: dict[str, Any]) -> dict[str, Any]:
+    trace = prescription.get("trace", [])
+    safety = [t for t in trace if t["kind"] == "safety"]
+    evidence = [t for t in trace if t["applied"] and t["kind"] in ("base", "modifier")
+                and t["grade"] != "H"]
+    hypotheses = [a for a in prescription.get("annotations", []) if a["grade"] == "H"]
+    other_notes = [a for a in prescription.get("annotations", []) if a["grade"] != "H"]
+    research_applied = [t for t in trace if t["applied"] and t["grade"] == "H"
+                        and t["kind"] == "modifier"]
+    domains = [{"name": k.replace("_", " "), **v} for k, v in profile["domains"].items()]
+    return {
+        "p": prescription,
+        "profile": profile,
+        "status_text": STATUS_TEXT[prescription["status"]],
+        "excluded_text": [EXCLUDED_TEXT.get(e, e) for e in prescription["excluded"]],
+        "safety": safety,
+        "evidence": evidence,
+        "hypotheses": hypotheses,
+        "other_notes": other_notes,
+        "research_applied": research_applied,
+        "domains": domains,
+        "blood": blood_rows(profile),
+        "progression": progression_points(prescription),
+        "provenance": provenance,
+        "features": profile.get("features", {}),
+    }
+
+
+def render_patient_report(profile_path: str, prescription_path: str,
+                          provenance_path: str) -> str:
+    with open(profile_path, encoding="utf-8") as f:
+        profile = json.load(f)
+    with open(prescription_path, encoding="utf-8") as f:
+        prescription = json.load(f)
+    with open(provenance_path, encoding="utf-8") as f:
+        provenance = json.load(f)
+    template = environment().get_template("patient.html.j2")
+    return template.render(**report_context(profile, prescription, provenance))

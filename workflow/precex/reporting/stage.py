@@ -1,0 +1,41 @@
+"""Report jobs: one warm kernel renders a whole shard; the batch report is one notebook run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from precex.io.files import write_text, write_tsv
+from precex.problems import EXCLUSION_COLUMNS
+from precex.reporting.runner import RenderJob, html_outputs, render_many
+
+
+def run_shard(summary_tsv: str, shard_ids: list[str], results: str, provenance: str,
+              notebook: str, out_index: str, out_exclusions: str) -> None:
+    report_dir = Path(results) / "reports"
+    for pid in shard_ids:  # no stale report survives a rerun
+        stale = report_dir / f"{pid}.html"
+        if stale.exists():
+            os.unlink(stale)
+    summary = pd.read_csv(summary_tsv, sep="\t", dtype=str, keep_default_na=False)
+    jobs = [RenderJob(pid, {
+        "profile_path": os.path.abspath(Path(results) / "profiles" / f"{pid}.json"),
+        "prescription_path": os.path.abspath(Path(results) / "prescriptions" / f"{pid}.json"),
+        "provenance_path": os.path.abspath(provenance),
+    }, str(report_dir / f"{pid}.html")) for pid in summary["patient_id"]]
+    failures = render_many(notebook, jobs) if jobs else {}
+    rows = [{"patient_id": j.key, "report": f"reports/{j.key}.html"} for j in jobs
+            if j.key not in failures]
+    write_tsv(out_index, pd.DataFrame(rows, columns=["patient_id", "report"]))
+    excl = [{"patient_id": k, "stage": "report", "reason": v} for k, v in sorted(failures.items())]
+    write_tsv(out_exclusions, pd.DataFrame(excl, columns=EXCLUSION_COLUMNS))
+
+
+def run_cohort(notebook: str, parameters: dict, out_html: str) -> None:
+    import papermill
+
+    nb = papermill.execute_notebook(notebook, None, parameters=parameters, progress_bar=False,
+                                    log_output=False, kernel_name="python3")
+    write_text(out_html, html_outputs(nb) + "\n")

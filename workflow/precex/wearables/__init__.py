@@ -1,0 +1,1 @@
+"""Daily wearable data: coverage, activity, resting HR and HRV readiness."""

@@ -1,0 +1,120 @@
+"""Per-patient wearable summaries over the 28 days before the reference date.
+
+Rules for messy data (each application is reported in results/wearables/problems.tsv):
+- a date after the reference date or unparseable: row rejected;
+- duplicate (patient, date) rows: identical rows count once; differing rows are averaged
+  (devices re-sync partial days) and reported;
+- impossible values become missing for that day: steps < 0 or > 100,000, MVPA < 0 or > 1,440
+  min, resting HR < 25 or > 250 bpm, RMSSD <= 0 or > 300 ms, sleep < 0 or > 24 h;
+- gaps are not imputed: coverage reports the share of the 28 days with any data.
+
+Columns of results/wearables/features.tsv:
+wear_days, wear_coverage (0-1), steps_mean, mvpa_min_per_week (mean daily MVPA x 7),
+resting_hr_mean_bpm, lnrmssd_today, lnrmssd_mean_7d, lnrmssd_sd_7d, hrv_readings_7d,
+hrv_readiness ('normal', 'below', 'above' the 7-day mean +/- 0.5 SD with >= 5 readings in the
+previous 7 days, or 'insufficient_data'), sleep_h_mean.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from precex.problems import Problem
+
+WINDOW_DAYS = 28
+LIMITS = {"steps": (0, 100_000), "mvpa_min": (0, 1440), "resting_hr": (25, 250),
+          "hrv_rmssd_ms": (1e-9, 300), "sleep_h": (0, 24)}
+
+
+def wearable_features(daily: pd.DataFrame, source: str, reference_date: dt.date,
+                      patients: set[str]) -> tuple[pd.DataFrame, list[Problem]]:
+    problems: list[Problem] = []
+    df = daily.copy()
+    df.columns = [str(c).strip() for c in df.columns]
+    df["row"] = np.arange(1, len(df) + 1)
+    df["patient_id"] = df["patient_id"].astype(str).str.strip()
+    unknown = ~df["patient_id"].isin(patients)
+    for pid, n in df.loc[unknown, "patient_id"].value_counts().sort_index().items():
+        problems.append(Problem(source, f"{n} rows for patient '{pid}', who is not in the sheet "
+                                "(or was excluded there); not used.", "check the ID.",
+                                column="patient_id", stage="wearables"))
+    df = df[~unknown]
+    dates = pd.to_datetime(df["date"].astype(str).str.strip(), format="%Y-%m-%d", errors="coerce")
+    for r in df.loc[dates.isna()].itertuples():
+        problems.append(Problem(source, f"date '{r.date}' is not YYYY-MM-DD; row not used.",
+                                "write dates as YYYY-MM-DD.", row=int(r.row), column="date",
+                                stage="wearables"))
+    df = df.assign(day=dates)[dates.notna()]
+    ref = pd.Timestamp(reference_date)
+    future = df["day"] > ref
+    for r in df.loc[future].itertuples():
+        problems.append(Problem(source, f"date {r.date} is after the reference date; row not "
+                                "used.", "check the date or reference_date.", row=int(r.row),
+                                column="date", stage="wearables"))
+    df = df[~future & (df["day"] > ref - pd.Timedelta(days=WINDOW_DAYS))]
+    metrics = [c for c in LIMITS if c in df.columns]
+    for col in metrics:
+        num = pd.to_numeric(df[col], errors="coerce")
+        lo, hi = LIMITS[col]
+        bad = (num < lo) | (num > hi) | (num.isna() & df[col].notna() & (df[col].astype(str)
+                                                                          .str.strip() != ""))
+        for r in df.loc[bad].itertuples():
+            problems.append(Problem(source, f"{col} value '{getattr(r, col)}' is impossible "
+                                    f"(allowed {lo:g}-{hi:g}); that day's {col} is treated as "
+                                    "missing.", "check the device export.", row=int(r.row),
+                                    column=col, stage="wearables"))
+        df[col] = num.where(~bad)
+    dup = df.duplicated(["patient_id", "day"], keep=False)
+    if dup.any():
+        for (pid, day), grp in df[dup].groupby(["patient_id", "day"]):
+            problems.append(Problem(source, f"{len(grp)} rows for {day.date()} (rows "
+                                    f"{', '.join(map(str, grp['row']))}); averaged.",
+                                    "export one row per day.", patient_id=None,
+                                    column="date", stage="wearables"))
+    daily_mean = df.groupby(["patient_id", "day"], sort=True)[metrics].mean().reset_index()
+    g = daily_mean.groupby("patient_id", sort=True)
+    out = pd.DataFrame(index=pd.Index(sorted(daily_mean["patient_id"].unique()),
+                                      name="patient_id"))
+    out["wear_days"] = g["day"].nunique()
+    out["wear_coverage"] = out["wear_days"] / WINDOW_DAYS
+    if "steps" in metrics:
+        out["steps_mean"] = g["steps"].mean()
+    if "mvpa_min" in metrics:
+        out["mvpa_min_per_week"] = g["mvpa_min"].mean() * 7
+    if "resting_hr" in metrics:
+        out["resting_hr_mean_bpm"] = g["resting_hr"].mean()
+    if "sleep_h" in metrics:
+        out["sleep_h_mean"] = g["sleep_h"].mean()
+    if "hrv_rmssd_ms" in metrics:
+        out = out.join(hrv_readiness(daily_mean, reference_date))
+    return out, problems
+
+
+def hrv_readiness(daily: pd.DataFrame, reference_date: dt.date) -> pd.DataFrame:
+    """Today's lnRMSSD against the mean +/- 0.5 SD of the previous 7 days (>= 5 readings)."""
+    ref = pd.Timestamp(reference_date)
+    d = daily[["patient_id", "day", "hrv_rmssd_ms"]].dropna()
+    d = d.assign(ln=np.log(d["hrv_rmssd_ms"]))
+    latest = d.sort_values("day").groupby("patient_id").tail(1).set_index("patient_id")
+    prev = d.merge(latest[["day"]].rename(columns={"day": "today"}), left_on="patient_id",
+                   right_index=True)
+    prev = prev[(prev["day"] < prev["today"]) & (prev["day"] >= prev["today"]
+                                                 - pd.Timedelta(days=7))]
+    stats = prev.groupby("patient_id")["ln"].agg(["mean", "std", "count"])
+    out = pd.DataFrame(index=latest.index)
+    out["lnrmssd_today"] = latest["ln"]
+    out["lnrmssd_date"] = latest["day"].dt.date.astype(str)
+    out["lnrmssd_mean_7d"] = stats["mean"]
+    out["lnrmssd_sd_7d"] = stats["std"]
+    out["hrv_readings_7d"] = stats["count"].reindex(out.index).fillna(0).astype(int)
+    lo = out["lnrmssd_mean_7d"] - 0.5 * out["lnrmssd_sd_7d"]
+    hi = out["lnrmssd_mean_7d"] + 0.5 * out["lnrmssd_sd_7d"]
+    enough = out["hrv_readings_7d"] >= 5
+    stale = latest["day"] < ref - pd.Timedelta(days=1)  # readiness is for today, not last week
+    out["hrv_readiness"] = np.select(
+        [~enough | stale, out["lnrmssd_today"] < lo, out["lnrmssd_today"] > hi],
+        ["insufficient_data", "below", "above"], default="normal")
+    return out

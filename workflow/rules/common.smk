@@ -1,0 +1,83 @@
+"""Helpers for the rules (get_*/is_*); all computation lives in the precex package."""
+
+from precex.config import resolve_config
+from precex.sharding import assign_shards, raw_patient_ids
+
+CFG = resolve_config(config)
+RESULTS = CFG["results"]
+SHARDS = assign_shards(raw_patient_ids(CFG["patients"]), CFG["shard_size"])
+# Optional modality stage -> the config key naming its input.
+MODALITY_INPUTS = {
+    "microbiome": "microbiome",
+    "epigenetics": "methylation",
+    "genetics": "variants",
+    "blood": "blood",
+    "wearables": "wearables",
+}
+ENV = "../../envs/precex.yaml"
+
+
+def is_configured(key):
+    return CFG.get(key) is not None
+
+
+def get_active_modalities():
+    return [s for s, key in MODALITY_INPUTS.items() if is_configured(key)]
+
+
+def get_microbiome_tables(wildcards):
+    value = CFG["microbiome"]
+    return value if isinstance(value, list) else [value]
+
+
+def get_modality_features(wildcards):
+    tables = {"clinical": f"{RESULTS}/clinical/features.tsv"}
+    for stage in get_active_modalities():
+        tables[stage] = f"{RESULTS}/{stage}/features.tsv"
+    return tables
+
+
+def get_stage_exclusions(wildcards):
+    stages = ["validated"] + get_active_modalities()
+    parts = [f"{RESULTS}/{s}/exclusions.tsv" for s in stages]
+    parts += expand(f"{RESULTS}/shards/{{shard}}/prescription_exclusions.tsv", shard=SHARDS)
+    parts += expand(f"{RESULTS}/shards/{{shard}}/report_exclusions.tsv", shard=SHARDS)
+    return parts
+
+
+def get_stage_problems(wildcards):
+    stages = ["validated"] + get_active_modalities()
+    return [f"{RESULTS}/{s}/problems.tsv" for s in stages]
+
+
+def get_shard_ids(wildcards):
+    return SHARDS[wildcards.shard]
+
+
+def get_shard_tables():
+    return expand(
+        f"{RESULTS}/profiles/shards/{{shard}}.{{kind}}.tsv",
+        shard=SHARDS,
+        kind=["features", "domains"],
+    )
+
+
+def get_input_files():
+    files = []
+    for key in ("patients", "microbiome_taxonomy", "microbiome_sample_map",
+                "methylation", "methylation_manifest", "variants", "blood", "wearables"):
+        if is_configured(key):
+            files.append(CFG[key])
+    if is_configured("microbiome"):
+        files += get_microbiome_tables(None)
+    return files + [CFG["rulebase"], CFG["genome_gtf"]]
+
+
+def get_final_outputs():
+    return [
+        f"{RESULTS}/profiles/host_profiles.tsv",
+        f"{RESULTS}/prescriptions/prescriptions.tsv",
+        f"{RESULTS}/exclusions.tsv",
+        f"{RESULTS}/reports/cohort.html",
+        f"{RESULTS}/manifest.json",
+    ]

@@ -1,0 +1,50 @@
+rule prescribe_shard:
+    input:
+        features=f"{RESULTS}/profiles/shards/{{shard}}.features.tsv",
+        domains=f"{RESULTS}/profiles/shards/{{shard}}.domains.tsv",
+        rulebase=CFG["rulebase"],
+    output:
+        summary=f"{RESULTS}/shards/{{shard}}/prescriptions.tsv",
+        exclusions=f"{RESULTS}/shards/{{shard}}/prescription_exclusions.tsv",
+    params:
+        ids=get_shard_ids,
+        results=RESULTS,
+        reference_date=CFG["reference_date"],
+        evidence_floor=CFG["evidence_floor"],
+        research_mode=CFG["research_mode"],
+    log:
+        f"{RESULTS}/logs/prescribe_shard/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/prescribe_shard/{{shard}}.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/prescribe_shard.py"
+
+
+rule collect_prescriptions:
+    input:
+        summaries=expand(f"{RESULTS}/shards/{{shard}}/prescriptions.tsv", shard=SHARDS),
+    output:
+        table=f"{RESULTS}/prescriptions/prescriptions.tsv",
+    log:
+        f"{RESULTS}/logs/collect_prescriptions.log",
+    conda:
+        ENV
+    script:
+        "../scripts/collect_prescriptions.py"
+
+
+rule exclusions:
+    input:
+        parts=get_stage_exclusions,
+        sheet=CFG["patients"],
+        prescriptions=f"{RESULTS}/prescriptions/prescriptions.tsv",
+    output:
+        exclusions=f"{RESULTS}/exclusions.tsv",
+    log:
+        f"{RESULTS}/logs/exclusions.log",
+    conda:
+        ENV
+    script:
+        "../scripts/exclusions.py"

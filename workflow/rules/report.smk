@@ -1,0 +1,59 @@
+rule report_shard:
+    input:
+        summary=f"{RESULTS}/shards/{{shard}}/prescriptions.tsv",
+        provenance=f"{RESULTS}/provenance.json",
+        notebook=workflow.source_path("../notebooks/patient_report.ipynb"),
+    output:
+        index=f"{RESULTS}/shards/{{shard}}/reports.tsv",
+        exclusions=f"{RESULTS}/shards/{{shard}}/report_exclusions.tsv",
+    params:
+        ids=get_shard_ids,
+        results=RESULTS,
+    log:
+        f"{RESULTS}/logs/report_shard/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report_shard/{{shard}}.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/report_shard.py"
+
+
+rule cohort_report:
+    input:
+        profiles=f"{RESULTS}/profiles/host_profiles.tsv",
+        prescriptions=f"{RESULTS}/prescriptions/prescriptions.tsv",
+        exclusions=f"{RESULTS}/exclusions.tsv",
+        problems=get_stage_problems,
+        provenance=f"{RESULTS}/provenance.json",
+        reports=expand(f"{RESULTS}/shards/{{shard}}/reports.tsv", shard=SHARDS),
+        notebook=workflow.source_path("../notebooks/cohort_report.ipynb"),
+    output:
+        html=f"{RESULTS}/reports/cohort.html",
+    log:
+        f"{RESULTS}/logs/cohort_report.log",
+    conda:
+        ENV
+    script:
+        "../scripts/cohort_report.py"
+
+
+rule manifest:
+    input:
+        provenance=f"{RESULTS}/provenance.json",
+        outputs=[
+            f"{RESULTS}/profiles/host_profiles.tsv",
+            f"{RESULTS}/prescriptions/prescriptions.tsv",
+            f"{RESULTS}/exclusions.tsv",
+            f"{RESULTS}/reports/cohort.html",
+        ],
+    output:
+        manifest=f"{RESULTS}/manifest.json",
+    params:
+        results=RESULTS,
+    log:
+        f"{RESULTS}/logs/manifest.log",
+    conda:
+        ENV
+    script:
+        "../scripts/manifest.py"

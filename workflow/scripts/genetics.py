@@ -1,0 +1,9 @@
+"""Shim: genotypes at curated variants (rule genetics)."""
+
+import precex_path  # noqa: F401  (puts the shipped precex package first on sys.path)
+from precex.genetics import stage
+from precex.script_runner import run_step
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+run_step(sm, lambda: stage.run(sm.input.vcf, sm.input.patients, sm.output.features,
+                               sm.output.exclusions, sm.output.problems))

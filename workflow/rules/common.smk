@@ -1,5 +1,7 @@
 """Helpers for the rules (get_*/is_*); all computation lives in the precex package."""
 
+from pathlib import Path
+
 from precex.config import resolve_config
 from precex.sharding import assign_shards, raw_patient_ids
 
@@ -40,7 +42,9 @@ def get_modality_features(wildcards):
 def get_stage_exclusions(wildcards):
     stages = ["validated"] + get_active_modalities()
     parts = [f"{RESULTS}/{s}/exclusions.tsv" for s in stages]
-    parts += expand(f"{RESULTS}/shards/{{shard}}/prescription_exclusions.tsv", shard=SHARDS)
+    parts += expand(
+        f"{RESULTS}/shards/{{shard}}/prescription_exclusions.tsv", shard=SHARDS
+    )
     parts += expand(f"{RESULTS}/shards/{{shard}}/report_exclusions.tsv", shard=SHARDS)
     return parts
 
@@ -64,8 +68,16 @@ def get_shard_tables():
 
 def get_input_files():
     files = []
-    for key in ("patients", "microbiome_taxonomy", "microbiome_sample_map",
-                "methylation", "methylation_manifest", "variants", "blood", "wearables"):
+    for key in (
+        "patients",
+        "microbiome_taxonomy",
+        "microbiome_sample_map",
+        "methylation",
+        "methylation_manifest",
+        "variants",
+        "blood",
+        "wearables",
+    ):
         if is_configured(key):
             files.append(CFG[key])
     if is_configured("microbiome"):
@@ -81,3 +93,10 @@ def get_final_outputs():
         f"{RESULTS}/reports/cohort.html",
         f"{RESULTS}/manifest.json",
     ]
+
+
+def get_results_dir(wildcards, input):
+    """The results directory, derived from the job's first input (which lies under it)."""
+    first = Path(input[0])
+    depth = len(first.relative_to(RESULTS).parts)
+    return str(first.parents[depth - 1])

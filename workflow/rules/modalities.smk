@@ -5,21 +5,22 @@ rule microbiome:
     input:
         tables=get_microbiome_tables,
         patients=f"{RESULTS}/validated/patients.tsv",
+        sheet_exclusions=f"{RESULTS}/validated/exclusions.tsv",
     output:
         features=f"{RESULTS}/microbiome/features.tsv",
         genus_clr=f"{RESULTS}/microbiome/genus_clr.tsv",
         exclusions=f"{RESULTS}/microbiome/exclusions.tsv",
         problems=f"{RESULTS}/microbiome/problems.tsv",
-    params:
-        taxonomy=CFG.get("microbiome_taxonomy"),
-        sample_map=CFG.get("microbiome_sample_map"),
-        min_depth=CFG["microbiome_min_depth"],
     log:
         f"{RESULTS}/logs/microbiome.log",
     benchmark:
         f"{RESULTS}/benchmarks/microbiome.tsv"
     conda:
         ENV
+    params:
+        taxonomy=CFG.get("microbiome_taxonomy"),
+        sample_map=CFG.get("microbiome_sample_map"),
+        min_depth=CFG["microbiome_min_depth"],
     script:
         "../scripts/microbiome.py"
 
@@ -29,21 +30,22 @@ rule epigenetics:
         matrix=CFG.get("methylation", ""),
         gtf=CFG["genome_gtf"],
         patients=f"{RESULTS}/validated/patients.tsv",
+        sheet_exclusions=f"{RESULTS}/validated/exclusions.tsv",
     output:
         features=f"{RESULTS}/epigenetics/features.tsv",
         exclusions=f"{RESULTS}/epigenetics/exclusions.tsv",
         problems=f"{RESULTS}/epigenetics/problems.tsv",
-    params:
-        manifest=CFG.get("methylation_manifest"),
-        cache_dir=f"{RESULTS}/cache/pyensembl",
-        panel=CFG["gene_panel"],
-        max_missing=CFG["clock_max_missing_fraction"],
     log:
         f"{RESULTS}/logs/epigenetics.log",
     benchmark:
         f"{RESULTS}/benchmarks/epigenetics.tsv"
     conda:
         ENV
+    params:
+        manifest=CFG.get("methylation_manifest"),
+        cache_dir=f"{RESULTS}/cache/pyensembl",
+        panel=CFG["gene_panel"],
+        max_missing=CFG["clock_max_missing_fraction"],
     script:
         "../scripts/epigenetics.py"
 
@@ -52,6 +54,7 @@ rule genetics:
     input:
         vcf=CFG.get("variants", ""),
         patients=f"{RESULTS}/validated/patients.tsv",
+        sheet_exclusions=f"{RESULTS}/validated/exclusions.tsv",
     output:
         features=f"{RESULTS}/genetics/features.tsv",
         exclusions=f"{RESULTS}/genetics/exclusions.tsv",
@@ -68,20 +71,21 @@ rule blood:
     input:
         blood=CFG.get("blood", ""),
         patients=f"{RESULTS}/validated/patients.tsv",
+        sheet_exclusions=f"{RESULTS}/validated/exclusions.tsv",
     output:
         features=f"{RESULTS}/blood/features.tsv",
         provenance=f"{RESULTS}/blood/provenance.tsv",
         exclusions=f"{RESULTS}/blood/exclusions.tsv",
         problems=f"{RESULTS}/blood/problems.tsv",
-    params:
-        reference_date=CFG["reference_date"],
-        window_days=CFG["blood_window_days"],
     log:
         f"{RESULTS}/logs/blood.log",
     benchmark:
         f"{RESULTS}/benchmarks/blood.tsv"
     conda:
         ENV
+    params:
+        reference_date=CFG["reference_date"],
+        window_days=CFG["blood_window_days"],
     script:
         "../scripts/blood.py"
 
@@ -91,12 +95,12 @@ rule clinical:
         patients=f"{RESULTS}/validated/patients.tsv",
     output:
         features=f"{RESULTS}/clinical/features.tsv",
-    params:
-        reference_date=CFG["reference_date"],
     log:
         f"{RESULTS}/logs/clinical.log",
     conda:
         ENV
+    params:
+        reference_date=CFG["reference_date"],
     script:
         "../scripts/clinical.py"
 
@@ -105,17 +109,18 @@ rule wearables:
     input:
         wearables=CFG.get("wearables", ""),
         patients=f"{RESULTS}/validated/patients.tsv",
+        sheet_exclusions=f"{RESULTS}/validated/exclusions.tsv",
     output:
         features=f"{RESULTS}/wearables/features.tsv",
         exclusions=f"{RESULTS}/wearables/exclusions.tsv",
         problems=f"{RESULTS}/wearables/problems.tsv",
-    params:
-        reference_date=CFG["reference_date"],
     log:
         f"{RESULTS}/logs/wearables.log",
     benchmark:
         f"{RESULTS}/benchmarks/wearables.tsv"
     conda:
         ENV
+    params:
+        reference_date=CFG["reference_date"],
     script:
         "../scripts/wearables.py"

@@ -6,18 +6,18 @@ rule prescribe_shard:
     output:
         summary=f"{RESULTS}/shards/{{shard}}/prescriptions.tsv",
         exclusions=f"{RESULTS}/shards/{{shard}}/prescription_exclusions.tsv",
-    params:
-        ids=get_shard_ids,
-        results=RESULTS,
-        reference_date=CFG["reference_date"],
-        evidence_floor=CFG["evidence_floor"],
-        research_mode=CFG["research_mode"],
     log:
         f"{RESULTS}/logs/prescribe_shard/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/prescribe_shard/{{shard}}.tsv"
     conda:
         ENV
+    params:
+        ids=get_shard_ids,
+        results=get_results_dir,
+        reference_date=CFG["reference_date"],
+        evidence_floor=CFG["evidence_floor"],
+        research_mode=CFG["research_mode"],
     script:
         "../scripts/prescribe_shard.py"
 

@@ -6,13 +6,13 @@ rule host_profile:
     output:
         profiles=f"{RESULTS}/profiles/host_profiles.tsv",
         shard_tables=get_shard_tables(),
-    params:
-        shard_size=CFG["shard_size"],
     log:
         f"{RESULTS}/logs/host_profile.log",
     benchmark:
         f"{RESULTS}/benchmarks/host_profile.tsv"
     conda:
         ENV
+    params:
+        shard_size=CFG["shard_size"],
     script:
         "../scripts/host_profile.py"

@@ -6,15 +6,15 @@ rule report_shard:
     output:
         index=f"{RESULTS}/shards/{{shard}}/reports.tsv",
         exclusions=f"{RESULTS}/shards/{{shard}}/report_exclusions.tsv",
-    params:
-        ids=get_shard_ids,
-        results=RESULTS,
     log:
         f"{RESULTS}/logs/report_shard/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/report_shard/{{shard}}.tsv"
     conda:
         ENV
+    params:
+        ids=get_shard_ids,
+        results=get_results_dir,
     script:
         "../scripts/report_shard.py"
 
@@ -49,11 +49,11 @@ rule manifest:
         ],
     output:
         manifest=f"{RESULTS}/manifest.json",
-    params:
-        results=RESULTS,
     log:
         f"{RESULTS}/logs/manifest.log",
     conda:
         ENV
+    params:
+        results=get_results_dir,
     script:
         "../scripts/manifest.py"

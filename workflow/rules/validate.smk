@@ -5,12 +5,12 @@ rule validate:
         patients=f"{RESULTS}/validated/patients.tsv",
         exclusions=f"{RESULTS}/validated/exclusions.tsv",
         problems=f"{RESULTS}/validated/problems.tsv",
-    params:
-        strict=CFG["strict"],
     log:
         f"{RESULTS}/logs/validate.log",
     conda:
         ENV
+    params:
+        strict=CFG["strict"],
     script:
         "../scripts/validate.py"
 
@@ -20,11 +20,11 @@ rule provenance:
         get_input_files(),
     output:
         provenance=f"{RESULTS}/provenance.json",
-    params:
-        config=CFG,
     log:
         f"{RESULTS}/logs/provenance.log",
     conda:
         ENV
+    params:
+        config=CFG,
     script:
         "../scripts/provenance.py"

@@ -6,6 +6,7 @@ from precex.script_runner import run_step
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 run_step(sm, lambda: stage.run(
-    sm.input.matrix, sm.params.manifest, sm.input.patients, sm.input.gtf, sm.params.cache_dir,
+    sm.input.matrix, sm.params.manifest, sm.input.patients, sm.input.sheet_exclusions,
+    sm.input.gtf, sm.params.cache_dir,
     list(sm.params.panel), sm.params.max_missing, sm.output.features, sm.output.exclusions,
     sm.output.problems))

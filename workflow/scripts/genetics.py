@@ -5,5 +5,5 @@ from precex.genetics import stage
 from precex.script_runner import run_step
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-run_step(sm, lambda: stage.run(sm.input.vcf, sm.input.patients, sm.output.features,
-                               sm.output.exclusions, sm.output.problems))
+run_step(sm, lambda: stage.run(sm.input.vcf, sm.input.patients, sm.input.sheet_exclusions,
+                               sm.output.features, sm.output.exclusions, sm.output.problems))

@@ -1,4 +1,4 @@
-"""The marker catalogue (resources/blood/marker_catalogue.tsv): names, LOINC codes, units, ranges."""
+"""The marker catalogue (resources/blood/marker_catalogue.tsv): names, LOINC, units, ranges."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from precex.blood.catalogue import find_marker, load_catalogue
 from precex.blood.units import UnitError, hba1c_to_ngsp, to_canonical
+from precex.io.validated import report_unmatched
 from precex.problems import Problem
 
 FASTING_MARKERS = ("glucose", "insulin", "triglycerides")
@@ -37,8 +38,8 @@ class BloodResult:
     problems: list[Problem]
 
 
-def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients: set[str]
-              ) -> tuple[pd.DataFrame, list[Problem]]:
+def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients: set[str],
+              excluded: frozenset[str] = frozenset()) -> tuple[pd.DataFrame, list[Problem]]:
     """Canonical long table: patient_id, marker, value, date, fasting, row, original_*."""
     problems: list[Problem] = []
     df = long.copy()
@@ -57,8 +58,8 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
                                     column=column, patient_id=None, stage="blood"))
 
     unknown_patient = ~df["patient_id"].isin(patients)
-    reject(unknown_patient, "patient '{r.patient_id}' is not in the patient sheet (or was "
-           "excluded there); row not used.", "check the ID.", "patient_id")
+    problems += report_unmatched(source, df.loc[unknown_patient, "patient_id"], patients,
+                                 set(excluded), "blood")
     df = df[~unknown_patient]
 
     pairs = df[["marker", "loinc"]].drop_duplicates()
@@ -251,8 +252,8 @@ def crp_status(canon: pd.DataFrame, reference_date: dt.date, window_days: int) -
 
 
 def blood_features(long: pd.DataFrame, source: str, reference_date: dt.date, window_days: int,
-                   age: pd.Series) -> BloodResult:
-    canon, problems = harmonise(long, source, reference_date, set(age.index))
+                   age: pd.Series, excluded: frozenset[str] = frozenset()) -> BloodResult:
+    canon, problems = harmonise(long, source, reference_date, set(age.index), excluded)
     wide, provenance = select_values(canon, reference_date, window_days)
     indices = derived_indices(wide, age)
     status = crp_status(canon, reference_date, window_days)

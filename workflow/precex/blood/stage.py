@@ -10,7 +10,7 @@ from precex.blood.fhir_input import is_fhir_bundle, read_fhir_observations
 from precex.blood.markers import blood_features
 from precex.io.files import write_tsv
 from precex.io.stage_output import write_features, write_stage_outputs
-from precex.io.validated import read_validated
+from precex.io.validated import read_sheet_exclusions, read_validated
 from precex.problems import InputError, Problem
 
 
@@ -32,12 +32,14 @@ def read_blood_input(path: str) -> tuple[pd.DataFrame, list[Problem]]:
     return frame, []
 
 
-def run(blood_path: str, patients_tsv: str, reference_date: str, window_days: int,
-        out_features: str, out_provenance: str, out_exclusions: str, out_problems: str) -> None:
+def run(blood_path: str, patients_tsv: str, sheet_exclusions: str, reference_date: str,
+        window_days: int, out_features: str, out_provenance: str, out_exclusions: str,
+        out_problems: str) -> None:
     sheet = read_validated(patients_tsv)
+    excluded = frozenset(read_sheet_exclusions(sheet_exclusions))
     long, problems = read_blood_input(blood_path)
     result = blood_features(long, blood_path, dt.date.fromisoformat(reference_date),
-                            window_days, sheet["age"])
+                            window_days, sheet["age"], excluded)
     write_features(out_features, result.markers)
     write_tsv(out_provenance, result.provenance.assign(date=result.provenance["date"].astype(str)))
     write_stage_outputs(problems + result.problems, "blood", out_exclusions, out_problems)

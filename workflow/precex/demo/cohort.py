@@ -373,7 +373,7 @@ def _methylation(clin: pd.DataFrame, scen: np.ndarray, rng: np.random.Generator
         for k in range(4):
             pos = tss + sign * int((abs(end - tss)) * (k + 1) / 5)
             probes.append((f"cgSYN{gene}B{k}", chrom, pos, 0.78))
-    for probe, _, _, base in probes:
+    for _probe_id, _, _, base in probes:
         rows.append(np.clip(base + rng.normal(0, 0.05, len(pids)), 0.001, 0.999))
     # Unrelated probes the stage must skip (real arrays carry ~850,000).
     noise_ids = [f"cgNOISE{k:06d}" for k in range(200)]
@@ -493,18 +493,56 @@ def write_cohort(cohort: Cohort, out_dir: str | Path) -> dict[str, str]:
     """Write every file and a config.yaml naming them (paths relative to out_dir)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files = {
+    files: dict[str, str | list[str]] = {
         "patients": "patients.tsv",
-        "microbiome": ["microbiome.biom", "microbiome_metaphlan.tsv"],
+        "microbiome": [],
         "methylation": "methylation.tsv.gz",
         "methylation_manifest": "methylation_manifest.tsv",
         "variants": "variants.vcf",
         "blood": "blood.tsv",
         "wearables": "wearables.tsv",
     }
+    # A modality file is written (and listed in the config) only when it holds patients.
+    microbiome = []
+    if cohort.counts.shape[1]:
+        _write_biom(cohort, out / "microbiome.biom")
+        microbiome.append("microbiome.biom")
+    if cohort.metaphlan.shape[1]:
+        _write_metaphlan(cohort, out / "microbiome_metaphlan.tsv")
+        microbiome.append("microbiome_metaphlan.tsv")
+    files["microbiome"] = microbiome
+    for key, empty in (("methylation", cohort.methylation.shape[1] == 0),
+                       ("variants", cohort.variants.shape[1] == 0),
+                       ("blood", cohort.blood.empty), ("wearables", cohort.wearables.empty)):
+        if empty:
+            files.pop(key)
+    if "methylation" not in files:
+        files.pop("methylation_manifest")
     write_tsv(out / "patients.tsv", cohort.patients)
-    _write_biom(cohort, out / "microbiome.biom")
-    _write_metaphlan(cohort, out / "microbiome_metaphlan.tsv")
+    if "methylation" in files:
+        _write_methylation(cohort, out)
+    if "variants" in files:
+        _write_vcf(cohort, out / "variants.vcf")
+    if "blood" in files:
+        write_tsv(out / "blood.tsv", cohort.blood)
+    if "wearables" in files:
+        write_tsv(out / "wearables.tsv", cohort.wearables)
+    write_tsv(out / "scenarios.tsv", cohort.scenario.rename_axis("patient_id").reset_index())
+    config_lines = ["# precex demo cohort; paths are relative to this directory:",
+                    "# cd here, then: precex run --configfile config.yaml --cores 2"]
+    for key, value in files.items():
+        if isinstance(value, list):
+            if value:
+                config_lines.append(f"{key}:")
+                config_lines += [f"  - {v}" for v in value]
+        else:
+            config_lines.append(f"{key}: {value}")
+    config_lines.append(f"reference_date: '{cohort.reference_date.isoformat()}'")
+    write_text(out / "config.yaml", "\n".join(config_lines) + "\n")
+    return {k: v if isinstance(v, str) else ",".join(v) for k, v in files.items()}
+
+
+def _write_methylation(cohort: Cohort, out: Path) -> None:
     with atomic_path(out / "methylation.tsv.gz") as tmp:
         # mtime=0 and no file name in the gzip header keep the file byte-identical across runs.
         with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
@@ -514,18 +552,3 @@ def write_cohort(cohort: Cohort, out_dir: str | Path) -> dict[str, str]:
                      "not real array probe positions\n"
                      + cohort.manifest.to_csv(sep="\t", index=False, lineterminator="\n"))
     write_text(out / "methylation_manifest.tsv", manifest_text)
-    _write_vcf(cohort, out / "variants.vcf")
-    write_tsv(out / "blood.tsv", cohort.blood)
-    write_tsv(out / "wearables.tsv", cohort.wearables)
-    write_tsv(out / "scenarios.tsv", cohort.scenario.rename_axis("patient_id").reset_index())
-    config_lines = ["# precex demo cohort; paths are relative to this directory:",
-                    "# cd here, then: precex run --configfile config.yaml --cores 2"]
-    for key, value in files.items():
-        if isinstance(value, list):
-            config_lines.append(f"{key}:")
-            config_lines += [f"  - {v}" for v in value]
-        else:
-            config_lines.append(f"{key}: {value}")
-    config_lines.append(f"reference_date: '{cohort.reference_date.isoformat()}'")
-    write_text(out / "config.yaml", "\n".join(config_lines) + "\n")
-    return {k: v if isinstance(v, str) else ",".join(v) for k, v in files.items()}

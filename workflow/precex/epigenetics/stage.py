@@ -9,7 +9,7 @@ from precex.epigenetics.features import assign_probes, clock_ages, gene_methylat
 from precex.epigenetics.genome import load_genome
 from precex.epigenetics.matrix import read_beta_matrix
 from precex.io.stage_output import write_features, write_stage_outputs
-from precex.io.validated import read_validated
+from precex.io.validated import read_sheet_exclusions, read_validated, report_unmatched
 from precex.problems import InputError, Problem
 
 
@@ -28,19 +28,18 @@ def read_manifest(path: str) -> pd.DataFrame:
     return frame.assign(pos=pos.astype(int))
 
 
-def run(matrix_path: str, manifest_path: str | None, patients_tsv: str, gtf: str,
-        cache_dir: str, panel: list[str], max_missing: float, out_features: str,
+def run(matrix_path: str, manifest_path: str | None, patients_tsv: str, sheet_exclusions: str,
+        gtf: str, cache_dir: str, panel: list[str], max_missing: float, out_features: str,
         out_exclusions: str, out_problems: str) -> None:
     sheet = read_validated(patients_tsv)
+    excluded = read_sheet_exclusions(sheet_exclusions)
     problems: list[Problem] = []
     manifest = read_manifest(manifest_path) if manifest_path else None
     wanted = set(clock_cpgs()) | (set(manifest["probe_id"]) if manifest is not None else set())
     matrix = read_beta_matrix(matrix_path, wanted)
-    for s in matrix.beta.columns:
-        if s not in sheet.index:
-            problems.append(Problem(matrix_path, f"sample column '{s}' matches no patient in "
-                                    "the sheet; not used.", "name columns by patient ID.",
-                                    stage="epigenetics"))
+    problems += report_unmatched(matrix_path, [s for s in matrix.beta.columns
+                                               if s not in sheet.index],
+                                 set(sheet.index), excluded, "epigenetics", "sample columns")
     clocks, found = clock_ages(matrix, sheet["age"], max_missing)
     problems += found
     features = clocks

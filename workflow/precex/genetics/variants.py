@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from precex.epigenetics.features import normalise_contig
+from precex.io.validated import report_unmatched
 from precex.paths import resource_path
 from precex.problems import InputError, Problem
 
@@ -20,7 +21,8 @@ def variant_table() -> pd.DataFrame:
                        dtype={"chrom": str})
 
 
-def read_genotypes(vcf_path: str, patients: set[str]) -> tuple[pd.DataFrame, list[Problem]]:
+def read_genotypes(vcf_path: str, patients: set[str], excluded: frozenset[str] = frozenset()
+                   ) -> tuple[pd.DataFrame, list[Problem]]:
     import cyvcf2
 
     table = variant_table()
@@ -33,9 +35,8 @@ def read_genotypes(vcf_path: str, patients: set[str]) -> tuple[pd.DataFrame, lis
                                   "give a VCF 4.x file, plain or bgzipped.",
                                   stage="genetics")]) from None
     samples = list(vcf.samples)
-    problems = [Problem(vcf_path, f"sample '{s}' matches no patient in the sheet; not used.",
-                        "name VCF samples by patient ID.", stage="genetics")
-                for s in samples if s not in patients]
+    problems = report_unmatched(vcf_path, [s for s in samples if s not in patients], patients,
+                                set(excluded), "genetics", "samples")
     out: dict[str, dict[str, object]] = {s: {} for s in samples if s in patients}
     try:
         for rec in vcf:

@@ -133,9 +133,12 @@ def read_patient_sheet(path: str | os.PathLike[str]) -> Sheet:
             except _CellError as err:
                 row_problems.append(Problem(source, f"{err}.", f"expected {_expected(props[col])}.",
                                             row=i, column=col, patient_id=label, stage="sheet"))
+        unparsed = {p.column for p in row_problems}
         for err in validator.iter_errors(record):
             if err.validator == "required":
                 col = err.message.split("'")[1]
+                if col in unparsed:  # already reported as unparseable
+                    continue
                 msg, fix = "required value is empty.", f"enter {_expected(props[col])}."
             else:
                 col = str(err.absolute_path[0]) if err.absolute_path else None

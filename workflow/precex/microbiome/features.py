@@ -24,6 +24,7 @@ import pandas as pd
 from skbio.diversity import alpha_diversity
 from skbio.stats.composition import clr, multi_replace
 
+from precex.io.validated import report_unmatched
 from precex.microbiome.readers import MicrobiomeTable
 from precex.microbiome.taxonomy import genus_of, phylum_of
 from precex.paths import resource_path
@@ -41,8 +42,8 @@ def load_guilds() -> pd.DataFrame:
     return pd.read_csv(resource_path("microbiome", "guilds.tsv"), sep="\t")
 
 
-def map_samples(table: MicrobiomeTable, sample_map: pd.Series | None, patients: set[str]
-                ) -> tuple[pd.DataFrame, list[Problem]]:
+def map_samples(table: MicrobiomeTable, sample_map: pd.Series | None, patients: set[str],
+                excluded: frozenset[str] = frozenset()) -> tuple[pd.DataFrame, list[Problem]]:
     """Rename samples to patient IDs; unmatched samples are reported, never silently dropped."""
     values = table.values
     problems: list[Problem] = []
@@ -55,10 +56,8 @@ def map_samples(table: MicrobiomeTable, sample_map: pd.Series | None, patients: 
         values = values.loc[[s for s in values.index if s in sample_map.index]]
         values.index = sample_map.reindex(values.index).to_numpy()
     unknown = [s for s in values.index if s not in patients]
-    for s in unknown:
-        problems.append(Problem(table.source, f"sample '{s}' matches no patient in the sheet; "
-                                "it is not used.", "check the sample name or add a "
-                                "microbiome_sample_map.", stage="microbiome"))
+    problems += report_unmatched(table.source, unknown, patients, set(excluded), "microbiome",
+                                 "samples")
     values = values.loc[[s for s in values.index if s in patients]]
     dup = values.index[values.index.duplicated()].unique()
     for pid in dup:

@@ -6,7 +6,7 @@ import pandas as pd
 
 from precex.io.files import write_tsv
 from precex.io.stage_output import write_features, write_stage_outputs
-from precex.io.validated import read_validated
+from precex.io.validated import read_sheet_exclusions, read_validated
 from precex.microbiome.features import compute_features, map_samples
 from precex.microbiome.readers import read_microbiome
 from precex.problems import InputError, Problem
@@ -27,16 +27,17 @@ def read_sample_map(path: str) -> pd.Series:
 
 
 def run(tables: list[str], taxonomy: str | None, sample_map: str | None, patients_tsv: str,
-        min_depth: int, out_features: str, out_clr: str, out_exclusions: str,
-        out_problems: str) -> None:
+        sheet_exclusions: str, min_depth: int, out_features: str, out_clr: str,
+        out_exclusions: str, out_problems: str) -> None:
     patients = set(read_validated(patients_tsv).index)
+    excluded = frozenset(read_sheet_exclusions(sheet_exclusions))
     mapping = read_sample_map(sample_map) if sample_map else None
     problems: list[Problem] = []
     mapped = []
     seen: dict[str, str] = {}
     for path in tables:
         table = read_microbiome(path, taxonomy)
-        values, found = map_samples(table, mapping, patients)
+        values, found = map_samples(table, mapping, patients, excluded)
         problems += found
         twice = [p for p in values.index if p in seen]
         for pid in twice:

@@ -15,8 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from precex.io.files import json_dumps, write_text, write_tsv
-from precex.prescription.engine import SUMMARY_COLUMNS, EngineSettings, prescribe_one, \
-    summary_row
+from precex.prescription.engine import SUMMARY_COLUMNS, EngineSettings, prescribe_one, summary_row
 from precex.prescription.fhir import prescription_bundle, validate_bundle
 from precex.prescription.rules import evaluate, load_rulebase
 from precex.problems import EXCLUSION_COLUMNS

@@ -22,6 +22,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from precex.io.validated import report_unmatched
 from precex.problems import Problem
 
 WINDOW_DAYS = 28
@@ -30,17 +31,16 @@ LIMITS = {"steps": (0, 100_000), "mvpa_min": (0, 1440), "resting_hr": (25, 250),
 
 
 def wearable_features(daily: pd.DataFrame, source: str, reference_date: dt.date,
-                      patients: set[str]) -> tuple[pd.DataFrame, list[Problem]]:
+                      patients: set[str], excluded: frozenset[str] = frozenset()
+                      ) -> tuple[pd.DataFrame, list[Problem]]:
     problems: list[Problem] = []
     df = daily.copy()
     df.columns = [str(c).strip() for c in df.columns]
     df["row"] = np.arange(1, len(df) + 1)
     df["patient_id"] = df["patient_id"].astype(str).str.strip()
     unknown = ~df["patient_id"].isin(patients)
-    for pid, n in df.loc[unknown, "patient_id"].value_counts().sort_index().items():
-        problems.append(Problem(source, f"{n} rows for patient '{pid}', who is not in the sheet "
-                                "(or was excluded there); not used.", "check the ID.",
-                                column="patient_id", stage="wearables"))
+    problems += report_unmatched(source, df.loc[unknown, "patient_id"], patients, set(excluded),
+                                 "wearables")
     df = df[~unknown]
     dates = pd.to_datetime(df["date"].astype(str).str.strip(), format="%Y-%m-%d", errors="coerce")
     for r in df.loc[dates.isna()].itertuples():
@@ -70,7 +70,8 @@ def wearable_features(daily: pd.DataFrame, source: str, reference_date: dt.date,
     dup = df.duplicated(["patient_id", "day"], keep=False)
     if dup.any():
         for (pid, day), grp in df[dup].groupby(["patient_id", "day"]):
-            problems.append(Problem(source, f"{len(grp)} rows for {day.date()} (rows "
+            problems.append(Problem(source, f"{len(grp)} rows for patient '{pid}' on "
+                                    f"{day.date()} (rows "
                                     f"{', '.join(map(str, grp['row']))}); averaged.",
                                     "export one row per day.", patient_id=None,
                                     column="date", stage="wearables"))

@@ -7,14 +7,15 @@ import datetime as dt
 import pandas as pd
 
 from precex.io.stage_output import write_features, write_stage_outputs
-from precex.io.validated import read_validated
+from precex.io.validated import read_sheet_exclusions, read_validated
 from precex.problems import InputError, Problem
 from precex.wearables.features import wearable_features
 
 
-def run(wearables_path: str, patients_tsv: str, reference_date: str, out_features: str,
-        out_exclusions: str, out_problems: str) -> None:
+def run(wearables_path: str, patients_tsv: str, sheet_exclusions: str, reference_date: str,
+        out_features: str, out_exclusions: str, out_problems: str) -> None:
     patients = set(read_validated(patients_tsv).index)
+    excluded = frozenset(read_sheet_exclusions(sheet_exclusions))
     sep = "," if wearables_path.lower().endswith((".csv", ".csv.gz")) else "\t"
     try:
         daily = pd.read_csv(wearables_path, sep=sep, dtype=str, keep_default_na=False)
@@ -26,6 +27,7 @@ def run(wearables_path: str, patients_tsv: str, reference_date: str, out_feature
         raise InputError([Problem(wearables_path, "needs columns patient_id and date.",
                                   "add them to the header row.", stage="wearables")])
     features, problems = wearable_features(daily.replace("", None), wearables_path,
-                                           dt.date.fromisoformat(reference_date), patients)
+                                           dt.date.fromisoformat(reference_date), patients,
+                                           excluded)
     write_features(out_features, features)
     write_stage_outputs(problems, "wearables", out_exclusions, out_problems)

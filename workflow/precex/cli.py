@@ -1,0 +1,215 @@
+"""The `precex` command: run the workflow, make a demo cohort, validate a batch's inputs.
+
+precex run [snakemake arguments...]    Snakemake with the packaged Snakefile; every argument
+                                       is forwarded verbatim (profiles, --cores, targets...)
+precex demo --patients N --seed S --out DIR
+precex validate [--configfile F]      every problem in config, sheet and inputs; exit 1 if any
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from precex import __version__
+from precex.paths import workflow_root
+from precex.problems import InputError, Problem
+
+RUN_HELP = """usage: precex run [snakemake arguments...]
+
+Run Snakemake with the packaged Snakefile. Every argument is forwarded to Snakemake verbatim
+and in order; precex adds only --snakefile (unless you give one) and never a profile, so your
+own profile and settings apply. Common options:
+
+  --cores N             cores to use (required for local runs without a profile)
+  --configfile F        your batch's config (replaces the bundled demo config entirely)
+  -n, --dry-run         show the jobs without running them
+  --unlock              remove a stale lock left by a killed run
+  --rerun-incomplete    rerun jobs whose outputs were left incomplete
+  --profile DIR         a Snakemake profile, e.g. workflow/profiles/slurm
+
+All other Snakemake options work too: see `snakemake --help`.
+"""
+
+
+def _run(forwarded: list[str]) -> int:
+    if any(a in ("-h", "--help") for a in forwarded):
+        print(RUN_HELP, end="")
+        return 0
+    if not any(a in ("--snakefile", "-s") or a.startswith("--snakefile=") for a in forwarded):
+        forwarded = ["--snakefile", str(workflow_root() / "Snakefile"), *forwarded]
+    return subprocess.call([sys.executable, "-m", "snakemake", *forwarded])
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from precex.demo.cohort import REFERENCE_DATE, generate_cohort, write_cohort
+
+    if args.patients < 1:
+        print("precex demo: --patients must be at least 1.", file=sys.stderr)
+        return 2
+    ref = dt.date.fromisoformat(args.reference_date) if args.reference_date else REFERENCE_DATE
+    cohort = generate_cohort(args.patients, args.seed, ref)
+    write_cohort(cohort, args.out)
+    print(f"Wrote a {args.patients}-patient demo cohort (seed {args.seed}) to {args.out}.\n"
+          f"Run it with: cd {args.out} && precex run --configfile config.yaml --cores 2")
+    return 0
+
+
+def check_inputs(config: dict[str, Any]) -> list[Problem]:
+    """Read every configured input as the stages would, collecting problems (no outputs)."""
+    from precex.blood.markers import harmonise
+    from precex.blood.stage import read_blood_input
+    from precex.epigenetics.clocks import clock_cpgs
+    from precex.epigenetics.matrix import read_beta_matrix
+    from precex.epigenetics.stage import read_manifest
+    from precex.genetics.variants import read_genotypes
+    from precex.io.sheet import read_patient_sheet
+    from precex.microbiome.features import map_samples
+    from precex.microbiome.readers import read_microbiome
+    from precex.microbiome.stage import read_sample_map
+    from precex.prescription.rules import load_rulebase
+    from precex.profile.host import known_features
+    from precex.wearables.features import wearable_features
+
+    problems: list[Problem] = []
+    ref = dt.date.fromisoformat(config["reference_date"])
+
+    def attempt(func: Any, *a: Any) -> Any:
+        try:
+            return func(*a)
+        except InputError as err:
+            problems.extend(err.problems)
+            return None
+
+    sheet = attempt(read_patient_sheet, config["patients"])
+    patients: set[str] = set()
+    excluded: frozenset[str] = frozenset()
+    if sheet is not None:
+        problems.extend(sheet.problems)
+        patients = set(sheet.patients.index)
+        excluded = frozenset(p.patient_id for p in sheet.problems if p.patient_id)
+    attempt(load_rulebase, config["rulebase"], known_features())
+    if config.get("microbiome"):
+        tables = config["microbiome"] if isinstance(config["microbiome"], list) else [
+            config["microbiome"]]
+        mapping = (attempt(read_sample_map, config["microbiome_sample_map"])
+                   if config.get("microbiome_sample_map") else None)
+        for path in tables:
+            table = attempt(read_microbiome, path, config.get("microbiome_taxonomy"))
+            if table is not None:
+                found = map_samples(table, mapping, patients, excluded)[1]
+                problems.extend(found)
+    if config.get("methylation"):
+        wanted = set(clock_cpgs())
+        if config.get("methylation_manifest"):
+            manifest = attempt(read_manifest, config["methylation_manifest"])
+            if manifest is not None:
+                wanted |= set(manifest["probe_id"])
+        attempt(read_beta_matrix, config["methylation"], wanted)
+    if config.get("variants"):
+        result = attempt(read_genotypes, config["variants"], patients, excluded)
+        if result is not None:
+            problems.extend(result[1])
+    if config.get("blood"):
+        loaded = attempt(read_blood_input, config["blood"])
+        if loaded is not None:
+            long, found = loaded
+            problems.extend(found)
+            problems.extend(harmonise(long, config["blood"], ref, patients, excluded)[1])
+    if config.get("wearables"):
+        import pandas as pd
+
+        path = config["wearables"]
+        sep = "," if path.lower().endswith((".csv", ".csv.gz")) else "\t"
+        try:
+            daily = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            problems.append(Problem(path, f"cannot be read as a table ({err}).",
+                                    "give a TSV/CSV with a header row.", stage="wearables"))
+        else:
+            if {"patient_id", "date"} <= set(daily.columns):
+                problems.extend(wearable_features(daily.replace("", None), path, ref,
+                                                  patients, excluded)[1])
+            else:
+                problems.append(Problem(path, "needs columns patient_id and date.",
+                                        "add them to the header row.", stage="wearables"))
+    return problems
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from precex.config import (
+        apply_defaults,
+        input_files,
+        load_config_file,
+        resolve_config,
+        validate_config,
+    )
+
+    if args.configfile:
+        source = args.configfile
+        base = None
+    else:
+        source = str(workflow_root() / "config" / "config.yaml")
+        base = str(workflow_root())
+    try:
+        raw = load_config_file(source)
+    except InputError as err:
+        print(err, file=sys.stderr)
+        return 1
+    problems = validate_config(raw, source)
+    if problems:
+        print(InputError(problems), file=sys.stderr)
+        return 1
+    if base:
+        raw.setdefault("base_dir", base)
+    config = resolve_config(apply_defaults(raw))
+    missing = [Problem(path, "file not found.", f"check '{key}' in {source}.")
+               for key, paths in input_files(config).items() for path in paths
+               if not os.path.isfile(path)]
+    if missing:
+        print(InputError(missing), file=sys.stderr)
+        return 1
+    problems = check_inputs(config)
+    if problems:
+        print(InputError(problems), file=sys.stderr)
+        return 1
+    print(f"{source}: config, patient sheet and every input are valid.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="precex", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"precex {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the workflow; arguments go to Snakemake verbatim "
+                   "(see precex run --help)", add_help=False)
+    demo = sub.add_parser("demo", help="write a synthetic cohort and its config.yaml")
+    demo.add_argument("--patients", type=int, default=30)
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--out", required=True)
+    demo.add_argument("--reference-date", default=None, help="YYYY-MM-DD (default 2026-01-05)")
+    validate = sub.add_parser("validate", help="check config, sheet and inputs; run nothing")
+    validate.add_argument("--configfile", default=None,
+                          help="config to check (default: the bundled demo config)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv and argv[0] == "run":
+        return _run(argv[1:])
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        return _demo(args)
+    return _validate(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -79,13 +79,15 @@ def to_canonical(value: float, unit_text: str, marker: Marker) -> float:
         return float(source.to(target.units).magnitude / target.magnitude)
     except pint.errors.DimensionalityError:
         pass
-    if marker.molar_mass > 0:
-        try:
-            converted = source.to(target.units, "chemistry",
-                                  mw=ureg.Quantity(marker.molar_mass, "g/mol"))
-            return float(converted.magnitude / target.magnitude)
-        except pint.errors.DimensionalityError:
-            pass
+    concentrations = (ureg.Quantity(1, "g/L").dimensionality,
+                      ureg.Quantity(1, "mol/L").dimensionality)
+    # Only mass <-> molar concentration goes through the molar mass; pint's chemistry context
+    # would otherwise try other routes (e.g. g -> mol/L divides by a default volume of 0).
+    if (marker.molar_mass > 0 and source.dimensionality in concentrations
+            and target.dimensionality in concentrations):
+        converted = source.to(target.units, "chemistry",
+                              mw=ureg.Quantity(marker.molar_mass, "g/mol"))
+        return float(converted.magnitude / target.magnitude)
     if marker.iu_in_mol > 0:
         iu = ureg.Quantity(marker.iu_in_mol, "mol/IU")
         for candidate in (source / iu, source * iu):

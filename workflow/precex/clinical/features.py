@@ -34,7 +34,8 @@ def clinical_features(sheet: pd.DataFrame, reference_date: dt.date) -> pd.DataFr
     female = s["sex"].astype(str) == "F"
     out = pd.DataFrame(index=s.index)
     height_m = s["height_cm"] / 100
-    out["bmi_kg_m2"] = s["weight_kg"] / height_m**2
+    # Rounded as BMI is reported (0.1 kg/m2), so 64 kg at 160 cm is 25.0, not 24.999999.
+    out["bmi_kg_m2"] = (s["weight_kg"] / height_m**2).round(1)
     out["bmi_category"] = pd.cut(out["bmi_kg_m2"], [0, 18.5, 25, 30, np.inf], right=False,
                                  labels=["underweight", "normal", "overweight", "obese"]
                                  ).astype("string")

@@ -141,8 +141,11 @@ def compute_features(tables: list[tuple[MicrobiomeTable, pd.DataFrame]], min_dep
             g.sum(axis=1) + centroid.sum())
         rows.append(out)
         named = genus_props.drop(columns=["unclassified"], errors="ignore")
-        # scikit-bio squeezes a one-sample matrix to 1-D; keep the patients x genera shape.
-        clr_vals = np.asarray(clr(multi_replace(named.to_numpy() + 0.0))).reshape(named.shape)
+        if named.shape[1] < 2:  # one part: its CLR is 0 by definition (skbio needs >= 2)
+            clr_vals = np.zeros(named.shape)
+        else:  # scikit-bio squeezes a one-sample matrix to 1-D; keep patients x genera
+            clr_vals = np.asarray(clr(multi_replace(named.to_numpy() + 0.0))).reshape(
+                named.shape)
         clr_rows.append(pd.DataFrame(clr_vals, index=named.index, columns=named.columns))
     if not rows:
         return MicrobiomeFeatures(pd.DataFrame(index=pd.Index([], name="patient_id")),

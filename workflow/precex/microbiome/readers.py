@@ -99,6 +99,8 @@ def _read_classic_tsv(path: str) -> MicrobiomeTable:
     header_at = next((i for i, line in enumerate(lines) if line.startswith("#OTU ID")), None)
     if header_at is None:
         raise _fail(path, "no '#OTU ID' header line.", "export with `biom convert --to-tsv`.")
+    # pandas would silently rename a repeated column (S1 -> S1.1): check the raw header first.
+    _check_unique(pd.Index(lines[header_at].split("\t")[1:]), path, "sample")
     frame = pd.read_csv(io.StringIO("\n".join(lines[header_at:])), sep="\t", dtype=str,
                         keep_default_na=False)
     frame = frame.rename(columns={"#OTU ID": "feature_id"})
@@ -173,6 +175,7 @@ def _read_metaphlan(path: str) -> MicrobiomeTable:
         raise _fail(path, "no 'clade_name' header line.",
                     "give a MetaPhlAn profile or a table from merge_metaphlan_tables.py.")
     header = lines[header_at].lstrip("#").split("\t")
+    _check_unique(pd.Index(header), path, "sample")
     body = [line.split("\t") for line in lines[header_at + 1:] if line and not
             line.startswith("#")]
     frame = pd.DataFrame([row + [""] * (len(header) - len(row)) for row in body],

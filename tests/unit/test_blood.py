@@ -1,0 +1,166 @@
+import datetime as dt
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from precex.blood.catalogue import find_marker, load_catalogue
+from precex.blood.fhir_input import read_fhir_observations
+from precex.blood.markers import blood_features, crp_status, harmonise, phenoage_clinical
+from precex.blood.units import UnitError, to_canonical
+
+REF = dt.date(2026, 1, 5)
+CAT = load_catalogue()
+
+
+@pytest.mark.parametrize("marker,value,unit,expected", [
+    ("glucose", 100.0, "mg/dL", 100 / 18.0156),       # molar mass 180.156 g/mol
+    ("glucose", 5.5, "mmol/L", 5.5),
+    ("crp", 1.2, "mg/dL", 12.0),                      # CRP mg/L = 10 x mg/dL
+    ("insulin", 60.0, "pmol/L", 10.0),                # 1 uIU/mL = 6.0 pmol/L
+    ("insulin", 10.0, "mIU/L", 10.0),
+    ("hemoglobin", 125.0, "g/L", 12.5),
+    ("platelets", 150.0, "K/uL", 150.0),              # 10^3/uL == 10^9/L
+    ("platelets", 150e9, "1/L", 150.0),
+    ("triglycerides", 150.0, "mg/dL", 150 / 88.57),
+    ("total_cholesterol", 200.0, "mg/dL", 200 / 38.665),
+    ("creatinine", 1.0, "mg/dL", 88.4),               # 1 mg/dL = 88.4 umol/L
+    ("vitamin_d", 20.0, "ng/mL", 20 * 2.496),         # 25(OH)D ng/mL -> nmol/L
+    ("nt_probnp", 300.0, "ng/L", 300.0),
+    ("hba1c", 48.0, "mmol/mol", 48 / 10.929 + 2.15),  # IFCC -> NGSP
+    ("albumin", 4.2, "g/dL", 42.0),
+])
+def test_unit_conversions(marker, value, unit, expected):
+    assert to_canonical(value, unit, CAT[marker]) == pytest.approx(expected, rel=2e-3)
+
+
+@pytest.mark.parametrize("marker,unit", [("glucose", "furlongs"), ("glucose", "g"),
+                                         ("wbc", "parsecs"), ("glucose", "zorkmids"),
+                                         ("platelets", "mg/dL"), ("hba1c", "mg/dL"),
+                                         ("crp", "")])
+def test_wrong_or_unknown_units_raise(marker, unit):
+    with pytest.raises(UnitError):
+        to_canonical(1.0, unit, CAT[marker])
+
+
+def test_marker_lookup_by_synonym_and_loinc():
+    assert find_marker("Hb") == "hemoglobin"
+    assert find_marker("C-reactive protein") == "crp"
+    assert find_marker(None, "777-3") == "platelets"
+    assert find_marker("not a marker") is None
+
+
+def long_table(rows):
+    return pd.DataFrame(rows, columns=["patient_id", "marker", "value", "unit", "date",
+                                       "fasting"]).astype(str)
+
+
+def test_bad_rows_are_reported_and_the_patient_keeps_valid_values():
+    rows = [
+        ["P1", "glucose", "99", "mg/dL", "2026-01-02", "true"],
+        ["P1", "unobtainium", "1", "mg/L", "2026-01-02", ""],
+        ["P1", "crp", "high", "mg/L", "2026-01-02", ""],
+        ["P1", "hemoglobin", "13", "g/dL", "2026-02-30", ""],
+        ["P1", "platelets", "250", "10^9/L", "2026-03-01", ""],
+        ["P1", "wbc", "5", "zorkmids", "2026-01-01", ""],
+        ["P1", "platelets", "99999", "10^9/L", "2026-01-01", ""],
+        ["P1", "insulin", "8", "uIU/mL", "2026-01-02", "true"],
+        ["P1", "insulin", "12", "uIU/mL", "2026-01-02", "true"],
+        ["P9", "crp", "1", "mg/L", "2026-01-02", ""],
+    ]
+    canon, problems = harmonise(long_table(rows), "blood.tsv", REF, {"P1"})
+    by_row = {p.row: p.message for p in problems if p.row}
+    assert "unknown marker 'unobtainium'" in by_row[2]
+    assert "'high' is not a number" in by_row[3]
+    assert "not a YYYY-MM-DD date" in by_row[4]
+    assert "after the reference date" in by_row[5]
+    assert "unknown unit 'zorkmids'" in by_row[6]
+    assert "plausible range" in by_row[7]
+    assert "conflicting values" in by_row[8] and "conflicting values" in by_row[9]
+    assert any("'P9'" in p.message for p in problems)
+    assert list(canon["marker"]) == ["glucose"]
+    assert canon["value"].iloc[0] == pytest.approx(99 / 18.0156, rel=1e-3)
+    assert canon["original_unit"].iloc[0] == "mg/dL" and canon["row"].iloc[0] == 1
+
+
+def test_selection_indices_and_provenance():
+    rows = [
+        ["P1", "glucose", "5.0", "mmol/L", "2026-01-01", "true"],
+        ["P1", "glucose", "7.0", "mmol/L", "2025-06-01", "true"],  # outside the 90-day window
+        ["P1", "insulin", "10", "uIU/mL", "2026-01-01", "true"],
+        ["P1", "triglycerides", "1.5", "mmol/L", "2026-01-01", "true"],
+        ["P1", "neutrophils", "4", "10^9/L", "2026-01-01", ""],
+        ["P1", "lymphocytes", "2", "10^9/L", "2026-01-01", ""],
+        ["P1", "monocytes", "0.5", "10^9/L", "2026-01-01", ""],
+        ["P1", "platelets", "250", "10^9/L", "2026-01-01", ""],
+        ["P1", "platelets", "200", "10^9/L", "2025-12-01", ""],
+    ]
+    result = blood_features(long_table(rows), "b.tsv", REF, 90, pd.Series({"P1": 60.0}))
+    m = result.markers.loc["P1"]
+    assert m["glucose_mmol_l"] == 5.0 and m["platelets_10e9_l"] == 250  # latest in window
+    assert m["homa_ir"] == pytest.approx(5.0 * 10 / 22.5)
+    assert m["tyg"] == pytest.approx(math.log(1.5 * 88.57 * 5.0 * 18.016 / 2))
+    assert m["nlr"] == pytest.approx(2.0) and m["plr"] == pytest.approx(125.0)
+    assert m["sii"] == pytest.approx(250 * 4 / 2) and m["siri"] == pytest.approx(4 * 0.5 / 2)
+    prov = result.provenance.set_index("marker")
+    assert prov.loc["platelets", "row"] == 8 and prov.loc["glucose", "original_unit"] == "mmol/L"
+
+
+def test_homa_needs_fasting_values():
+    rows = [["P1", "glucose", "5.0", "mmol/L", "2026-01-01", ""],
+            ["P1", "insulin", "10", "uIU/mL", "2026-01-01", "true"]]
+    result = blood_features(long_table(rows), "b.tsv", REF, 90, pd.Series({"P1": 60.0}))
+    assert np.isnan(result.markers.loc["P1", "homa_ir"])
+
+
+def test_crp_status_rules():
+    canon = pd.DataFrame({
+        "patient_id": ["A", "A", "B", "C", "C", "D", "D"],
+        "marker": ["crp"] * 7,
+        "value": [4.0, 5.0, 2.0, 0.5, 0.7, 2.0, 15.0],
+        "date": [dt.date(2025, 12, 1), dt.date(2026, 1, 2), dt.date(2026, 1, 2),
+                 dt.date(2025, 12, 30), dt.date(2026, 1, 2), dt.date(2025, 12, 1),
+                 dt.date(2026, 1, 2)],
+    })
+    s = crp_status(canon, REF, 90)["crp_status"]
+    assert s["A"] == "high"                 # two values >= 14 days apart, mean 4.5
+    assert s["B"] == "provisional_average"  # one value
+    assert s["C"] == "provisional_low"      # two values only 3 days apart
+    assert s["D"] == "possible_acute"       # > 10 mg/L is never chronic
+
+
+def test_phenoage_clinical_matches_published_formula():
+    wide = pd.DataFrame({"albumin_g_l": [40.0], "creatinine_umol_l": [70.0],
+                         "glucose_mmol_l": [5.0], "crp_mg_l": [2.0],
+                         "lymphocytes_10e9_l": [2.0], "wbc_10e9_l": [6.0], "mcv_fl": [90.0],
+                         "rdw_pct": [13.0], "alp_u_l": [70.0]}, index=["P"])
+    xb = (-19.907 - 0.0336 * 40 + 0.0095 * 70 + 0.1953 * 5 + 0.0954 * math.log(0.2)
+          - 0.0120 * (2 / 6 * 100) + 0.0268 * 90 + 0.3306 * 13 + 0.00188 * 70 + 0.0554 * 6
+          + 0.0804 * 55)
+    g = 0.0076927
+    mort = 1 - math.exp(-math.exp(xb) * (math.exp(120 * g) - 1) / g)
+    expected = 141.50225 + math.log(-0.00553 * math.log(1 - mort)) / 0.090165
+    got = phenoage_clinical(wide, pd.Series({"P": 55.0}))["P"]
+    assert got == pytest.approx(expected)
+    assert 40 < got < 70
+
+
+def test_fhir_bundle(tmp_path):
+    def obs(pid, code, value, unit, date="2026-01-02"):
+        return {"resource": {"resourceType": "Observation", "status": "final",
+                             "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                             "subject": {"reference": f"Patient/{pid}"},
+                             "effectiveDateTime": date,
+                             "valueQuantity": {"value": value, "unit": unit}}}
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        obs("P1", "777-3", 180, "10*9/L"), obs("P1", "718-7", 12.1, "g/dL"),
+        {"resource": {"resourceType": "Patient", "id": "P1"}}]}
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(bundle))
+    long, problems = read_fhir_observations(str(path))
+    assert list(long["loinc"]) == ["777-3", "718-7"]
+    assert len(problems) == 1 and "entry 3 is a Patient" in problems[0].message
+    canon, _ = harmonise(long, str(path), REF, {"P1"})
+    assert sorted(canon["marker"]) == ["hemoglobin", "platelets"]

@@ -1,0 +1,168 @@
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from precex.epigenetics.clocks import (
+    HORVATH_INTERCEPT,
+    horvath_inverse_transform,
+    horvath_transform,
+    load_clocks,
+)
+from precex.epigenetics.features import (
+    assign_probes,
+    clock_ages,
+    gene_methylation,
+    gene_regions,
+    normalise_contig,
+)
+from precex.epigenetics.genome import load_genome
+from precex.epigenetics.matrix import BetaMatrix, read_beta_matrix
+from precex.paths import resource_path
+from precex.problems import InputError
+
+
+def test_clock_tables_have_published_sizes():
+    clocks = load_clocks()
+    assert len(clocks["horvath2013"].weights) == 353
+    assert len(clocks["hannum2013"].weights) == 71
+    assert len(clocks["phenoage2018"].weights) == 513
+    assert clocks["phenoage2018"].intercept == pytest.approx(60.664)
+    assert clocks["horvath2013"].intercept == pytest.approx(0.695507258)
+
+
+def test_horvath_transform_by_hand():
+    # F^-1(x) = 21 exp(x) - 1 for x < 0, 21 x + 20 otherwise
+    assert horvath_inverse_transform(np.array([-1.0]))[0] == pytest.approx(21 * np.exp(-1) - 1)
+    assert horvath_inverse_transform(np.array([1.5]))[0] == pytest.approx(51.5)
+    ages = np.array([5.0, 20.0, 45.0, 80.0])
+    np.testing.assert_allclose(horvath_inverse_transform(horvath_transform(ages)), ages)
+
+
+def test_clock_ages_equal_hand_computed_linear_models():
+    clocks = load_clocks()
+    rng = np.random.default_rng(0)
+    cpgs = sorted(set().union(*(c.weights.index for c in clocks.values())))
+    beta = pd.DataFrame(rng.uniform(0.1, 0.9, (len(cpgs), 3)), index=cpgs,
+                        columns=["A", "B", "C"])
+    out, problems = clock_ages(BetaMatrix(beta, False, "m.tsv"),
+                               pd.Series([50.0, 60.0, 70.0], index=["A", "B", "C"]), 0.2)
+    assert problems == []
+    for sample in "ABC":
+        b = beta[sample]
+        h = clocks["horvath2013"].weights
+        lin = HORVATH_INTERCEPT + float((h * b.reindex(h.index)).sum())
+        expected = 21 * np.exp(lin) - 1 if lin < 0 else 21 * lin + 20
+        assert out.loc[sample, "horvath2013_age"] == pytest.approx(expected)
+        hn = clocks["hannum2013"].weights
+        assert out.loc[sample, "hannum2013_age"] == pytest.approx(float((hn * b[hn.index]).sum()))
+        ph = clocks["phenoage2018"].weights
+        assert out.loc[sample, "phenoage2018_age"] == pytest.approx(
+            60.664 + float((ph * b[ph.index]).sum()))
+    assert (out["age_accel_method"] == "difference").all()  # batch of 3 is too small
+    np.testing.assert_allclose(out["hannum2013_accel_diff"],
+                               out["hannum2013_age"] - out["chronological_age"])
+
+
+def test_missing_cpgs_are_imputed_counted_and_limited():
+    clocks = load_clocks()
+    h = clocks["horvath2013"].weights.index
+    beta = pd.DataFrame({"A": 0.5, "B": 0.5}, index=h)
+    beta.loc[h[:10], "A"] = np.nan
+    beta.loc[h[:200], "B"] = np.nan
+    out, problems = clock_ages(BetaMatrix(beta, False, "m.tsv"),
+                               pd.Series([50.0, 50.0], index=["A", "B"]), 0.2)
+    assert out.loc["A", "horvath2013_missing_cpgs"] == 10
+    assert np.isfinite(out.loc["A", "horvath2013_age"])
+    assert np.isnan(out.loc["B", "horvath2013_age"])
+    assert [p.patient_id for p in problems] == ["A", "B"]  # Hannum/PhenoAge CpGs absent too
+    assert "horvath2013: 57% of 353 CpGs missing" in problems[1].message
+
+
+def test_residual_acceleration_for_large_batches():
+    clocks = load_clocks()
+    cpgs = sorted(set().union(*(c.weights.index for c in clocks.values())))
+    rng = np.random.default_rng(1)
+    n = 40
+    beta = pd.DataFrame(rng.uniform(0.2, 0.8, (len(cpgs), n)), index=cpgs,
+                        columns=[f"S{i}" for i in range(n)])
+    age = pd.Series(rng.uniform(40, 80, n), index=beta.columns)
+    out, _ = clock_ages(BetaMatrix(beta, False, "m"), age, 0.2, min_batch_for_residual=30)
+    assert (out["age_accel_method"] == "residual").all()
+    assert abs(out["phenoage2018_accel_resid"].mean()) < 1e-8  # least-squares residuals
+
+
+def test_streaming_reader_keeps_only_wanted_probes_and_handles_gzip(tmp_path):
+    path = tmp_path / "m.csv.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("probe,S1,S2\n")
+        for i in range(1000):
+            f.write(f"cg{i:05d},0.{i % 9 + 1},NA\n")
+    m = read_beta_matrix(str(path), {"cg00002", "cg00500", "cgABSENT"})
+    assert list(m.beta.index) == ["cg00002", "cg00500"]
+    assert m.beta.loc["cg00002", "S1"] == pytest.approx(0.3)
+    assert m.beta["S2"].isna().all()
+
+
+def test_m_values_are_converted_and_out_of_range_betas_rejected(tmp_path):
+    path = tmp_path / "m.tsv"
+    path.write_text("probe\tS1\ncg1\t2.0\ncg2\t-1.5\ncg3\t0\n")
+    m = read_beta_matrix(str(path), {"cg1", "cg2", "cg3"})
+    assert m.converted_from_m
+    assert m.beta.loc["cg1", "S1"] == pytest.approx(4 / 5)  # 2^2 / (2^2 + 1)
+    bad = tmp_path / "b.tsv"
+    bad.write_text("probe\tS1\tS2\n" + "".join(f"cg{i}\t0.5\t0.4\n" for i in range(30))
+                   + "cgX\t0.5\t1.7\n")
+    with pytest.raises(InputError, match="probe 'cgX', sample 'S2': 1.7 is outside"):
+        read_beta_matrix(str(bad), {f"cg{i}" for i in range(30)} | {"cgX"}, "beta")
+
+
+def test_matrix_bad_inputs(tmp_path):
+    dup = tmp_path / "d.tsv"
+    dup.write_text("probe\tS1\ncg1\t0.5\ncg1\t0.4\n")
+    with pytest.raises(InputError, match="probe 'cg1' appears on lines 2 and 3"):
+        read_beta_matrix(str(dup), {"cg1"})
+    short = tmp_path / "s.tsv"
+    short.write_text("probe\tS1\tS2\ncg1\t0.5\n")
+    with pytest.raises(InputError, match="line 2 .* has 2 fields"):
+        read_beta_matrix(str(short), {"cg1"})
+    text = tmp_path / "t.tsv"
+    text.write_text("probe\tS1\ncg1\thigh\n")
+    with pytest.raises(InputError, match="'high' is not a number"):
+        read_beta_matrix(str(text), {"cg1"})
+
+
+def test_contig_names_are_normalised():
+    assert normalise_contig("chr1") == "1"
+    assert normalise_contig("1") == "1"
+    assert normalise_contig("chrM") == "MT"
+    assert normalise_contig("chrx") == "X"
+
+
+def test_gene_level_methylation_with_pyensembl(tmp_path):
+    genome = load_genome(str(resource_path("genome", "ensembl_human_chr1_subset.gtf.gz")),
+                         str(tmp_path / "cache"))
+    regions, absent = gene_regions(genome, ["SAMD11", "NOTAGENE"])
+    assert absent == ["NOTAGENE"]
+    body = regions[regions.region == "body"].iloc[0]
+    assert (body.start, body.end) == (923928, 944581)  # Ensembl SAMD11
+    manifest = pd.DataFrame({"probe_id": ["p1", "p2", "p3", "p4"],
+                             "chrom": ["chr1", "1", "1", "2"],
+                             "pos": [923928 - 1000, 935000, 5_000_000, 935000]})
+    assignment = assign_probes(manifest, regions)
+    pairs = set(zip(assignment.probe_id, assignment.region, strict=True))
+    assert ("p1", "promoter") in pairs and ("p2", "body") in pairs
+    assert not {p for p, _ in pairs} & {"p3", "p4"}  # outside the gene / other contig
+    beta = pd.DataFrame({"S1": [0.1, 0.8, 0.5, 0.5]}, index=["p1", "p2", "p3", "p4"])
+    genes = gene_methylation(beta, assignment)
+    assert genes.loc["S1", "SAMD11_promoter_beta"] == pytest.approx(0.1)
+    assert genes.loc["S1", "SAMD11_body_beta"] == pytest.approx(0.8)
+    assert (tmp_path / "cache").exists()
+
+
+def test_broken_gtf_is_a_clear_error(tmp_path):
+    gtf = tmp_path / "bad.gtf"
+    gtf.write_text("this is not a gtf\n")
+    with pytest.raises(InputError, match="GTF"):
+        load_genome(str(gtf), str(tmp_path / "cache"))

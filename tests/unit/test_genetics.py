@@ -1,0 +1,32 @@
+import pytest
+
+from precex.genetics.variants import read_genotypes, variant_table
+from precex.problems import InputError
+
+
+def test_genotypes_by_rsid_and_position(tmp_path):
+    vcf = tmp_path / "v.vcf"
+    vcf.write_text(
+        "##fileformat=VCFv4.2\n##contig=<ID=chr11>\n##contig=<ID=chr4>\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tP1\tP2\tX9\n"
+        "chr4\t23814039\t.\tC\tT\t.\tPASS\t.\tGT\t0/1\t1/1\t0/0\n"
+        "chr11\t66560624\trs1815739\tC\tT\t.\tPASS\t.\tGT\t1|1\t./.\t0/1\n")
+    frame, problems = read_genotypes(str(vcf), {"P1", "P2"})
+    assert frame.loc["P1", "rs1815739_genotype"] == "T/T"
+    assert frame.loc["P1", "rs1815739_effect_allele_count"] == 2
+    assert frame.loc["P2", "rs1815739_genotype"] == ""  # not called
+    assert frame.loc["P1", "rs8192678_genotype"] == "C/T"  # matched by chr4:pos, 'chr' prefix
+    assert frame.loc["P2", "rs8192678_effect_allele_count"] == 2
+    assert len(problems) == 1 and "'X9'" in problems[0].message
+
+
+def test_variant_table_is_research_only():
+    table = variant_table()
+    assert set(table["grade"]) == {"H"}
+    assert table["citation"].str.contains("Webborn").all()
+
+
+def test_unreadable_vcf(tmp_path):
+    with pytest.raises(InputError, match="VCF"):
+        read_genotypes(str(tmp_path / "absent.vcf"), set())

@@ -1,0 +1,89 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from precex.io.sheet import read_patient_sheet
+from precex.problems import InputError
+
+HEADER = "patient_id\tage\tsex\tsubtype\tfever\tagents\tneuropathy_grade\n"
+
+
+def write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "patients.tsv"
+    path.write_text(HEADER + body)
+    return path
+
+
+def test_valid_rows_are_typed(tmp_path):
+    sheet = read_patient_sheet(write(tmp_path, "A1\t55\tF\tTNBC\tno\ttaxane;anthracycline\t1\n"))
+    assert sheet.problems == []
+    row = sheet.patients.loc["A1"]
+    assert row["age"] == 55.0
+    assert bool(row["fever"]) is False
+    assert row["agents"] == "anthracycline;taxane"  # sorted, canonical
+    assert row["neuropathy_grade"] == 1.0
+
+
+def test_three_errors_are_all_reported_with_row_column_and_expectation(tmp_path):
+    body = ("A1\tsixty\tF\tTNBC\tno\t\t0\n"
+            "A2\t50\tF\tluminal\tno\t\t0\n"
+            "../x\t50\tF\tTNBC\tno\t\t0\n"
+            "A4\t50\tF\tTNBC\tno\t\t0\n")
+    sheet = read_patient_sheet(write(tmp_path, body))
+    assert [(p.row, p.column) for p in sheet.problems] == [(1, "age"), (2, "subtype"),
+                                                           (3, "patient_id")]
+    text = [str(p) for p in sheet.problems]
+    assert "'sixty' is not a number" in text[0] and "18 to 110" in text[0]
+    assert "HR+/HER2-" in text[1]
+    assert "does not match" in text[2]
+    assert list(sheet.patients.index) == ["A4"]
+
+
+def test_duplicate_ids_exclude_every_copy(tmp_path):
+    sheet = read_patient_sheet(write(tmp_path, "A1\t50\tF\t\t\t\t\nA1\t51\tF\t\t\t\t\n"
+                                                "B2\t40\tF\t\t\t\t\n"))
+    assert list(sheet.patients.index) == ["B2"]
+    assert {p.row for p in sheet.problems} == {1, 2}
+    assert all("rows 1, 2" in p.message for p in sheet.problems)
+
+
+@pytest.mark.parametrize("value,ok", [("110", True), ("110.5", False), ("17", False),
+                                      ("18", True)])
+def test_age_bounds(tmp_path, value, ok):
+    sheet = read_patient_sheet(write(tmp_path, f"A1\t{value}\tF\t\t\t\t\n"))
+    assert (sheet.problems == []) is ok
+
+
+def test_unknown_agent_and_non_integer_grade(tmp_path):
+    sheet = read_patient_sheet(write(tmp_path, "A1\t50\tF\t\t\tchemo\t1.5\n"))
+    assert {p.column for p in sheet.problems} == {"agents", "neuropathy_grade"}
+
+
+def test_missing_required_column_is_a_file_error(tmp_path):
+    path = tmp_path / "p.tsv"
+    path.write_text("patient_id\tage\nA1\t50\n")
+    with pytest.raises(InputError) as err:
+        read_patient_sheet(path)
+    assert "sex" in str(err.value) and "p.tsv" in str(err.value)
+
+
+def test_empty_sheet_and_missing_file(tmp_path):
+    path = tmp_path / "p.tsv"
+    path.write_text(HEADER)
+    with pytest.raises(InputError, match="no patients"):
+        read_patient_sheet(path)
+    with pytest.raises(InputError, match="not found"):
+        read_patient_sheet(tmp_path / "absent.tsv")
+
+
+def test_row_without_id_is_reported(tmp_path):
+    sheet = read_patient_sheet(write(tmp_path, "\t50\tF\t\t\t\t\nA2\t50\tF\t\t\t\t\n"))
+    assert any(p.row == 1 and "no patient_id" in p.message for p in sheet.problems)
+    assert list(sheet.patients.index) == ["A2"]
+
+
+def test_demo_sheet_is_valid(demo_cohort_dir):
+    sheet = read_patient_sheet(demo_cohort_dir / "patients.tsv")
+    assert sheet.problems == []
+    assert isinstance(sheet.patients, pd.DataFrame) and len(sheet.patients) == 40

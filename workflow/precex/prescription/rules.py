@@ -7,6 +7,7 @@ patient), never with eval/exec.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,7 +117,7 @@ def load_rulebase(path: str, known: set[str] | None = None) -> RuleBase:
         if known is not None:
             for f in feats:
                 if f not in known:
-                    close = [k for k in sorted(known) if k.split("_")[0] == f.split("_")[0]][:3]
+                    close = difflib.get_close_matches(f, sorted(known), n=3, cutoff=0.6)
                     hint = f" (did you mean {', '.join(close)}?)" if close else ""
                     problems.append(Problem(path, f"rule {rid}: unknown feature '{f}'{hint}.",
                                             "use a column of results/profiles/host_profiles.tsv.",

@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from precex.demo.cohort import generate_cohort, write_cohort
 
 REPO = Path(__file__).resolve().parents[1]

@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from precex.blood.catalogue import find_marker, load_catalogue
 from precex.blood.fhir_input import read_fhir_observations
 from precex.blood.markers import blood_features, crp_status, harmonise, phenoage_clinical

@@ -3,7 +3,6 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-
 from precex.clinical.features import clinical_features
 
 

@@ -1,7 +1,6 @@
 import filecmp
 
 import pandas as pd
-
 from precex.demo.cohort import PHASES, SCENARIOS, SUBTYPES, generate_cohort, write_cohort
 
 
@@ -44,7 +43,8 @@ def test_cohort_covers_subtypes_phases_and_safety_scenarios():
     assert {"mg/dL", "mmol/L"} <= set(units["glucose"])
     assert {"mg/dL", "mg/L"} <= set(units["crp"])
     # missing modalities exist
-    assert len(cohort.methylation.columns) < 60 and len(cohort.wearables["patient_id"].unique()) < 60
+    assert len(cohort.methylation.columns) < 60
+    assert len(cohort.wearables["patient_id"].unique()) < 60
 
 
 def test_large_cohort_scales(tmp_path):

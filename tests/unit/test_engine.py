@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe
 from precex.prescription.plan import INTENSITY_TABLE

@@ -1,5 +1,4 @@
 import pytest
-
 from precex.genetics.variants import read_genotypes, variant_table
 from precex.problems import InputError
 

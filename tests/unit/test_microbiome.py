@@ -6,7 +6,6 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-
 from precex.microbiome.features import compute_features, map_samples
 from precex.microbiome.readers import detect_format, read_microbiome
 from precex.microbiome.taxonomy import genus_of, parse_lineage, phylum_of

@@ -1,7 +1,6 @@
 import pandas as pd
 import pytest
 import yaml
-
 from precex.paths import resource_path
 from precex.prescription.rules import evaluate, load_rulebase
 from precex.problems import InputError
@@ -70,7 +69,8 @@ def write_rules(tmp_path, rules):
 
 
 def rule(**kw):
-    out = {"id": "SAFETY_X", "kind": "safety", "title": "a safety rule", "effect": {"status": "deferred"},
+    out = {"id": "SAFETY_X", "kind": "safety", "title": "a safety rule",
+           "effect": {"status": "deferred"},
            "grade": "G3", "citation": "someone 2019", "rationale": "because so",
            "when": {"feature": "fever", "op": "eq", "value": True}}
     out.update(kw)

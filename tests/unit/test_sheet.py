@@ -2,7 +2,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from precex.io.sheet import read_patient_sheet
 from precex.problems import InputError
 

@@ -2,7 +2,6 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
-
 from precex.wearables.features import wearable_features
 
 REF = dt.date(2026, 1, 5)

@@ -27,10 +27,14 @@ PACKAGES = ("snakemake", "pandas", "numpy", "scipy", "scikit-bio", "biom-format"
             "nbclient", "jinja2")
 
 
+# Execution settings: they change how a batch runs, never what it produces.
+EXECUTION_KEYS = ("base_dir", "shard_size", "results")
+
+
 def _portable_config(config: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in sorted(config.items()):
-        if key in ("base_dir",):
+        if key in EXECUTION_KEYS:
             continue
         if key in input_files(config):
             value = [os.path.basename(v) for v in value] if isinstance(value, list) \

@@ -60,7 +60,7 @@ def get_shard_ids(wildcards):
 
 def get_shard_tables():
     return expand(
-        f"{RESULTS}/profiles/shards/{{shard}}.{{kind}}.tsv",
+        f"{RESULTS}/profiles/shards/{{shard}}.{{kind}}.jsonl",
         shard=SHARDS,
         kind=["features", "domains"],
     )

@@ -20,6 +20,7 @@ from precex.prescription.fhir import prescription_bundle, validate_bundle
 from precex.prescription.rules import evaluate, load_rulebase
 from precex.problems import EXCLUSION_COLUMNS
 from precex.profile.host import known_features, patient_profile
+from precex.profile.stage import read_records
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,8 @@ def run(shard_profiles: str, shard_domains: str, shard_ids: list[str], rulebase_
         for path in shard_paths(results, pid).values():
             if path.exists():
                 os.unlink(path)
-    flat = pd.read_csv(shard_profiles, sep="\t", index_col="patient_id", dtype={
-        "patient_id": str}, low_memory=False)
-    domains = pd.read_csv(shard_domains, sep="\t", index_col="patient_id", dtype=str)
+    flat = read_records(shard_profiles)
+    domains = read_records(shard_domains)
     rulebase = load_rulebase(rulebase_path, known_features())
     settings = EngineSettings(dt.date.fromisoformat(reference_date), evidence_floor,
                               research_mode)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pandas as pd
 
-from precex.io.files import write_tsv
+from precex.io.files import write_text, write_tsv
 from precex.io.validated import read_validated
-from precex.profile.host import domain_table, merge_modalities
+from precex.profile.host import _jsonable, domain_table, merge_modalities
 from precex.sharding import assign_shards, raw_patient_ids
 
 
@@ -29,7 +30,28 @@ def run(patients_tsv: str, sheet_path: str, shard_size: int, modality_paths: dic
     shards = assign_shards(raw_patient_ids(sheet_path), shard_size)
     for shard, ids in shards.items():
         members = [p for p in ids if p in flat.index]
-        write_tsv(os.path.join(out_shard_dir, f"{shard}.features.tsv"), flat.loc[members],
-                  index=True)
-        write_tsv(os.path.join(out_shard_dir, f"{shard}.domains.tsv"), domains.loc[members],
-                  index=True)
+        write_records(os.path.join(out_shard_dir, f"{shard}.features.jsonl"), flat.loc[members])
+        write_records(os.path.join(out_shard_dir, f"{shard}.domains.jsonl"),
+                      domains.loc[members])
+
+
+def write_records(path: str, frame: pd.DataFrame) -> None:
+    """One JSON object per patient, every column present (null when missing).
+
+    JSON keeps each value's type (number, text, boolean), so a shard job reads exactly what the
+    batch job computed, whichever patients share its shard; a TSV would be re-typed per shard.
+    """
+    lines = []
+    for pid, record in zip(frame.index, frame.to_dict("records"), strict=True):
+        clean = {k: _jsonable(v) for k, v in record.items()}
+        lines.append(json.dumps({"patient_id": pid, **clean}, sort_keys=True,
+                                allow_nan=False))
+    write_text(path, "".join(line + "\n" for line in lines))
+
+
+def read_records(path: str) -> pd.DataFrame:
+    with open(path, encoding="utf-8") as handle:
+        records = [json.loads(line) for line in handle if line.strip()]
+    if not records:
+        return pd.DataFrame(index=pd.Index([], name="patient_id"))
+    return pd.DataFrame.from_records(records, index="patient_id")

@@ -1,0 +1,142 @@
+"""End-to-end runs of the workflow on the bundled demo cohort (slow; run in CI)."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from jsonschema import Draft202012Validator
+from precex.prescription.fhir import validate_bundle
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+BLOCKING = {"sheet", "prescription"}
+
+
+def precex_run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "precex.cli", "run", "--cores", "2",
+                             "--quiet", *args], cwd=cwd, capture_output=True, text=True)
+    if check:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> Path:
+    cwd = tmp_path_factory.mktemp("run1")
+    precex_run(cwd)
+    return cwd / "results"
+
+
+def per_patient_files(results: Path) -> list[str]:
+    files = []
+    for sub in ("profiles", "prescriptions", "reports"):
+        files += [f"{sub}/{p.name}" for p in sorted((results / sub).glob("*"))
+                  if p.is_file()]
+    return files
+
+
+def test_every_demo_patient_has_outputs_or_an_exclusion(demo_run):
+    sheet = pd.read_csv(REPO / "resources/demo/patients.tsv", sep="\t", dtype=str)
+    summary = pd.read_csv(demo_run / "prescriptions/prescriptions.tsv", sep="\t", dtype=str)
+    exclusions = pd.read_csv(demo_run / "exclusions.tsv", sep="\t", dtype=str)
+    blocked = set(exclusions.loc[exclusions["stage"].isin(BLOCKING), "patient_id"])
+    assert set(sheet["patient_id"]) == set(summary["patient_id"]) | blocked
+    schema = yaml.safe_load((REPO / "workflow/schemas/prescription.schema.yaml").read_text())
+    validator = Draft202012Validator(schema)
+    for pid in summary["patient_id"]:
+        profile = json.loads((demo_run / f"profiles/{pid}.json").read_text())
+        assert set(profile["domains"]) >= {"inflammation", "haematology", "cardiac", "bone",
+                                           "microbiome", "epigenetic_age", "activity"}
+        prescription = json.loads((demo_run / f"prescriptions/{pid}.json").read_text())
+        errors = list(validator.iter_errors(prescription))
+        assert errors == [], (pid, errors[:2])
+        validate_bundle(json.loads((demo_run / f"prescriptions/{pid}.fhir.json").read_text()))
+        html = (demo_run / f"reports/{pid}.html").read_text()
+        assert pid in html and "<script" not in html
+        assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+    profiles = pd.read_csv(demo_run / "profiles/host_profiles.tsv", sep="\t", dtype=str)
+    assert set(profiles["patient_id"]) == set(summary["patient_id"])
+    manifest = json.loads((demo_run / "manifest.json").read_text())
+    assert {"precex_version", "config_digest", "inputs", "outputs", "created_utc"} <= set(
+        manifest)
+    assert "reports/cohort.html" in manifest["outputs"]
+    cohort = (demo_run / "reports/cohort.html").read_text()
+    assert all(f'href="{pid}.html"' in cohort for pid in summary["patient_id"])
+
+
+def test_demo_exercises_safety_rules(demo_run):
+    summary = pd.read_csv(demo_run / "prescriptions/prescriptions.tsv", sep="\t", dtype=str,
+                          keep_default_na=False)
+    fired = set(";".join(summary["safety_rules_fired"]).split(";"))
+    assert {"SAFETY_FEVER", "SAFETY_PLATELETS_BELOW_20", "SAFETY_PLATELETS_20_50",
+            "SAFETY_HB_BELOW_8", "SAFETY_NEUTROPENIA", "SAFETY_BONE_METS_UNSTABLE",
+            "SAFETY_BONE_METS_STABLE", "SAFETY_LVEF_BELOW_40", "SAFETY_LVEF_REDUCED",
+            "SAFETY_NEUROPATHY", "SAFETY_LYMPHEDEMA", "SAFETY_BP_HIGH",
+            "SAFETY_RESTING_HR_HIGH"} <= fired
+    assert set(summary["status"]) == {"prescribed", "clearance_required", "deferred"}
+
+
+def test_rerun_with_other_shards_and_cores_is_byte_identical(demo_run, tmp_path):
+    precex_run(tmp_path, "--config", "shard_size=7")
+    other = tmp_path / "results"
+    files = per_patient_files(demo_run)
+    assert files == per_patient_files(other)
+    batch = ["profiles/host_profiles.tsv", "prescriptions/prescriptions.tsv", "exclusions.tsv",
+             "reports/cohort.html", "provenance.json"]
+    match, mismatch, errors = filecmp.cmpfiles(demo_run, other, files + batch, shallow=False)
+    assert mismatch == [] and errors == []
+    assert len(list((other / "shards").iterdir())) == 5  # 30 patients in shards of 7
+
+
+def test_plain_snakemake_from_the_repository_behaves_like_precex_run(demo_run, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
+                             "--cores", "2", "--quiet"], cwd=tmp_path, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    files = per_patient_files(demo_run) + ["exclusions.tsv", "reports/cohort.html"]
+    match, mismatch, errors = filecmp.cmpfiles(demo_run, tmp_path / "results", files,
+                                               shallow=False)
+    assert mismatch == [] and errors == []
+
+
+def test_user_config_never_inherits_demo_inputs(tmp_path):
+    for name in ("patients.tsv", "blood.tsv"):
+        shutil.copy(REPO / "resources/demo" / name, tmp_path / name)
+    (tmp_path / "my.yaml").write_text("patients: patients.tsv\nblood: blood.tsv\n"
+                                      "reference_date: '2026-01-05'\n")
+    precex_run(tmp_path, "--configfile", "my.yaml")
+    results = tmp_path / "results"
+    for absent in ("microbiome", "epigenetics", "genetics", "wearables"):
+        assert not (results / absent).exists(), absent
+    provenance = json.loads((results / "provenance.json").read_text())
+    assert set(provenance["inputs"]) == {"patients", "blood", "genome_gtf", "rulebase"}
+    assert (results / "prescriptions/prescriptions.tsv").exists()
+
+
+def test_bad_patient_is_excluded_and_strict_mode_stops(tmp_path):
+    for path in (REPO / "resources/demo").iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    sheet = pd.read_csv(tmp_path / "patients.tsv", sep="\t", dtype=str, keep_default_na=False)
+    sheet.loc[2, "age"] = "old"
+    sheet.loc[4, "patient_id"] = "../escape"
+    sheet.to_csv(tmp_path / "patients.tsv", sep="\t", index=False)
+    precex_run(tmp_path, "--configfile", "config.yaml")
+    exclusions = pd.read_csv(tmp_path / "results/exclusions.tsv", sep="\t", dtype=str)
+    sheet_excl = exclusions[exclusions["stage"] == "sheet"]
+    assert set(sheet_excl["patient_id"]) == {"P003", "../escape"}
+    assert not (tmp_path / "escape.json").exists() and not (tmp_path / "results/escape.json"
+                                                             ).exists()
+    assert not list((tmp_path / "results").rglob("*escape*"))
+    strict = precex_run(tmp_path, "--configfile", "config.yaml", "--config", "strict=True",
+                        "results=strict_results", check=False)
+    assert strict.returncode != 0
+    assert "row 3, column 'age'" in strict.stderr and "Traceback" not in strict.stderr

@@ -1,0 +1,67 @@
+import subprocess
+import sys
+
+import pytest
+from precex.cli import main
+
+
+def test_validate_reports_every_sheet_error_without_traceback(demo_copy, capsys, monkeypatch):
+    sheet = demo_copy / "patients.tsv"
+    lines = sheet.read_text().splitlines()
+    header = lines[0].split("\t")
+    rows = [line.split("\t") for line in lines[1:]]
+    rows[1][header.index("age")] = "sixty"
+    rows[3][header.index("subtype")] = "luminal"
+    rows[5][header.index("lvef_pct")] = "-5"
+    sheet.write_text("\n".join(["\t".join(header), *("\t".join(r) for r in rows)]) + "\n")
+    monkeypatch.chdir(demo_copy)
+    code = main(["validate", "--configfile", "config.yaml"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Traceback" not in err
+    assert "patients.tsv, row 2, column 'age'" in err and "'sixty' is not a number" in err
+    assert "row 4, column 'subtype'" in err and "HR+/HER2-" in err
+    assert "row 6, column 'lvef_pct'" in err and "5 to 85" in err
+
+
+def test_validate_accepts_the_demo(demo_copy, capsys, monkeypatch):
+    monkeypatch.chdir(demo_copy)
+    assert main(["validate", "--configfile", "config.yaml"]) == 0
+    assert "valid" in capsys.readouterr().out
+
+
+def test_validate_reports_config_errors(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("patients: p.tsv\nreference_date: 2026-13-45x\nmicrobiom: m.biom\n")
+    assert main(["validate", "--configfile", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    assert "microbiom" in err and "reference_date" in err
+
+
+def test_validate_names_missing_files(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"patients: {tmp_path}/nope.tsv\nreference_date: '2026-01-05'\n")
+    assert main(["validate", "--configfile", str(cfg)]) == 1
+    assert "nope.tsv: file not found" in capsys.readouterr().err
+
+
+def test_demo_command_writes_a_runnable_cohort(tmp_path, capsys):
+    assert main(["demo", "--patients", "5", "--seed", "1", "--out", str(tmp_path / "d")]) == 0
+    config = (tmp_path / "d" / "config.yaml").read_text()
+    assert "patients: patients.tsv" in config and "reference_date" in config
+    assert main(["demo", "--patients", "0", "--out", str(tmp_path / "e")]) == 2
+
+
+def test_run_help_and_forwarding():
+    out = subprocess.run([sys.executable, "-m", "precex.cli", "run", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "--dry-run" in out and "--unlock" in out and "--rerun-incomplete" in out
+
+
+@pytest.mark.slow
+def test_run_dry_run_forwards_arguments(demo_copy):
+    result = subprocess.run([sys.executable, "-m", "precex.cli", "run", "--configfile",
+                             "config.yaml", "--cores", "1", "-n", "--quiet", "rules"],
+                            cwd=demo_copy, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "prescribe_shard" in result.stdout and "report_shard" in result.stdout

@@ -1,0 +1,43 @@
+import datetime as dt
+
+import pandas as pd
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from precex.paths import resource_path
+from precex.prescription.engine import EngineSettings, prescribe
+from precex.prescription.fhir import prescription_bundle, validate_bundle
+from precex.prescription.rules import load_rulebase
+from precex.profile.host import known_features
+from pydantic import ValidationError
+
+RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), known_features())
+
+
+@pytest.mark.parametrize("changes,careplan_status", [({}, "active"), ({"fever": True}, "on-hold"),
+                                                     ({"platelets_10e9_l": 10}, "draft")])
+def test_bundle_is_valid_r4_with_exercise_therapy(changes, careplan_status):
+    row = {"age": 60.0, "hr_max_bpm": 166.0, **changes}
+    p = prescribe(pd.DataFrame([row], index=["P1"]), RB, EngineSettings(dt.date(2026, 1, 5)))[0]
+    bundle = prescription_bundle(p)
+    validate_bundle(bundle)
+    parsed = Bundle.model_validate(bundle)
+    kinds = [e.resource.__resource_type__ for e in parsed.entry]
+    assert kinds == ["CarePlan", "ServiceRequest", "Goal"]
+    request = parsed.entry[1].resource
+    assert request.code.coding[0].system == "http://snomed.info/sct"
+    assert request.code.coding[0].code == "229065009"
+    assert request.basedOn[0].reference == "CarePlan/P1-careplan"
+    assert parsed.entry[0].resource.status == careplan_status
+    goal = parsed.entry[2].resource
+    minutes = p["aerobic"]["minutes_per_week"] if p["aerobic"] else 0
+    assert goal.target[0].detailQuantity.value == minutes
+
+
+def test_invalid_bundle_is_rejected():
+    # fhir.resources checks structure and datatypes (not value-set membership)
+    with pytest.raises(ValidationError):
+        validate_bundle({"resourceType": "Bundle", "type": "collection", "total": "many"})
+    with pytest.raises(ValidationError):
+        validate_bundle({"resourceType": "Bundle", "type": "collection",
+                         "entry": [{"resource": {"resourceType": "ServiceRequest",
+                                                 "intent": "order"}}]})  # status is required

@@ -1,0 +1,92 @@
+import json
+
+import nbformat
+import pandas as pd
+from precex.reporting.patient import blood_rows, render_patient_report
+from precex.reporting.runner import RenderJob, render_many
+
+
+def minimal_profile(pid="P1", sites="<script>alert(1)</script>"):
+    return {"patient_id": pid, "domains": {
+        "haematology": {"category": "normal", "rule": "r", "grade": "G3", "completeness": 1.0,
+                        "missing_inputs": [], "values": {}}},
+            "features": {"sex": "F", "age": 60, "bone_metastasis_sites": sites,
+                         "platelets_10e9_l": 30.0, "platelets_date": "2026-01-01",
+                         "hemoglobin_g_dl": 13.0}}
+
+
+def minimal_prescription(pid="P1", note="<img src=x onerror=alert(1)>"):
+    return {"patient_id": pid, "status": "clearance_required", "triage": "high",
+            "supervision": "supervised", "max_intensity": "light", "excluded": ["resistance"],
+            "goal": "g", "intensity_guidance": "rpe", "setting": [], "referrals": [note],
+            "notes": [], "aerobic": None, "resistance": None, "balance": None,
+            "flexibility": None, "weekly_met_minutes": 0, "progression": [],
+            "schedule": [{"date": "2026-01-05", "weekday": "Monday", "sessions": []}] * 7,
+            "monitoring": ["CBC"],
+            "annotations": [{"rule_id": "H1", "grade": "H", "title": "Microbiome idea",
+                             "text": "hyp", "citation": "c", "changes_dose": False}],
+            "trace": [{"rule_id": "SAFETY_X", "kind": "safety", "title": "Low platelets",
+                       "grade": "G3", "citation": "PM R 2017", "rationale": "bleeding",
+                       "effect": {"note": "light only"}, "inputs": {}, "applied": True,
+                       "note": ""}],
+            "engine": {"evidence_floor": "G2", "research_mode": False,
+                       "reference_date": "2026-01-05"}}
+
+
+PROVENANCE = {"precex_version": "0.1.0", "config_digest": "a" * 64, "rulebase_digest": "b" * 64,
+              "inputs": {"patients": [{"name": "patients.tsv", "sha256": "c" * 64}]},
+              "config": {"reference_date": "2026-01-05"}}
+
+
+def write_inputs(tmp_path, pid="P1", **kw):
+    prof, pres, prov = (tmp_path / f"{pid}.profile.json", tmp_path / f"{pid}.json",
+                        tmp_path / "prov.json")
+    prof.write_text(json.dumps(minimal_profile(pid, **{k: v for k, v in kw.items()
+                                                        if k == "sites"})))
+    pres.write_text(json.dumps(minimal_prescription(pid)))
+    prov.write_text(json.dumps(PROVENANCE))
+    return str(prof), str(pres), str(prov)
+
+
+def test_report_escapes_input_text_and_is_self_contained(tmp_path):
+    html = render_patient_report(*write_inputs(tmp_path))
+    assert "<script>alert(1)</script>" not in html and "<img src=x" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "http://" not in html and "https://" not in html  # nothing to fetch when opened
+    for section in ("at-a-glance", "schedule", "progression", "host-profile", "blood",
+                    "microbiome", "epigenetic-age", "evidence", "hypotheses", "monitoring",
+                    "provenance"):
+        assert f'id="{section}"' in html
+    assert "Medical clearance required" in html and "Microbiome idea" in html
+    assert "@media print" in html
+
+
+def test_blood_rows_flag_against_reference_ranges():
+    rows = {r["name"]: r for r in blood_rows(minimal_profile())}
+    assert rows["platelets"]["flag"] == "low" and rows["hemoglobin"]["flag"] == "in range"
+
+
+def test_shard_runner_isolates_a_failing_patient(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell("value = ''\nleak_check = globals().get('secret', 'clean')",
+                                  metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "from IPython.display import HTML, display\n"
+            "if value == 'boom':\n    raise RuntimeError('bad data')\n"
+            "secret = value\n"
+            "display(HTML(f'<p>{value}|{leak_check}</p>'))"),
+    ]
+    template = tmp_path / "t.ipynb"
+    nbformat.write(nb, template)
+    jobs = [RenderJob(k, {"value": k}, str(tmp_path / f"{k}.html"))
+            for k in ("first", "boom", "third")]
+    failures = render_many(str(template), jobs)
+    assert list(failures) == ["boom"] and "bad data" in failures["boom"]
+    assert (tmp_path / "first.html").read_text().strip() == "<p>first|clean</p>"
+    # state from earlier patients does not leak: 'secret' was reset between patients
+    assert (tmp_path / "third.html").read_text().strip() == "<p>third|clean</p>"
+    assert not (tmp_path / "boom.html").exists()
+    assert isinstance(pd.DataFrame(), pd.DataFrame)

@@ -48,7 +48,10 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 
 def json_dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+    """Compact, key-sorted JSON: deterministic, and fast (indent would force the pure-Python
+    encoder, ~4x slower at 10,000 patients). Pretty-print with `python -m json.tool`."""
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, allow_nan=False,
+                      separators=(",", ":")) + "\n"
 
 
 def write_tsv(path: str | os.PathLike[str], frame: pd.DataFrame, index: bool = False) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,7 +136,7 @@ def enforce_caps(dose: dict[str, Any], caps: Caps) -> None:
             dose[component] = None
 
 
-def _trace_entry(rule: Rule, row: pd.Series, applied: bool, note: str,
+def _trace_entry(rule: Rule, row: Mapping[str, Any], applied: bool, note: str,
                  changed: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "rule_id": rule.id,
@@ -151,8 +152,9 @@ def _trace_entry(rule: Rule, row: pd.Series, applied: bool, note: str,
     }
 
 
-def prescribe_one(pid: str, row: pd.Series, fired: list[Rule], settings: EngineSettings
-                  ) -> dict[str, Any]:
+def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
+                  settings: EngineSettings) -> dict[str, Any]:
+    """One patient's prescription from their features (a dict or pandas row) and fired rules."""
     caps = Caps()
     trace: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
@@ -230,9 +232,10 @@ def prescribe(features: pd.DataFrame, rulebase: RuleBase, settings: EngineSettin
     fired = np.column_stack([evaluate(r.when, features) for r in rulebase.rules]) if len(
         features) else np.zeros((0, len(rulebase.rules)), dtype=bool)
     out = []
-    for i, pid in enumerate(features.index):
+    for i, (pid, row) in enumerate(zip(features.index, features.to_dict("records"),
+                                       strict=True)):
         rules = [r for r, hit in zip(rulebase.rules, fired[i], strict=True) if hit]
-        out.append(prescribe_one(str(pid), features.iloc[i], rules, settings))
+        out.append(prescribe_one(str(pid), row, rules, settings))
     return out
 
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
 from typing import Any
-
-import pandas as pd
 
 INTENSITY_TABLE = {
     "light": {"pct_hr_max": (57, 63), "rpe": (9, 11), "pct_1rm": (30, 49), "rir": (4, 5),
@@ -55,7 +54,7 @@ AEROBIC_MODES = [
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-def _num(row: pd.Series, key: str) -> float | None:
+def _num(row: Mapping[str, Any], key: str) -> float | None:
     value = row.get(key)
     try:
         value = float(value)
@@ -100,9 +99,11 @@ def resistance_exercises(exclude: set[str]) -> list[dict[str, str]]:
     return [{"name": n, "muscle_group": g} for g, n in chosen.items()]
 
 
-def _hr_targets(row: pd.Series, intensity: str) -> dict[str, Any]:
+def _hr_targets(row: Mapping[str, Any], intensity: str) -> dict[str, Any]:
     hr_max = _num(row, "hr_max_bpm")
-    source = row.get("hr_max_source") or "estimated (Tanaka 208 - 0.7 x age)"
+    source = row.get("hr_max_source")
+    if not isinstance(source, str) or not source:  # missing text may arrive as NaN (truthy)
+        source = "estimated (Tanaka 208 - 0.7 x age)"
     if hr_max is None:
         age = _num(row, "age")
         hr_max = round(208 - 0.7 * age) if age is not None else None
@@ -171,7 +172,7 @@ def progression_plan(aerobic: dict | None, resistance: dict | None, slow: bool
     return weeks
 
 
-def weekly_schedule(row: pd.Series, aerobic: dict | None, resistance: dict | None,
+def weekly_schedule(row: Mapping[str, Any], aerobic: dict | None, resistance: dict | None,
                     extras: list[str], reference_date: dt.date) -> list[dict[str, Any]]:
     """Seven days from the reference date; hard sessions kept off infusion and recovery days."""
     days = [reference_date + dt.timedelta(days=i) for i in range(7)]
@@ -223,7 +224,7 @@ def _spread(slots: list[int], n: int) -> list[int]:
     return sorted({slots[int(k * step)] for k in range(n)})
 
 
-def build_plan(row: pd.Series, dose: dict[str, Any], caps: Any, reference_date: dt.date
+def build_plan(row: Mapping[str, Any], dose: dict[str, Any], caps: Any, reference_date: dt.date
                ) -> dict[str, Any]:
     aerobic, resistance = dose.get("aerobic"), dose.get("resistance")
     a_out = r_out = None

@@ -46,13 +46,16 @@ def run(shard_profiles: str, shard_domains: str, shard_ids: list[str], rulebase_
                               research_mode)
     fired = {r.id: evaluate(r.when, flat) for r in rulebase.rules}
     rows, excluded = [], []
+    # Plain dicts per patient: much cheaper than a pandas row per access.
+    records = flat.to_dict("records")
+    domain_records = dict(zip(domains.index, domains.to_dict("records"), strict=True))
     for i, pid in enumerate(flat.index):
         try:
             rules = [r for r in rulebase.rules if fired[r.id][i]]
-            prescription = prescribe_one(pid, flat.iloc[i], rules, settings)
+            prescription = prescribe_one(pid, records[i], rules, settings)
             bundle = prescription_bundle(prescription)
             validate_bundle(bundle)
-            profile = patient_profile(pid, flat.iloc[i], domains.loc[pid])
+            profile = patient_profile(pid, records[i], domain_records[pid])
             paths = shard_paths(results, pid)
             write_text(paths["profile"], json_dumps(profile))
             write_text(paths["prescription"], json_dumps(prescription))

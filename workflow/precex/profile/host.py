@@ -10,7 +10,9 @@ features a rule may name are the columns listed in `FEATURES` (checked when the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -229,7 +231,8 @@ def _jsonable(value: object) -> object:
     return str(value) if not isinstance(value, int | str) else value
 
 
-def patient_profile(pid: str, flat_row: pd.Series, domains_row: pd.Series) -> dict:
+def patient_profile(pid: str, flat_row: Mapping[str, Any], domains_row: Mapping[str, Any]
+                    ) -> dict:
     """The per-patient JSON record: domains with values, category, rule, grade, completeness."""
     record: dict = {"patient_id": pid, "domains": {}}
     for d in DOMAINS:

@@ -151,6 +151,23 @@ def test_lymphedema_is_supervised_slow_resistance_not_a_contraindication():
     assert "PAL" in p["resistance"]["load_progression"]
 
 
+@pytest.mark.parametrize("goal,aerobic_minutes,resistance", [
+    ("fatigue", 90, (2, 12, 15)), ("physical_function", 120, (3, 8, 12)),
+    ("hrqol", 90, (2, 8, 15)), ("general", 90, (2, 8, 15)), (None, 90, (2, 8, 15))])
+def test_goal_variants_of_the_acsm_prescription(goal, aerobic_minutes, resistance):
+    p = one(goal=goal)
+    assert p["aerobic"]["minutes_per_week"] == aerobic_minutes
+    r = p["resistance"]
+    assert (r["sessions_per_week"], r["reps_min"], r["reps_max"]) == resistance
+
+
+def test_phase_rules_take_precedence_over_goal_variants():
+    p = one(goal="physical_function", in_chemotherapy=True, treatment_phase="adjuvant_chemo")
+    assert p["goal"].startswith("Preserve fitness")
+    assert any(t["rule_id"] == "BASE_GOAL_PHYSICAL_FUNCTION" and not t["applied"]
+               for t in p["trace"])
+
+
 def test_aromatase_inhibitor_arthralgia_uses_hope_dose():
     p = one(treatment_phase="endocrine", agents="aromatase_inhibitor", joint_pain_score=3)
     assert p["aerobic"]["minutes_per_week"] == 150

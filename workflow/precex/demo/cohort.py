@@ -74,6 +74,7 @@ PHASES = [
 ]
 CHEMO_PHASES = {"neoadjuvant_chemo", "adjuvant_chemo"}
 SUBTYPES = ["HR+/HER2-", "HER2+", "TNBC", "unknown"]
+GOALS = ["general", "fatigue", "physical_function", "hrqol"]
 SUBTYPE_P = [0.70, 0.14, 0.11, 0.05]
 GENE_PANEL_PROBES = {  # gene: (chrom, TSS, strand, far end), read from the bundled Ensembl GTF
     "SAMD11": ("1", 923928, "+", 944581),
@@ -184,6 +185,8 @@ def _clinical(ids: list[str], scen: np.ndarray, rng: np.random.Generator,
         "waist_cm": np.clip(rng.normal(92, 12, n), 60, 150).round(0),
         "comorbidities": rng.choice(["", "hypertension", "type2_diabetes", "osteoporosis"],
                                     size=n, p=[0.7, 0.15, 0.08, 0.07]),
+        # Goals rotate (4 is co-prime with the 9 phases), so every goal meets every phase.
+        "goal": [GOALS[i % len(GOALS)] for i in range(n)],
         "joint_pain_score": np.where(np.char.find(np.array(agents, dtype=str),
                                                   "aromatase_inhibitor") >= 0,
                                      rng.integers(0, 8, n), rng.integers(0, 3, n)),

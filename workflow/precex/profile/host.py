@@ -23,7 +23,7 @@ SHEET_FEATURES = [
     "fever", "resting_hr", "systolic_bp", "diastolic_bp", "vo2peak_ml_kg_min", "six_mwt_m",
     "grip_kg", "chair_stand_s", "gait_speed_m_s", "fat_mass_pct", "appendicular_lean_mass_kg",
     "waist_cm", "comorbidities", "joint_pain_score", "height_cm", "weight_kg",
-    "next_infusion_date", "cycle_length_days", "hr_max_measured",
+    "next_infusion_date", "cycle_length_days", "hr_max_measured", "goal",
 ]
 DERIVED_FEATURES = [
     "metabolic_syndrome", "metabolic_syndrome_criteria_met", "insulin_resistance",

@@ -207,3 +207,50 @@ def test_json_detection(tmp_path):
     path = tmp_path / "t.biom"
     path.write_text(json.dumps(json.loads(biom_table().to_json("x"))))
     assert detect_format(str(path)) == "biom-json"
+
+
+def test_faith_pd_with_a_newick_or_qza_tree(tmp_path):
+    from precex.microbiome.readers import read_tree
+
+    newick = "((f1:1,f2:2):0.5,(f3:1,f4:1):1)root;"
+    (tmp_path / "tree.nwk").write_text(newick)
+    with zipfile.ZipFile(tmp_path / "rooted-tree.qza", "w") as z:
+        z.writestr("77aa/data/tree.nwk", newick)
+    table = read_microbiome(str(write_hdf5(tmp_path / "t.biom")))
+    for tree_path in ("tree.nwk", "rooted-tree.qza"):
+        tree = read_tree(str(tmp_path / tree_path))
+        feats = compute_features([(table, table.values)], 100, tree=tree).features
+        # P1 has f1, f3, f4: tips 1 + 1 + 1 plus internal edges 0.5 + 1 (by hand)
+        assert feats.loc["P1", "faith_pd"] == pytest.approx(4.5)
+        # P2 has f1, f2, f4: 1 + 2 + 1 + 0.5 + 1
+        assert feats.loc["P2", "faith_pd"] == pytest.approx(5.5)
+    (tmp_path / "small.nwk").write_text("(f1:1,f2:1)root;")
+    result = compute_features([(table, table.values)], 100,
+                              tree=read_tree(str(tmp_path / "small.nwk")))
+    assert result.features["faith_pd"].isna().all()
+    assert any("not tips of the microbiome_tree" in p.message for p in result.problems)
+    (tmp_path / "bad.nwk").write_text("((f1:1,f2:")
+    with pytest.raises(InputError, match="Newick"):
+        read_tree(str(tmp_path / "bad.nwk"))
+
+
+def test_percentiles_and_centroid_against_a_reference_table(tmp_path):
+    from precex.microbiome.features import percentile_against
+
+    table = read_microbiome(str(write_hdf5(tmp_path / "t.biom")))
+    ref_counts = np.array([[100, 100, 100, 100], [400, 0, 0, 0]], dtype=float)
+    ref = biom.Table(ref_counts.T, FEATURES, ["R1", "R2"],
+                     observation_metadata=[{"taxonomy": t.split("; ")} for t in TAXA])
+    (tmp_path / "ref.json").write_text(ref.to_json("ref"))
+    reference = read_microbiome(str(tmp_path / "ref.json"))
+    feats = compute_features([(table, table.values)], 100, reference=reference).features
+    assert (feats["reference"] == "reference:ref.json").all()
+    ref_shannon = np.array([np.log(4), 0.0])
+    expected = percentile_against(feats["shannon"], ref_shannon)
+    np.testing.assert_allclose(feats["shannon_percentile"], expected)
+    assert percentile_against(pd.Series([0.0, 1.0, 2.0]), ref_shannon).tolist() == [25.0, 50.0,
+                                                                                   100.0]
+    p = COUNTS / COUNTS.sum(axis=1, keepdims=True)
+    centroid = (ref_counts / ref_counts.sum(axis=1, keepdims=True)).mean(axis=0)
+    bc = np.abs(p - centroid).sum(axis=1) / (p.sum(axis=1) + centroid.sum())
+    np.testing.assert_allclose(feats.loc[SAMPLES, "bray_curtis_to_centroid"], bc)

@@ -70,7 +70,7 @@ def check_inputs(config: dict[str, Any]) -> list[Problem]:
     from precex.genetics.variants import read_genotypes
     from precex.io.sheet import read_patient_sheet
     from precex.microbiome.features import map_samples
-    from precex.microbiome.readers import read_microbiome
+    from precex.microbiome.readers import read_microbiome, read_tree
     from precex.microbiome.stage import read_sample_map
     from precex.prescription.rules import load_rulebase
     from precex.profile.host import known_features
@@ -99,6 +99,10 @@ def check_inputs(config: dict[str, Any]) -> list[Problem]:
             config["microbiome"]]
         mapping = (attempt(read_sample_map, config["microbiome_sample_map"])
                    if config.get("microbiome_sample_map") else None)
+        if config.get("microbiome_tree"):
+            attempt(read_tree, config["microbiome_tree"])
+        if config.get("microbiome_reference"):
+            attempt(read_microbiome, config["microbiome_reference"])
         for path in tables:
             table = attempt(read_microbiome, path, config.get("microbiome_taxonomy"))
             if table is not None:

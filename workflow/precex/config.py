@@ -22,6 +22,8 @@ INPUT_KEYS = (
     "microbiome",
     "microbiome_taxonomy",
     "microbiome_sample_map",
+    "microbiome_tree",
+    "microbiome_reference",
     "methylation",
     "methylation_manifest",
     "variants",

@@ -71,6 +71,8 @@ def get_input_files():
     for key in (
         "patients",
         "microbiome_taxonomy",
+        "microbiome_tree",
+        "microbiome_reference",
         "microbiome_sample_map",
         "methylation",
         "methylation_manifest",

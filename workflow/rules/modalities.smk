@@ -20,6 +20,8 @@ rule microbiome:
     params:
         taxonomy=CFG.get("microbiome_taxonomy"),
         sample_map=CFG.get("microbiome_sample_map"),
+        tree=CFG.get("microbiome_tree"),
+        reference=CFG.get("microbiome_reference"),
         min_depth=CFG["microbiome_min_depth"],
     script:
         "../scripts/microbiome.py"

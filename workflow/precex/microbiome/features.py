@@ -4,19 +4,23 @@ Columns of results/microbiome/features.tsv (one row per patient with a usable sa
 - source_format, relative_input: where the values came from; relative inputs (MetaPhlAn) have
   no read depth, and count-based metrics (observed features, Chao1) are left empty for them;
 - depth_reads: total reads (count tables);
-- shannon (natural log), simpson (1 - sum p^2, scikit-bio's 'simpson'), observed_features, chao1;
+- shannon (natural log), simpson (1 - sum p^2, scikit-bio's 'simpson'), observed_features, chao1,
+  faith_pd (Faith's phylogenetic diversity, only when microbiome_tree is given, count tables);
 - bacillota_pct, bacteroidota_pct, bacillota_bacteroidota_ratio: phylum shares after renaming
   Firmicutes -> Bacillota and Bacteroidetes -> Bacteroidota;
 - guild_<name>_pct: summed genus share of each guild in resources/microbiome/guilds.tsv;
 - shannon_percentile, guild_butyrate_producers_percentile: position (0-100) within the
-  reference named in `reference` ('batch': the batch's own samples of the same input type);
+  reference named in `reference`: 'batch' (the batch's own samples of the same input type) or
+  'reference:<file>' (microbiome_reference, a table of reference samples such as healthy
+  controls, profiled the same way);
 - bray_curtis_to_centroid: Bray-Curtis dissimilarity of the genus profile to the reference
-  centroid (mean genus profile), never all pairs.
+  centroid (mean genus profile), never all pairs: cost is linear in samples.
 Genus-level CLR values (zeros replaced with scikit-bio multi_replace) go to genus_clr.tsv.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,84 +85,149 @@ def _percentile(values: pd.Series, groups: pd.Series) -> pd.Series:
     return values.groupby(groups).rank(pct=True, method="average") * 100
 
 
-def compute_features(tables: list[tuple[MicrobiomeTable, pd.DataFrame]], min_depth: int
-                     ) -> MicrobiomeFeatures:
-    """Features from (table, patient-indexed values) pairs; one call per batch."""
-    rows, clr_rows, problems = [], [], []
-    guilds = load_guilds()
-    for table, values in tables:
-        if values.empty:
-            continue
-        lineage = pd.Series(table.lineage).reindex(values.columns).fillna("")
-        genus = lineage.map(genus_of)
-        phylum = lineage.map(phylum_of)
-        depth = values.sum(axis=1)
-        if table.relative:
-            keep = depth > 0
-            empty = depth.index[~keep]
-            reason = "relative abundances sum to zero."
-        else:
-            keep = depth >= min_depth
-            empty = depth.index[~keep]
-            reason = f"sequencing depth below microbiome_min_depth ({min_depth} reads)."
-        for pid in empty:
-            problems.append(Problem(table.source, f"{reason} (depth {depth[pid]:g})",
-                                    "resequence the sample or lower microbiome_min_depth if "
-                                    "justified.", patient_id=pid, stage="microbiome"))
-        values = values.loc[keep]
-        if values.empty:
-            continue
-        arr = values.to_numpy()
-        props = pd.DataFrame(arr / arr.sum(axis=1, keepdims=True), index=values.index,
-                             columns=values.columns)
-        out = pd.DataFrame(index=values.index)
-        out["source_format"] = table.format
-        out["relative_input"] = table.relative
-        out["depth_reads"] = np.nan if table.relative else depth.loc[values.index]
-        out["shannon"] = alpha_diversity("shannon", props.to_numpy(), ids=values.index).to_numpy()
-        out["simpson"] = alpha_diversity("simpson", props.to_numpy(), ids=values.index).to_numpy()
-        if table.relative:
-            out["observed_features"] = np.nan
-            out["chao1"] = np.nan
-        else:
-            out["observed_features"] = (arr > 0).sum(axis=1)
-            integral = np.allclose(arr, np.round(arr))
-            out["chao1"] = (alpha_diversity("chao1", np.round(arr).astype(np.int64),
-                                            ids=values.index).to_numpy() if integral else np.nan)
-        genus_props = _aggregate(props, genus)
-        phylum_props = _aggregate(props, phylum)
-        bac = phylum_props.get("Bacillota", pd.Series(0.0, index=props.index))
-        bact = phylum_props.get("Bacteroidota", pd.Series(0.0, index=props.index))
-        out["bacillota_pct"] = bac * 100
-        out["bacteroidota_pct"] = bact * 100
-        out["bacillota_bacteroidota_ratio"] = (bac / bact.where(bact > 0)).astype(float)
-        for guild, members in guilds.groupby("guild")["genus"]:
-            cols = [g for g in members if g in genus_props.columns]
-            out[f"guild_{guild}_pct"] = genus_props[cols].sum(axis=1) * 100 if cols else 0.0
-        centroid = genus_props.mean(axis=0).to_numpy()
-        g = genus_props.to_numpy()
-        out["bray_curtis_to_centroid"] = np.abs(g - centroid).sum(axis=1) / (
-            g.sum(axis=1) + centroid.sum())
-        rows.append(out)
-        named = genus_props.drop(columns=["unclassified"], errors="ignore")
-        if named.shape[1] < 2:  # one part: its CLR is 0 by definition (skbio needs >= 2)
-            clr_vals = np.zeros(named.shape)
-        else:  # scikit-bio squeezes a one-sample matrix to 1-D; keep patients x genera
-            clr_vals = np.asarray(clr(multi_replace(named.to_numpy() + 0.0))).reshape(
-                named.shape)
-        clr_rows.append(pd.DataFrame(clr_vals, index=named.index, columns=named.columns))
-    if not rows:
-        return MicrobiomeFeatures(pd.DataFrame(index=pd.Index([], name="patient_id")),
-                                  pd.DataFrame(index=pd.Index([], name="patient_id")), problems)
-    features = pd.concat(rows).sort_index()
+def percentile_against(values: pd.Series, reference: np.ndarray) -> pd.Series:
+    """Mid-rank percentile of each value within a fixed reference sample (O(n log m))."""
+    ref = np.sort(reference[np.isfinite(reference)])
+    if ref.size == 0:
+        return pd.Series(np.nan, index=values.index)
+    x = values.to_numpy(dtype=float)
+    below = np.searchsorted(ref, x, side="left")
+    at_or_below = np.searchsorted(ref, x, side="right")
+    pct = (below + 0.5 * (at_or_below - below)) / ref.size * 100
+    return pd.Series(np.where(np.isfinite(x), pct, np.nan), index=values.index)
+
+
+@dataclass
+class _Profiled:
+    features: pd.DataFrame
+    genus: pd.DataFrame  # proportions, patients x genera
+
+
+def _profile_table(table: MicrobiomeTable, values: pd.DataFrame, min_depth: int,
+                   tree: object | None, problems: list[Problem]) -> _Profiled | None:
+    lineage = pd.Series(table.lineage).reindex(values.columns).fillna("")
+    genus = lineage.map(genus_of)
+    phylum = lineage.map(phylum_of)
+    depth = values.sum(axis=1)
+    if table.relative:
+        keep = depth > 0
+        reason = "relative abundances sum to zero."
+    else:
+        keep = depth >= min_depth
+        reason = f"sequencing depth below microbiome_min_depth ({min_depth} reads)."
+    for pid in depth.index[~keep]:
+        problems.append(Problem(table.source, f"{reason} (depth {depth[pid]:g})",
+                                "resequence the sample or lower microbiome_min_depth if "
+                                "justified.", patient_id=pid, stage="microbiome"))
+    values = values.loc[keep]
+    if values.empty:
+        return None
+    arr = values.to_numpy()
+    props = pd.DataFrame(arr / arr.sum(axis=1, keepdims=True), index=values.index,
+                         columns=values.columns)
+    out = pd.DataFrame(index=values.index)
+    out["source_format"] = table.format
+    out["relative_input"] = table.relative
+    out["depth_reads"] = np.nan if table.relative else depth.loc[values.index]
+    out["shannon"] = alpha_diversity("shannon", props.to_numpy(), ids=values.index).to_numpy()
+    out["simpson"] = alpha_diversity("simpson", props.to_numpy(), ids=values.index).to_numpy()
+    integral = not table.relative and np.allclose(arr, np.round(arr))
+    if table.relative:
+        out["observed_features"] = np.nan
+        out["chao1"] = np.nan
+    else:
+        out["observed_features"] = (arr > 0).sum(axis=1)
+        out["chao1"] = (alpha_diversity("chao1", np.round(arr).astype(np.int64),
+                                        ids=values.index).to_numpy() if integral else np.nan)
+    out["faith_pd"] = np.nan
+    if tree is not None and integral:
+        out["faith_pd"] = _faith_pd(tree, arr, values, table.source, problems)
+    genus_props = _aggregate(props, genus)
+    phylum_props = _aggregate(props, phylum)
+    bac = phylum_props.get("Bacillota", pd.Series(0.0, index=props.index))
+    bact = phylum_props.get("Bacteroidota", pd.Series(0.0, index=props.index))
+    out["bacillota_pct"] = bac * 100
+    out["bacteroidota_pct"] = bact * 100
+    out["bacillota_bacteroidota_ratio"] = (bac / bact.where(bact > 0)).astype(float)
+    for guild, members in load_guilds().groupby("guild")["genus"]:
+        cols = [g for g in members if g in genus_props.columns]
+        out[f"guild_{guild}_pct"] = genus_props[cols].sum(axis=1) * 100 if cols else 0.0
+    return _Profiled(out, genus_props)
+
+
+def _faith_pd(tree: object, arr: np.ndarray, values: pd.DataFrame, source: str,
+              problems: list[Problem]) -> np.ndarray:
+    tips = {t.name for t in tree.tips()}  # type: ignore[attr-defined]
+    missing = [f for f in values.columns if f not in tips]
+    if missing:
+        problems.append(Problem(source, f"{len(missing)} features are not tips of the "
+                                f"microbiome_tree (e.g. {', '.join(map(str, missing[:3]))}); "
+                                "Faith's PD is not computed for this table.",
+                                "use the tree built from the same representative sequences.",
+                                stage="microbiome"))
+        return np.full(len(values), np.nan)
+    return alpha_diversity("faith_pd", np.round(arr).astype(np.int64), ids=values.index,
+                           tree=tree, taxa=list(values.columns)).to_numpy()
+
+
+def _bray_curtis_to(genus: pd.DataFrame, centroid: pd.Series) -> np.ndarray:
+    cols = sorted(set(genus.columns) | set(centroid.index))
+    g = genus.reindex(columns=cols, fill_value=0.0).to_numpy()
+    c = centroid.reindex(cols, fill_value=0.0).to_numpy()
+    return np.abs(g - c).sum(axis=1) / (g.sum(axis=1) + c.sum())
+
+
+def compute_features(tables: list[tuple[MicrobiomeTable, pd.DataFrame]], min_depth: int,
+                     tree: object | None = None,
+                     reference: MicrobiomeTable | None = None) -> MicrobiomeFeatures:
+    """Features from (table, patient-indexed values) pairs; one call per batch.
+
+    Percentiles and the Bray-Curtis centroid come from `reference` (a table of reference
+    samples, profiled the same way) when given, else from the batch itself, per input type.
+    """
+    problems: list[Problem] = []
+    profiled = [p for t, v in tables if not v.empty
+                for p in [_profile_table(t, v, min_depth, tree, problems)] if p is not None]
+    empty = pd.DataFrame(index=pd.Index([], name="patient_id"))
+    if not profiled:
+        return MicrobiomeFeatures(empty, empty.copy(), problems)
+    features = pd.concat([p.features for p in profiled]).sort_index()
     features.index.name = "patient_id"
-    features["reference"] = "batch"
-    group = features["source_format"].where(~features["relative_input"], "relative")
-    group = group.where(features["relative_input"], "counts")
-    features["shannon_percentile"] = _percentile(features["shannon"], group)
-    features["guild_butyrate_producers_percentile"] = _percentile(
-        features["guild_butyrate_producers_pct"], group)
-    genus_clr = pd.concat(clr_rows).sort_index()
+    ref = None
+    if reference is not None:
+        ref = _profile_table(reference, reference.values, min_depth, None, [])
+        if ref is None:
+            problems.append(Problem(reference.source, "the reference table has no usable "
+                                    "sample; percentiles use the batch.", "check the "
+                                    "microbiome_reference table.", stage="microbiome"))
+    if ref is not None:
+        features["reference"] = f"reference:{os.path.basename(reference.source)}"
+        for col in ("shannon", "guild_butyrate_producers_pct"):
+            features[col.replace("_pct", "") + "_percentile"] = percentile_against(
+                features[col], ref.features[col].to_numpy(dtype=float))
+        centroid = ref.genus.mean(axis=0)
+        bc = pd.concat([pd.Series(_bray_curtis_to(p.genus, centroid), index=p.genus.index)
+                        for p in profiled])
+    else:
+        features["reference"] = "batch"
+        group = np.where(features["relative_input"], "relative", "counts")
+        features["shannon_percentile"] = _percentile(features["shannon"], pd.Series(
+            group, index=features.index))
+        features["guild_butyrate_producers_percentile"] = _percentile(
+            features["guild_butyrate_producers_pct"], pd.Series(group, index=features.index))
+        bc = pd.concat([pd.Series(_bray_curtis_to(p.genus, p.genus.mean(axis=0)),
+                                  index=p.genus.index) for p in profiled])
+    features["bray_curtis_to_centroid"] = bc.reindex(features.index)
+    genus_clr = pd.concat([_clr(p.genus) for p in profiled]).sort_index()
     genus_clr = genus_clr.reindex(columns=sorted(genus_clr.columns))
     genus_clr.index.name = "patient_id"
     return MicrobiomeFeatures(features, genus_clr, problems)
+
+
+def _clr(genus: pd.DataFrame) -> pd.DataFrame:
+    named = genus.drop(columns=["unclassified"], errors="ignore")
+    if named.shape[1] < 2:  # one part: its CLR is 0 by definition (skbio needs >= 2)
+        values = np.zeros(named.shape)
+    else:  # scikit-bio squeezes a one-sample matrix to 1-D; keep patients x genera
+        values = np.asarray(clr(multi_replace(named.to_numpy() + 0.0))).reshape(named.shape)
+    return pd.DataFrame(values, index=named.index, columns=named.columns)

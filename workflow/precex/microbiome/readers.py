@@ -249,3 +249,28 @@ def _validate(table: MicrobiomeTable) -> None:
         s, f = next(zip(*np.nonzero(arr < 0), strict=True))
         raise _fail(table.source, f"sample '{v.index[s]}', feature '{v.columns[f]}': negative "
                     f"value {arr[s, f]:g}.", "counts and abundances cannot be negative.")
+
+
+def read_tree(path: str) -> object:
+    """A phylogeny for Faith's PD: Newick, or a QIIME 2 Phylogeny[Rooted] artifact (.qza)."""
+    from skbio import TreeNode
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                name = next((n for n in archive.namelist() if n.endswith("/data/tree.nwk")),
+                            None)
+                if name is None:
+                    raise _fail(path, "this QIIME 2 artifact holds no tree.nwk.",
+                                "give a Phylogeny[Rooted] artifact (rooted-tree.qza).")
+                text = archive.read(name).decode("utf-8")
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+        return TreeNode.read(io.StringIO(text), format="newick")
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise _fail(path, "file not found.", "check 'microbiome_tree'.") from None
+    except Exception as err:  # scikit-bio raises several types for malformed Newick
+        raise _fail(path, f"cannot be read as a Newick tree ({type(err).__name__}: {err}).",
+                    "export the rooted tree (qiime tools export) as Newick.") from None

@@ -8,7 +8,7 @@ from precex.io.files import write_tsv
 from precex.io.stage_output import write_features, write_stage_outputs
 from precex.io.validated import read_sheet_exclusions, read_validated
 from precex.microbiome.features import compute_features, map_samples
-from precex.microbiome.readers import read_microbiome
+from precex.microbiome.readers import read_microbiome, read_tree
 from precex.problems import InputError, Problem
 
 
@@ -28,7 +28,8 @@ def read_sample_map(path: str) -> pd.Series:
 
 def run(tables: list[str], taxonomy: str | None, sample_map: str | None, patients_tsv: str,
         sheet_exclusions: str, min_depth: int, out_features: str, out_clr: str,
-        out_exclusions: str, out_problems: str) -> None:
+        out_exclusions: str, out_problems: str, tree: str | None = None,
+        reference: str | None = None) -> None:
     patients = set(read_validated(patients_tsv).index)
     excluded = frozenset(read_sheet_exclusions(sheet_exclusions))
     mapping = read_sample_map(sample_map) if sample_map else None
@@ -48,7 +49,8 @@ def run(tables: list[str], taxonomy: str | None, sample_map: str | None, patient
         mapped.append((table, values))
     dropped = {p.patient_id for p in problems if p.patient_id}
     mapped = [(t, v[~v.index.isin(dropped)]) for t, v in mapped]
-    result = compute_features(mapped, min_depth)
+    result = compute_features(mapped, min_depth, read_tree(tree) if tree else None,
+                              read_microbiome(reference) if reference else None)
     problems += result.problems
     write_features(out_features, result.features)
     write_tsv(out_clr, result.genus_clr, index=True)

@@ -53,3 +53,30 @@ def test_messy_rows_are_reported():
     assert "2 rows for patient 'A'" in text and "averaged" in text
     assert f.loc["A", "steps_mean"] == (6000 + 5000 + 5000) / 3
     assert f.loc["A", "resting_hr_mean_bpm"] == 60  # the impossible value is missing, not used
+
+
+def test_adherence_to_a_previous_prescription(tmp_path):
+    import json
+
+    from precex.wearables.adherence import read_previous
+
+    prescription = {"engine": {"reference_date": "2025-12-29"},
+                    "aerobic": {"minutes_per_week": 90, "minutes_per_session": 30,
+                                "sessions_per_week": 3}}
+    (tmp_path / "A.json").write_text(json.dumps(prescription))
+    (tmp_path / "B.json").write_text("{not json")
+    previous, problems = read_previous(str(tmp_path), ["A", "B", "C"])
+    assert list(previous) == ["A"] and len(problems) == 1 and "B.json" in problems[0].file
+    # 14 days, the last 7 after the prescription: MVPA 30 min on 3 of them, 0 otherwise
+    rows = []
+    for i in range(14):
+        day = REF - dt.timedelta(days=13 - i)
+        mvpa = 30 if day > dt.date(2025, 12, 29) and i % 2 == 0 else 0
+        rows.append({"patient_id": "A", "date": day.isoformat(), "mvpa_min": mvpa})
+    f, _ = wearable_features(pd.DataFrame(rows), "w.tsv", REF, {"A"}, previous=previous)
+    a = f.loc["A"]
+    assert a["adherence_days"] == 7  # only days after the prescription count
+    assert a["prescribed_aerobic_min_per_week"] == 90
+    assert a["observed_mvpa_min_per_week"] == 90  # 3 x 30 min over 7 days
+    assert a["aerobic_adherence"] == 1.0
+    assert a["aerobic_sessions_completed_per_week"] == 3 and a["session_adherence"] == 1.0

@@ -124,5 +124,6 @@ rule wearables:
         ENV
     params:
         reference_date=CFG["reference_date"],
+        previous_prescriptions=CFG.get("previous_prescriptions"),
     script:
         "../scripts/wearables.py"

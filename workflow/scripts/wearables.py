@@ -7,4 +7,5 @@ from precex.wearables import stage
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 run_step(sm, lambda: stage.run(sm.input.wearables, sm.input.patients,
                                sm.input.sheet_exclusions, sm.params.reference_date,
-                               sm.output.features, sm.output.exclusions, sm.output.problems))
+                               sm.output.features, sm.output.exclusions, sm.output.problems,
+                               sm.params.previous_prescriptions))

@@ -12,7 +12,8 @@ Columns of results/wearables/features.tsv:
 wear_days, wear_coverage (0-1), steps_mean, mvpa_min_per_week (mean daily MVPA x 7),
 resting_hr_mean_bpm, lnrmssd_today, lnrmssd_mean_7d, lnrmssd_sd_7d, hrv_readings_7d,
 hrv_readiness ('normal', 'below', 'above' the 7-day mean +/- 0.5 SD with >= 5 readings in the
-previous 7 days, or 'insufficient_data'), sleep_h_mean.
+previous 7 days, or 'insufficient_data'), sleep_h_mean; and, with previous_prescriptions, the
+adherence columns of precex.wearables.adherence.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pandas as pd
 
 from precex.io.validated import report_unmatched
 from precex.problems import Problem
+from precex.wearables.adherence import adherence
 
 WINDOW_DAYS = 28
 LIMITS = {"steps": (0, 100_000), "mvpa_min": (0, 1440), "resting_hr": (25, 250),
@@ -31,7 +33,8 @@ LIMITS = {"steps": (0, 100_000), "mvpa_min": (0, 1440), "resting_hr": (25, 250),
 
 
 def wearable_features(daily: pd.DataFrame, source: str, reference_date: dt.date,
-                      patients: set[str], excluded: frozenset[str] = frozenset()
+                      patients: set[str], excluded: frozenset[str] = frozenset(),
+                      previous: dict[str, dict] | None = None
                       ) -> tuple[pd.DataFrame, list[Problem]]:
     problems: list[Problem] = []
     df = daily.copy()
@@ -91,6 +94,8 @@ def wearable_features(daily: pd.DataFrame, source: str, reference_date: dt.date,
         out["sleep_h_mean"] = g["sleep_h"].mean()
     if "hrv_rmssd_ms" in metrics:
         out = out.join(hrv_readiness(daily_mean, reference_date))
+    if previous:
+        out = out.join(adherence(daily_mean, previous, reference_date), how="left")
     return out, problems
 
 

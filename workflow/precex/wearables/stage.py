@@ -9,13 +9,17 @@ import pandas as pd
 from precex.io.stage_output import write_features, write_stage_outputs
 from precex.io.validated import read_sheet_exclusions, read_validated
 from precex.problems import InputError, Problem
+from precex.wearables.adherence import read_previous
 from precex.wearables.features import wearable_features
 
 
 def run(wearables_path: str, patients_tsv: str, sheet_exclusions: str, reference_date: str,
-        out_features: str, out_exclusions: str, out_problems: str) -> None:
+        out_features: str, out_exclusions: str, out_problems: str,
+        previous_prescriptions: str | None = None) -> None:
     patients = set(read_validated(patients_tsv).index)
     excluded = frozenset(read_sheet_exclusions(sheet_exclusions))
+    previous, prev_problems = (read_previous(previous_prescriptions, sorted(patients))
+                               if previous_prescriptions else ({}, []))
     sep = "," if wearables_path.lower().endswith((".csv", ".csv.gz")) else "\t"
     try:
         daily = pd.read_csv(wearables_path, sep=sep, dtype=str, keep_default_na=False)
@@ -28,6 +32,7 @@ def run(wearables_path: str, patients_tsv: str, sheet_exclusions: str, reference
                                   "add them to the header row.", stage="wearables")])
     features, problems = wearable_features(daily.replace("", None), wearables_path,
                                            dt.date.fromisoformat(reference_date), patients,
-                                           excluded)
+                                           excluded, previous)
+    problems = prev_problems + problems
     write_features(out_features, features)
     write_stage_outputs(problems, "wearables", out_exclusions, out_problems)

@@ -165,3 +165,24 @@ def test_broken_gtf_is_a_clear_error(tmp_path):
     gtf.write_text("this is not a gtf\n")
     with pytest.raises(InputError, match="GTF"):
         load_genome(str(gtf), str(tmp_path / "cache"))
+
+
+def test_parquet_matrix_is_read_and_filtered(tmp_path):
+    frame = pd.DataFrame({"S1": [0.1, 0.2, 0.3], "S2": [0.4, np.nan, 0.6]},
+                         index=pd.Index(["cgA", "cgB", "cgC"], name="probe_id"))
+    path = tmp_path / "m.parquet"
+    frame.to_parquet(path)
+    m = read_beta_matrix(str(path), {"cgA", "cgC", "cgZ"})
+    assert list(m.beta.index) == ["cgA", "cgC"] and list(m.beta.columns) == ["S1", "S2"]
+    assert m.beta.loc["cgC", "S2"] == pytest.approx(0.6)
+    plain = frame.reset_index()  # probe IDs as the first column, no pandas index
+    plain.to_parquet(tmp_path / "p.parquet", index=False)
+    assert list(read_beta_matrix(str(tmp_path / "p.parquet"), {"cgB"}).beta.index) == ["cgB"]
+
+
+def test_value_type_can_be_forced(tmp_path):
+    path = tmp_path / "m.tsv"
+    path.write_text("probe\tS1\ncg1\t0.0\ncg2\t1.0\n")
+    m = read_beta_matrix(str(path), {"cg1", "cg2"}, "m")
+    assert m.converted_from_m and m.beta.loc["cg1", "S1"] == pytest.approx(0.5)
+    assert read_beta_matrix(str(path), {"cg1"}, "beta").beta.loc["cg1", "S1"] == 0.0

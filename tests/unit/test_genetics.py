@@ -29,3 +29,27 @@ def test_variant_table_is_research_only():
 def test_unreadable_vcf(tmp_path):
     with pytest.raises(InputError, match="VCF"):
         read_genotypes(str(tmp_path / "absent.vcf"), set())
+
+
+def test_variants_are_annotated_where_the_gtf_covers_them(tmp_path):
+    from precex.epigenetics.genome import load_genome
+    from precex.genetics.variants import annotate_variants
+    from precex.paths import resource_path
+
+    genome = load_genome(str(resource_path("genome", "ensembl_human_chr1_subset.gtf.gz")),
+                         str(tmp_path / "cache"))
+    table = annotate_variants(genome)
+    # the bundled GTF holds chr1 only: the curated variants (chr4, chr11, chr17) are not covered
+    assert set(table["gtf_coverage"]) == {"contig not in the GTF"}
+    assert (table["grade"] == "H").all()
+    gtf = tmp_path / "mini.gtf"  # test fixture: one gene around rs1815739 (illustrative span)
+    gtf.write_text('11\tensembl\tgene\t66546395\t66563334\t.\t+\t.\tgene_id "ENSG00000248746"; '
+                   'gene_name "ACTN3"; gene_biotype "protein_coding";\n'
+                   '11\tensembl\ttranscript\t66546395\t66563334\t.\t+\t.\tgene_id '
+                   '"ENSG00000248746"; transcript_id "ENST00000502692"; gene_name "ACTN3"; '
+                   'gene_biotype "protein_coding"; transcript_biotype "protein_coding";\n')
+    covered = annotate_variants(load_genome(str(gtf), str(tmp_path / "cache2"))).set_index(
+        "rsid")
+    assert covered.loc["rs1815739", "gtf_coverage"] == "covered"
+    assert covered.loc["rs1815739", "ensembl_genes"] == "ACTN3"
+    assert covered.loc["rs8192678", "gtf_coverage"] == "contig not in the GTF"

@@ -114,7 +114,8 @@ def check_inputs(config: dict[str, Any]) -> list[Problem]:
             manifest = attempt(read_manifest, config["methylation_manifest"])
             if manifest is not None:
                 wanted |= set(manifest["probe_id"])
-        attempt(read_beta_matrix, config["methylation"], wanted)
+        attempt(read_beta_matrix, config["methylation"], wanted,
+                config.get("methylation_values", "auto"))
     if config.get("variants"):
         result = attempt(read_genotypes, config["variants"], patients, excluded)
         if result is not None:

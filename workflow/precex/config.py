@@ -105,7 +105,8 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     """Defaults filled in, input and resource paths absolute (against base_dir or the cwd)."""
     out = apply_defaults(config)
     base = out.get("base_dir")
-    for key in INPUT_KEYS + ("genome_gtf", "rulebase", "previous_prescriptions"):
+    for key in INPUT_KEYS + ("genome_gtf", "rulebase", "previous_prescriptions",
+                             "pyensembl_cache_dir"):
         value = out.get(key)
         if value is None:
             continue

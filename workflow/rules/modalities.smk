@@ -45,7 +45,9 @@ rule epigenetics:
         ENV
     params:
         manifest=CFG.get("methylation_manifest"),
-        cache_dir=f"{RESULTS}/cache/pyensembl",
+        cache_dir=CFG.get("pyensembl_cache_dir", f"{RESULTS}/cache/pyensembl"),
+        value_type=CFG["methylation_values"],
+        residual_min_batch=CFG["clock_residual_min_batch"],
         panel=CFG["gene_panel"],
         max_missing=CFG["clock_max_missing_fraction"],
     script:
@@ -55,16 +57,20 @@ rule epigenetics:
 rule genetics:
     input:
         vcf=CFG.get("variants", ""),
+        gtf=CFG["genome_gtf"],
         patients=f"{RESULTS}/validated/patients.tsv",
         sheet_exclusions=f"{RESULTS}/validated/exclusions.tsv",
     output:
         features=f"{RESULTS}/genetics/features.tsv",
         exclusions=f"{RESULTS}/genetics/exclusions.tsv",
         problems=f"{RESULTS}/genetics/problems.tsv",
+        variants=f"{RESULTS}/genetics/variants.tsv",
     log:
         f"{RESULTS}/logs/genetics.log",
     conda:
         ENV
+    params:
+        cache_dir=CFG.get("pyensembl_cache_dir", f"{RESULTS}/cache/pyensembl"),
     script:
         "../scripts/genetics.py"
 

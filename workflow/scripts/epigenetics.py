@@ -9,4 +9,4 @@ run_step(sm, lambda: stage.run(
     sm.input.matrix, sm.params.manifest, sm.input.patients, sm.input.sheet_exclusions,
     sm.input.gtf, sm.params.cache_dir,
     list(sm.params.panel), sm.params.max_missing, sm.output.features, sm.output.exclusions,
-    sm.output.problems))
+    sm.output.problems, sm.params.value_type, sm.params.residual_min_batch))

@@ -1,8 +1,9 @@
 """Stream a methylation matrix (probes in rows, samples in columns), keeping only needed probes.
 
 Real EPIC exports hold ~850,000 probes; precex needs about a thousand (clock CpGs and panel
-probes), so the file is read line by line and only wanted rows are parsed: memory follows the
-number of kept probes, not the file size. CSV or TSV, plain or gzip.
+probes). Text files (CSV or TSV, plain or gzip) are scanned line by line as bytes and only the
+wanted lines are decoded and parsed; Parquet files are read row group by row group and filtered
+with Arrow. Memory follows the number of kept probes, not the file size.
 """
 
 from __future__ import annotations
@@ -27,68 +28,119 @@ class BetaMatrix:
     source: str
 
 
-def _open_text(path: str) -> io.TextIOBase:
+def _open_binary(path: str) -> io.BufferedIOBase:
     with open(path, "rb") as probe:
         magic = probe.read(2)
     if magic == b"\x1f\x8b":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")  # noqa: SIM115 - closed by the caller's with
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")  # noqa: SIM115 - closed by the caller's with
 
 
 def _fail(path: str, message: str, fix: str) -> InputError:
     return InputError([Problem(path, message, fix, stage="epigenetics")])
 
 
+def _check_samples(path: str, samples: list[str]) -> None:
+    if not samples:
+        raise _fail(path, "the header names no sample columns.",
+                    "put probe IDs in the first column and one column per patient.")
+    counts = pd.Series(samples).value_counts()
+    dup = sorted(counts.index[counts > 1])
+    if dup:
+        raise _fail(path, f"duplicate sample columns: {', '.join(dup[:5])}.",
+                    "each sample must appear once.")
+
+
+def _read_text_rows(path: str, wanted: set[str]) -> pd.DataFrame:
+    """Scan lines as bytes, decode and parse only the wanted ones (C parser, in one go)."""
+    wanted_b = {w.encode() for w in wanted}
+    with _open_binary(path) as handle:
+        header = handle.readline()
+        if not header.strip():
+            raise _fail(path, "the file is empty.", "give a beta-value matrix with a header row.")
+        sep = b"\t" if header.count(b"\t") >= header.count(b",") else b","
+        samples = [c.strip().strip(b'"').decode() for c in header.rstrip(b"\r\n").split(sep)[1:]]
+        _check_samples(path, samples)
+        n_seps = len(samples)
+        kept: list[bytes] = []
+        seen: dict[bytes, int] = {}
+        for lineno, line in enumerate(handle, start=2):
+            probe = line.split(sep, 1)[0].strip(b'"')
+            if probe not in wanted_b:
+                continue
+            if probe in seen:
+                raise _fail(path, f"probe '{probe.decode()}' appears on lines {seen[probe]} and "
+                            f"{lineno}.", "remove duplicate probe rows.")
+            seen[probe] = lineno
+            if line.count(sep) != n_seps:
+                raise _fail(path, f"line {lineno} (probe '{probe.decode()}') has "
+                            f"{line.count(sep) + 1} fields, the header has {n_seps + 1}.",
+                            "check for a truncated or shifted line.")
+            kept.append(line if line.endswith(b"\n") else line + b"\n")
+    body = b"probe_id" + sep + sep.join(s.encode() for s in samples) + b"\n" + b"".join(kept)
+    frame = pd.read_csv(io.BytesIO(body), sep=sep.decode(), index_col=0,
+                        na_values=sorted(_NA), keep_default_na=False, dtype={"probe_id": str})
+    frame.index = frame.index.astype(str)
+    return frame
+
+
+def _read_parquet_rows(path: str, wanted: set[str]) -> pd.DataFrame:
+    """Row groups are read batch by batch and filtered on the probe column with Arrow."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise _fail(path, f"cannot be read as Parquet ({err}).", "re-export the matrix.") from None
+    meta = pf.schema_arrow.pandas_metadata or {}
+    index_cols = [c for c in meta.get("index_columns", []) if isinstance(c, str)]
+    names = pf.schema_arrow.names
+    probe_col = index_cols[0] if index_cols else names[0]
+    samples = [n for n in names if n != probe_col]
+    _check_samples(path, samples)
+    wanted_arr = pa.array(sorted(wanted), type=pa.string())
+    parts = []
+    for batch in pf.iter_batches(batch_size=65536):
+        probes = pc.cast(batch.column(probe_col), pa.string())
+        mask = pc.is_in(probes, value_set=wanted_arr)
+        if pc.any(mask).as_py():
+            parts.append(pa.Table.from_batches([batch]).filter(mask))
+    if not parts:
+        return pd.DataFrame(columns=samples, index=pd.Index([], name="probe_id"), dtype=str)
+    table = pa.concat_tables(parts).to_pandas(ignore_metadata=True)
+    table = table.set_index(probe_col)
+    table.index = table.index.astype(str)
+    dup = table.index[table.index.duplicated()].unique()
+    if len(dup):
+        raise _fail(path, f"probe '{dup[0]}' appears more than once.",
+                    "remove duplicate probe rows.")
+    return table[samples]
+
+
 def read_beta_matrix(path: str, probes: Iterable[str], value_type: str = "auto") -> BetaMatrix:
     """Rows for `probes` only. value_type: 'beta', 'm' (M-values, converted) or 'auto'."""
     wanted = set(probes)
     try:
-        handle = _open_text(path)
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
     except FileNotFoundError:
         raise _fail(path, "file not found.", "check the 'methylation' path.") from None
-    with handle:
-        header = handle.readline().rstrip("\r\n")
-        if not header:
-            raise _fail(path, "the file is empty.", "give a beta-value matrix with a header row.")
-        sep = "\t" if header.count("\t") >= header.count(",") else ","
-        samples = [s.strip().strip('"') for s in header.split(sep)[1:]]
-        if not samples:
-            raise _fail(path, "the header names no sample columns.",
-                        "put probe IDs in the first column and one column per patient.")
-        dup = sorted({s for s in samples if samples.count(s) > 1})
-        if dup:
-            raise _fail(path, f"duplicate sample columns: {', '.join(dup[:5])}.",
-                        "each sample must appear once.")
-        ids: list[str] = []
-        rows: list[list[str]] = []
-        seen: dict[str, int] = {}
-        width = len(samples) + 1
-        for lineno, line in enumerate(handle, start=2):
-            cut = line.find(sep)
-            probe = line[:cut].strip('"') if cut >= 0 else line.strip()
-            if probe not in wanted:
-                continue
-            if probe in seen:
-                raise _fail(path, f"probe '{probe}' appears on lines {seen[probe]} and {lineno}.",
-                            "remove duplicate probe rows.")
-            seen[probe] = lineno
-            fields = line.rstrip("\r\n").split(sep)
-            if len(fields) != width:
-                raise _fail(path, f"line {lineno} (probe '{probe}') has {len(fields)} fields, "
-                            f"the header has {width}.", "check for a truncated or shifted line.")
-            ids.append(probe)
-            rows.append(fields[1:])
-    raw = np.array(rows, dtype=object).reshape(len(rows), len(samples))
-    values = np.full(raw.shape, np.nan)
-    for (i, j), cell in np.ndenumerate(raw):
-        text = cell.strip().strip('"')
-        if text in _NA:
-            continue
-        try:
-            values[i, j] = float(text)
-        except ValueError:
-            raise _fail(path, f"probe '{ids[i]}', sample '{samples[j]}': '{cell}' is not a "
-                        "number.", "beta values must be numbers (NA for missing).") from None
+    raw = _read_parquet_rows(path, wanted) if magic == b"PAR1" else _read_text_rows(path, wanted)
+    ids, samples = list(raw.index), list(raw.columns)
+    # The parsers already typed numeric columns; only a column holding text needs a cell check.
+    for col in samples:
+        if not pd.api.types.is_numeric_dtype(raw[col]):
+            text = raw[col].astype(str).str.strip().str.strip('"')
+            coerced = pd.to_numeric(text.mask(text.isin(_NA)), errors="coerce")
+            bad = coerced.isna() & ~text.isin(_NA) & raw[col].notna()
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise _fail(path, f"probe '{ids[i]}', sample '{col}': '{raw[col].iat[i]}' is "
+                            "not a number.", "beta values must be numbers (NA for missing).")
+            raw[col] = coerced
+    values = raw.to_numpy(dtype=float)
     converted = False
     finite = values[np.isfinite(values)]
     outside = finite[(finite < 0) | (finite > 1)]

@@ -30,17 +30,18 @@ def read_manifest(path: str) -> pd.DataFrame:
 
 def run(matrix_path: str, manifest_path: str | None, patients_tsv: str, sheet_exclusions: str,
         gtf: str, cache_dir: str, panel: list[str], max_missing: float, out_features: str,
-        out_exclusions: str, out_problems: str) -> None:
+        out_exclusions: str, out_problems: str, value_type: str = "auto",
+        residual_min_batch: int = 30) -> None:
     sheet = read_validated(patients_tsv)
     excluded = read_sheet_exclusions(sheet_exclusions)
     problems: list[Problem] = []
     manifest = read_manifest(manifest_path) if manifest_path else None
     wanted = set(clock_cpgs()) | (set(manifest["probe_id"]) if manifest is not None else set())
-    matrix = read_beta_matrix(matrix_path, wanted)
+    matrix = read_beta_matrix(matrix_path, wanted, value_type)
     problems += report_unmatched(matrix_path, [s for s in matrix.beta.columns
                                                if s not in sheet.index],
                                  set(sheet.index), excluded, "epigenetics", "sample columns")
-    clocks, found = clock_ages(matrix, sheet["age"], max_missing)
+    clocks, found = clock_ages(matrix, sheet["age"], max_missing, residual_min_batch)
     problems += found
     features = clocks
     if manifest is not None:

@@ -21,6 +21,35 @@ def variant_table() -> pd.DataFrame:
                        dtype={"chrom": str})
 
 
+def annotate_variants(genome: object | None) -> pd.DataFrame:
+    """The curated variants with the Ensembl genes at their position, where the GTF covers them.
+
+    Columns: rsid, chrom, pos_grch38, gene (curated), ensembl_genes (gene names from the GTF,
+    ';'-joined), ensembl_gene_ids, gtf_coverage ('covered' or 'contig not in the GTF'), grade,
+    trait, citation.
+    """
+    table = variant_table()
+    contigs = ({normalise_contig(c) for c in genome.contigs()}  # type: ignore[attr-defined]
+               if genome is not None else set())
+    names, ids, coverage = [], [], []
+    for r in table.itertuples():
+        contig = normalise_contig(r.chrom)
+        if genome is None or contig not in contigs:
+            names.append("")
+            ids.append("")
+            coverage.append("contig not in the GTF")
+            continue
+        genes = genome.genes_at_locus(contig, int(r.pos_grch38))  # type: ignore[attr-defined]
+        names.append(";".join(sorted(g.gene_name for g in genes)))
+        ids.append(";".join(sorted(g.gene_id for g in genes)))
+        coverage.append("covered")
+    return pd.DataFrame({"rsid": table["rsid"], "chrom": table["chrom"],
+                         "pos_grch38": table["pos_grch38"], "gene": table["gene"],
+                         "ensembl_genes": names, "ensembl_gene_ids": ids,
+                         "gtf_coverage": coverage, "grade": table["grade"],
+                         "trait": table["trait"], "citation": table["citation"]})
+
+
 def read_genotypes(vcf_path: str, patients: set[str], excluded: frozenset[str] = frozenset()
                    ) -> tuple[pd.DataFrame, list[Problem]]:
     import cyvcf2

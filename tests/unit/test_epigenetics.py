@@ -186,3 +186,40 @@ def test_value_type_can_be_forced(tmp_path):
     m = read_beta_matrix(str(path), {"cg1", "cg2"}, "m")
     assert m.converted_from_m and m.beta.loc["cg1", "S1"] == pytest.approx(0.5)
     assert read_beta_matrix(str(path), {"cg1"}, "beta").beta.loc["cg1", "S1"] == 0.0
+
+
+def naive_scan(text: bytes, wanted: set[bytes]) -> list[tuple[int, bytes]]:
+    out = []
+    for n, line in enumerate(text.split(b"\n"), start=1):
+        line = line.rstrip(b"\r")
+        if line and line.split(b"\t", 1)[0].strip(b'"') in wanted:
+            out.append((n, line))
+    return out
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([b"cg1", b"cg22", b"cg333", b"other", b'"cg1"', b"x"]),
+                          st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"").replace(
+                              b"\r", b""))), min_size=1, max_size=40),
+       st.sampled_from([1, 3, 7, 64]), st.booleans(), st.booleans())
+def test_block_scanner_matches_a_naive_scan(rows, block, trailing_newline, crlf):
+    import io as _io
+
+    from precex.epigenetics import matrix
+
+    eol = b"\r\n" if crlf else b"\n"
+    text = eol.join(p + b"\t" + rest for p, rest in rows)
+    if trailing_newline:
+        text += eol
+    wanted = {b"cg1", b"cg333"}
+    old = matrix.BLOCK_BYTES
+    matrix.BLOCK_BYTES = block  # tiny blocks: lines cross blocks and outgrow the buffer
+    try:
+        got = list(matrix.scan_lines(_io.BytesIO(text), b"\t", wanted, first_line=1))
+    finally:
+        matrix.BLOCK_BYTES = old
+    assert got == naive_scan(text.replace(b"\r\n", b"\n"), wanted)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +51,63 @@ def _check_samples(path: str, samples: list[str]) -> None:
                     "each sample must appear once.")
 
 
+BLOCK_BYTES = 32 << 20
+
+
+def scan_lines(handle: io.BufferedIOBase, sep: bytes, wanted: set[bytes], first_line: int = 1
+               ) -> Iterator[tuple[int, bytes]]:
+    """(line number, line without newline) for each line whose first field is in `wanted`.
+
+    Vectorised over blocks of the file read into one reused buffer: newlines are found with
+    numpy, each line's first field is gathered into a fixed-width byte array and matched with
+    np.isin, so only wanted lines become Python objects (an EPIC matrix has ~850,000 lines;
+    ~1,000 are wanted). Reusing the buffers avoids a fresh 32 MB allocation per block.
+    """
+    keys = wanted | {b'"' + w + b'"' for w in wanted}
+    if not keys:
+        return
+    width = max(len(k) for k in keys) + 1
+    wanted_arr = np.array(sorted(keys), dtype=f"S{width}")
+    sep_code = sep[0]
+    offsets = np.arange(width)
+    buf = bytearray(BLOCK_BYTES)
+    is_newline = np.empty(BLOCK_BYTES, dtype=bool)
+    filled = 0  # bytes of an unfinished line carried over from the previous block
+    lineno = first_line
+    while True:
+        n = handle.readinto(memoryview(buf)[filled:])  # type: ignore[attr-defined]
+        total = filled + (n or 0)
+        at_eof = not n
+        if total == 0:
+            break
+        arr = np.frombuffer(buf, dtype=np.uint8, count=total)
+        ends = np.flatnonzero(np.equal(arr, 10, out=is_newline[:total]))
+        if at_eof and (ends.size == 0 or ends[-1] != total - 1):
+            ends = np.append(ends, total)  # last line without a trailing newline
+        if ends.size == 0:  # a line longer than the buffer: grow and read on
+            del arr  # a bytearray cannot be resized while a numpy view exports it
+            buf.extend(bytearray(len(buf)))
+            is_newline = np.empty(len(buf), dtype=bool)
+            filled = total
+            continue
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        idx = np.minimum(starts[:, None] + offsets, total - 1)
+        window = arr[idx]
+        # A field ends at the separator or the line end; blank everything after it.
+        stop = (window == sep_code) | (window == 13) | (idx >= ends[:, None])
+        first_stop = np.where(stop.any(axis=1), stop.argmax(axis=1), width)
+        window = np.where(offsets[None, :] < first_stop[:, None], window, 0).astype(np.uint8)
+        ids = window.view(f"S{width}").ravel()
+        for i in np.flatnonzero(np.isin(ids, wanted_arr)):
+            yield lineno + int(i), bytes(buf[starts[i]:ends[i]]).rstrip(b"\r")
+        lineno += len(ends)
+        if at_eof:
+            break
+        tail_start = int(ends[-1]) + 1
+        filled = total - tail_start
+        buf[:filled] = buf[tail_start:total]
+
+
 def _read_text_rows(path: str, wanted: set[str]) -> pd.DataFrame:
     """Scan lines as bytes, decode and parse only the wanted ones (C parser, in one go)."""
     wanted_b = {w.encode() for w in wanted}
@@ -64,10 +121,8 @@ def _read_text_rows(path: str, wanted: set[str]) -> pd.DataFrame:
         n_seps = len(samples)
         kept: list[bytes] = []
         seen: dict[bytes, int] = {}
-        for lineno, line in enumerate(handle, start=2):
+        for lineno, line in scan_lines(handle, sep, wanted_b, first_line=2):
             probe = line.split(sep, 1)[0].strip(b'"')
-            if probe not in wanted_b:
-                continue
             if probe in seen:
                 raise _fail(path, f"probe '{probe.decode()}' appears on lines {seen[probe]} and "
                             f"{lineno}.", "remove duplicate probe rows.")
@@ -76,7 +131,7 @@ def _read_text_rows(path: str, wanted: set[str]) -> pd.DataFrame:
                 raise _fail(path, f"line {lineno} (probe '{probe.decode()}') has "
                             f"{line.count(sep) + 1} fields, the header has {n_seps + 1}.",
                             "check for a truncated or shifted line.")
-            kept.append(line if line.endswith(b"\n") else line + b"\n")
+            kept.append(line + b"\n")
     body = b"probe_id" + sep + sep.join(s.encode() for s in samples) + b"\n" + b"".join(kept)
     frame = pd.read_csv(io.BytesIO(body), sep=sep.decode(), index_col=0,
                         na_values=sorted(_NA), keep_default_na=False, dtype={"probe_id": str})

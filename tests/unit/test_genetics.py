@@ -53,3 +53,16 @@ def test_variants_are_annotated_where_the_gtf_covers_them(tmp_path):
     assert covered.loc["rs1815739", "gtf_coverage"] == "covered"
     assert covered.loc["rs1815739", "ensembl_genes"] == "ACTN3"
     assert covered.loc["rs8192678", "gtf_coverage"] == "contig not in the GTF"
+
+
+@pytest.mark.parametrize("record,where", [
+    ("11\tnotanumber\trs1815739\tC\tT\t.\tPASS\t.\tGT\t0/1", "line 5: POS 'notanumber'"),
+    ("11\t66560624\trs1815739\tC", "line 5: 4 columns, the header has 10"),
+])
+def test_malformed_vcf_records_are_located(tmp_path, record, where):
+    vcf = tmp_path / "bad.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=11>\n"
+                   '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+                   "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tP1\n" + record + "\n")
+    with pytest.raises(InputError, match=where):
+        read_genotypes(str(vcf), {"P1"})

@@ -50,6 +50,30 @@ def annotate_variants(genome: object | None) -> pd.DataFrame:
                          "trait": table["trait"], "citation": table["citation"]})
 
 
+def locate_malformed_record(path: str) -> str:
+    """' at line N: why' for the first record that breaks the VCF layout, or ''."""
+    import gzip
+
+    with open(path, "rb") as probe:
+        opener = gzip.open if probe.read(2) == b"\x1f\x8b" else open
+    n_columns = None
+    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if line.startswith("##"):
+                continue
+            fields = line.rstrip("\n").split("\t")
+            if line.startswith("#CHROM"):
+                n_columns = len(fields)
+                continue
+            if n_columns is not None and len(fields) != n_columns:
+                return f" at line {lineno}: {len(fields)} columns, the header has {n_columns}"
+            if len(fields) < 8:
+                return f" at line {lineno}: fewer than 8 columns"
+            if not fields[1].isdigit():
+                return f" at line {lineno}: POS '{fields[1]}' is not a position"
+    return ""
+
+
 def read_genotypes(vcf_path: str, patients: set[str], excluded: frozenset[str] = frozenset()
                    ) -> tuple[pd.DataFrame, list[Problem]]:
     import cyvcf2
@@ -85,9 +109,10 @@ def read_genotypes(vcf_path: str, patients: set[str], excluded: frozenset[str] =
                 out[sample][f"{row.rsid}_effect_allele_count"] = sum(
                     a == row.effect_allele for a in named)
     except Exception as err:
-        raise InputError([Problem(vcf_path, f"malformed VCF record ({err}).",
-                                  "check the file with `bcftools view`.", stage="genetics")
-                          ]) from None
+        where = locate_malformed_record(vcf_path)
+        raise InputError([Problem(vcf_path, f"malformed VCF record{where} ({err}).",
+                                  "fix or remove that line; `bcftools view` shows the record.",
+                                  stage="genetics")]) from None
     frame = pd.DataFrame.from_dict(out, orient="index")
     frame.index.name = "patient_id"
     cols = sorted(frame.columns)

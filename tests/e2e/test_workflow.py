@@ -16,24 +16,13 @@ import yaml
 from jsonschema import Draft202012Validator
 from precex.prescription.fhir import validate_bundle
 
+from .conftest import precex_run
+
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 BLOCKING = {"sheet", "prescription"}
 
 
-def precex_run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "precex.cli", "run", "--cores", "2",
-                             "--quiet", *args], cwd=cwd, capture_output=True, text=True)
-    if check:
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory) -> Path:
-    cwd = tmp_path_factory.mktemp("run1")
-    precex_run(cwd)
-    return cwd / "results"
 
 
 def per_patient_files(results: Path) -> list[str]:
@@ -106,6 +95,20 @@ def test_plain_snakemake_from_the_repository_behaves_like_precex_run(demo_run, t
     match, mismatch, errors = filecmp.cmpfiles(demo_run, tmp_path / "results", files,
                                                shallow=False)
     assert mismatch == [] and errors == []
+
+
+def test_snakemake_report_packages_every_report(demo_run, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
+                             "--report", str(tmp_path / "report.zip")], cwd=demo_run.parent,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    import zipfile
+
+    names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
+    patients = {Path(n).name for n in names if re.search(r"/P\d+\.html$", n)}
+    summary = pd.read_csv(demo_run / "prescriptions/prescriptions.tsv", sep="\t", dtype=str)
+    assert patients == {f"{p}.html" for p in summary["patient_id"]}
+    assert any(n.endswith("cohort.html") for n in names)
 
 
 def test_user_config_never_inherits_demo_inputs(tmp_path):

@@ -71,12 +71,12 @@ def test_shard_runner_isolates_a_failing_patient(tmp_path):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nb.cells = [
-        nbformat.v4.new_code_cell("value = ''\nleak_check = globals().get('secret', 'clean')",
-                                  metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("value = ''", metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell(
+            "leak_check = globals().get('secret', globals().get('_private', 'clean'))\n"
             "from IPython.display import HTML, display\n"
             "if value == 'boom':\n    raise RuntimeError('bad data')\n"
-            "secret = value\n"
+            "secret = value\n_private = value\n"
             "display(HTML(f'<p>{value}|{leak_check}</p>'))"),
     ]
     template = tmp_path / "t.ipynb"
@@ -90,3 +90,20 @@ def test_shard_runner_isolates_a_failing_patient(tmp_path):
     assert (tmp_path / "third.html").read_text().strip() == "<p>third|clean</p>"
     assert not (tmp_path / "boom.html").exists()
     assert isinstance(pd.DataFrame(), pd.DataFrame)
+
+
+def test_section_data_for_charts():
+    from precex.reporting.patient import age_bars, microbiome_bars, progression_points
+
+    bars = microbiome_bars({"bacillota_pct": 50.0, "bacteroidota_pct": 30.0})
+    assert [(b["name"], b["pct"], b["x"]) for b in bars] == [
+        ("Bacillota", 50.0, 0.0), ("Bacteroidota", 30.0, 50.0), ("other phyla", 20.0, 80.0)]
+    assert microbiome_bars({}) == []
+    ages = age_bars({"age": 50, "phenoage2018_age": 60.0})
+    assert ages["top"] == 66 and [r["name"] for r in ages["rows"]] == ["chronological",
+                                                                        "phenoage2018"]
+    assert ages["rows"][1]["width"] == round(100 * 60 / 66, 2)
+    assert age_bars({"age": 50}) == {"rows": [], "top": 0}
+    prog = progression_points({"progression": [{"week": 1, "weekly_met_minutes": 100},
+                                               {"week": 2, "weekly_met_minutes": 200}]})
+    assert prog["max"] == 200 and prog["points"] == "40,85 78,30"

@@ -6,6 +6,13 @@ rule report_shard:
     output:
         index=f"{RESULTS}/shards/{{shard}}/reports.tsv",
         exclusions=f"{RESULTS}/shards/{{shard}}/report_exclusions.tsv",
+        reports=report(
+            directory(f"{RESULTS}/reports/by_shard/{{shard}}"),
+            patterns=["{patient}.html"],
+            caption="../report/patient.rst",
+            category="Patient reports",
+            labels={"patient": "{patient}"},
+        ),
     log:
         f"{RESULTS}/logs/report_shard/{{shard}}.log",
     benchmark:
@@ -29,7 +36,12 @@ rule cohort_report:
         reports=expand(f"{RESULTS}/shards/{{shard}}/reports.tsv", shard=SHARDS),
         notebook=workflow.source_path("../notebooks/cohort_report.ipynb"),
     output:
-        html=f"{RESULTS}/reports/cohort.html",
+        html=report(
+            f"{RESULTS}/reports/cohort.html",
+            caption="../report/cohort.rst",
+            category="Batch report",
+            labels={"report": "cohort"},
+        ),
     log:
         f"{RESULTS}/logs/cohort_report.log",
     conda:

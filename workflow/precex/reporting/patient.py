@@ -83,6 +83,35 @@ def progression_points(prescription: dict[str, Any]) -> dict[str, Any]:
     return {"points": " ".join(pts), "labels": labels, "max": top}
 
 
+def microbiome_bars(features: dict[str, Any]) -> list[dict[str, Any]]:
+    """Phylum composition as stacked-bar segments (x offset and width in percent)."""
+    if features.get("bacillota_pct") is None:
+        return []
+    parts = [("Bacillota", features.get("bacillota_pct") or 0.0, "#1f5fa8"),
+             ("Bacteroidota", features.get("bacteroidota_pct") or 0.0, "#6aa84f")]
+    other = max(0.0, 100.0 - sum(v for _, v, _ in parts))
+    parts.append(("other phyla", other, "#b7c0cc"))
+    out, x = [], 0.0
+    for name, value, colour in parts:
+        out.append({"name": name, "pct": round(value, 1), "x": round(x, 2),
+                    "width": round(value, 2), "colour": colour})
+        x += value
+    return out
+
+
+def age_bars(features: dict[str, Any]) -> dict[str, Any]:
+    """Chronological and clock ages as bars on a common scale (width in percent of 0..top)."""
+    rows = [("chronological", features.get("age"))]
+    rows += [(c, features.get(f"{c}_age")) for c in ("horvath2013", "hannum2013",
+                                                    "phenoage2018")]
+    rows = [(name, float(v)) for name, v in rows if v is not None]
+    if len(rows) < 2:
+        return {"rows": [], "top": 0}
+    top = max(v for _, v in rows) * 1.1
+    return {"top": round(top), "rows": [{"name": n, "age": round(v, 1),
+                                         "width": round(100 * v / top, 2)} for n, v in rows]}
+
+
 def report_context(profile: dict[str, Any], prescription: dict[str, Any],
                    provenance: dict[str, Any]) -> dict[str, Any]:
     trace = prescription.get("trace", [])
@@ -109,6 +138,8 @@ def report_context(profile: dict[str, Any], prescription: dict[str, Any],
         "progression": progression_points(prescription),
         "provenance": provenance,
         "features": profile.get("features", {}),
+        "microbiome_bars": microbiome_bars(profile.get("features", {})),
+        "age_bars": age_bars(profile.get("features", {})),
     }
 
 

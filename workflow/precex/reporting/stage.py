@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -13,24 +14,43 @@ from precex.reporting.runner import RenderJob, html_outputs, render_many
 
 
 def run_shard(summary_tsv: str, shard_ids: list[str], results: str, provenance: str,
-              notebook: str, out_index: str, out_exclusions: str) -> None:
+              notebook: str, out_index: str, out_exclusions: str, shard_dir: str) -> None:
+    """Render the shard's reports into shard_dir (tracked by Snakemake, registered for
+    `snakemake --report`) and link each to the contract path results/reports/{patient}.html."""
     report_dir = Path(results) / "reports"
     for pid in shard_ids:  # no stale report survives a rerun
         stale = report_dir / f"{pid}.html"
         if stale.exists():
             os.unlink(stale)
+    os.makedirs(shard_dir, exist_ok=True)
     summary = pd.read_csv(summary_tsv, sep="\t", dtype=str, keep_default_na=False)
     jobs = [RenderJob(pid, {
         "profile_path": os.path.abspath(Path(results) / "profiles" / f"{pid}.json"),
         "prescription_path": os.path.abspath(Path(results) / "prescriptions" / f"{pid}.json"),
         "provenance_path": os.path.abspath(provenance),
-    }, str(report_dir / f"{pid}.html")) for pid in summary["patient_id"]]
+    }, str(Path(shard_dir) / f"{pid}.html")) for pid in summary["patient_id"]]
     failures = render_many(notebook, jobs) if jobs else {}
+    for job in jobs:
+        if job.key not in failures:
+            publish(job.out_html, report_dir / f"{job.key}.html")
     rows = [{"patient_id": j.key, "report": f"reports/{j.key}.html"} for j in jobs
             if j.key not in failures]
     write_tsv(out_index, pd.DataFrame(rows, columns=["patient_id", "report"]))
     excl = [{"patient_id": k, "stage": "report", "reason": v} for k, v in sorted(failures.items())]
     write_tsv(out_exclusions, pd.DataFrame(excl, columns=EXCLUSION_COLUMNS))
+
+
+def publish(source: str | os.PathLike[str], target: Path) -> None:
+    """Hard-link (same bytes, no copy) or, across file systems, copy; atomically replaced."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.link")
+    if tmp.exists():
+        os.unlink(tmp)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
 
 
 def run_cohort(notebook: str, parameters: dict, out_html: str) -> None:

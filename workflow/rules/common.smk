@@ -102,3 +102,24 @@ def get_results_dir(wildcards, input):
     first = Path(input[0])
     depth = len(first.relative_to(RESULTS).parts)
     return str(first.parents[depth - 1])
+
+
+# Resources. Figures from tests/benchmarks/RESULTS.md (10,000 patients: blood 0.8 GB, the
+# largest batch job), with headroom; a retry gets more (attempt = 1, 2, ...).
+N_PATIENTS = sum(len(ids) for ids in SHARDS.values())
+
+
+def get_batch_mem_mb(wildcards, attempt):
+    return (1024 + N_PATIENTS // 8) * attempt
+
+
+def get_batch_runtime(wildcards, attempt):
+    return (10 + N_PATIENTS // 500) * attempt
+
+
+def get_shard_mem_mb(wildcards, attempt):
+    return (768 + 2 * len(SHARDS[wildcards.shard])) * attempt
+
+
+def get_shard_runtime(wildcards, attempt):
+    return (10 + len(SHARDS[wildcards.shard]) // 50) * attempt

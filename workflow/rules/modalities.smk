@@ -17,6 +17,10 @@ rule microbiome:
         f"{RESULTS}/benchmarks/microbiome.tsv"
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=get_batch_mem_mb,
+        runtime=get_batch_runtime,
     params:
         taxonomy=CFG.get("microbiome_taxonomy"),
         sample_map=CFG.get("microbiome_sample_map"),
@@ -43,6 +47,10 @@ rule epigenetics:
         f"{RESULTS}/benchmarks/epigenetics.tsv"
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=get_batch_mem_mb,
+        runtime=get_batch_runtime,
     params:
         manifest=CFG.get("methylation_manifest"),
         cache_dir=CFG.get("pyensembl_cache_dir", f"{RESULTS}/cache/pyensembl"),
@@ -69,6 +77,10 @@ rule genetics:
         f"{RESULTS}/logs/genetics.log",
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=get_batch_mem_mb,
+        runtime=get_batch_runtime,
     params:
         cache_dir=CFG.get("pyensembl_cache_dir", f"{RESULTS}/cache/pyensembl"),
     script:
@@ -91,6 +103,10 @@ rule blood:
         f"{RESULTS}/benchmarks/blood.tsv"
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=get_batch_mem_mb,
+        runtime=get_batch_runtime,
     params:
         reference_date=CFG["reference_date"],
         window_days=CFG["blood_window_days"],
@@ -107,6 +123,10 @@ rule clinical:
         f"{RESULTS}/logs/clinical.log",
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=get_batch_mem_mb,
+        runtime=get_batch_runtime,
     params:
         reference_date=CFG["reference_date"],
     script:
@@ -128,6 +148,10 @@ rule wearables:
         f"{RESULTS}/benchmarks/wearables.tsv"
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=get_batch_mem_mb,
+        runtime=get_batch_runtime,
     params:
         reference_date=CFG["reference_date"],
         previous_prescriptions=CFG.get("previous_prescriptions"),

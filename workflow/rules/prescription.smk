@@ -12,6 +12,10 @@ rule prescribe_shard:
         f"{RESULTS}/benchmarks/prescribe_shard/{{shard}}.tsv"
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=get_shard_mem_mb,
+        runtime=get_shard_runtime,
     params:
         ids=get_shard_ids,
         results=get_results_dir,
@@ -31,6 +35,10 @@ rule collect_prescriptions:
         f"{RESULTS}/logs/collect_prescriptions.log",
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=get_batch_mem_mb,
+        runtime=get_batch_runtime,
     script:
         "../scripts/collect_prescriptions.py"
 
@@ -46,5 +54,9 @@ rule exclusions:
         f"{RESULTS}/logs/exclusions.log",
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=get_batch_mem_mb,
+        runtime=get_batch_runtime,
     script:
         "../scripts/exclusions.py"

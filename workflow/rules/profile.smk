@@ -12,6 +12,10 @@ rule host_profile:
         f"{RESULTS}/benchmarks/host_profile.tsv"
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=get_batch_mem_mb,
+        runtime=get_batch_runtime,
     params:
         shard_size=CFG["shard_size"],
     script:

@@ -19,6 +19,10 @@ rule report_shard:
         f"{RESULTS}/benchmarks/report_shard/{{shard}}.tsv"
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=get_shard_mem_mb,
+        runtime=get_shard_runtime,
     params:
         ids=get_shard_ids,
         results=get_results_dir,
@@ -46,6 +50,10 @@ rule cohort_report:
         f"{RESULTS}/logs/cohort_report.log",
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=get_batch_mem_mb,
+        runtime=get_batch_runtime,
     script:
         "../scripts/cohort_report.py"
 
@@ -65,6 +73,10 @@ rule manifest:
         f"{RESULTS}/logs/manifest.log",
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=get_batch_mem_mb,
+        runtime=get_batch_runtime,
     params:
         results=get_results_dir,
     script:

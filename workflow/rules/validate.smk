@@ -9,6 +9,10 @@ rule validate:
         f"{RESULTS}/logs/validate.log",
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=get_batch_mem_mb,
+        runtime=get_batch_runtime,
     params:
         strict=CFG["strict"],
     script:
@@ -24,6 +28,10 @@ rule provenance:
         f"{RESULTS}/logs/provenance.log",
     conda:
         ENV
+    threads: 1
+    resources:
+        mem_mb=get_batch_mem_mb,
+        runtime=get_batch_runtime,
     params:
         config=CFG,
     script:

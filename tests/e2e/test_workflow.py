@@ -143,3 +143,19 @@ def test_bad_patient_is_excluded_and_strict_mode_stops(tmp_path):
                         "results=strict_results", check=False)
     assert strict.returncode != 0
     assert "row 3, column 'age'" in strict.stderr and "Traceback" not in strict.stderr
+
+
+def test_dry_run_of_10000_patients_has_fewer_than_200_jobs(tmp_path):
+    ids = [f"P{i:05d}" for i in range(10000)]
+    pd.DataFrame({"patient_id": ids, "age": 60, "sex": "F"}).to_csv(
+        tmp_path / "patients.tsv", sep="\t", index=False)
+    shutil.copy(REPO / "resources/demo/blood.tsv", tmp_path / "blood.tsv")
+    (tmp_path / "c.yaml").write_text("patients: patients.tsv\nblood: blood.tsv\n"
+                                     "reference_date: '2026-01-05'\n")
+    result = subprocess.run([sys.executable, "-m", "precex.cli", "run", "-n", "--cores", "2",
+                             "--configfile", "c.yaml"], cwd=tmp_path, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    total = int(re.search(r"^total\s+(\d+)", result.stdout, flags=re.M).group(1))
+    assert total < 200
+    assert re.search(r"^prescribe_shard\s+40$", result.stdout, flags=re.M)  # 250 per shard

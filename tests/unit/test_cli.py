@@ -52,6 +52,19 @@ def test_demo_command_writes_a_runnable_cohort(tmp_path, capsys):
     assert main(["demo", "--patients", "0", "--out", str(tmp_path / "e")]) == 2
 
 
+def test_bundled_profile_names_resolve_and_other_arguments_stay(tmp_path, monkeypatch):
+    from precex.cli import bundled_profiles
+    from precex.paths import workflow_root
+
+    monkeypatch.chdir(tmp_path)
+    args = ["--cores", "2", "--workflow-profile", "slurm", "--profile", "site"]
+    out = bundled_profiles(args)
+    assert out[3] == str(workflow_root() / "workflow" / "profiles" / "slurm")
+    assert out[:3] + out[4:] == ["--cores", "2", "--workflow-profile", "--profile", "site"]
+    (tmp_path / "slurm").mkdir()  # a folder of that name here wins
+    assert bundled_profiles(args) == args
+
+
 def test_run_help_and_forwarding():
     out = subprocess.run([sys.executable, "-m", "precex.cli", "run", "--help"],
                          capture_output=True, text=True, check=True).stdout

@@ -31,16 +31,30 @@ own profile and settings apply. Common options:
   -n, --dry-run         show the jobs without running them
   --unlock              remove a stale lock left by a killed run
   --rerun-incomplete    rerun jobs whose outputs were left incomplete
-  --profile DIR         a Snakemake profile, e.g. workflow/profiles/slurm
+  --workflow-profile P  a workflow profile: a folder, or a bundled one by name (slurm)
+  --profile DIR         your own (site) profile, applied on top of the workflow profile
 
 All other Snakemake options work too: see `snakemake --help`.
 """
+
+
+def bundled_profiles(args: list[str]) -> list[str]:
+    """`--workflow-profile NAME` names a profile shipped with precex (default, slurm) unless a
+    folder of that name exists here; every other argument is left exactly as given."""
+    out = list(args)
+    for i, arg in enumerate(out[:-1]):
+        if arg == "--workflow-profile" and not os.path.exists(out[i + 1]):
+            bundled = workflow_root() / "workflow" / "profiles" / out[i + 1]
+            if bundled.is_dir():
+                out[i + 1] = str(bundled)
+    return out
 
 
 def _run(forwarded: list[str]) -> int:
     if any(a in ("-h", "--help") for a in forwarded):
         print(RUN_HELP, end="")
         return 0
+    forwarded = bundled_profiles(forwarded)
     if not any(a in ("--snakefile", "-s") or a.startswith("--snakefile=") for a in forwarded):
         forwarded = ["--snakefile", str(workflow_root() / "Snakefile"), *forwarded]
     return subprocess.call([sys.executable, "-m", "snakemake", *forwarded])

@@ -16,7 +16,11 @@ MODALITY_INPUTS = {
     "blood": "blood",
     "wearables": "wearables",
 }
-ENV = "../../envs/precex.yaml"
+# One conda environment per rule group (--software-deployment-method conda).
+ENVS = {
+    group: f"../../envs/{group}.yaml"
+    for group in ("core", "microbiome", "omics", "report")
+}
 
 
 def is_configured(key):

@@ -16,7 +16,7 @@ rule microbiome:
     benchmark:
         f"{RESULTS}/benchmarks/microbiome.tsv"
     conda:
-        ENV
+        ENVS["microbiome"]
     threads: 1
     resources:
         mem_mb=get_batch_mem_mb,
@@ -46,7 +46,7 @@ rule epigenetics:
     benchmark:
         f"{RESULTS}/benchmarks/epigenetics.tsv"
     conda:
-        ENV
+        ENVS["omics"]
     threads: 1
     resources:
         mem_mb=get_batch_mem_mb,
@@ -76,7 +76,7 @@ rule genetics:
     log:
         f"{RESULTS}/logs/genetics.log",
     conda:
-        ENV
+        ENVS["omics"]
     threads: 1
     resources:
         mem_mb=get_batch_mem_mb,
@@ -102,7 +102,7 @@ rule blood:
     benchmark:
         f"{RESULTS}/benchmarks/blood.tsv"
     conda:
-        ENV
+        ENVS["core"]
     threads: 1
     resources:
         mem_mb=get_batch_mem_mb,
@@ -122,7 +122,7 @@ rule clinical:
     log:
         f"{RESULTS}/logs/clinical.log",
     conda:
-        ENV
+        ENVS["core"]
     threads: 1
     resources:
         mem_mb=get_batch_mem_mb,
@@ -147,7 +147,7 @@ rule wearables:
     benchmark:
         f"{RESULTS}/benchmarks/wearables.tsv"
     conda:
-        ENV
+        ENVS["core"]
     threads: 1
     resources:
         mem_mb=get_batch_mem_mb,

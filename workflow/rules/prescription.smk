@@ -11,7 +11,7 @@ rule prescribe_shard:
     benchmark:
         f"{RESULTS}/benchmarks/prescribe_shard/{{shard}}.tsv"
     conda:
-        ENV
+        ENVS["core"]
     threads: 1
     resources:
         mem_mb=get_shard_mem_mb,
@@ -34,7 +34,7 @@ rule collect_prescriptions:
     log:
         f"{RESULTS}/logs/collect_prescriptions.log",
     conda:
-        ENV
+        ENVS["core"]
     threads: 1
     resources:
         mem_mb=get_batch_mem_mb,
@@ -53,7 +53,7 @@ rule exclusions:
     log:
         f"{RESULTS}/logs/exclusions.log",
     conda:
-        ENV
+        ENVS["core"]
     threads: 1
     resources:
         mem_mb=get_batch_mem_mb,

@@ -11,7 +11,7 @@ rule host_profile:
     benchmark:
         f"{RESULTS}/benchmarks/host_profile.tsv"
     conda:
-        ENV
+        ENVS["core"]
     threads: 1
     resources:
         mem_mb=get_batch_mem_mb,

@@ -18,7 +18,7 @@ rule report_shard:
     benchmark:
         f"{RESULTS}/benchmarks/report_shard/{{shard}}.tsv"
     conda:
-        ENV
+        ENVS["report"]
     threads: 1
     resources:
         mem_mb=get_shard_mem_mb,
@@ -49,7 +49,7 @@ rule cohort_report:
     log:
         f"{RESULTS}/logs/cohort_report.log",
     conda:
-        ENV
+        ENVS["report"]
     threads: 1
     resources:
         mem_mb=get_batch_mem_mb,
@@ -72,7 +72,7 @@ rule manifest:
     log:
         f"{RESULTS}/logs/manifest.log",
     conda:
-        ENV
+        ENVS["core"]
     threads: 1
     resources:
         mem_mb=get_batch_mem_mb,

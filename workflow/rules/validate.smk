@@ -8,7 +8,7 @@ rule validate:
     log:
         f"{RESULTS}/logs/validate.log",
     conda:
-        ENV
+        ENVS["core"]
     threads: 1
     resources:
         mem_mb=get_batch_mem_mb,
@@ -27,7 +27,7 @@ rule provenance:
     log:
         f"{RESULTS}/logs/provenance.log",
     conda:
-        ENV
+        ENVS["core"]
     threads: 1
     resources:
         mem_mb=get_batch_mem_mb,

@@ -62,16 +62,17 @@ start() {
     mkdir -p "$STATE"
     if is_up; then log "already running"; return; fi
     write_config
-    if [ ! -S /run/munge/munge.socket.2 ]; then
+    if ! pgrep -x munged >/dev/null; then  # a socket file may outlive a killed munged
         mkdir -p /run/munge && chown munge:munge /run/munge && chmod 755 /run/munge
+        rm -f /run/munge/munge.socket.2 /run/munge/munge.socket.2.lock
         [ -f /etc/munge/munge.key ] || { dd if=/dev/urandom of=/etc/munge/munge.key bs=1 \
             count=1024 2>/dev/null; chown munge:munge /etc/munge/munge.key; \
             chmod 400 /etc/munge/munge.key; }
         runuser -u munge -- /usr/sbin/munged --pid-file=/run/munge/munged.pid
         cp /run/munge/munged.pid "$STATE/munged.pid"
     fi
-    /usr/sbin/slurmctld
-    /usr/sbin/slurmd -N localhost
+    pgrep -x slurmctld >/dev/null || /usr/sbin/slurmctld
+    pgrep -x slurmd >/dev/null || /usr/sbin/slurmd -N localhost
     for _ in $(seq 1 60); do
         if is_up; then log "node up: $(sinfo -h -N -o '%N %t %c')"; return; fi
         scontrol update nodename=localhost state=resume >/dev/null 2>&1 || true
@@ -86,7 +87,12 @@ stop() {
         pidfile="$STATE/$daemon.pid"
         [ -f "$pidfile" ] || continue
         pid=$(cat "$pidfile")
-        if kill -0 "$pid" 2>/dev/null; then kill "$pid"; log "stopped $daemon ($pid)"; fi
+        if kill -0 "$pid" 2>/dev/null; then
+            kill "$pid"
+            for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+            kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+            log "stopped $daemon ($pid)"
+        fi
         rm -f "$pidfile"
     done
 }

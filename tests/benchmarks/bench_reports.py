@@ -32,7 +32,8 @@ def prepare(work: str, n: int) -> list[str]:
                     "--seed", "3", "--out", work], check=True, capture_output=True)
     # Targets before --config, which takes every following word as key=value.
     subprocess.run([sys.executable, "-m", "precex.cli", "run",
-                    "results/shards/shard0001/prescriptions.tsv", "results/provenance.json",
+                    "results/shards/shard0001/prescriptions.tsv",
+                    "results/reports/report_provenance.json",
                     "--configfile", "config.yaml", "--cores", "2", "--quiet", "--config",
                     f"shard_size={n}"],
                    cwd=work, check=True, capture_output=True)
@@ -44,7 +45,7 @@ def params(work: str, pid: str) -> dict:
     res = Path(work) / "results"
     return {"profile_path": str(res / f"profiles/{pid}.json"),
             "prescription_path": str(res / f"prescriptions/{pid}.json"),
-            "provenance_path": str(res / "provenance.json")}
+            "provenance_path": str(res / "reports/report_provenance.json")}
 
 
 def run_precex(work: str, ids: list[str]) -> dict:

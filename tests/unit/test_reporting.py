@@ -34,7 +34,7 @@ def minimal_prescription(pid="P1", note="<img src=x onerror=alert(1)>"):
 
 
 PROVENANCE = {"precex_version": "0.1.0", "config_digest": "a" * 64, "rulebase_digest": "b" * 64,
-              "inputs": {"patients": [{"name": "patients.tsv", "sha256": "c" * 64}]},
+              "input_names": {"patients": ["patients.tsv"]},
               "config": {"reference_date": "2026-01-05"}}
 
 

@@ -61,6 +61,23 @@ def build_provenance(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def build_report_provenance(config: dict[str, Any]) -> dict[str, Any]:
+    """What every patient report shows: version, config and rule-base digests, input names.
+
+    It reads no input file, so a change to one patient's data does not change every report
+    (each report shows the digest of its own patient's data; file checksums are in
+    provenance.json, the batch report and the manifest).
+    """
+    return {
+        "precex_version": __version__,
+        "config": _portable_config(config),
+        "config_digest": config_digest(config),
+        "rulebase_digest": sha256(config["rulebase"]),
+        "input_names": {key: [os.path.basename(p) for p in paths]
+                        for key, paths in input_files(config).items()},
+    }
+
+
 def _version(name: str) -> str:
     try:
         return metadata.version(name)

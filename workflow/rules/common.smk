@@ -62,12 +62,21 @@ def get_shard_ids(wildcards):
     return SHARDS[wildcards.shard]
 
 
-def get_shard_tables():
-    return expand(
-        f"{RESULTS}/profiles/shards/{{shard}}.{{kind}}.jsonl",
-        shard=SHARDS,
-        kind=["features", "domains"],
-    )
+def get_shard_features(wildcards):
+    shards = checkpoints.host_profile.get().output.shards
+    return f"{shards}/{wildcards.shard}.features.jsonl"
+
+
+def get_shard_summary(wildcards):
+    # Through the checkpoint, so report jobs are re-evaluated after it like the shard jobs
+    # (otherwise the plan made before it would rerun every report shard).
+    checkpoints.host_profile.get()
+    return f"{RESULTS}/shards/{wildcards.shard}/prescriptions.tsv"
+
+
+def get_shard_domains(wildcards):
+    shards = checkpoints.host_profile.get().output.shards
+    return f"{shards}/{wildcards.shard}.domains.jsonl"
 
 
 def get_input_files():

@@ -1,7 +1,7 @@
 rule prescribe_shard:
     input:
-        features=f"{RESULTS}/profiles/shards/{{shard}}.features.jsonl",
-        domains=f"{RESULTS}/profiles/shards/{{shard}}.domains.jsonl",
+        features=get_shard_features,
+        domains=get_shard_domains,
         rulebase=CFG["rulebase"],
     output:
         summary=f"{RESULTS}/shards/{{shard}}/prescriptions.tsv",

@@ -1,11 +1,14 @@
-rule host_profile:
+checkpoint host_profile:
     input:
         unpack(get_modality_features),
         patients=f"{RESULTS}/validated/patients.tsv",
         sheet=CFG["patients"],
     output:
         profiles=f"{RESULTS}/profiles/host_profiles.tsv",
-        shard_tables=get_shard_tables(),
+        # A checkpoint with a directory of shard tables: a shard table is rewritten only when
+        # its content changed, and Snakemake re-evaluates the shard jobs after this job, so a
+        # change to one patient's input reruns only that patient's shard.
+        shards=directory(f"{RESULTS}/profiles/shards"),
     log:
         f"{RESULTS}/logs/host_profile.log",
     benchmark:

@@ -1,7 +1,7 @@
 rule report_shard:
     input:
-        summary=f"{RESULTS}/shards/{{shard}}/prescriptions.tsv",
-        provenance=f"{RESULTS}/provenance.json",
+        summary=get_shard_summary,
+        provenance=f"{RESULTS}/reports/report_provenance.json",
         notebook=workflow.source_path("../notebooks/patient_report.ipynb"),
     output:
         index=f"{RESULTS}/shards/{{shard}}/reports.tsv",

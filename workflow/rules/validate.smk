@@ -19,6 +19,25 @@ rule validate:
         "../scripts/validate.py"
 
 
+rule report_provenance:
+    input:
+        rulebase=CFG["rulebase"],
+    output:
+        provenance=f"{RESULTS}/reports/report_provenance.json",
+    log:
+        f"{RESULTS}/logs/report_provenance.log",
+    conda:
+        ENVS["core"]
+    threads: 1
+    resources:
+        mem_mb=get_batch_mem_mb,
+        runtime=get_batch_runtime,
+    params:
+        config=CFG,
+    script:
+        "../scripts/report_provenance.py"
+
+
 rule provenance:
     input:
         get_input_files(),

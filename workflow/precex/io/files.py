@@ -43,6 +43,16 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_text_if_changed(path: str | os.PathLike[str], text: str) -> bool:
+    """Write only when the content differs, keeping the old mtime otherwise, so Snakemake
+    reruns only the jobs whose input really changed. Returns whether it wrote."""
+    target = Path(path)
+    if target.is_file() and target.read_bytes() == text.encode("utf-8"):
+        return False
+    write_text(target, text)
+    return True
+
+
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     write_text(path, json_dumps(obj))
 

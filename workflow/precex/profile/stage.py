@@ -7,7 +7,7 @@ import os
 
 import pandas as pd
 
-from precex.io.files import write_text, write_tsv
+from precex.io.files import write_text_if_changed, write_tsv
 from precex.io.validated import read_validated
 from precex.profile.host import _jsonable, domain_table, merge_modalities
 from precex.sharding import assign_shards, raw_patient_ids
@@ -28,6 +28,7 @@ def run(patients_tsv: str, sheet_path: str, shard_size: int, modality_paths: dic
     domains = domain_table(flat)
     write_tsv(out_profiles, domains.join(flat), index=True)
     shards = assign_shards(raw_patient_ids(sheet_path), shard_size)
+    os.makedirs(out_shard_dir, exist_ok=True)
     for shard, ids in shards.items():
         members = [p for p in ids if p in flat.index]
         write_records(os.path.join(out_shard_dir, f"{shard}.features.jsonl"), flat.loc[members])
@@ -46,7 +47,7 @@ def write_records(path: str, frame: pd.DataFrame) -> None:
         clean = {k: _jsonable(v) for k, v in record.items()}
         lines.append(json.dumps({"patient_id": pid, **clean}, sort_keys=True,
                                 allow_nan=False))
-    write_text(path, "".join(line + "\n" for line in lines))
+    write_text_if_changed(path, "".join(line + "\n" for line in lines))
 
 
 def read_records(path: str) -> pd.DataFrame:

@@ -7,6 +7,7 @@ only arranges it. Jinja2 autoescaping escapes every value from the inputs, so a 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import cache
 from typing import Any
@@ -145,11 +146,14 @@ def report_context(profile: dict[str, Any], prescription: dict[str, Any],
 
 def render_patient_report(profile_path: str, prescription_path: str,
                           provenance_path: str) -> str:
-    with open(profile_path, encoding="utf-8") as f:
-        profile = json.load(f)
+    with open(profile_path, "rb") as f:
+        raw_profile = f.read()
+    profile = json.loads(raw_profile)
     with open(prescription_path, encoding="utf-8") as f:
         prescription = json.load(f)
     with open(provenance_path, encoding="utf-8") as f:
         provenance = json.load(f)
     template = environment().get_template("patient.html.j2")
-    return template.render(**report_context(profile, prescription, provenance))
+    context = report_context(profile, prescription, provenance)
+    context["patient_data_digest"] = hashlib.sha256(raw_profile).hexdigest()
+    return template.render(**context)

@@ -164,35 +164,23 @@ def test_sample_map_and_unmatched_samples(tmp_path):
     assert "'P3' is not in the sample map" in messages and "'B'" in messages
 
 
-def test_bad_inputs_give_clear_errors(tmp_path):
-    corrupt = tmp_path / "c.biom"
-    corrupt.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 200)
-    with pytest.raises(InputError, match="cannot be read as a BIOM table"):
-        read_microbiome(str(corrupt))
-    neg = tmp_path / "neg.tsv"
-    neg.write_text("#OTU ID\tS1\tS2\nf1\t5\t-3\nf2\t1\t1\n")
-    with pytest.raises(InputError, match="negative value -3"):
-        read_microbiome(str(neg))
-    text = tmp_path / "txt.tsv"
-    text.write_text("#OTU ID\tS1\nf1\tmany\n")
-    with pytest.raises(InputError, match="'many' is not a number"):
-        read_microbiome(str(text))
-    dup = tmp_path / "dup.tsv"
-    dup.write_text("#OTU ID\tS1\tS1\nf1\t5\t3\n")
-    with pytest.raises(InputError, match="duplicate sample IDs"):
-        read_microbiome(str(dup))
-    dupf = tmp_path / "dupf.tsv"
-    dupf.write_text("#OTU ID\tS1\nf1\t5\nf1\t3\n")
-    with pytest.raises(InputError, match="duplicate feature IDs"):
-        read_microbiome(str(dupf))
-    empty = tmp_path / "empty.json"
-    empty.write_text(biom.Table(np.zeros((0, 0)), [], []).to_json("t"))
-    with pytest.raises(InputError, match="empty"):
-        read_microbiome(str(empty))
-    unknown = tmp_path / "what.txt"
-    unknown.write_text("hello\tworld\n")
-    with pytest.raises(InputError, match="format not recognised"):
-        detect_format(str(unknown))
+@pytest.mark.parametrize("name,content,message", [
+    ("c.biom", b"\x89HDF\r\n\x1a\n" + b"\x00" * 200, "cannot be read as a BIOM table"),
+    ("neg.tsv", b"#OTU ID\tS1\tS2\nf1\t5\t-3\nf2\t1\t1\n", "negative value -3"),
+    ("txt.tsv", b"#OTU ID\tS1\nf1\tmany\n", "'many' is not a number"),
+    ("dup.tsv", b"#OTU ID\tS1\tS1\nf1\t5\t3\n", "duplicate sample IDs"),
+    ("dupf.tsv", b"#OTU ID\tS1\nf1\t5\nf1\t3\n", "duplicate feature IDs"),
+    ("empty.json", biom.Table(np.zeros((0, 0)), [], []).to_json("t").encode(), "empty"),
+    ("what.txt", b"hello\tworld\n", "format not recognised"),
+    ("absent.biom", None, "file not found"),
+])
+def test_bad_inputs_give_clear_errors(tmp_path, name, content, message):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(InputError, match=message) as err:
+        read_microbiome(str(path))
+    assert name in str(err.value)  # the error names the file
 
 
 def test_taxonomy_that_does_not_cover_the_table(tmp_path):

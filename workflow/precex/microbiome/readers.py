@@ -138,17 +138,20 @@ def _read_qza(path: str, taxonomy: str | None) -> MicrobiomeTable:
     return table
 
 
+def _artifact_or_text(path: str, member: str, fix: str) -> str:
+    """The text of <uuid>/data/<member> in a QIIME 2 artifact, or of the plain file."""
+    if not zipfile.is_zipfile(path):
+        return Path(path).read_text(encoding="utf-8")
+    with zipfile.ZipFile(path) as archive:
+        name = next((n for n in archive.namelist() if n.endswith(f"/data/{member}")), None)
+        if name is None:
+            raise _fail(path, f"this QIIME 2 artifact holds no {member}.", fix)
+        return archive.read(name).decode("utf-8")
+
+
 def read_taxonomy(path: str, features: list[str]) -> pd.Series:
     """QIIME 2 taxonomy (.qza or exported taxonomy.tsv: Feature ID, Taxon[, Confidence])."""
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            name = next((n for n in archive.namelist() if n.endswith("/data/taxonomy.tsv")), None)
-            if name is None:
-                raise _fail(path, "this QIIME 2 artifact holds no taxonomy.tsv.",
-                            "give a FeatureData[Taxonomy] artifact.")
-            text = archive.read(name).decode("utf-8")
-    else:
-        text = Path(path).read_text(encoding="utf-8")
+    text = _artifact_or_text(path, "taxonomy.tsv", "give a FeatureData[Taxonomy] artifact.")
     frame = pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False,
                         comment=None)
     frame = frame[~frame.iloc[:, 0].str.startswith("#")]  # QIIME 2 '#q2:types' directive rows
@@ -256,16 +259,8 @@ def read_tree(path: str) -> object:
     from skbio import TreeNode
 
     try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                name = next((n for n in archive.namelist() if n.endswith("/data/tree.nwk")),
-                            None)
-                if name is None:
-                    raise _fail(path, "this QIIME 2 artifact holds no tree.nwk.",
-                                "give a Phylogeny[Rooted] artifact (rooted-tree.qza).")
-                text = archive.read(name).decode("utf-8")
-        else:
-            text = Path(path).read_text(encoding="utf-8")
+        text = _artifact_or_text(path, "tree.nwk",
+                                 "give a Phylogeny[Rooted] artifact (rooted-tree.qza).")
         return TreeNode.read(io.StringIO(text), format="newick")
     except InputError:
         raise

@@ -35,6 +35,7 @@ include: "workflow/rules/modalities.smk"
 include: "workflow/rules/profile.smk"
 include: "workflow/rules/prescription.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/adapt.smk"
 
 
 rule all:

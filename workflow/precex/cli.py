@@ -4,6 +4,7 @@ precex run [snakemake arguments...]    Snakemake with the packaged Snakefile; ev
                                        is forwarded verbatim (profiles, --cores, targets...)
 precex demo --patients N --seed S --out DIR
 precex validate [--configfile F]      every problem in config, sheet and inputs; exit 1 if any
+precex adapt --prescription P.json --wearables DAYS.tsv [--symptoms S.tsv] --out P.week-N.json
 """
 
 from __future__ import annotations
@@ -201,6 +202,23 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _adapt(args: argparse.Namespace) -> int:
+    from precex.adaptation.stage import adapt_one
+    from precex.paths import resource_path
+
+    rulebase = args.rulebase or str(resource_path("rules", "rulebase.yaml"))
+    try:
+        adapted = adapt_one(args.prescription, args.wearables, args.symptoms, args.out, rulebase)
+    except InputError as err:
+        print(err, file=sys.stderr)
+        return 1
+    a = adapted["adaptation"]
+    print(f"{adapted['patient_id']}: weekly update {a['week']}: {a['decision']} (plan week "
+          f"{a['previous_week']} -> {a['current_week']}), status {adapted['status']}; "
+          f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="precex", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -216,6 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check config, sheet and inputs; run nothing")
     validate.add_argument("--configfile", default=None,
                           help="config to check (default: the bundled demo config)")
+    adapt = sub.add_parser("adapt", help="update a prescription from the week's wearable and "
+                           "symptom data")
+    adapt.add_argument("--prescription", required=True, help="the current prescription JSON")
+    adapt.add_argument("--wearables", required=True,
+                       help="daily wearable table for the days since it was issued")
+    adapt.add_argument("--symptoms", default=None, help="optional daily symptom table")
+    adapt.add_argument("--out", required=True, help="where to write the adapted prescription")
+    adapt.add_argument("--rulebase", default=None, help="rule base (default: the bundled one)")
     return parser
 
 
@@ -227,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "adapt":
+        return _adapt(args)
     return _validate(args)
 
 

@@ -29,6 +29,8 @@ INPUT_KEYS = (
     "variants",
     "blood",
     "wearables",
+    "followup_wearables",
+    "followup_symptoms",
 )
 # Reference resources with a bundled default; a config may point them elsewhere.
 RESOURCE_DEFAULTS = {

@@ -14,7 +14,7 @@ from precex.problems import EXCLUSION_COLUMNS
 from precex.sharding import raw_patient_ids
 
 STAGE_ORDER = ["sheet", "microbiome", "epigenetics", "genetics", "blood", "wearables",
-               "prescription", "report"]
+               "prescription", "report", "adaptation"]
 
 
 class LostPatientsError(RuntimeError):

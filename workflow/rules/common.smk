@@ -50,6 +50,8 @@ def get_stage_exclusions(wildcards):
         f"{RESULTS}/shards/{{shard}}/prescription_exclusions.tsv", shard=SHARDS
     )
     parts += expand(f"{RESULTS}/shards/{{shard}}/report_exclusions.tsv", shard=SHARDS)
+    if is_configured("followup_wearables"):
+        parts.append(f"{RESULTS}/adaptations/exclusions.tsv")
     return parts
 
 
@@ -82,6 +84,8 @@ def get_shard_domains(wildcards):
 def get_input_files():
     files = []
     for key in (
+        "followup_wearables",
+        "followup_symptoms",
         "patients",
         "microbiome_taxonomy",
         "microbiome_tree",
@@ -100,8 +104,14 @@ def get_input_files():
     return files + [CFG["rulebase"], CFG["genome_gtf"]]
 
 
+def get_adaptation_outputs():
+    if not is_configured("followup_wearables"):
+        return []
+    return [f"{RESULTS}/adaptations/adaptations.tsv"]
+
+
 def get_final_outputs():
-    return [
+    return get_adaptation_outputs() + [
         f"{RESULTS}/profiles/host_profiles.tsv",
         f"{RESULTS}/prescriptions/prescriptions.tsv",
         f"{RESULTS}/exclusions.tsv",

@@ -33,7 +33,7 @@ rule microbiome:
 
 rule epigenetics:
     input:
-        matrix=CFG.get("methylation", ""),
+        matrix=CFG.get("methylation", []),
         gtf=CFG["genome_gtf"],
         patients=f"{RESULTS}/validated/patients.tsv",
         sheet_exclusions=f"{RESULTS}/validated/exclusions.tsv",
@@ -64,7 +64,7 @@ rule epigenetics:
 
 rule genetics:
     input:
-        vcf=CFG.get("variants", ""),
+        vcf=CFG.get("variants", []),
         gtf=CFG["genome_gtf"],
         patients=f"{RESULTS}/validated/patients.tsv",
         sheet_exclusions=f"{RESULTS}/validated/exclusions.tsv",
@@ -89,7 +89,7 @@ rule genetics:
 
 rule blood:
     input:
-        blood=CFG.get("blood", ""),
+        blood=CFG.get("blood", []),
         patients=f"{RESULTS}/validated/patients.tsv",
         sheet_exclusions=f"{RESULTS}/validated/exclusions.tsv",
     output:
@@ -135,7 +135,7 @@ rule clinical:
 
 rule wearables:
     input:
-        wearables=CFG.get("wearables", ""),
+        wearables=CFG.get("wearables", []),
         patients=f"{RESULTS}/validated/patients.tsv",
         sheet_exclusions=f"{RESULTS}/validated/exclusions.tsv",
     output:

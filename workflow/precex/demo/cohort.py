@@ -23,6 +23,9 @@ Distributions (synthetic, plausible, not fitted to any patient data):
 - wearables: 28 days before the reference date, steps lognormal median 6,000, MVPA lognormal
   median 15 min/day, resting HR ~ Normal(70, 8), RMSSD lognormal median 30 ms, sleep ~ N(7, 0.8) h.
 
+A follow-up week after the reference date (wearables and symptoms) exercises every weekly
+adaptation path (see _followup).
+
 The first patients each carry one safety scenario (severe and moderate thrombocytopenia,
 anaemia, neutropenia, fever, unstable and stable bone metastases, LVEF < 40%, an LVEF fall,
 neuropathy, lymphoedema, hypertension, tachycardia) or a missing modality, so that every safety
@@ -100,6 +103,8 @@ class Cohort:
     variant_table: pd.DataFrame
     blood: pd.DataFrame
     wearables: pd.DataFrame
+    followup_wearables: pd.DataFrame
+    followup_symptoms: pd.DataFrame
     reference_date: dt.date
 
 
@@ -430,6 +435,43 @@ def _wearables(clin: pd.DataFrame, scen: np.ndarray, rng: np.random.Generator,
     return frame[worn].reset_index(drop=True)
 
 
+FOLLOWUP_PATTERNS = ("good", "good", "poor", "hrv_suppressed", "partial", "resting_hr_rise")
+
+
+def _followup(clin: pd.DataFrame, wearables: pd.DataFrame, seed: int, ref: dt.date
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The 7 days after the reference date, one adaptation pattern per patient (in turn):
+    good adherence (daily MVPA 25-40 min), poor (0-5 min), partial (8-10 min), HRV
+    suppression on the last morning, resting HR +15 bpm on the last 3 days; the seventh
+    patient with wearables reports new bone pain (a red flag). A generator of its own keeps
+    the rest of the cohort unchanged."""
+    rng = np.random.default_rng([seed, 7])
+    pids = sorted(wearables["patient_id"].unique())
+    base_hr = clin.set_index("patient_id")["resting_hr"].astype(float)
+    days = [(ref + dt.timedelta(days=d)).isoformat() for d in range(1, 8)]
+    wear_rows, sym_rows = [], []
+    for i, pid in enumerate(pids):
+        pattern = FOLLOWUP_PATTERNS[i % len(FOLLOWUP_PATTERNS)]
+        low, high = {"poor": (0, 6), "partial": (8, 11)}.get(pattern, (25, 41))
+        mvpa = rng.integers(low, high, 7)
+        rmssd = np.exp(rng.normal(np.log(30), 0.05, 7))
+        if pattern == "hrv_suppressed":
+            rmssd[-1] *= 0.6
+        hr = base_hr.get(pid, 70.0) + rng.normal(0, 1.5, 7)
+        if pattern == "resting_hr_rise":
+            hr[-3:] += 15
+        for d, day in enumerate(days):
+            wear_rows.append({"patient_id": pid, "date": day, "steps": int(rng.integers(4000,
+                                                                                       9000)),
+                              "mvpa_min": int(mvpa[d]), "resting_hr": round(float(hr[d])),
+                              "hrv_rmssd_ms": round(float(rmssd[d]), 1), "sleep_h": 7.0})
+            sym_rows.append({"patient_id": pid, "date": day,
+                             "fatigue": int(rng.integers(1, 6)), "pain": int(rng.integers(0, 4)),
+                             "new_bone_pain": "true" if i == 6 and d == 3 else "false",
+                             "fever": "false", "dyspnoea": "false", "chest_pain": "false"})
+    return pd.DataFrame(wear_rows), pd.DataFrame(sym_rows)
+
+
 def generate_cohort(n: int, seed: int, reference_date: dt.date = REFERENCE_DATE) -> Cohort:
     if n < 1:
         raise ValueError("a demo cohort needs at least one patient")
@@ -441,12 +483,15 @@ def generate_cohort(n: int, seed: int, reference_date: dt.date = REFERENCE_DATE)
                                                rng)
     methylation, manifest = _methylation(clin, scen, rng)
     variants, variant_table = _variants(clin, scen, rng)
+    blood = _blood(clin, scen, rng, reference_date)
+    wearables = _wearables(clin, scen, rng, reference_date)
+    followup_wear, followup_sym = _followup(clin, wearables, seed, reference_date)
     return Cohort(
         patients=clin, scenario=pd.Series(scen, index=ids, name="scenario"), counts=counts,
         taxonomy=taxonomy, metaphlan=metaphlan, methylation=methylation, manifest=manifest,
         variants=variants, variant_table=variant_table,
-        blood=_blood(clin, scen, rng, reference_date),
-        wearables=_wearables(clin, scen, rng, reference_date), reference_date=reference_date,
+        blood=blood, wearables=wearables, followup_wearables=followup_wear,
+        followup_symptoms=followup_sym, reference_date=reference_date,
     )
 
 
@@ -504,6 +549,8 @@ def write_cohort(cohort: Cohort, out_dir: str | Path) -> dict[str, str]:
         "variants": "variants.vcf",
         "blood": "blood.tsv",
         "wearables": "wearables.tsv",
+        "followup_wearables": "followup_wearables.tsv",
+        "followup_symptoms": "followup_symptoms.tsv",
     }
     # A modality file is written (and listed in the config) only when it holds patients.
     microbiome = []
@@ -516,7 +563,9 @@ def write_cohort(cohort: Cohort, out_dir: str | Path) -> dict[str, str]:
     files["microbiome"] = microbiome
     for key, empty in (("methylation", cohort.methylation.shape[1] == 0),
                        ("variants", cohort.variants.shape[1] == 0),
-                       ("blood", cohort.blood.empty), ("wearables", cohort.wearables.empty)):
+                       ("blood", cohort.blood.empty), ("wearables", cohort.wearables.empty),
+                       ("followup_wearables", cohort.followup_wearables.empty),
+                       ("followup_symptoms", cohort.followup_symptoms.empty)):
         if empty:
             files.pop(key)
     if "methylation" not in files:
@@ -530,6 +579,10 @@ def write_cohort(cohort: Cohort, out_dir: str | Path) -> dict[str, str]:
         write_tsv(out / "blood.tsv", cohort.blood)
     if "wearables" in files:
         write_tsv(out / "wearables.tsv", cohort.wearables)
+    if "followup_wearables" in files:
+        write_tsv(out / "followup_wearables.tsv", cohort.followup_wearables)
+    if "followup_symptoms" in files:
+        write_tsv(out / "followup_symptoms.tsv", cohort.followup_symptoms)
     write_tsv(out / "scenarios.tsv", cohort.scenario.rename_axis("patient_id").reset_index())
     config_lines = ["# precex demo cohort; paths are relative to this directory:",
                     "# cd here, then: precex run --configfile config.yaml --cores 2"]

@@ -229,12 +229,13 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
 def prescribe(features: pd.DataFrame, rulebase: RuleBase, settings: EngineSettings
               ) -> list[dict[str, Any]]:
     """Prescriptions for every row of `features` (indexed by patient_id), in index order."""
-    fired = np.column_stack([evaluate(r.when, features) for r in rulebase.rules]) if len(
-        features) else np.zeros((0, len(rulebase.rules)), dtype=bool)
+    rule_list = rulebase.prescription_rules()
+    fired = np.column_stack([evaluate(r.when, features) for r in rule_list]) if len(
+        features) else np.zeros((0, len(rule_list)), dtype=bool)
     out = []
     for i, (pid, row) in enumerate(zip(features.index, features.to_dict("records"),
                                        strict=True)):
-        rules = [r for r, hit in zip(rulebase.rules, fired[i], strict=True) if hit]
+        rules = [r for r, hit in zip(rule_list, fired[i], strict=True) if hit]
         out.append(prescribe_one(str(pid), row, rules, settings))
     return out
 

@@ -50,6 +50,10 @@ class RuleBase:
     def of_kind(self, kind: str) -> list[Rule]:
         return [r for r in self.rules if r.kind == kind]
 
+    def prescription_rules(self) -> tuple[Rule, ...]:
+        """Every rule the prescription engine reads (all but the weekly adaptation rules)."""
+        return tuple(r for r in self.rules if r.kind != "adaptation")
+
 
 def condition_features(cond: dict[str, Any]) -> list[str]:
     if "feature" in cond:
@@ -115,9 +119,15 @@ def load_rulebase(path: str, known: set[str] | None = None) -> RuleBase:
         problems += _check_leaf_values(raw["when"], rid, path)
         feats = condition_features(raw["when"])
         if known is not None:
+            if raw["kind"] == "adaptation":
+                from precex.adaptation.features import ADAPTATION_FEATURES
+
+                allowed: set[str] = set(ADAPTATION_FEATURES)
+            else:
+                allowed = known
             for f in feats:
-                if f not in known:
-                    close = difflib.get_close_matches(f, sorted(known), n=3, cutoff=0.6)
+                if f not in allowed:
+                    close = difflib.get_close_matches(f, sorted(allowed), n=3, cutoff=0.6)
                     hint = f" (did you mean {', '.join(close)}?)" if close else ""
                     problems.append(Problem(path, f"rule {rid}: unknown feature '{f}'{hint}.",
                                             "use a column of results/profiles/host_profiles.tsv.",

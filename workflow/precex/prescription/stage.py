@@ -44,14 +44,15 @@ def run(shard_profiles: str, shard_domains: str, shard_ids: list[str], rulebase_
     rulebase = load_rulebase(rulebase_path, known_features())
     settings = EngineSettings(dt.date.fromisoformat(reference_date), evidence_floor,
                               research_mode)
-    fired = {r.id: evaluate(r.when, flat) for r in rulebase.rules}
+    rule_list = rulebase.prescription_rules()
+    fired = {r.id: evaluate(r.when, flat) for r in rule_list}
     rows, excluded = [], []
     # Plain dicts per patient: much cheaper than a pandas row per access.
     records = flat.to_dict("records")
     domain_records = dict(zip(domains.index, domains.to_dict("records"), strict=True))
     for i, pid in enumerate(flat.index):
         try:
-            rules = [r for r in rulebase.rules if fired[r.id][i]]
+            rules = [r for r in rule_list if fired[r.id][i]]
             prescription = prescribe_one(pid, records[i], rules, settings)
             bundle = prescription_bundle(prescription)
             validate_bundle(bundle)

@@ -1,0 +1,210 @@
+"""Weekly adaptation: each rule at its thresholds, bad input, and safety properties."""
+
+import copy
+import datetime as dt
+import json
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+from precex.adaptation.engine import adapt
+from precex.adaptation.features import adaptation_features, validate_days
+from precex.adaptation.stage import adapt_one
+from precex.cli import main
+from precex.config import load_yaml
+from precex.paths import resource_path, schema_path
+from precex.prescription.engine import EngineSettings, prescribe
+from precex.prescription.rules import INTENSITIES, load_rulebase
+from precex.profile.host import known_features
+
+RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), known_features())
+REF = dt.date(2026, 1, 5)
+SCHEMA = Draft202012Validator(load_yaml(schema_path("prescription.schema.yaml")))
+
+
+def base_prescription(**changes):
+    row = {"age": 55.0, "sex": "F", "hr_max_bpm": 170.0, "fitness_category": "good",
+           "mvpa_min_per_week": 200.0, "in_chemotherapy": False, **changes}
+    return prescribe(pd.DataFrame([row], index=["A"]), RB, EngineSettings(REF))[0]
+
+
+def days(mvpa, start=1, **extra):
+    return pd.DataFrame([{"patient_id": "A", "date": (REF + dt.timedelta(days=start + i))
+                          .isoformat(), "mvpa_min": m, "resting_hr": 60, "hrv_rmssd_ms": 30.0,
+                          **extra} for i, m in enumerate(mvpa)])
+
+
+def run(prescription, wear, symptoms=None):
+    issued = {"A": REF}
+    wear, problems = validate_days(wear, "w.tsv", issued, "wearables")
+    sym = None
+    if symptoms is not None:
+        sym, more = validate_days(symptoms, "s.tsv", issued, "symptoms")
+        problems += more
+    assert problems == []
+    features = adaptation_features(prescription, wear, sym, "s.tsv")
+    out = adapt(prescription, features, RB, max(wear["day"]))
+    assert list(SCHEMA.iter_errors(out)) == []
+    return out
+
+
+def test_the_base_prescription_is_vigorous_and_weekly():
+    p = base_prescription()
+    assert p["aerobic"]["intensity"] == "vigorous" and p["aerobic"]["minutes_per_week"] == 75
+
+
+@pytest.mark.parametrize("daily,decision,week", [
+    (0.80 * 75 / 7, "advance", 2),   # 80% of 75 min/week
+    (0.79 * 75 / 7, "hold", 1),
+    (0.50 * 75 / 7, "hold", 1),
+    (0.49 * 75 / 7, "step_back", 1),
+])
+def test_adherence_thresholds(daily, decision, week):
+    out = run(base_prescription(), days([daily] * 7))
+    assert out["adaptation"]["decision"] == decision
+    assert out["adaptation"]["current_week"] == week
+
+
+def test_advance_follows_the_capped_progression_plan():
+    p = base_prescription()
+    out = run(p, days([30] * 7))
+    week2 = p["progression"][1]["aerobic"]
+    assert out["aerobic"]["minutes_per_session"] == week2["minutes_per_session"]
+    assert out["aerobic"]["intensity"] == week2["intensity"]
+    again = run(out, days([30] * 7, start=8))
+    assert again["adaptation"]["week"] == 2 and again["adaptation"]["current_week"] == 3
+    assert [h["current_week"] for h in again["adaptation_history"]] == [2, 3]
+
+
+@pytest.mark.parametrize("fatigue,decision", [(6.9, "advance"), (7.0, "step_back")])
+def test_fatigue_threshold(fatigue, decision):
+    sym = days([0] * 7).drop(columns=["mvpa_min", "resting_hr", "hrv_rmssd_ms"]).assign(
+        fatigue=fatigue, pain=0)
+    assert run(base_prescription(), days([30] * 7), sym)["adaptation"]["decision"] == decision
+
+
+@pytest.mark.parametrize("flag", ["fever", "new_bone_pain", "chest_pain", "dyspnoea"])
+def test_red_flags_stop_progression_and_require_clearance(flag):
+    sym = days([0] * 7).drop(columns=["mvpa_min", "resting_hr", "hrv_rmssd_ms"]).assign(
+        **{flag: ["false"] * 6 + ["true"]})
+    out = run(base_prescription(), days([40] * 7), sym)
+    assert out["adaptation"]["decision"] == "stop" and out["status"] == "clearance_required"
+    assert out["adaptation"]["current_week"] == 1
+    assert any(t["rule_id"] == "ADAPT_RED_FLAG" for t in out["trace"])
+
+
+@pytest.mark.parametrize("rise,decision", [(10, "advance"), (11, "step_back")])
+def test_resting_hr_rise_for_three_days(rise, decision):
+    wear = days([30] * 7)
+    wear.loc[4:, "resting_hr"] = 60 + rise
+    p = base_prescription()
+    p["aerobic"]["resting_hr_bpm"] = 60
+    assert run(p, wear)["adaptation"]["decision"] == decision
+
+
+def test_hrv_suppression_swaps_todays_vigorous_session():
+    wear = days([30] * 8)
+    wear.loc[7, "hrv_rmssd_ms"] = 15.0
+    out = run(base_prescription(), wear)
+    today = out["schedule"][0]
+    assert today["note"].startswith("HRV below")
+    assert all(s["intensity"] != "vigorous" for s in today["sessions"])
+
+
+def test_missed_weeks_step_resistance_back_two_weeks_each():
+    p = base_prescription()
+    p["adaptation"] = {"week": 3, "decision": "advance", "current_week": 6, "data_from":
+                       "2025-12-01", "data_through": REF.isoformat(), "reasons": []}
+    wear = days([0] * 14, start=1)  # two whole weeks without a session
+    out = run(p, wear)
+    assert out["adaptation"]["current_week"] == 5  # poor adherence steps back one week
+    assert out["adaptation"]["resistance_week"] == 1  # 5 - 2 x 2, not below week 1
+    assert out["resistance"]["sets"] == p["progression"][0]["resistance"]["sets"]
+
+
+def test_clearance_required_does_not_advance():
+    out = run(base_prescription(platelets_10e9_l=15.0), days([40] * 7))
+    assert out["adaptation"]["decision"] == "hold" and out["status"] == "clearance_required"
+
+
+@pytest.mark.parametrize("rows,message", [
+    ([{"patient_id": "A", "date": "2026-01-05", "mvpa_min": 10}], "not after the prescription"),
+    ([{"patient_id": "A", "date": "2026-01-06", "mvpa_min": 10}] * 2, "more than one row"),
+    ([{"patient_id": "B", "date": "2026-01-06", "mvpa_min": 10}], "'B' has no prescription"),
+    ([{"patient_id": "A", "date": "06/01/2026", "mvpa_min": 10}], "is not YYYY-MM-DD"),
+])
+def test_bad_follow_up_days_are_errors(tmp_path, rows, message, capsys):
+    rx = tmp_path / "A.json"
+    rx.write_text(json.dumps(base_prescription()))
+    pd.DataFrame(rows).to_csv(tmp_path / "w.tsv", sep="\t", index=False)
+    code = main(["adapt", "--prescription", str(rx), "--wearables", str(tmp_path / "w.tsv"),
+                 "--out", str(tmp_path / "out.json")])
+    err = capsys.readouterr().err
+    assert code == 1 and message in err and "w.tsv, row" in err and "Traceback" not in err
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_invalid_prescription_json_is_an_error(tmp_path, capsys):
+    broken = base_prescription()
+    del broken["status"]
+    (tmp_path / "A.json").write_text(json.dumps(broken))
+    days([30]).to_csv(tmp_path / "w.tsv", sep="\t", index=False)
+    assert main(["adapt", "--prescription", str(tmp_path / "A.json"), "--wearables",
+                 str(tmp_path / "w.tsv"), "--out", str(tmp_path / "o.json")]) == 1
+    assert "'status' is a required property" in capsys.readouterr().err
+
+
+def test_cli_writes_the_adapted_prescription(tmp_path, capsys):
+    (tmp_path / "A.json").write_text(json.dumps(base_prescription()))
+    days([30] * 7).to_csv(tmp_path / "w.tsv", sep="\t", index=False)
+    out = adapt_one(str(tmp_path / "A.json"), str(tmp_path / "w.tsv"), None,
+                    str(tmp_path / "A.week-1.json"), str(resource_path("rules",
+                                                                       "rulebase.yaml")))
+    assert json.loads((tmp_path / "A.week-1.json").read_text()) == out
+
+
+profiles = st.fixed_dictionaries({
+    "platelets_10e9_l": st.none() | st.floats(5, 400),
+    "neutropenic": st.booleans(),
+    "bone_metastases": st.sampled_from([None, "stable", "unstable"]),
+    "lvef_pct": st.none() | st.floats(30, 70),
+    "neuropathy_grade": st.sampled_from([0, 2]),
+    "fitness_category": st.sampled_from(["good", "low", "functional_disability"]),
+})
+weeks = st.lists(st.tuples(st.integers(0, 90), st.booleans(), st.integers(0, 10)),
+                 min_size=1, max_size=21)
+
+
+@settings(max_examples=150, deadline=None)
+@given(profiles, weeks, st.integers(1, 12))
+def test_adaptation_never_exceeds_caps_or_progresses_after_a_red_flag(profile, data, start):
+    neut = profile.pop("neutropenic")
+    p = base_prescription(**profile, neutrophils_10e9_l=1.0 if neut else 4.0)
+    p["adaptation"] = {"week": 1, "decision": "hold", "current_week": start,
+                       "data_from": "2025-12-29", "data_through": REF.isoformat(),
+                       "reasons": []}
+    wear = days([m for m, _, _ in data])
+    sym = wear[["patient_id", "date"]].assign(chest_pain=["true" if f else "false"
+                                                         for _, f, _ in data],
+                                              fatigue=[f for _, _, f in data])
+    out = run(copy.deepcopy(p), wear, sym)
+    rank = INTENSITIES.index
+    assert rank(out["max_intensity"]) <= rank(p["max_intensity"])
+    assert set(p["excluded"]) <= set(out["excluded"])
+    for part in ("aerobic", "resistance"):
+        if out[part]:
+            assert rank(out[part]["intensity"]) <= rank(p["max_intensity"])
+            assert p[part] is not None  # never adds an excluded component
+    if "resistance" in out["excluded"]:
+        assert out["resistance"] is None
+    for day in out["schedule"]:
+        for s in day["sessions"]:
+            assert rank(s["intensity"]) <= rank(out["max_intensity"])
+    if any(f for _, f, _ in data):
+        assert out["adaptation"]["decision"] == "stop"
+        assert out["adaptation"]["current_week"] <= start
+        assert out["status"] == "clearance_required"
+    statuses = ["prescribed", "clearance_required", "deferred"]
+    assert statuses.index(out["status"]) >= statuses.index(p["status"])

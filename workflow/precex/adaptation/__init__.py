@@ -1,0 +1,1 @@
+"""Weekly adaptation of a prescription from wearable and symptom data (precex adapt)."""

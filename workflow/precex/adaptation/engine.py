@@ -1,0 +1,161 @@
+"""Adapt a prescription to the week that followed it.
+
+The adaptation rules of the rule base (kind `adaptation`) are evaluated over the patient's
+adaptation features; the most cautious decision wins (stop > step_back > hold > advance). The
+plan moves along the prescription's own 12-week progression, whose every week already respects
+the patient's caps; the caps are applied again at the end, so an adaptation can never raise a
+dose above them. `stop` (a red flag) never progresses and returns status clearance_required.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+
+from precex.adaptation.features import issue_date
+from precex.prescription.engine import Caps, _stricter, enforce_caps
+from precex.prescription.plan import INTENSITY_TABLE, weekly_met_minutes, weekly_schedule
+from precex.prescription.rules import INTENSITIES, STATUSES, RuleBase, evaluate
+from precex.profile.host import _jsonable
+
+DECISIONS = ("advance", "hold", "step_back", "stop")  # ascending caution
+WEEKS = 12
+
+
+def _decide(fired: list[Any], features: dict[str, Any]) -> tuple[str, list[str]]:
+    decisions = [(r.effect["decision"], r) for r in fired if "decision" in r.effect]
+    if not decisions:
+        reason = ("no wearable data since the prescription" if not features.get("followup_days")
+                  else "no adaptation rule applied")
+        return "hold", [reason]
+    decision = max((d for d, _ in decisions), key=DECISIONS.index)
+    return decision, [f"{r.id}: {r.title}" for d, r in decisions if d == decision]
+
+
+def _week_dose(prescription: dict[str, Any], week: int, resistance_week: int
+               ) -> dict[str, Any]:
+    plan = prescription.get("progression") or []
+    dose: dict[str, Any] = {"aerobic": None, "resistance": None}
+    if not plan:
+        return dose
+    aer = plan[week - 1].get("aerobic")
+    if aer and prescription.get("aerobic"):
+        dose["aerobic"] = {"sessions_per_week": aer["sessions_per_week"],
+                           "minutes_per_session": aer["minutes_per_session"],
+                           "intensity": aer["intensity"]}
+    res = plan[resistance_week - 1].get("resistance")
+    if res and prescription.get("resistance"):
+        dose["resistance"] = {"sessions_per_week": res["sessions_per_week"], "sets": res["sets"],
+                              "reps_min": res["reps"][0], "reps_max": res["reps"][1],
+                              "intensity": res["intensity"]}
+    return dose
+
+
+def _component(original: dict[str, Any] | None, dose: dict[str, Any] | None, kind: str
+               ) -> dict[str, Any] | None:
+    """The original component with the week's dose and the targets of its intensity."""
+    if original is None or dose is None:
+        return None
+    out = copy.deepcopy(original)
+    out.update(dose)
+    table = INTENSITY_TABLE[dose["intensity"]]
+    if kind == "aerobic":
+        out["minutes_per_week"] = dose["sessions_per_week"] * dose["minutes_per_session"]
+        out["rpe"] = list(table["rpe"])
+        out["percent_hr_max"] = list(table["pct_hr_max"])
+        if out.get("hr_max_bpm"):
+            out["heart_rate_bpm"] = [round(out["hr_max_bpm"] * p / 100)
+                                     for p in table["pct_hr_max"]]
+    else:
+        out["load_pct_1rm"] = list(table["pct_1rm"])
+        out["reps_in_reserve"] = list(table["rir"])
+    return out
+
+
+def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: RuleBase,
+          data_through: dt.date) -> dict[str, Any]:
+    """The adapted prescription (same schema) with what changed and why in its trace."""
+    pid = prescription["patient_id"]
+    rules = rulebase.of_kind("adaptation")
+    frame = pd.DataFrame([features], index=[pid])
+    fired = [r for r in rules if evaluate(r.when, frame)[0]]
+    decision, reasons = _decide(fired, features)
+    previous = prescription.get("adaptation") or {}
+    week = int(previous.get("current_week", 1))
+    if prescription["status"] == "deferred":
+        decision, reasons = "hold", ["prescription is deferred: no sessions to adapt"]
+    elif prescription["status"] == "clearance_required" and decision == "advance":
+        decision, reasons = "hold", ["awaiting medical clearance: the plan does not advance"]
+    new_week = {"advance": min(WEEKS, week + 1), "hold": week,
+                "step_back": max(1, week - 1), "stop": week}[decision]
+    step_back = max((r.effect.get("resistance_step_back_weeks_per_missed_week", 0)
+                     for r in fired), default=0)
+    missed = int(features.get("weeks_missed") or 0)
+    resistance_week = max(1, new_week - step_back * missed)
+
+    caps = Caps(status=prescription["status"], max_intensity=prescription["max_intensity"],
+                exclude=set(prescription["excluded"]), supervision=prescription["supervision"],
+                triage=prescription["triage"])
+    for rule in fired:
+        if "status" in rule.effect:
+            caps.status = _stricter(STATUSES, caps.status, rule.effect["status"])
+    dose = _week_dose(prescription, new_week, resistance_week)
+    enforce_caps(dose, caps)
+    aerobic = _component(prescription.get("aerobic"), dose["aerobic"], "aerobic")
+    resistance = _component(prescription.get("resistance"), dose["resistance"], "resistance")
+
+    start = data_through + dt.timedelta(days=1)
+    extras = [k for k in ("balance", "flexibility") if prescription.get(k)]
+    schedule = weekly_schedule({}, aerobic, resistance, extras, start)
+    swap = any(r.effect.get("swap_vigorous_today") for r in fired)
+    if swap and schedule:
+        today = schedule[0]
+        for session in today["sessions"]:
+            if session["type"] == "aerobic" and INTENSITIES.index(session["intensity"]) > \
+                    INTENSITIES.index("moderate"):
+                session["intensity"] = "moderate"
+        today["note"] = "HRV below the 7-day band: no vigorous session today"
+
+    out = copy.deepcopy(prescription)
+    out.update({
+        "status": caps.status,
+        "max_intensity": caps.max_intensity,
+        "excluded": sorted(caps.exclude),
+        "aerobic": aerobic,
+        "resistance": resistance,
+        "weekly_met_minutes": weekly_met_minutes(aerobic, resistance),
+        "schedule": schedule,
+    })
+    referrals = list(out.get("referrals", []))
+    notes = list(out.get("notes", []))
+    for rule in fired:
+        if rule.effect.get("referral") and rule.effect["referral"] not in referrals:
+            referrals.append(rule.effect["referral"])
+        if rule.effect.get("note") and rule.effect["note"] not in notes:
+            notes.append(rule.effect["note"])
+    out["referrals"], out["notes"] = referrals, notes
+    number = int(previous.get("week", 0)) + 1
+    entry = {
+        "week": number,
+        "decision": decision,
+        "current_week": new_week,
+        "resistance_week": resistance_week,
+        "previous_week": week,
+        "data_from": (issue_date(prescription) + dt.timedelta(days=1)).isoformat(),
+        "data_through": data_through.isoformat(),
+        "reasons": reasons,
+        "features": {k: _jsonable(v) for k, v in sorted(features.items())},
+    }
+    out["adaptation"] = entry
+    out["adaptation_history"] = list(prescription.get("adaptation_history", [])) + [
+        {k: entry[k] for k in ("week", "decision", "current_week", "data_through")}]
+    out["trace"] = list(prescription["trace"]) + [{
+        "rule_id": r.id, "kind": r.kind, "title": r.title, "grade": r.grade,
+        "citation": r.citation, "rationale": r.rationale, "effect": copy.deepcopy(r.effect),
+        "inputs": {f: _jsonable(features.get(f)) for f in r.features},
+        "applied": True, "note": f"weekly adaptation {number}: {decision}",
+    } for r in fired]
+    return out

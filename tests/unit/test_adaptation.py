@@ -208,3 +208,17 @@ def test_adaptation_never_exceeds_caps_or_progresses_after_a_red_flag(profile, d
         assert out["status"] == "clearance_required"
     statuses = ["prescribed", "clearance_required", "deferred"]
     assert statuses.index(out["status"]) >= statuses.index(p["status"])
+
+
+def test_the_cycle_calendar_keeps_hard_sessions_off_infusion_days():
+    p = base_prescription(in_chemotherapy=True, treatment_phase="adjuvant_chemo",
+                          next_infusion_date="2026-01-08", cycle_length_days=21.0,
+                          days_to_next_infusion=3.0)
+    assert p["treatment_calendar"] == {"next_infusion_date": "2026-01-08",
+                                       "cycle_length_days": 21}
+    # data through 2026-01-25: the week starts 2026-01-26; next infusion 2026-01-29 (+21 d)
+    out = run(p, days([30] * 20))
+    days_ = {d["date"]: d for d in out["schedule"]}
+    for day in ("2026-01-29", "2026-01-30", "2026-01-31"):
+        assert "infusion" in days_[day]["note"]
+        assert all(s["type"] != "resistance" for s in days_[day]["sessions"])

@@ -75,6 +75,18 @@ def _component(original: dict[str, Any] | None, dose: dict[str, Any] | None, kin
     return out
 
 
+def days_to_infusion(prescription: dict[str, Any], start: dt.date) -> int | None:
+    """Days from `start` to the next infusion, rolling the calendar on by the cycle length."""
+    calendar = prescription.get("treatment_calendar") or {}
+    if not calendar.get("next_infusion_date"):
+        return None
+    nxt = dt.date.fromisoformat(calendar["next_infusion_date"])
+    cycle = calendar.get("cycle_length_days")
+    while nxt < start and cycle:
+        nxt += dt.timedelta(days=int(cycle))
+    return (nxt - start).days if nxt >= start else None
+
+
 def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: RuleBase,
           data_through: dt.date) -> dict[str, Any]:
     """The adapted prescription (same schema) with what changed and why in its trace."""
@@ -109,7 +121,8 @@ def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: Rule
 
     start = data_through + dt.timedelta(days=1)
     extras = [k for k in ("balance", "flexibility") if prescription.get(k)]
-    schedule = weekly_schedule({}, aerobic, resistance, extras, start)
+    schedule = weekly_schedule({"days_to_next_infusion": days_to_infusion(prescription, start)},
+                               aerobic, resistance, extras, start)
     swap = any(r.effect.get("swap_vigorous_today") for r in fired)
     if swap and schedule:
         today = schedule[0]

@@ -152,6 +152,16 @@ def _trace_entry(rule: Rule, row: Mapping[str, Any], applied: bool, note: str,
     }
 
 
+def treatment_calendar(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Next infusion date and cycle length when known (used by the weekly adaptation)."""
+    nxt = row.get("next_infusion_date")
+    if not isinstance(nxt, str) or not nxt:
+        return None
+    cycle = _jsonable(row.get("cycle_length_days"))
+    return {"next_infusion_date": nxt,
+            "cycle_length_days": int(cycle) if isinstance(cycle, int | float) else None}
+
+
 def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
                   settings: EngineSettings) -> dict[str, Any]:
     """One patient's prescription from their features (a dict or pandas row) and fired rules."""
@@ -219,6 +229,7 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
         "notes": caps.notes,
         **plan,
         "annotations": annotations,
+        "treatment_calendar": treatment_calendar(row),
         "trace": trace,
         "engine": {"evidence_floor": settings.evidence_floor,
                    "research_mode": settings.research_mode,

@@ -45,7 +45,7 @@ def test_demo_runs_through_slurm_with_identical_outputs(slurm_cluster, demo_run,
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-4000:]
     job_ids = re.findall(r"submitted with SLURM jobid (\d+)", log)
-    rules = re.findall(r"^(?:local)?rule (\w+):", log, flags=re.M)
+    rules = re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", log, flags=re.M)
     assert len(job_ids) == len([r for r in rules if r != "all"]) >= 15
     for job_id in job_ids:
         state = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True,

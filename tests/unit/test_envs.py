@@ -52,7 +52,7 @@ def test_every_env_pin_matches_pyproject():
 def test_every_rule_names_an_existing_env():
     rules_dir = REPO / "workflow" / "rules"
     text = "".join(p.read_text() for p in rules_dir.glob("*.smk"))
-    n_rules = len(re.findall(r"^rule (?!all)\w+:", text, flags=re.M))
+    n_rules = len(re.findall(r"^(?:rule|checkpoint) (?!all)\w+:", text, flags=re.M))
     used = re.findall(r'conda:\n\s+ENVS\["(\w+)"\]', text)
     assert len(used) == n_rules
     for group in set(used):

@@ -59,11 +59,9 @@ def _last_day(*frames: pd.DataFrame | None) -> dt.date | None:
     return max(days) if days else None
 
 
-def adapt_one(prescription_path: str, wearables_path: str, symptoms_path: str | None,
-              out_path: str, rulebase_path: str) -> dict[str, Any]:
-    """CLI use: every problem in the inputs is an error (nothing silently ignored)."""
-    prescription = load_prescription(prescription_path)
-    issued = {prescription["patient_id"]: issue_date(prescription)}
+def read_followup(wearables_path: str, symptoms_path: str | None, issued: dict[str, dt.date]
+                  ) -> tuple[pd.DataFrame, pd.DataFrame | None, list[Problem]]:
+    """The follow-up wearable (and symptom) days, validated against each patient's date."""
     wear, problems = validate_days(read_table(wearables_path, "wearables"), wearables_path,
                                    issued, "wearables")
     sym = None
@@ -71,6 +69,15 @@ def adapt_one(prescription_path: str, wearables_path: str, symptoms_path: str | 
         sym, found = validate_days(read_table(symptoms_path, "symptoms"), symptoms_path, issued,
                                    "symptoms")
         problems += found
+    return wear, sym, problems
+
+
+def adapt_one(prescription_path: str, wearables_path: str, symptoms_path: str | None,
+              out_path: str, rulebase_path: str) -> dict[str, Any]:
+    """CLI use: every problem in the inputs is an error (nothing silently ignored)."""
+    prescription = load_prescription(prescription_path)
+    issued = {prescription["patient_id"]: issue_date(prescription)}
+    wear, sym, problems = read_followup(wearables_path, symptoms_path, issued)
     if problems:
         raise InputError(problems)
     rulebase = load_rulebase(rulebase_path, known_features())
@@ -91,13 +98,7 @@ def run_batch(prescriptions_tsv: str, results: str, wearables_path: str,
     rx_dir = Path(results) / "prescriptions"
     prescriptions = {pid: load_prescription(str(rx_dir / f"{pid}.json")) for pid in ids}
     issued = {pid: issue_date(p) for pid, p in prescriptions.items()}
-    wear, problems = validate_days(read_table(wearables_path, "wearables"), wearables_path,
-                                   issued, "wearables")
-    sym = None
-    if symptoms_path:
-        sym, found = validate_days(read_table(symptoms_path, "symptoms"), symptoms_path, issued,
-                                   "symptoms")
-        problems += found
+    wear, sym, problems = read_followup(wearables_path, symptoms_path, issued)
     rulebase = load_rulebase(rulebase_path, known_features())
     excluded = {p.patient_id for p in problems if p.patient_id}
     os.makedirs(out_dir, exist_ok=True)

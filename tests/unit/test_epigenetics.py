@@ -223,3 +223,20 @@ def test_block_scanner_matches_a_naive_scan(rows, block, trailing_newline, crlf)
     finally:
         matrix.BLOCK_BYTES = old
     assert got == naive_scan(text.replace(b"\r\n", b"\n"), wanted)
+
+
+def _index_in(args):
+    from precex.epigenetics.genome import load_genome
+
+    gtf, cache = args
+    genome = load_genome(gtf, cache)
+    return len(genome.genes_by_name("SAMD11"))
+
+
+def test_concurrent_jobs_share_one_genome_cache(tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+
+    gtf = str(resource_path("genome", "ensembl_human_chr1_subset.gtf.gz"))
+    with ProcessPoolExecutor(4) as pool:
+        counts = list(pool.map(_index_in, [(gtf, str(tmp_path / "cache"))] * 4))
+    assert counts == [1, 1, 1, 1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 from pathlib import Path
@@ -23,7 +24,14 @@ def load_genome(gtf: str, cache_dir: str) -> object:
                               annotation_version=digest, gtf_path_or_url=os.path.abspath(gtf),
                               cache_directory_path=os.path.abspath(cache_dir))
     try:
-        genome.index()
+        # Jobs running at once (epigenetics, genetics) share the cache: one indexes, the
+        # others wait and then reuse it (concurrent SQLite builds fail with 'already exists').
+        with open(os.path.join(cache_dir, ".precex-index.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                genome.index()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
     except Exception as err:  # gtfparse/pyensembl raise many types for a broken GTF
         raise InputError([Problem(gtf, f"the GTF does not parse ({type(err).__name__}: {err}).",
                                   "give an Ensembl GTF (9 tab-separated columns, gene_id and "

@@ -103,11 +103,16 @@ def run_batch(prescriptions_tsv: str, results: str, wearables_path: str,
     excluded = {p.patient_id for p in problems if p.patient_id}
     os.makedirs(out_dir, exist_ok=True)
     rows = []
+    # Split each table by patient once (a filter per patient would cost patients x rows).
+    wear_by = dict(tuple(wear.groupby("patient_id", sort=False)))
+    sym_by = dict(tuple(sym.groupby("patient_id", sort=False))) if sym is not None else {}
+    empty_wear = wear.iloc[0:0]
+    empty_sym = sym.iloc[0:0] if sym is not None else None
     for pid, prescription in prescriptions.items():
         if pid in excluded:
             continue
-        mine = wear[wear["patient_id"] == pid]
-        their_sym = sym[sym["patient_id"] == pid] if sym is not None else None
+        mine = wear_by.get(pid, empty_wear)
+        their_sym = sym_by.get(pid, empty_sym) if sym is not None else None
         try:
             features = adaptation_features(prescription, mine, their_sym, symptoms_path or "")
         except InputError as err:

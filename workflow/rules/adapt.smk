@@ -18,6 +18,8 @@ rule adapt:
         problems=f"{RESULTS}/adaptations/problems.tsv",
     log:
         f"{RESULTS}/logs/adapt.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/adapt.tsv"
     conda:
         ENVS["core"]
     threads: 1

@@ -19,7 +19,7 @@ from precex.adaptation.features import issue_date
 from precex.prescription.engine import Caps, _stricter, enforce_caps
 from precex.prescription.plan import INTENSITY_TABLE, weekly_met_minutes, weekly_schedule
 from precex.prescription.rules import INTENSITIES, STATUSES, RuleBase, evaluate
-from precex.profile.host import _jsonable
+from precex.profile.host import json_value
 
 DECISIONS = ("advance", "hold", "step_back", "stop")  # ascending caution
 WEEKS = 12
@@ -160,7 +160,7 @@ def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: Rule
         "data_from": (issue_date(prescription) + dt.timedelta(days=1)).isoformat(),
         "data_through": data_through.isoformat(),
         "reasons": reasons,
-        "features": {k: _jsonable(v) for k, v in sorted(features.items())},
+        "features": {k: json_value(v) for k, v in sorted(features.items())},
     }
     out["adaptation"] = entry
     out["adaptation_history"] = list(prescription.get("adaptation_history", [])) + [
@@ -168,7 +168,7 @@ def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: Rule
     out["trace"] = list(prescription["trace"]) + [{
         "rule_id": r.id, "kind": r.kind, "title": r.title, "grade": r.grade,
         "citation": r.citation, "rationale": r.rationale, "effect": copy.deepcopy(r.effect),
-        "inputs": {f: _jsonable(features.get(f)) for f in r.features},
+        "inputs": {f: json_value(features.get(f)) for f in r.features},
         "applied": True, "note": f"weekly adaptation {number}: {decision}",
     } for r in fired]
     return out

@@ -35,7 +35,7 @@ from precex.prescription.rules import (
     evaluate,
     grade_allows,
 )
-from precex.profile.host import _jsonable
+from precex.profile.host import json_value
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def _trace_entry(rule: Rule, row: Mapping[str, Any], applied: bool, note: str,
         "citation": rule.citation,
         "rationale": rule.rationale,
         "effect": copy.deepcopy(rule.effect) if changed is None else changed,
-        "inputs": {f: _jsonable(row.get(f)) for f in rule.features},
+        "inputs": {f: json_value(row.get(f)) for f in rule.features},
         "applied": applied,
         "note": note,
     }
@@ -157,7 +157,7 @@ def treatment_calendar(row: Mapping[str, Any]) -> dict[str, Any] | None:
     nxt = row.get("next_infusion_date")
     if not isinstance(nxt, str) or not nxt:
         return None
-    cycle = _jsonable(row.get("cycle_length_days"))
+    cycle = json_value(row.get("cycle_length_days"))
     return {"next_infusion_date": nxt,
             "cycle_length_days": int(cycle) if isinstance(cycle, int | float) else None}
 

@@ -219,7 +219,8 @@ def domain_table(flat: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _jsonable(value: object) -> object:
+def json_value(value: object) -> object:
+    """A value as JSON holds it: NaN and NA become null, numpy scalars plain numbers."""
     if value is None or value is pd.NA:
         return None
     if isinstance(value, float | np.floating):
@@ -236,7 +237,7 @@ def patient_profile(pid: str, flat_row: Mapping[str, Any], domains_row: Mapping[
     """The per-patient JSON record: domains with values, category, rule, grade, completeness."""
     record: dict = {"patient_id": pid, "domains": {}}
     for d in DOMAINS:
-        values = {c: _jsonable(flat_row.get(c)) for c in d.inputs}
+        values = {c: json_value(flat_row.get(c)) for c in d.inputs}
         record["domains"][d.name] = {
             "category": domains_row[f"domain_{d.name}"],
             "rule": d.rule,
@@ -245,8 +246,8 @@ def patient_profile(pid: str, flat_row: Mapping[str, Any], domains_row: Mapping[
             "missing_inputs": sorted(c for c, v in values.items() if v in (None, "")),
             "values": values,
         }
-    record["features"] = {k: _jsonable(v) for k, v in flat_row.items()
-                          if _jsonable(v) not in (None, "")}
+    record["features"] = {k: json_value(v) for k, v in flat_row.items()
+                          if json_value(v) not in (None, "")}
     return record
 
 

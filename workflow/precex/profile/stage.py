@@ -9,7 +9,7 @@ import pandas as pd
 
 from precex.io.files import write_text_if_changed, write_tsv
 from precex.io.validated import read_validated
-from precex.profile.host import _jsonable, domain_table, merge_modalities
+from precex.profile.host import domain_table, json_value, merge_modalities
 from precex.sharding import assign_shards, raw_patient_ids
 
 
@@ -44,7 +44,7 @@ def write_records(path: str, frame: pd.DataFrame) -> None:
     """
     lines = []
     for pid, record in zip(frame.index, frame.to_dict("records"), strict=True):
-        clean = {k: _jsonable(v) for k, v in record.items()}
+        clean = {k: json_value(v) for k, v in record.items()}
         lines.append(json.dumps({"patient_id": pid, **clean}, sort_keys=True,
                                 allow_nan=False))
     write_text_if_changed(path, "".join(line + "\n" for line in lines))

@@ -90,6 +90,7 @@ def check_inputs(config: dict[str, Any]) -> list[Problem]:
     from precex.prescription.rules import load_rulebase
     from precex.profile.host import known_features
     from precex.wearables.features import wearable_features
+    from precex.wearables.stage import read_wearables
 
     problems: list[Problem] = []
     ref = dt.date.fromisoformat(config["reference_date"])
@@ -142,22 +143,10 @@ def check_inputs(config: dict[str, Any]) -> list[Problem]:
             problems.extend(found)
             problems.extend(harmonise(long, config["blood"], ref, patients, excluded)[1])
     if config.get("wearables"):
-        import pandas as pd
-
-        path = config["wearables"]
-        sep = "," if path.lower().endswith((".csv", ".csv.gz")) else "\t"
-        try:
-            daily = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-            problems.append(Problem(path, f"cannot be read as a table ({err}).",
-                                    "give a TSV/CSV with a header row.", stage="wearables"))
-        else:
-            if {"patient_id", "date"} <= set(daily.columns):
-                problems.extend(wearable_features(daily.replace("", None), path, ref,
-                                                  patients, excluded)[1])
-            else:
-                problems.append(Problem(path, "needs columns patient_id and date.",
-                                        "add them to the header row.", stage="wearables"))
+        daily = attempt(read_wearables, config["wearables"])
+        if daily is not None:
+            problems.extend(wearable_features(daily, config["wearables"], ref, patients,
+                                              excluded)[1])
     return problems
 
 

@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from precex.adaptation.engine import adapt
 from precex.adaptation.features import adaptation_features, issue_date, validate_days
 from precex.config import load_yaml
-from precex.io.files import json_dumps, write_text, write_tsv
+from precex.io.files import json_dumps, read_delimited, write_text, write_tsv
 from precex.io.stage_output import write_stage_outputs
 from precex.paths import schema_path
 from precex.prescription.rules import load_rulebase
@@ -25,16 +25,7 @@ SUMMARY = ["patient_id", "week", "decision", "current_week", "status", "data_thr
 
 
 def read_table(path: str, what: str) -> pd.DataFrame:
-    sep = "," if path.lower().endswith((".csv", ".csv.gz")) else "\t"
-    try:
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise InputError([Problem(path, "file not found.", f"check the {what} path.",
-                                  stage="adaptation")]) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
-        raise InputError([Problem(path, f"cannot be read as a table ({err}).",
-                                  "give a TSV/CSV with a header row.", stage="adaptation")]
-                         ) from None
+    return read_delimited(path, "adaptation", what)
 
 
 def load_prescription(path: str) -> dict[str, Any]:

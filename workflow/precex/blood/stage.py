@@ -8,7 +8,7 @@ import pandas as pd
 
 from precex.blood.fhir_input import is_fhir_bundle, read_fhir_observations
 from precex.blood.markers import blood_features
-from precex.io.files import write_tsv
+from precex.io.files import read_delimited, write_tsv
 from precex.io.stage_output import write_features, write_stage_outputs
 from precex.io.validated import read_sheet_exclusions, read_validated
 from precex.problems import InputError, Problem
@@ -17,12 +17,7 @@ from precex.problems import InputError, Problem
 def read_blood_input(path: str) -> tuple[pd.DataFrame, list[Problem]]:
     if is_fhir_bundle(path):
         return read_fhir_observations(path)
-    sep = "," if path.lower().endswith((".csv", ".csv.gz")) else "\t"
-    try:
-        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
-        raise InputError([Problem(path, f"cannot be read as a table ({err}).",
-                                  "give a TSV/CSV with a header row.", stage="blood")]) from None
+    frame = read_delimited(path, "blood", "blood")
     missing = [c for c in ("patient_id", "value", "unit", "date") if c not in frame.columns]
     if missing or not ({"marker", "loinc"} & set(frame.columns)):
         need = missing + ([] if {"marker", "loinc"} & set(frame.columns) else ["marker or loinc"])

@@ -69,6 +69,21 @@ def write_tsv(path: str | os.PathLike[str], frame: pd.DataFrame, index: bool = F
         frame.to_csv(tmp, sep="\t", index=index, float_format="%.6g", lineterminator="\n")
 
 
+def read_delimited(path: str, stage: str, what: str) -> pd.DataFrame:
+    """A CSV (by its .csv/.csv.gz name) or TSV table as text; unreadable files are InputError."""
+    from precex.problems import InputError, Problem
+
+    sep = "," if path.lower().endswith((".csv", ".csv.gz")) else "\t"
+    try:
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise InputError([Problem(path, "file not found.", f"check the {what} path.",
+                                  stage=stage)]) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+        raise InputError([Problem(path, f"cannot be read as a table ({err}).",
+                                  "give a TSV/CSV with a header row.", stage=stage)]) from None
+
+
 def read_tsv(path: str | os.PathLike[str], **kwargs: Any) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", **kwargs)
 

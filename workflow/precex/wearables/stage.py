@@ -6,11 +6,21 @@ import datetime as dt
 
 import pandas as pd
 
+from precex.io.files import read_delimited
 from precex.io.stage_output import write_features, write_stage_outputs
 from precex.io.validated import read_sheet_exclusions, read_validated
 from precex.problems import InputError, Problem
 from precex.wearables.adherence import read_previous
 from precex.wearables.features import wearable_features
+
+
+def read_wearables(path: str) -> pd.DataFrame:
+    """The daily table, checked for its key columns (empty cells as missing)."""
+    daily = read_delimited(path, "wearables", "wearables")
+    if not {"patient_id", "date"} <= set(daily.columns):
+        raise InputError([Problem(path, "needs columns patient_id and date.",
+                                  "add them to the header row.", stage="wearables")])
+    return daily.replace("", None)
 
 
 def run(wearables_path: str, patients_tsv: str, sheet_exclusions: str, reference_date: str,
@@ -20,17 +30,8 @@ def run(wearables_path: str, patients_tsv: str, sheet_exclusions: str, reference
     excluded = frozenset(read_sheet_exclusions(sheet_exclusions))
     previous, prev_problems = (read_previous(previous_prescriptions, sorted(patients))
                                if previous_prescriptions else ({}, []))
-    sep = "," if wearables_path.lower().endswith((".csv", ".csv.gz")) else "\t"
-    try:
-        daily = pd.read_csv(wearables_path, sep=sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
-        raise InputError([Problem(wearables_path, f"cannot be read as a table ({err}).",
-                                  "give a TSV/CSV with a header row.", stage="wearables")]
-                         ) from None
-    if not {"patient_id", "date"} <= set(daily.columns):
-        raise InputError([Problem(wearables_path, "needs columns patient_id and date.",
-                                  "add them to the header row.", stage="wearables")])
-    features, problems = wearable_features(daily.replace("", None), wearables_path,
+    daily = read_wearables(wearables_path)
+    features, problems = wearable_features(daily, wearables_path,
                                            dt.date.fromisoformat(reference_date), patients,
                                            excluded, previous)
     problems = prev_problems + problems

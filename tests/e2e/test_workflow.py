@@ -27,7 +27,8 @@ BLOCKING = {"sheet", "prescription"}
 
 def per_patient_files(results: Path) -> list[str]:
     files = []
-    for sub in ("profiles", "prescriptions", "reports"):
+    for sub in ("profiles", "prescriptions", "reports", "adaptations/prescriptions",
+                "adaptations/reports"):
         files += [f"{sub}/{p.name}" for p in sorted((results / sub).glob("*"))
                   if p.is_file()]
     return files
@@ -60,6 +61,15 @@ def test_every_demo_patient_has_outputs_or_an_exclusion(demo_run):
     assert "reports/cohort.html" in manifest["outputs"]
     cohort = (demo_run / "reports/cohort.html").read_text()
     assert all(f'href="{pid}.html"' in cohort for pid in summary["patient_id"])
+    # The weekly adaptation (sharded like the reports) covers every prescribed patient.
+    adapted = pd.read_csv(demo_run / "adaptations/adaptations.tsv", sep="\t", dtype=str)
+    not_adapted = pd.read_csv(demo_run / "adaptations/exclusions.tsv", sep="\t", dtype=str)
+    assert set(adapted["patient_id"]) | set(not_adapted["patient_id"]) == set(
+        summary["patient_id"])
+    for row in adapted.itertuples():
+        assert (demo_run / row.file).is_file()
+        assert (demo_run / row.file.replace("prescriptions/", "reports/")
+                .replace(".json", ".html")).is_file()
 
 
 def test_demo_exercises_safety_rules(demo_run):
@@ -80,7 +90,8 @@ def test_rerun_with_other_shards_and_cores_is_byte_identical(demo_run, tmp_path)
     files = per_patient_files(demo_run)
     assert files == per_patient_files(other)
     batch = ["profiles/host_profiles.tsv", "prescriptions/prescriptions.tsv", "exclusions.tsv",
-             "reports/cohort.html", "provenance.json"]
+             "reports/cohort.html", "provenance.json", "adaptations/adaptations.tsv",
+             "adaptations/exclusions.tsv", "adaptations/problems.tsv"]
     match, mismatch, errors = filecmp.cmpfiles(demo_run, other, files + batch, shallow=False)
     assert mismatch == [] and errors == []
     assert len(list((other / "shards").iterdir())) == 5  # 30 patients in shards of 7

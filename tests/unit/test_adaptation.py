@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from precex.adaptation.engine import adapt
 from precex.adaptation.features import adaptation_features, validate_days
-from precex.adaptation.stage import adapt_one
+from precex.adaptation.stage import adapt_one, merge_shards, run_shard, split_followup
 from precex.cli import main
 from precex.config import load_yaml
 from precex.paths import resource_path, schema_path
@@ -163,6 +163,54 @@ def test_cli_writes_the_adapted_prescription(tmp_path, capsys):
                     str(tmp_path / "A.week-1.json"), str(resource_path("rules",
                                                                        "rulebase.yaml")))
     assert json.loads((tmp_path / "A.week-1.json").read_text()) == out
+
+
+def test_batch_split_by_shard_names_the_users_file_and_row(tmp_path):
+    """The batch path: the follow-up table is split by shard once; a bad row of one patient
+    excludes that patient (naming the user's file and row), the others are adapted."""
+    results = tmp_path / "results"
+    (results / "prescriptions").mkdir(parents=True)
+    (results / "profiles").mkdir()
+    shards = {"s1": ["A", "B"], "s2": ["C"]}
+    for pid in "ABC":
+        rx = base_prescription()
+        rx["patient_id"] = pid
+        (results / "prescriptions" / f"{pid}.json").write_text(json.dumps(rx))
+    rows = [days([40] * 3).assign(patient_id=pid) for pid in "ABC"]
+    table = pd.concat(rows, ignore_index=True)
+    table.loc[4, "date"] = "2026-01-02"  # B's second day, row 5 of the user's file
+    table.loc[len(table)] = {"patient_id": "Z", "date": "2026-01-07", "mvpa_min": 5,
+                             "resting_hr": 60, "hrv_rmssd_ms": 30.0}
+    user_file = tmp_path / "followup.tsv"
+    table.to_csv(user_file, sep="\t", index=False)
+    out = {what: {s: str(tmp_path / f"{s}.{what}.tsv") for s in shards}
+           for what in ("wearables", "symptoms")}
+    split_followup(str(user_file), None, shards, out, str(tmp_path / "split_excl.tsv"),
+                   str(tmp_path / "split_problems.tsv"))
+    split = pd.read_csv(tmp_path / "split_problems.tsv", sep="\t")
+    assert split[["row", "column"]].values.tolist() == [[10, "patient_id"]]
+    assert "'Z' is not in the patient sheet" in split["message"].iloc[0]
+    parts = []
+    for shard, ids in shards.items():
+        summary = tmp_path / f"{shard}.summary.tsv"
+        pd.DataFrame({"patient_id": ids}).to_csv(summary, sep="\t", index=False)
+        names = [str(tmp_path / f"{shard}.{k}.tsv") for k in ("table", "excl", "problems")]
+        run_shard(str(summary), ids, str(results), out["wearables"][shard], None,
+                  str(user_file), None, str(resource_path("rules", "rulebase.yaml")), *names,
+                  str(tmp_path / "reports" / shard), None, "")
+        parts.append(names)
+    merged = [str(tmp_path / f"merged.{k}.tsv") for k in ("table", "excl", "problems")]
+    merge_shards([p[0] for p in parts], [str(tmp_path / "split_excl.tsv")] + [p[1] for p in parts],
+                 [str(tmp_path / "split_problems.tsv")] + [p[2] for p in parts], *merged)
+    adapted = pd.read_csv(merged[0], sep="\t")
+    assert adapted["patient_id"].tolist() == ["A", "C"]
+    excluded = pd.read_csv(merged[1], sep="\t")
+    assert excluded["patient_id"].tolist() == ["B"] and "not after" in excluded["reason"][0]
+    problems = pd.read_csv(merged[2], sep="\t")
+    assert problems["row"].tolist() == [5, 10]
+    assert set(problems["file"]) == {user_file.name}
+    assert sorted(p.name for p in (results / "adaptations" / "prescriptions").iterdir()) == [
+        "A.week-1.json", "C.week-1.json"]
 
 
 profiles = st.fixed_dictionaries({

@@ -1,25 +1,24 @@
 # Weekly adaptation: `precex run adapt --configfile F` with followup_wearables set (also part of
-# the default target then). One batch job; a patient whose follow-up data has a problem is
-# excluded (results/adaptations/exclusions.tsv), the others are written.
+# the default target then). The follow-up tables are split by shard once; each shard adapts and
+# renders its patients; the batch tables are merged. A patient whose follow-up data has a
+# problem is excluded (results/adaptations/exclusions.tsv), the others are written.
 
 
-rule adapt:
+rule split_followup:
     input:
-        prescriptions=f"{RESULTS}/prescriptions/prescriptions.tsv",
         wearables=CFG.get("followup_wearables", []),
-        rulebase=CFG["rulebase"],
-        provenance=f"{RESULTS}/reports/report_provenance.json",
-        notebook=workflow.source_path("../notebooks/patient_report.ipynb"),
+        symptoms=CFG.get("followup_symptoms", []),
     output:
-        table=f"{RESULTS}/adaptations/adaptations.tsv",
-        adapted=directory(f"{RESULTS}/adaptations/prescriptions"),
-        reports=directory(f"{RESULTS}/adaptations/reports"),
-        exclusions=f"{RESULTS}/adaptations/exclusions.tsv",
-        problems=f"{RESULTS}/adaptations/problems.tsv",
+        wearables=expand(
+            f"{RESULTS}/shards/{{shard}}/followup_wearables.tsv", shard=SHARDS
+        ),
+        symptoms=expand(
+            f"{RESULTS}/shards/{{shard}}/followup_symptoms.tsv", shard=SHARDS
+        ),
+        exclusions=f"{RESULTS}/adaptations/split_exclusions.tsv",
+        problems=f"{RESULTS}/adaptations/split_problems.tsv",
     log:
-        f"{RESULTS}/logs/adapt.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/adapt.tsv"
+        f"{RESULTS}/logs/split_followup.log",
     conda:
         ENVS["core"]
     threads: 1
@@ -27,7 +26,61 @@ rule adapt:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
     params:
+        shards=SHARDS,
+    script:
+        "../scripts/split_followup.py"
+
+
+rule adapt_shard:
+    input:
+        summary=get_shard_summary,
+        followup_wearables=f"{RESULTS}/shards/{{shard}}/followup_wearables.tsv",
+        followup_symptoms=f"{RESULTS}/shards/{{shard}}/followup_symptoms.tsv",
+        wearables=CFG.get("followup_wearables", []),
+        rulebase=CFG["rulebase"],
+        provenance=f"{RESULTS}/reports/report_provenance.json",
+        notebook=workflow.source_path("../notebooks/patient_report.ipynb"),
+    output:
+        table=f"{RESULTS}/shards/{{shard}}/adaptations.tsv",
+        exclusions=f"{RESULTS}/shards/{{shard}}/adaptation_exclusions.tsv",
+        problems=f"{RESULTS}/shards/{{shard}}/adaptation_problems.tsv",
+        reports=directory(f"{RESULTS}/adaptations/reports/by_shard/{{shard}}"),
+    log:
+        f"{RESULTS}/logs/adapt_shard/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/adapt_shard/{{shard}}.tsv"
+    conda:
+        ENVS["core"]
+    threads: 1
+    resources:
+        mem_mb=get_shard_mem_mb,
+        runtime=get_shard_runtime,
+    params:
+        ids=get_shard_ids,
         symptoms=CFG.get("followup_symptoms"),
         results=get_results_dir,
+    script:
+        "../scripts/adapt_shard.py"
+
+
+rule adapt:
+    input:
+        tables=expand(f"{RESULTS}/shards/{{shard}}/adaptations.tsv", shard=SHARDS),
+        exclusions=[f"{RESULTS}/adaptations/split_exclusions.tsv"]
+        + expand(f"{RESULTS}/shards/{{shard}}/adaptation_exclusions.tsv", shard=SHARDS),
+        problems=[f"{RESULTS}/adaptations/split_problems.tsv"]
+        + expand(f"{RESULTS}/shards/{{shard}}/adaptation_problems.tsv", shard=SHARDS),
+    output:
+        table=f"{RESULTS}/adaptations/adaptations.tsv",
+        exclusions=f"{RESULTS}/adaptations/exclusions.tsv",
+        problems=f"{RESULTS}/adaptations/problems.tsv",
+    log:
+        f"{RESULTS}/logs/adapt.log",
+    conda:
+        ENVS["core"]
+    threads: 1
+    resources:
+        mem_mb=get_batch_mem_mb,
+        runtime=get_batch_runtime,
     script:
         "../scripts/adapt.py"

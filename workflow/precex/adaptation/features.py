@@ -41,6 +41,9 @@ def issue_date(prescription: dict[str, Any]) -> dt.date:
                                              prescription["engine"]["reference_date"]))
 
 
+SOURCE_ROW = "source_row"
+
+
 def validate_days(frame: pd.DataFrame, source: str, issued: dict[str, dt.date],
                   what: str) -> tuple[pd.DataFrame, list[Problem]]:
     """Every row must belong to a patient with a prescription and fall after its date, one
@@ -51,7 +54,11 @@ def validate_days(frame: pd.DataFrame, source: str, issued: dict[str, dt.date],
     if not {"patient_id", "date"} <= set(df.columns):
         raise InputError([Problem(source, f"the {what} table needs columns patient_id and date.",
                                   "add them to the header row.", stage="adaptation")])
-    df["row"] = np.arange(1, len(df) + 1)
+    # A shard's slice of the table carries the row numbers of the user's file (split_followup).
+    if SOURCE_ROW in df:
+        df["row"] = df.pop(SOURCE_ROW).astype(int)
+    else:
+        df["row"] = np.arange(1, len(df) + 1)
     df["patient_id"] = df["patient_id"].astype(str).str.strip()
     day = pd.to_datetime(df["date"].astype(str).str.strip(), format="%Y-%m-%d", errors="coerce")
     for r in df[day.isna()].itertuples():

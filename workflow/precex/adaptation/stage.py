@@ -12,9 +12,20 @@ import pandas as pd
 from jsonschema import Draft202012Validator
 
 from precex.adaptation.engine import adapt
-from precex.adaptation.features import adaptation_features, issue_date, validate_days
+from precex.adaptation.features import (
+    SOURCE_ROW,
+    adaptation_features,
+    issue_date,
+    validate_days,
+)
 from precex.config import load_yaml
-from precex.io.files import json_dumps, read_delimited, write_text, write_tsv
+from precex.io.files import (
+    json_dumps,
+    read_delimited,
+    write_text,
+    write_text_if_changed,
+    write_tsv,
+)
 from precex.io.stage_output import write_stage_outputs
 from precex.paths import schema_path
 from precex.prescription.rules import load_rulebase
@@ -79,17 +90,69 @@ def adapt_one(prescription_path: str, wearables_path: str, symptoms_path: str | 
     return adapted
 
 
-def run_batch(prescriptions_tsv: str, results: str, wearables_path: str,
-              symptoms_path: str | None, rulebase_path: str, out_dir: str, out_table: str,
-              out_exclusions: str, out_problems: str, report_dir: str | None = None,
-              notebook: str | None = None, provenance: str | None = None) -> None:
-    """The batch: a patient whose data has a problem is excluded (stage adaptation)."""
-    ids = pd.read_csv(prescriptions_tsv, sep="\t", dtype=str, keep_default_na=False)[
+def split_followup(wearables_path: str, symptoms_path: str | None,
+                   shard_ids: dict[str, list[str]], out_paths: dict[str, dict[str, str]],
+                   out_exclusions: str, out_problems: str) -> None:
+    """Read the follow-up tables once and write each shard's rows (with the user's row
+    numbers) to out_paths[what][shard], what in wearables/symptoms, so shard jobs read only their
+    own patients (reading the whole table in every shard would cost patients x shards).
+    Rows for a patient in no shard are reported here."""
+    shard_of = {pid: shard for shard, ids in shard_ids.items() for pid in ids}
+    problems: list[Problem] = []
+    tables = {"wearables": wearables_path, "symptoms": symptoms_path}
+    for what, path in tables.items():
+        frame = read_table(path, what) if path else pd.DataFrame(columns=["patient_id", "date"])
+        frame.columns = [str(c).strip() for c in frame.columns]
+        if not {"patient_id", "date"} <= set(frame.columns):
+            raise InputError([Problem(path or "", f"the {what} table needs columns patient_id "
+                                      "and date.", "add them to the header row.",
+                                      stage="adaptation")])
+        frame = frame.assign(**{SOURCE_ROW: range(1, len(frame) + 1)})
+        ids = frame["patient_id"].astype(str).str.strip()
+        shard = ids.map(shard_of)
+        for r, pid in zip(frame.loc[shard.isna(), SOURCE_ROW], ids[shard.isna()], strict=True):
+            problems.append(Problem(path or "", f"patient '{pid}' is not in the patient sheet.",
+                                    "check the ID or the sheet.", row=int(r),
+                                    column="patient_id", stage="adaptation"))
+        groups = dict(tuple(frame.groupby(shard, sort=False))) if len(frame) else {}
+        for name in shard_ids:
+            part = groups.get(name, frame.iloc[0:0])
+            write_tsv_if_changed(Path(out_paths[what][name]), part)
+    write_stage_outputs(problems, "adaptation", out_exclusions, out_problems)
+
+
+def write_tsv_if_changed(path: Path, frame: pd.DataFrame) -> None:
+    # Unchanged shards keep their timestamps, so only the shards whose follow-up data changed
+    # are adapted again.
+    write_text_if_changed(path, frame.to_csv(sep="\t", index=False, lineterminator="\n"))
+
+
+def run_shard(summary_tsv: str, shard_ids: list[str], results: str, wearables_path: str,
+              symptoms_path: str | None, wearables_source: str, symptoms_source: str | None,
+              rulebase_path: str, out_table: str, out_exclusions: str, out_problems: str,
+              report_dir: str, notebook: str | None, provenance: str) -> None:
+    """One shard's adapted prescriptions (results/adaptations/prescriptions/) and reports
+    (none without a notebook). A
+    patient whose data has a problem is excluded (stage adaptation). Problems name the user's
+    file (wearables_source) and row, not the shard's slice of it."""
+    out_dir = Path(results) / "adaptations" / "prescriptions"
+    published = Path(results) / "adaptations" / "reports"
+    for pid in shard_ids:  # no stale file of this shard's patients survives a rerun
+        for folder, suffix in ((out_dir, "json"), (published, "html")):
+            for stale in folder.glob(f"{pid}.week-*.{suffix}"):
+                os.unlink(stale)
+    ids = pd.read_csv(summary_tsv, sep="\t", dtype=str, keep_default_na=False)[
         "patient_id"].tolist()
     rx_dir = Path(results) / "prescriptions"
     prescriptions = {pid: load_prescription(str(rx_dir / f"{pid}.json")) for pid in ids}
     issued = {pid: issue_date(p) for pid, p in prescriptions.items()}
-    wear, sym, problems = read_followup(wearables_path, symptoms_path, issued)
+    wear, problems = validate_days(read_table(wearables_path, "wearables"), wearables_source,
+                                   issued, "wearables")
+    sym = None
+    if symptoms_path and symptoms_source:
+        sym, found = validate_days(read_table(symptoms_path, "symptoms"), symptoms_source,
+                                   issued, "symptoms")
+        problems += found
     rulebase = load_rulebase(rulebase_path, known_features())
     excluded = {p.patient_id for p in problems if p.patient_id}
     os.makedirs(out_dir, exist_ok=True)
@@ -105,7 +168,7 @@ def run_batch(prescriptions_tsv: str, results: str, wearables_path: str,
         mine = wear_by.get(pid, empty_wear)
         their_sym = sym_by.get(pid, empty_sym) if sym is not None else None
         try:
-            features = adaptation_features(prescription, mine, their_sym, symptoms_path or "")
+            features = adaptation_features(prescription, mine, their_sym, symptoms_source or "")
         except InputError as err:
             problems += [Problem(q.file, q.message, q.fix, q.row, q.column, pid, "adaptation")
                          for q in err.problems]
@@ -114,23 +177,45 @@ def run_batch(prescriptions_tsv: str, results: str, wearables_path: str,
         adapted = adapt(prescription, features, rulebase, through)
         week = adapted["adaptation"]["week"]
         name = f"{pid}.week-{week}.json"
-        write_text(Path(out_dir) / name, json_dumps(adapted))
+        write_text(out_dir / name, json_dumps(adapted))
         rows.append({"patient_id": pid, "week": week,
                      "decision": adapted["adaptation"]["decision"],
                      "current_week": adapted["adaptation"]["current_week"],
                      "status": adapted["status"], "data_through": through.isoformat(),
                      "file": f"adaptations/prescriptions/{name}"})
-    if report_dir and notebook and provenance:
-        problems += render_reports(rows, results, out_dir, report_dir, notebook, provenance)
+    if notebook:
+        problems += render_reports(rows, results, str(out_dir), report_dir, notebook, provenance)
     write_tsv(out_table, pd.DataFrame(rows, columns=SUMMARY))
     write_stage_outputs(problems, "adaptation", out_exclusions, out_problems)
 
 
+def merge_shards(tables: list[str], exclusions: list[str], problems: list[str],
+                 out_table: str, out_exclusions: str, out_problems: str) -> None:
+    """The batch's adaptations.tsv, exclusions.tsv and problems.tsv from the shards' (and the
+    split job's) tables, sorted so the result does not depend on the shard size."""
+    def concat(paths: list[str], by: list[str]) -> pd.DataFrame:
+        frames = [pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False) for p in paths]
+        frame = pd.concat(frames, ignore_index=True)
+        return frame.sort_values(by, kind="stable") if len(frame) else frame
+
+    write_tsv(out_table, concat(tables, ["patient_id"]))
+    write_tsv(out_exclusions, concat(exclusions, ["patient_id", "stage", "reason"]))
+    table = concat(problems, ["file", "row", "patient_id", "message"])
+    if len(table):  # rows sort as numbers (as write_stage_outputs does), blanks first
+        key = pd.to_numeric(table["row"], errors="coerce")
+        table = table.assign(_row=key).sort_values(["file", "_row", "patient_id", "message"],
+                                                   na_position="first", kind="stable")
+        table = table.drop(columns="_row")
+    write_tsv(out_problems, table)
+
+
 def render_reports(rows: list[dict[str, Any]], results: str, out_dir: str, report_dir: str,
                    notebook: str, provenance: str) -> list[Problem]:
-    """Each adapted prescription rendered with the patient-report notebook (one warm kernel);
-    the report then shows the plan for the coming week and the history of adaptations."""
+    """Each adapted prescription rendered with the patient-report notebook (one warm kernel)
+    into the shard's report_dir and linked to results/adaptations/reports/; the report then
+    shows the plan for the coming week and the history of adaptations."""
     from precex.reporting.runner import RenderJob, render_many
+    from precex.reporting.stage import publish
 
     os.makedirs(report_dir, exist_ok=True)
     jobs = [RenderJob(r["patient_id"], {
@@ -139,5 +224,9 @@ def render_reports(rows: list[dict[str, Any]], results: str, out_dir: str, repor
         "provenance_path": os.path.abspath(provenance),
     }, str(Path(report_dir) / Path(r["file"]).with_suffix(".html").name)) for r in rows]
     failures = render_many(notebook, jobs) if jobs else {}
+    published = Path(results) / "adaptations" / "reports"
+    for job in jobs:
+        if job.key not in failures:
+            publish(job.out_html, published / Path(job.out_html).name)
     return [Problem(notebook, message, "see the job log.", patient_id=pid, stage="adaptation")
             for pid, message in sorted(failures.items())]

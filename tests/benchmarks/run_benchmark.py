@@ -8,6 +8,13 @@ largest resident memory of any job (RUSAGE_CHILDREN), seconds per patient, and p
 wall time and peak memory Snakemake's `benchmark:` files recorded (shard jobs summed, their
 largest memory). Targets (issue 10): 10,000 patients < 15 min and < 4 GiB peak; seconds per
 patient at 10,000 no worse than 1.2x that at 1,000.
+
+`--per-patient N` (default 100) also times the usual per-patient design on the first size's
+cohort, limited to N patients: each patient is a pipeline run of its own (a one-row sheet, so
+every stage is a job per patient: profiling, host profile, prescription), two patients at a
+time for the two cores, and each report is one `papermill` process plus one `jupyter
+nbconvert --to html --no-input`. Its wall time is compared with the precex run of the same
+cohort, which does more (the weekly adaptation with its reports and the batch report).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from harness import machine
 
 
@@ -57,22 +65,96 @@ def run_size(n: int, cores: int, work: Path) -> tuple[dict, list[dict]]:
     return total, rows
 
 
+def run_per_patient(cohort: Path, limit: int, cores: int) -> dict:
+    """The usual per-patient design on the cohort precex already ran (see the docstring)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sheet = pd.read_csv(cohort / "patients.tsv", sep="\t", dtype=str, keep_default_na=False)
+    sheet = sheet.head(limit)
+    config = yaml.safe_load((cohort / "config.yaml").read_text())
+    for key in [k for k in config if k == "patients" or k.startswith("followup_")]:
+        del config[key]
+
+    def absolute(value: object) -> object:  # each patient runs in its own folder (own lock)
+        if isinstance(value, list):
+            return [absolute(v) for v in value]
+        if isinstance(value, str) and (cohort / value).exists():
+            return str(cohort / value)
+        return value
+
+    config = {key: absolute(value) for key, value in config.items()}
+    per = cohort / "per_patient"
+    per.mkdir()
+    bindir = Path(sys.executable).parent
+    notebook = Path(__file__).resolve().parents[2] / "workflow/notebooks/patient_report.ipynb"
+
+    def one(pid: str) -> None:
+        here = per / pid
+        here.mkdir()
+        sheet[sheet["patient_id"] == pid].to_csv(here / "patients.tsv", sep="\t", index=False)
+        (here / "config.yaml").write_text(yaml.safe_dump(
+            {**config, "patients": "patients.tsv", "shard_size": 1}))
+        results = here / "results"
+        subprocess.run([sys.executable, "-m", "precex.cli", "run",
+                        "results/prescriptions/prescriptions.tsv",
+                        "results/reports/report_provenance.json",
+                        "--configfile", "config.yaml", "--cores", "1", "--quiet"],
+                       cwd=here, check=True, capture_output=True)
+        if not (results / "prescriptions" / f"{pid}.json").exists():
+            return  # excluded (as in the precex run); no report to render
+        nb = per / f"{pid}.ipynb"
+        args = [str(bindir / "papermill"), str(notebook), str(nb), "--no-progress-bar",
+                "-p", "profile_path", str(results / "profiles" / f"{pid}.json"),
+                "-p", "prescription_path", str(results / "prescriptions" / f"{pid}.json"),
+                "-p", "provenance_path", str(results / "reports/report_provenance.json")]
+        subprocess.run(args, check=True, capture_output=True)
+        subprocess.run([str(bindir / "jupyter"), "nbconvert", "--to", "html", "--no-input",
+                        str(nb)], check=True, capture_output=True)
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=cores) as pool:
+        list(pool.map(one, sheet["patient_id"]))
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"patients": len(sheet), "wall_s": wall,
+            "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+            "s_per_patient": wall / len(sheet)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--per-patient", type=int, default=100,
+                        help="patients for the per-patient design comparison (0: skip)")
     args = parser.parse_args()
     totals, stages = [], []
+    comparison = None
     with tempfile.TemporaryDirectory() as work:
         for n in args.sizes:
             total, rows = run_size(n, args.cores, Path(work))
             totals.append(total)
             stages += rows
             print(total, flush=True)
+            if comparison is None and args.per_patient:
+                usual = run_per_patient(Path(work) / f"cohort{n}", args.per_patient, args.cores)
+                comparison = {"design": "per patient (papermill + nbconvert)", **usual}
+                print(comparison, flush=True)
+                if usual["patients"] == n:
+                    mine = {"design": "precex (shards, warm kernel)", "patients": n,
+                            "wall_s": total["wall_s"], "cpu_s": total["cpu_s"],
+                            "s_per_patient": total["s_per_patient"]}
+                    comparison = [comparison, mine]
     print(f"Machine: {machine()}; --cores {args.cores}\n")
     print(pd.DataFrame(totals).round(3).to_markdown(index=False))
     print()
     print(pd.DataFrame(stages).round(2).to_markdown(index=False))
+    if isinstance(comparison, list):
+        print()
+        print(pd.DataFrame(comparison).round(3).to_markdown(index=False))
+        print(f"\nper-patient design / precex: "
+              f"{comparison[0]['wall_s'] / comparison[1]['wall_s']:.1f}x wall time")
 
 
 if __name__ == "__main__":

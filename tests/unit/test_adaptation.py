@@ -146,6 +146,13 @@ def test_bad_follow_up_days_are_errors(tmp_path, rows, message, capsys):
     assert not (tmp_path / "out.json").exists()
 
 
+def test_an_empty_follow_up_table_validates_to_no_days():
+    # Regression: an empty shard of the follow-up table (no rows for its patients).
+    empty = pd.DataFrame(columns=["patient_id", "date", "mvpa_min"])
+    wear, problems = validate_days(empty, "w.tsv", {"A": REF}, "wearables")
+    assert problems == [] and len(wear) == 0 and {"patient_id", "day"} <= set(wear.columns)
+
+
 def test_invalid_prescription_json_is_an_error(tmp_path, capsys):
     broken = base_prescription()
     del broken["status"]

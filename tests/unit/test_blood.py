@@ -107,6 +107,18 @@ def test_selection_indices_and_provenance():
     assert prov.loc["platelets", "row"] == 8 and prov.loc["glucose", "original_unit"] == "mmol/L"
 
 
+@pytest.mark.parametrize("rows", [
+    [],  # a one-patient batch whose patient has no blood rows
+    [["P9", "glucose", "5.0", "mmol/L", "2026-01-01", "true"]],  # rows of other patients only
+])
+def test_a_patient_without_blood_values_is_not_an_error(rows):
+    # Regression: a boolean mask built from an empty list was an object Series, which pandas
+    # takes as a column selection; the blood job then crashed with KeyError 'canonical'.
+    result = blood_features(long_table(rows), "b.tsv", REF, 90, pd.Series({"P1": 60.0}))
+    assert result.problems == [] or all(p.patient_id != "P1" for p in result.problems)
+    assert "P1" not in result.markers.index or result.markers.loc["P1"].isna().all()
+
+
 def test_homa_needs_fasting_values():
     rows = [["P1", "glucose", "5.0", "mmol/L", "2026-01-01", ""],
             ["P1", "insulin", "10", "uIU/mL", "2026-01-01", "true"]]

@@ -69,7 +69,7 @@ def validate_days(frame: pd.DataFrame, source: str, issued: dict[str, dt.date],
     since = df["patient_id"].map(issued)
     early = pd.Series([d is not None and s is not None and not pd.isna(d) and not pd.isna(s)
                        and d <= s for d, s in zip(df["day"], since, strict=True)],
-                      index=df.index)
+                      index=df.index, dtype=bool)  # dtype: an empty mask must stay a mask
     for r, start in zip(df[early].itertuples(), since[early], strict=True):
         problems.append(Problem(source, f"date {r.date} is not after the prescription's date "
                                 f"{start.isoformat()}.", "give only days since the "

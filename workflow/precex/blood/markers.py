@@ -104,7 +104,7 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
         except UnitError as err:
             unit_errors[(marker, unit)] = str(err)
     key = list(zip(df["canonical"], df["unit"], strict=True))
-    bad_unit = pd.Series([k in unit_errors for k in key], index=df.index)
+    bad_unit = pd.Series([k in unit_errors for k in key], index=df.index, dtype=bool)
     for r, k in zip(df.loc[bad_unit].itertuples(), [k for k in key if k in unit_errors],
                     strict=True):
         problems.append(Problem(source, f"{unit_errors[k]}.", "use the marker's unit, e.g. "

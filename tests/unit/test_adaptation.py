@@ -134,6 +134,7 @@ def test_clearance_required_does_not_advance():
     ([{"patient_id": "A", "date": "2026-01-06", "mvpa_min": 10}] * 2, "more than one row"),
     ([{"patient_id": "B", "date": "2026-01-06", "mvpa_min": 10}], "'B' has no prescription"),
     ([{"patient_id": "A", "date": "06/01/2026", "mvpa_min": 10}], "is not YYYY-MM-DD"),
+    ([{"patient_id": "A", "date": "2026-01-06", "mvpa_min": "lots"}], "'lots' is not a number"),
 ])
 def test_bad_follow_up_days_are_errors(tmp_path, rows, message, capsys):
     rx = tmp_path / "A.json"

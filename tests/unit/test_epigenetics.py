@@ -113,8 +113,10 @@ def test_m_values_are_converted_and_out_of_range_betas_rejected(tmp_path):
     bad = tmp_path / "b.tsv"
     bad.write_text("probe\tS1\tS2\n" + "".join(f"cg{i}\t0.5\t0.4\n" for i in range(30))
                    + "cgX\t0.5\t1.7\n")
-    with pytest.raises(InputError, match="probe 'cgX', sample 'S2': 1.7 is outside"):
-        read_beta_matrix(str(bad), {f"cg{i}" for i in range(30)} | {"cgX"}, "beta")
+    # One bad sample is left out (its patient excluded by the stage), the others are kept.
+    m = read_beta_matrix(str(bad), {f"cg{i}" for i in range(30)} | {"cgX"}, "beta")
+    assert list(m.beta.columns) == ["S1"]
+    assert "probe 'cgX', sample 'S2': 1.7 is outside" in m.bad_samples["S2"][0]
 
 
 def test_matrix_bad_inputs(tmp_path):
@@ -127,9 +129,9 @@ def test_matrix_bad_inputs(tmp_path):
     with pytest.raises(InputError, match="line 2 .* has 2 fields"):
         read_beta_matrix(str(short), {"cg1"})
     text = tmp_path / "t.tsv"
-    text.write_text("probe\tS1\ncg1\thigh\n")
-    with pytest.raises(InputError, match="'high' is not a number"):
-        read_beta_matrix(str(text), {"cg1"})
+    text.write_text("probe\tS1\tS2\ncg1\thigh\t0.5\n")
+    m = read_beta_matrix(str(text), {"cg1"})
+    assert list(m.beta.columns) == ["S2"] and "'high' is not a number" in m.bad_samples["S1"][0]
 
 
 def test_contig_names_are_normalised():

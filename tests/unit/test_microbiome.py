@@ -166,8 +166,6 @@ def test_sample_map_and_unmatched_samples(tmp_path):
 
 @pytest.mark.parametrize("name,content,message", [
     ("c.biom", b"\x89HDF\r\n\x1a\n" + b"\x00" * 200, "cannot be read as a BIOM table"),
-    ("neg.tsv", b"#OTU ID\tS1\tS2\nf1\t5\t-3\nf2\t1\t1\n", "negative value -3"),
-    ("txt.tsv", b"#OTU ID\tS1\nf1\tmany\n", "'many' is not a number"),
     ("dup.tsv", b"#OTU ID\tS1\tS1\nf1\t5\t3\n", "duplicate sample IDs"),
     ("dupf.tsv", b"#OTU ID\tS1\nf1\t5\nf1\t3\n", "duplicate feature IDs"),
     ("empty.json", biom.Table(np.zeros((0, 0)), [], []).to_json("t").encode(), "empty"),
@@ -181,6 +179,20 @@ def test_bad_inputs_give_clear_errors(tmp_path, name, content, message):
     with pytest.raises(InputError, match=message) as err:
         read_microbiome(str(path))
     assert name in str(err.value)  # the error names the file
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"#OTU ID\tS1\tS2\nf1\t5\t-3\nf2\t1\t1\n", "negative value -3"),
+    (b"#OTU ID\tS1\tS2\nf1\t5\tmany\nf2\t1\t1\n", "'many' is not a number"),
+])
+def test_a_bad_sample_is_left_out_and_named(tmp_path, content, message):
+    path = tmp_path / "t.tsv"
+    path.write_bytes(content)
+    table = read_microbiome(str(path))
+    assert list(table.values.index) == ["S1"] and message in table.bad_samples["S2"]
+    values, problems = map_samples(table, None, {"S1", "S2"})
+    assert list(values.index) == ["S1"]
+    assert [(p.patient_id, p.stage) for p in problems] == [("S2", "microbiome")]
 
 
 def test_taxonomy_that_does_not_cover_the_table(tmp_path):

@@ -62,8 +62,10 @@ def validate_days(frame: pd.DataFrame, source: str, issued: dict[str, dt.date],
     df["patient_id"] = df["patient_id"].astype(str).str.strip()
     day = pd.to_datetime(df["date"].astype(str).str.strip(), format="%Y-%m-%d", errors="coerce")
     for r in df[day.isna()].itertuples():
+        # Naming the patient excludes them: a lost day would change their adherence.
         problems.append(Problem(source, f"date '{r.date}' is not YYYY-MM-DD.",
                                 "write dates as YYYY-MM-DD.", row=int(r.row), column="date",
+                                patient_id=r.patient_id if r.patient_id in issued else None,
                                 stage="adaptation"))
     df = df.assign(day=day.dt.date)
     since = df["patient_id"].map(issued)
@@ -100,15 +102,32 @@ def _flag(series: pd.Series, source: str, column: str, rows: pd.Series) -> pd.Se
     return text.isin(_TRUE)
 
 
+def _numbers(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
+    """A numeric column; text that is not a number is an error naming the row (a coerced NaN
+    would count as a day without activity and could step a patient back)."""
+    if column not in frame:
+        return pd.Series(np.nan, index=frame.index)
+    text = frame[column].fillna("").astype(str).str.strip()
+    values = pd.to_numeric(text.mask(text.isin(["", "NA", "NaN", "nan"])), errors="coerce")
+    bad = values.isna() & ~text.isin(["", "NA", "NaN", "nan"])
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError([Problem(source, f"{column} '{text.iloc[i]}' is not a number.",
+                                  "give a number, or leave the cell empty if not measured.",
+                                  row=int(frame["row"].iloc[i]), column=column,
+                                  stage="adaptation")])
+    return values
+
+
 def adaptation_features(prescription: dict[str, Any], wearables: pd.DataFrame,
-                        symptoms: pd.DataFrame | None = None, symptoms_source: str = ""
-                        ) -> dict[str, Any]:
+                        symptoms: pd.DataFrame | None = None, symptoms_source: str = "",
+                        wearables_source: str = "") -> dict[str, Any]:
     """The adaptation features of one patient from validated tables (validate_days)."""
     pid = prescription["patient_id"]
     issued = issue_date(prescription)
     wear = wearables[wearables["patient_id"] == pid].copy()
     for col in ("mvpa_min", "resting_hr", "hrv_rmssd_ms"):
-        wear[col] = pd.to_numeric(wear[col], errors="coerce") if col in wear else np.nan
+        wear[col] = _numbers(wear, col, wearables_source)
     aerobic = prescription.get("aerobic") or {}
     out: dict[str, Any] = {name: None for name in ADAPTATION_FEATURES}
     n_days = int(wear["day"].nunique())
@@ -143,18 +162,19 @@ def adaptation_features(prescription: dict[str, Any], wearables: pd.DataFrame,
             if flag in sym:
                 out[f"symptom_{flag}"] = bool(_flag(sym[flag], symptoms_source, flag,
                                                     sym["row"]).any())
-        recent_days = sym[sym["day"] > (max(sym["day"]) - dt.timedelta(days=7))] if len(
-            sym) else sym
+        recent = (sym["day"] > (max(sym["day"]) - dt.timedelta(days=7))) if len(sym) else (
+            pd.Series(False, index=sym.index))
         for score in SYMPTOM_SCORES:
-            if score in recent_days:
-                values = pd.to_numeric(recent_days[score], errors="coerce")
+            if score in sym:  # every day is checked; the mean is over the last 7
+                values = _numbers(sym, score, symptoms_source)
                 bad = values.notna() & ((values < 0) | (values > 10))
                 if bad.any():
-                    r = recent_days[bad].iloc[0]
+                    r = sym[bad].iloc[0]
                     raise InputError([Problem(symptoms_source, f"{score} {r[score]} is "
                                               "outside 0-10.", "give a 0-10 score.",
                                               row=int(r["row"]), column=score,
                                               stage="adaptation")])
+                values = values[recent.to_numpy()]
                 out[f"{score}_mean"] = (round(float(values.mean()), 2)
                                         if values.notna().any() else None)
     return out

@@ -83,7 +83,7 @@ def adapt_one(prescription_path: str, wearables_path: str, symptoms_path: str | 
     if problems:
         raise InputError(problems)
     rulebase = load_rulebase(rulebase_path, known_features())
-    features = adaptation_features(prescription, wear, sym, symptoms_path or "")
+    features = adaptation_features(prescription, wear, sym, symptoms_path or "", wearables_path)
     through = _last_day(wear, sym) or issue_date(prescription)
     adapted = adapt(prescription, features, rulebase, through)
     write_text(out_path, json_dumps(adapted))
@@ -168,7 +168,8 @@ def run_shard(summary_tsv: str, shard_ids: list[str], results: str, wearables_pa
         mine = wear_by.get(pid, empty_wear)
         their_sym = sym_by.get(pid, empty_sym) if sym is not None else None
         try:
-            features = adaptation_features(prescription, mine, their_sym, symptoms_source or "")
+            features = adaptation_features(prescription, mine, their_sym, symptoms_source or "",
+                                           wearables_source)
         except InputError as err:
             problems += [Problem(q.file, q.message, q.fix, q.row, q.column, pid, "adaptation")
                          for q in err.problems]

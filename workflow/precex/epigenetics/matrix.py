@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ class BetaMatrix:
     beta: pd.DataFrame  # probes x samples
     converted_from_m: bool
     source: str
+    # Samples left out for a bad value (sample -> (message, fix)): one bad sample excludes
+    # that patient's methylation, not the batch's.
+    bad_samples: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def _open_binary(path: str) -> io.BufferedIOBase:
@@ -184,6 +187,7 @@ def read_beta_matrix(path: str, probes: Iterable[str], value_type: str = "auto")
         raise _fail(path, "file not found.", "check the 'methylation' path.") from None
     raw = _read_parquet_rows(path, wanted) if magic == b"PAR1" else _read_text_rows(path, wanted)
     ids, samples = list(raw.index), list(raw.columns)
+    bad_samples: dict[str, tuple[str, str]] = {}
     # The parsers already typed numeric columns; only a column holding text needs a cell check.
     for col in samples:
         if not pd.api.types.is_numeric_dtype(raw[col]):
@@ -192,9 +196,12 @@ def read_beta_matrix(path: str, probes: Iterable[str], value_type: str = "auto")
             bad = coerced.isna() & ~text.isin(_NA) & raw[col].notna()
             if bad.any():
                 i = int(np.flatnonzero(bad.to_numpy())[0])
-                raise _fail(path, f"probe '{ids[i]}', sample '{col}': '{raw[col].iat[i]}' is "
-                            "not a number.", "beta values must be numbers (NA for missing).")
+                bad_samples[col] = (f"probe '{ids[i]}', sample '{col}': '{raw[col].iat[i]}' is "
+                                    f"not a number ({int(bad.sum())} such values).",
+                                    "beta values must be numbers (NA for missing).")
             raw[col] = coerced
+    raw = raw.drop(columns=list(bad_samples))
+    samples = list(raw.columns)
     values = raw.to_numpy(dtype=float)
     converted = False
     finite = values[np.isfinite(values)]
@@ -204,11 +211,13 @@ def read_beta_matrix(path: str, probes: Iterable[str], value_type: str = "auto")
         values = np.exp2(values) / (np.exp2(values) + 1.0)  # M = log2(beta / (1 - beta))
         converted = True
     else:
-        bad = np.argwhere(np.isfinite(values) & ((values < 0) | (values > 1)))
-        if len(bad):
-            i, j = bad[0]
-            raise _fail(path, f"probe '{ids[i]}', sample '{samples[j]}': {values[i, j]:g} is "
-                        f"outside [0, 1] ({len(bad)} such values).",
-                        "give beta values, or set methylation_values: m for M-values.")
+        outside_mask = np.isfinite(values) & ((values < 0) | (values > 1))
+        for j in np.flatnonzero(outside_mask.any(axis=0)):
+            i = int(np.flatnonzero(outside_mask[:, j])[0])
+            bad_samples[samples[j]] = (
+                f"probe '{ids[i]}', sample '{samples[j]}': {values[i, j]:g} is outside [0, 1] "
+                f"({int(outside_mask[:, j].sum())} such values).",
+                "give beta values, or set methylation_values: m for M-values.")
     frame = pd.DataFrame(values, index=pd.Index(ids, name="probe_id"), columns=samples)
-    return BetaMatrix(frame.sort_index(), converted, path)
+    frame = frame.drop(columns=[c for c in bad_samples if c in frame.columns])
+    return BetaMatrix(frame.sort_index(), converted, path, bad_samples)

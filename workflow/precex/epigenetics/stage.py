@@ -38,6 +38,10 @@ def run(matrix_path: str, manifest_path: str | None, patients_tsv: str, sheet_ex
     manifest = read_manifest(manifest_path) if manifest_path else None
     wanted = set(clock_cpgs()) | (set(manifest["probe_id"]) if manifest is not None else set())
     matrix = read_beta_matrix(matrix_path, wanted, value_type)
+    for sample, (message, fix) in sorted(matrix.bad_samples.items()):
+        mine = sample in sheet.index
+        problems.append(Problem(matrix_path, message, fix, column=sample,
+                                patient_id=sample if mine else None, stage="epigenetics"))
     problems += report_unmatched(matrix_path, [s for s in matrix.beta.columns
                                                if s not in sheet.index],
                                  set(sheet.index), excluded, "epigenetics", "sample columns")

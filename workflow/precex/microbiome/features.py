@@ -51,6 +51,13 @@ def map_samples(table: MicrobiomeTable, sample_map: pd.Series | None, patients: 
     """Rename samples to patient IDs; unmatched samples are reported, never silently dropped."""
     values = table.values
     problems: list[Problem] = []
+    for sample, message in sorted(table.bad_samples.items()):  # left out by the reader
+        pid = sample_map.get(sample) if sample_map is not None else sample
+        mine = pid in patients and pid not in excluded
+        problems.append(Problem(table.source, message, "counts and abundances must be "
+                                "non-negative numbers; fix or re-export this sample.",
+                                column=sample, patient_id=pid if mine else None,
+                                stage="microbiome"))
     if sample_map is not None:
         unmapped = [s for s in values.index if s not in sample_map.index]
         for s in unmapped:

@@ -15,7 +15,7 @@ import json
 import os
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,9 @@ class MicrobiomeTable:
     relative: bool
     source: str
     format: str
+    # Samples left out for a bad value (sample -> message): one bad sample excludes that
+    # patient's microbiome, not the batch's.
+    bad_samples: dict[str, str] = field(default_factory=dict)
 
 
 def _fail(path: str | os.PathLike[str], message: str, fix: str) -> InputError:
@@ -113,13 +116,20 @@ def _read_classic_tsv(path: str) -> MicrobiomeTable:
     _check_unique(values.index, path, "feature")
     _check_unique(values.columns, path, "sample")
     numeric = values.apply(pd.to_numeric, errors="coerce")
-    bad = numeric.isna() & (values != "")
-    if bad.to_numpy().any():
-        feature, sample = next(zip(*np.nonzero(bad.to_numpy()), strict=True))
-        raise _fail(path, f"feature '{values.index[feature]}', sample '{values.columns[sample]}':"
-                    f" '{values.iat[feature, sample]}' is not a number.",
-                    "counts must be numbers.")
-    return MicrobiomeTable(numeric.fillna(0).T.astype(float), lineage, False, path, "biom-tsv")
+    bad = _text_cells(values, numeric.isna() & (values != ""), "feature")
+    table = MicrobiomeTable(numeric.T.astype(float), lineage, False, path, "biom-tsv", bad)
+    table.values = table.values.fillna(0)
+    return table
+
+
+def _text_cells(text: pd.DataFrame, bad: pd.DataFrame, row_name: str) -> dict[str, str]:
+    """Per sample (column), the first cell that is not a number, as a message."""
+    out = {}
+    for j in np.flatnonzero(bad.to_numpy().any(axis=0)):
+        i = int(np.flatnonzero(bad.iloc[:, j].to_numpy())[0])
+        out[str(text.columns[j])] = (f"{row_name} '{text.index[i]}', sample "
+                                     f"'{text.columns[j]}': '{text.iat[i, j]}' is not a number.")
+    return out
 
 
 def _read_qza(path: str, taxonomy: str | None) -> MicrobiomeTable:
@@ -195,11 +205,7 @@ def _read_metaphlan(path: str) -> MicrobiomeTable:
     frame = frame[~frame.index.str.upper().str.startswith("UNCLASSIFIED")]
     _check_unique(frame.columns, path, "sample")
     numeric = frame.apply(pd.to_numeric, errors="coerce")
-    if numeric.isna().to_numpy().any():
-        clade, sample = next(zip(*np.nonzero(numeric.isna().to_numpy()), strict=True))
-        raise _fail(path, f"clade '{frame.index[clade]}', sample '{frame.columns[sample]}': "
-                    f"'{frame.iat[clade, sample]}' is not a number.",
-                    "relative abundances must be numbers.")
+    bad = _text_cells(frame, numeric.isna(), "clade")
     last_rank = numeric.index.str.split("|").str[-1].str[:1]
     level = "g" if (last_rank == "g").any() else "s"
     genus_rows = numeric[last_rank == level]
@@ -209,7 +215,7 @@ def _read_metaphlan(path: str) -> MicrobiomeTable:
     _check_unique(genus_rows.index, path, "clade")
     values = genus_rows.T / 100.0
     lineage = pd.Series(genus_rows.index.to_numpy(), index=genus_rows.index)
-    return MicrobiomeTable(values, lineage, True, path, "metaphlan")
+    return MicrobiomeTable(values, lineage, True, path, "metaphlan", bad)
 
 
 def _check_unique(index: pd.Index, path: str, what: str) -> None:
@@ -244,14 +250,16 @@ def _validate(table: MicrobiomeTable) -> None:
     _check_unique(v.index, table.source, "sample")
     _check_unique(v.columns, table.source, "feature")
     arr = v.to_numpy()
-    if not np.isfinite(arr).all():
-        s, f = next(zip(*np.nonzero(~np.isfinite(arr)), strict=True))
-        raise _fail(table.source, f"sample '{v.index[s]}', feature '{v.columns[f]}': value is "
-                    "not a finite number.", "counts must be finite numbers.")
-    if (arr < 0).any():
-        s, f = next(zip(*np.nonzero(arr < 0), strict=True))
-        raise _fail(table.source, f"sample '{v.index[s]}', feature '{v.columns[f]}': negative "
-                    f"value {arr[s, f]:g}.", "counts and abundances cannot be negative.")
+    for s in np.flatnonzero(~np.isfinite(arr).all(axis=1)):
+        f = int(np.flatnonzero(~np.isfinite(arr[s]))[0])
+        table.bad_samples.setdefault(str(v.index[s]), f"sample '{v.index[s]}', feature "
+                                     f"'{v.columns[f]}': value is not a finite number.")
+    for s in np.flatnonzero((arr < 0).any(axis=1)):
+        f = int(np.flatnonzero(arr[s] < 0)[0])
+        table.bad_samples.setdefault(str(v.index[s]), f"sample '{v.index[s]}', feature "
+                                     f"'{v.columns[f]}': negative value {arr[s, f]:g}.")
+    if table.bad_samples:
+        table.values = v.drop(index=[s for s in table.bad_samples if s in v.index])
 
 
 def read_tree(path: str) -> object:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -99,12 +100,23 @@ def test_combined_cases_exclude_or_report_and_lose_nobody(combined_run):
     assert failures == []
 
 
+@pytest.fixture(scope="module")
+def stopped_runs(base_cohort, tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    """Every stopping case, four runs at a time: most of a failed run's time is start-up
+    (Snakemake's SLURM plugin queries the cluster on import), not CPU."""
+    def one(case: dict) -> tuple[str, subprocess.CompletedProcess]:
+        cohort = tmp_path_factory.mktemp(case["id"]) / "cohort"
+        shutil.copytree(base_cohort, cohort)
+        apply_case(case, cohort)
+        return case["id"], run(cohort)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(pool.map(one, STOPS))
+
+
 @pytest.mark.parametrize("case", STOPS, ids=[c["id"] for c in STOPS])
-def test_case_stops_with_a_clear_error(case, base_cohort, tmp_path):
-    cohort = tmp_path / "cohort"
-    shutil.copytree(base_cohort, cohort)
-    apply_case(case, cohort)
-    result = run(cohort)
+def test_case_stops_with_a_clear_error(case, stopped_runs):
+    result = stopped_runs[case["id"]]
     assert result.returncode != 0
     assert_clean_failure_output(result)
     for message in case["expect"]["error"]["messages"]:

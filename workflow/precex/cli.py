@@ -56,9 +56,37 @@ def _run(forwarded: list[str]) -> int:
         print(RUN_HELP, end="")
         return 0
     forwarded = bundled_profiles(forwarded)
+    broken = _unreadable_configfiles(forwarded)
+    if broken:  # Snakemake's own message names neither the file nor the line
+        print(f"precex: {broken}", file=sys.stderr)
+        return 1
     if not any(a in ("--snakefile", "-s") or a.startswith("--snakefile=") for a in forwarded):
         forwarded = ["--snakefile", str(workflow_root() / "Snakefile"), *forwarded]
     return subprocess.call([sys.executable, "-m", "snakemake", *forwarded])
+
+
+def _unreadable_configfiles(forwarded: list[str]) -> str | None:
+    """The first --configfile that is not a readable YAML mapping, as a message."""
+    from precex.config import load_config_file
+
+    paths, taking = [], False
+    for arg in forwarded:
+        if arg.startswith("--configfile="):
+            paths.append(arg.split("=", 1)[1])
+            continue
+        if arg in ("--configfile", "--configfiles"):
+            taking = True
+            continue
+        if taking and not arg.startswith("-"):
+            paths.append(arg)
+        else:
+            taking = False
+    for path in paths:
+        try:
+            load_config_file(path)
+        except InputError as err:
+            return str(err)
+    return None
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -2,11 +2,18 @@
 
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+
 from precex.config import resolve_config
+from precex.prescription.rules import rulebase_problems
 from precex.sharding import assign_shards, raw_patient_ids
 
 CFG = resolve_config(config)
 RESULTS = CFG["results"]
+# A broken rule base stops the run here, not after minutes of profiling.
+RULEBASE_PROBLEMS = rulebase_problems(CFG["rulebase"])
+if RULEBASE_PROBLEMS:
+    raise WorkflowError(RULEBASE_PROBLEMS)
 SHARDS = assign_shards(raw_patient_ids(CFG["patients"]), CFG["shard_size"])
 # Optional modality stage -> the config key naming its input.
 MODALITY_INPUTS = {

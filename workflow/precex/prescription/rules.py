@@ -89,6 +89,17 @@ def _check_leaf_values(cond: dict[str, Any], rule_id: str, source: str) -> list[
     return problems
 
 
+def rulebase_problems(path: str) -> str | None:
+    """The rule base's problems as one message, or None when it loads (checked before a run)."""
+    from precex.profile.host import known_features
+
+    try:
+        load_rulebase(path, known_features())
+    except InputError as err:
+        return str(err)
+    return None
+
+
 def load_rulebase(path: str, known: set[str] | None = None) -> RuleBase:
     """Load and validate; every problem (schema, duplicates, unknown features) is reported."""
     data = load_yaml(path)

@@ -125,6 +125,7 @@ def merge_modalities(sheet: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd
         overlap = [c for c in table.columns if c in flat.columns]
         renamed = table.rename(columns={c: f"{name}_{c}" for c in overlap})
         flat = flat.join(renamed, how="left")
+    flat = flat.copy()  # one block per dtype again: the columns added below stay cheap
     flat.index.name = "patient_id"
     ms, met = metabolic_syndrome(flat)
     flat["metabolic_syndrome"] = ms

@@ -36,9 +36,13 @@ def read_fhir_observations(path: str) -> tuple[pd.DataFrame, list[Problem]]:
                                   "give a Bundle whose entries are Observations.", stage="blood")])
     problems: list[Problem] = []
     entries = data.get("entry") or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise InputError([Problem(path, "the Bundle's entry is not a list of entries.",
+                                  "give a Bundle whose entries are Observations.", stage="blood")])
     kept = []
     for i, entry in enumerate(entries, start=1):
-        rtype = (entry.get("resource") or {}).get("resourceType")
+        resource = entry.get("resource")
+        rtype = resource.get("resourceType") if isinstance(resource, dict) else None
         if rtype != "Observation":
             problems.append(Problem(path, f"entry {i} is a {rtype}, not an Observation; it is "
                                     "not used.", "send Observations only.", row=i, stage="blood"))
@@ -57,7 +61,8 @@ def read_fhir_observations(path: str) -> tuple[pd.DataFrame, list[Problem]]:
         obs = entry.resource
         ref = obs.subject.reference if obs.subject else ""
         pid = ref.split("/", 1)[1] if ref and ref.startswith("Patient/") else ""
-        code = next((c.code for c in (obs.code.coding or []) if c.system == LOINC_SYSTEM), "")
+        codings = (obs.code.coding or []) if obs.code else []
+        code = next((c.code for c in codings if c.system == LOINC_SYSTEM), "")
         qty = obs.valueQuantity
         date = str(obs.effectiveDateTime)[:10] if obs.effectiveDateTime else ""
         if not pid or qty is None or qty.value is None or not code:

@@ -8,6 +8,8 @@ Columns of results/genetics/genotypes.tsv: one row per patient; per variant <rsi
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from precex.epigenetics.features import normalise_contig
@@ -50,8 +52,15 @@ def annotate_variants(genome: object | None) -> pd.DataFrame:
                          "trait": table["trait"], "citation": table["citation"]})
 
 
+_GENOTYPE = re.compile(r"^(\.|\d+)([/|](\.|\d+))*$")
+_ALLELES = re.compile(r"^([ACGTNacgtn]+|\*|\.|<[^>]+>)(,([ACGTNacgtn]+|\*|\.|<[^>]+>))*$")
+
+
 def locate_malformed_record(path: str) -> str:
-    """' at line N: why' for the first record that breaks the VCF layout, or ''."""
+    """' at line N: why' for the first line that breaks the VCF layout, or ''.
+
+    Run before htslib sees the file: cyvcf2 crashes the process (segmentation fault) on some
+    malformed records instead of raising, which would take a job down without a message."""
     import gzip
 
     with open(path, "rb") as probe:
@@ -64,13 +73,30 @@ def locate_malformed_record(path: str) -> str:
             fields = line.rstrip("\n").split("\t")
             if line.startswith("#CHROM"):
                 n_columns = len(fields)
+                if n_columns < 8 or n_columns == 9:
+                    return f" at line {lineno}: the #CHROM header has {n_columns} columns"
                 continue
-            if n_columns is not None and len(fields) != n_columns:
+            if not line.strip():  # htslib crashes on these
+                return f" at line {lineno}: an empty line (VCF has none; remove it)"
+            if n_columns is None:
+                return f" at line {lineno}: a record before the #CHROM header line"
+            if len(fields) != n_columns:
                 return f" at line {lineno}: {len(fields)} columns, the header has {n_columns}"
-            if len(fields) < 8:
-                return f" at line {lineno}: fewer than 8 columns"
-            if not fields[1].isdigit():
-                return f" at line {lineno}: POS '{fields[1]}' is not a position"
+            if not fields[0] or not fields[1].isdigit():
+                return (f" at line {lineno}: CHROM '{fields[0]}' / POS '{fields[1]}' is not a "
+                        "position")
+            if not _ALLELES.match(fields[3]) or not _ALLELES.match(fields[4]):
+                return f" at line {lineno}: REF '{fields[3]}' / ALT '{fields[4]}' are not alleles"
+            if n_columns > 9:
+                keys = fields[8].split(":")
+                if "GT" in keys:
+                    at = keys.index("GT")
+                    for value in fields[9:]:
+                        parts = value.split(":")
+                        if at < len(parts) and not _GENOTYPE.match(parts[at]):
+                            return f" at line {lineno}: genotype '{parts[at]}' is not one"
+    if n_columns is None:
+        return ": no #CHROM header line"
     return ""
 
 
@@ -81,6 +107,15 @@ def read_genotypes(vcf_path: str, patients: set[str], excluded: frozenset[str] =
     table = variant_table()
     by_id = {r.rsid: r for r in table.itertuples()}
     by_pos = {(normalise_contig(r.chrom), int(r.pos_grch38)): r for r in table.itertuples()}
+    try:
+        where = locate_malformed_record(vcf_path)
+    except OSError as err:
+        raise InputError([Problem(vcf_path, f"cannot be read as VCF ({err}).",
+                                  "check the 'variants' path.", stage="genetics")]) from None
+    if where:
+        raise InputError([Problem(vcf_path, f"malformed VCF{where}.",
+                                  "fix or remove that line; `bcftools view` shows the record.",
+                                  stage="genetics")])
     try:
         vcf = cyvcf2.VCF(vcf_path)
     except (OSError, Exception) as err:  # cyvcf2 raises OSError or generic errors

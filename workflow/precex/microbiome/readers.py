@@ -104,8 +104,12 @@ def _read_classic_tsv(path: str) -> MicrobiomeTable:
         raise _fail(path, "no '#OTU ID' header line.", "export with `biom convert --to-tsv`.")
     # pandas would silently rename a repeated column (S1 -> S1.1): check the raw header first.
     _check_unique(pd.Index(lines[header_at].split("\t")[1:]), path, "sample")
-    frame = pd.read_csv(io.StringIO("\n".join(lines[header_at:])), sep="\t", dtype=str,
-                        keep_default_na=False)
+    try:
+        frame = pd.read_csv(io.StringIO("\n".join(lines[header_at:])), sep="\t", dtype=str,
+                            keep_default_na=False)
+    except pd.errors.ParserError as err:
+        raise _fail(path, f"rows do not match the header ({err}).",
+                    "give one value per sample on every row.") from None
     frame = frame.rename(columns={"#OTU ID": "feature_id"})
     lineage = pd.Series("", index=frame["feature_id"], dtype=object)
     meta_cols = [c for c in frame.columns if c.lower() in ("taxonomy", "consensus lineage")]
@@ -183,7 +187,7 @@ def _read_metaphlan(path: str) -> MicrobiomeTable:
     with open(path, encoding="utf-8") as handle:
         lines = handle.read().splitlines()
     header_at = next((i for i, line in enumerate(lines)
-                      if line.lstrip("#").startswith("clade_name")), None)
+                      if line.lstrip("#").split("\t")[0] == "clade_name"), None)
     if header_at is None:
         raise _fail(path, "no 'clade_name' header line.",
                     "give a MetaPhlAn profile or a table from merge_metaphlan_tables.py.")
@@ -191,6 +195,11 @@ def _read_metaphlan(path: str) -> MicrobiomeTable:
     _check_unique(pd.Index(header), path, "sample")
     body = [line.split("\t") for line in lines[header_at + 1:] if line and not
             line.startswith("#")]
+    for offset, row in enumerate(body):
+        if len(row) > len(header):
+            raise _fail(path, f"a row has {len(row)} fields, the header {len(header)} (line "
+                        f"{header_at + 2 + offset} or near it).",
+                        "give one value per sample on every row.")
     frame = pd.DataFrame([row + [""] * (len(header) - len(row)) for row in body],
                          columns=header)
     per_sample = "relative_abundance" in header

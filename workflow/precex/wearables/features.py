@@ -99,10 +99,16 @@ def wearable_features(daily: pd.DataFrame, source: str, reference_date: dt.date,
     return out, problems
 
 
+HRV_COLUMNS = ["lnrmssd_today", "lnrmssd_date", "lnrmssd_mean_7d", "lnrmssd_sd_7d",
+               "hrv_readings_7d", "hrv_readiness"]
+
+
 def hrv_readiness(daily: pd.DataFrame, reference_date: dt.date) -> pd.DataFrame:
     """Today's lnRMSSD against the mean +/- 0.5 SD of the previous 7 days (>= 5 readings)."""
     ref = pd.Timestamp(reference_date)
     d = daily[["patient_id", "day", "hrv_rmssd_ms"]].dropna()
+    if d.empty:  # nobody has a reading (found by fuzzing: a header-only table crashed)
+        return pd.DataFrame(columns=HRV_COLUMNS, index=pd.Index([], name="patient_id"))
     d = d.assign(ln=np.log(d["hrv_rmssd_ms"]))
     latest = d.sort_values("day").groupby("patient_id").tail(1).set_index("patient_id")
     prev = d.merge(latest[["day"]].rename(columns={"day": "today"}), left_on="patient_id",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import filecmp
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -52,3 +53,67 @@ def test_killed_run_resumes_without_redoing_finished_jobs(demo_run, tmp_path):
                            cwd=tmp_path, capture_output=True, text=True)
     assert "Nothing to be done" in again.stdout + again.stderr
     assert Path(results / "manifest.json").exists()
+
+
+# Kill points: after the k-th finished job plus a delay that lands inside the next job.
+KILL_POINTS = [(1, 0.2), (3, 1.0), (6, 0.5), (9, 2.0), (12, 0.1), (15, 1.5)]
+
+
+def assert_no_partial_file_looks_complete(results: Path) -> None:
+    """Every file a reader would take as finished parses completely; temporary files of an
+    interrupted atomic write are hidden (.name.tmp) and never take the final name."""
+    import json
+
+    import pandas as pd
+
+    for path in results.rglob("*"):
+        if not path.is_file() or path.name.startswith(".") or {"logs", "benchmarks"} & set(
+                path.relative_to(results).parts):
+            continue
+        text = path.read_bytes()
+        if path.suffix == ".json":
+            json.loads(text)
+        elif path.suffix == ".jsonl":
+            for line in text.splitlines():
+                json.loads(line)
+        elif path.suffix == ".tsv":
+            assert text.endswith(b"\n"), path
+            pd.read_csv(path, sep="\t")
+        elif path.suffix == ".html":
+            assert text.rstrip().endswith(b"</html>"), path
+
+
+def test_killed_at_six_points_and_resumed_gives_the_uninterrupted_outputs(demo_run, tmp_path):
+    """One run killed (SIGKILL, the whole process group) at six points, resumed each time with
+    --rerun-incomplete; the final outputs equal the uninterrupted run's byte for byte."""
+    from .test_workflow import per_patient_files
+
+    run = [sys.executable, "-m", "precex.cli", "run", "--cores", "1", "--rerun-incomplete"]
+    killed_at = []
+    for steps, delay in KILL_POINTS:
+        subprocess.run(run + ["--unlock"], cwd=tmp_path, capture_output=True)
+        proc = subprocess.Popen(run, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        done = 0
+        for line in proc.stderr:
+            found = re.search(r"^(\d+) of \d+ steps", line)
+            if found:
+                done += 1  # steps finished in this attempt
+                if done == steps:
+                    time.sleep(delay)
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    killed_at.append(line.strip())
+                    break
+        proc.wait()
+        assert_no_partial_file_looks_complete(tmp_path / "results")
+    assert len(killed_at) == len(KILL_POINTS), killed_at
+    subprocess.run(run + ["--unlock"], cwd=tmp_path, capture_output=True)
+    final = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr[-3000:]
+    results = tmp_path / "results"
+    files = per_patient_files(demo_run)
+    assert files == per_patient_files(results)
+    batch = ["profiles/host_profiles.tsv", "prescriptions/prescriptions.tsv", "exclusions.tsv",
+             "reports/cohort.html", "provenance.json", "adaptations/adaptations.tsv"]
+    match, mismatch, errors = filecmp.cmpfiles(demo_run, results, files + batch, shallow=False)
+    assert mismatch == [] and errors == []

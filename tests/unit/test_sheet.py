@@ -86,3 +86,14 @@ def test_demo_sheet_is_valid(demo_cohort_dir):
     sheet = read_patient_sheet(demo_cohort_dir / "patients.tsv")
     assert sheet.problems == []
     assert isinstance(sheet.patients, pd.DataFrame) and len(sheet.patients) == 40
+
+
+def test_identifying_columns_outside_the_schema_are_dropped(tmp_path):
+    """Data minimisation: a name or record-number column in the sheet never reaches the
+    validated table that every output is built from."""
+    path = tmp_path / "patients.tsv"
+    path.write_text("patient_id\tage\tsex\tfull_name\tmrn\nA1\t55\tF\tJane Doe\tMRN12345\n")
+    sheet = read_patient_sheet(path)
+    assert sheet.problems == []
+    assert "full_name" not in sheet.patients.columns and "mrn" not in sheet.patients.columns
+    assert "Jane Doe" not in sheet.patients.to_csv(sep="\t")

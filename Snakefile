@@ -36,6 +36,7 @@ include: "workflow/rules/profile.smk"
 include: "workflow/rules/prescription.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/adapt.smk"
+include: "workflow/rules/research.smk"
 
 
 rule all:

@@ -45,7 +45,8 @@ def params(work: str, pid: str) -> dict:
     res = Path(work) / "results"
     return {"profile_path": str(res / f"profiles/{pid}.json"),
             "prescription_path": str(res / f"prescriptions/{pid}.json"),
-            "provenance_path": str(res / "reports/report_provenance.json")}
+            "provenance_path": str(res / "reports/report_provenance.json"),
+            "research_path": ""}
 
 
 def run_precex(work: str, ids: list[str]) -> dict:

@@ -31,6 +31,8 @@ INPUT_KEYS = (
     "wearables",
     "followup_wearables",
     "followup_symptoms",
+    "outcomes",
+    "trial_allocation",
 )
 # Reference resources with a bundled default; a config may point them elsewhere.
 RESOURCE_DEFAULTS = {

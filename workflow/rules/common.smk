@@ -93,6 +93,8 @@ def get_input_files():
     for key in (
         "followup_wearables",
         "followup_symptoms",
+        "outcomes",
+        "trial_allocation",
         "patients",
         "microbiome_taxonomy",
         "microbiome_tree",
@@ -111,6 +113,17 @@ def get_input_files():
     return files + [CFG["rulebase"], CFG["genome_gtf"]]
 
 
+def get_shard_research(wildcards):
+    # Reports show the responder model's predictions only in research_mode.
+    if is_configured("outcomes") and CFG["research_mode"]:
+        return [f"{RESULTS}/research/predictions/{wildcards.shard}.json"]
+    return []
+
+
+def get_research_outputs():
+    return [f"{RESULTS}/research/model_card.json"] if is_configured("outcomes") else []
+
+
 def get_adaptation_outputs():
     if not is_configured("followup_wearables"):
         return []
@@ -118,7 +131,7 @@ def get_adaptation_outputs():
 
 
 def get_final_outputs():
-    return get_adaptation_outputs() + [
+    return get_adaptation_outputs() + get_research_outputs() + [
         f"{RESULTS}/profiles/host_profiles.tsv",
         f"{RESULTS}/prescriptions/prescriptions.tsv",
         f"{RESULTS}/exclusions.tsv",

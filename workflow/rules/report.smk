@@ -3,6 +3,7 @@ rule report_shard:
         summary=get_shard_summary,
         provenance=f"{RESULTS}/reports/report_provenance.json",
         notebook=workflow.source_path("../notebooks/patient_report.ipynb"),
+        research=get_shard_research,
     output:
         index=f"{RESULTS}/shards/{{shard}}/reports.tsv",
         exclusions=f"{RESULTS}/shards/{{shard}}/report_exclusions.tsv",

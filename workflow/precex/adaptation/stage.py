@@ -223,6 +223,7 @@ def render_reports(rows: list[dict[str, Any]], results: str, out_dir: str, repor
         "profile_path": os.path.abspath(Path(results) / "profiles" / f"{r['patient_id']}.json"),
         "prescription_path": os.path.abspath(Path(out_dir) / Path(r["file"]).name),
         "provenance_path": os.path.abspath(provenance),
+        "research_path": "",
     }, str(Path(report_dir) / Path(r["file"]).with_suffix(".html").name)) for r in rows]
     failures = render_many(notebook, jobs) if jobs else {}
     published = Path(results) / "adaptations" / "reports"

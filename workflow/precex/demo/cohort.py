@@ -24,7 +24,9 @@ Distributions (synthetic, plausible, not fitted to any patient data):
   median 15 min/day, resting HR ~ Normal(70, 8), RMSSD lognormal median 30 ms, sleep ~ N(7, 0.8) h.
 
 A follow-up week after the reference date (wearables and symptoms) exercises every weekly
-adaptation path (see _followup).
+adaptation path (see _followup). 12-week outcomes (outcomes.tsv) carry a known dose-by-
+inflammation effect on VO2peak, a dose-only effect on the 6-minute walk and none on fatigue
+(see _outcomes).
 
 The first patients each carry one safety scenario (severe and moderate thrombocytopenia,
 anaemia, neutropenia, fever, unstable and stable bone metastases, LVEF < 40%, an LVEF fall,
@@ -106,6 +108,7 @@ class Cohort:
     followup_wearables: pd.DataFrame
     followup_symptoms: pd.DataFrame
     reference_date: dt.date
+    outcomes: pd.DataFrame
 
 
 def _patient_ids(n: int) -> list[str]:
@@ -472,6 +475,44 @@ def _followup(clin: pd.DataFrame, wearables: pd.DataFrame, seed: int, ref: dt.da
     return pd.DataFrame(wear_rows), pd.DataFrame(sym_rows)
 
 
+def _outcomes(clin: pd.DataFrame, blood: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """12-week follow-up outcomes with a known heterogeneity, for the responder model.
+
+    Own random stream (the other files do not change). Dose received: weekly MET-minutes
+    lognormal, median 500 (range 100-1,500); resistance sessions 0-3 per week. Per 100
+    MET-minutes per week:
+    - vo2peak: +0.15 mL/kg/min, +0.25 more when the patient's mean CRP is below 3 mg/L (low
+      inflammation), noise SD 1.0 (the dose-by-inflammation effect a model should find);
+    - six_mwt: +2.5 m, +8 m per resistance session, noise SD 25 m (dose only, no host effect);
+    - fatigue (FACIT-F): no effect at all, noise SD 5 (a model must report no skill).
+    """
+    rng = np.random.default_rng([seed, 2026])
+    ids = clin["patient_id"].tolist()
+    n = len(ids)
+    crp_rows = blood[blood["marker"] == "crp"]
+    mg_l = pd.to_numeric(crp_rows["value"], errors="coerce") * np.where(
+        crp_rows["unit"] == "mg/dL", 10.0, 1.0)
+    crp = mg_l.groupby(
+        crp_rows["patient_id"]).mean().reindex(ids).to_numpy()
+    low_crp = np.where(np.isnan(crp), False, crp < 3.0)
+    dose = np.exp(rng.normal(np.log(500), 0.45, n)).clip(100, 1500).round(0)
+    resistance = rng.integers(0, 4, n)
+    vo2 = clin["vo2peak_ml_kg_min"].to_numpy(dtype=float)
+    six = clin["six_mwt_m"].to_numpy(dtype=float)
+    facit = rng.normal(36, 8, n).clip(0, 52)
+    gain_vo2 = dose / 100 * (0.15 + 0.25 * low_crp) + rng.normal(0, 1.0, n)
+    gain_six = dose / 100 * 2.5 + 8 * resistance + rng.normal(0, 25, n)
+    gain_facit = rng.normal(0, 5, n)
+    rows = []
+    for name, base, gain in (("vo2peak", vo2, gain_vo2), ("six_mwt", six, gain_six),
+                             ("fatigue", facit, gain_facit)):
+        rows.append(pd.DataFrame({"patient_id": ids, "outcome": name,
+                                  "baseline": base.round(1), "follow_up": (base + gain).round(1),
+                                  "weeks": 12, "dose_received": dose,
+                                  "resistance_sessions_received": resistance}))
+    return pd.concat(rows, ignore_index=True)
+
+
 def generate_cohort(n: int, seed: int, reference_date: dt.date = REFERENCE_DATE) -> Cohort:
     if n < 1:
         raise ValueError("a demo cohort needs at least one patient")
@@ -486,12 +527,13 @@ def generate_cohort(n: int, seed: int, reference_date: dt.date = REFERENCE_DATE)
     blood = _blood(clin, scen, rng, reference_date)
     wearables = _wearables(clin, scen, rng, reference_date)
     followup_wear, followup_sym = _followup(clin, wearables, seed, reference_date)
+    outcomes = _outcomes(clin, blood, seed)
     return Cohort(
         patients=clin, scenario=pd.Series(scen, index=ids, name="scenario"), counts=counts,
         taxonomy=taxonomy, metaphlan=metaphlan, methylation=methylation, manifest=manifest,
         variants=variants, variant_table=variant_table,
         blood=blood, wearables=wearables, followup_wearables=followup_wear,
-        followup_symptoms=followup_sym, reference_date=reference_date,
+        followup_symptoms=followup_sym, reference_date=reference_date, outcomes=outcomes,
     )
 
 
@@ -551,6 +593,7 @@ def write_cohort(cohort: Cohort, out_dir: str | Path) -> dict[str, str]:
         "wearables": "wearables.tsv",
         "followup_wearables": "followup_wearables.tsv",
         "followup_symptoms": "followup_symptoms.tsv",
+        "outcomes": "outcomes.tsv",
     }
     # A modality file is written (and listed in the config) only when it holds patients.
     microbiome = []
@@ -583,6 +626,7 @@ def write_cohort(cohort: Cohort, out_dir: str | Path) -> dict[str, str]:
         write_tsv(out / "followup_wearables.tsv", cohort.followup_wearables)
     if "followup_symptoms" in files:
         write_tsv(out / "followup_symptoms.tsv", cohort.followup_symptoms)
+    write_tsv(out / "outcomes.tsv", cohort.outcomes)
     write_tsv(out / "scenarios.tsv", cohort.scenario.rename_axis("patient_id").reset_index())
     config_lines = ["# precex demo cohort; paths are relative to this directory:",
                     "# cd here, then: precex run --configfile config.yaml --cores 2"]

@@ -144,8 +144,23 @@ def report_context(profile: dict[str, Any], prescription: dict[str, Any],
     }
 
 
+def research_rows(block: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The responder-model section: per outcome, its skill and, when it has skill, the
+    expected change under each alternative plan with its 90% interval."""
+    if block is None:
+        return None
+    by_outcome: dict[str, list[dict[str, Any]]] = {}
+    for row in block.get("predictions", []):
+        by_outcome.setdefault(row["outcome"], []).append({
+            **row, "label": block["plan_labels"].get(row["plan"], row["plan"])})
+    outcomes = []
+    for name, meta in sorted(block.get("outcomes", {}).items()):
+        outcomes.append({"name": name, **meta, "rows": by_outcome.get(name, [])})
+    return {"outcomes": outcomes}
+
+
 def render_patient_report(profile_path: str, prescription_path: str,
-                          provenance_path: str) -> str:
+                          provenance_path: str, research_path: str = "") -> str:
     with open(profile_path, "rb") as f:
         raw_profile = f.read()
     profile = json.loads(raw_profile)
@@ -156,4 +171,8 @@ def render_patient_report(profile_path: str, prescription_path: str,
     template = environment().get_template("patient.html.j2")
     context = report_context(profile, prescription, provenance)
     context["patient_data_digest"] = hashlib.sha256(raw_profile).hexdigest()
+    context["research"] = None
+    if research_path:  # research_mode with a responder model (results/research/)
+        with open(research_path, encoding="utf-8") as f:
+            context["research"] = research_rows(json.load(f).get(prescription["patient_id"]))
     return template.render(**context)

@@ -14,7 +14,8 @@ from precex.reporting.runner import RenderJob, html_outputs, render_many
 
 
 def run_shard(summary_tsv: str, shard_ids: list[str], results: str, provenance: str,
-              notebook: str, out_index: str, out_exclusions: str, shard_dir: str) -> None:
+              notebook: str, out_index: str, out_exclusions: str, shard_dir: str,
+              research: str = "") -> None:
     """Render the shard's reports into shard_dir (tracked by Snakemake, registered for
     `snakemake --report`) and link each to the contract path results/reports/{patient}.html."""
     report_dir = Path(results) / "reports"
@@ -28,6 +29,7 @@ def run_shard(summary_tsv: str, shard_ids: list[str], results: str, provenance: 
         "profile_path": os.path.abspath(Path(results) / "profiles" / f"{pid}.json"),
         "prescription_path": os.path.abspath(Path(results) / "prescriptions" / f"{pid}.json"),
         "provenance_path": os.path.abspath(provenance),
+        "research_path": os.path.abspath(research) if research else "",
     }, str(Path(shard_dir) / f"{pid}.html")) for pid in summary["patient_id"]]
     failures = render_many(notebook, jobs) if jobs else {}
     for job in jobs:

@@ -1,0 +1,34 @@
+# Research mode (config `outcomes`): the responder model and its model card; in research_mode
+# also per-shard predictions under alternative plans, shown in the patient reports.
+
+
+rule research:
+    input:
+        profiles=f"{RESULTS}/profiles/host_profiles.tsv",
+        prescriptions=f"{RESULTS}/prescriptions/prescriptions.tsv",
+        outcomes=CFG.get("outcomes", []),
+    output:
+        card=f"{RESULTS}/research/model_card.json",
+        interactions=f"{RESULTS}/research/interactions.tsv",
+        predictions=f"{RESULTS}/research/predictions.tsv",
+        shards=expand(f"{RESULTS}/research/predictions/{{shard}}.json", shard=SHARDS),
+        exclusions=f"{RESULTS}/research/exclusions.tsv",
+        problems=f"{RESULTS}/research/problems.tsv",
+    log:
+        f"{RESULTS}/logs/research.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/research.tsv"
+    conda:
+        ENVS["core"]
+    threads: 1
+    resources:
+        mem_mb=get_batch_mem_mb,
+        runtime=get_batch_runtime,
+    params:
+        shards=SHARDS,
+        research_mode=CFG["research_mode"],
+        features=CFG.get("research_features"),
+        bootstrap=CFG["research_bootstrap"],
+        results=get_results_dir,
+    script:
+        "../scripts/research.py"

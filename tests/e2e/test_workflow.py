@@ -170,3 +170,37 @@ def test_dry_run_of_10000_patients_has_fewer_than_200_jobs(tmp_path):
     total = int(re.search(r"^total\s+(\d+)", result.stdout, flags=re.M).group(1))
     assert total < 200
     assert re.search(r"^prescribe_shard\s+40$", result.stdout, flags=re.M)  # 250 per shard
+
+
+def test_trial_arms_and_research_mode_on_the_demo(tmp_path):
+    """The demo allocated to arms and run in research_mode: each patient is prescribed by arm,
+    the batch report shows arm balance, the model card is complete and every report carries the
+    responder-model section (the 30-patient demo is too small for skill: it must say so)."""
+    log = tmp_path / "allocation.tsv"
+    alloc = subprocess.run([sys.executable, "-m", "precex.cli", "trial", "allocate",
+                            "--patients", str(REPO / "resources/demo/patients.tsv"), "--log",
+                            str(log), "--seed", "5"], capture_output=True, text=True)
+    assert alloc.returncode == 0, alloc.stderr
+    precex_run(tmp_path, "--config", f"trial_allocation={log}", "research_mode=True")
+    results = tmp_path / "results"
+    arms = pd.read_csv(log, sep="\t", comment="#", dtype=str).set_index("patient_id")["arm"]
+    summary = pd.read_csv(results / "prescriptions/prescriptions.tsv", sep="\t", dtype=str)
+    for pid in summary["patient_id"]:
+        prescription = json.loads((results / f"prescriptions/{pid}.json").read_text())
+        assert prescription["engine"]["trial_arm"] == arms[pid]
+        if arms[pid] == "standard":
+            assert not [t for t in prescription["trace"] if t["applied"] and
+                        t["kind"] == "modifier"]
+        html = (results / f"reports/{pid}.html").read_text()
+        assert 'id="responder-model"' in html and "hypothesis-generating" in html
+    cohort = (results / "reports/cohort.html").read_text()
+    assert 'id="trial-arms"' in cohort and "prescribed in this batch" in cohort
+    card = json.loads((results / "research/model_card.json").read_text())
+    assert {"precex_version", "date_of_fit", "features", "outcomes", "limitations"} <= set(card)
+    assert set(card["outcomes"]) == {"vo2peak", "six_mwt", "fatigue"}
+    for outcome in card["outcomes"].values():
+        assert outcome["patients"] == 30 and "cross_validation" in outcome
+        if not outcome["skill"]:
+            pid = summary["patient_id"].iloc[0]
+            assert "no skill over the null model" in (results / f"reports/{pid}.html"
+                                                      ).read_text()

@@ -236,6 +236,45 @@ def _adapt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trial_allocate(args: argparse.Namespace) -> int:
+    """Allocate the sheet's valid patients not yet in the log; print the balance by stratum."""
+    from precex.config import load_config_file
+    from precex.io.sheet import read_patient_sheet
+    from precex.trial.allocation import Settings, allocate, balance
+
+    try:
+        config = load_config_file(args.configfile) if args.configfile else {}
+        patients = args.patients or config.get("patients")
+        log_path = args.log or config.get("trial_allocation")
+        if not patients or not log_path:
+            print("precex trial allocate: give --patients and --log (or a --configfile with "
+                  "patients and trial_allocation).", file=sys.stderr)
+            return 2
+        strata = tuple(args.strata or config.get("trial_strata") or
+                       ("subtype", "treatment_phase"))
+        sizes = tuple(args.block_sizes or config.get("trial_block_sizes") or (2, 4, 6))
+        seed = args.seed if args.seed is not None else config.get("trial_seed")
+        if seed is None:
+            print("precex trial allocate: give --seed (or trial_seed in the config); it is "
+                  "recorded in the log.", file=sys.stderr)
+            return 2
+        sheet = read_patient_sheet(patients)
+        unknown = [s for s in strata if s not in sheet.patients.columns]
+        if unknown:
+            print(f"precex trial allocate: strata column(s) {', '.join(unknown)} are not in "
+                  f"the sheet {patients}.", file=sys.stderr)
+            return 1
+        log, added = allocate(sheet.patients, Settings(int(seed), strata, sizes), log_path)
+    except InputError as err:
+        print(err, file=sys.stderr)
+        return 1
+    for problem in sheet.problems:
+        print(f"not allocated: {problem}", file=sys.stderr)
+    print(f"Allocated {len(added)} new patient(s); {len(log)} in {log_path}.")
+    print(balance(log).to_string())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="precex", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -259,6 +298,19 @@ def build_parser() -> argparse.ArgumentParser:
     adapt.add_argument("--symptoms", default=None, help="optional daily symptom table")
     adapt.add_argument("--out", required=True, help="where to write the adapted prescription")
     adapt.add_argument("--rulebase", default=None, help="rule base (default: the bundled one)")
+    trial = sub.add_parser("trial", help="trial arms: stratified block randomisation")
+    trial_sub = trial.add_subparsers(dest="trial_command", required=True)
+    alloc = trial_sub.add_parser("allocate", help="allocate new patients to the standard or "
+                                 "precision arm (append-only log)")
+    alloc.add_argument("--configfile", default=None,
+                       help="config naming patients, trial_allocation, trial_strata, trial_seed")
+    alloc.add_argument("--patients", default=None, help="patient sheet (TSV)")
+    alloc.add_argument("--log", default=None, help="allocation log (created or extended)")
+    alloc.add_argument("--strata", nargs="+", default=None,
+                       help="sheet columns defining strata (default subtype treatment_phase)")
+    alloc.add_argument("--seed", type=int, default=None, help="randomisation seed (recorded)")
+    alloc.add_argument("--block-sizes", type=int, nargs="+", default=None,
+                       help="block sizes drawn at random per block (default 2 4 6)")
     return parser
 
 
@@ -272,6 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(args)
     if args.command == "adapt":
         return _adapt(args)
+    if args.command == "trial":
+        return _trial_allocate(args)
     return _validate(args)
 
 

@@ -113,6 +113,10 @@ def get_input_files():
     return files + [CFG["rulebase"], CFG["genome_gtf"]]
 
 
+def get_trial_allocation(wildcards):
+    return [CFG["trial_allocation"]] if is_configured("trial_allocation") else []
+
+
 def get_shard_research(wildcards):
     # Reports show the responder model's predictions only in research_mode.
     if is_configured("outcomes") and CFG["research_mode"]:

@@ -3,6 +3,7 @@ rule prescribe_shard:
         features=get_shard_features,
         domains=get_shard_domains,
         rulebase=CFG["rulebase"],
+        trial=get_trial_allocation,
     output:
         summary=f"{RESULTS}/shards/{{shard}}/prescriptions.tsv",
         exclusions=f"{RESULTS}/shards/{{shard}}/prescription_exclusions.tsv",

@@ -40,6 +40,7 @@ rule cohort_report:
         provenance=f"{RESULTS}/provenance.json",
         reports=expand(f"{RESULTS}/shards/{{shard}}/reports.tsv", shard=SHARDS),
         notebook=workflow.source_path("../notebooks/cohort_report.ipynb"),
+        trial=get_trial_allocation,
     output:
         html=report(
             f"{RESULTS}/reports/cohort.html",

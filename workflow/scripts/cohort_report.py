@@ -14,5 +14,6 @@ parameters = {
     "problems_paths": [os.path.abspath(p) for p in sm.input.problems],
     "provenance_path": os.path.abspath(sm.input.provenance),
     "report_dir": os.path.abspath(os.path.dirname(sm.output.html)),
+    "trial_path": os.path.abspath(sm.input.trial[0]) if sm.input.trial else "",
 }
 run_step(sm, lambda: stage.run_cohort(sm.input.notebook, parameters, sm.output.html))

@@ -8,4 +8,5 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 run_step(sm, lambda: stage.run(
     sm.input.features, sm.input.domains, list(sm.params.ids), sm.input.rulebase,
     sm.params.results, sm.params.reference_date, sm.params.evidence_floor,
-    sm.params.research_mode, sm.output.summary, sm.output.exclusions))
+    sm.params.research_mode, sm.output.summary, sm.output.exclusions,
+    sm.input.trial[0] if sm.input.trial else None))

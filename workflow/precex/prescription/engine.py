@@ -43,6 +43,9 @@ class EngineSettings:
     reference_date: dt.date
     evidence_floor: str = "G2"
     research_mode: bool = False
+    # A trial arm (precex trial allocate): "standard" uses the ACSM base prescription without
+    # precision base rules or modifiers; "precision" (or None, no trial) uses every rule.
+    trial_arm: str | None = None
 
 
 @dataclass
@@ -172,7 +175,13 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
         apply_effect_caps(caps, rule.effect)
         trace.append(_trace_entry(rule, row, True, "safety rule: always applied"))
 
+    standard_arm = settings.trial_arm == "standard"
     bases = sorted((r for r in fired if r.kind == "base"), key=lambda r: -r.priority)
+    if standard_arm:
+        for rule in (r for r in bases if r.precision):
+            trace.append(_trace_entry(rule, row, False, "trial arm 'standard': precision base "
+                                      "rules are not used"))
+        bases = [r for r in bases if not r.precision]
     base = bases[0]
     dose = {"aerobic": copy.deepcopy(base.effect.get("aerobic")),
             "resistance": copy.deepcopy(base.effect.get("resistance"))}
@@ -185,6 +194,10 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
                                   f"base rule fired but {base.id} has higher priority"))
 
     for rule in (r for r in fired if r.kind == "modifier"):
+        if standard_arm:
+            trace.append(_trace_entry(rule, row, False, "trial arm 'standard': no precision "
+                                      "modifiers"))
+            continue
         if rule.grade == "H":
             allowed = settings.research_mode and rule.research_eligible
             why = ("research_mode: hypothesis-generating rule applied" if allowed else
@@ -233,7 +246,8 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
         "trace": trace,
         "engine": {"evidence_floor": settings.evidence_floor,
                    "research_mode": settings.research_mode,
-                   "reference_date": settings.reference_date.isoformat()},
+                   "reference_date": settings.reference_date.isoformat(),
+                   **({"trial_arm": settings.trial_arm} if settings.trial_arm else {})},
     }
 
 

@@ -40,6 +40,7 @@ class Rule:
     priority: int = 0
     research_eligible: bool = False
     features: tuple[str, ...] = field(default_factory=tuple)
+    precision: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ def load_rulebase(path: str, known: set[str] | None = None) -> RuleBase:
                           effect=raw["effect"], grade=raw["grade"], citation=raw["citation"],
                           rationale=raw["rationale"], priority=int(raw.get("priority", 0)),
                           research_eligible=bool(raw.get("research_eligible", False)),
+                          precision=bool(raw.get("precision", False)),
                           features=tuple(feats)))
     if not any(r.kind == "base" and r.when == {"always": True} for r in rules):
         problems.append(Problem(path, "no base rule with 'when: {always: true}'.",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +22,7 @@ from precex.prescription.rules import evaluate, load_rulebase
 from precex.problems import EXCLUSION_COLUMNS
 from precex.profile.host import known_features, patient_profile
 from precex.profile.stage import read_records
+from precex.trial.allocation import read_arms
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ def shard_paths(results: str, pid: str) -> dict[str, Path]:
 
 def run(shard_profiles: str, shard_domains: str, shard_ids: list[str], rulebase_path: str,
         results: str, reference_date: str, evidence_floor: str, research_mode: bool,
-        out_summary: str, out_exclusions: str) -> None:
+        out_summary: str, out_exclusions: str, trial_allocation: str | None = None) -> None:
     for pid in shard_ids:  # stale outputs of this shard's patients go first
         for path in shard_paths(results, pid).values():
             if path.exists():
@@ -46,14 +48,23 @@ def run(shard_profiles: str, shard_domains: str, shard_ids: list[str], rulebase_
                               research_mode)
     rule_list = rulebase.prescription_rules()
     fired = {r.id: evaluate(r.when, flat) for r in rule_list}
+    # A trial prescribes by arm; a patient missing from the allocation log is not prescribed.
+    arms = read_arms(trial_allocation) if trial_allocation else None
     rows, excluded = [], []
     # Plain dicts per patient: much cheaper than a pandas row per access.
     records = flat.to_dict("records")
     domain_records = dict(zip(domains.index, domains.to_dict("records"), strict=True))
     for i, pid in enumerate(flat.index):
+        if arms is not None and pid not in arms:
+            excluded.append({"patient_id": pid, "stage": "prescription",
+                             "reason": f"{Path(trial_allocation).name}: not allocated to a trial "
+                                       "arm. Fix: run precex trial allocate for the new "
+                                       "patients."})
+            continue
         try:
             rules = [r for r in rule_list if fired[r.id][i]]
-            prescription = prescribe_one(pid, records[i], rules, settings)
+            mine = replace(settings, trial_arm=arms[pid]) if arms is not None else settings
+            prescription = prescribe_one(pid, records[i], rules, mine)
             bundle = prescription_bundle(prescription)
             validate_bundle(bundle)
             profile = patient_profile(pid, records[i], domain_records[pid])

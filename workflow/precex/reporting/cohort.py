@@ -60,7 +60,7 @@ def cohort_context(profiles: pd.DataFrame, prescriptions: pd.DataFrame,
 
 def render_cohort_report(profiles_path: str, prescriptions_path: str, exclusions_path: str,
                          problems_paths: list[str], provenance_path: str,
-                         report_dir: str) -> str:
+                         report_dir: str, trial_path: str = "") -> str:
     profiles = pd.read_csv(profiles_path, sep="\t", index_col="patient_id", dtype=str)
     for d in DOMAINS:
         comp = f"domain_{d.name}_completeness"
@@ -75,4 +75,24 @@ def render_cohort_report(profiles_path: str, prescriptions_path: str, exclusions
         provenance = json.load(handle)
     context = cohort_context(profiles, prescriptions, exclusions, problems, provenance,
                              report_dir)
+    context["trial"] = trial_balance(trial_path, set(prescriptions["patient_id"])) if (
+        trial_path) else None
     return environment().get_template("cohort.html.j2").render(**context)
+
+
+def trial_balance(trial_path: str, prescribed: set[str]) -> dict[str, Any]:
+    """Arm balance by stratum in the allocation log, and among this batch's patients."""
+    from precex.trial.allocation import ARMS, balance, read_arms, read_log_rows
+
+    read_arms(trial_path)  # verifies the log's chain
+    log = read_log_rows(trial_path)
+    batch = log[log["patient_id"].isin(prescribed)]
+    rows = []
+    for name, frame in (("all allocated", log), ("prescribed in this batch", batch)):
+        table = balance(frame) if len(frame) else None
+        if table is None:
+            continue
+        for stratum, counts in table.iterrows():
+            rows.append({"scope": name, "stratum": stratum,
+                         **{arm: int(counts[arm]) for arm in ARMS}})
+    return {"arms": list(ARMS), "rows": rows}

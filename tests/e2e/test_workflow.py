@@ -91,7 +91,8 @@ def test_rerun_with_other_shards_and_cores_is_byte_identical(demo_run, tmp_path)
     assert files == per_patient_files(other)
     batch = ["profiles/host_profiles.tsv", "prescriptions/prescriptions.tsv", "exclusions.tsv",
              "reports/cohort.html", "provenance.json", "adaptations/adaptations.tsv",
-             "adaptations/exclusions.tsv", "adaptations/problems.tsv"]
+             "adaptations/exclusions.tsv", "adaptations/problems.tsv",
+             "research/interactions.tsv", "research/predictions.tsv"]
     match, mismatch, errors = filecmp.cmpfiles(demo_run, other, files + batch, shallow=False)
     assert mismatch == [] and errors == []
     assert len(list((other / "shards").iterdir())) == 5  # 30 patients in shards of 7

@@ -50,7 +50,7 @@ rule adapt_shard:
     benchmark:
         f"{RESULTS}/benchmarks/adapt_shard/{{shard}}.tsv"
     conda:
-        ENVS["core"]
+        ENVS["report"]  # renders the adapted reports
     threads: 1
     resources:
         mem_mb=get_shard_mem_mb,

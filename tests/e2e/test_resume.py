@@ -55,8 +55,9 @@ def test_killed_run_resumes_without_redoing_finished_jobs(demo_run, tmp_path):
     assert Path(results / "manifest.json").exists()
 
 
-# Kill points: after the k-th finished job plus a delay that lands inside the next job.
-KILL_POINTS = [(1, 0.2), (3, 1.0), (6, 0.5), (9, 2.0), (12, 0.1), (15, 1.5)]
+# Kill points: after the k-th job finished in that attempt, plus a delay that lands inside the
+# next job; six kills spread over the run (21 jobs; 11 finish before the last kill).
+KILL_POINTS = [(1, 0.2), (2, 1.0), (2, 0.5), (3, 2.0), (1, 0.1), (2, 1.5)]
 
 
 def assert_no_partial_file_looks_complete(results: Path) -> None:

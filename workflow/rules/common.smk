@@ -135,13 +135,17 @@ def get_adaptation_outputs():
 
 
 def get_final_outputs():
-    return get_adaptation_outputs() + get_research_outputs() + [
-        f"{RESULTS}/profiles/host_profiles.tsv",
-        f"{RESULTS}/prescriptions/prescriptions.tsv",
-        f"{RESULTS}/exclusions.tsv",
-        f"{RESULTS}/reports/cohort.html",
-        f"{RESULTS}/manifest.json",
-    ]
+    return (
+        get_adaptation_outputs()
+        + get_research_outputs()
+        + [
+            f"{RESULTS}/profiles/host_profiles.tsv",
+            f"{RESULTS}/prescriptions/prescriptions.tsv",
+            f"{RESULTS}/exclusions.tsv",
+            f"{RESULTS}/reports/cohort.html",
+            f"{RESULTS}/manifest.json",
+        ]
+    )
 
 
 def get_results_dir(wildcards, input):

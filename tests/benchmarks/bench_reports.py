@@ -58,19 +58,23 @@ def run_precex(work: str, ids: list[str]) -> dict:
     return {"failures": len(failures)}
 
 
+def usual_report(parameters: dict[str, str], nb: Path) -> None:
+    """The usual pattern for one report: a papermill process, then jupyter nbconvert."""
+    bindir = Path(sys.executable).parent
+    args = [str(bindir / "papermill"), str(NOTEBOOK), str(nb), "--no-progress-bar"]
+    for key, value in parameters.items():
+        args += ["-p", key, value]
+    subprocess.run(args, check=True, capture_output=True)
+    subprocess.run([str(bindir / "jupyter"), "nbconvert", "--to", "html", "--no-input",
+                    str(nb)], check=True, capture_output=True)
+
+
 def run_usual(work: str, ids: list[str]) -> float:
     out = Path(work) / "usual_reports"
     out.mkdir(exist_ok=True)
-    bindir = Path(sys.executable).parent
     t0 = time.perf_counter()
     for pid in ids:
-        nb = out / f"{pid}.ipynb"
-        args = [str(bindir / "papermill"), str(NOTEBOOK), str(nb), "--no-progress-bar"]
-        for key, value in params(work, pid).items():
-            args += ["-p", key, value]
-        subprocess.run(args, check=True, capture_output=True)
-        subprocess.run([str(bindir / "jupyter"), "nbconvert", "--to", "html", "--no-input",
-                        str(nb)], check=True, capture_output=True)
+        usual_report(params(work, pid), out / f"{pid}.ipynb")
     return time.perf_counter() - t0
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from bench_reports import usual_report
 from harness import machine
 
 
@@ -85,8 +86,6 @@ def run_per_patient(cohort: Path, limit: int, cores: int) -> dict:
     config = {key: absolute(value) for key, value in config.items()}
     per = cohort / "per_patient"
     per.mkdir()
-    bindir = Path(sys.executable).parent
-    notebook = Path(__file__).resolve().parents[2] / "workflow/notebooks/patient_report.ipynb"
 
     def one(pid: str) -> None:
         here = per / pid
@@ -102,14 +101,10 @@ def run_per_patient(cohort: Path, limit: int, cores: int) -> dict:
                        cwd=here, check=True, capture_output=True)
         if not (results / "prescriptions" / f"{pid}.json").exists():
             return  # excluded (as in the precex run); no report to render
-        nb = per / f"{pid}.ipynb"
-        args = [str(bindir / "papermill"), str(notebook), str(nb), "--no-progress-bar",
-                "-p", "profile_path", str(results / "profiles" / f"{pid}.json"),
-                "-p", "prescription_path", str(results / "prescriptions" / f"{pid}.json"),
-                "-p", "provenance_path", str(results / "reports/report_provenance.json")]
-        subprocess.run(args, check=True, capture_output=True)
-        subprocess.run([str(bindir / "jupyter"), "nbconvert", "--to", "html", "--no-input",
-                        str(nb)], check=True, capture_output=True)
+        usual_report({"profile_path": str(results / "profiles" / f"{pid}.json"),
+                      "prescription_path": str(results / "prescriptions" / f"{pid}.json"),
+                      "provenance_path": str(results / "reports/report_provenance.json")},
+                     per / f"{pid}.ipynb")
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()

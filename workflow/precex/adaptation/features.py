@@ -44,16 +44,22 @@ def issue_date(prescription: dict[str, Any]) -> dt.date:
 SOURCE_ROW = "source_row"
 
 
-def validate_days(frame: pd.DataFrame, source: str, issued: dict[str, dt.date],
-                  what: str) -> tuple[pd.DataFrame, list[Problem]]:
-    """Every row must belong to a patient with a prescription and fall after its date, one
-    row per patient-day; anything else is a clear error naming the row (nothing ignored)."""
-    problems = []
+def require_day_columns(frame: pd.DataFrame, source: str, what: str) -> pd.DataFrame:
+    """A copy with stripped column names; patient_id and date are required."""
     df = frame.copy()
     df.columns = [str(c).strip() for c in df.columns]
     if not {"patient_id", "date"} <= set(df.columns):
         raise InputError([Problem(source, f"the {what} table needs columns patient_id and date.",
                                   "add them to the header row.", stage="adaptation")])
+    return df
+
+
+def validate_days(frame: pd.DataFrame, source: str, issued: dict[str, dt.date],
+                  what: str) -> tuple[pd.DataFrame, list[Problem]]:
+    """Every row must belong to a patient with a prescription and fall after its date, one
+    row per patient-day; anything else is a clear error naming the row (nothing ignored)."""
+    problems = []
+    df = require_day_columns(frame, source, what)
     # A shard's slice of the table carries the row numbers of the user's file (split_followup).
     if SOURCE_ROW in df:
         df["row"] = df.pop(SOURCE_ROW).astype(int)
@@ -102,14 +108,18 @@ def _flag(series: pd.Series, source: str, column: str, rows: pd.Series) -> pd.Se
     return text.isin(_TRUE)
 
 
+MISSING_TEXT = ["", "NA", "NaN", "nan"]
+
+
 def _numbers(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
     """A numeric column; text that is not a number is an error naming the row (a coerced NaN
     would count as a day without activity and could step a patient back)."""
     if column not in frame:
         return pd.Series(np.nan, index=frame.index)
     text = frame[column].fillna("").astype(str).str.strip()
-    values = pd.to_numeric(text.mask(text.isin(["", "NA", "NaN", "nan"])), errors="coerce")
-    bad = values.isna() & ~text.isin(["", "NA", "NaN", "nan"])
+    missing = text.isin(MISSING_TEXT)
+    values = pd.to_numeric(text.mask(missing), errors="coerce")
+    bad = values.isna() & ~missing
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError([Problem(source, f"{column} '{text.iloc[i]}' is not a number.",

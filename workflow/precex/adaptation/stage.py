@@ -16,6 +16,7 @@ from precex.adaptation.features import (
     SOURCE_ROW,
     adaptation_features,
     issue_date,
+    require_day_columns,
     validate_days,
 )
 from precex.config import load_yaml
@@ -61,15 +62,18 @@ def _last_day(*frames: pd.DataFrame | None) -> dt.date | None:
     return max(days) if days else None
 
 
-def read_followup(wearables_path: str, symptoms_path: str | None, issued: dict[str, dt.date]
+def read_followup(wearables_path: str, symptoms_path: str | None, issued: dict[str, dt.date],
+                  wearables_source: str | None = None, symptoms_source: str | None = None
                   ) -> tuple[pd.DataFrame, pd.DataFrame | None, list[Problem]]:
-    """The follow-up wearable (and symptom) days, validated against each patient's date."""
-    wear, problems = validate_days(read_table(wearables_path, "wearables"), wearables_path,
-                                   issued, "wearables")
+    """The follow-up wearable (and symptom) days, validated against each patient's date.
+    Problems name the *_source files (default: the paths read), e.g. the user's file when a
+    shard's slice of it is read."""
+    wear, problems = validate_days(read_table(wearables_path, "wearables"),
+                                   wearables_source or wearables_path, issued, "wearables")
     sym = None
     if symptoms_path:
-        sym, found = validate_days(read_table(symptoms_path, "symptoms"), symptoms_path, issued,
-                                   "symptoms")
+        sym, found = validate_days(read_table(symptoms_path, "symptoms"),
+                                   symptoms_source or symptoms_path, issued, "symptoms")
         problems += found
     return wear, sym, problems
 
@@ -102,11 +106,7 @@ def split_followup(wearables_path: str, symptoms_path: str | None,
     tables = {"wearables": wearables_path, "symptoms": symptoms_path}
     for what, path in tables.items():
         frame = read_table(path, what) if path else pd.DataFrame(columns=["patient_id", "date"])
-        frame.columns = [str(c).strip() for c in frame.columns]
-        if not {"patient_id", "date"} <= set(frame.columns):
-            raise InputError([Problem(path or "", f"the {what} table needs columns patient_id "
-                                      "and date.", "add them to the header row.",
-                                      stage="adaptation")])
+        frame = require_day_columns(frame, path or "", what)
         frame = frame.assign(**{SOURCE_ROW: range(1, len(frame) + 1)})
         ids = frame["patient_id"].astype(str).str.strip()
         shard = ids.map(shard_of)
@@ -132,9 +132,9 @@ def run_shard(summary_tsv: str, shard_ids: list[str], results: str, wearables_pa
               rulebase_path: str, out_table: str, out_exclusions: str, out_problems: str,
               report_dir: str, notebook: str | None, provenance: str) -> None:
     """One shard's adapted prescriptions (results/adaptations/prescriptions/) and reports
-    (none without a notebook). A
-    patient whose data has a problem is excluded (stage adaptation). Problems name the user's
-    file (wearables_source) and row, not the shard's slice of it."""
+    (none without a notebook). A patient whose data has a problem is excluded (stage
+    adaptation). Problems name the user's file (wearables_source) and row, not the shard's
+    slice of it."""
     out_dir = Path(results) / "adaptations" / "prescriptions"
     published = Path(results) / "adaptations" / "reports"
     for pid in shard_ids:  # no stale file of this shard's patients survives a rerun
@@ -146,13 +146,8 @@ def run_shard(summary_tsv: str, shard_ids: list[str], results: str, wearables_pa
     rx_dir = Path(results) / "prescriptions"
     prescriptions = {pid: load_prescription(str(rx_dir / f"{pid}.json")) for pid in ids}
     issued = {pid: issue_date(p) for pid, p in prescriptions.items()}
-    wear, problems = validate_days(read_table(wearables_path, "wearables"), wearables_source,
-                                   issued, "wearables")
-    sym = None
-    if symptoms_path and symptoms_source:
-        sym, found = validate_days(read_table(symptoms_path, "symptoms"), symptoms_source,
-                                   issued, "symptoms")
-        problems += found
+    wear, sym, problems = read_followup(wearables_path, symptoms_path, issued,
+                                        wearables_source, symptoms_source)
     rulebase = load_rulebase(rulebase_path, known_features())
     excluded = {p.patient_id for p in problems if p.patient_id}
     os.makedirs(out_dir, exist_ok=True)

@@ -121,9 +121,8 @@ def _read_classic_tsv(path: str) -> MicrobiomeTable:
     _check_unique(values.columns, path, "sample")
     numeric = values.apply(pd.to_numeric, errors="coerce")
     bad = _text_cells(values, numeric.isna() & (values != ""), "feature")
-    table = MicrobiomeTable(numeric.T.astype(float), lineage, False, path, "biom-tsv", bad)
-    table.values = table.values.fillna(0)
-    return table
+    return MicrobiomeTable(numeric.fillna(0).T.astype(float), lineage, False, path, "biom-tsv",
+                           bad)
 
 
 def _text_cells(text: pd.DataFrame, bad: pd.DataFrame, row_name: str) -> dict[str, str]:

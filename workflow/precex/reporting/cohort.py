@@ -82,10 +82,9 @@ def render_cohort_report(profiles_path: str, prescriptions_path: str, exclusions
 
 def trial_balance(trial_path: str, prescribed: set[str]) -> dict[str, Any]:
     """Arm balance by stratum in the allocation log, and among this batch's patients."""
-    from precex.trial.allocation import ARMS, balance, read_arms, read_log_rows
+    from precex.trial.allocation import ARMS, balance, read_log_rows
 
-    read_arms(trial_path)  # verifies the log's chain
-    log = read_log_rows(trial_path)
+    log = read_log_rows(trial_path)  # the chain of every row is verified
     batch = log[log["patient_id"].isin(prescribed)]
     rows = []
     for name, frame in (("all allocated", log), ("prescribed in this batch", batch)):

@@ -10,6 +10,7 @@ predictions/{shard}.json (empty unless research_mode), problems.tsv.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -194,20 +195,21 @@ def predictions(models: dict[str, OutcomeModel], host: pd.DataFrame,
     return table.sort_values(["patient_id", "outcome", "plan"], kind="stable")
 
 
-def report_blocks(card: dict[str, Any], table: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """Per patient, what the report's research section shows."""
+def report_blocks(card: dict[str, Any], table: pd.DataFrame, ids: list[str]
+                  ) -> dict[str, dict[str, Any]]:
+    """Per patient of `ids`, what the report's research section shows: every outcome's skill
+    (so a patient without predictions still sees why: no skill, or deferred) and the
+    patient's predictions."""
     skill = {o: {"label": v["label"], "unit": v["unit"], "better": v["better"],
                  "skill": bool(v.get("skill")), "reason": v.get("reason", ""),
                  "improvement": (v.get("cross_validation") or {}).get(
                      "rmse_improvement_over_best_null"),
                  "improvement_se": (v.get("cross_validation") or {}).get("improvement_se")}
              for o, v in card["outcomes"].items()}
-    blocks: dict[str, dict[str, Any]] = {}
-    for pid, part in table.groupby("patient_id", sort=True):
-        blocks[str(pid)] = {"outcomes": skill, "plan_labels": PLAN_LABELS,
-                            "predictions": part.drop(columns="patient_id").round(3)
-                            .to_dict("records")}
-    return blocks
+    rows = {str(pid): part.drop(columns="patient_id").round(3).to_dict("records")
+            for pid, part in table.groupby("patient_id", sort=True)}
+    return {pid: {"outcomes": skill, "plan_labels": PLAN_LABELS,
+                  "predictions": rows.get(pid, [])} for pid in ids}
 
 
 def run(outcomes_path: str, host_profiles_tsv: str, prescriptions_tsv: str, results: str,
@@ -230,18 +232,13 @@ def run(outcomes_path: str, host_profiles_tsv: str, prescriptions_tsv: str, resu
     table = pd.DataFrame(columns=PREDICTION_COLUMNS)
     if research_mode and models:
         rx_dir = Path(results) / "prescriptions"
-        import json
         rx = {pid: json.loads((rx_dir / f"{pid}.json").read_text(encoding="utf-8"))
               for pid in prescribed["patient_id"]}
         table = predictions(models, host, rx)
     write_tsv(out_predictions, table)
-    blocks = report_blocks(card, table) if research_mode else {}
+    every_id = [pid for ids in shards.values() for pid in ids]
+    blocks = report_blocks(card, table, every_id) if research_mode else {}
     for shard, ids in shards.items():
-        mine = {pid: blocks[pid] for pid in ids if pid in blocks}
-        if research_mode:  # patients without predictions still see why (no skill, deferred)
-            for pid in ids:
-                mine.setdefault(pid, {"outcomes": report_blocks(card, pd.DataFrame(
-                    [{"patient_id": pid}]))[pid]["outcomes"], "plan_labels": PLAN_LABELS,
-                    "predictions": []})
-        write_text(out_shard_files[shard], json_dumps(mine))
+        write_text(out_shard_files[shard],
+                   json_dumps({pid: blocks[pid] for pid in ids if pid in blocks}))
     write_stage_outputs(problems, "research", out_exclusions, out_problems)

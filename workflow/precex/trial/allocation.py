@@ -105,10 +105,11 @@ def read_log(path: str, settings: Settings) -> pd.DataFrame:
                                       stage="trial")])
         previous = fields[-1]
         rows.append(fields)
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    for col in ("sequence", "block", "block_size", "position"):
-        frame[col] = frame[col].astype(int)
-    return frame
+    return _typed(pd.DataFrame(rows, columns=COLUMNS))
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.astype({col: int for col in ("sequence", "block", "block_size", "position")})
 
 
 def allocate(patients: pd.DataFrame, settings: Settings, log_path: str
@@ -152,9 +153,10 @@ def allocate(patients: pd.DataFrame, settings: Settings, log_path: str
         old = Path(log_path).read_text(encoding="utf-8") if Path(log_path).exists() else ""
         assert text.startswith(old), "append-only"  # earlier rows are never rewritten
         write_text(log_path, text)
-    for col in ("sequence", "block", "block_size", "position"):
-        added[col] = added[col].astype(int)
-    return read_log(log_path, settings), added
+    added = _typed(added)
+    if not len(added):
+        return log, added
+    return (pd.concat([log, added], ignore_index=True) if len(log) else added), added
 
 
 def read_log_rows(path: str) -> pd.DataFrame:

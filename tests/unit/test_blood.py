@@ -69,7 +69,7 @@ def test_bad_rows_are_reported_and_the_patient_keeps_valid_values():
         ["P1", "insulin", "12", "uIU/mL", "2026-01-02", "true"],
         ["P9", "crp", "1", "mg/L", "2026-01-02", ""],
     ]
-    canon, problems = harmonise(long_table(rows), "blood.tsv", REF, {"P1"})
+    canon, problems, rejected = harmonise(long_table(rows), "blood.tsv", REF, {"P1"})
     by_row = {p.row: p.message for p in problems if p.row}
     assert "unknown marker 'unobtainium'" in by_row[2]
     assert "'high' is not a number" in by_row[3]
@@ -77,11 +77,17 @@ def test_bad_rows_are_reported_and_the_patient_keeps_valid_values():
     assert "after the reference date" in by_row[5]
     assert "unknown unit 'zorkmids'" in by_row[6]
     assert "plausible range" in by_row[7]
-    assert "conflicting values" in by_row[8] and "conflicting values" in by_row[9]
+    # Conflicting insulin 8 and 12 on one day: the more adverse (higher) is kept and flagged.
+    assert "conflicting values" in by_row[9] and "rows 9, 8" in by_row[9]
     assert any("'P9'" in p.message for p in problems)
-    assert list(canon["marker"]) == ["glucose"]
+    # Every rejected row names its patient (a data issue: shown, never excluding).
+    row_problems = [p for p in problems if p.row]
+    assert all(p.patient_id == "P1" and not p.excludes for p in row_problems)
+    assert set(rejected["marker"].dropna()) == {"crp", "hemoglobin", "platelets", "wbc"}
+    assert list(canon["marker"]) == ["glucose", "insulin"]
     assert canon["value"].iloc[0] == pytest.approx(99 / 18.0156, rel=1e-3)
     assert canon["original_unit"].iloc[0] == "mg/dL" and canon["row"].iloc[0] == 1
+    assert canon["value"].iloc[1] == 12 and bool(canon["conflicting"].iloc[1])
 
 
 def test_selection_indices_and_provenance():
@@ -173,5 +179,5 @@ def test_fhir_bundle(tmp_path):
     long, problems = read_fhir_observations(str(path))
     assert list(long["loinc"]) == ["777-3", "718-7"]
     assert len(problems) == 1 and "entry 3 is a Patient" in problems[0].message
-    canon, _ = harmonise(long, str(path), REF, {"P1"})
+    canon, _, _ = harmonise(long, str(path), REF, {"P1"})
     assert sorted(canon["marker"]) == ["hemoglobin", "platelets"]

@@ -26,7 +26,7 @@ def test_valid_rows_are_typed(tmp_path):
 
 def test_three_errors_are_all_reported_with_row_column_and_expectation(tmp_path):
     body = ("A1\tsixty\tF\tTNBC\tno\t\t0\n"
-            "A2\t50\tF\tluminal\tno\t\t0\n"
+            "A2\t50\tF\tclaudin-low\tno\t\t0\n"
             "../x\t50\tF\tTNBC\tno\t\t0\n"
             "A4\t50\tF\tTNBC\tno\t\t0\n")
     sheet = read_patient_sheet(write(tmp_path, body))

@@ -1,8 +1,10 @@
 """Input problems: what went wrong, where (file, row, column, patient) and how to fix it.
 
 Every stage reports bad input as `Problem`s. A problem with a `patient_id` excludes that patient
-from one stage (it is written to exclusions.tsv); a problem without one is fatal for the stage
-and is raised as `InputError`, which the CLI and the workflow scripts print without a traceback.
+from one stage (it is written to exclusions.tsv) unless it is a data issue (`excludes=False`: the
+value is rejected and handled conservatively, and the patient's prescription shows it); a problem
+without one is fatal for the stage and is raised as `InputError`, which the CLI and the workflow
+scripts print without a traceback.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ class Problem:
     column: str | None = None
     patient_id: str | None = None
     stage: str = ""
+    # A data issue names its patient but does not exclude them: the value is treated as
+    # rejected (conservatively, like missing) and shown in that patient's trace and report.
+    excludes: bool = True
 
     def __str__(self) -> str:
         return self.describe(full_path=True)
@@ -61,7 +66,7 @@ def exclusions_frame(problems: Iterable[Problem], stage: str) -> pd.DataFrame:
     """One row per (patient, stage) with all that patient's reasons joined, sorted by patient."""
     reasons: dict[str, list[str]] = {}
     for p in problems:
-        if p.patient_id is None:
+        if p.patient_id is None or not p.excludes:
             continue
         reasons.setdefault(p.patient_id, []).append(p.describe(full_path=False))
     rows = [
@@ -73,6 +78,7 @@ def exclusions_frame(problems: Iterable[Problem], stage: str) -> pd.DataFrame:
 
 def problems_frame(problems: Iterable[Problem]) -> pd.DataFrame:
     """All problems (including non-excluding warnings) as a table for QC logs."""
-    rows = [{**asdict(p), "file": os.path.basename(p.file)} for p in problems]
+    rows = [{**{k: v for k, v in asdict(p).items() if k != "excludes"},
+             "file": os.path.basename(p.file)} for p in problems]
     cols = ["stage", "file", "row", "column", "patient_id", "message", "fix"]
     return pd.DataFrame(rows, columns=cols)

@@ -15,6 +15,8 @@ class Marker:
     name: str
     loinc: tuple[str, ...]
     canonical_unit: str
+    kind: str  # count, concentration, percent, activity, volume, hba1c: how units are read
+    adverse: str  # low, high or none: which direction is worse (conflicts keep the worse)
     column_unit: str  # unit as written in column names, e.g. mmol_l
     molar_mass: float  # g/mol; 0 when no mass<->molar conversion applies
     iu_in_mol: float  # moles per international unit; 0 when not applicable
@@ -38,6 +40,8 @@ def load_catalogue() -> dict[str, Marker]:
             name=r.marker,
             loinc=tuple(c for c in r.loinc.split(";") if c),
             canonical_unit=r.canonical_unit,
+            kind=r.kind,
+            adverse=r.adverse,
             column_unit=r.column_unit,
             molar_mass=float(r.molar_mass_g_mol),
             iu_in_mol=float(r.iu_in_mol),

@@ -2,9 +2,13 @@
 
 Selection rule (documented in config/README.md): for each patient and marker, the latest value
 measured within `window_days` before the reference date (inclusive). Glucose and insulin enter
-HOMA-IR and TyG only when marked fasting. Rows are rejected, with a reason naming the row, for:
-unknown marker, unknown or wrong-dimension unit, non-numeric or implausible value, unparseable
-date or a date after the reference date, and conflicting values on the same day.
+HOMA-IR and TyG only when marked fasting. Rows are rejected, with a reason naming the row and
+the patient, for: unknown marker, unknown or wrong-dimension unit, non-numeric or implausible
+value, unparseable date or a date after the reference date. Differing values of one marker on
+one day conflict: the most adverse is used and flagged. A rejected row never stops the stage
+and never excludes the patient; it is a data issue listed in `blood_data_issues`, and for the
+safety markers (platelets, haemoglobin, neutrophils, WBC) `<marker>_state` says measured,
+conflicting, stale or rejected (rejected and stale values are not used: like missing, flagged).
 
 Columns of results/blood/markers.tsv (one row per patient with any valid value):
 <marker>_<unit> (e.g. glucose_mmol_l), <marker>_date, and indices homa_ir, tyg, nlr, plr, sii,
@@ -15,6 +19,7 @@ siri, phenoage_clinical_years, crp_status, crp_n_measurements. Provenance of eve
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,10 +43,52 @@ class BloodResult:
     problems: list[Problem]
 
 
+# A result as labs export it: an optional censoring sign, a number with a decimal point or comma
+# (or thousands separators), and sometimes the unit in the same cell.
+_VALUE = re.compile(r"^\s*(?P<sign><=|>=|≤|≥|<|>)?\s*(?P<number>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)"
+                    r"(?:[.,]\d+)?|[-+]?[.,]\d+)\s*(?P<unit>.*?)\s*$")
+DIFFERENTIALS = ("neutrophils", "lymphocytes", "monocytes")
+SAFETY_MARKERS = ("platelets", "hemoglobin", "neutrophils", "wbc")
+STATE_SUFFIX = "_state"
+
+
+def parse_values(text: pd.Series) -> pd.DataFrame:
+    """number, censoring sign and in-cell unit of each value text (NaN when not a number).
+
+    '1,5' is 1.5 (decimal comma) while '150,000' is 150000 (thousands); '<20' becomes a value
+    just below 20 and '>1000' just above 1000, so a threshold rule reads a censored result the
+    way it was reported (a platelet count '<20' is below 20).
+    """
+    parts = text.str.extract(_VALUE)
+    number = parts["number"].fillna("")
+    thousands = number.str.fullmatch(r"[-+]?\d{1,3}(?:,\d{3})+")
+    number = number.where(~thousands, number.str.replace(",", "", regex=False))
+    number = number.str.replace(",", ".", regex=False)
+    value = pd.to_numeric(number, errors="coerce")
+    sign = parts["sign"].fillna("").replace({"≤": "<=", "≥": ">="})
+    value = value.where(sign != "<", value * (1 - 1e-9))
+    value = value.where(sign != ">", value * (1 + 1e-9))
+    return pd.DataFrame({"value": value, "sign": sign, "unit": parts["unit"].fillna("")},
+                        index=text.index)
+
+
+def parse_dates(text: pd.Series) -> pd.Series:
+    """YYYY-MM-DD, also as the date part of an ISO 8601 date-time (2025-12-24T08:30:00Z)."""
+    day = text.str.extract(r"^\s*(\d{4}-\d{2}-\d{2})(?:[T ].*)?\s*$")[0]
+    return pd.to_datetime(day, format="%Y-%m-%d", errors="coerce")
+
+
 def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients: set[str],
-              excluded: frozenset[str] = frozenset()) -> tuple[pd.DataFrame, list[Problem]]:
-    """Canonical long table: patient_id, marker, value, date, fasting, row, original_*."""
+              excluded: frozenset[str] = frozenset()
+              ) -> tuple[pd.DataFrame, list[Problem], pd.DataFrame]:
+    """Canonical long table (patient_id, marker, value, date, fasting, row, original_*,
+    conflicting), the problems, and the rejected rows (patient_id, marker, date, reason).
+
+    A rejected row of a known patient is a data issue naming that patient: the value is not
+    used, and the marker's state says 'rejected' when nothing newer and usable replaces it.
+    """
     problems: list[Problem] = []
+    rejected_rows: list[dict[str, object]] = []
     df = long.copy()
     df.columns = [str(c).strip() for c in df.columns]
     df["row"] = np.arange(1, len(df) + 1)
@@ -51,11 +98,16 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
     df = df.fillna("").astype({"patient_id": str, "marker": str, "loinc": str, "unit": str,
                                "date": str, "fasting": str, "value": str})
     df["patient_id"] = df["patient_id"].str.strip()
+    df["date_parsed"] = parse_dates(df["date"])
+    df["canonical"] = None
 
     def reject(mask: pd.Series, message: str, fix: str, column: str) -> None:
         for r in df.loc[mask].itertuples():
             problems.append(Problem(source, message.format(r=r), fix, row=int(r.row),
-                                    column=column, patient_id=None, stage="blood"))
+                                    column=column, patient_id=r.patient_id or None,
+                                    stage="blood", excludes=False))
+            rejected_rows.append({"patient_id": r.patient_id, "marker": r.canonical,
+                                  "date": r.date_parsed, "reason": message.format(r=r)})
 
     unknown_patient = ~df["patient_id"].isin(patients)
     problems += report_unmatched(source, df.loc[unknown_patient, "patient_id"], patients,
@@ -65,24 +117,27 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
     pairs = df[["marker", "loinc"]].drop_duplicates()
     pairs["canonical"] = [find_marker(m, lc) for m, lc in zip(pairs["marker"], pairs["loinc"],
                                                               strict=True)]
-    df = df.merge(pairs, on=["marker", "loinc"], how="left")
+    df = df.drop(columns="canonical").merge(pairs, on=["marker", "loinc"], how="left")
     unknown = df["canonical"].isna()
     reject(unknown, "unknown marker '{r.marker}' (LOINC '{r.loinc}').",
            "use a name, synonym or LOINC code from resources/blood/marker_catalogue.tsv.",
            "marker")
     df = df[~unknown]
 
-    values = pd.to_numeric(df["value"].str.strip(), errors="coerce")
-    bad_value = values.isna() | ~np.isfinite(values)
-    reject(bad_value, "value '{r.value}' is not a number.", "give a number (no '<' or '>').",
-           "value")
-    df = df.assign(value_num=values)[~bad_value]
+    parsed = parse_values(df["value"])
+    in_cell = df["unit"].str.strip().eq("") & parsed["unit"].ne("")
+    df = df.assign(value_num=parsed["value"],
+                   unit=df["unit"].where(~in_cell, parsed["unit"]))
+    bad_value = df["value_num"].isna() | ~np.isfinite(df["value_num"])
+    reject(bad_value, "value '{r.value}' is not a number.",
+           "give a number (a result reported as '<20' or '>1000' is read as just below or "
+           "above that number).", "value")
+    df = df[~bad_value]
 
-    dates = pd.to_datetime(df["date"].str.strip(), format="%Y-%m-%d", errors="coerce")
-    bad_date = dates.isna()
+    bad_date = df["date_parsed"].isna()
     reject(bad_date, "date '{r.date}' is not a YYYY-MM-DD date.", "write dates as YYYY-MM-DD.",
            "date")
-    df = df.assign(date_parsed=dates)[~bad_date]
+    df = df[~bad_date]
     future = df["date_parsed"].dt.date > reference_date
     reject(future, "date {r.date} is after the reference date " + reference_date.isoformat()
            + ".", "check the date or the config's reference_date.", "date")
@@ -102,14 +157,22 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
         try:
             factors[(marker, unit)] = to_canonical(1.0, unit, catalogue[marker])
         except UnitError as err:
+            if marker in DIFFERENTIALS and _is_percent(unit):
+                factors[(marker, unit)] = np.nan  # a percentage of the same day's WBC
+                continue
             unit_errors[(marker, unit)] = str(err)
     key = list(zip(df["canonical"], df["unit"], strict=True))
     bad_unit = pd.Series([k in unit_errors for k in key], index=df.index, dtype=bool)
-    for r, k in zip(df.loc[bad_unit].itertuples(), [k for k in key if k in unit_errors],
-                    strict=True):
-        problems.append(Problem(source, f"{unit_errors[k]}.", "use the marker's unit, e.g. "
-                                f"{catalogue[k[0]].canonical_unit}.", row=int(r.row),
-                                column="unit", stage="blood"))
+    for r in df.loc[bad_unit].itertuples():
+        k = (r.canonical, r.unit)
+        message = (f"{unit_errors[k]}; {r.canonical} {r.value} {r.unit} on {r.date} is not "
+                   "used.")
+        problems.append(Problem(source, message, "use a unit of the marker's kind, e.g. "
+                                f"{catalogue[k[0]].canonical_unit} (UCUM codes are accepted).",
+                                row=int(r.row), column="unit", patient_id=r.patient_id,
+                                stage="blood", excludes=False))
+        rejected_rows.append({"patient_id": r.patient_id, "marker": r.canonical,
+                              "date": r.date_parsed, "reason": message})
     df = df[~bad_unit]
     factor = np.array([factors[k] if factors[k] is not None else np.nan
                        for k in zip(df["canonical"], df["unit"], strict=True)], dtype=float)
@@ -120,16 +183,25 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
                          zip(df["value_num"].to_numpy()[hb], df["unit"].to_numpy()[hb],
                              strict=True)]
     df = df.assign(canonical_value=canonical)
+    df, differential_rows = _absolute_differentials(df)
+    reject(df.index.isin(differential_rows),
+           "{r.canonical} {r.value} % has no white-cell count (WBC) on the same day, so the "
+           "absolute count cannot be derived.",
+           "export the absolute count, or the WBC of the same sample.", "unit")
+    df = df[~df.index.isin(differential_rows)]
     lo = df["canonical"].map(lambda m: catalogue[m].plausible[0])
     hi = df["canonical"].map(lambda m: catalogue[m].plausible[1])
     implausible = (df["canonical_value"] < lo) | (df["canonical_value"] > hi)
     for r in df.loc[implausible].itertuples():
         m = catalogue[r.canonical]
-        problems.append(Problem(source, f"{r.canonical} {r.canonical_value:.4g} "
-                                f"{m.canonical_unit} (given {r.value} {r.unit}) is outside the "
-                                f"plausible range {m.plausible[0]:g}-{m.plausible[1]:g}.",
-                                "check the value and its unit.", row=int(r.row), column="value",
-                                patient_id=None, stage="blood"))
+        message = (f"{r.canonical} {r.canonical_value:.4g} {m.canonical_unit} (given {r.value} "
+                   f"{r.unit}) is outside the plausible range {m.plausible[0]:g}-"
+                   f"{m.plausible[1]:g}.")
+        problems.append(Problem(source, message, "check the value and its unit.",
+                                row=int(r.row), column="value", patient_id=r.patient_id,
+                                stage="blood", excludes=False))
+        rejected_rows.append({"patient_id": r.patient_id, "marker": r.canonical,
+                              "date": r.date_parsed, "reason": message})
     df = df[~implausible]
 
     out = pd.DataFrame({
@@ -142,23 +214,106 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
         "original_value": df["value"],
         "original_unit": df["unit"],
     })
-    # Same patient, marker and day: identical values are one measurement; differing ones conflict.
+    out, conflict_problems = _resolve_conflicts(out, source)
+    problems += conflict_problems
+    rejected = pd.DataFrame(rejected_rows, columns=["patient_id", "marker", "date", "reason"])
+    rejected["date"] = pd.to_datetime(rejected["date"]).dt.date
+    return out.reset_index(drop=True), problems, rejected
+
+
+def _is_percent(unit: str) -> bool:
+    return re.sub(r"\s+", "", unit).lower() in ("%", "percent", "%ofwbc", "%{leukocytes}",
+                                                   "/100wbc", "%wbc")
+
+
+def _absolute_differentials(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
+    """Percent differentials times the same day's WBC; rows without one are returned apart."""
+    pct = df["canonical"].isin(DIFFERENTIALS) & df["canonical_value"].isna() & \
+        df["unit"].map(_is_percent).astype(bool)
+    if not pct.any():
+        return df, pd.Index([])
+    wbc = df[df["canonical"].eq("wbc")].groupby(["patient_id", "date_parsed"])[
+        "canonical_value"].min()  # two WBCs that day: the lower (more adverse) count
+    keys = pd.MultiIndex.from_arrays([df.loc[pct, "patient_id"], df.loc[pct, "date_parsed"]])
+    same_day = pd.Series(wbc.reindex(keys).to_numpy(), index=df.index[pct])
+    absolute = df.loc[pct, "value_num"] / 100 * same_day
+    df = df.copy()
+    df.loc[pct, "canonical_value"] = absolute
+    return df, absolute.index[absolute.isna()]
+
+
+def _resolve_conflicts(out: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[Problem]]:
+    """Same patient, marker and day: identical values are one measurement; differing values
+    conflict and the most adverse one is kept (the lowest count, the highest CRP), flagged."""
+    problems: list[Problem] = []
+    catalogue = load_catalogue()
     grp = out.groupby(["patient_id", "marker", "date"])["value"]
     spread = grp.transform("max") - grp.transform("min")
     conflict = spread > 0.01 * grp.transform("max").abs().clip(lower=1e-9)
-    for r in out.loc[conflict].itertuples():
-        problems.append(Problem(source, f"{r.marker} has conflicting values on {r.date} for "
-                                f"patient '{r.patient_id}'; none of that day's values is used.",
-                                "keep one measurement per marker per day.", row=int(r.row),
-                                column="value", stage="blood"))
-    out = out[~conflict]
+    adverse = out["marker"].map(lambda m: catalogue[m].adverse)
+    # Sort so the kept row (first of its day) is the most adverse: low-adverse ascending,
+    # high-adverse descending, others by source row.
+    order = np.where(adverse.eq("low"), out["value"],
+                     np.where(adverse.eq("high"), -out["value"], 0.0))
+    out = out.assign(conflicting=conflict, _order=order).sort_values(
+        ["patient_id", "marker", "date", "_order", "row"], kind="stable")
+    for (pid, marker, day), g in out[out["conflicting"]].groupby(["patient_id", "marker",
+                                                                   "date"], sort=True):
+        kept = g.iloc[0]
+        values = ", ".join(f"{v:g}" for v in g["value"])
+        problems.append(Problem(source, f"{marker} has conflicting values on {day} ({values} "
+                                f"{catalogue[marker].canonical_unit}, rows "
+                                f"{', '.join(map(str, g['row']))}); the most adverse, "
+                                f"{kept['value']:g}, is used and flagged.",
+                                "check the results with the laboratory; keep one measurement "
+                                "per marker per day.", row=int(kept["row"]), column="value",
+                                patient_id=pid, stage="blood", excludes=False))
     dup = out.duplicated(["patient_id", "marker", "date"], keep="first")
-    for r in out.loc[dup].itertuples():
+    for r in out.loc[dup & ~out["conflicting"]].itertuples():
         problems.append(Problem(source, f"repeats the {r.marker} value of an earlier row for "
                                 "the same day; counted once.", "", row=int(r.row),
                                 column="value", stage="blood"))
-    out = out[~dup]
-    return out.reset_index(drop=True), problems
+    return out.loc[~dup].drop(columns="_order"), problems
+
+
+def marker_states(canon: pd.DataFrame, rejected: pd.DataFrame, reference_date: dt.date,
+                  window_days: int, markers: tuple[str, ...] = SAFETY_MARKERS) -> pd.DataFrame:
+    """<marker>_state per patient: measured, conflicting, stale or rejected (absent: missing).
+
+    The latest usable value in the window is measured (conflicting when that day's values
+    disagreed). A rejected row newer than it, or with no usable value in the window, makes the
+    state rejected; only older values make it stale. Rejected and stale values are not used.
+    """
+    start = reference_date - dt.timedelta(days=window_days)
+    catalogue = load_catalogue()
+    rows: dict[str, dict[str, str]] = {}
+    for marker in markers:
+        mine = canon[canon["marker"].eq(marker) & (canon["date"] <= reference_date)]
+        latest = mine.sort_values("date").groupby("patient_id").tail(1).set_index("patient_id")
+        bad = rejected[rejected["marker"].eq(marker)]
+        bad_latest = bad.assign(date=bad["date"].fillna(reference_date)).groupby(
+            "patient_id")["date"].max()
+        for pid in sorted(set(latest.index) | set(bad_latest.index)):
+            has = pid in latest.index
+            fresh = has and latest.at[pid, "date"] >= start
+            newer_bad = pid in bad_latest.index and (
+                not fresh or bad_latest[pid] >= latest.at[pid, "date"])
+            if newer_bad:
+                state = "rejected"
+            elif fresh:
+                state = "conflicting" if bool(latest.at[pid, "conflicting"]) else "measured"
+            else:
+                state = "stale"
+            rows.setdefault(pid, {})[f"{marker}{STATE_SUFFIX}"] = state
+            if state == "stale":
+                last = latest.at[pid, "date"]
+                rows[pid][f"{marker}_stale_note"] = (
+                    f"{marker} last measured {last} ({(reference_date - last).days} days before "
+                    f"{reference_date}: {latest.at[pid, 'value']:g} "
+                    f"{catalogue[marker].canonical_unit}), outside the {window_days}-day window")
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "patient_id"
+    return frame
 
 
 def select_values(canon: pd.DataFrame, reference_date: dt.date, window_days: int
@@ -219,6 +374,18 @@ def derived_indices(wide: pd.DataFrame, age: pd.Series) -> pd.DataFrame:
     return out.astype(float)
 
 
+def _issue_text(problems: list[Problem]) -> pd.DataFrame:
+    """blood_data_issues: one patient's data issues, for their trace and report."""
+    texts: dict[str, list[str]] = {}
+    for p in problems:
+        if p.patient_id and not p.excludes:
+            texts.setdefault(p.patient_id, []).append(p.describe(full_path=False))
+    frame = pd.DataFrame({"blood_data_issues": {pid: " | ".join(dict.fromkeys(t))
+                                                for pid, t in texts.items()}})
+    frame.index.name = "patient_id"
+    return frame
+
+
 def crp_status(canon: pd.DataFrame, reference_date: dt.date, window_days: int) -> pd.DataFrame:
     """AHA/CDC categories from CRP (or hs-CRP) in the window.
 
@@ -253,11 +420,26 @@ def crp_status(canon: pd.DataFrame, reference_date: dt.date, window_days: int) -
 
 def blood_features(long: pd.DataFrame, source: str, reference_date: dt.date, window_days: int,
                    age: pd.Series, excluded: frozenset[str] = frozenset()) -> BloodResult:
-    canon, problems = harmonise(long, source, reference_date, set(age.index), excluded)
+    canon, problems, rejected = harmonise(long, source, reference_date, set(age.index),
+                                          excluded)
     wide, provenance = select_values(canon, reference_date, window_days)
+    states = marker_states(canon, rejected, reference_date, window_days)
+    catalogue = load_catalogue()
+    for marker in SAFETY_MARKERS:  # a rejected newer result: the older value is not used
+        col, state = catalogue[marker].column, f"{marker}{STATE_SUFFIX}"
+        if col in wide.columns and state in states.columns:
+            unusable = states[state].reindex(wide.index).eq("rejected")
+            wide[col] = wide[col].mask(unusable.to_numpy())
     indices = derived_indices(wide, age)
     status = crp_status(canon, reference_date, window_days)
-    markers = wide.join(indices).join(status).sort_index()
+    stale_notes = [c for c in states.columns if c.endswith("_stale_note")]
+    stale = [Problem(source, f"{text}; not used.", "obtain a current result.", patient_id=pid,
+                     stage="blood", excludes=False)
+             for col in stale_notes for pid, text in states[col].dropna().items()]
+    issues = _issue_text(problems + stale)
+    states = states.drop(columns=stale_notes)
+    markers = wide.join(indices, how="outer").join(status, how="outer").join(
+        states, how="outer").join(issues, how="outer").sort_index()
     markers.index.name = "patient_id"
     markers = markers.reindex(columns=sorted(markers.columns))
     return BloodResult(markers, provenance, problems)

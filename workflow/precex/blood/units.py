@@ -1,9 +1,13 @@
-"""Unit harmonisation with pint.
+"""Unit harmonisation with pint, UCUM codes through ucumvert.
 
-Unit text as laboratories write it ('10^9/L', 'K/uL', 'mg/dL', 'uIU/mL') is mapped to a pint
-expression, converted to the marker's canonical unit, with mass <-> molar conversions through
-the molar mass (pint's 'chemistry' context) and international units through the marker's
-moles per IU. HbA1c NGSP % <-> IFCC mmol/mol uses its master equation, since pint treats both as
+Unit text as laboratories write it ('10^9/L', 'K/uL', 'x10E3/uL', 'cells/mm3', 'mg/dL',
+'uIU/mL') is mapped to a pint expression, converted to the marker's canonical unit, with
+mass <-> molar conversions through the molar mass (pint's 'chemistry' context; haemoglobin in
+mmol/L through the Hb(Fe) monomer) and international units through the marker's moles per IU.
+UCUM codes (what FHIR valueQuantity.code carries: '10*3/uL', 'g/dL', 'u[IU]/mL') are parsed
+with ucumvert when the lab spelling does not apply. The reading depends on the marker's kind:
+for a cell count 'G/L' is giga per litre (10^9/L), for a concentration it is grams per litre.
+HbA1c NGSP % <-> IFCC mmol/mol uses its master equation, since pint treats both as
 dimensionless.
 """
 
@@ -43,17 +47,73 @@ def registry() -> pint.UnitRegistry:
     return ureg
 
 
-def _quantity(unit_text: str) -> pint.Quantity:
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
+# Powers of ten as labs write them: 10^9/L, x10E9/L, 10*9/L (UCUM), 10e3/uL, x 10^3/mcL.
+_POWER_COUNT = re.compile(r"^x?10(?:\^|\*|e|\*\*)?(\d{1,2})(?:cells)?/(ul|l|ml|mm3|mm\^3|nl)$")
+_COUNT_ALIASES = {
+    "g/l": "1e9/L", "gpt/l": "1e9/L", "giga/l": "1e9/L", "/nl": "1e9/L", "t/l": "1e12/L",
+    "tpt/l": "1e12/L", "k/ul": "1e3/uL", "k/mm3": "1e3/mm^3", "thou/ul": "1e3/uL",
+    "thou/mm3": "1e3/mm^3", "thousand/ul": "1e3/uL", "/ul": "1/uL", "/mm3": "1/mm^3",
+    "/mm^3": "1/mm^3", "cells/ul": "1/uL", "cells/mm3": "1/mm^3", "/cumm": "1/mm^3",
+    "cells/cumm": "1/mm^3", "cumm": "1/mm^3", "m/ul": "1e6/uL", "mill/ul": "1e6/uL",
+}
+
+
+def _lab_key(unit_text: str) -> str:
+    """Fold the ways labs write units: case, spaces, unicode x/micro/superscripts, mcL."""
+    key = unit_text.strip().translate(_SUPERSCRIPTS)
+    key = key.replace("×", "x").replace("µ", "u").replace("μ", "u").replace("³", "3")
+    key = re.sub(r"\s+", "", key).lower()
+    key = key.replace("mcl", "ul").replace("cu.mm", "mm3").replace("cumm", "mm3")
+    return key.replace("mm³", "mm3")
+
+
+def lab_expression(unit_text: str, kind: str = "") -> str:
+    """A pint expression for a laboratory's unit text, read for the marker's kind."""
+    key = _lab_key(unit_text)
+    if kind == "count":
+        power = _POWER_COUNT.match(key)
+        if power:
+            volume = {"mm3": "mm^3", "mm^3": "mm^3", "ul": "uL", "l": "L", "ml": "mL",
+                      "nl": "nL"}[power.group(2)]
+            return f"1e{power.group(1)}/{volume}"
+        if key in _COUNT_ALIASES:
+            return _COUNT_ALIASES[key]
+    return _ALIASES.get(key, unit_text.strip())
+
+
+def _from_ucum(unit_text: str) -> pint.Quantity:
+    """A UCUM code as a quantity of this registry (ucumvert parses, pint converts)."""
+    from ucumvert import PintUcumRegistry
+
+    text = unit_text.strip().replace("[IU]", "IU").replace("[iU]", "IU")
+    try:
+        return registry().parse_expression(text)
+    except Exception:  # noqa: BLE001 - fall through to the UCUM grammar
+        pass
+    q = _ucum_registry(PintUcumRegistry).from_ucum(text)
+    base = q.to_base_units()
+    return registry().Quantity(float(base.magnitude), str(base.units))
+
+
+@cache
+def _ucum_registry(kind: type) -> pint.UnitRegistry:
+    return kind()
+
+
+def _quantity(unit_text: str, kind: str = "") -> pint.Quantity:
     text = unit_text.strip()
     if not text:
         raise UnitError("the unit is empty")
-    key = re.sub(r"\s+", "", text).lower()
-    expr = _ALIASES.get(key, text)
+    expr = lab_expression(text.replace("[IU]", "IU").replace("[iU]", "IU"), kind)
     try:
         q = registry().parse_expression(expr)
     except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, AttributeError,
-            TypeError, ValueError, SyntaxError) as err:
-        raise UnitError(f"unknown unit '{unit_text}'") from err
+            TypeError, ValueError, SyntaxError, AssertionError):
+        try:
+            q = _from_ucum(text)
+        except Exception as err:  # noqa: BLE001 - the UCUM grammar raises its own errors
+            raise UnitError(f"unknown unit '{unit_text}'") from err
     if not isinstance(q, pint.Quantity):
         q = registry().Quantity(q, "dimensionless")
     return q
@@ -61,9 +121,9 @@ def _quantity(unit_text: str) -> pint.Quantity:
 
 def hba1c_to_ngsp(value: float, unit_text: str) -> float:
     key = re.sub(r"\s+", "", unit_text).lower()
-    if key in ("%", "percent", "%ngsp", "%dcct"):
+    if key in ("%", "percent", "%ngsp", "%dcct", "%hb", "%{hb}", "%oftotalhb", "%(ngsp)"):
         return value
-    if key in ("mmol/mol", "mmol/mol(ifcc)"):
+    if key in ("mmol/mol", "mmol/mol(ifcc)", "mmol/mol{hb}", "mmol/molhb"):
         return value / 10.929 + 2.15  # IFCC = 10.929 x (NGSP - 2.15)
     raise UnitError(f"unit '{unit_text}' is not an HbA1c unit (% NGSP or mmol/mol IFCC)")
 
@@ -73,8 +133,8 @@ def to_canonical(value: float, unit_text: str, marker: Marker) -> float:
     if marker.name == "hba1c":
         return hba1c_to_ngsp(value, unit_text)
     ureg = registry()
-    source = _quantity(unit_text) * value
-    target = _quantity(marker.canonical_unit)
+    source = _quantity(unit_text, marker.kind) * value
+    target = _quantity(marker.canonical_unit, marker.kind)
     try:
         return float(source.to(target.units).magnitude / target.magnitude)
     except pint.errors.DimensionalityError:

@@ -3,12 +3,22 @@
 A bad row excludes that patient (stage `sheet`), with one reason per bad cell; it never stops
 the batch unless strict mode is on. Duplicate IDs exclude every row that carries them, since
 precex cannot know which row is right.
+
+Cells are read as clinics write them: missing-value tokens (NA, n/a, -, not done, pending, ...)
+are blanks; numbers may carry the column's unit ("45%", "72 bpm", "101.3 F"); coded columns
+accept the synonyms of resources/clinical/sheet_terms.tsv; list columns (agents, comorbidities)
+go through the controlled vocabularies and an unrecognised term is a data issue naming the
+patient and the term. A bad cell in a safety input (schema `x-safety`: fever, temperature, LVEF,
+blood pressure, resting HR, bone status) does not exclude the patient: the value is *rejected*,
+listed in the derived column `sheet_rejected`, and handled like a missing value by the
+prescription (conservatively, and visibly).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,13 +26,31 @@ import numpy as np
 import pandas as pd
 from jsonschema import Draft202012Validator
 
+from precex.clinical.vocabulary import (
+    code_agents,
+    code_comorbidities,
+    coded_value,
+    normalise_text,
+    split_terms,
+)
 from precex.config import load_yaml
 from precex.paths import schema_path
 from precex.problems import InputError, Problem
 
+_VOCABULARIES = {"agents": code_agents, "comorbidities": code_comorbidities}
+
 LIST_SEPARATOR = ";"
-_TRUE = {"true", "yes", "1", "y", "t"}
-_FALSE = {"false", "no", "0", "n", "f"}
+_TRUE = {"true", "yes", "1", "y", "t", "present", "positive"}
+_FALSE = {"false", "no", "0", "n", "f", "absent", "negative", "nil", "none"}
+# What clinics write for "not recorded" (a blank), unless it is a valid value of the column.
+MISSING_TOKENS = {"na", "n/a", "n.a.", "nan", "null", "none", "-", "--", "?", ".", "unknown",
+                  "unk", "not done", "not recorded", "not measured", "not available", "nr",
+                  "nd", "pending", "tbd", "tba", "missing", "not known", "nk"}
+# Derived columns written by the validate stage next to the schema's columns.
+REJECTED_COLUMN = "sheet_rejected"
+ISSUES_COLUMN = "sheet_data_issues"
+DERIVED_COLUMNS = (REJECTED_COLUMN, ISSUES_COLUMN)
+_NUMBER_WITH_UNIT = re.compile(r"^\s*([-+]?(?:\d+(?:[.,]\d+)?|[.,]\d+))\s*(.*?)\s*$")
 
 
 @dataclass
@@ -40,23 +68,42 @@ class _CellError(ValueError):
     pass
 
 
-def _parse_cell(raw: str, spec: dict[str, Any]) -> Any:
+def is_missing_token(raw: str, spec: dict[str, Any]) -> bool:
+    """A 'not recorded' token that is not itself a valid value of the column."""
+    text = normalise_text(raw)
+    if text not in MISSING_TOKENS:
+        return False
+    allowed = {str(v).lower() for v in spec.get("enum", [])}
+    return text not in allowed and not (spec.get("type") == "boolean" and text in _FALSE)
+
+
+def _number(raw: str, spec: dict[str, Any], what: str) -> float:
+    text = raw.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        match = _NUMBER_WITH_UNIT.match(text)
+        units = spec.get("x-units", [])
+        unit = match.group(2).strip() if match else ""
+        if not match or not unit or unit.lower() not in {u.lower() for u in units}:
+            hint = f" (units accepted: {', '.join(units)})" if units else ""
+            raise _CellError(f"'{raw}' is not {what}{hint}") from None
+        value = float(match.group(1).replace(",", "."))
+        if unit.lower().lstrip("°").replace("deg", "") == "f":  # temperature written in F
+            value = round((value - 32) * 5 / 9, 2)
+    if not np.isfinite(value):
+        raise _CellError(f"'{raw}' is not a finite number")
+    return value
+
+
+def _parse_cell(raw: str, spec: dict[str, Any], column: str = "") -> Any:
     kind = spec.get("type")
     text = raw.strip()
     if kind == "number":
-        try:
-            value = float(text)
-        except ValueError:
-            raise _CellError(f"'{raw}' is not a number") from None
-        if not np.isfinite(value):
-            raise _CellError(f"'{raw}' is not a finite number")
-        return value
+        return _number(raw, spec, "a number")
     if kind == "integer":
-        try:
-            value = float(text)
-        except ValueError:
-            raise _CellError(f"'{raw}' is not a whole number") from None
-        if not np.isfinite(value) or value != int(value):
+        value = _number(raw, spec, "a whole number")
+        if value != int(value):
             raise _CellError(f"'{raw}' is not a whole number")
         return int(value)
     if kind == "boolean":
@@ -67,13 +114,23 @@ def _parse_cell(raw: str, spec: dict[str, Any]) -> Any:
             return False
         raise _CellError(f"'{raw}' is not true/false")
     if kind == "array":
-        return [item.strip() for item in text.split(LIST_SEPARATOR) if item.strip()]
+        return split_terms(text)
     if spec.get("format") == "date":
         try:
             dt.date.fromisoformat(text)
         except ValueError:
             raise _CellError(f"'{raw}' is not a date in YYYY-MM-DD form") from None
+    if "enum" in spec:
+        return _coded(text, spec, column)
     return text
+
+
+def _coded(text: str, spec: dict[str, Any], column: str) -> str:
+    """The enum value for a synonym or a case variant ('Stable' -> 'stable', 'IIIA' -> 'III')."""
+    by_lower = {str(v).lower(): v for v in spec["enum"]}
+    if text.lower() in by_lower:
+        return by_lower[text.lower()]
+    return coded_value(column, text)
 
 
 def _expected(spec: dict[str, Any]) -> str:
@@ -123,16 +180,50 @@ def read_patient_sheet(path: str | os.PathLike[str]) -> Sheet:
         pid = values["patient_id"].strip()
         label = pid or None
         row_problems: list[Problem] = []
+        issues: list[Problem] = []  # data issues: named, shown, never excluding
+        rejected: list[str] = []
         record: dict[str, Any] = {}
+
+        def reject(col: str, message: str, fix: str, *, row: int = i,
+                   issues: list[Problem] = issues, rejected: list[str] = rejected,
+                   label: str | None = label) -> None:
+            rejected.append(col)
+            issues.append(Problem(source, f"{message} The value is rejected and handled as "
+                                  "missing (conservatively).", fix, row=row, column=col,
+                                  patient_id=label, stage="sheet", excludes=False))
+
         for col in known:
             cell = values[col]
-            if cell.strip() == "":
+            if cell.strip() == "" or is_missing_token(cell, props[col]):
                 continue
             try:
-                record[col] = _parse_cell(cell, props[col])
+                record[col] = _parse_cell(cell, props[col], col)
             except _CellError as err:
+                if props[col].get("x-safety"):
+                    reject(col, f"{err}.", f"expected {_expected(props[col])}.")
+                    continue
                 row_problems.append(Problem(source, f"{err}.", f"expected {_expected(props[col])}.",
                                             row=i, column=col, patient_id=label, stage="sheet"))
+                continue
+            if props[col].get("x-safety"):
+                errors = list(Draft202012Validator(
+                    props[col], format_checker=Draft202012Validator.FORMAT_CHECKER
+                ).iter_errors(record[col]))
+                if errors:
+                    del record[col]
+                    reject(col, f"'{cell.strip()}': {errors[0].message}.",
+                           f"expected {_expected(props[col])}.")
+        for col, code in _VOCABULARIES.items():
+            if col in record:
+                coded = code(";".join(record[col]))
+                record[col] = list(coded.codes) + list(coded.unrecognised)
+                for term in coded.unrecognised:
+                    issues.append(Problem(source, f"'{term}' is not in the {col} vocabulary; it "
+                                          "is kept as written but no rule can read it.",
+                                          f"use a name from resources/clinical/{col}.tsv, or ask "
+                                          "for the term to be added.", row=i, column=col,
+                                          patient_id=label, stage="sheet", excludes=False))
+        _check_blood_pressure(record, reject)
         unparsed = {p.column for p in row_problems}
         for err in validator.iter_errors(record):
             if err.validator == "required":
@@ -156,15 +247,38 @@ def read_patient_sheet(path: str | os.PathLike[str]) -> Sheet:
                                         "enter the patient's ID.", row=i, column="patient_id",
                                         stage="sheet"))
         problems.extend(row_problems)
+        problems.extend(issues)
         if not row_problems:
+            record[REJECTED_COLUMN] = ";".join(dict.fromkeys(rejected))
+            record[ISSUES_COLUMN] = " | ".join(p.describe(full_path=False) for p in issues)
             records.append(record)
 
     patients = _typed_frame(records, props)
     return Sheet(patients=patients, problems=problems, all_ids=[p for p in ids if p])
 
 
+def _check_blood_pressure(record: dict[str, Any], reject: Any) -> None:
+    """Fill systolic/diastolic from blood_pressure; disagreeing readings keep the higher
+    (more adverse) value; a systolic at or below the diastolic is rejected."""
+    pair = record.get("blood_pressure")
+    if isinstance(pair, str) and "/" in pair:
+        sys_bp, dia_bp = (float(x) for x in pair.split("/"))
+        for col, value in (("systolic_bp", sys_bp), ("diastolic_bp", dia_bp)):
+            record[col] = max(record.get(col, value), value)
+    if "systolic_bp" in record and "diastolic_bp" in record and \
+            record["systolic_bp"] <= record["diastolic_bp"]:
+        text = f"{record['systolic_bp']:g}/{record['diastolic_bp']:g}"
+        for col in ("systolic_bp", "diastolic_bp"):
+            del record[col]
+        reject("systolic_bp", f"blood pressure {text}: the systolic is not above the "
+               "diastolic.", "check the order of the two readings.")
+        reject("diastolic_bp", f"blood pressure {text} is implausible.", "")
+
+
 def _typed_frame(records: list[dict[str, Any]], props: dict[str, Any]) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(records, columns=list(props))
+    frame = pd.DataFrame.from_records(records, columns=list(props) + list(DERIVED_COLUMNS))
+    for col in DERIVED_COLUMNS:
+        frame[col] = frame[col].fillna("").astype("string")
     for col, spec in props.items():
         kind = spec.get("type")
         if kind == "array":

@@ -6,7 +6,7 @@ import os
 
 import pandas as pd
 
-from precex.io.sheet import sheet_schema
+from precex.io.sheet import DERIVED_COLUMNS, sheet_schema
 from precex.problems import Problem
 
 
@@ -26,6 +26,9 @@ def read_validated(path: str | os.PathLike[str]) -> pd.DataFrame:
             frame[col] = values.str.lower().map({"true": True, "false": False}).astype("boolean")
         else:
             frame[col] = values.replace("", pd.NA).astype("string")
+    for col in DERIVED_COLUMNS:  # rejected safety cells and data issues found by validate
+        values = raw[col] if col in raw.columns else pd.Series([""] * len(raw))
+        frame[col] = values.set_axis(frame.index).replace("", pd.NA).astype("string")
     return frame
 
 

@@ -1,0 +1,171 @@
+"""Controlled vocabularies for the free text clinics write (resources/clinical/*.tsv).
+
+Each list column (agents, comorbidities, bone_metastasis_sites) is split into terms; every synonym
+found in a term as a whole word (longest first) gives its code. A term that matches nothing is
+returned as unrecognised so the caller can name the patient and the term: nothing is dropped
+silently. Single-value coded columns (treatment_phase, bone_metastases, ...) map a synonym to
+the schema's code.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+
+import pandas as pd
+
+from precex.paths import resource_path
+
+TERM_SEPARATORS = re.compile(r"[;,|+\n]+")
+SPINE_LEVEL = re.compile(r"(?<![a-z0-9])[ctls]\s?-?\s?\d{1,2}(?![0-9])")
+SIDE = re.compile(r"(?<![a-z])(left|right|bilateral|lt|rt|l|r)(?![a-z])")
+_SIDES = {"left": "left", "lt": "left", "l": "left", "right": "right", "rt": "right",
+          "r": "right", "bilateral": "bilateral"}
+
+
+def normalise_text(text: str) -> str:
+    """Lower case, NFKC, '_' as a space, single spaces, no stray end punctuation."""
+    folded = unicodedata.normalize("NFKC", str(text)).lower().replace("_", " ")
+    folded = re.sub(r"\s+", " ", folded)
+    return folded.strip(" .:;,()[]{}!?\"'")
+
+
+def split_terms(text: str | None) -> list[str]:
+    if text is None or (isinstance(text, float) and text != text):
+        return []
+    return [t for t in (normalise_text(p) for p in TERM_SEPARATORS.split(str(text))) if t]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Synonym -> code, matched as whole words, longest synonym first."""
+
+    name: str
+    codes: dict[str, tuple[str, ...]]  # normalised synonym -> codes
+    pattern: re.Pattern[str]
+
+    def match(self, term: str) -> list[str]:
+        found: list[str] = []
+        for hit in self.pattern.finditer(term):
+            for code in self.codes[hit.group(1)]:
+                if code not in found:
+                    found.append(code)
+        return found
+
+
+def _vocabulary(name: str, pairs: list[tuple[str, tuple[str, ...]]]) -> Vocabulary:
+    codes: dict[str, tuple[str, ...]] = {}
+    for synonym, targets in pairs:
+        key = normalise_text(synonym)
+        if key:
+            codes[key] = tuple(dict.fromkeys(codes.get(key, ()) + targets))
+    alternatives = "|".join(re.escape(s) for s in sorted(codes, key=lambda s: (-len(s), s)))
+    pattern = re.compile(rf"(?<![\w-])({alternatives})(?![\w-])")
+    return Vocabulary(name, codes, pattern)
+
+
+def _table(name: str) -> pd.DataFrame:
+    return pd.read_csv(resource_path("clinical", name), sep="\t", dtype=str,
+                       keep_default_na=False)
+
+
+@cache
+def agent_table() -> pd.DataFrame:
+    table = _table("agents.tsv").set_index("agent")
+    for flag in ("cytotoxic", "myelosuppressive", "cardiotoxic", "neurotoxic", "hyperglycaemic"):
+        table[flag] = table[flag].str.lower().eq("true")
+    return table
+
+
+@cache
+def agents_vocabulary() -> Vocabulary:
+    pairs = [(s, (code,)) for code, row in agent_table().iterrows()
+             for s in [code, *row["synonyms"].split(";")]]
+    for row in _table("regimens.tsv").itertuples():
+        agents = tuple(row.agents.split(";"))
+        pairs += [(s, agents) for s in [row.regimen, *row.synonyms.split(";")]]
+    return _vocabulary("agents", pairs)
+
+
+@cache
+def comorbidity_vocabulary() -> Vocabulary:
+    pairs = [(s, (row.code,)) for row in _table("comorbidities.tsv").itertuples()
+             for s in [row.code, *row.synonyms.split(";")]]
+    return _vocabulary("comorbidities", pairs)
+
+
+@cache
+def bone_site_table() -> pd.DataFrame:
+    return _table("bone_sites.tsv").set_index("region")
+
+
+@cache
+def bone_site_vocabulary() -> Vocabulary:
+    pairs = [(s, (region,)) for region, row in bone_site_table().iterrows()
+             for s in [region, *row["synonyms"].split(";")]]
+    return _vocabulary("bone sites", pairs)
+
+
+@cache
+def sheet_terms() -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for row in _table("sheet_terms.tsv").itertuples():
+        out.setdefault(row.column, {})[normalise_text(row.term)] = row.code
+    return out
+
+
+def coded_value(column: str, raw: str) -> str:
+    """The schema code for a single-value coded cell (the text itself when no synonym fits)."""
+    terms = sheet_terms().get(column)
+    if not terms:
+        return raw
+    return terms.get(normalise_text(raw), raw)
+
+
+@dataclass(frozen=True)
+class Coded:
+    codes: tuple[str, ...]
+    unrecognised: tuple[str, ...]
+
+
+def code_list(vocabulary: Vocabulary, text: str | None) -> Coded:
+    codes: list[str] = []
+    unknown: list[str] = []
+    for term in split_terms(text):
+        found = vocabulary.match(term)
+        if vocabulary.name == "bone sites" and SPINE_LEVEL.search(term) and "spine" not in found:
+            found.append("spine")
+        if not found:
+            unknown.append(term)
+        codes += [c for c in found if c not in codes]
+    return Coded(tuple(sorted(codes)), tuple(unknown))
+
+
+def code_agents(text: str | None) -> Coded:
+    return code_list(agents_vocabulary(), text)
+
+
+def code_comorbidities(text: str | None) -> Coded:
+    coded = code_list(comorbidity_vocabulary(), text)
+    return Coded(tuple(c for c in coded.codes if c != "none"), coded.unrecognised)
+
+
+def code_bone_sites(text: str | None) -> Coded:
+    coded = code_list(bone_site_vocabulary(), text)
+    # "none"/"no" in the sites column means no sites, not an unknown term.
+    unknown = tuple(t for t in coded.unrecognised if t not in ("none", "no", "nil", "n/a"))
+    return Coded(coded.codes, unknown)
+
+
+def surgery_side(text: str | None) -> str:
+    """left/right/bilateral from the comorbidity terms that name a surgery, else ''."""
+    sides: set[str] = set()
+    surgical = {"recent_surgery", "surgical_drain", "axillary_dissection"}
+    for term in split_terms(text):
+        if set(comorbidity_vocabulary().match(term)) & surgical:
+            sides |= {_SIDES[m.group(1)] for m in SIDE.finditer(term)}
+    if "bilateral" in sides or {"left", "right"} <= sides:
+        return "bilateral"
+    return next(iter(sides), "")

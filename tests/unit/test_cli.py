@@ -11,7 +11,7 @@ def test_validate_reports_every_sheet_error_without_traceback(demo_copy, capsys,
     header = lines[0].split("\t")
     rows = [line.split("\t") for line in lines[1:]]
     rows[1][header.index("age")] = "sixty"
-    rows[3][header.index("subtype")] = "luminal"
+    rows[3][header.index("subtype")] = "claudin-low"
     rows[5][header.index("lvef_pct")] = "-5"
     sheet.write_text("\n".join(["\t".join(header), *("\t".join(r) for r in rows)]) + "\n")
     monkeypatch.chdir(demo_copy)

@@ -42,7 +42,9 @@ def test_baseline_is_the_acsm_general_prescription():
     assert p["aerobic"]["sessions_per_week"] == 3 and p["aerobic"]["minutes_per_session"] == 30
     assert p["aerobic"]["intensity"] == "moderate"
     assert p["resistance"]["sessions_per_week"] == 2 and p["resistance"]["sets"] == 2
-    assert p["aerobic"]["heart_rate_bpm"] == [round(170 * 0.64), round(170 * 0.76)]
+    # Resting HR known: heart-rate reserve (Karvonen 40-59%), %HRmax kept for reference.
+    assert p["aerobic"]["heart_rate_bpm"] == [round(70 + 100 * 0.40), round(70 + 100 * 0.59)]
+    assert p["aerobic"]["heart_rate_max_pct_bpm"] == [round(170 * 0.64), round(170 * 0.76)]
     assert p["weekly_met_minutes"] == 3 * 30 * 4.0 + 2 * 30 * 3.5
     assert [w["week"] for w in p["progression"]] == list(range(1, 13))
     assert len(p["schedule"]) == 7
@@ -96,7 +98,8 @@ def test_fever_defers_everything():
     assert p["weekly_met_minutes"] == 0
 
 
-@pytest.mark.parametrize("status,clearance", [("unstable", True), ("stable", False)])
+# NCCN: bone metastases are high triage, and high triage means clearance before starting.
+@pytest.mark.parametrize("status,clearance", [("unstable", True), ("stable", True)])
 def test_bone_metastases(status, clearance):
     p = one(bone_metastases=status, stage="IV", treatment_phase="metastatic")
     assert {"high_impact", "spinal_loading"} <= set(p["excluded"])

@@ -22,15 +22,26 @@ def test_bundle_is_valid_r4_with_exercise_therapy(changes, careplan_status):
     validate_bundle(bundle)
     parsed = Bundle.model_validate(bundle)
     kinds = [e.resource.__resource_type__ for e in parsed.entry]
-    assert kinds == ["CarePlan", "ServiceRequest", "Goal"]
+    # Every referral is its own ServiceRequest (intent proposal) after the three core resources.
+    assert kinds == ["CarePlan", "ServiceRequest", "Goal"] + ["ServiceRequest"] * len(
+        p["referrals"])
+    assert all(e.resource.intent == "proposal" for e in parsed.entry[3:])
     request = parsed.entry[1].resource
     assert request.code.coding[0].system == "http://snomed.info/sct"
     assert request.code.coding[0].code == "229065009"
     assert request.basedOn[0].reference == "CarePlan/P1-careplan"
     assert parsed.entry[0].resource.status == careplan_status
+    assert request.status == parsed.entry[0].resource.status  # statuses agree
     goal = parsed.entry[2].resource
-    minutes = p["aerobic"]["minutes_per_week"] if p["aerobic"] else 0
-    assert goal.target[0].detailQuantity.value == minutes
+    if p["aerobic"]:
+        assert goal.target[0].detailQuantity.value == p["aerobic"]["minutes_per_week"]
+        coded = p["aerobic"]["intensity"] in ("moderate", "vigorous")
+        assert (goal.target[0].measure.coding is not None) is coded  # 82290-8 only for MVPA
+    else:
+        assert not goal.target or all(t.measure.coding[0].code == "82291-6" for t in goal.target)
+    strengthening = [t for t in goal.target or [] if t.measure.coding
+                     and t.measure.coding[0].code == "82291-6"]
+    assert len(strengthening) == (1 if p["resistance"] else 0)
 
 
 def test_invalid_bundle_is_rejected():

@@ -136,7 +136,8 @@ def check_inputs(config: dict[str, Any]) -> list[Problem]:
     if sheet is not None:
         problems.extend(sheet.problems)
         patients = set(sheet.patients.index)
-        excluded = frozenset(p.patient_id for p in sheet.problems if p.patient_id)
+        excluded = frozenset(p.patient_id for p in sheet.problems
+                             if p.patient_id and p.excludes)
     attempt(load_rulebase, config["rulebase"], known_features())
     if config.get("microbiome"):
         tables = config["microbiome"] if isinstance(config["microbiome"], list) else [
@@ -211,11 +212,20 @@ def _validate(args: argparse.Namespace) -> int:
     if missing:
         print(InputError(missing), file=sys.stderr)
         return 1
-    problems = check_inputs(config)
+    found = check_inputs(config)
+    problems = [p for p in found if p.excludes]
+    issues = [p for p in found if not p.excludes]
+    if issues:  # named, handled conservatively by the pipeline, never excluding
+        print(f"{len(issues)} data issue{'s' if len(issues) != 1 else ''} (the values are "
+              "rejected and handled as missing; the patients are still prescribed):",
+              file=sys.stderr)
+        for issue in issues:
+            print(f"  - {issue}", file=sys.stderr)
     if problems:
         print(InputError(problems), file=sys.stderr)
         return 1
-    print(f"{source}: config, patient sheet and every input are valid.")
+    print(f"{source}: config, patient sheet and every input are valid"
+          + (" (with the data issues above)." if issues else "."))
     return 0
 
 

@@ -9,8 +9,16 @@ Columns of results/clinical/features.tsv:
 - fitness_category from VO2peak: 'functional_disability' (< 18 mL/kg/min, BREXIT, Foulkes 2020),
   'low' (< 22), 'moderate' (< 28), 'good';
 - hr_max_bpm and hr_max_source: measured if given, else Tanaka 208 - 0.7 x age;
-- in_chemotherapy, cardiotoxic_exposure (anthracycline or anti-HER2), days_to_next_infusion;
-- lvef_drop_points: baseline LVEF - current LVEF.
+- treatment context from every source (resources/clinical/agents.tsv): agent_classes,
+  cytotoxic_agent, myelosuppressive_agent, cardiotoxic_exposure, neurotoxic_agent,
+  hyperglycaemic_agent; in_chemotherapy (a chemotherapy phase, or a cytotoxic agent in any phase
+  but survivorship/endocrine, or an upcoming infusion of unknown or cytotoxic agents);
+  myelosuppressive_therapy (in chemotherapy or on a myelosuppressive agent outside survivorship);
+- infusions: a past next_infusion_date is rolled forward by cycle_length_days
+  (days_to_next_infusion, days_since_last_infusion, infusion_dates_12w over the 12-week plan);
+  a past date without a cycle length sets infusion_schedule_unknown;
+- bone sites (resources/clinical/bone_sites.tsv): bone_site_regions and bone_site_<region> flags;
+- lvef_drop_points: baseline LVEF - current LVEF; lvef_age_days from lvef_date.
 """
 
 from __future__ import annotations
@@ -20,13 +28,77 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from precex.clinical.vocabulary import (
+    agent_table,
+    bone_site_table,
+    code_agents,
+    code_bone_sites,
+    code_comorbidities,
+)
+
 CHEMO_PHASES = ("neoadjuvant_chemo", "adjuvant_chemo")
-CARDIOTOXIC_AGENTS = ("anthracycline", "trastuzumab", "pertuzumab")
+# Phases that say systemic chemotherapy is over: listed agents there are history.
+COMPLETED_PHASES = ("survivorship", "endocrine")
+PLAN_DAYS = 84  # the 12-week plan
+AGENT_FLAGS = ("cytotoxic", "myelosuppressive", "cardiotoxic", "neurotoxic", "hyperglycaemic")
 
 
-def _has_agent(agents: pd.Series, names: tuple[str, ...]) -> pd.Series:
-    parts = agents.fillna("").astype(str).str.split(";")
-    return parts.map(lambda items: any(a in names for a in items)).astype(bool)
+def agent_flags(agents: pd.Series) -> pd.DataFrame:
+    """Per patient: agent classes and the safety properties of any listed agent."""
+    table = agent_table()
+    rows = []
+    for text in agents.fillna("").astype(str):
+        codes = [c for c in code_agents(text).codes if c in table.index]
+        row = {f"{flag}_agent": bool(table.loc[codes, flag].any()) if codes else False
+               for flag in AGENT_FLAGS}
+        row["agent_classes"] = ";".join(sorted(set(table.loc[codes, "agent_class"])))
+        row["agents_known"] = bool(codes)
+        rows.append(row)
+    return pd.DataFrame(rows, index=agents.index)
+
+
+def infusion_calendar(next_date: pd.Series, cycle: pd.Series, reference_date: dt.date
+                      ) -> pd.DataFrame:
+    """Next infusion rolled forward by whole cycles; the infusions of the 12-week plan."""
+    ref = pd.Timestamp(reference_date)
+    nxt = pd.to_datetime(next_date, format="%Y-%m-%d", errors="coerce")
+    cyc = pd.to_numeric(cycle, errors="coerce")
+    behind = (ref - nxt).dt.days
+    steps = np.ceil(behind.clip(lower=0) / cyc).where(behind > 0, 0)
+    rolled = nxt + pd.to_timedelta((steps * cyc).fillna(0), unit="D")
+    unknown = nxt.notna() & (nxt < ref) & cyc.isna()
+    rolled = rolled.where(~unknown)
+    out = pd.DataFrame(index=next_date.index)
+    out["days_to_next_infusion"] = (rolled - ref).dt.days.astype("float64")
+    since = (ref - (rolled - pd.to_timedelta(cyc, unit="D"))).dt.days
+    out["days_since_last_infusion"] = since.where(since.between(0, 365)).astype("float64")
+    out["infusion_schedule_unknown"] = unknown.astype(bool)
+    dates = []
+    for first, days in zip(rolled, cyc, strict=True):
+        if pd.isna(first):
+            dates.append("")
+            continue
+        step = int(days) if not pd.isna(days) else PLAN_DAYS
+        dates.append(";".join(d.date().isoformat() for d in pd.date_range(
+            first, ref + pd.Timedelta(days=PLAN_DAYS - 1), freq=f"{step}D")))
+    out["infusion_dates_12w"] = dates
+    return out
+
+
+def bone_site_flags(sites: pd.Series) -> pd.DataFrame:
+    regions = list(bone_site_table().index)
+    coded = [code_bone_sites(t) for t in sites.fillna("").astype(str)]
+    out = pd.DataFrame({f"bone_site_{r}": [r in c.codes for c in coded] for r in regions},
+                       index=sites.index)
+    out["bone_site_regions"] = [";".join(c.codes) for c in coded]
+    out["bone_sites_unrecognised"] = ["; ".join(c.unrecognised) for c in coded]
+    return out
+
+
+def _column(sheet: pd.DataFrame, name: str) -> pd.Series:
+    if name in sheet.columns:
+        return sheet[name]
+    return pd.Series(pd.NA, index=sheet.index, dtype="object")
 
 
 def clinical_features(sheet: pd.DataFrame, reference_date: dt.date) -> pd.DataFrame:
@@ -58,10 +130,29 @@ def clinical_features(sheet: pd.DataFrame, reference_date: dt.date) -> pd.DataFr
     out["hr_max_bpm"] = s["hr_max_measured"].fillna(tanaka).round(0)
     out["hr_max_source"] = np.where(s["hr_max_measured"].notna(), "measured",
                                     "estimated (Tanaka 208 - 0.7 x age)")
-    out["in_chemotherapy"] = s["treatment_phase"].isin(CHEMO_PHASES).fillna(False).astype(bool)
-    out["cardiotoxic_exposure"] = _has_agent(s["agents"], CARDIOTOXIC_AGENTS)
-    ref = pd.Timestamp(reference_date)
-    nxt = pd.to_datetime(s["next_infusion_date"], format="%Y-%m-%d", errors="coerce")
-    out["days_to_next_infusion"] = (nxt - ref).dt.days.astype("float64")
-    out["lvef_drop_points"] = s["lvef_baseline_pct"] - s["lvef_pct"]
+    flags = agent_flags(_column(s, "agents"))
+    calendar = infusion_calendar(_column(s, "next_infusion_date"), _column(s, "cycle_length_days"),
+                                 reference_date)
+    phase = _column(s, "treatment_phase").astype("string")
+    chemo_phase = phase.isin(CHEMO_PHASES).fillna(False).astype(bool)
+    completed = phase.isin(COMPLETED_PHASES).fillna(False).astype(bool)
+    upcoming = calendar["days_to_next_infusion"].notna() | calendar["infusion_schedule_unknown"]
+    infusion_chemo = upcoming & (flags["cytotoxic_agent"] | ~flags["agents_known"])
+    out["in_chemotherapy"] = (chemo_phase | (flags["cytotoxic_agent"] & ~completed)
+                              | infusion_chemo).astype(bool)
+    out["myelosuppressive_therapy"] = (out["in_chemotherapy"] | (
+        flags["myelosuppressive_agent"] & ~phase.eq("survivorship").fillna(False))).astype(bool)
+    out["cardiotoxic_exposure"] = flags["cardiotoxic_agent"]
+    out = out.join(flags.drop(columns="cardiotoxic_agent")).join(calendar)
+    out = out.join(bone_site_flags(_column(s, "bone_metastasis_sites")))
+    out["lvef_drop_points"] = (pd.to_numeric(_column(s, "lvef_baseline_pct"), errors="coerce")
+                               - pd.to_numeric(_column(s, "lvef_pct"), errors="coerce"))
+    out["comorbidities_unrecognised"] = [
+        "; ".join(code_comorbidities(t).unrecognised)
+        for t in _column(s, "comorbidities").fillna("").astype(str)]
+    surgery = pd.to_datetime(_column(s, "surgery_date"), format="%Y-%m-%d", errors="coerce")
+    out["days_since_surgery"] = (pd.Timestamp(reference_date) - surgery).dt.days.astype(float)
+    if "lvef_date" in s:
+        lvef_date = pd.to_datetime(s["lvef_date"], format="%Y-%m-%d", errors="coerce")
+        out["lvef_age_days"] = (pd.Timestamp(reference_date) - lvef_date).dt.days.astype(float)
     return out.sort_index()

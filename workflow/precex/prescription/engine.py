@@ -9,7 +9,13 @@ evidence-graded modifiers -> annotations -> caps applied last -> concrete plan.
 - A modifier changes the dose only when its grade is at or above `evidence_floor`; an H
   (hypothesis-generating) modifier changes it only in research_mode and only when marked
   research_eligible. Otherwise it is recorded as an annotation that did not change the dose.
-- Caps are applied after every modifier, so no modifier can raise a dose above a cap.
+- Caps are applied after every modifier, so no modifier can raise a dose above a cap; when a
+  cap lowers a component's intensity, its weekly volume is re-derived so it never falls below
+  the base prescription's volume (at the capped intensity).
+- High triage means clearance before starting: status is at least clearance_required.
+- Safety inputs that are missing, stale, rejected or conflicting are listed in the prescription
+  (`safety_inputs`, `data_issues`) and every rule that capped because of them adds an "obtain
+  X" item with what was capped meanwhile (`data_to_obtain`).
 Conditions are evaluated for all patients at once; assembly per patient is plain Python.
 """
 
@@ -36,6 +42,7 @@ from precex.prescription.rules import (
     grade_allows,
 )
 from precex.profile.host import json_value
+from precex.profile.safety_inputs import SAFETY_INPUTS, with_safety_inputs
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,7 @@ class Caps:
     add_components: set[str] = field(default_factory=set)
     intensity_guidance: str = "heart_rate"
     progression: str = "standard"
+    obtain: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _stricter(order: tuple[str, ...], a: str, b: str) -> str:
@@ -77,8 +85,23 @@ def _add_unique(items: list[str], value: str | None) -> None:
         items.append(value)
 
 
-def apply_effect_caps(caps: Caps, effect: dict[str, Any]) -> None:
+def _cap_summary(effect: dict[str, Any]) -> str:
+    parts = []
+    if effect.get("status") and effect["status"] != "prescribed":
+        parts.append(effect["status"].replace("_", " "))
+    if "max_intensity" in effect:
+        parts.append(f"maximum intensity {effect['max_intensity']}")
+    if effect.get("exclude"):
+        parts.append("no " + ", ".join(e.replace("_", " ") for e in effect["exclude"]))
+    return "; ".join(parts) or "monitoring only"
+
+
+def apply_effect_caps(caps: Caps, effect: dict[str, Any], rule: Rule | None = None) -> None:
     """Fold one rule's restrictions into the caps; most restrictive wins."""
+    for item in effect.get("obtain", []):
+        caps.obtain.append({"item": item, "why": rule.title if rule else "",
+                            "rule_id": rule.id if rule else "",
+                            "capped_meanwhile": _cap_summary(effect)})
     if "status" in effect:
         caps.status = _stricter(STATUSES, caps.status, effect["status"])
     if "max_intensity" in effect:
@@ -114,8 +137,16 @@ def _dose_change(dose: dict[str, Any], effect: dict[str, Any]) -> dict[str, Any]
     return changed
 
 
-def enforce_caps(dose: dict[str, Any], caps: Caps) -> None:
-    """Clamp the dose to the caps in place; the last step, so caps win every conflict."""
+def enforce_caps(dose: dict[str, Any], caps: Caps,
+                 base: dict[str, Any] | None = None) -> None:
+    """Clamp the dose to the caps in place; the last step, so caps win every conflict.
+
+    A component whose intensity a cap lowers keeps at least the base prescription's weekly
+    minutes (and sessions): a modifier's shorter vigorous sessions must not leave less volume
+    than the base once they are capped to moderate.
+    """
+    if caps.triage == "high":  # high triage: medical evaluation and clearance before starting
+        caps.status = _stricter(STATUSES, caps.status, "clearance_required")
     if "vigorous" in caps.exclude:
         caps.max_intensity = _lower(INTENSITIES, caps.max_intensity, "moderate")
     if caps.max_intensity != "vigorous":
@@ -132,9 +163,16 @@ def enforce_caps(dose: dict[str, Any], caps: Caps) -> None:
         part = dose.get(component)
         if part is None:
             continue
+        before = part["intensity"]
         part["intensity"] = _lower(INTENSITIES, part["intensity"], caps.max_intensity)
         if component == "resistance" and "isometric_heavy" in caps.exclude:
             part["intensity"] = _lower(INTENSITIES, part["intensity"], "moderate")
+        floor = (base or {}).get(component)
+        if component == "aerobic" and part["intensity"] != before and floor:
+            weekly = part["sessions_per_week"] * part["minutes_per_session"]
+            if weekly < floor["sessions_per_week"] * floor["minutes_per_session"]:
+                part["sessions_per_week"] = floor["sessions_per_week"]
+                part["minutes_per_session"] = floor["minutes_per_session"]
         if part.get("sessions_per_week", 0) == 0:
             dose[component] = None
 
@@ -156,13 +194,40 @@ def _trace_entry(rule: Rule, row: Mapping[str, Any], applied: bool, note: str,
 
 
 def treatment_calendar(row: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Next infusion date and cycle length when known (used by the weekly adaptation)."""
+    """Infusion dates as given and rolled forward over the 12 weeks (weekly adaptation too)."""
     nxt = row.get("next_infusion_date")
     if not isinstance(nxt, str) or not nxt:
         return None
     cycle = json_value(row.get("cycle_length_days"))
+    projected = row.get("infusion_dates_12w")
+    dates = projected.split(";") if isinstance(projected, str) and projected else []
     return {"next_infusion_date": nxt,
-            "cycle_length_days": int(cycle) if isinstance(cycle, int | float) else None}
+            "cycle_length_days": int(cycle) if isinstance(cycle, int | float) else None,
+            "next_infusion_rolled_forward": dates[0] if dates else None,
+            "infusions_in_plan": dates,
+            "schedule_unknown": bool(json_value(row.get("infusion_schedule_unknown")))}
+
+
+def safety_input_summary(row: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each safety input's state, with the value and source the rules read."""
+    values = {"platelets": "platelets_10e9_l", "hemoglobin": "hemoglobin_g_dl",
+              "neutrophils": "neutrophils_10e9_l", "wbc": "wbc_10e9_l",
+              "fever": "fever_effective", "lvef": "lvef_pct", "blood_pressure": "systolic_bp",
+              "resting_hr": "resting_hr_bpm", "bone": "bone_status"}
+    out = {}
+    for name in SAFETY_INPUTS:
+        entry: dict[str, Any] = {"state": str(row.get(f"{name}_state") or "missing"),
+                                 "value": json_value(row.get(values[name]))}
+        if name == "blood_pressure" and entry["value"] is not None:
+            dia = json_value(row.get("diastolic_bp"))
+            entry["value"] = f"{entry['value']:g}/{dia:g}" if dia is not None else entry["value"]
+        date = json_value(row.get(f"{name}_date"))
+        if date:
+            entry["date"] = date
+        if name == "resting_hr" and row.get("resting_hr_source"):
+            entry["source"] = str(row.get("resting_hr_source"))
+        out[name] = entry
+    return out
 
 
 def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
@@ -172,7 +237,7 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
     trace: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     for rule in (r for r in fired if r.kind == "safety"):
-        apply_effect_caps(caps, rule.effect)
+        apply_effect_caps(caps, rule.effect, rule)
         trace.append(_trace_entry(rule, row, True, "safety rule: always applied"))
 
     standard_arm = settings.trial_arm == "standard"
@@ -185,6 +250,7 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
     base = bases[0]
     dose = {"aerobic": copy.deepcopy(base.effect.get("aerobic")),
             "resistance": copy.deepcopy(base.effect.get("resistance"))}
+    base_dose = copy.deepcopy(dose)
     goal = base.effect.get("goal", "")
     _merge_non_dose(caps, {k: v for k, v in base.effect.items()
                            if k in ("intensity_guidance", "progression", "note")})
@@ -226,8 +292,9 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
         for item in rule.effect.get("monitoring", []):
             _add_unique(caps.monitoring, item)
 
-    enforce_caps(dose, caps)
+    enforce_caps(dose, caps, base_dose)
     plan = build_plan(row, dose, caps, settings.reference_date)
+    issues = row.get("data_issues")
     return {
         "patient_id": pid,
         "status": caps.status,
@@ -242,6 +309,9 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
         "notes": caps.notes,
         **plan,
         "annotations": annotations,
+        "data_to_obtain": caps.obtain,
+        "safety_inputs": safety_input_summary(row),
+        "data_issues": [t for t in issues.split(" | ") if t] if isinstance(issues, str) else [],
         "treatment_calendar": treatment_calendar(row),
         "trace": trace,
         "engine": {"evidence_floor": settings.evidence_floor,
@@ -254,6 +324,7 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
 def prescribe(features: pd.DataFrame, rulebase: RuleBase, settings: EngineSettings
               ) -> list[dict[str, Any]]:
     """Prescriptions for every row of `features` (indexed by patient_id), in index order."""
+    features = with_safety_inputs(features)
     rule_list = rulebase.prescription_rules()
     fired = np.column_stack([evaluate(r.when, features) for r in rule_list]) if len(
         features) else np.zeros((0, len(rule_list)), dtype=bool)

@@ -2,8 +2,13 @@
 
 Follows the HL7 Physical Activity Implementation Guide where it applies: the ServiceRequest is
 coded SNOMED CT 229065009 (Exercise therapy), intent 'order', based on the CarePlan and
-pertaining to the Goal; the Goal targets weekly minutes of moderate-to-vigorous activity (LOINC
-82290-8). Validated with fhir.resources' R4B models (its default models are R5).
+pertaining to the Goal. The Goal matches the prescribed intensity: weekly minutes of
+moderate-to-vigorous activity (LOINC 82290-8) for a moderate or vigorous plan, light-activity
+minutes (text only: LOINC has no light-activity code in the IG's value set) for a light plan,
+and muscle-strengthening days (LOINC 82291-6) when resistance is prescribed. Statuses follow the
+prescription's (prescribed -> active; clearance required -> draft; deferred -> on-hold); each
+referral is a ServiceRequest (intent proposal) and the monitoring and data to obtain are
+CarePlan activities. Validated with fhir.resources' R4B models (its default models are R5).
 """
 
 from __future__ import annotations
@@ -41,19 +46,34 @@ def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
                      f"{res['load_pct_1rm'][1]}% 1RM")
     if not lines:
         lines.append("No exercise sessions: " + p["status"].replace("_", " "))
-    goal = {
-        "resourceType": "Goal",
-        "id": f"{pid}-goal",
-        "lifecycleStatus": "active" if p["status"] == "prescribed" else "proposed",
-        "description": {"text": p.get("goal") or "Exercise per precex prescription"},
-        "subject": subject,
-        "target": [{
+    targets = []
+    if aer and aer["intensity"] in ("moderate", "vigorous"):
+        targets.append({
             "measure": {"coding": [{"system": LOINC, "code": "82290-8",
                                     "display": "Frequency of moderate to vigorous aerobic "
                                                "physical activity"}]},
             "detailQuantity": {"value": minutes, "unit": "min/wk",
-                               "system": "http://unitsofmeasure.org", "code": "min/wk"},
-        }],
+                               "system": "http://unitsofmeasure.org", "code": "min/wk"}})
+    elif aer:
+        targets.append({
+            "measure": {"text": "Light-intensity aerobic physical activity (minutes per week)"},
+            "detailQuantity": {"value": minutes, "unit": "min/wk",
+                               "system": "http://unitsofmeasure.org", "code": "min/wk"}})
+    if res:
+        targets.append({
+            "measure": {"coding": [{"system": LOINC, "code": "82291-6",
+                                    "display": "Frequency of muscle-strengthening physical "
+                                               "activity"}]},
+            "detailQuantity": {"value": res["sessions_per_week"], "unit": "/wk",
+                               "system": "http://unitsofmeasure.org", "code": "/wk"}})
+    goal = {
+        "resourceType": "Goal",
+        "id": f"{pid}-goal",
+        "lifecycleStatus": "active" if p["status"] == "prescribed" else (
+            "on-hold" if p["status"] == "deferred" else "proposed"),
+        "description": {"text": p.get("goal") or "Exercise per precex prescription"},
+        "subject": subject,
+        **({"target": targets} if targets else {}),
     }
     careplan = {
         "resourceType": "CarePlan",
@@ -65,6 +85,8 @@ def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
         "subject": subject,
         "goal": [{"reference": f"Goal/{pid}-goal"}],
         "note": [{"text": n} for n in (p.get("notes") or [])] or None,
+        "activity": [{"detail": {"status": "not-started", "description": text}}
+                     for text in _activities(p)] or None,
     }
     request = {
         "resourceType": "ServiceRequest",
@@ -85,13 +107,30 @@ def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
                        "valueReference": {"reference": f"Goal/{pid}-goal"}}],
     }
     careplan = {k: v for k, v in careplan.items() if v is not None}
+    referrals = [{
+        "resourceType": "ServiceRequest",
+        "id": f"{pid}-referral-{i}",
+        "status": request_status,
+        "intent": "proposal",
+        "code": {"text": "Referral"},
+        "subject": subject,
+        "basedOn": [{"reference": f"CarePlan/{pid}-careplan"}],
+        "patientInstruction": text,
+    } for i, text in enumerate(p.get("referrals") or [], start=1)]
+    resources = [careplan, request, goal, *referrals]
     return {
         "resourceType": "Bundle",
         "id": f"{pid}-exercise-prescription",
         "type": "collection",
-        "entry": [{"fullUrl": f"urn:uuid:precex-{pid}-{r['resourceType'].lower()}",
-                   "resource": r} for r in (careplan, request, goal)],
+        "entry": [{"fullUrl": f"urn:uuid:precex-{r['id']}", "resource": r} for r in resources],
     }
+
+
+def _activities(p: dict[str, Any]) -> list[str]:
+    """Data to obtain first, then monitoring: what the care team does around the sessions."""
+    items = [f"Obtain: {d['item']} (capped meanwhile: {d['capped_meanwhile']})"
+             for d in p.get("data_to_obtain") or []]
+    return items + [f"Monitor: {m}" for m in p.get("monitoring") or []]
 
 
 def validate_bundle(bundle: dict[str, Any]) -> None:

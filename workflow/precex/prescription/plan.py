@@ -2,10 +2,14 @@
 
 Intensity classes (ACSM/Garber 2011 as tabulated in BJSM; resistance load classes from
 Oxid Med Cell Longev 2018, PMC6186337): light 57-63% HRmax, RPE 9-11, 30-49% 1RM; moderate
-64-76% HRmax, RPE 12-13, 50-69% 1RM; vigorous 77-95% HRmax, RPE 14-17, 70-84% 1RM. Targets use
-%HRmax (recommended over %HRR for breast-cancer survivors, PMC6186337); HRmax is measured when
-given, else Tanaka 208 - 0.7 x age. MET values per minute: light 2.5, moderate 4.0, vigorous 7.0,
-resistance training 3.5 (Compendium of Physical Activities).
+64-76% HRmax, RPE 12-13, 50-69% 1RM; vigorous 77-95% HRmax, RPE 14-17, 70-84% 1RM. HRmax is
+measured when given, else Tanaka 208 - 0.7 x age. When resting HR is known the heart-rate band
+is the heart-rate reserve (Karvonen: light 30-39%, moderate 40-59%, vigorous 60-89%), so its
+floor is always above rest (a %HRmax band can fall below a high resting HR); the %HRmax band is
+shown for reference. With too little reserve (HRmax - rest < 20 bpm), or when heart rate is
+unreliable (beta-blockade, AF, pacemaker, Hb < 8), intensity is guided by RPE and heart rate is
+for information only. MET values per minute: light 2.5, moderate 4.0, vigorous 7.0, resistance
+training 3.5 (Compendium of Physical Activities).
 """
 
 from __future__ import annotations
@@ -27,21 +31,26 @@ RESISTANCE_MET = 3.5
 RESISTANCE_SESSION_MIN = 30
 LEVELS = ("none", "light", "moderate", "vigorous")
 
-# name, muscle group, spinal loading, high impact, heavy isometric
+# name, muscle group, and the exclusions (rule-base excludables) that rule it out
 EXERCISES = [
-    ("Leg press (machine)", "legs", False, False, False),
-    ("Barbell back squat", "legs", True, False, False),
-    ("Sit-to-stand from a chair", "legs", False, False, False),
-    ("Seated row (machine or band)", "back", False, False, False),
-    ("Deadlift", "back", True, False, False),
-    ("Chest press (machine) or wall push-up", "chest", False, False, False),
-    ("Seated dumbbell shoulder press", "shoulders", False, False, False),
-    ("Glute bridge", "hips", False, False, False),
-    ("Supported calf raise", "calves", False, False, False),
-    ("Weighted sit-up", "core", True, False, False),
-    ("Bird-dog (neutral spine)", "core", False, False, False),
-    ("Heavy plank hold", "core", False, False, True),
+    ("Leg press (machine)", "legs", {"lower_body_loading"}),
+    ("Barbell back squat", "legs", {"spinal_loading", "lower_body_loading", "overhead_pressing"}),
+    ("Sit-to-stand from a chair", "legs", set()),
+    ("Seated row (machine or band)", "back", {"upper_body_loading"}),
+    ("Deadlift", "back", {"spinal_loading", "lower_body_loading"}),
+    ("Chest press (machine) or wall push-up", "chest", {"upper_body_loading"}),
+    ("Seated dumbbell shoulder press", "shoulders", {"upper_body_loading", "overhead_pressing"}),
+    ("Shoulder range of motion (unloaded wall slides)", "shoulders", set()),
+    ("Glute bridge", "hips", set()),
+    ("Supported calf raise", "calves", set()),
+    ("Weighted sit-up", "core", {"spinal_loading"}),
+    ("Bird-dog (neutral spine)", "core", set()),
+    ("Heavy plank hold", "core", {"isometric_heavy"}),
 ]
+# Loaded spinal exercises only when nothing safer exists; never by default.
+_SPINAL = {"Barbell back squat", "Deadlift", "Weighted sit-up"}
+RESERVE_BANDS = {"light": (30, 39), "moderate": (40, 59), "vigorous": (60, 89)}
+MIN_RESERVE_BPM = 20
 # name, weight-bearing, high impact, public facility or group, minimum intensity it suits
 AEROBIC_MODES = [
     ("brisk walking", True, False, False, "light"),
@@ -84,16 +93,8 @@ def aerobic_modes(exclude: set[str], intensity: str) -> list[str]:
 
 def resistance_exercises(exclude: set[str]) -> list[dict[str, str]]:
     chosen: dict[str, str] = {}
-    for name, group, spinal, impact, isometric in EXERCISES:
-        if group in chosen:
-            continue
-        if spinal and "spinal_loading" in exclude:
-            continue
-        if impact and "high_impact" in exclude:
-            continue
-        if isometric and "isometric_heavy" in exclude:
-            continue
-        if spinal:  # loaded spinal exercises only when nothing safer exists; never by default
+    for name, group, ruled_out_by in EXERCISES:
+        if group in chosen or name in _SPINAL or ruled_out_by & exclude:
             continue
         chosen[group] = name
     return [{"name": n, "muscle_group": g} for g, n in chosen.items()]
@@ -110,19 +111,30 @@ def _hr_targets(row: Mapping[str, Any], intensity: str) -> dict[str, Any]:
     lo, hi = INTENSITY_TABLE[intensity]["pct_hr_max"]
     out: dict[str, Any] = {"percent_hr_max": [lo, hi], "hr_max_bpm": hr_max,
                            "hr_max_source": str(source)}
+    band = None
     if hr_max is not None:
-        out["heart_rate_bpm"] = [round(hr_max * lo / 100), round(hr_max * hi / 100)]
-    rest = _num(row, "resting_hr_mean_bpm")
-    rest_source = "wearables (28-day mean)"
+        out["heart_rate_max_pct_bpm"] = [round(hr_max * lo / 100), round(hr_max * hi / 100)]
+        band = out["heart_rate_max_pct_bpm"]
+    # Rest: the safety input (the higher of clinic and recent wearable), else older sources.
+    rest, rest_source = _num(row, "resting_hr_bpm"), str(row.get("resting_hr_source") or "")
+    if rest is None:
+        rest, rest_source = _num(row, "resting_hr_mean_bpm"), "wearables (28-day mean)"
     if rest is None:
         rest, rest_source = _num(row, "resting_hr"), "patient sheet"
     if rest is not None and hr_max is not None:
-        # Karvonen reserve targets shown for reference; %HRmax stays the primary target.
-        rlo, rhi = {"light": (30, 39), "moderate": (40, 59), "vigorous": (60, 89)}[intensity]
-        out["heart_rate_reserve_bpm"] = [round(rest + (hr_max - rest) * rlo / 100),
-                                         round(rest + (hr_max - rest) * rhi / 100)]
         out["resting_hr_bpm"] = round(rest)
-        out["resting_hr_source"] = rest_source
+        out["resting_hr_source"] = rest_source or "patient sheet"
+        if hr_max - rest >= MIN_RESERVE_BPM:
+            rlo, rhi = RESERVE_BANDS[intensity]
+            band = [max(math.floor(rest) + 1, round(rest + (hr_max - rest) * rlo / 100)),
+                    round(rest + (hr_max - rest) * rhi / 100)]
+            out["heart_rate_reserve_bpm"] = band
+        else:
+            band = None  # too little reserve for a heart-rate band: RPE only
+            out["heart_rate_note"] = (f"resting HR {round(rest)} bpm leaves less than "
+                                      f"{MIN_RESERVE_BPM} bpm of reserve; guide by RPE")
+    if band is not None:
+        out["heart_rate_bpm"] = band
     return out
 
 
@@ -181,6 +193,9 @@ def weekly_schedule(row: Mapping[str, Any], aerobic: dict | None, resistance: di
     if infusion is not None and 0 <= infusion < 7:
         start = int(infusion)
         recovery = {i for i in range(start, start + 3) if i < 7}
+    since = _num(row, "days_since_last_infusion")
+    if since is not None and 0 <= since < 3:  # the last infusion's recovery reaches this week
+        recovery |= {i for i in range(0, 3 - int(since))}
     free = [i for i in range(7) if i not in recovery]
     sessions: dict[int, list[str]] = {i: [] for i in range(7)}
     if resistance:
@@ -198,7 +213,8 @@ def weekly_schedule(row: Mapping[str, Any], aerobic: dict | None, resistance: di
         entry: dict[str, Any] = {"date": day.isoformat(), "weekday": WEEKDAYS[day.weekday()],
                                  "sessions": []}
         if i in recovery:
-            entry["note"] = ("infusion day" if i == int(infusion or 0) else "post-infusion "
+            is_infusion = infusion is not None and 0 <= infusion < 7 and i == int(infusion)
+            entry["note"] = ("infusion day" if is_infusion else "post-infusion "
                              "recovery") + ": light activity only, or rest"
         for kind in sessions[i]:
             if kind == "aerobic" and aerobic:
@@ -241,6 +257,11 @@ def build_plan(row: Mapping[str, Any], dose: dict[str, Any], caps: Any, referenc
             "modes": aerobic_modes(caps.exclude, intensity),
             **_hr_targets(row, intensity),
         }
+        unreliable = str(row.get("hr_guidance_unreliable")).lower() in ("true", "1", "1.0")
+        if "heart_rate_bpm" not in a_out or unreliable:
+            a_out["intensity_guidance"] = "rpe"
+        if unreliable and "heart_rate_bpm" in a_out:  # heart rate for information only
+            a_out["heart_rate_info_bpm"] = a_out.pop("heart_rate_bpm")
         if not a_out["modes"]:
             a_out["modes"] = ["stationary cycling"]
     if resistance:

@@ -21,6 +21,7 @@ from precex.prescription.fhir import prescription_bundle, validate_bundle
 from precex.prescription.rules import evaluate, load_rulebase
 from precex.problems import EXCLUSION_COLUMNS
 from precex.profile.host import known_features, patient_profile
+from precex.profile.safety_inputs import with_safety_inputs
 from precex.profile.stage import read_records
 from precex.trial.allocation import read_arms
 
@@ -41,7 +42,7 @@ def run(shard_profiles: str, shard_domains: str, shard_ids: list[str], rulebase_
         for path in shard_paths(results, pid).values():
             if path.exists():
                 os.unlink(path)
-    flat = read_records(shard_profiles)
+    flat = with_safety_inputs(read_records(shard_profiles))
     domains = read_records(shard_domains)
     rulebase = load_rulebase(rulebase_path, known_features())
     settings = EngineSettings(dt.date.fromisoformat(reference_date), evidence_floor,

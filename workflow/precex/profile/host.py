@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from precex.profile.safety_inputs import DERIVED_SAFETY_FEATURES, with_safety_inputs
+
 SHEET_FEATURES = [
     "age", "sex", "subtype", "stage", "treatment_phase", "agents", "bone_metastases",
     "bone_metastasis_sites", "lvef_pct", "lvef_baseline_pct", "neuropathy_grade", "lymphedema",
@@ -60,8 +62,9 @@ DOMAINS = [
     Domain("cardiac", ("lvef_pct", "lvef_baseline_pct", "nt_probnp_pg_ml", "troponin_ng_l"),
            "ESC 2022 / IC-OS 2021 CTRCD: LVEF < 40 severe; 40-49 or fall >= 10 points "
            "moderate", "G1"),
-    Domain("bone", ("bone_metastases",), "Bone metastasis status from the sheet (IBMEWG 2022)",
-           "G1"),
+    Domain("bone", ("bone_metastases", "bone_metastasis_sites", "bone_status"),
+           "Bone metastasis status and sites (IBMEWG 2022); sites, or metastatic disease "
+           "without a status, read as unknown stability", "G1"),
     Domain("neuropathy", ("neuropathy_grade",), "CTCAE neuropathy grade: >= 2 moderate-severe",
            "G3"),
     Domain("lymphedema", ("lymphedema",), "Lymphoedema status from the sheet (PAL trial)", "G2"),
@@ -138,7 +141,7 @@ def merge_modalities(sheet: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd
     flat["epigenetic_age_clock"] = np.where(
         resid.notna(), "phenoage2018 (residual on age)",
         np.where(diff.notna(), "phenoage2018 (difference from age)", ""))
-    return flat.sort_index()
+    return with_safety_inputs(flat).sort_index()
 
 
 def _category(domain: str, f: pd.DataFrame) -> pd.Series:
@@ -175,7 +178,8 @@ def _category(domain: str, f: pd.DataFrame) -> pd.Series:
             ["ctrcd_severe", "ctrcd_moderate", "exposed_monitoring", "unknown"],
             default="normal"), index=idx)
     if domain == "bone":
-        return _str(f, "bone_metastases").fillna("unknown")
+        status = _str(f, "bone_status").fillna("")
+        return status.where(status != "", _str(f, "bone_metastases").fillna("unknown"))
     if domain == "neuropathy":
         g = _num(f, "neuropathy_grade")
         return pd.Series(np.select([g.isna(), g >= 2, g >= 1], ["unknown", "moderate_severe",
@@ -262,7 +266,18 @@ def known_features() -> set[str]:
     names = set(sheet_schema()["properties"]) | set(DERIVED_FEATURES)
     names |= {"bmi_kg_m2", "bmi_category", "almi_kg_m2", "sarcopenia", "sarcopenic_obesity",
               "fitness_category", "hr_max_bpm", "hr_max_source", "in_chemotherapy",
-              "cardiotoxic_exposure", "days_to_next_infusion", "lvef_drop_points"}
+              "cardiotoxic_exposure", "days_to_next_infusion", "lvef_drop_points",
+              "myelosuppressive_therapy", "cytotoxic_agent", "myelosuppressive_agent",
+              "neurotoxic_agent", "hyperglycaemic_agent", "agent_classes", "agents_known",
+              "days_since_last_infusion", "infusion_schedule_unknown", "infusion_dates_12w",
+              "bone_site_regions", "bone_sites_unrecognised", "lvef_age_days",
+              "sheet_rejected", "sheet_data_issues", "blood_data_issues",
+              "resting_hr_recent_bpm", "resting_hr_recent_days", "days_since_surgery",
+              "comorbidities_unrecognised", "temperature_c", "weight_loss_pct"}
+    names |= set(DERIVED_SAFETY_FEATURES)
+    from precex.clinical.vocabulary import bone_site_table
+
+    names |= {f"bone_site_{r}" for r in bone_site_table().index}
     for m in load_catalogue().values():
         names |= {m.column, f"{m.name}_date"}
     names |= {"homa_ir", "tyg", "nlr", "plr", "sii", "siri", "phenoage_clinical_years",

@@ -30,7 +30,26 @@ EXCLUDED_TEXT = {
     "weight_bearing_cardio": "No walking/treadmill cardio - use cycling or water",
     "isometric_heavy": "No heavy isometric straining",
     "vigorous": "No vigorous intensity",
+    "overhead_pressing": "No overhead pressing",
+    "upper_body_loading": "No loaded upper-body exercise (pressing, pulling)",
+    "lower_body_loading": "No loaded lower-limb exercise (body weight only)",
 }
+SAFETY_INPUT_LABELS = {
+    "platelets": "Platelets", "hemoglobin": "Haemoglobin", "neutrophils": "Neutrophils",
+    "wbc": "White cells (WBC)", "fever": "Fever / temperature", "lvef": "LVEF",
+    "blood_pressure": "Blood pressure", "resting_hr": "Resting heart rate",
+    "bone": "Bone metastasis status",
+}
+
+
+def data_gaps(prescription: dict[str, Any]) -> list[dict[str, str]]:
+    """Safety inputs not cleanly measured, for the Data to obtain box."""
+    rows = []
+    for name, entry in (prescription.get("safety_inputs") or {}).items():
+        if entry.get("state") in ("conflicting", "stale", "rejected"):
+            rows.append({"input": SAFETY_INPUT_LABELS.get(name, name), "state": entry["state"],
+                         "value": "" if entry.get("value") is None else str(entry["value"])})
+    return rows
 
 
 @cache
@@ -129,6 +148,9 @@ def report_context(profile: dict[str, Any], prescription: dict[str, Any],
         "profile": profile,
         "status_text": STATUS_TEXT[prescription["status"]],
         "excluded_text": [EXCLUDED_TEXT.get(e, e) for e in prescription["excluded"]],
+        "data_to_obtain": prescription.get("data_to_obtain") or [],
+        "data_gaps": data_gaps(prescription),
+        "data_issues": prescription.get("data_issues") or [],
         "safety": safety,
         "evidence": evidence,
         "hypotheses": hypotheses,

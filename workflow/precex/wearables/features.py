@@ -90,6 +90,7 @@ def wearable_features(daily: pd.DataFrame, source: str, reference_date: dt.date,
         out["mvpa_min_per_week"] = g["mvpa_min"].mean() * 7
     if "resting_hr" in metrics:
         out["resting_hr_mean_bpm"] = g["resting_hr"].mean()
+        out = out.join(recent_resting_hr(daily_mean, reference_date))
     if "sleep_h" in metrics:
         out["sleep_h_mean"] = g["sleep_h"].mean()
     if "hrv_rmssd_ms" in metrics:
@@ -97,6 +98,22 @@ def wearable_features(daily: pd.DataFrame, source: str, reference_date: dt.date,
     if previous:
         out = out.join(adherence(daily_mean, previous, reference_date), how="left")
     return out, problems
+
+
+RECENT_DAYS = 3  # an acute signal: the last 3 days with a reading ...
+RECENT_WINDOW_DAYS = 7  # ... within the last week
+
+
+def recent_resting_hr(daily: pd.DataFrame, reference_date: dt.date) -> pd.DataFrame:
+    """Mean resting HR of the last 3 days with a reading in the last 7 (an acute rise that the
+    28-day mean would hide feeds the same safety rules as a clinic measurement)."""
+    ref = pd.Timestamp(reference_date)
+    d = daily[["patient_id", "day", "resting_hr"]].dropna()
+    d = d[d["day"] > ref - pd.Timedelta(days=RECENT_WINDOW_DAYS)]
+    last = d.sort_values("day").groupby("patient_id").tail(RECENT_DAYS)
+    g = last.groupby("patient_id", sort=True)
+    return pd.DataFrame({"resting_hr_recent_bpm": g["resting_hr"].mean(),
+                         "resting_hr_recent_days": g["day"].nunique().astype(float)})
 
 
 HRV_COLUMNS = ["lnrmssd_today", "lnrmssd_date", "lnrmssd_mean_7d", "lnrmssd_sd_7d",

@@ -1,0 +1,193 @@
+"""The state of every safety input, and the derived safety features the rule base reads.
+
+For platelets, haemoglobin, neutrophils, WBC, fever/temperature, LVEF, blood pressure, resting
+heart rate and bone status the profile records `<input>_state`:
+
+- measured: a usable value (its source is named where there are several);
+- conflicting: sources or same-day results disagree; the most adverse value is used, flagged;
+- stale: only a value older than its window (not read as normal);
+- rejected: the value could not be used (unit, text, range); treated like missing, flagged;
+- missing: nothing recorded.
+
+The rule base states the policy (missing where it matters -> a conservative cap and an "obtain
+X" item). `with_safety_inputs` is idempotent: the profile stage computes the columns once and
+the engine adds them only when a caller passes a bare feature table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SAFETY_INPUTS = ("platelets", "hemoglobin", "neutrophils", "wbc", "fever", "lvef",
+                 "blood_pressure", "resting_hr", "bone")
+BLOOD_COLUMNS = {"platelets": "platelets_10e9_l", "hemoglobin": "hemoglobin_g_dl",
+                 "neutrophils": "neutrophils_10e9_l", "wbc": "wbc_10e9_l"}
+FEVER_C = 38.0  # patient-education threshold to contact oncology (>= 38 C / 100.4-100.5 F)
+LVEF_STALE_DAYS = 90  # ESC 2022 surveillance interval during HER2-targeted therapy (UNCONFIRMED)
+RESTING_HR_CONFLICT_BPM = 20  # sheet and wearable disagree by more than this: flagged
+STATES = ("measured", "conflicting", "stale", "rejected", "missing")
+DERIVED_SAFETY_FEATURES = (
+    [f"{name}_state" for name in SAFETY_INPUTS]
+    + ["fever_effective", "resting_hr_bpm", "resting_hr_source", "bone_status",
+       "safety_data_gaps", "data_issues", "cachexia", "frail_older_adult",
+       "hr_guidance_unreliable"])
+
+
+def _num(frame: pd.DataFrame, col: str) -> pd.Series:
+    if col not in frame.columns:
+        return pd.Series(np.nan, index=frame.index, dtype=float)
+    return pd.to_numeric(frame[col], errors="coerce").astype(float)
+
+
+def _text(frame: pd.DataFrame, col: str) -> pd.Series:
+    if col not in frame.columns:
+        return pd.Series("", index=frame.index, dtype=object)
+    return frame[col].astype("string").fillna("").astype(str).str.strip()
+
+
+def _bool(frame: pd.DataFrame, col: str) -> pd.Series:
+    """True / False / NA from booleans or their text."""
+    text = _text(frame, col).str.lower()
+    return text.map({"true": True, "false": False, "1": True, "0": False,
+                     "1.0": True, "0.0": False}).astype("boolean")
+
+
+def _rejected(frame: pd.DataFrame, *cols: str) -> pd.Series:
+    listed = _text(frame, "sheet_rejected").str.split(";")
+    return listed.map(lambda items: any(c in items for c in cols)).astype(bool)
+
+
+def _has(codes: pd.Series, code: str) -> pd.Series:
+    return codes.str.split(";").map(lambda items: code in items).astype(bool)
+
+
+def _state(value_present: pd.Series, rejected: pd.Series, conflicting: pd.Series | None = None,
+           stale: pd.Series | None = None) -> pd.Series:
+    n = len(value_present)
+    conflicting = conflicting if conflicting is not None else pd.Series(False, index=value_present.index)
+    stale = stale if stale is not None else pd.Series(False, index=value_present.index)
+    return pd.Series(np.select(
+        [rejected.to_numpy() & ~value_present.to_numpy(), conflicting.to_numpy(),
+         stale.to_numpy(), value_present.to_numpy()],
+        ["rejected", "conflicting", "stale", "measured"], default="missing"),
+        index=value_present.index) if n else pd.Series([], dtype=object)
+
+
+def with_safety_inputs(flat: pd.DataFrame) -> pd.DataFrame:
+    """`flat` with the safety-input states and derived safety features (vectorised)."""
+    if "safety_data_gaps" in flat.columns:
+        return flat
+    f = flat.copy()
+    idx = f.index
+    notes: dict[str, list[str]] = {}
+
+    def note(mask: pd.Series, text: pd.Series | str) -> None:
+        texts = text if isinstance(text, pd.Series) else pd.Series(text, index=idx)
+        for pid in idx[mask.to_numpy()]:
+            notes.setdefault(pid, []).append(str(texts[pid]))
+
+    for name, col in BLOOD_COLUMNS.items():
+        given = _text(f, f"{name}_state")
+        present = _num(f, col).notna()
+        state = given.where(given != "", np.where(present, "measured", "missing"))
+        # A state that claims a value where none survived is missing (never measured).
+        f[f"{name}_state"] = state.where(~(state.isin(["measured", "conflicting"]) & ~present),
+                                         "missing")
+
+    # Fever: the flag or a temperature >= 38.0 C; disagreement keeps the fever (most adverse).
+    fever = _bool(f, "fever")
+    temp = _num(f, "temperature_c")
+    hot = temp >= FEVER_C
+    effective = fever.fillna(False).astype(bool) | hot.fillna(False)
+    conflict = (fever.eq(False).fillna(False) & hot.fillna(False)).astype(bool)
+    f["fever_effective"] = effective.where(fever.notna() | temp.notna(), pd.NA).astype("boolean")
+    f["fever_state"] = _state(fever.notna() | temp.notna(),
+                              _rejected(f, "fever", "temperature_c"), conflict)
+    note(conflict, "fever recorded as false but temperature_c is "
+         + temp.map(lambda t: f"{t:g}") + " C: treated as fever")
+
+    lvef = _num(f, "lvef_pct")
+    lvef_age = _num(f, "lvef_age_days")
+    stale = lvef.notna() & (lvef_age > LVEF_STALE_DAYS)
+    f["lvef_state"] = _state(lvef.notna(), _rejected(f, "lvef_pct"), None, stale)
+    note(stale, "LVEF " + lvef.map(lambda v: f"{v:g}") + "% is " + lvef_age.map(
+        lambda d: f"{d:.0f}") + f" days old (older than {LVEF_STALE_DAYS} days): not read as "
+         "current")
+
+    sbp, dbp = _num(f, "systolic_bp"), _num(f, "diastolic_bp")
+    f["blood_pressure_state"] = _state(sbp.notna() | dbp.notna(),
+                                       _rejected(f, "systolic_bp", "diastolic_bp",
+                                                 "blood_pressure"))
+
+    # Resting HR: the clinic value and the wearable's last 3 days; the higher is used.
+    sheet_hr, recent = _num(f, "resting_hr"), _num(f, "resting_hr_recent_bpm")
+    both = sheet_hr.notna() & recent.notna()
+    f["resting_hr_bpm"] = pd.concat([sheet_hr, recent], axis=1).max(axis=1)
+    f["resting_hr_source"] = np.select(
+        [both & (recent > sheet_hr), both, recent.notna(), sheet_hr.notna()],
+        ["wearable (last 3 days)", "patient sheet", "wearable (last 3 days)", "patient sheet"],
+        default="")
+    hr_conflict = both & ((recent - sheet_hr).abs() > RESTING_HR_CONFLICT_BPM)
+    f["resting_hr_state"] = _state(f["resting_hr_bpm"].notna(), _rejected(f, "resting_hr"),
+                                   hr_conflict)
+    note(hr_conflict, "resting HR " + sheet_hr.map(lambda v: f"{v:g}") + " bpm in the sheet but "
+         + recent.map(lambda v: f"{v:.0f}") + " bpm on the wearable's last days: the higher is "
+         "used")
+
+    # Bone: status, sites and metastatic disease; the most adverse reading wins.
+    status = _text(f, "bone_metastases").str.lower()
+    regions = _text(f, "bone_site_regions")
+    sites_text = _text(f, "bone_metastasis_sites")
+    has_sites = regions.ne("") | (sites_text.ne("") & ~sites_text.str.lower().isin(
+        ["none", "no", "nil", "n/a"]))
+    metastatic = _text(f, "stage").eq("IV") | _text(f, "treatment_phase").eq("metastatic")
+    rejected_bone = _rejected(f, "bone_metastases", "bone_metastasis_sites")
+    implied = np.select([status.isin(["stable", "unstable", "unknown"]),
+                         has_sites | rejected_bone,
+                         status.eq("none"),
+                         metastatic],
+                        [status, "unknown", "none", "unknown"], default="")
+    # Sites written beside 'none' contradict it: bone metastases of unknown stability.
+    conflict_bone = status.eq("none") & has_sites
+    f["bone_status"] = pd.Series(implied, index=idx).where(~conflict_bone, "unknown")
+    f["bone_state"] = np.select(
+        [conflict_bone, rejected_bone & status.eq(""), status.ne(""), has_sites],
+        ["conflicting", "rejected", "measured", "measured"], default="missing")
+    note(conflict_bone, "bone_metastases is 'none' but sites are given ('" + sites_text
+         + "'): treated as bone metastases of unknown stability")
+    note(has_sites & status.eq(""), "bone metastasis sites are given without a status: treated "
+         "as bone metastases of unknown stability")
+
+    # Populations the guidelines single out.
+    bmi = _num(f, "bmi_kg_m2")
+    albumin = _num(f, "albumin_g_l")
+    loss = _num(f, "weight_loss_pct")
+    f["cachexia"] = ((bmi < 18.5) | (loss > 5) | ((bmi < 20) & (loss > 2))
+                     | (albumin < 35)).astype(bool)
+    age = _num(f, "age")
+    comorbid = _text(f, "comorbidities")
+    slow = (_num(f, "gait_speed_m_s") <= 0.8) | (_num(f, "chair_stand_s") > 15)
+    sarcopenic = _text(f, "sarcopenia").isin(["probable", "confirmed", "severe"])
+    f["frail_older_adult"] = ((age >= 80) | ((age >= 70) & (slow | sarcopenic
+                                                             | _has(comorbid, "falls")))).astype(bool)
+    hb = _num(f, "hemoglobin_g_dl")
+    f["hr_guidance_unreliable"] = (_has(comorbid, "beta_blocker")
+                                   | _has(comorbid, "atrial_fibrillation")
+                                   | _has(comorbid, "pacemaker") | (hb < 8)
+                                   | f["resting_hr_state"].isin(["rejected"])).astype(bool)
+
+    gaps = pd.Series("", index=idx, dtype=object)
+    for name in SAFETY_INPUTS:
+        state = f[f"{name}_state"].astype(str)
+        flagged = state.isin(["conflicting", "stale", "rejected"])
+        gaps = gaps.where(~flagged, gaps + np.where(gaps.eq(""), "", ";") + name + ":" + state)
+    f["safety_data_gaps"] = gaps
+    issues = [_text(f, "sheet_data_issues"), _text(f, "blood_data_issues")]
+    combined = []
+    for i, pid in enumerate(idx):
+        parts = [s.iloc[i] for s in issues if s.iloc[i]] + notes.get(pid, [])
+        combined.append(" | ".join(dict.fromkeys(parts)))
+    f["data_issues"] = combined
+    return f
+

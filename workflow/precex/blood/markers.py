@@ -66,8 +66,8 @@ def parse_values(text: pd.Series) -> pd.DataFrame:
     number = number.str.replace(",", ".", regex=False)
     value = pd.to_numeric(number, errors="coerce")
     sign = parts["sign"].fillna("").replace({"≤": "<=", "≥": ">="})
-    value = value.where(sign != "<", value * (1 - 1e-9))
-    value = value.where(sign != ">", value * (1 + 1e-9))
+    value = value.where(sign != "<", value * (1 - 1e-4))
+    value = value.where(sign != ">", value * (1 + 1e-4))
     return pd.DataFrame({"value": value, "sign": sign, "unit": parts["unit"].fillna("")},
                         index=text.index)
 

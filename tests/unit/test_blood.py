@@ -181,3 +181,61 @@ def test_fhir_bundle(tmp_path):
     assert len(problems) == 1 and "entry 3 is a Patient" in problems[0].message
     canon, _, _ = harmonise(long, str(path), REF, {"P1"})
     assert sorted(canon["marker"]) == ["hemoglobin", "platelets"]
+
+
+@pytest.mark.parametrize("marker,value,unit,expected", [
+    ("platelets", 150, "x10E3/uL", 150), ("platelets", 150, "10*3/uL", 150),
+    ("platelets", 150, "G/L", 150), ("platelets", 150000, "cells/mm3", 150),
+    ("platelets", 150000, "/mm3", 150), ("platelets", 150, "K/µL", 150),
+    ("platelets", 150, "×10⁹/L", 150), ("platelets", 150, "x 10^3/mcL", 150),
+    ("wbc", 5, "Gpt/L", 5), ("neutrophils", 2, "10*9/L", 2),
+    ("hemoglobin", 6.2, "mmol/L", 6.2 * 1.61145), ("hemoglobin", 120, "g/L", 12),
+    ("albumin", 40, "G/L", 40),  # a concentration: G/L is grams, not giga
+    ("insulin", 10, "u[IU]/mL", 10), ("insulin", 10, "m[IU]/L", 10),
+    ("glucose", 100, "mg/dL", 100 / 18.0156),
+])
+def test_laboratory_and_ucum_unit_spellings(marker, value, unit, expected):
+    from precex.blood.catalogue import load_catalogue
+    from precex.blood.units import to_canonical
+
+    assert to_canonical(value, unit, load_catalogue()[marker]) == pytest.approx(expected,
+                                                                                 rel=1e-3)
+
+
+@pytest.mark.parametrize("text,value,sign", [("<20", 20, "<"), ("> 1000", 1000, ">"),
+                                              ("1,5", 1.5, ""), ("150,000", 150000, ""),
+                                              ("≤0.5", 0.5, "<="), ("12.3", 12.3, "")])
+def test_censored_values_decimal_commas_and_thousands(text, value, sign):
+    from precex.blood.markers import parse_values
+
+    parsed = parse_values(pd.Series([text])).iloc[0]
+    assert parsed["sign"] == sign
+    assert parsed["value"] == pytest.approx(value, rel=1e-3)
+    if sign == "<":
+        assert parsed["value"] < value  # a threshold rule reads '<20' as below 20
+    if sign == ">":
+        assert parsed["value"] > value
+
+
+def test_states_rejected_stale_conflicting_and_percent_differential():
+    rows = [
+        ["P1", "platelets", "200", "10^9/L", "2025-12-20", ""],
+        ["P1", "platelets", "150", "furlongs", "2026-01-02", ""],  # newer and unusable
+        ["P2", "platelets", "220", "10^9/L", "2025-06-01", ""],  # outside the window
+        ["P3", "platelets", "18", "10^9/L", "2026-01-02", ""],
+        ["P3", "platelets", "182", "10^9/L", "2026-01-02", ""],  # same day: conflict
+        ["P4", "neutrophils", "12", "%", "2026-01-02", ""],
+        ["P4", "wbc", "3.0", "10^9/L", "2026-01-02", ""],
+        ["P5", "neutrophils", "50", "%", "2026-01-02", ""],  # no WBC that day
+    ]
+    ages = pd.Series({p: 60.0 for p in ("P1", "P2", "P3", "P4", "P5")})
+    m = blood_features(long_table(rows), "b.tsv", REF, 90, ages).markers
+    assert m.loc["P1", "platelets_state"] == "rejected" and pd.isna(m.loc["P1", "platelets_10e9_l"])
+    assert m.loc["P2", "platelets_state"] == "stale" and pd.isna(m.loc["P2", "platelets_10e9_l"])
+    assert m.loc["P3", "platelets_state"] == "conflicting"
+    assert m.loc["P3", "platelets_10e9_l"] == 18  # the most adverse value is used
+    assert m.loc["P4", "neutrophils_10e9_l"] == pytest.approx(0.36)
+    assert m.loc["P5", "neutrophils_state"] == "rejected"
+    for pid, text in [("P1", "furlongs"), ("P2", "outside the 90-day window"),
+                      ("P3", "most adverse"), ("P5", "same day")]:
+        assert text in m.loc[pid, "blood_data_issues"]

@@ -97,3 +97,36 @@ def test_identifying_columns_outside_the_schema_are_dropped(tmp_path):
     assert sheet.problems == []
     assert "full_name" not in sheet.patients.columns and "mrn" not in sheet.patients.columns
     assert "Jane Doe" not in sheet.patients.to_csv(sep="\t")
+
+
+def test_cells_as_clinics_write_them(tmp_path):
+    path = tmp_path / "p.tsv"
+    path.write_text(
+        "patient_id\tage\tsex\ttreatment_phase\tlvef_pct\tresting_hr\ttemperature_c\tvo2peak_ml_kg_min"
+        "\tstage\tagents\tcomorbidities\tblood_pressure\n"
+        "A1\t55\tFemale\tAdjuvant chemotherapy\t55%\t72 bpm\t101.3 F\tn/a\tIIIA\tAC-T, Herceptin"
+        "\tAF; bisoprolol\t142/88\n")
+    sheet = read_patient_sheet(path)
+    assert sheet.problems == []
+    row = sheet.patients.loc["A1"]
+    assert row["sex"] == "F" and row["treatment_phase"] == "adjuvant_chemo"
+    assert row["lvef_pct"] == 55 and row["resting_hr"] == 72 and row["stage"] == "III"
+    assert row["temperature_c"] == pytest.approx(38.5, abs=0.01)  # converted from F
+    assert pd.isna(row["vo2peak_ml_kg_min"])  # 'n/a' is a blank
+    assert row["agents"] == "anthracycline;cyclophosphamide;taxane;trastuzumab"
+    assert row["comorbidities"] == "atrial_fibrillation;beta_blocker"
+    assert (row["systolic_bp"], row["diastolic_bp"]) == (142, 88)
+
+
+def test_bad_safety_cells_are_rejected_not_excluding_and_unknown_terms_named(tmp_path):
+    path = tmp_path / "p.tsv"
+    path.write_text("patient_id\tage\tsex\tlvef_pct\tfever\tcomorbidities\n"
+                    "A1\t55\tF\t150\tmaybe\tHeart Disease!; COPD\n")
+    sheet = read_patient_sheet(path)
+    assert list(sheet.patients.index) == ["A1"]  # still prescribed (conservatively)
+    assert all(p.patient_id == "A1" and not p.excludes for p in sheet.problems)
+    assert {p.column for p in sheet.problems} == {"lvef_pct", "fever", "comorbidities"}
+    row = sheet.patients.loc["A1"]
+    assert set(row["sheet_rejected"].split(";")) == {"lvef_pct", "fever"}
+    assert "heart disease" in row["sheet_data_issues"]
+    assert "copd" in row["comorbidities"].split(";")

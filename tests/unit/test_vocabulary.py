@@ -1,0 +1,63 @@
+"""Controlled vocabularies: every synonym class maps to its code; unknown terms are kept."""
+
+import pytest
+from precex.clinical.vocabulary import (
+    code_agents,
+    code_bone_sites,
+    code_comorbidities,
+    coded_value,
+    surgery_side,
+)
+
+
+@pytest.mark.parametrize("text,codes", [
+    ("Paclitaxel weekly; Herceptin", {"taxane", "trastuzumab"}),
+    ("AC-T", {"anthracycline", "cyclophosphamide", "taxane"}),
+    ("TCHP", {"taxane", "platinum", "trastuzumab", "pertuzumab"}),
+    ("trastuzumab deruxtecan (Enhertu)", {"trastuzumab_deruxtecan"}),
+    ("Kisqali + letrozole", {"cdk46_inhibitor", "aromatase_inhibitor"}),
+    ("Xeloda", {"capecitabine"}), ("carboplatin", {"platinum"}), ("5-FU", {"fluorouracil"}),
+    ("aromatase_inhibitor", {"aromatase_inhibitor"}), ("Adriamycin", {"anthracycline"}),
+])
+def test_agents(text, codes):
+    coded = code_agents(text)
+    assert set(coded.codes) == codes and coded.unrecognised == ()
+
+
+@pytest.mark.parametrize("text,codes", [
+    ("AF, on bisoprolol", {"atrial_fibrillation", "beta_blocker"}),
+    ("PPM", {"pacemaker"}), ("CHF", {"heart_failure"}), ("IHD; stent", {"coronary_artery_disease"}),
+    ("T2DM on insulin", {"diabetes_type2", "insulin"}), ("T1DM", {"diabetes_type1"}),
+    ("COPD", {"copd"}), ("osteopenia", {"osteoporosis"}),
+    ("L ALND, drain in situ", {"axillary_dissection", "surgical_drain"}),
+    ("ileostomy", {"ostomy"}), ("DVT on apixaban", {"venous_thromboembolism", "anticoagulation"}),
+    ("none", set()), ("coronary_artery_disease", {"coronary_artery_disease"}),
+])
+def test_comorbidities(text, codes):
+    coded = code_comorbidities(text)
+    assert set(coded.codes) == codes and coded.unrecognised == ()
+
+
+def test_unknown_terms_are_returned_not_dropped():
+    assert code_comorbidities("Heart Disease!; AF").unrecognised == ("heart disease",)
+    assert code_agents("aspirin").unrecognised == ("aspirin",)
+    assert code_bone_sites("liver").unrecognised == ("liver",)
+
+
+@pytest.mark.parametrize("text,regions", [
+    ("T7, L2-L4", {"spine"}), ("C5", {"spine"}), ("sacrum", {"spine"}),
+    ("left femur; pelvis", {"pelvis_femur"}), ("acetabulum", {"pelvis_femur"}),
+    ("humerus (R)", {"upper_limb"}), ("ribs", {"ribs_sternum"}), ("skull", {"skull"}),
+    ("widespread", {"widespread"}),
+])
+def test_bone_sites(text, regions):
+    assert set(code_bone_sites(text).codes) == regions
+
+
+def test_coded_columns_and_surgery_side():
+    assert coded_value("treatment_phase", "Adjuvant chemotherapy") == "adjuvant_chemo"
+    assert coded_value("stage", "IIIA") == "III"
+    assert coded_value("bone_metastases", "yes") == "unknown"  # present, stability unknown
+    assert coded_value("subtype", "triple negative") == "TNBC"
+    assert surgery_side("L ALND, drain in situ") == "left"
+    assert surgery_side("bilateral mastectomy") == "bilateral"

@@ -268,6 +268,8 @@ def caps_triggered(f):
                          num("neutrophils_10e9_l"), num("wbc_10e9_l"))
     if f.get("fever"):
         return "none", excluded, "deferred"
+    if hb is not None and hb < 7:  # contraindication in cytopenia tables
+        return "none", excluded, "deferred"
     if plt is not None and plt < 20:
         max_i, status = "light", "clearance_required"
         excluded |= {"resistance", "high_impact", "isometric_heavy"}
@@ -275,7 +277,7 @@ def caps_triggered(f):
         max_i = "moderate"
         excluded |= {"resistance", "isometric_heavy", "high_impact"}
     if hb is not None and hb < 8:
-        max_i = "light"
+        max_i, status = "light", "clearance_required"
     if (neu is not None and neu < 1.5) or (wbc is not None and wbc < 2.0):
         excluded |= {"public_facilities", "group_sessions"}
         max_i = min(max_i, "moderate", key=INTENSITIES.index)
@@ -283,14 +285,21 @@ def caps_triggered(f):
         max_i, status = "light", "clearance_required"
     if f.get("bone_metastases") in ("stable", "unstable"):
         excluded |= {"high_impact", "spinal_loading"}
-    if f.get("bone_metastases") == "unstable":
+    if f.get("bone_metastases") in ("stable", "unstable", "unknown"):  # NCCN high triage
+        status = "clearance_required"
+    metastatic = f.get("stage") == "IV" or f.get("treatment_phase") == "metastatic"
+    if f.get("bone_metastases") in ("unstable", "unknown") or (
+            metastatic and f.get("bone_metastases") in (None, "unknown")):
         status = "clearance_required"
         max_i = min(max_i, "moderate", key=INTENSITIES.index)
+        excluded |= {"high_impact", "spinal_loading", "vigorous"}
     lvef, drop = num("lvef_pct"), num("lvef_drop_points")
     if lvef is not None and lvef < 40:
         max_i, status = "light", "clearance_required"
     elif (lvef is not None and lvef < 50) or (drop is not None and drop >= 10):
         max_i = min(max_i, "moderate", key=INTENSITIES.index)
+        if lvef is not None and lvef < 50:  # NCCN high triage: clearance first
+            status = "clearance_required"
     if (num("systolic_bp") or 0) > 200 or (num("diastolic_bp") or 0) > 110 or \
             (num("resting_hr") or 0) > 120:
         max_i, status = "light", "clearance_required"

@@ -107,3 +107,28 @@ def test_section_data_for_charts():
     prog = progression_points({"progression": [{"week": 1, "weekly_met_minutes": 100},
                                                {"week": 2, "weekly_met_minutes": 200}]})
     assert prog["max"] == 200 and prog["points"] == "40,85 78,30"
+
+
+def test_data_to_obtain_box_comes_first_and_says_what_was_capped(tmp_path):
+    prof, pres, prov = write_inputs(tmp_path)
+    prescription = json.loads(open(pres).read())
+    prescription["data_to_obtain"] = [{"item": "Full blood count before the first session",
+                                       "why": "No usable recent blood count",
+                                       "rule_id": "SAFETY_CBC_MISSING_IN_CHEMO",
+                                       "capped_meanwhile": "maximum intensity moderate"}]
+    prescription["safety_inputs"] = {"platelets": {"state": "rejected", "value": None},
+                                     "hemoglobin": {"state": "measured", "value": 12.0}}
+    prescription["data_issues"] = ["blood.tsv, row 3, patient 'P1': unknown unit 'furlongs'"]
+    open(pres, "w").write(json.dumps(prescription))
+    html = render_patient_report(prof, pres, prov)
+    assert 'id="data-to-obtain"' in html
+    assert html.index('id="data-to-obtain"') < html.index('id="at-a-glance"')
+    box = html[html.index('id="data-to-obtain"'):html.index('id="at-a-glance"')]
+    assert "Full blood count" in box and "maximum intensity moderate" in box
+    assert "Platelets</b> rejected" in box and "furlongs" in box
+    assert "Haemoglobin" not in box  # a measured input is not a gap
+
+
+def test_no_data_to_obtain_box_when_every_input_is_clean(tmp_path):
+    html = render_patient_report(*write_inputs(tmp_path))
+    assert 'id="data-to-obtain"' not in html

@@ -130,3 +130,12 @@ def test_bad_safety_cells_are_rejected_not_excluding_and_unknown_terms_named(tmp
     assert set(row["sheet_rejected"].split(";")) == {"lvef_pct", "fever"}
     assert "heart disease" in row["sheet_data_issues"]
     assert "copd" in row["comorbidities"].split(";")
+
+
+def test_a_study_wide_table_is_summarised_in_one_line_not_one_per_sample():
+    from precex.io.validated import report_unmatched
+
+    ids = [f"S{i:03d}" for i in range(763)]
+    problems = report_unmatched("table.qza", ids, set(ids[:40]), set(), "microbiome", "samples")
+    assert len(problems) == 1 and not problems[0].excludes
+    assert "723 samples of 723 ID(s) not in this batch" in problems[0].message

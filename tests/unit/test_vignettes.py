@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from precex.blood.stage import read_blood_input
 from precex.blood.markers import blood_features
+from precex.blood.stage import read_blood_input
 from precex.clinical.features import clinical_features
 from precex.io.sheet import read_patient_sheet
 from precex.io.stage_output import write_features
@@ -161,7 +161,8 @@ def write_inputs(tmp: Path) -> tuple[Path, Path, Path]:
     for pid, (_, labs, _) in VIGNETTES.items():
         for lab in labs:
             marker, value, unit = lab[:3]
-            blood.append(f"{pid}\t{marker}\t{value}\t{unit}\t{lab[3] if len(lab) > 3 else '2026-01-02'}")
+            date = lab[3] if len(lab) > 3 else "2026-01-02"
+            blood.append(f"{pid}\t{marker}\t{value}\t{unit}\t{date}")
     (tmp / "blood.tsv").write_text("\n".join(blood) + "\n")
     wear = ["patient_id\tdate\tsteps\tresting_hr"]
     for pid, days in WEARABLE_RISE.items():
@@ -186,7 +187,8 @@ def prescriptions(tmp_path_factory):
     daily = pd.read_csv(wear_path, sep="\t", dtype=str)
     wear, _ = wearable_features(daily, str(wear_path), REF, set(validated.index))
     write_features(tmp / "wearables.out", wear)
-    tables = {"blood": _read(str(tmp / "blood.tsv.out")), "clinical": _read(str(tmp / "clinical.tsv")),
+    tables = {"blood": _read(str(tmp / "blood.tsv.out")),
+              "clinical": _read(str(tmp / "clinical.tsv")),
               "wearables": _read(str(tmp / "wearables.out"))}
     flat = merge_modalities(validated, tables)
     rulebase = load_rulebase(str(resource_path("rules", "rulebase.yaml")), known_features())

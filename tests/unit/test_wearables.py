@@ -49,7 +49,7 @@ def test_messy_rows_are_reported():
     text = " ".join(p.message for p in problems)
     assert "resting_hr value '300' is impossible" in text
     assert "after the reference date" in text and "'yesterday' is not YYYY-MM-DD" in text
-    assert "'ZZ', who is not in the patient sheet" in text
+    assert "1 rows of 1 ID(s) not in this batch's patient sheet are not used (e.g. 'ZZ')" in text
     assert "2 rows for patient 'A'" in text and "averaged" in text
     assert f.loc["A", "steps_mean"] == (6000 + 5000 + 5000) / 3
     assert f.loc["A", "resting_hr_mean_bpm"] == 60  # the impossible value is missing, not used

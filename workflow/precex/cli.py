@@ -166,11 +166,14 @@ def check_inputs(config: dict[str, Any]) -> list[Problem]:
         if result is not None:
             problems.extend(result[1])
     if config.get("blood"):
-        loaded = attempt(read_blood_input, config["blood"])
+        loaded = attempt(read_blood_input, config["blood"],
+                         config.get("blood_patient_identifier_system"))
         if loaded is not None:
             long, found = loaded
             problems.extend(found)
-            problems.extend(harmonise(long, config["blood"], ref, patients, excluded)[1])
+            source = config["blood"] if isinstance(config["blood"], str) else ", ".join(
+                config["blood"])
+            problems.extend(harmonise(long, source, ref, patients, excluded)[1])
     if config.get("wearables"):
         daily = attempt(read_wearables, config["wearables"])
         if daily is not None:

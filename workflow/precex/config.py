@@ -131,4 +131,8 @@ def input_files(config: dict[str, Any]) -> dict[str, list[str]]:
         if value is None:
             continue
         files[key] = list(value) if isinstance(value, list) else [value]
+    if "blood" in files:  # a folder of blood files counts as its files
+        from precex.io.files import expand_inputs
+
+        files["blood"] = expand_inputs(files["blood"])
     return files

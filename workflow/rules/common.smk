@@ -5,6 +5,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from precex.config import resolve_config
+from precex.io.files import expand_inputs
 from precex.prescription.rules import rulebase_problems
 from precex.sharding import assign_shards, raw_patient_ids
 
@@ -41,6 +42,11 @@ def get_active_modalities():
 def get_microbiome_tables(wildcards):
     value = CFG["microbiome"]
     return value if isinstance(value, list) else [value]
+
+
+def get_blood_files():
+    """The blood files: one path, a list, or folders of files (one bundle per patient)."""
+    return expand_inputs(CFG.get("blood"))
 
 
 def get_modality_features(wildcards):
@@ -103,13 +109,13 @@ def get_input_files():
         "methylation",
         "methylation_manifest",
         "variants",
-        "blood",
         "wearables",
     ):
         if is_configured(key):
             files.append(CFG[key])
     if is_configured("microbiome"):
         files += get_microbiome_tables(None)
+    files += get_blood_files()
     return files + [CFG["rulebase"], CFG["genome_gtf"]]
 
 

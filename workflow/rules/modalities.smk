@@ -89,7 +89,7 @@ rule genetics:
 
 rule blood:
     input:
-        blood=CFG.get("blood", []),
+        blood=get_blood_files(),
         patients=f"{RESULTS}/validated/patients.tsv",
         sheet_exclusions=f"{RESULTS}/validated/exclusions.tsv",
     output:
@@ -110,6 +110,7 @@ rule blood:
     params:
         reference_date=CFG["reference_date"],
         window_days=CFG["blood_window_days"],
+        identifier_system=CFG.get("blood_patient_identifier_system"),
     script:
         "../scripts/blood.py"
 

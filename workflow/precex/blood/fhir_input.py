@@ -1,76 +1,279 @@
-"""Blood markers from a FHIR R4 Bundle of LOINC-coded Observations (parsed with fhir.resources).
+"""Blood markers from FHIR R4: Bundles of any type and bulk-export NDJSON.
 
-Each Observation becomes one row of the long table (patient_id from subject 'Patient/<id>',
-LOINC code, valueQuantity value and unit, effectiveDateTime date). Other resource types are
-reported, not silently skipped.
+Read as EHR exports write them:
+
+- a Bundle of any type (collection, transaction, batch, searchset, document), or FHIR bulk-data
+  NDJSON (one resource per line: `Observation.ndjson` beside `Patient.ndjson`);
+- the subject as `Patient/<id>` (also an absolute URL ending so), `urn:uuid:<uuid>` resolved
+  through the Patient entry's `fullUrl`, or a logical reference by identifier; a Patient is
+  matched to the sheet by its `id`, or by its identifier in the system named by the config key
+  `blood_patient_identifier_system`;
+- the LOINC code of the Observation or of each of its components; `valueQuantity.code` (UCUM)
+  before the display unit; the date from `effectiveDateTime`, `effectivePeriod.start`,
+  `effectiveInstant` or `issued`; only status final, amended or corrected.
+
+Each Observation is validated with fhir.resources' R4B model. What is not used is summarised
+once per cause and file, with counts and examples (subject unresolved, code not in the marker
+catalogue with its code and display, no value, status, other resource types), never once per
+entry.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
+from precex.blood.catalogue import find_marker
 from precex.problems import InputError, Problem
 
 LOINC_SYSTEM = "http://loinc.org"
+UCUM_SYSTEM = "http://unitsofmeasure.org"
+USABLE_STATUS = ("final", "amended", "corrected")
+COLUMNS = ["patient_id", "marker", "loinc", "value", "unit", "date", "fasting", "_file", "_row"]
 
 
 def is_fhir_bundle(path: str) -> bool:
+    """A FHIR JSON resource (Bundle) or bulk-export NDJSON."""
+    if is_ndjson(path):
+        return True
     with open(path, "rb") as handle:
         head = handle.read(2048).lstrip()
     return head.startswith(b"{") and b'"resourceType"' in head
 
 
-def read_fhir_observations(path: str) -> tuple[pd.DataFrame, list[Problem]]:
-    from fhir.resources.R4B.bundle import Bundle
-    from pydantic import ValidationError
+def is_ndjson(path: str) -> bool:
+    if not path.lower().endswith((".ndjson", ".ndjson.gz", ".jsonl")):
+        return False
+    with open(path, "rb") as handle:
+        head = handle.read(512).lstrip()
+    return head.startswith(b"{")
 
+
+@dataclass
+class _Summary:
+    """Causes of unused entries, counted per file, with a few examples each."""
+
+    file: str
+    counts: Counter = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, cause: str, example: str = "") -> None:
+        self.counts[cause] += 1
+        shown = self.examples.setdefault(cause, [])
+        if example and example not in shown and len(shown) < 5:
+            shown.append(example)
+
+    def problems(self) -> list[Problem]:
+        out = []
+        for cause, n in sorted(self.counts.items()):
+            eg = self.examples.get(cause) or []
+            more = f" (e.g. {'; '.join(eg)})" if eg else ""
+            fix = _FIXES.get(cause, "")
+            out.append(Problem(self.file, f"{n} {cause}{more}; not used.", fix, stage="blood",
+                               excludes=False))
+        return out
+
+
+_FIXES = {
+    "Observations whose subject could not be resolved to a patient":
+        "reference the subject as Patient/<id>, or include the Patient resource (its fullUrl "
+        "or identifier); set blood_patient_identifier_system to match an identifier to "
+        "patient_id.",
+    "Observations with a code not in the marker catalogue":
+        "this is expected for vital signs and other tests; a blood marker missing here can be "
+        "added to resources/blood/marker_catalogue.tsv with its LOINC code.",
+    "Observations without a numeric valueQuantity": "send the result as valueQuantity.",
+    "Observations with a status other than final, amended or corrected":
+        "only final results are used; preliminary, cancelled and entered-in-error are not.",
+    "Observations that are not valid FHIR R4": "validate the export against FHIR R4.",
+}
+
+
+def _patient_keys(resource: dict[str, Any], full_url: str | None,
+                  identifier_system: str | None) -> tuple[list[str], str | None]:
+    """(references that point at this Patient, the patient_id it stands for)."""
+    rid = resource.get("id") if isinstance(resource.get("id"), str) else None
+    refs = [f"Patient/{rid}"] if rid else []
+    if isinstance(full_url, str) and full_url:
+        refs.append(full_url)
+    pid = rid
+    identifiers = resource.get("identifier")
+    identifiers = identifiers if isinstance(identifiers, list) else []
+    if identifier_system:
+        pid = next((str(i["value"]) for i in identifiers if isinstance(i, dict)
+                    and i.get("system") == identifier_system and i.get("value")), None)
+    for ident in identifiers:
+        if isinstance(ident, dict) and ident.get("value"):
+            refs.append(f"identifier|{ident.get('system', '')}|{ident['value']}")
+    return refs, pid
+
+
+def _subject_key(subject: Any) -> str | None:
+    if not isinstance(subject, dict):
+        return None
+    ref = subject.get("reference")
+    if isinstance(ref, str) and ref:
+        if ref.startswith("urn:"):
+            return ref
+        parts = ref.rstrip("/").split("/")
+        if len(parts) >= 2 and parts[-2] == "Patient":
+            return f"Patient/{parts[-1]}"
+        if len(parts) >= 4 and parts[-4] == "Patient" and parts[-2] == "_history":
+            return f"Patient/{parts[-3]}"
+        return ref
+    ident = subject.get("identifier")
+    if isinstance(ident, dict) and ident.get("value"):
+        return f"identifier|{ident.get('system', '')}|{ident['value']}"
+    return None
+
+
+def _date(obs: dict[str, Any]) -> str:
+    for value in (obs.get("effectiveDateTime"), (obs.get("effectivePeriod") or {}).get("start"),
+                  obs.get("effectiveInstant"), obs.get("issued")):
+        if isinstance(value, str) and value:
+            return value[:10]
+    return ""
+
+
+def _loinc(concept: Any) -> tuple[str, str]:
+    codings = (concept or {}).get("coding") or [] if isinstance(concept, dict) else []
+    for c in codings:
+        if isinstance(c, dict) and c.get("system") == LOINC_SYSTEM and c.get("code"):
+            return str(c["code"]), str(c.get("display") or (concept or {}).get("text") or "")
+    return "", str((concept or {}).get("text") or "") if isinstance(concept, dict) else ""
+
+
+def _unit(qty: dict[str, Any]) -> str:
+    if qty.get("system") == UCUM_SYSTEM and qty.get("code"):
+        return str(qty["code"])  # UCUM code before the display unit
+    return str(qty.get("unit") or qty.get("code") or "")
+
+
+def _load_resources(path: str) -> list[tuple[int, str | None, dict[str, Any]]]:
+    """(entry or line number, fullUrl, resource) for a Bundle or an NDJSON file."""
+    name = os.path.basename(path)
+    if is_ndjson(path):
+        out = []
+        opener = _open_text(path)
+        with opener as handle:
+            for i, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    resource = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise InputError([Problem(path, f"line {i} is not JSON ({err.msg}).",
+                                              "give one FHIR resource per line (NDJSON).",
+                                              row=i, stage="blood")]) from None
+                out.append((i, None, resource if isinstance(resource, dict) else {}))
+        return out
     try:
-        data = json.loads(open(path, encoding="utf-8").read())  # noqa: SIM115
-    except (OSError, json.JSONDecodeError) as err:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InputError([Problem(path, f"not valid JSON ({err}).",
                                   "give a FHIR R4 Bundle in JSON.", stage="blood")]) from None
+    if isinstance(data, dict) and data.get("resourceType") == "Observation":
+        return [(1, None, data)]
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
-        raise InputError([Problem(path, "the JSON is not a FHIR Bundle.",
-                                  "give a Bundle whose entries are Observations.", stage="blood")])
-    problems: list[Problem] = []
+        raise InputError([Problem(path, f"the JSON of {name} is not a FHIR Bundle.",
+                                  "give a Bundle (any type) whose entries include Observations.",
+                                  stage="blood")])
     entries = data.get("entry") or []
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise InputError([Problem(path, "the Bundle's entry is not a list of entries.",
-                                  "give a Bundle whose entries are Observations.", stage="blood")])
-    kept = []
-    for i, entry in enumerate(entries, start=1):
-        resource = entry.get("resource")
-        rtype = resource.get("resourceType") if isinstance(resource, dict) else None
-        if rtype != "Observation":
-            problems.append(Problem(path, f"entry {i} is a {rtype}, not an Observation; it is "
-                                    "not used.", "send Observations only.", row=i, stage="blood"))
-            continue
-        kept.append((i, entry))
-    try:
-        bundle = Bundle.model_validate({**data, "entry": [e for _, e in kept]})
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(map(str, first.get("loc", ())))
-        raise InputError([Problem(path, f"not a valid FHIR R4 Bundle ({where}: "
-                                  f"{first.get('msg')}).", "validate the Bundle against FHIR R4.",
-                                  stage="blood")]) from None
-    rows = []
-    for (i, _), entry in zip(kept, bundle.entry or [], strict=True):
-        obs = entry.resource
-        ref = obs.subject.reference if obs.subject else ""
-        pid = ref.split("/", 1)[1] if ref and ref.startswith("Patient/") else ""
-        codings = (obs.code.coding or []) if obs.code else []
-        code = next((c.code for c in codings if c.system == LOINC_SYSTEM), "")
-        qty = obs.valueQuantity
-        date = str(obs.effectiveDateTime)[:10] if obs.effectiveDateTime else ""
-        if not pid or qty is None or qty.value is None or not code:
-            problems.append(Problem(path, f"entry {i} lacks a Patient subject, a LOINC code or a "
-                                    "valueQuantity; not used.", "complete the Observation.",
-                                    row=i, stage="blood"))
-            continue
-        rows.append({"patient_id": pid, "marker": "", "loinc": code, "value": str(qty.value),
-                     "unit": qty.unit or qty.code or "", "date": date, "fasting": ""})
-    cols = ["patient_id", "marker", "loinc", "value", "unit", "date", "fasting"]
-    return pd.DataFrame(rows, columns=cols), problems
+                                  "give a Bundle whose entries are resources.", stage="blood")])
+    return [(i, e.get("fullUrl"), e.get("resource") if isinstance(e.get("resource"), dict)
+             else {}) for i, e in enumerate(entries, start=1)]
+
+
+def _open_text(path: str) -> Any:
+    if path.lower().endswith(".gz"):
+        import gzip
+
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")  # noqa: SIM115 - closed by the caller's with
+
+
+def read_fhir_files(paths: list[str], identifier_system: str | None = None
+                    ) -> tuple[pd.DataFrame, list[Problem]]:
+    """Long blood rows from every FHIR file; Patients from any file resolve subjects in all."""
+    from fhir.resources.R4B.observation import Observation
+    from pydantic import ValidationError
+
+    loaded = {path: _load_resources(path) for path in paths}
+    patients: dict[str, str | None] = {}
+    for resources in loaded.values():
+        for _, full_url, res in resources:
+            if res.get("resourceType") == "Patient":
+                refs, pid = _patient_keys(res, full_url, identifier_system)
+                for ref in refs:
+                    patients[ref] = pid
+    rows, problems = [], []
+    for path, resources in loaded.items():
+        summary = _Summary(path)
+        others: Counter = Counter()
+        for i, _, res in resources:
+            rtype = res.get("resourceType") or "an entry without a resource"
+            if rtype != "Observation":
+                if rtype != "Patient":
+                    others[rtype] += 1
+                continue
+            try:
+                Observation.model_validate(res)
+            except ValidationError as err:
+                first = err.errors()[0]
+                where = ".".join(map(str, first.get("loc", ())))
+                summary.add("Observations that are not valid FHIR R4",
+                            f"entry {i}: {where}: {first.get('msg')}")
+                continue
+            if res.get("status") not in USABLE_STATUS:
+                summary.add("Observations with a status other than final, amended or corrected",
+                            str(res.get("status")))
+                continue
+            key = _subject_key(res.get("subject"))
+            pid = patients.get(key) if key else None
+            if pid is None and key and key.startswith("Patient/") and not identifier_system:
+                pid = key.split("/", 1)[1]
+            if not pid:
+                summary.add("Observations whose subject could not be resolved to a patient",
+                            str(key or "no subject"))
+                continue
+            parts = [(res.get("code"), res.get("valueQuantity"))]
+            parts += [(c.get("code"), c.get("valueQuantity"))
+                      for c in res.get("component") or [] if isinstance(c, dict)]
+            used = False
+            for concept, qty in parts:
+                code, display = _loinc(concept)
+                if not code or find_marker(loinc=code) is None:
+                    continue
+                if not isinstance(qty, dict) or not isinstance(qty.get("value"), int | float):
+                    summary.add("Observations without a numeric valueQuantity",
+                                f"{code} {display}".strip())
+                    used = True
+                    continue
+                rows.append({"patient_id": str(pid), "marker": "", "loinc": code,
+                             "value": repr(float(qty["value"])), "unit": _unit(qty),
+                             "date": _date(res), "fasting": "", "_file": path, "_row": i})
+                used = True
+            if not used:
+                code, display = _loinc(res.get("code"))
+                summary.add("Observations with a code not in the marker catalogue",
+                            f"{code or 'no LOINC code'} {display}".strip())
+        problems += summary.problems()
+        if others:
+            listed = ", ".join(f"{t} {n}" for t, n in sorted(others.items()))
+            problems.append(Problem(path, f"{sum(others.values())} other resources are not "
+                                    f"used ({listed}).", "", stage="blood", excludes=False))
+    return pd.DataFrame(rows, columns=COLUMNS), problems
+
+
+def read_fhir_observations(path: str, identifier_system: str | None = None
+                           ) -> tuple[pd.DataFrame, list[Problem]]:
+    """One FHIR file (kept for callers of a single Bundle)."""
+    return read_fhir_files([path], identifier_system)

@@ -19,6 +19,7 @@ siri, phenoage_clinical_years, crp_status, crp_n_measurements. Provenance of eve
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from dataclasses import dataclass
 
@@ -91,7 +92,8 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
     rejected_rows: list[dict[str, object]] = []
     df = long.copy()
     df.columns = [str(c).strip() for c in df.columns]
-    df["row"] = np.arange(1, len(df) + 1)
+    df["row"] = df["_row"].astype(int) if "_row" in df.columns else np.arange(1, len(df) + 1)
+    df["file"] = df["_file"].astype(str) if "_file" in df.columns else source
     for col in ("marker", "loinc", "unit", "date", "fasting", "value", "patient_id"):
         if col not in df.columns:
             df[col] = ""
@@ -103,7 +105,7 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
 
     def reject(mask: pd.Series, message: str, fix: str, column: str) -> None:
         for r in df.loc[mask].itertuples():
-            problems.append(Problem(source, message.format(r=r), fix, row=int(r.row),
+            problems.append(Problem(r.file, message.format(r=r), fix, row=int(r.row),
                                     column=column, patient_id=r.patient_id or None,
                                     stage="blood", excludes=False))
             rejected_rows.append({"patient_id": r.patient_id, "marker": r.canonical,
@@ -119,9 +121,7 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
                                                               strict=True)]
     df = df.drop(columns="canonical").merge(pairs, on=["marker", "loinc"], how="left")
     unknown = df["canonical"].isna()
-    reject(unknown, "unknown marker '{r.marker}' (LOINC '{r.loinc}').",
-           "use a name, synonym or LOINC code from resources/blood/marker_catalogue.tsv.",
-           "marker")
+    problems += _unknown_markers(df[unknown])
     df = df[~unknown]
 
     parsed = parse_values(df["value"])
@@ -167,7 +167,7 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
         k = (r.canonical, r.unit)
         message = (f"{unit_errors[k]}; {r.canonical} {r.value} {r.unit} on {r.date} is not "
                    "used.")
-        problems.append(Problem(source, message, "use a unit of the marker's kind, e.g. "
+        problems.append(Problem(r.file, message, "use a unit of the marker's kind, e.g. "
                                 f"{catalogue[k[0]].canonical_unit} (UCUM codes are accepted).",
                                 row=int(r.row), column="unit", patient_id=r.patient_id,
                                 stage="blood", excludes=False))
@@ -197,7 +197,7 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
         message = (f"{r.canonical} {r.canonical_value:.4g} {m.canonical_unit} (given {r.value} "
                    f"{r.unit}) is outside the plausible range {m.plausible[0]:g}-"
                    f"{m.plausible[1]:g}.")
-        problems.append(Problem(source, message, "check the value and its unit.",
+        problems.append(Problem(r.file, message, "check the value and its unit.",
                                 row=int(r.row), column="value", patient_id=r.patient_id,
                                 stage="blood", excludes=False))
         rejected_rows.append({"patient_id": r.patient_id, "marker": r.canonical,
@@ -213,8 +213,9 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
         "row": df["row"],
         "original_value": df["value"],
         "original_unit": df["unit"],
+        "file": df["file"],
     })
-    out, conflict_problems = _resolve_conflicts(out, source)
+    out, conflict_problems = _resolve_conflicts(out)
     problems += conflict_problems
     rejected = pd.DataFrame(rejected_rows, columns=["patient_id", "marker", "date", "reason"])
     rejected["date"] = pd.to_datetime(rejected["date"]).dt.date
@@ -242,7 +243,31 @@ def _absolute_differentials(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
     return df, absolute.index[absolute.isna()]
 
 
-def _resolve_conflicts(out: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[Problem]]:
+def _unknown_markers(rows: pd.DataFrame) -> list[Problem]:
+    """Markers not in the catalogue: one line per marker and file with counts, and one short
+    note per patient (a lab's own name for a safety marker must not vanish unseen)."""
+    problems: list[Problem] = []
+    if rows.empty:
+        return problems
+    label = rows["marker"].where(rows["marker"].str.strip() != "", "LOINC " + rows["loinc"])
+    rows = rows.assign(label=label)
+    for (file, name), grp in rows.groupby(["file", "label"], sort=True):
+        problems.append(Problem(file, f"marker '{name}' ({len(grp)} rows, "
+                                f"{grp['patient_id'].nunique()} patients, e.g. row "
+                                f"{int(grp['row'].iloc[0])}) is not in the marker catalogue; "
+                                "not used.", "use a name, synonym or LOINC code from "
+                                "resources/blood/marker_catalogue.tsv (or add the marker there).",
+                                column="marker", stage="blood", excludes=False))
+    for (file, pid), grp in rows.groupby(["file", "patient_id"], sort=True):
+        names = ", ".join(sorted(set(grp["label"]))[:6])
+        problems.append(Problem(file, f"{len(grp)} result(s) of markers not in the catalogue "
+                                f"were not used ({names}).", "check that no safety marker "
+                                "(platelets, haemoglobin, neutrophils) is among them.",
+                                patient_id=pid, column="marker", stage="blood", excludes=False))
+    return problems
+
+
+def _resolve_conflicts(out: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:
     """Same patient, marker and day: identical values are one measurement; differing values
     conflict and the most adverse one is kept (the lowest count, the highest CRP), flagged."""
     problems: list[Problem] = []
@@ -261,7 +286,7 @@ def _resolve_conflicts(out: pd.DataFrame, source: str) -> tuple[pd.DataFrame, li
                                                                    "date"], sort=True):
         kept = g.iloc[0]
         values = ", ".join(f"{v:g}" for v in g["value"])
-        problems.append(Problem(source, f"{marker} has conflicting values on {day} ({values} "
+        problems.append(Problem(kept["file"], f"{marker} has conflicting values on {day} ({values} "
                                 f"{catalogue[marker].canonical_unit}, rows "
                                 f"{', '.join(map(str, g['row']))}); the most adverse, "
                                 f"{kept['value']:g}, is used and flagged.",
@@ -270,7 +295,7 @@ def _resolve_conflicts(out: pd.DataFrame, source: str) -> tuple[pd.DataFrame, li
                                 patient_id=pid, stage="blood", excludes=False))
     dup = out.duplicated(["patient_id", "marker", "date"], keep="first")
     for r in out.loc[dup & ~out["conflicting"]].itertuples():
-        problems.append(Problem(source, f"repeats the {r.marker} value of an earlier row for "
+        problems.append(Problem(r.file, f"repeats the {r.marker} value of an earlier row for "
                                 "the same day; counted once.", "", row=int(r.row),
                                 column="value", stage="blood"))
     return out.loc[~dup].drop(columns="_order"), problems
@@ -333,8 +358,9 @@ def select_values(canon: pd.DataFrame, reference_date: dt.date, window_days: int
         if m in fasting.columns:
             wide[f"{m}_fasting"] = fasting[m].astype("boolean")
     wide = wide.join(dates.astype(str))
-    provenance = latest[["patient_id", "marker", "column", "value", "date", "row",
-                         "original_value", "original_unit"]].reset_index(drop=True)
+    latest = latest.assign(source_file=latest["file"].map(os.path.basename))
+    provenance = latest[["patient_id", "marker", "column", "value", "date", "source_file",
+                         "row", "original_value", "original_unit"]].reset_index(drop=True)
     return wide, provenance
 
 

@@ -1,4 +1,4 @@
-"""The blood stage: long table or FHIR Bundle -> harmonised markers and indices."""
+"""The blood stage: long tables and FHIR (Bundles, NDJSON) -> harmonised markers and indices."""
 
 from __future__ import annotations
 
@@ -6,34 +6,51 @@ import datetime as dt
 
 import pandas as pd
 
-from precex.blood.fhir_input import is_fhir_bundle, read_fhir_observations
+from precex.blood.fhir_input import is_fhir_bundle, read_fhir_files
 from precex.blood.markers import blood_features
-from precex.io.files import read_delimited, write_tsv
+from precex.io.files import expand_inputs, read_delimited, write_tsv
 from precex.io.stage_output import write_features, write_stage_outputs
 from precex.io.validated import read_sheet_exclusions, read_validated
 from precex.problems import InputError, Problem
 
 
-def read_blood_input(path: str) -> tuple[pd.DataFrame, list[Problem]]:
-    if is_fhir_bundle(path):
-        return read_fhir_observations(path)
-    frame = read_delimited(path, "blood", "blood")
-    missing = [c for c in ("patient_id", "value", "unit", "date") if c not in frame.columns]
-    if missing or not ({"marker", "loinc"} & set(frame.columns)):
-        need = missing + ([] if {"marker", "loinc"} & set(frame.columns) else ["marker or loinc"])
-        raise InputError([Problem(path, f"missing column(s): {', '.join(need)}.",
-                                  "columns: patient_id, marker or loinc, value, unit, date[, "
-                                  "fasting].", stage="blood")])
-    return frame, []
+def read_blood_input(paths: str | list[str], identifier_system: str | None = None
+                     ) -> tuple[pd.DataFrame, list[Problem]]:
+    """Every blood file (a path, a list, or folders of files): long tables and FHIR (Bundles
+    of any type, bulk-export NDJSON) into one long table; each row keeps its file and row."""
+    files = expand_inputs(paths)
+    if not files:
+        raise InputError([Problem(str(paths), "no blood files found.",
+                                  "give a file, a list of files or a folder of them.",
+                                  stage="blood")])
+    fhir = [f for f in files if is_fhir_bundle(f)]
+    frames, problems = [], []
+    if fhir:
+        long, found = read_fhir_files(fhir, identifier_system)
+        frames.append(long)
+        problems += found
+    for path in (f for f in files if f not in fhir):
+        frame = read_delimited(path, "blood", "blood")
+        missing = [c for c in ("patient_id", "value", "unit", "date") if c not in frame.columns]
+        if missing or not ({"marker", "loinc"} & set(frame.columns)):
+            need = missing + ([] if {"marker", "loinc"} & set(frame.columns)
+                              else ["marker or loinc"])
+            raise InputError([Problem(path, f"missing column(s): {', '.join(need)}.",
+                                      "columns: patient_id, marker or loinc, value, unit, "
+                                      "date[, fasting].", stage="blood")])
+        frames.append(frame.assign(_file=path, _row=range(1, len(frame) + 1)))
+    long = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return long, problems
 
 
-def run(blood_path: str, patients_tsv: str, sheet_exclusions: str, reference_date: str,
-        window_days: int, out_features: str, out_provenance: str, out_exclusions: str,
-        out_problems: str) -> None:
+def run(blood_path: str | list[str], patients_tsv: str, sheet_exclusions: str,
+        reference_date: str, window_days: int, out_features: str, out_provenance: str,
+        out_exclusions: str, out_problems: str, identifier_system: str | None = None) -> None:
     sheet = read_validated(patients_tsv)
     excluded = frozenset(read_sheet_exclusions(sheet_exclusions))
-    long, problems = read_blood_input(blood_path)
-    result = blood_features(long, blood_path, dt.date.fromisoformat(reference_date),
+    long, problems = read_blood_input(blood_path, identifier_system)
+    source = blood_path if isinstance(blood_path, str) else ", ".join(blood_path)
+    result = blood_features(long, source, dt.date.fromisoformat(reference_date),
                             window_days, sheet["age"], excluded)
     write_features(out_features, result.markers)
     write_tsv(out_provenance, result.provenance.assign(date=result.provenance["date"].astype(str)))

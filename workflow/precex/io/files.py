@@ -94,3 +94,22 @@ def sha256(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+BLOOD_SUFFIXES = (".json", ".ndjson", ".ndjson.gz", ".jsonl", ".tsv", ".csv", ".txt", ".tsv.gz",
+                  ".csv.gz")
+
+
+def expand_inputs(paths: str | list[str] | None,
+                  suffixes: tuple[str, ...] = BLOOD_SUFFIXES) -> list[str]:
+    """Files named by a config value: one path, a list, or folders (their files, sorted)."""
+    if not paths:
+        return []
+    out: list[str] = []
+    for path in [paths] if isinstance(paths, str) else list(paths):
+        if os.path.isdir(path):
+            out += sorted(os.path.join(path, f) for f in os.listdir(path)
+                          if f.lower().endswith(suffixes) and not f.startswith("."))
+        else:
+            out.append(path)
+    return out

@@ -8,7 +8,10 @@ Columns of results/microbiome/features.tsv (one row per patient with a usable sa
   faith_pd (Faith's phylogenetic diversity, only when microbiome_tree is given, count tables);
 - bacillota_pct, bacteroidota_pct, bacillota_bacteroidota_ratio: phylum shares after renaming
   Firmicutes -> Bacillota and Bacteroidetes -> Bacteroidota;
-- guild_<name>_pct: summed genus share of each guild in resources/microbiome/guilds.tsv;
+- guild_<name>_pct: summed share of each guild in resources/microbiome/guilds.tsv, at species
+  level when the profiler reports species (a species counts when its genus or its own name is a
+  member, so E. rectale under an unclassified Lachnospiraceae genus is a butyrate producer),
+  else at genus level;
 - shannon_percentile, guild_butyrate_producers_percentile: position (0-100) within the
   reference named in `reference`: 'batch' (the batch's own samples of the same input type) or
   'reference:<file>' (microbiome_reference, a table of reference samples such as healthy
@@ -30,7 +33,7 @@ from skbio.stats.composition import clr, multi_replace
 
 from precex.io.validated import report_unmatched
 from precex.microbiome.readers import MicrobiomeTable
-from precex.microbiome.taxonomy import genus_of, phylum_of
+from precex.microbiome.taxonomy import genus_of, phylum_of, species_of
 from precex.paths import resource_path
 from precex.problems import Problem
 
@@ -150,16 +153,43 @@ def _profile_table(table: MicrobiomeTable, values: pd.DataFrame, min_depth: int,
     if tree is not None and integral:
         out["faith_pd"] = _faith_pd(tree, arr, values, table.source, problems)
     genus_props = _aggregate(props, genus)
-    phylum_props = _aggregate(props, phylum)
+    if table.phylum is not None:  # the profile's own phylum rows (share of the profile)
+        own = table.phylum.reindex(index=values.index).fillna(0.0)
+        phylum_props = _aggregate(own, pd.Series(own.columns.map(phylum_of), index=own.columns))
+    else:
+        phylum_props = _aggregate(props, phylum)
     bac = phylum_props.get("Bacillota", pd.Series(0.0, index=props.index))
     bact = phylum_props.get("Bacteroidota", pd.Series(0.0, index=props.index))
     out["bacillota_pct"] = bac * 100
     out["bacteroidota_pct"] = bact * 100
     out["bacillota_bacteroidota_ratio"] = (bac / bact.where(bact > 0)).astype(float)
-    for guild, members in load_guilds().groupby("guild")["genus"]:
-        cols = [g for g in members if g in genus_props.columns]
-        out[f"guild_{guild}_pct"] = genus_props[cols].sum(axis=1) * 100 if cols else 0.0
+    guilds = load_guilds().fillna("")
+    # MetaPhlAn reports nested ranks (a genus row and its species rows): count species rows.
+    # Count tables (BIOM, Kraken2, taxpasta) have distinct features: count every feature.
+    if table.relative and table.species is not None:
+        shares = table.species.reindex(index=values.index).fillna(0.0)
+        names = pd.Series(shares.columns, index=shares.columns)
+    else:
+        shares, names = props, lineage
+    for guild, members in guilds.groupby("guild"):
+        member = _guild_members(names, set(members["genus"]) - {""},
+                                set(members["species"]) - {""})
+        out[f"guild_{guild}_pct"] = shares[member].sum(axis=1) * 100 if member else 0.0
     return _Profiled(out, genus_props)
+
+
+def _guild_members(lineages: pd.Series, genera: set[str], species: set[str]) -> list[str]:
+    """Features whose genus (from the lineage, or the species name when the genus rank is
+    unclassified) or species is a guild member."""
+    out = []
+    for feature, text in lineages.items():
+        name = species_of(text)
+        genus = genus_of(text)
+        if genus == "unclassified" and name != "unclassified":
+            genus = name.split(" ")[0]
+        if genus in genera or name in species:
+            out.append(feature)
+    return out
 
 
 def _faith_pd(tree: object, arr: np.ndarray, values: pd.DataFrame, source: str,
@@ -222,13 +252,26 @@ def compute_features(tables: list[tuple[MicrobiomeTable, pd.DataFrame]], min_dep
             group, index=features.index))
         features["guild_butyrate_producers_percentile"] = _percentile(
             features["guild_butyrate_producers_pct"], pd.Series(group, index=features.index))
-        bc = pd.concat([pd.Series(_bray_curtis_to(p.genus, p.genus.mean(axis=0)),
-                                  index=p.genus.index) for p in profiled])
+        # One centroid per input type over the pooled batch: per-sample profiles (one file
+        # each) are one batch, never their own centroid (which made every distance 0).
+        bc = _pooled_bray_curtis(profiled)
     features["bray_curtis_to_centroid"] = bc.reindex(features.index)
     genus_clr = pd.concat([_clr(p.genus) for p in profiled]).sort_index()
     genus_clr = genus_clr.reindex(columns=sorted(genus_clr.columns))
     genus_clr.index.name = "patient_id"
     return MicrobiomeFeatures(features, genus_clr, problems)
+
+
+def _pooled_bray_curtis(profiled: list[_Profiled]) -> pd.Series:
+    parts = []
+    for relative in (True, False):
+        group = [p for p in profiled if bool(p.features["relative_input"].iloc[0]) is relative]
+        if not group:
+            continue
+        pooled = pd.concat([p.genus for p in group]).fillna(0.0)
+        centroid = pooled.mean(axis=0)
+        parts.append(pd.Series(_bray_curtis_to(pooled, centroid), index=pooled.index))
+    return pd.concat(parts)
 
 
 def _clr(genus: pd.DataFrame) -> pd.DataFrame:

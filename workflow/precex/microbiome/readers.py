@@ -3,7 +3,9 @@
 - BIOM 2.1 (HDF5) and BIOM 1.0 (JSON) through biom-format;
 - classic BIOM TSV (`# Constructed from biom file`, `#OTU ID`, optional `taxonomy` column);
 - QIIME 2 artifacts (.qza zip: <uuid>/data/feature-table.biom, taxonomy.tsv), no QIIME 2 needed;
-- MetaPhlAn 3/4 per-sample profiles and merged tables (relative abundances in percent).
+- MetaPhlAn 3/4 per-sample profiles and merged tables (relative abundances in percent);
+- Kraken2 and Bracken reports, Bracken tables and nf-core/taxprofiler taxpasta tables (which
+  cover Kraken2, Bracken, Centrifuge, Kaiju, mOTUs, KMCP, ganon, MALT, ...): see profilers.py.
 
 Every reader returns a `MicrobiomeTable`: samples x features, with the lineage of each feature.
 """
@@ -21,10 +23,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from precex.microbiome.profilers import (
+    BRACKEN_COLUMNS,
+    looks_like_kraken_report,
+    rank_shares,
+    read_bracken_table,
+    read_kraken_report,
+    read_taxpasta,
+)
 from precex.problems import InputError, Problem
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-FORMATS = ("biom-hdf5", "biom-json", "biom-tsv", "qiime2-qza", "metaphlan")
+FORMATS = ("biom-hdf5", "biom-json", "biom-tsv", "qiime2-qza", "metaphlan", "kraken2",
+           "bracken", "taxpasta")
 
 
 @dataclass
@@ -37,6 +48,11 @@ class MicrobiomeTable:
     # Samples left out for a bad value (sample -> message): one bad sample excludes that
     # patient's microbiome, not the batch's.
     bad_samples: dict[str, str] = field(default_factory=dict)
+    # Profilers that report every rank (MetaPhlAn, Kraken2, taxpasta) give their own phylum
+    # and species shares (samples x clade, share of the whole profile): features use them
+    # instead of re-deriving phyla from renormalised genera, and guilds count species.
+    phylum: pd.DataFrame | None = None
+    species: pd.DataFrame | None = None
 
 
 def _fail(path: str | os.PathLike[str], message: str, fix: str) -> InputError:
@@ -61,9 +77,15 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         return "metaphlan"
     if first.startswith("# Constructed from biom file") or first.startswith("#OTU ID"):
         return "biom-tsv"
+    if re.split(r"[\t,]", first)[0] == "taxonomy_id":
+        return "taxpasta"
+    if first.split("\t")[:len(BRACKEN_COLUMNS)] == BRACKEN_COLUMNS:
+        return "bracken"
+    if looks_like_kraken_report(text):
+        return "kraken2"
     raise _fail(path, "format not recognised.",
                 "give a BIOM (1.0 JSON or 2.1 HDF5), classic BIOM TSV, QIIME 2 .qza feature "
-                "table or MetaPhlAn 3/4 profile.")
+                "table, MetaPhlAn 3/4 profile, Kraken2/Bracken report or taxpasta table.")
 
 
 def _from_biom(table: object, path: str, fmt: str) -> MicrobiomeTable:
@@ -182,6 +204,23 @@ def read_taxonomy(path: str, features: list[str]) -> pd.Series:
     return lineage.reindex(features)
 
 
+METAPHLAN_DEFAULT_SAMPLE = "Metaphlan_Analysis"
+
+
+def _metaphlan_sample_id(comments: list[str], path: str) -> str:
+    """MetaPhlAn writes '#<sample_id_key>\t<sample_id>' above the header; its default
+    ('Metaphlan_Analysis') says nothing, so the file name names the sample (P001.txt -> P001)."""
+    for line in comments:
+        fields = line.lstrip("#").split("\t")
+        if len(fields) == 2 and fields[0] != "clade_name" and fields[1].strip():
+            if fields[1].strip() != METAPHLAN_DEFAULT_SAMPLE:
+                return fields[1].strip()
+    sample = Path(path).name.split(".")[0]
+    for suffix in ("_profile", "_metaphlan", "_mpa", "_metaphlan_profile"):
+        sample = sample.removesuffix(suffix)
+    return sample
+
+
 def _read_metaphlan(path: str) -> MicrobiomeTable:
     with open(path, encoding="utf-8") as handle:
         lines = handle.read().splitlines()
@@ -202,15 +241,14 @@ def _read_metaphlan(path: str) -> MicrobiomeTable:
     frame = pd.DataFrame([row + [""] * (len(header) - len(row)) for row in body],
                          columns=header)
     per_sample = "relative_abundance" in header
-    if per_sample:  # one profile: the sample is named by the file (P001.txt -> P001)
-        sample = Path(path).name.split(".")[0]
-        for suffix in ("_profile", "_metaphlan", "_mpa"):
-            sample = sample.removesuffix(suffix)
+    if per_sample:  # one profile, named by its #SampleID line or the file
+        sample = _metaphlan_sample_id(lines[:header_at], path)
         frame = frame[["clade_name", "relative_abundance"]].rename(
             columns={"relative_abundance": sample})
     drop = [c for c in frame.columns if c in ("NCBI_tax_id", "clade_taxid", "additional_species")]
     frame = frame.drop(columns=drop).set_index("clade_name")
-    frame = frame[~frame.index.str.upper().str.startswith("UNCLASSIFIED")]
+    unclassified = frame.index.str.upper().str.startswith(("UNCLASSIFIED", "UNKNOWN"))
+    frame = frame[~unclassified]
     _check_unique(frame.columns, path, "sample")
     numeric = frame.apply(pd.to_numeric, errors="coerce")
     bad = _text_cells(frame, numeric.isna(), "clade")
@@ -218,12 +256,27 @@ def _read_metaphlan(path: str) -> MicrobiomeTable:
     level = "g" if (last_rank == "g").any() else "s"
     genus_rows = numeric[last_rank == level]
     if genus_rows.empty:
+        if per_sample:  # a profile with no detections excludes that sample, not the batch
+            empty = pd.DataFrame(index=pd.Index([], dtype=object), dtype=float)
+            return MicrobiomeTable(empty, pd.Series(dtype=object), True, path, "metaphlan",
+                                   {sample: f"sample '{sample}': the profile has no "
+                                    "detections (UNKNOWN/UNCLASSIFIED 100%)."})
         raise _fail(path, "no genus- or species-level clades.",
                     "run MetaPhlAn with the default (all ranks) output.")
     _check_unique(genus_rows.index, path, "clade")
     values = genus_rows.T / 100.0
     lineage = pd.Series(genus_rows.index.to_numpy(), index=genus_rows.index)
-    return MicrobiomeTable(values, lineage, True, path, "metaphlan", bad)
+    table = MicrobiomeTable(values, lineage, True, path, "metaphlan", bad)
+    table.phylum = _rank_rows(numeric, last_rank, "p")
+    table.species = _rank_rows(numeric, last_rank, "s")
+    return table
+
+
+def _rank_rows(numeric: pd.DataFrame, last_rank: pd.Index, rank: str) -> pd.DataFrame | None:
+    rows = numeric[last_rank == rank]
+    if rows.empty:
+        return None
+    return rows.T.fillna(0) / 100.0
 
 
 def _check_unique(index: pd.Index, path: str, what: str) -> None:
@@ -242,6 +295,16 @@ def read_microbiome(path: str, taxonomy: str | None = None) -> MicrobiomeTable:
         table = _read_classic_tsv(path)
     elif fmt == "qiime2-qza":
         table = _read_qza(path, taxonomy)
+    elif fmt in ("kraken2", "bracken", "taxpasta"):
+        reader = {"kraken2": read_kraken_report, "bracken": read_bracken_table,
+                  "taxpasta": read_taxpasta}[fmt]
+        values, lineage = reader(path)
+        _check_unique(values.index, path, "sample")
+        numeric = values.apply(pd.to_numeric, errors="coerce")
+        table = MicrobiomeTable(numeric.fillna(np.nan), lineage.reindex(values.columns)
+                                .fillna(""), False, path, fmt)
+        table.phylum = rank_shares(numeric.fillna(0), table.lineage, "p")
+        table.species = rank_shares(numeric.fillna(0), table.lineage, "s")
     else:
         table = _read_metaphlan(path)
     if taxonomy and fmt != "qiime2-qza":
@@ -252,6 +315,8 @@ def read_microbiome(path: str, taxonomy: str | None = None) -> MicrobiomeTable:
 
 def _validate(table: MicrobiomeTable) -> None:
     v = table.values
+    if v.shape[0] == 0 and table.bad_samples:  # every sample left out, each with its reason
+        return
     if v.shape[0] == 0 or v.shape[1] == 0:
         raise _fail(table.source, "the table is empty (no samples or no features).",
                     "check the export; an empty table cannot be profiled.")

@@ -37,6 +37,8 @@ def _clean(name: str) -> str | None:
     name = name.strip().strip("[]").strip()
     if name.lower() in _UNASSIGNED or name.lower().startswith("uncultured"):
         return None
+    if name.lower().endswith("_unclassified"):  # MetaPhlAn: g__Lachnospiraceae_unclassified
+        return None
     return name
 
 
@@ -72,6 +74,12 @@ def parse_lineage(text: str | None) -> dict[str, str | None]:
 
 def genus_of(text: str | None) -> str:
     return parse_lineage(text)["genus"] or "unclassified"
+
+
+def species_of(text: str | None) -> str:
+    """'Genus species' of a lineage ('s__Eubacterium_rectale' -> 'Eubacterium rectale')."""
+    name = parse_lineage(text)["species"]
+    return name.replace("_", " ").replace("[", "").replace("]", "") if name else "unclassified"
 
 
 def phylum_of(text: str | None) -> str:

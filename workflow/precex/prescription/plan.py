@@ -152,9 +152,14 @@ def weekly_met_minutes(aerobic: dict | None, resistance: dict | None) -> float:
     return round(total, 1)
 
 
-def progression_plan(aerobic: dict | None, resistance: dict | None, slow: bool
-                     ) -> list[dict[str, Any]]:
-    """12 weeks building up to the target; every week is at or below the capped target."""
+def progression_plan(aerobic: dict | None, resistance: dict | None, slow: bool,
+                     infusions: list[dt.date] | None = None,
+                     reference_date: dt.date | None = None) -> list[dict[str, Any]]:
+    """12 weeks building up to the target; every week is at or below the capped target.
+
+    Weeks with a projected infusion list its date: that day and the two after it are light
+    activity or rest, whatever the week's target.
+    """
     weeks = []
     ramp = 10 if slow else 6
     start = 0.5 if slow else 0.7
@@ -180,6 +185,12 @@ def progression_plan(aerobic: dict | None, resistance: dict | None, slow: bool
                  "load_pct_1rm": list(INTENSITY_TABLE[intensity]["pct_1rm"])}
             week["resistance"] = r
         week["weekly_met_minutes"] = weekly_met_minutes(a, r)
+        if infusions and reference_date is not None:
+            start = reference_date + dt.timedelta(days=7 * (w - 1))
+            inside = [d.isoformat() for d in infusions
+                      if start <= d < start + dt.timedelta(days=7)]
+            if inside:
+                week["infusions"] = inside
         weeks.append(week)
     return weeks
 
@@ -229,6 +240,13 @@ def weekly_schedule(row: Mapping[str, Any], aerobic: dict | None, resistance: di
                 entry["sessions"].append({"type": extra, "minutes": 10, "intensity": "light"})
         out.append(entry)
     return out
+
+
+def _infusions(row: Mapping[str, Any]) -> list[dt.date]:
+    text = row.get("infusion_dates_12w")
+    if not isinstance(text, str) or not text:
+        return []
+    return [dt.date.fromisoformat(d) for d in text.split(";") if d]
 
 
 def _spread(slots: list[int], n: int) -> list[int]:
@@ -301,7 +319,8 @@ def build_plan(row: Mapping[str, Any], dose: dict[str, Any], caps: Any, referenc
         "balance": components.get("balance"),
         "flexibility": components.get("flexibility"),
         "weekly_met_minutes": weekly_met_minutes(a_out, r_out),
-        "progression": progression_plan(a_out, r_out, slow) if (a_out or r_out) else [],
+        "progression": progression_plan(a_out, r_out, slow, _infusions(row),
+                                        reference_date) if (a_out or r_out) else [],
         "schedule": weekly_schedule(row, a_out, r_out, extras, reference_date),
         "monitoring": monitoring,
     }

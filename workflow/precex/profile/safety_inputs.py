@@ -65,8 +65,9 @@ def _has(codes: pd.Series, code: str) -> pd.Series:
 def _state(value_present: pd.Series, rejected: pd.Series, conflicting: pd.Series | None = None,
            stale: pd.Series | None = None) -> pd.Series:
     n = len(value_present)
-    conflicting = conflicting if conflicting is not None else pd.Series(False, index=value_present.index)
-    stale = stale if stale is not None else pd.Series(False, index=value_present.index)
+    no = pd.Series(False, index=value_present.index)
+    conflicting = conflicting if conflicting is not None else no
+    stale = stale if stale is not None else no
     return pd.Series(np.select(
         [rejected.to_numpy() & ~value_present.to_numpy(), conflicting.to_numpy(),
          stale.to_numpy(), value_present.to_numpy()],
@@ -169,8 +170,8 @@ def with_safety_inputs(flat: pd.DataFrame) -> pd.DataFrame:
     comorbid = _text(f, "comorbidities")
     slow = (_num(f, "gait_speed_m_s") <= 0.8) | (_num(f, "chair_stand_s") > 15)
     sarcopenic = _text(f, "sarcopenia").isin(["probable", "confirmed", "severe"])
-    f["frail_older_adult"] = ((age >= 80) | ((age >= 70) & (slow | sarcopenic
-                                                             | _has(comorbid, "falls")))).astype(bool)
+    at_risk = slow | sarcopenic | _has(comorbid, "falls")
+    f["frail_older_adult"] = ((age >= 80) | ((age >= 70) & at_risk)).astype(bool)
     hb = _num(f, "hemoglobin_g_dl")
     f["hr_guidance_unreliable"] = (_has(comorbid, "beta_blocker")
                                    | _has(comorbid, "atrial_fibrillation")

@@ -1,0 +1,105 @@
+"""Microbiome files as MetaPhlAn, Kraken2, Bracken and taxpasta write them
+(fixtures in tests/data/formats/microbiome, values checked by hand-computed expectations)."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from precex.microbiome.features import compute_features, map_samples
+from precex.microbiome.readers import read_microbiome
+
+DATA = Path(__file__).parents[1] / "data" / "formats" / "microbiome"
+
+
+def profile(names, patients):
+    tables = [read_microbiome(str(DATA / n)) for n in names]
+    mapped, problems = [], []
+    for t in tables:
+        values, found = map_samples(t, None, set(patients))
+        mapped.append((t, values))
+        problems += found
+    result = compute_features(mapped, min_depth=100)
+    return tables, result.features, problems + result.problems
+
+
+def test_metaphlan_sample_id_line_names_the_sample_else_the_file():
+    assert list(read_microbiome(str(DATA / "run42_lane1.txt")).values.index) == ["P302"]
+    assert list(read_microbiome(str(DATA / "P301.txt")).values.index) == ["P301"]
+
+
+def test_per_sample_profiles_are_pooled_before_batch_features():
+    _, f, problems = profile(["P301.txt", "run42_lane1.txt"], ["P301", "P302"])
+    assert problems == []
+    # Genus shares (the four genus rows sum to 100): P301 .2 .3 .4 .1, P302 .05 .15 .7 .1
+    a = np.array([0.2, 0.3, 0.4, 0.1])
+    b = np.array([0.05, 0.15, 0.7, 0.1])
+    centroid = (a + b) / 2
+    expected = [np.abs(x - centroid).sum() / (x.sum() + centroid.sum()) for x in (a, b)]
+    np.testing.assert_allclose(f.loc[["P301", "P302"], "bray_curtis_to_centroid"], expected)
+    assert (f["bray_curtis_to_centroid"] > 0).all()  # never 0 per file
+
+
+def test_phyla_from_the_profile_rows_and_species_level_guilds():
+    _, f, _ = profile(["P301.txt"], ["P301"])
+    assert f.loc["P301", "bacillota_pct"] == pytest.approx(50.0)  # p__Firmicutes row
+    assert f.loc["P301", "bacteroidota_pct"] == pytest.approx(40.0)
+    # Faecalibacterium prausnitzii 30 + Eubacterium rectale 20 (under an unclassified genus)
+    assert f.loc["P301", "guild_butyrate_producers_pct"] == pytest.approx(50.0)
+
+
+def test_a_profile_without_detections_excludes_that_sample_only():
+    tables, f, problems = profile(["P301.txt", "P303.txt"], ["P301", "P303"])
+    assert list(f.index) == ["P301"]
+    mine = [p for p in problems if p.patient_id == "P303"]
+    assert len(mine) == 1 and "no detections" in mine[0].message and mine[0].excludes
+
+
+@pytest.mark.parametrize("name", ["P401.kreport2", "P402.kreport2"])
+def test_kraken2_report_direct_reads_and_lineage(name):
+    table = read_microbiome(str(DATA / name))
+    assert table.format == "kraken2" and table.relative is False
+    sample = name.split(".")[0]
+    # Direct reads of classified taxa: 5+5+60+240+20+100+20+100+200 = 750 (unclassified out)
+    assert table.values.loc[sample].sum() == pytest.approx(750)
+    assert table.lineage["853"].endswith("g__Faecalibacterium|s__Faecalibacterium_prausnitzii")
+    assert "s__Roseburia_intestinalis" in table.lineage["999999"]  # a strain keeps its species
+    _, f, _ = profile([name], [sample])
+    # Phylum shares of all classified reads: Bacillota 440/750, Bacteroidota 300/750
+    assert f.loc[sample, "bacillota_pct"] == pytest.approx(100 * 440 / 750)
+    assert f.loc[sample, "bacteroidota_pct"] == pytest.approx(100 * 300 / 750)
+    # Butyrate producers: Faecalibacterium 60 + F. prausnitzii 240 + Roseburia 20
+    # + R. intestinalis 100 + its strain 20 (direct reads, no read counted twice)
+    assert f.loc[sample, "guild_butyrate_producers_pct"] == pytest.approx(100 * 440 / 750)
+
+
+def test_bracken_table():
+    table = read_microbiome(str(DATA / "P403.bracken"))
+    assert table.format == "bracken"
+    np.testing.assert_allclose(table.values.loc["P403", ["853", "166486", "820"]],
+                               [295, 125, 300])
+    _, f, _ = profile(["P403.bracken"], ["P403"])
+    assert f.loc["P403", "guild_butyrate_producers_pct"] == pytest.approx(100 * 420 / 720)
+
+
+def test_taxpasta_merged_table_with_lineages():
+    table = read_microbiome(str(DATA / "taxpasta_merged.tsv"))
+    assert table.format == "taxpasta"
+    assert list(table.values.index) == ["S501", "S502", "S503"]
+    assert "0" not in table.values.columns  # unclassified reads are left out
+    _, f, _ = profile(["taxpasta_merged.tsv"], ["S501", "S502", "S503"])
+    # S501: F. prausnitzii 400, Bacteroides 100, [E.] rectale 300, Bacillota (phylum only) 200
+    total = 1000
+    assert f.loc["S501", "bacillota_pct"] == pytest.approx(100 * 900 / total)
+    assert f.loc["S501", "guild_butyrate_producers_pct"] == pytest.approx(100 * 700 / total)
+    # S502 and S503 from the same table
+    assert f.loc["S503", "bacteroidota_pct"] == pytest.approx(100 * 200 / 350)
+
+
+def test_taxpasta_without_ranks_says_how_to_rerun(tmp_path):
+    path = tmp_path / "plain.tsv"
+    path.write_text("taxonomy_id\tS1\n853\t10\n816\t5\n")
+    with pytest.raises(Exception) as err:
+        read_microbiome(str(path))
+    assert "--add-rank-lineage" in str(err.value)
+    assert isinstance(pd.DataFrame(), pd.DataFrame)

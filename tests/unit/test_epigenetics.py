@@ -46,7 +46,8 @@ def test_clock_ages_equal_hand_computed_linear_models():
     beta = pd.DataFrame(rng.uniform(0.1, 0.9, (len(cpgs), 3)), index=cpgs,
                         columns=["A", "B", "C"])
     out, problems = clock_ages(BetaMatrix(beta, False, "m.tsv"),
-                               pd.Series([50.0, 60.0, 70.0], index=["A", "B", "C"]), 0.2)
+                               pd.Series([50.0, 60.0, 70.0], index=["A", "B", "C"]), 0.2,
+                               max_abs_acceleration=np.inf, plausible_years=(-np.inf, np.inf))
     assert problems == []
     for sample in "ABC":
         b = beta[sample]
@@ -87,7 +88,8 @@ def test_residual_acceleration_for_large_batches():
     beta = pd.DataFrame(rng.uniform(0.2, 0.8, (len(cpgs), n)), index=cpgs,
                         columns=[f"S{i}" for i in range(n)])
     age = pd.Series(rng.uniform(40, 80, n), index=beta.columns)
-    out, _ = clock_ages(BetaMatrix(beta, False, "m"), age, 0.2, min_batch_for_residual=30)
+    out, _ = clock_ages(BetaMatrix(beta, False, "m"), age, 0.2, min_batch_for_residual=30,
+                        max_abs_acceleration=np.inf, plausible_years=(-np.inf, np.inf))
     assert (out["age_accel_method"] == "residual").all()
     assert abs(out["phenoage2018_accel_resid"].mean()) < 1e-8  # least-squares residuals
 
@@ -242,3 +244,22 @@ def test_concurrent_jobs_share_one_genome_cache(tmp_path):
     with ProcessPoolExecutor(4) as pool:
         counts = list(pool.map(_index_in, [(gtf, str(tmp_path / "cache"))] * 4))
     assert counts == [1, 1, 1, 1]
+
+
+def test_implausible_clocks_are_withheld_and_never_used():
+    """A 27K-like sample (most CpGs absent, imputed) or a non-blood sample can give a
+    negative PhenoAge: withheld with a problem, no age and no acceleration."""
+    clocks = load_clocks()
+    cpgs = sorted(set().union(*(c.weights.index for c in clocks.values())))
+    beta = pd.DataFrame({"A": 0.5, "B": 0.5}, index=cpgs)
+    ph = clocks["phenoage2018"].weights
+    # Push B's PhenoAge far below 0: set each CpG to the extreme that lowers the sum.
+    beta.loc[ph.index, "B"] = np.where(ph > 0, 0.0, 1.0)
+    out, problems = clock_ages(BetaMatrix(beta, False, "gse.txt"),
+                               pd.Series([55.0, 55.0], index=["A", "B"]), 0.2)
+    assert np.isnan(out.loc["B", "phenoage2018_age"])
+    assert np.isnan(out.loc["B", "phenoage2018_accel_diff"])
+    assert "withheld" in out.loc["B", "phenoage2018_withheld"]
+    mine = [p for p in problems if p.patient_id == "B" and "phenoage2018" in p.message]
+    assert len(mine) == 1 and not mine[0].excludes and "tissue or array" in mine[0].message
+    assert out.loc["A", "phenoage2018_withheld"] == ""

@@ -240,6 +240,10 @@ def test_vignette_gets_the_expected_decision(prescriptions, pid):
         assert p["safety_inputs"]["resting_hr"]["source"].startswith("wearable")
     if "infusion_day" in expect:
         assert p["treatment_calendar"]["next_infusion_rolled_forward"] == expect["infusion_day"]
+        weeks = [w for w in p["progression"] if expect["infusion_day"] in w.get("infusions", [])]
+        assert [w["week"] for w in weeks] == [1]  # projected infusions are shown by week
+        later = [d for w in p["progression"] for d in w.get("infusions", [])]
+        assert later == p["treatment_calendar"]["infusions_in_plan"]
         for day in p["schedule"]:
             if day["date"] >= expect["infusion_day"]:  # infusion day and recovery: light only
                 assert all(s["intensity"] == "light" for s in day["sessions"]), day

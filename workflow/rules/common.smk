@@ -44,6 +44,12 @@ def get_microbiome_tables(wildcards):
     return value if isinstance(value, list) else [value]
 
 
+def get_methylation_files():
+    """The methylation matrices: one path or a list (per plate or batch)."""
+    value = CFG.get("methylation") or []
+    return value if isinstance(value, list) else [value]
+
+
 def get_blood_files():
     """The blood files: one path, a list, or folders of files (one bundle per patient)."""
     return expand_inputs(CFG.get("blood"))
@@ -106,7 +112,6 @@ def get_input_files():
         "microbiome_tree",
         "microbiome_reference",
         "microbiome_sample_map",
-        "methylation",
         "methylation_manifest",
         "variants",
         "wearables",
@@ -115,7 +120,7 @@ def get_input_files():
             files.append(CFG[key])
     if is_configured("microbiome"):
         files += get_microbiome_tables(None)
-    files += get_blood_files()
+    files += get_blood_files() + get_methylation_files()
     return files + [CFG["rulebase"], CFG["genome_gtf"]]
 
 

@@ -33,7 +33,7 @@ rule microbiome:
 
 rule epigenetics:
     input:
-        matrix=CFG.get("methylation", []),
+        matrix=get_methylation_files(),
         gtf=CFG["genome_gtf"],
         patients=f"{RESULTS}/validated/patients.tsv",
         sheet_exclusions=f"{RESULTS}/validated/exclusions.tsv",
@@ -58,6 +58,8 @@ rule epigenetics:
         residual_min_batch=CFG["clock_residual_min_batch"],
         panel=CFG["gene_panel"],
         max_missing=CFG["clock_max_missing_fraction"],
+        detection_p=CFG["methylation_detection_p"],
+        max_abs_acceleration=CFG["clock_max_abs_acceleration"],
     script:
         "../scripts/epigenetics.py"
 

@@ -5,6 +5,10 @@ Columns of results/epigenetics/features.tsv:
   <clock>_accel_diff (clock age - chronological age), <clock>_accel_resid (residual of a
   least-squares fit of clock age on chronological age over the batch; empty when the batch has
   fewer than `min_batch_for_residual` patients with that clock);
+- <clock>_withheld: why a clock value was withheld (below 0 or above 120 years, or more than
+  `max_abs_acceleration` years from chronological age: likely a tissue or array mismatch);
+  a withheld clock has no age and no acceleration, so nothing downstream uses it;
+- <clock>_cpg_coverage: share of the clock's CpGs present in the matrix;
 - age_accel_method: which acceleration the host profile uses ('residual' or 'difference');
 - <gene>_promoter_beta, <gene>_body_beta: mean beta of manifest probes within TSS +/-1500 bp of
   any of the gene's transcripts, and within the gene but outside those windows.
@@ -28,8 +32,13 @@ def reference_means() -> pd.Series:
                        index_col="cpg")["mean_beta"]
 
 
+PLAUSIBLE_CLOCK_YEARS = (0.0, 120.0)
+
+
 def clock_ages(matrix: BetaMatrix, age: pd.Series, max_missing: float,
-               min_batch_for_residual: int = 30) -> tuple[pd.DataFrame, list[Problem]]:
+               min_batch_for_residual: int = 30, max_abs_acceleration: float = 25.0,
+               plausible_years: tuple[float, float] = PLAUSIBLE_CLOCK_YEARS
+               ) -> tuple[pd.DataFrame, list[Problem]]:
     """Clock ages for the samples of `matrix` that are patients (index of `age`)."""
     samples = [s for s in matrix.beta.columns if s in age.index]
     beta = matrix.beta[samples]
@@ -50,8 +59,26 @@ def clock_ages(matrix: BetaMatrix, age: pd.Series, max_missing: float,
         ages[too_many] = np.nan
         for s in frac.index[too_many]:
             failed[s].append(f"{name}: {frac[s]:.0%} of {len(cpgs)} CpGs missing")
+        chrono = out["chronological_age"]
+        lo, hi = plausible_years
+        implausible = ages.notna() & ((ages < lo) | (ages > hi)
+                                      | ((ages - chrono).abs() > max_abs_acceleration))
+        withheld = pd.Series("", index=samples, dtype=object)
+        for s in ages.index[implausible]:
+            reason = (f"{name} {ages[s]:.1f} years at chronological age {chrono[s]:g} is "
+                      f"implausible (outside {lo:g}-{hi:g} years or more than "
+                      f"{max_abs_acceleration:g} years from age): withheld")
+            withheld[s] = reason
+            problems.append(Problem(matrix.source, reason + "; likely a tissue or array "
+                                    f"mismatch (array: {matrix.array_type}).",
+                                    "check that the sample is blood on a 450K/EPIC array; "
+                                    "the clock is not used.", column=s, patient_id=s,
+                                    stage="epigenetics", excludes=False))
+        ages[implausible] = np.nan
         out[f"{name}_age"] = ages
+        out[f"{name}_withheld"] = withheld
         out[f"{name}_missing_cpgs"] = missing.sum(axis=0).astype(int)
+        out[f"{name}_cpg_coverage"] = (1 - frac).round(4)
         out[f"{name}_accel_diff"] = ages - out["chronological_age"]
         ok = ages.notna() & out["chronological_age"].notna()
         resid = pd.Series(np.nan, index=samples)
@@ -71,6 +98,19 @@ def clock_ages(matrix: BetaMatrix, age: pd.Series, max_missing: float,
                                     "clock_max_missing_fraction.", patient_id=s,
                                     stage="epigenetics"))
     return out, problems
+
+
+def coverage_summary(matrix: BetaMatrix, clocks: pd.DataFrame) -> Problem:
+    """One line: the array type and each clock's CpG coverage (QC, not an error)."""
+    parts = []
+    for name, clock in load_clocks().items():
+        present = matrix.beta.index.isin(clock.weights.index).sum()
+        parts.append(f"{name} {present}/{len(clock.weights)} CpGs")
+    withheld = sum(int((clocks[c] != "").sum()) for c in clocks.columns
+                   if c.endswith("_withheld"))
+    return Problem(matrix.source, f"array {matrix.array_type} ({matrix.n_probe_rows:,} probe "
+                   f"rows); clock coverage: {', '.join(parts)}; {withheld} clock value(s) "
+                   "withheld as implausible.", "", stage="epigenetics", excludes=False)
 
 
 def normalise_contig(name: str) -> str:

@@ -1,15 +1,31 @@
 """Stream a methylation matrix (probes in rows, samples in columns), keeping only needed probes.
 
 Real EPIC exports hold ~850,000 probes; precex needs about a thousand (clock CpGs and panel
-probes). Text files (CSV or TSV, plain or gzip) are scanned line by line as bytes and only the
-wanted lines are decoded and parsed; Parquet files are read row group by row group and filtered
-with Arrow. Memory follows the number of kept probes, not the file size.
+probes). Text files (CSV, TSV or space-delimited, plain or gzip; the delimiter is detected) are
+scanned line by line as bytes and only the wanted lines are decoded and parsed; Parquet files are
+read row group by row group and filtered with Arrow. Memory follows the number of kept probes,
+not the file size.
+
+Read as GEO and array cores hand them over:
+- GEO series matrices (`!Series_...` and `!Sample_...` lines, then `!series_matrix_table_begin`,
+  a quoted `"ID_REF"` header and quoted GSM columns): the table is read; `!Sample_title` is kept
+  so the stage can name samples by title when the sheet uses titles;
+- supplementary matrices with detection p-value columns (interleaved `Detection Pval` columns,
+  or `<sample>.Detection_Pval`): betas whose detection p exceeds `detection_p` (default 0.01) are
+  masked, and the count is reported per sample;
+- EPIC v2 probe IDs with suffixes (`cg00000029_TC21`) are matched to the clock CpG and replicate
+  rows of one CpG are averaged;
+- small excursions from normalisation (-0.01..0 and 1..1.01) are clipped with a note; larger
+  values reject that sample only;
+- the array type (27K, 450K, EPIC v1, EPIC v2) is inferred from the number of probe rows and the
+  ID suffixes.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -21,6 +37,11 @@ from precex.problems import InputError, Problem
 _NA = {"", "NA", "NaN", "nan", "NULL", "null", "."}
 
 
+CLIP_MARGIN = 0.01  # normalisation can push betas slightly outside [0, 1]
+DETECTION_P_COLUMN = re.compile(r"(det(ection)?[ ._-]*)?p[ ._-]*val(ue)?$|detection[ ._-]*p$",
+                                re.IGNORECASE)
+
+
 @dataclass
 class BetaMatrix:
     beta: pd.DataFrame  # probes x samples
@@ -29,6 +50,24 @@ class BetaMatrix:
     # Samples left out for a bad value (sample -> (message, fix)): one bad sample excludes
     # that patient's methylation, not the batch's.
     bad_samples: dict[str, tuple[str, str]] = field(default_factory=dict)
+    array_type: str = "unknown"
+    n_probe_rows: int = 0
+    # Non-excluding notes (sample or None, message): clipped or detection-masked values.
+    notes: list[tuple[str | None, str]] = field(default_factory=list)
+    sample_titles: dict[str, str] = field(default_factory=dict)  # GEO: GSM -> title
+
+
+def array_type(n_rows: int, suffixed: bool) -> str:
+    """Illumina array from the number of probe rows (27,578 / 485,577 / ~866k / ~937k)."""
+    if suffixed:
+        return "EPIC v2"
+    if n_rows == 0:
+        return "unknown"
+    if n_rows <= 30_000:
+        return "27K"
+    if n_rows <= 500_000:
+        return "450K" if n_rows >= 300_000 else "unknown (subset)"
+    return "EPIC v1" if n_rows <= 900_000 else "EPIC v2"
 
 
 def _open_binary(path: str) -> io.BufferedIOBase:
@@ -57,14 +96,16 @@ def _check_samples(path: str, samples: list[str]) -> None:
 BLOCK_BYTES = 32 << 20
 
 
-def scan_lines(handle: io.BufferedIOBase, sep: bytes, wanted: set[bytes], first_line: int = 1
-               ) -> Iterator[tuple[int, bytes]]:
+def scan_lines(handle: io.BufferedIOBase, sep: bytes, wanted: set[bytes], first_line: int = 1,
+               stats: dict[str, int] | None = None) -> Iterator[tuple[int, bytes]]:
     """(line number, line without newline) for each line whose first field is in `wanted`.
 
     Vectorised over blocks of the file read into one reused buffer: newlines are found with
     numpy, each line's first field is gathered into a fixed-width byte array and matched with
     np.isin, so only wanted lines become Python objects (an EPIC matrix has ~850,000 lines;
-    ~1,000 are wanted). Reusing the buffers avoids a fresh 32 MB allocation per block.
+    ~1,000 are wanted). Reusing the buffers avoids a fresh 32 MB allocation per block. The
+    field is matched up to an '_' too, so EPIC v2 IDs (cg00000029_TC21) find their CpG;
+    `stats['lines']` counts the lines scanned.
     """
     keys = wanted | {b'"' + w + b'"' for w in wanted}
     if not keys:
@@ -97,13 +138,16 @@ def scan_lines(handle: io.BufferedIOBase, sep: bytes, wanted: set[bytes], first_
         idx = np.minimum(starts[:, None] + offsets, total - 1)
         window = arr[idx]
         # A field ends at the separator or the line end; blank everything after it.
-        stop = (window == sep_code) | (window == 13) | (idx >= ends[:, None])
+        stop = ((window == sep_code) | (window == 13) | (window == 95) | (window == 9)
+                | (idx >= ends[:, None]))
         first_stop = np.where(stop.any(axis=1), stop.argmax(axis=1), width)
         window = np.where(offsets[None, :] < first_stop[:, None], window, 0).astype(np.uint8)
         ids = window.view(f"S{width}").ravel()
         for i in np.flatnonzero(np.isin(ids, wanted_arr)):
             yield lineno + int(i), bytes(buf[starts[i]:ends[i]]).rstrip(b"\r")
         lineno += len(ends)
+        if stats is not None:
+            stats["lines"] = stats.get("lines", 0) + len(ends)
         if at_eof:
             break
         tail_start = int(ends[-1]) + 1
@@ -111,35 +155,95 @@ def scan_lines(handle: io.BufferedIOBase, sep: bytes, wanted: set[bytes], first_
         buf[:filled] = buf[tail_start:total]
 
 
-def _read_text_rows(path: str, wanted: set[str]) -> pd.DataFrame:
+@dataclass
+class _TextTable:
+    raw: pd.DataFrame  # probes (full IDs) x columns, as text
+    p_columns: dict[str, str]  # detection p column -> its sample
+    n_rows: int
+    titles: dict[str, str]
+
+
+def _geo_preamble(handle: io.BufferedIOBase, path: str) -> tuple[bytes, int, dict[str, str]]:
+    """Skip a GEO series-matrix preamble; the header line, its number and GSM -> title."""
+    line, n = handle.readline(), 1
+    meta: dict[bytes, list[str]] = {}
+    if not line.startswith(b"!"):
+        return line, n, {}
+    while line:
+        stripped = line.strip()
+        if stripped.lower() == b"!series_matrix_table_begin":
+            header = handle.readline()
+            gsm = meta.get(b"!Sample_geo_accession", [])
+            titles = meta.get(b"!Sample_title", [])
+            return header, n + 1, dict(zip(gsm, titles, strict=False)) if len(gsm) == len(
+                titles) else {}
+        if stripped.startswith(b"!Sample_"):
+            key, *values = line.rstrip(b"\r\n").split(b"\t")
+            meta[key] = [v.strip().strip(b'"').decode("utf-8", "replace") for v in values]
+        line, n = handle.readline(), n + 1
+    raise _fail(path, "a GEO series matrix without '!series_matrix_table_begin'.",
+                "give the complete series-matrix file (or its table).")
+
+
+def _split(line: bytes, sep: bytes | None) -> list[bytes]:
+    return line.split() if sep is None else line.split(sep)
+
+
+def _read_text_rows(path: str, wanted: set[str]) -> _TextTable:
     """Scan lines as bytes, decode and parse only the wanted ones (C parser, in one go)."""
     wanted_b = {w.encode() for w in wanted}
     with _open_binary(path) as handle:
-        header = handle.readline()
+        header, header_line, titles = _geo_preamble(handle, path)
         if not header.strip():
             raise _fail(path, "the file is empty.", "give a beta-value matrix with a header row.")
-        sep = b"\t" if header.count(b"\t") >= header.count(b",") else b","
-        samples = [c.strip().strip(b'"').decode() for c in header.rstrip(b"\r\n").split(sep)[1:]]
-        _check_samples(path, samples)
-        n_seps = len(samples)
+        tabs, commas = header.count(b"\t"), header.count(b",")
+        sep: bytes | None = b"\t" if tabs and tabs >= commas else b"," if commas else None
+        names = [c.strip().strip(b'"').decode() for c in _split(header.rstrip(b"\r\n"), sep)]
+        columns, p_columns = _name_columns(names[1:])
+        _check_samples(path, [c for c in columns if c not in p_columns])
+        n_cols = len(columns)
         kept: list[bytes] = []
         seen: dict[bytes, int] = {}
-        for lineno, line in scan_lines(handle, sep, wanted_b, first_line=2):
-            probe = line.split(sep, 1)[0].strip(b'"')
+        stats: dict[str, int] = {}
+        for lineno, line in scan_lines(handle, b" " if sep is None else sep, wanted_b,
+                                       first_line=header_line + 1, stats=stats):
+            fields = _split(line, sep)
+            probe = fields[0].strip(b'"')
             if probe in seen:
                 raise _fail(path, f"probe '{probe.decode()}' appears on lines {seen[probe]} and "
                             f"{lineno}.", "remove duplicate probe rows.")
             seen[probe] = lineno
-            if line.count(sep) != n_seps:
+            if len(fields) != n_cols + 1:
                 raise _fail(path, f"line {lineno} (probe '{probe.decode()}') has "
-                            f"{line.count(sep) + 1} fields, the header has {n_seps + 1}.",
+                            f"{len(fields)} fields, the header has {n_cols + 1}.",
                             "check for a truncated or shifted line.")
-            kept.append(line + b"\n")
-    body = b"probe_id" + sep + sep.join(s.encode() for s in samples) + b"\n" + b"".join(kept)
-    frame = pd.read_csv(io.BytesIO(body), sep=sep.decode(), index_col=0,
-                        na_values=sorted(_NA), keep_default_na=False, dtype={"probe_id": str})
+            kept.append(b"\t".join([probe, *(f.strip().strip(b'"') for f in fields[1:])]) + b"\n")
+    body = b"probe_id\t" + b"\t".join(c.encode() for c in columns) + b"\n" + b"".join(kept)
+    frame = pd.read_csv(io.BytesIO(body), sep="\t", index_col=0, na_values=sorted(_NA),
+                        keep_default_na=False, dtype={"probe_id": str})
     frame.index = frame.index.astype(str)
-    return frame
+    end_marker = 1 if titles else 0  # '!series_matrix_table_end'
+    return _TextTable(frame, p_columns, max(0, stats.get("lines", 0) - end_marker), titles)
+
+
+def _name_columns(names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Columns with detection p-value columns renamed '<sample> detection p' and paired with
+    their sample: '<sample>.Detection Pval' by prefix, a bare 'Detection Pval' by position."""
+    columns: list[str] = []
+    p_columns: dict[str, str] = {}
+    previous = None
+    for name in names:
+        if DETECTION_P_COLUMN.search(name) and name.lower() not in ("p", "pval"):
+            prefix = DETECTION_P_COLUMN.sub("", name).rstrip(" ._-")
+            sample = prefix if prefix and prefix in columns else previous
+            label = f"{sample} detection p" if sample else name
+            columns.append(label)
+            if sample:
+                p_columns[label] = sample
+            continue
+        columns.append(name)
+        previous = name
+    return columns, p_columns
 
 
 def _read_parquet_rows(path: str, wanted: set[str]) -> pd.DataFrame:
@@ -177,40 +281,70 @@ def _read_parquet_rows(path: str, wanted: set[str]) -> pd.DataFrame:
     return table[samples]
 
 
-def read_beta_matrix(path: str, probes: Iterable[str], value_type: str = "auto") -> BetaMatrix:
-    """Rows for `probes` only. value_type: 'beta', 'm' (M-values, converted) or 'auto'."""
+def read_beta_matrix(path: str | list[str], probes: Iterable[str], value_type: str = "auto",
+                     detection_p: float = 0.01) -> BetaMatrix:
+    """Rows for `probes` only. value_type: 'beta', 'm' (M-values, converted) or 'auto'.
+
+    Several matrices (per plate or batch) are read one by one and joined by probe; a sample in
+    two matrices keeps the first and the second is reported.
+    """
+    if isinstance(path, list):
+        return _join([read_beta_matrix(p, probes, value_type, detection_p) for p in path])
     wanted = set(probes)
     try:
         with open(path, "rb") as handle:
             magic = handle.read(4)
     except FileNotFoundError:
         raise _fail(path, "file not found.", "check the 'methylation' path.") from None
-    raw = _read_parquet_rows(path, wanted) if magic == b"PAR1" else _read_text_rows(path, wanted)
-    ids, samples = list(raw.index), list(raw.columns)
+    if magic == b"PAR1":
+        text = _TextTable(_read_parquet_rows(path, wanted), {}, 0, {})
+    else:
+        text = _read_text_rows(path, wanted)
+    raw = text.raw
+    ids, columns = list(raw.index), list(raw.columns)
     bad_samples: dict[str, tuple[str, str]] = {}
+    notes: list[tuple[str | None, str]] = []
     # The parsers already typed numeric columns; only a column holding text needs a cell check.
-    for col in samples:
+    for col in columns:
         if not pd.api.types.is_numeric_dtype(raw[col]):
-            text = raw[col].astype(str).str.strip().str.strip('"')
-            coerced = pd.to_numeric(text.mask(text.isin(_NA)), errors="coerce")
-            bad = coerced.isna() & ~text.isin(_NA) & raw[col].notna()
-            if bad.any():
+            text_values = raw[col].astype(str).str.strip().str.strip('"')
+            coerced = pd.to_numeric(text_values.mask(text_values.isin(_NA)), errors="coerce")
+            bad = coerced.isna() & ~text_values.isin(_NA) & raw[col].notna()
+            if bad.any() and col not in text.p_columns:
                 i = int(np.flatnonzero(bad.to_numpy())[0])
                 bad_samples[col] = (f"probe '{ids[i]}', sample '{col}': '{raw[col].iat[i]}' is "
                                     f"not a number ({int(bad.sum())} such values).",
                                     "beta values must be numbers (NA for missing).")
             raw[col] = coerced
-    raw = raw.drop(columns=list(bad_samples))
-    samples = list(raw.columns)
+    for pcol, sample in text.p_columns.items():  # mask betas that failed detection
+        if sample in raw.columns:
+            failed = raw[pcol].astype(float) > detection_p
+            if failed.any():
+                raw.loc[failed, sample] = np.nan
+                notes.append((sample, f"sample '{sample}': {int(failed.sum())} of {len(raw)} "
+                              f"needed probes masked (detection p > {detection_p:g})."))
+    raw = raw.drop(columns=list(bad_samples) + list(text.p_columns))
+    suffixed = any("_" in i for i in ids)
+    if suffixed:  # EPIC v2: cg00000029_TC21 and its replicates are one CpG
+        raw = raw.groupby(raw.index.str.split("_").str[0]).mean()
+    ids, samples = list(raw.index), list(raw.columns)
     values = raw.to_numpy(dtype=float)
     converted = False
     finite = values[np.isfinite(values)]
-    outside = finite[(finite < 0) | (finite > 1)]
+    outside = finite[(finite < -CLIP_MARGIN) | (finite > 1 + CLIP_MARGIN)]
     if value_type == "m" or (value_type == "auto" and finite.size and
                              outside.size > 0.05 * finite.size):
-        values = np.exp2(values) / (np.exp2(values) + 1.0)  # M = log2(beta / (1 - beta))
+        with np.errstate(over="ignore"):  # huge M-values: beta 1 (inf/inf handled below)
+            power = np.exp2(np.clip(values, -60, 60))
+        values = power / (power + 1.0)  # M = log2(beta / (1 - beta))
         converted = True
     else:
+        slight = np.isfinite(values) & (((values < 0) & (values >= -CLIP_MARGIN))
+                                        | ((values > 1) & (values <= 1 + CLIP_MARGIN)))
+        for j in np.flatnonzero(slight.any(axis=0)):
+            notes.append((samples[j], f"sample '{samples[j]}': {int(slight[:, j].sum())} beta "
+                          f"values within {CLIP_MARGIN:g} of [0, 1] clipped (normalisation)."))
+        values = np.where(slight, np.clip(values, 0, 1), values)
         outside_mask = np.isfinite(values) & ((values < 0) | (values > 1))
         for j in np.flatnonzero(outside_mask.any(axis=0)):
             i = int(np.flatnonzero(outside_mask[:, j])[0])
@@ -220,4 +354,27 @@ def read_beta_matrix(path: str, probes: Iterable[str], value_type: str = "auto")
                 "give beta values, or set methylation_values: m for M-values.")
     frame = pd.DataFrame(values, index=pd.Index(ids, name="probe_id"), columns=samples)
     frame = frame.drop(columns=[c for c in bad_samples if c in frame.columns])
-    return BetaMatrix(frame.sort_index(), converted, path, bad_samples)
+    return BetaMatrix(frame.sort_index(), converted, path, bad_samples,
+                      array_type(text.n_rows, suffixed), text.n_rows, notes, text.titles)
+
+
+def _join(matrices: list[BetaMatrix]) -> BetaMatrix:
+    """Matrices joined by probe; a sample already read keeps its first matrix."""
+    first = matrices[0]
+    beta = first.beta
+    bad = dict(first.bad_samples)
+    notes = list(first.notes)
+    titles = dict(first.sample_titles)
+    for m in matrices[1:]:
+        again = [c for c in m.beta.columns if c in beta.columns]
+        for c in again:
+            notes.append((c, f"sample '{c}' is also in {m.source}; the first matrix's values "
+                          "are used."))
+        beta = beta.join(m.beta.drop(columns=again), how="outer")
+        bad.update({k: v for k, v in m.bad_samples.items() if k not in bad})
+        notes += m.notes
+        titles.update(m.sample_titles)
+    types = sorted({m.array_type for m in matrices})
+    return BetaMatrix(beta.sort_index(), any(m.converted_from_m for m in matrices),
+                      ", ".join(m.source for m in matrices), bad, " + ".join(types),
+                      sum(m.n_probe_rows for m in matrices), notes, titles)

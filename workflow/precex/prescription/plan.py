@@ -186,9 +186,9 @@ def progression_plan(aerobic: dict | None, resistance: dict | None, slow: bool,
             week["resistance"] = r
         week["weekly_met_minutes"] = weekly_met_minutes(a, r)
         if infusions and reference_date is not None:
-            start = reference_date + dt.timedelta(days=7 * (w - 1))
+            week_start = reference_date + dt.timedelta(days=7 * (w - 1))
             inside = [d.isoformat() for d in infusions
-                      if start <= d < start + dt.timedelta(days=7)]
+                      if week_start <= d < week_start + dt.timedelta(days=7)]
             if inside:
                 week["infusions"] = inside
         weeks.append(week)

@@ -1,12 +1,13 @@
+import pandas as pd
 import pytest
-from precex.genetics.variants import read_genotypes, variant_table
+from precex.genetics.variants import genome_build, read_genotypes, variant_table
 from precex.problems import InputError
 
 
 def test_genotypes_by_rsid_and_position(tmp_path):
     vcf = tmp_path / "v.vcf"
     vcf.write_text(
-        "##fileformat=VCFv4.2\n##contig=<ID=chr11>\n##contig=<ID=chr4>\n"
+        "##fileformat=VCFv4.2\n##reference=GRCh38\n##contig=<ID=chr11>\n##contig=<ID=chr4>\n"
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
         "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tP1\tP2\tX9\n"
         "chr4\t23814039\t.\tC\tT\t.\tPASS\t.\tGT\t0/1\t1/1\t0/0\n"
@@ -14,10 +15,16 @@ def test_genotypes_by_rsid_and_position(tmp_path):
     frame, problems = read_genotypes(str(vcf), {"P1", "P2"})
     assert frame.loc["P1", "rs1815739_genotype"] == "T/T"
     assert frame.loc["P1", "rs1815739_effect_allele_count"] == 2
-    assert frame.loc["P2", "rs1815739_genotype"] == ""  # not called
+    assert frame.loc["P2", "rs1815739_genotype"] == ""  # ./. in the file
+    assert frame.loc["P2", "rs1815739_call"] == "no call"
     assert frame.loc["P1", "rs8192678_genotype"] == "C/T"  # matched by chr4:pos, 'chr' prefix
     assert frame.loc["P2", "rs8192678_effect_allele_count"] == 2
-    assert len(problems) == 1 and "'X9'" in problems[0].message
+    # rs4341 is not in this variant-only file: not called, never a genotype
+    assert frame.loc["P1", "rs4341_genotype"] == "" and frame.loc["P1", "rs4341_call"] == (
+        "not called")
+    assert pd.isna(frame.loc["P1"].get("rs4341_effect_allele_count"))
+    text = " ".join(p.message for p in problems)
+    assert "'X9'" in text and "rs4341" in text and "not called" in text
 
 
 def test_variant_table_is_research_only():
@@ -66,3 +73,60 @@ def test_malformed_vcf_records_are_located(tmp_path, record, where):
                    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tP1\n" + record + "\n")
     with pytest.raises(InputError, match=where):
         read_genotypes(str(vcf), {"P1"})
+
+
+HEADER = ('##fileformat=VCFv4.2\n{build}'
+          '##INFO=<ID=END,Number=1,Type=Integer,Description="End of the reference block">\n'
+          '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+          '##contig=<ID=4,length=190214555>\n##contig=<ID=11,length=135086622>\n'
+          '##contig=<ID=17,length=83257441>\n'
+          "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tP1\n")
+
+
+def test_genome_build_from_the_header():
+    assert genome_build("##reference=file:///ref/GRCh38_full_analysis_set.fa") == "GRCh38"
+    assert genome_build("##reference=hs37d5.fa") == "GRCh37"
+    assert genome_build("##contig=<ID=chr1,length=248956422>") == "GRCh38"
+    assert genome_build("##contig=<ID=1,length=249250621,assembly=b37>") == "GRCh37"
+    assert genome_build("##fileformat=VCFv4.2") == ""
+
+
+def test_positions_follow_the_build_and_an_unknown_build_uses_rsids_only(tmp_path):
+    grch37 = tmp_path / "g37.vcf"
+    grch37.write_text(HEADER.format(build="##reference=GRCh37\n")
+                      + "4\t23815662\t.\tC\tT\t.\tPASS\t.\tGT\t0/1\n")
+    frame, _ = read_genotypes(str(grch37), {"P1"})
+    assert frame.loc["P1", "rs8192678_genotype"] == "C/T"
+    unknown = tmp_path / "u.vcf"
+    unknown.write_text(HEADER.format(build="") + "4\t23814039\t.\tC\tT\t.\tPASS\t.\tGT\t0/1\n")
+    frame, problems = read_genotypes(str(unknown), {"P1"})
+    assert frame.loc["P1", "rs8192678_call"] == "not called"
+    assert any("build is not in the header" in p.message for p in problems)
+
+
+def test_gvcf_reference_blocks_give_reference_genotypes(tmp_path):
+    gvcf = tmp_path / "p1.g.vcf"
+    gvcf.write_text(HEADER.format(build="##reference=GRCh38\n")
+                    + "4\t23800000\t.\tA\t<NON_REF>\t.\tPASS\tEND=23820000\tGT\t0/0\n"
+                    + "11\t66560624\trs1815739\tC\tT,<NON_REF>\t.\tPASS\t.\tGT\t0/1\n")
+    frame, _ = read_genotypes(str(gvcf), {"P1"})
+    assert frame.loc["P1", "rs8192678_genotype"] == "C/C"  # the curated REF, inside the block
+    assert frame.loc["P1", "rs8192678_call"] == "reference block"
+    assert frame.loc["P1", "rs1815739_genotype"] == "C/T"
+    assert frame.loc["P1", "rs4341_call"] == "not called"
+
+
+def test_bcf_is_read(tmp_path):
+    import cyvcf2
+
+    vcf = tmp_path / "v.vcf"
+    vcf.write_text(HEADER.format(build="##reference=GRCh38\n")
+                   + "11\t66560624\trs1815739\tC\tT\t.\tPASS\t.\tGT\t1/1\n")
+    reader = cyvcf2.VCF(str(vcf))
+    writer = cyvcf2.Writer(str(tmp_path / "v.bcf"), reader, mode="wb")
+    for record in reader:
+        writer.write_record(record)
+    writer.close()
+    reader.close()
+    frame, _ = read_genotypes(str(tmp_path / "v.bcf"), {"P1"})
+    assert frame.loc["P1", "rs1815739_genotype"] == "T/T"

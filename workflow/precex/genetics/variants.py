@@ -3,7 +3,14 @@
 A 2015 consensus (Webborn et al., BJSM) found no role for such genotypes in individual exercise
 prescription: precex displays them for research and never lets them change a dose (grade H).
 Columns of results/genetics/genotypes.tsv: one row per patient; per variant <rsid>_genotype
-(e.g. 'C/T', empty when not called) and <rsid>_effect_allele_count (0, 1, 2).
+(e.g. 'C/T', empty when not called), <rsid>_effect_allele_count (0, 1, 2) and <rsid>_call:
+'called', 'no call' (./. in the file), 'reference block' (inside a gVCF <NON_REF> block: REF/REF)
+or 'not called' (absent from a variant-only file: never read as reference).
+
+Read as callers write them: VCF (plain or bgzipped), BCF (binary, read by htslib), and gVCF
+(reference blocks with END). The genome build is taken from the header (##reference, or the
+length of chr1 in ##contig) and the curated table carries GRCh37 and GRCh38 positions; records
+are matched by rsID first, by position on the file's build otherwise.
 """
 
 from __future__ import annotations
@@ -100,15 +107,50 @@ def locate_malformed_record(path: str) -> str:
     return ""
 
 
+CHR1_LENGTH = {248956422: "GRCh38", 249250621: "GRCh37"}
+NON_REF = {"<NON_REF>", "<*>", "<X>"}
+
+
+def is_bcf(path: str) -> bool:
+    """BCF is BGZF-compressed binary starting 'BCF\\2' (or uncompressed 'BCF')."""
+    import gzip
+
+    with open(path, "rb") as probe:
+        head = probe.read(3)
+    if head == b"BCF":
+        return True
+    if head[:2] != b"\x1f\x8b":
+        return False
+    try:
+        with gzip.open(path, "rb") as handle:
+            return handle.read(3) == b"BCF"
+    except OSError:
+        return False
+
+
+def genome_build(header: str) -> str:
+    """GRCh37 or GRCh38 from ##reference or chr1's ##contig length; '' when unknown."""
+    for line in header.splitlines():
+        low = line.lower()
+        if low.startswith("##reference") or low.startswith("##assembly"):
+            if any(k in low for k in ("grch38", "hg38", "hs38")):
+                return "GRCh38"
+            if any(k in low for k in ("grch37", "hg19", "b37", "hs37")):
+                return "GRCh37"
+        match = re.match(r"##contig=<ID=(?:chr)?1,.*length=(\d+)", line)
+        if match and int(match.group(1)) in CHR1_LENGTH:
+            return CHR1_LENGTH[int(match.group(1))]
+    return ""
+
+
 def read_genotypes(vcf_path: str, patients: set[str], excluded: frozenset[str] = frozenset()
                    ) -> tuple[pd.DataFrame, list[Problem]]:
     import cyvcf2
 
     table = variant_table()
     by_id = {r.rsid: r for r in table.itertuples()}
-    by_pos = {(normalise_contig(r.chrom), int(r.pos_grch38)): r for r in table.itertuples()}
     try:
-        where = locate_malformed_record(vcf_path)
+        where = "" if is_bcf(vcf_path) else locate_malformed_record(vcf_path)
     except OSError as err:
         raise InputError([Problem(vcf_path, f"cannot be read as VCF ({err}).",
                                   "check the 'variants' path.", stage="genetics")]) from None
@@ -125,30 +167,70 @@ def read_genotypes(vcf_path: str, patients: set[str], excluded: frozenset[str] =
     samples = list(vcf.samples)
     problems = report_unmatched(vcf_path, [s for s in samples if s not in patients], patients,
                                 set(excluded), "genetics", "samples")
+    build = genome_build(vcf.raw_header)
+    column = {"GRCh37": "pos_grch37", "GRCh38": "pos_grch38"}.get(build)
+    by_pos = ({(normalise_contig(r.chrom), int(getattr(r, column))): r
+               for r in table.itertuples()} if column else {})
+    if not build:
+        problems.append(Problem(vcf_path, "the genome build is not in the header (##reference "
+                                "or ##contig lengths): variants are matched by rsID only.",
+                                "add ##reference or ##contig lines (bcftools reheader), or "
+                                "annotate rsIDs.", stage="genetics", excludes=False))
     out: dict[str, dict[str, object]] = {s: {} for s in samples if s in patients}
+    seen: set[str] = set()
     try:
         for rec in vcf:
+            alt = list(rec.ALT)
+            if column and alt and set(alt) <= NON_REF:  # gVCF reference block
+                end = rec.INFO.get("END") or rec.POS
+                inside = [r for (chrom, pos), r in by_pos.items()
+                          if chrom == normalise_contig(rec.CHROM) and rec.POS <= pos <= end]
+                for row in inside:
+                    seen.add(row.rsid)
+                    _record(out, samples, rec.genotypes, [row.ref], row, "reference block")
+                continue
             row = by_id.get(rec.ID) or by_pos.get((normalise_contig(rec.CHROM), rec.POS))
             if row is None:
                 continue
-            alleles = [rec.REF, *rec.ALT]
-            for sample, gt in zip(samples, rec.genotypes, strict=True):
-                if sample not in out:
-                    continue
-                calls = [a for a in gt[:-1] if a is not None and a >= 0]
-                if len(calls) < 2:
-                    out[sample][f"{row.rsid}_genotype"] = ""
-                    continue
-                named = [alleles[a] if a < len(alleles) else "?" for a in calls]
-                out[sample][f"{row.rsid}_genotype"] = "/".join(named)
-                out[sample][f"{row.rsid}_effect_allele_count"] = sum(
-                    a == row.effect_allele for a in named)
+            seen.add(row.rsid)
+            alleles = [rec.REF, *[a for a in alt if a not in NON_REF]]
+            _record(out, samples, rec.genotypes, alleles, row, "called")
     except Exception as err:
         where = locate_malformed_record(vcf_path)
         raise InputError([Problem(vcf_path, f"malformed VCF record{where} ({err}).",
                                   "fix or remove that line; `bcftools view` shows the record.",
                                   stage="genetics")]) from None
+    absent = [r for r in table.itertuples() if r.rsid not in seen]
+    for sample in out:
+        for row in absent:
+            out[sample][f"{row.rsid}_genotype"] = ""
+            out[sample][f"{row.rsid}_call"] = "not called"
+    if absent and out:
+        problems.append(Problem(vcf_path, f"{len(absent)} curated locus/loci absent from the "
+                                f"file ({', '.join(r.rsid for r in absent)}): reported as not "
+                                "called, never as a genotype (a variant-only VCF says nothing "
+                                "about loci it does not list).", "call these sites (or give a "
+                                "gVCF) if they are wanted.", stage="genetics", excludes=False))
     frame = pd.DataFrame.from_dict(out, orient="index")
     frame.index.name = "patient_id"
     cols = sorted(frame.columns)
     return frame.reindex(columns=cols).sort_index(), problems
+
+
+def _record(out: dict[str, dict[str, object]], samples: list[str], genotypes: list,
+            alleles: list[str], row: object, how: str) -> None:
+    """One record's genotype for every patient sample (a no-call stays empty)."""
+    rsid = row.rsid  # type: ignore[attr-defined]
+    for sample, gt in zip(samples, genotypes, strict=True):
+        if sample not in out:
+            continue
+        calls = [a for a in gt[:-1] if a is not None and a >= 0]
+        if len(calls) < 2:
+            out[sample][f"{rsid}_genotype"] = ""
+            out[sample][f"{rsid}_call"] = "no call"
+            continue
+        named = [alleles[a] if a < len(alleles) else "?" for a in calls]
+        out[sample][f"{rsid}_genotype"] = "/".join(named)
+        out[sample][f"{rsid}_effect_allele_count"] = sum(
+            a == row.effect_allele for a in named)  # type: ignore[attr-defined]
+        out[sample][f"{rsid}_call"] = how

@@ -290,7 +290,7 @@ def known_features() -> set[str]:
     for c in load_clocks():
         names |= {f"{c}_age", f"{c}_accel_diff", f"{c}_accel_resid", f"{c}_missing_cpgs"}
     for rsid in variant_table()["rsid"]:
-        names |= {f"{rsid}_genotype", f"{rsid}_effect_allele_count"}
+        names |= {f"{rsid}_genotype", f"{rsid}_effect_allele_count", f"{rsid}_call"}
     names |= {"wear_days", "wear_coverage", "steps_mean", "mvpa_min_per_week",
               "resting_hr_mean_bpm", "sleep_h_mean", "lnrmssd_today", "lnrmssd_mean_7d",
               "lnrmssd_sd_7d", "hrv_readings_7d", "hrv_readiness"}

@@ -74,3 +74,16 @@ def test_a_list_of_files_is_one_table():
     result, _ = features([str(DATA / "searchset.json"), str(DATA / "bulk")],
                          ["P101", "P102", "P201", "P202"])
     assert set(result.markers.index) == {"P101", "P102", "P201", "P202"}
+
+
+def test_one_broken_bundle_in_a_folder_is_left_out_not_the_batch(tmp_path):
+    import shutil
+
+    folder = tmp_path / "bundles"
+    folder.mkdir()
+    shutil.copy(DATA / "searchset.json", folder / "P101.json")
+    (folder / "P999.json").write_text('{"resourceType": "Bundle", "entry": [')  # truncated
+    result, problems = features(str(folder), ["P101", "P102"])
+    assert result.markers.loc["P101", "platelets_10e9_l"] == 182
+    broken = [p for p in problems if "P999.json" in p.file]
+    assert len(broken) == 1 and "left out" in broken[0].message

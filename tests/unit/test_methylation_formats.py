@@ -55,3 +55,11 @@ def test_larger_excursions_reject_that_sample_only(tmp_path):
                     + "cgX\t0.5\t1.2\n")
     m = read_beta_matrix(str(path), {f"cg{i}" for i in range(40)} | {"cgX"}, "beta")
     assert list(m.beta.columns) == ["A"] and "1.2 is outside [0, 1]" in m.bad_samples["B"][0]
+
+
+def test_one_unreadable_matrix_of_several_is_left_out(tmp_path):
+    broken = tmp_path / "plate3.tsv"
+    broken.write_text("probe_id\tP701\tP701\ncg00000029\t0.5\t0.4\n")  # duplicate sample
+    m = read_beta_matrix([str(DATA / "epic_v2_plate2.tsv"), str(broken)], CPGS)
+    assert set(m.beta.columns) == {"P601", "P602"}
+    assert any(s is None and "plate3.tsv" in text and "left out" in text for s, text in m.notes)

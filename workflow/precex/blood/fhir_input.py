@@ -200,13 +200,25 @@ def _open_text(path: str) -> Any:
     return open(path, encoding="utf-8")  # noqa: SIM115 - closed by the caller's with
 
 
-def read_fhir_files(paths: list[str], identifier_system: str | None = None
-                    ) -> tuple[pd.DataFrame, list[Problem]]:
-    """Long blood rows from every FHIR file; Patients from any file resolve subjects in all."""
+def read_fhir_files(paths: list[str], identifier_system: str | None = None,
+                    tolerate: bool = False) -> tuple[pd.DataFrame, list[Problem]]:
+    """Long blood rows from every FHIR file; Patients from any file resolve subjects in all.
+
+    With `tolerate`, a file that cannot be read is left out with its problem (the others are
+    used); otherwise it stops the stage."""
     from fhir.resources.R4B.observation import Observation
     from pydantic import ValidationError
 
-    loaded = {path: _load_resources(path) for path in paths}
+    loaded: dict[str, list[tuple[int, str | None, dict[str, Any]]]] = {}
+    rows, problems = [], []
+    for path in paths:
+        try:
+            loaded[path] = _load_resources(path)
+        except InputError as err:
+            if not tolerate:
+                raise
+            problems += [Problem(p.file, f"{p.message} This file is left out; the others are "
+                                 "used.", p.fix, row=p.row, stage="blood") for p in err.problems]
     patients: dict[str, str | None] = {}
     for resources in loaded.values():
         for _, full_url, res in resources:
@@ -214,7 +226,6 @@ def read_fhir_files(paths: list[str], identifier_system: str | None = None
                 refs, pid = _patient_keys(res, full_url, identifier_system)
                 for ref in refs:
                     patients[ref] = pid
-    rows, problems = [], []
     for path, resources in loaded.items():
         summary = _Summary(path)
         others: Counter = Counter()

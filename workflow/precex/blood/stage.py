@@ -26,11 +26,19 @@ def read_blood_input(paths: str | list[str], identifier_system: str | None = Non
     fhir = [f for f in files if is_fhir_bundle(f)]
     frames, problems = [], []
     if fhir:
-        long, found = read_fhir_files(fhir, identifier_system)
+        # One broken bundle of many (often one per patient) is left out, named; not the batch.
+        long, found = read_fhir_files(fhir, identifier_system, tolerate=len(files) > 1)
         frames.append(long)
         problems += found
     for path in (f for f in files if f not in fhir):
-        frame = read_delimited(path, "blood", "blood")
+        try:
+            frame = read_delimited(path, "blood", "blood")
+        except InputError as err:
+            if len(files) == 1:
+                raise
+            problems += [Problem(p.file, f"{p.message} This file is left out; the others are "
+                                 "used.", p.fix, row=p.row, stage="blood") for p in err.problems]
+            continue
         missing = [c for c in ("patient_id", "value", "unit", "date") if c not in frame.columns]
         if missing or not ({"marker", "loinc"} & set(frame.columns)):
             need = missing + ([] if {"marker", "loinc"} & set(frame.columns)
@@ -39,6 +47,8 @@ def read_blood_input(paths: str | list[str], identifier_system: str | None = Non
                                       "columns: patient_id, marker or loinc, value, unit, "
                                       "date[, fasting].", stage="blood")])
         frames.append(frame.assign(_file=path, _row=range(1, len(frame) + 1)))
+    if not frames:
+        raise InputError(problems)
     long = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return long, problems
 

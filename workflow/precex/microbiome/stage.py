@@ -26,6 +26,17 @@ def read_sample_map(path: str) -> pd.Series:
                      index=frame["sample_id"].str.strip())
 
 
+def _left_out(problem: Problem, path: str, patients: set[str],
+              mapping: pd.Series | None) -> Problem:
+    from precex.microbiome.profilers import sample_name
+
+    sample = sample_name(path)
+    pid = mapping.get(sample) if mapping is not None else sample
+    return Problem(problem.file, f"{problem.message} This file is left out; the other tables "
+                   "are used.", problem.fix, row=problem.row, column=problem.column,
+                   patient_id=pid if pid in patients else None, stage="microbiome")
+
+
 def run(tables: list[str], taxonomy: str | None, sample_map: str | None, patients_tsv: str,
         sheet_exclusions: str, min_depth: int, out_features: str, out_clr: str,
         out_exclusions: str, out_problems: str, tree: str | None = None,
@@ -37,7 +48,15 @@ def run(tables: list[str], taxonomy: str | None, sample_map: str | None, patient
     mapped = []
     seen: dict[str, str] = {}
     for path in tables:
-        table = read_microbiome(path, taxonomy)
+        try:
+            table = read_microbiome(path, taxonomy)
+        except InputError as err:
+            if len(tables) == 1:
+                raise
+            # One unreadable file of several (often one per sample): that file is left out and
+            # named, with its patient when the file names one; the batch goes on.
+            problems += [_left_out(p, path, patients, mapping) for p in err.problems]
+            continue
         values, found = map_samples(table, mapping, patients, excluded)
         problems += found
         twice = [p for p in values.index if p in seen]

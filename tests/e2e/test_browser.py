@@ -56,3 +56,22 @@ def test_cohort_report_renders_and_links_to_every_patient(demo_run, tmp_path):
     for pid in summary["patient_id"]:
         assert f'href="{pid}.html"' in dom
         assert (demo_run / f"reports/{pid}.html").exists()
+
+
+def test_at_a_glance_dose_is_week_one_of_the_progression(demo_run, tmp_path):
+    import json
+    import re
+
+    summary = pd.read_csv(demo_run / "prescriptions/prescriptions.tsv", sep="\t", dtype=str)
+    for pid in summary.loc[summary["status"] == "prescribed", "patient_id"]:
+        p = json.loads((demo_run / f"prescriptions/{pid}.json").read_text())
+        week1 = p["progression"][0]
+        if week1.get("aerobic") and p["aerobic"] and \
+                week1["aerobic"]["minutes_per_session"] != p["aerobic"]["minutes_per_session"]:
+            break
+    else:
+        pytest.skip("no prescribed demo patient with a week-1 ramp")
+    dom = chromium(tmp_path, "--dump-dom", (demo_run / f"reports/{pid}.html").as_uri()).stdout
+    dose = re.search(r'id="this-week-dose">(.*?)</p>', dom, re.S).group(1)
+    assert f"{week1['aerobic']['minutes_per_session']} min" in dose
+    assert "week 1 of 12" in dom

@@ -171,6 +171,8 @@ def test_cli_writes_the_adapted_prescription(tmp_path, capsys):
                     str(tmp_path / "A.week-1.json"), str(resource_path("rules",
                                                                        "rulebase.yaml")))
     assert json.loads((tmp_path / "A.week-1.json").read_text()) == out
+    bundle = json.loads((tmp_path / "A.week-1.fhir.json").read_text())  # its own FHIR bundle
+    assert bundle["entry"][0]["resource"]["id"] == "A-week-1-careplan"
 
 
 def test_batch_split_by_shard_names_the_users_file_and_row(tmp_path):
@@ -218,7 +220,7 @@ def test_batch_split_by_shard_names_the_users_file_and_row(tmp_path):
     assert problems["row"].tolist() == [5, 10]
     assert set(problems["file"]) == {user_file.name}
     assert sorted(p.name for p in (results / "adaptations" / "prescriptions").iterdir()) == [
-        "A.week-1.json", "C.week-1.json"]
+        "A.week-1.fhir.json", "A.week-1.json", "C.week-1.fhir.json", "C.week-1.json"]
 
 
 profiles = st.fixed_dictionaries({
@@ -279,3 +281,15 @@ def test_the_cycle_calendar_keeps_hard_sessions_off_infusion_days():
     for day in ("2026-01-29", "2026-01-30", "2026-01-31"):
         assert "infusion" in days_[day]["note"]
         assert all(s["type"] != "resistance" for s in days_[day]["sessions"])
+
+
+def test_a_stop_schedules_no_session_and_the_bundle_stays_draft(tmp_path):
+    from precex.adaptation.stage import adapted_bundle
+
+    symptoms = pd.DataFrame({"patient_id": ["A"], "date": ["2026-01-07"], "fever": ["true"]})
+    out = run(base_prescription(), days([30] * 7), symptoms)
+    assert out["adaptation"]["decision"] == "stop" and out["status"] == "clearance_required"
+    assert out["this_week"] is None
+    assert all(d["sessions"] == [] for d in out["schedule"])
+    bundle = adapted_bundle(out)
+    assert bundle["entry"][0]["resource"]["status"] == "draft"

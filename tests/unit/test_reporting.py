@@ -132,3 +132,32 @@ def test_data_to_obtain_box_comes_first_and_says_what_was_capped(tmp_path):
 def test_no_data_to_obtain_box_when_every_input_is_clean(tmp_path):
     html = render_patient_report(*write_inputs(tmp_path))
     assert 'id="data-to-obtain"' not in html
+
+
+def test_this_week_is_week_one_of_the_progression_not_the_target(tmp_path):
+    import datetime as dt
+
+    from precex.paths import resource_path
+    from precex.prescription.engine import EngineSettings, prescribe
+    from precex.prescription.rules import load_rulebase
+    from precex.profile.host import known_features
+
+    rb = load_rulebase(str(resource_path("rules", "rulebase.yaml")), known_features())
+    row = {"age": 55.0, "sex": "F", "hr_max_bpm": 170.0, "resting_hr": 68.0}
+    p = prescribe(pd.DataFrame([row], index=["P1"]), rb, EngineSettings(dt.date(2026, 1, 5)))[0]
+    week1 = p["progression"][0]
+    assert p["this_week"]["week"] == 1
+    assert p["this_week"]["aerobic"] == week1["aerobic"]
+    assert week1["aerobic"]["minutes_per_session"] < p["aerobic"]["minutes_per_session"]
+    scheduled = [s for d in p["schedule"] for s in d["sessions"] if s["type"] == "aerobic"]
+    assert len(scheduled) == week1["aerobic"]["sessions_per_week"]
+    assert all(s["minutes"] == week1["aerobic"]["minutes_per_session"] for s in scheduled)
+    days = [i for i, d in enumerate(p["schedule"])
+            if any(s["type"] == "aerobic" for s in d["sessions"])]
+    assert all(b - a > 1 for a, b in zip(days, days[1:], strict=False))  # never back to back
+    prof, pres, prov = write_inputs(tmp_path)
+    open(pres, "w").write(json.dumps(p))
+    html = render_patient_report(prof, pres, prov)
+    glance = html[html.index('id="this-week"'):html.index('id="this-week-dose"') + 400]
+    assert "week 1 of 12" in glance
+    assert f"{week1['aerobic']['minutes_per_session']} min" in glance

@@ -17,7 +17,12 @@ import pandas as pd
 
 from precex.adaptation.features import issue_date
 from precex.prescription.engine import Caps, _stricter, enforce_caps
-from precex.prescription.plan import INTENSITY_TABLE, weekly_met_minutes, weekly_schedule
+from precex.prescription.plan import (
+    INTENSITY_TABLE,
+    this_week,
+    weekly_met_minutes,
+    weekly_schedule,
+)
 from precex.prescription.rules import INTENSITIES, STATUSES, RuleBase, evaluate
 from precex.profile.host import json_value
 
@@ -123,6 +128,10 @@ def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: Rule
     extras = [k for k in ("balance", "flexibility") if prescription.get(k)]
     schedule = weekly_schedule({"days_to_next_infusion": days_to_infusion(prescription, start)},
                                aerobic, resistance, extras, start)
+    if decision == "stop":  # a red flag: no session is scheduled until the team has cleared
+        for day in schedule:
+            day["sessions"] = []
+            day["note"] = "stopped: red-flag symptom - no exercise until the treating team clears"
     swap = any(r.effect.get("swap_vigorous_today") for r in fired)
     if swap and schedule:
         today = schedule[0]
@@ -141,6 +150,10 @@ def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: Rule
         "resistance": resistance,
         "weekly_met_minutes": weekly_met_minutes(aerobic, resistance),
         "schedule": schedule,
+        # The week the plan is now at; none while stopped for a red flag.
+        "this_week": None if decision == "stop" else this_week(
+            {"aerobic": aerobic, "resistance": resistance,
+             "weekly_met_minutes": weekly_met_minutes(aerobic, resistance)}, new_week),
     })
     referrals = list(out.get("referrals", []))
     notes = list(out.get("notes", []))

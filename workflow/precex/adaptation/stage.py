@@ -91,7 +91,20 @@ def adapt_one(prescription_path: str, wearables_path: str, symptoms_path: str | 
     through = _last_day(wear, sym) or issue_date(prescription)
     adapted = adapt(prescription, features, rulebase, through)
     write_text(out_path, json_dumps(adapted))
+    fhir_path = out_path[:-5] + ".fhir.json" if out_path.endswith(".json") else (
+        out_path + ".fhir.json")
+    write_text(fhir_path, json_dumps(adapted_bundle(adapted)))
     return adapted
+
+
+def adapted_bundle(adapted: dict[str, Any]) -> dict[str, Any]:
+    """The adapted prescription's own FHIR bundle; its status follows the adaptation (a stop
+    leaves the CarePlan in draft until cleared)."""
+    from precex.prescription.fhir import prescription_bundle, validate_bundle
+
+    bundle = prescription_bundle(adapted)
+    validate_bundle(bundle)
+    return bundle
 
 
 def split_followup(wearables_path: str, symptoms_path: str | None,
@@ -174,6 +187,7 @@ def run_shard(summary_tsv: str, shard_ids: list[str], results: str, wearables_pa
         week = adapted["adaptation"]["week"]
         name = f"{pid}.week-{week}.json"
         write_text(out_dir / name, json_dumps(adapted))
+        write_text(out_dir / f"{pid}.week-{week}.fhir.json", json_dumps(adapted_bundle(adapted)))
         rows.append({"patient_id": pid, "week": week,
                      "decision": adapted["adaptation"]["decision"],
                      "current_week": adapted["adaptation"]["current_week"],

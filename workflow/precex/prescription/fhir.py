@@ -28,8 +28,10 @@ def _status(p: dict[str, Any]) -> tuple[str, str]:
 
 
 def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
-    pid = p["patient_id"]
-    subject = {"reference": f"Patient/{pid}"}
+    # An adapted prescription (precex adapt) gets resource ids of its own week.
+    week = (p.get("adaptation") or {}).get("week")
+    pid = p["patient_id"] + (f"-week-{week}" if week else "")
+    subject = {"reference": f"Patient/{p['patient_id']}"}
     plan_status, request_status = _status(p)
     aer, res = p.get("aerobic"), p.get("resistance")
     minutes = aer["minutes_per_week"] if aer else 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
+from itertools import combinations
 from typing import Any
 
 INTENSITY_TABLE = {
@@ -209,15 +210,14 @@ def weekly_schedule(row: Mapping[str, Any], aerobic: dict | None, resistance: di
         recovery |= {i for i in range(0, 3 - int(since))}
     free = [i for i in range(7) if i not in recovery]
     sessions: dict[int, list[str]] = {i: [] for i in range(7)}
+    resistance_days: list[int] = []
     if resistance:
         n = resistance["sessions_per_week"]
-        slots = _spread(free, n) if len(free) >= n else _spread(list(range(7)), n)
-        for i in slots:
+        resistance_days = _spread(free, n) if len(free) >= n else _spread(list(range(7)), n)
+        for i in resistance_days:
             sessions[i].append("resistance")
     if aerobic:
-        n = aerobic["sessions_per_week"]
-        order = sorted(free, key=lambda i: (len(sessions[i]), i)) + sorted(recovery)
-        for i in sorted(order[:n]):
+        for i in _aerobic_days(aerobic, free, resistance_days, sorted(recovery)):
             sessions[i].append("aerobic")
     out = []
     for i, day in enumerate(days):
@@ -242,11 +242,45 @@ def weekly_schedule(row: Mapping[str, Any], aerobic: dict | None, resistance: di
     return out
 
 
+def this_week(week: dict[str, Any], number: int) -> dict[str, Any]:
+    """The dose of one progression week as the report's 'this week' shows it."""
+    return {"week": number, "of_weeks": 12, "aerobic": week.get("aerobic"),
+            "resistance": week.get("resistance"),
+            "weekly_met_minutes": week.get("weekly_met_minutes", 0)}
+
+
 def _infusions(row: Mapping[str, Any]) -> list[dt.date]:
     text = row.get("infusion_dates_12w")
     if not isinstance(text, str) or not text:
         return []
     return [dt.date.fromisoformat(d) for d in text.split(";") if d]
+
+
+def _min_gap(days: list[int]) -> int:
+    return min((b - a for a, b in zip(days, days[1:], strict=False)), default=7)
+
+
+def _aerobic_days(aerobic: dict, free: list[int], resistance_days: list[int],
+                  recovery: list[int]) -> list[int]:
+    """Aerobic days spread over the week: as far apart as the free days allow, on days
+    without resistance first; a vigorous plan also keeps hard days (vigorous aerobic or
+    resistance) apart, sharing a day with resistance rather than following it. Infusion and
+    recovery days are used last (light only)."""
+    n = aerobic["sessions_per_week"]
+    if n >= len(free):
+        return sorted(set(free + recovery[: n - len(free)]))
+    vigorous = aerobic["intensity"] == "vigorous"
+
+    def score(days: tuple[int, ...]) -> tuple[int, ...]:
+        shared = sum(d in resistance_days for d in days)
+        hard = sorted(set(days) | set(resistance_days))
+        if vigorous:
+            return (_min_gap(hard), _min_gap(list(days)), shared)
+        gap = _min_gap(list(days))
+        return (min(gap, 2), -shared, gap, _min_gap(hard))  # a rest day between, then apart
+
+    best = max(combinations(free, n), key=lambda days: (score(days), [-d for d in days]))
+    return sorted(best)
 
 
 def _spread(slots: list[int], n: int) -> list[int]:
@@ -307,6 +341,9 @@ def build_plan(row: Mapping[str, Any], dose: dict[str, Any], caps: Any, referenc
     if "flexibility" in extras:
         components["flexibility"] = {"sessions_per_week": 3, "minutes_per_session": 10}
     slow = caps.progression == "slow"
+    progression = progression_plan(a_out, r_out, slow, _infusions(row),
+                                   reference_date) if (a_out or r_out) else []
+    first = progression[0] if progression else {}
     monitoring = list(caps.monitoring)
     if a_out or r_out:
         for item in ("Re-assess VO2peak or 6-minute walk, grip strength and body composition "
@@ -319,8 +356,10 @@ def build_plan(row: Mapping[str, Any], dose: dict[str, Any], caps: Any, referenc
         "balance": components.get("balance"),
         "flexibility": components.get("flexibility"),
         "weekly_met_minutes": weekly_met_minutes(a_out, r_out),
-        "progression": progression_plan(a_out, r_out, slow, _infusions(row),
-                                        reference_date) if (a_out or r_out) else [],
-        "schedule": weekly_schedule(row, a_out, r_out, extras, reference_date),
+        "progression": progression,
+        # The dated schedule and "this week" are week 1 of the progression, not the target.
+        "this_week": this_week(first, 1) if first else None,
+        "schedule": weekly_schedule(row, first.get("aerobic"), first.get("resistance"), extras,
+                                    reference_date),
         "monitoring": monitoring,
     }

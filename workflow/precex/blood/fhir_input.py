@@ -222,7 +222,7 @@ def read_fhir_files(paths: list[str], identifier_system: str | None = None,
     patients: dict[str, str | None] = {}
     for resources in loaded.values():
         for _, full_url, res in resources:
-            if res.get("resourceType") == "Patient":
+            if res.get("resourceType") == "Patient" and isinstance(res, dict):
                 refs, pid = _patient_keys(res, full_url, identifier_system)
                 for ref in refs:
                     patients[ref] = pid
@@ -230,7 +230,7 @@ def read_fhir_files(paths: list[str], identifier_system: str | None = None,
         summary = _Summary(path)
         others: Counter = Counter()
         for i, _, res in resources:
-            rtype = res.get("resourceType") or "an entry without a resource"
+            rtype = str(res.get("resourceType") or "an entry without a resource")
             if rtype != "Observation":
                 if rtype != "Patient":
                     others[rtype] += 1

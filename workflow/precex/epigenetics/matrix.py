@@ -198,7 +198,11 @@ def _read_text_rows(path: str, wanted: set[str]) -> _TextTable:
             raise _fail(path, "the file is empty.", "give a beta-value matrix with a header row.")
         tabs, commas = header.count(b"\t"), header.count(b",")
         sep: bytes | None = b"\t" if tabs and tabs >= commas else b"," if commas else None
-        names = [c.strip().strip(b'"').decode() for c in _split(header.rstrip(b"\r\n"), sep)]
+        names = [c.strip().strip(b'"').decode("utf-8", "replace")
+                 for c in _split(header.rstrip(b"\r\n"), sep)]
+        if any(ch in name for name in names for ch in "\r\n\x00"):
+            raise _fail(path, "the header line holds control characters.",
+                        "save the matrix as plain text with one header line.")
         columns, p_columns = _name_columns(names[1:])
         _check_samples(path, [c for c in columns if c not in p_columns])
         n_cols = len(columns)
@@ -219,8 +223,12 @@ def _read_text_rows(path: str, wanted: set[str]) -> _TextTable:
                             "check for a truncated or shifted line.")
             kept.append(b"\t".join([probe, *(f.strip().strip(b'"') for f in fields[1:])]) + b"\n")
     body = b"probe_id\t" + b"\t".join(c.encode() for c in columns) + b"\n" + b"".join(kept)
-    frame = pd.read_csv(io.BytesIO(body), sep="\t", index_col=0, na_values=sorted(_NA),
-                        keep_default_na=False, dtype={"probe_id": str})
+    try:
+        frame = pd.read_csv(io.BytesIO(body), sep="\t", index_col=0, na_values=sorted(_NA),
+                            keep_default_na=False, dtype={"probe_id": str})
+    except (pd.errors.ParserError, ValueError) as err:
+        raise _fail(path, f"the matrix cannot be parsed ({err}).",
+                    "give one probe per line with one value per sample column.") from None
     frame.index = frame.index.astype(str)
     end_marker = 1 if titles else 0  # '!series_matrix_table_end'
     return _TextTable(frame, p_columns, max(0, stats.get("lines", 0) - end_marker), titles)

@@ -161,3 +161,32 @@ def test_this_week_is_week_one_of_the_progression_not_the_target(tmp_path):
     glance = html[html.index('id="this-week"'):html.index('id="this-week-dose"') + 400]
     assert "week 1 of 12" in glance
     assert f"{week1['aerobic']['minutes_per_session']} min" in glance
+
+
+def test_header_context_and_key_measurements_beside_the_flags(tmp_path):
+    prof, pres, prov = write_inputs(tmp_path)
+    profile = json.loads(open(prof).read())
+    profile["features"].update({"subtype": "HER2+", "stage": "II",
+                                "treatment_phase": "adjuvant_chemo",
+                                "agents": "anthracycline;trastuzumab", "lvef_pct": 48.0,
+                                "lvef_baseline_pct": 61.0, "systolic_bp": 132.0,
+                                "diastolic_bp": 84.0, "bmi_kg_m2": 27.3})
+    open(prof, "w").write(json.dumps(profile))
+    prescription = json.loads(open(pres).read())
+    prescription["safety_inputs"] = {"platelets": {"state": "measured", "value": 30.0},
+                                     "resting_hr": {"state": "measured", "value": 88.0,
+                                                    "source": "wearable (last 3 days)"}}
+    prescription["treatment_calendar"] = {"next_infusion_date": "2025-12-20",
+                                          "next_infusion_rolled_forward": "2026-01-10"}
+    open(pres, "w").write(json.dumps(prescription))
+    html = render_patient_report(prof, pres, prov)
+    header = html[html.index('id="patient-context"'):html.index("</header>")]
+    for text in ("Age</b> 60", "Sex</b> F", "HER2+", "adjuvant chemo",
+                 "anthracycline, trastuzumab", "Next infusion</b> 2026-01-10",
+                 "Issued</b> 2026-01-05"):
+        assert text in header, text
+    measured = html[html.index('id="key-measurements"'):html.index('id="safety-flags"')]
+    for text in ("Platelets</b> 30 x10^9/L, 2026-01-01", "LVEF</b> 48 % (baseline 61%)",
+                 "Blood pressure</b> 132/84 mmHg", "Resting HR</b> 88 bpm (wearable",
+                 "BMI</b> 27.3"):
+        assert text in measured, text

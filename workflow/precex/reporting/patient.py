@@ -42,6 +42,69 @@ SAFETY_INPUT_LABELS = {
 }
 
 
+def _fmt_value(value: Any, digits: int = 1) -> str:
+    if isinstance(value, float):
+        return f"{value:.{digits}f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def patient_context(features: dict[str, Any], prescription: dict[str, Any]
+                    ) -> list[tuple[str, str]]:
+    """The header line a clinician reads first: who, what disease, what treatment, when."""
+    f = features
+    calendar = prescription.get("treatment_calendar") or {}
+    items = [("Age", _fmt_value(f.get("age"), 0) if f.get("age") is not None else ""),
+             ("Sex", str(f.get("sex") or "")),
+             ("Subtype", str(f.get("subtype") or "")),
+             ("Stage", str(f.get("stage") or "")),
+             ("Phase", str(f.get("treatment_phase") or "").replace("_", " ")),
+             ("Agents", str(f.get("agents") or "").replace(";", ", ").replace("_", " ")),
+             ("Next infusion", str(calendar.get("next_infusion_rolled_forward")
+                                   or calendar.get("next_infusion_date") or "")),
+             ("Issued", prescription["engine"]["reference_date"])]
+    return [(k, v) for k, v in items if v]
+
+
+def key_measurements(features: dict[str, Any], prescription: dict[str, Any]
+                     ) -> list[tuple[str, str]]:
+    """The measurements the safety flags read, with dates and sources, beside the flags."""
+    f = features
+    inputs = prescription.get("safety_inputs") or {}
+    out = []
+
+    def add(label: str, value: Any, unit: str, extra: str = "", digits: int = 1) -> None:
+        if value is not None and value != "":
+            out.append((label, f"{_fmt_value(value, digits)} {unit}".strip() + extra))
+
+    for marker, label, unit in (("platelets", "Platelets", "x10^9/L"),
+                                ("hemoglobin", "Haemoglobin", "g/dL"),
+                                ("neutrophils", "Neutrophils", "x10^9/L")):
+        entry = inputs.get(marker) or {}
+        date = f.get(f"{marker}_date")
+        state = entry.get("state")
+        flag = f" ({state})" if state in ("conflicting", "stale", "rejected") else ""
+        add(label, entry.get("value"), unit, (f", {date}" if date else "") + flag)
+    lvef, base = f.get("lvef_pct"), f.get("lvef_baseline_pct")
+    add("LVEF", lvef, "%", f" (baseline {_fmt_value(base)}%)" if base is not None else "")
+    sbp, dbp = f.get("systolic_bp"), f.get("diastolic_bp")
+    if sbp is not None:
+        out.append(("Blood pressure", f"{_fmt_value(sbp, 0)}/{_fmt_value(dbp, 0)} mmHg"
+                    if dbp is not None else f"{_fmt_value(sbp, 0)} mmHg systolic"))
+    rest = inputs.get("resting_hr") or {}
+    add("Resting HR", rest.get("value"), "bpm",
+        f" ({rest['source']})" if rest.get("source") else "", 0)
+    add("VO2peak", f.get("vo2peak_ml_kg_min"), "mL/kg/min")
+    add("BMI", f.get("bmi_kg_m2"), "kg/m2")
+    if f.get("wear_days") is not None:
+        parts = [f"{_fmt_value(f.get('wear_days'), 0)} days worn"]
+        if f.get("mvpa_min_per_week") is not None:
+            parts.append(f"{_fmt_value(f.get('mvpa_min_per_week'), 0)} min/week MVPA")
+        if f.get("steps_mean") is not None:
+            parts.append(f"{_fmt_value(f.get('steps_mean'), 0)} steps/day")
+        out.append(("Wearable (28 days)", ", ".join(parts)))
+    return out
+
+
 def data_gaps(prescription: dict[str, Any]) -> list[dict[str, str]]:
     """Safety inputs not cleanly measured, for the Data to obtain box."""
     rows = []
@@ -149,6 +212,8 @@ def report_context(profile: dict[str, Any], prescription: dict[str, Any],
         "status_text": STATUS_TEXT[prescription["status"]],
         "excluded_text": [EXCLUDED_TEXT.get(e, e) for e in prescription["excluded"]],
         "data_to_obtain": prescription.get("data_to_obtain") or [],
+        "context": patient_context(profile.get("features", {}), prescription),
+        "measurements": key_measurements(profile.get("features", {}), prescription),
         "data_gaps": data_gaps(prescription),
         "data_issues": prescription.get("data_issues") or [],
         "safety": safety,

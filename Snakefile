@@ -26,6 +26,11 @@ if not workflow.overwrite_configfiles:
     config.setdefault("base_dir", workflow.basedir)
 
 
+# Dates written unquoted and booleans written as text (--config research_mode=true) are what
+# users write: read them as such before the schema check.
+from precex.config import normalise_config
+
+normalise_config(config)
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

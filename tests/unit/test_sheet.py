@@ -94,7 +94,9 @@ def test_identifying_columns_outside_the_schema_are_dropped(tmp_path):
     path = tmp_path / "patients.tsv"
     path.write_text("patient_id\tage\tsex\tfull_name\tmrn\nA1\t55\tF\tJane Doe\tMRN12345\n")
     sheet = read_patient_sheet(path)
-    assert sheet.problems == []
+    # Named as unused (a warning, not an exclusion); never copied.
+    assert [(p.column, p.excludes, p.patient_id) for p in sheet.problems] == [
+        ("full_name", False, None), ("mrn", False, None)]
     assert "full_name" not in sheet.patients.columns and "mrn" not in sheet.patients.columns
     assert "Jane Doe" not in sheet.patients.to_csv(sep="\t")
 
@@ -139,3 +141,27 @@ def test_a_study_wide_table_is_summarised_in_one_line_not_one_per_sample():
     problems = report_unmatched("table.qza", ids, set(ids[:40]), set(), "microbiome", "samples")
     assert len(problems) == 1 and not problems[0].excludes
     assert "723 samples of 723 ID(s) not in this batch" in problems[0].message
+
+
+def test_a_misspelled_column_is_a_warning_with_the_closest_name(tmp_path):
+    path = tmp_path / "p.tsv"
+    path.write_text("patient_id\tage\tsex\tvo2peak\tmrn\nA1\t55\tF\t21\t0042\n")
+    sheet = read_patient_sheet(path)
+    assert list(sheet.patients.index) == ["A1"]  # a warning, not an exclusion
+    by_column = {p.column: p for p in sheet.problems}
+    assert "Did you mean 'vo2peak_ml_kg_min'?" in by_column["vo2peak"].message
+    assert not by_column["vo2peak"].excludes and by_column["vo2peak"].patient_id is None
+    assert "Did you mean" not in by_column["mrn"].message
+
+
+def test_unquoted_yaml_dates_and_text_booleans_are_read(tmp_path):
+    from precex.config import load_config_file, validate_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("patients: p.tsv\nreference_date: 2026-01-05\nresearch_mode: 'yes'\n")
+    config = load_config_file(cfg)
+    assert config["reference_date"] == "2026-01-05" and config["research_mode"] is True
+    assert validate_config(config) == []
+    cfg.write_text("patients: p.tsv\nreference_date: 2026-13-05\n")
+    problems = validate_config(load_config_file(cfg))
+    assert len(problems) == 1 and "'2026-13-05' is not a 'date'" in problems[0].message

@@ -69,23 +69,42 @@ def _unreadable_configfiles(forwarded: list[str]) -> str | None:
     """The first --configfile that is not a readable YAML mapping, as a message."""
     from precex.config import load_config_file
 
-    paths, taking = [], False
+    paths, overrides, taking = [], {}, ""
     for arg in forwarded:
         if arg.startswith("--configfile="):
             paths.append(arg.split("=", 1)[1])
             continue
-        if arg in ("--configfile", "--configfiles"):
-            taking = True
+        if arg in ("--configfile", "--configfiles", "--config", "-C"):
+            taking = "file" if arg.startswith("--configfile") else "value"
             continue
         if taking and not arg.startswith("-"):
-            paths.append(arg)
+            if taking == "file":
+                paths.append(arg)
+            elif "=" in arg:
+                key, value = arg.split("=", 1)
+                overrides[key] = value
         else:
-            taking = False
+            taking = ""
+    merged: dict = {}
     for path in paths:
         try:
-            load_config_file(path)
+            merged.update(load_config_file(path))
         except InputError as err:
             return str(err)
+    if paths:  # the same messages as precex validate, never a schema dump from Snakemake
+        import yaml
+
+        from precex.config import normalise_config, validate_config
+
+        for key, value in overrides.items():  # --config key=value, read as Snakemake does
+            try:
+                merged[key] = yaml.safe_load(value)
+            except yaml.YAMLError:
+                merged[key] = value
+        problems = validate_config(normalise_config(merged), ", ".join(paths))
+        if problems:
+            return str(InputError(problems)) + "\nRun `precex validate --configfile " \
+                f"{paths[-1]}` to check every input too."
     return None
 
 

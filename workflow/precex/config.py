@@ -41,11 +41,30 @@ RESOURCE_DEFAULTS = {
 }
 
 
+class _Loader(yaml.SafeLoader):
+    """The safe loader, except that an impossible date (2026-13-05, unquoted) stays text for
+    the schema to report with the key, instead of an exception without one."""
+
+
+def _timestamp_or_text(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
+
+
 def load_yaml(path: str | os.PathLike[str]) -> Any:
     """Parse YAML with the safe loader; a syntax error names the file and line."""
     try:
         with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            loader = _Loader(handle)  # a SafeLoader subclass
+            try:
+                return loader.get_single_data()
+            finally:
+                loader.dispose()
     except FileNotFoundError:
         raise InputError([Problem(str(path), "file not found.", "check the path.")]) from None
     except yaml.YAMLError as err:
@@ -66,7 +85,34 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             [Problem(str(path), "the config must be a mapping of keys to values.",
                      "see config/README.md for the keys.")]
         )
-    return data
+    return normalise_config(data)
+
+
+_TRUE_WORDS = {"true", "yes", "on", "1", "y", "t"}
+_FALSE_WORDS = {"false", "no", "off", "0", "n", "f"}
+
+
+def normalise_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Values as users write them, in place: an unquoted YAML date (reference_date: 2026-01-05
+    is a date to YAML) becomes its ISO text, and a boolean key given as text (`--config
+    research_mode=true`, `yes`, `no`) becomes a boolean. Anything else is left for the schema
+    to report."""
+    import datetime as dt
+
+    props = config_schema()["properties"]
+    for key, value in list(config.items()):
+        if isinstance(value, dt.datetime):
+            config[key] = value.date().isoformat()
+        elif isinstance(value, dt.date):
+            config[key] = value.isoformat()
+        elif props.get(key, {}).get("type") == "boolean" and isinstance(value, str | int) \
+                and not isinstance(value, bool):
+            word = str(value).strip().lower()
+            if word in _TRUE_WORDS:
+                config[key] = True
+            elif word in _FALSE_WORDS:
+                config[key] = False
+    return config
 
 
 def config_schema() -> dict[str, Any]:
@@ -75,7 +121,8 @@ def config_schema() -> dict[str, Any]:
 
 def validate_config(config: dict[str, Any], source: str = "config") -> list[Problem]:
     """Every schema violation as a Problem (not only the first)."""
-    validator = Draft202012Validator(config_schema())
+    validator = Draft202012Validator(config_schema(),
+                                     format_checker=Draft202012Validator.FORMAT_CHECKER)
     problems = []
     for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path))):
         key = ".".join(str(p) for p in err.absolute_path) or None
@@ -83,6 +130,8 @@ def validate_config(config: dict[str, Any], source: str = "config") -> list[Prob
             fix = "remove the key or correct its spelling; config/README.md lists every key."
         elif err.validator == "required":
             fix = "add the key; config/README.md explains it."
+        elif err.validator == "format" and err.validator_value == "date":
+            fix = "give a real calendar date as YYYY-MM-DD (quoted or not)."
         else:
             fix = f"see the description of '{key}' in config/README.md."
         problems.append(Problem(source, err.message + ".", fix, column=key, stage="config"))

@@ -171,6 +171,7 @@ def read_patient_sheet(path: str | os.PathLike[str]) -> Sheet:
 
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     ids = raw["patient_id"].str.strip()
+    column_problems = unknown_columns(source, list(raw.columns), list(props))
     counts = ids.value_counts()
     problems: list[Problem] = []
     records: list[dict[str, Any]] = []
@@ -254,7 +255,28 @@ def read_patient_sheet(path: str | os.PathLike[str]) -> Sheet:
             records.append(record)
 
     patients = _typed_frame(records, props)
-    return Sheet(patients=patients, problems=problems, all_ids=[p for p in ids if p])
+    return Sheet(patients=patients, problems=column_problems + problems,
+                 all_ids=[p for p in ids if p])
+
+
+def unknown_columns(source: str, columns: list[str], known: list[str]) -> list[Problem]:
+    """A column precex does not know is dropped (a name or record number never reaches an
+    output); a likely misspelling ('vo2peak') says which column was meant."""
+    import difflib
+
+    problems = []
+    for col in columns:
+        if col in known:
+            continue
+        low = col.lower().strip()
+        close = [k for k in known if low and (k.startswith(low) or low.startswith(k))] or \
+            difflib.get_close_matches(low, known, n=1, cutoff=0.6)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        problems.append(Problem(source, f"column '{col}' is not a precex column and is not "
+                                f"used.{hint}", f"rename it to '{close[0]}'." if close else
+                                "nothing to do if it holds identifiers or notes (they are "
+                                "dropped).", column=col, stage="sheet", excludes=False))
+    return problems
 
 
 def _check_blood_pressure(record: dict[str, Any], reject: Any) -> None:

@@ -190,3 +190,46 @@ def test_header_context_and_key_measurements_beside_the_flags(tmp_path):
                  "Blood pressure</b> 132/84 mmHg", "Resting HR</b> 88 bpm (wearable",
                  "BMI</b> 27.3"):
         assert text in measured, text
+
+
+def _template(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("value = ''", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("from IPython.display import HTML, display\n"
+                                          "display(HTML(f'<p>{value}</p>'))")]
+    template = tmp_path / "t.ipynb"
+    nbformat.write(nb, template)
+    return template
+
+
+def test_a_kernel_that_dies_at_start_is_started_again(tmp_path, monkeypatch):
+    """'Kernel died before replying to kernel_info' once: the shard still renders."""
+    from nbclient import NotebookClient
+    from precex.reporting import runner
+
+    real = NotebookClient.setup_kernel
+    calls = {"n": 0}
+
+    def flaky(self, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return real(self, **kwargs)
+
+    monkeypatch.setattr(NotebookClient, "setup_kernel", flaky)
+    monkeypatch.setattr(runner.time, "sleep", lambda s: None)
+    jobs = [RenderJob(k, {"value": k}, str(tmp_path / f"{k}.html")) for k in ("a", "b")]
+    assert render_many(str(_template(tmp_path)), jobs) == {}
+    assert calls["n"] == 2 and (tmp_path / "b.html").read_text().strip() == "<p>b</p>"
+
+
+def test_no_kernel_at_all_makes_failures_not_an_exception(tmp_path, monkeypatch):
+    from precex.reporting import runner
+
+    monkeypatch.setattr(runner.time, "sleep", lambda s: None)
+    jobs = [RenderJob(k, {"value": k}, str(tmp_path / f"{k}.html")) for k in ("a", "b")]
+    failures = render_many(str(_template(tmp_path)), jobs, kernel_name="no-such-kernel")
+    assert set(failures) == {"a", "b"}
+    assert all("no kernel could be started" in v for v in failures.values())

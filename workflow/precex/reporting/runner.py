@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -82,31 +83,66 @@ def _prepared(template: nbformat.NotebookNode, parameters: dict[str, Any]
     return nb
 
 
-def render_many(template_path: str, jobs: Iterable[RenderJob], timeout: int = 300
-                ) -> dict[str, str]:
-    """Render every job; returns {key: error message} for the jobs that failed."""
+KERNEL_ATTEMPTS = 3  # a kernel that dies before replying to kernel_info is started again
+
+
+def render_many(template_path: str, jobs: Iterable[RenderJob], timeout: int = 300,
+                kernel_name: str = "python3") -> dict[str, str]:
+    """Render every job; returns {key: error message} for the jobs that failed.
+
+    A kernel that fails to start (seen intermittently: "Kernel died before replying to
+    kernel_info") is started again, up to KERNEL_ATTEMPTS times; a kernel that dies while
+    rendering is restarted and that patient tried once more. If no kernel can be had, every
+    remaining patient is a failure (an exclusion with the reason), never an exception that
+    would fail the batch.
+    """
     template = load_notebook_node(template_path)  # papermill's loader adds its metadata
     failures: dict[str, str] = {}
-    client = NotebookClient(copy.deepcopy(template), kernel_name="python3", timeout=timeout,
-                            allow_errors=False)
-    with client.setup_kernel():
-        for job in jobs:
-            nb = _prepared(template, job.parameters)
-            try:
-                _execute(client, nb)
-                html = html_outputs(nb)
-                if not html.strip():
-                    raise ValueError("the notebook displayed no HTML")
-                write_text(job.out_html, html if html.endswith("\n") else html + "\n")
-            except CellExecutionError as err:
-                name = getattr(err, "ename", "error")
-                value = getattr(err, "evalue", str(err))
-                failures[job.key] = f"report cell failed ({name}: {value})"
-                log.error("report failed for %s: %s", job.key, err)
-            except DeadKernelError as err:
-                failures[job.key] = f"kernel died while rendering ({err})"
-                client.km.restart_kernel(now=True)
-            except Exception as err:  # keep the shard going; the reason is recorded
-                failures[job.key] = f"report failed ({type(err).__name__}: {err})"
-                log.exception("report failed for %s", job.key)
+    pending = list(jobs)
+    retried: set[str] = set()
+    last_error = ""
+    attempt = 0
+    while pending and attempt < KERNEL_ATTEMPTS:
+        attempt += 1
+        client = NotebookClient(copy.deepcopy(template), kernel_name=kernel_name,
+                                timeout=timeout, allow_errors=False)
+        try:
+            with client.setup_kernel():
+                while pending:
+                    job = pending[0]
+                    try:
+                        _render_one(client, template, job)
+                    except DeadKernelError as err:
+                        if job.key in retried:
+                            failures[job.key] = f"kernel died while rendering ({err})"
+                            pending.pop(0)
+                        else:
+                            retried.add(job.key)
+                        raise  # leave this kernel; a new one takes the remaining patients
+                    except CellExecutionError as err:
+                        name = getattr(err, "ename", "error")
+                        value = getattr(err, "evalue", str(err))
+                        failures[job.key] = f"report cell failed ({name}: {value})"
+                        log.error("report failed for %s: %s", job.key, err)
+                    except Exception as err:  # keep the shard going; the reason is recorded
+                        failures[job.key] = f"report failed ({type(err).__name__}: {err})"
+                        log.exception("report failed for %s", job.key)
+                    pending.pop(0)  # rendered, or failed with its reason recorded
+        except Exception as err:  # the kernel did not start, or died: start a new one
+            last_error = f"{type(err).__name__}: {err}"
+            log.warning("report kernel attempt %d of %d failed (%s)", attempt, KERNEL_ATTEMPTS,
+                        last_error)
+            if not isinstance(err, DeadKernelError):
+                time.sleep(min(attempt, 3))
+    for job in pending:
+        failures[job.key] = f"report not rendered: no kernel could be started ({last_error})"
     return failures
+
+
+def _render_one(client: NotebookClient, template: nbformat.NotebookNode, job: RenderJob) -> None:
+    nb = _prepared(template, job.parameters)
+    _execute(client, nb)
+    html = html_outputs(nb)
+    if not html.strip():
+        raise ValueError("the notebook displayed no HTML")
+    write_text(job.out_html, html if html.endswith("\n") else html + "\n")

@@ -22,14 +22,21 @@ def test_bundle_is_valid_r4_with_exercise_therapy(changes, careplan_status):
     validate_bundle(bundle)
     parsed = Bundle.model_validate(bundle)
     kinds = [e.resource.__resource_type__ for e in parsed.entry]
-    # Every referral is its own ServiceRequest (intent proposal) after the three core resources.
-    assert kinds == ["CarePlan", "ServiceRequest", "Goal"] + ["ServiceRequest"] * len(
-        p["referrals"])
-    assert all(e.resource.intent == "proposal" for e in parsed.entry[3:])
+    # A clearance or deferral is a ServiceRequest with its reasons; each referral one more.
+    extra = (1 if p["status"] != "prescribed" else 0) + len(p["referrals"])
+    assert kinds == ["CarePlan", "ServiceRequest", "Goal"] + ["ServiceRequest"] * extra
+    assert all(e.resource.intent == "proposal" for e in parsed.entry[3 + extra
+                                                                     - len(p["referrals"]):])
     request = parsed.entry[1].resource
     assert request.code.coding[0].system == "http://snomed.info/sct"
     assert request.code.coding[0].code == "229065009"
-    assert request.basedOn[0].reference == "CarePlan/P1-careplan"
+    # References inside the bundle are the entries' fullUrls (deterministic urn:uuid).
+    full_urls = {e.resource.id: e.fullUrl for e in parsed.entry}
+    assert request.basedOn[0].reference == full_urls["P1-careplan"]
+    assert all(u.startswith("urn:uuid:") and len(u) == 45 for u in full_urls.values())
+    assert request.meta.profile[0].endswith("/pa-servicerequest") and request.reasonCode
+    assert str(request.authoredOn) == "2026-01-05"
+    assert str(request.occurrencePeriod.end) == "2026-03-30"
     assert parsed.entry[0].resource.status == careplan_status
     assert request.status == parsed.entry[0].resource.status  # statuses agree
     goal = parsed.entry[2].resource
@@ -52,3 +59,23 @@ def test_invalid_bundle_is_rejected():
         validate_bundle({"resourceType": "Bundle", "type": "collection",
                          "entry": [{"resource": {"resourceType": "ServiceRequest",
                                                  "intent": "order"}}]})  # status is required
+
+
+def test_bundle_round_trips_through_the_models_to_identical_json():
+    import json
+
+    row = {"age": 60.0, "hr_max_bpm": 166.0, "platelets_10e9_l": 35.0, "fever": False}
+    p = prescribe(pd.DataFrame([row], index=["P1"]), RB, EngineSettings(dt.date(2026, 1, 5)))[0]
+    bundle = prescription_bundle(p)
+    again = json.loads(Bundle.model_validate(bundle).model_dump_json(exclude_none=True))
+    assert again == json.loads(json.dumps(bundle))
+    assert prescription_bundle(p) == bundle  # deterministic
+
+
+def test_goal_has_due_dates_and_the_pa_category():
+    row = {"age": 60.0, "hr_max_bpm": 166.0}
+    p = prescribe(pd.DataFrame([row], index=["P1"]), RB, EngineSettings(dt.date(2026, 1, 5)))[0]
+    goal = prescription_bundle(p)["entry"][2]["resource"]
+    assert goal["meta"]["profile"][0].endswith("/pa-goal")
+    assert goal["category"][0]["coding"][0]["code"] == "PhysicalActivity"
+    assert {t["dueDate"] for t in goal["target"]} == {"2026-03-30"}

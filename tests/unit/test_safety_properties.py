@@ -136,7 +136,9 @@ def test_heart_rate_floor_is_above_rest_and_fhir_status_agrees(f, beta_blocked):
                 "deferred": "on-hold"}[p["status"]]
     for entry in bundle["entry"]:
         resource = entry["resource"]
-        if resource["resourceType"] in ("CarePlan", "ServiceRequest"):
+        if resource["id"].endswith("-clearance"):  # the clearance itself is an active order
+            assert p["status"] != "prescribed" and resource["status"] == "active"
+        elif resource["resourceType"] in ("CarePlan", "ServiceRequest"):
             assert resource["status"] == expected
     if p["triage"] == "high":
         assert p["status"] != "prescribed"

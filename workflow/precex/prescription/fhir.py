@@ -1,23 +1,45 @@
-"""FHIR R4 Bundle for a prescription: CarePlan, ServiceRequest and Goal resources.
+"""FHIR R4 Bundle for a prescription: CarePlan, ServiceRequest, Goal and referral resources.
 
-Follows the HL7 Physical Activity Implementation Guide where it applies: the ServiceRequest is
-coded SNOMED CT 229065009 (Exercise therapy), intent 'order', based on the CarePlan and
-pertaining to the Goal. The Goal matches the prescribed intensity: weekly minutes of
-moderate-to-vigorous activity (LOINC 82290-8) for a moderate or vigorous plan, light-activity
-minutes (text only: LOINC has no light-activity code in the IG's value set) for a light plan,
-and muscle-strengthening days (LOINC 82291-6) when resistance is prescribed. Statuses follow the
-prescription's (prescribed -> active; clearance required -> draft; deferred -> on-hold); each
-referral is a ServiceRequest (intent proposal) and the monitoring and data to obtain are
-CarePlan activities. Validated with fhir.resources' R4B models (its default models are R5).
+Follows the HL7 Physical Activity Implementation Guide (STU1) where it applies:
+
+- the exercise ServiceRequest claims the PA ServiceRequest profile: coded SNOMED CT 229065009
+  (Exercise therapy), category PhysicalActivity, intent 'order', a reasonCode (the profile's
+  invariant pa-sr-1), authoredOn (the reference date), occurrencePeriod (the 12 weeks), based on
+  the CarePlan and pertaining to the Goal;
+- the Goal claims the PA Goal profile (category PhysicalActivity) and matches the prescribed
+  intensity: weekly minutes of moderate-to-vigorous activity (LOINC 82290-8) for a moderate or
+  vigorous plan, light-activity minutes (text only: the IG's value set has no light-activity
+  code) for a light plan, and muscle-strengthening days (LOINC 82291-6) when resistance is
+  prescribed, each due at week 12;
+- statuses follow the prescription's (prescribed -> active; clearance required -> draft;
+  deferred -> on-hold); a clearance requirement is a ServiceRequest of its own with the safety
+  rules that asked for it as its reason; each referral is a ServiceRequest (intent proposal);
+  data to obtain and monitoring are CarePlan activities.
+
+Every entry's fullUrl is a deterministic urn:uuid (uuid5 of the patient and resource), and
+references inside the bundle use those fullUrls. Validated with fhir.resources' R4B models (its
+default models are R5).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from typing import Any
 
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
-PA_CATEGORY = "http://hl7.org/fhir/us/physical-activity/CodeSystem/pa-temporary-codes"
+UCUM = "http://unitsofmeasure.org"
+PA_CODES = "http://hl7.org/fhir/us/physical-activity/CodeSystem/pa-temporary-codes"
+PA_CATEGORY = PA_CODES  # kept for callers of the earlier name
+PA_PROFILE = "http://hl7.org/fhir/us/physical-activity/StructureDefinition/"
+NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://precex.invalid/fhir")
+PLAN_WEEKS = 12
+PA_CATEGORY_CONCEPT = {"coding": [{"system": PA_CODES, "code": "PhysicalActivity",
+                                   "display": "Physical Activity"}]}
+REASON = {"coding": [{"system": SNOMED, "code": "254837009",
+                      "display": "Malignant neoplasm of breast"}],
+          "text": "Exercise during and after breast cancer treatment (precex prescription)"}
 
 
 def _status(p: dict[str, Any]) -> tuple[str, str]:
@@ -27,20 +49,18 @@ def _status(p: dict[str, Any]) -> tuple[str, str]:
             "deferred": ("on-hold", "on-hold")}[p["status"]]
 
 
-def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
-    # An adapted prescription (precex adapt) gets resource ids of its own week.
-    week = (p.get("adaptation") or {}).get("week")
-    pid = p["patient_id"] + (f"-week-{week}" if week else "")
-    subject = {"reference": f"Patient/{p['patient_id']}"}
-    plan_status, request_status = _status(p)
+def full_url(patient_id: str, resource_id: str) -> str:
+    """A deterministic urn:uuid for one resource of one patient's bundle."""
+    return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{patient_id}/{resource_id}')}"
+
+
+def _lines(p: dict[str, Any]) -> list[str]:
     aer, res = p.get("aerobic"), p.get("resistance")
-    minutes = aer["minutes_per_week"] if aer else 0
     lines = []
     if aer:
+        hr = aer.get("heart_rate_bpm")
         lines.append(f"Aerobic {aer['sessions_per_week']}x/week, {aer['minutes_per_session']} "
-                     f"min, {aer['intensity']}" + (f", HR {aer['heart_rate_bpm'][0]}-"
-                                                   f"{aer['heart_rate_bpm'][1]} bpm"
-                                                   if aer.get("heart_rate_bpm") else "")
+                     f"min, {aer['intensity']}" + (f", HR {hr[0]}-{hr[1]} bpm" if hr else "")
                      + f", RPE {aer['rpe'][0]}-{aer['rpe'][1]}")
     if res:
         lines.append(f"Resistance {res['sessions_per_week']}x/week, {res['sets']} sets of "
@@ -48,83 +68,135 @@ def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
                      f"{res['load_pct_1rm'][1]}% 1RM")
     if not lines:
         lines.append("No exercise sessions: " + p["status"].replace("_", " "))
+    return lines
+
+
+def _targets(p: dict[str, Any], due: str) -> list[dict[str, Any]]:
+    aer, res = p.get("aerobic"), p.get("resistance")
     targets = []
+    minutes = {"value": aer["minutes_per_week"] if aer else 0, "unit": "min/wk",
+               "system": UCUM, "code": "min/wk"}
     if aer and aer["intensity"] in ("moderate", "vigorous"):
-        targets.append({
-            "measure": {"coding": [{"system": LOINC, "code": "82290-8",
-                                    "display": "Frequency of moderate to vigorous aerobic "
-                                               "physical activity"}]},
-            "detailQuantity": {"value": minutes, "unit": "min/wk",
-                               "system": "http://unitsofmeasure.org", "code": "min/wk"}})
+        targets.append({"measure": {"coding": [{
+            "system": LOINC, "code": "82290-8",
+            "display": "Frequency of moderate to vigorous aerobic physical activity"}]},
+            "detailQuantity": minutes, "dueDate": due})
     elif aer:
-        targets.append({
-            "measure": {"text": "Light-intensity aerobic physical activity (minutes per week)"},
-            "detailQuantity": {"value": minutes, "unit": "min/wk",
-                               "system": "http://unitsofmeasure.org", "code": "min/wk"}})
+        targets.append({"measure": {"text": "Light-intensity aerobic physical activity "
+                                            "(minutes per week)"},
+                        "detailQuantity": minutes, "dueDate": due})
     if res:
-        targets.append({
-            "measure": {"coding": [{"system": LOINC, "code": "82291-6",
-                                    "display": "Frequency of muscle-strengthening physical "
-                                               "activity"}]},
+        targets.append({"measure": {"coding": [{
+            "system": LOINC, "code": "82291-6",
+            "display": "Frequency of muscle-strengthening physical activity"}]},
             "detailQuantity": {"value": res["sessions_per_week"], "unit": "/wk",
-                               "system": "http://unitsofmeasure.org", "code": "/wk"}})
+                               "system": UCUM, "code": "/wk"}, "dueDate": due})
+    return targets
+
+
+def _clearance_reasons(p: dict[str, Any]) -> list[str]:
+    return [t["title"] for t in p.get("trace", []) if t.get("kind") == "safety"
+            and t.get("applied") and (t.get("effect") or {}).get("status")
+            in ("clearance_required", "deferred")]
+
+
+def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
+    # An adapted prescription (precex adapt) gets resource ids of its own week.
+    week = (p.get("adaptation") or {}).get("week")
+    patient = p["patient_id"]
+    pid = patient + (f"-week-{week}" if week else "")
+    subject = {"reference": f"Patient/{patient}"}
+    plan_status, request_status = _status(p)
+    start = dt.date.fromisoformat(p["engine"]["reference_date"])
+    due = (start + dt.timedelta(weeks=PLAN_WEEKS)).isoformat()
+    period = {"start": start.isoformat(), "end": due}
+    ids = {"careplan": f"{pid}-careplan", "goal": f"{pid}-goal", "exercise": f"{pid}-exercise"}
+    ref = {k: {"reference": full_url(patient, v)} for k, v in ids.items()}
+    lines = _lines(p)
     goal = {
         "resourceType": "Goal",
-        "id": f"{pid}-goal",
+        "id": ids["goal"],
+        "meta": {"profile": [PA_PROFILE + "pa-goal"]},
         "lifecycleStatus": "active" if p["status"] == "prescribed" else (
             "on-hold" if p["status"] == "deferred" else "proposed"),
+        "category": [PA_CATEGORY_CONCEPT],
         "description": {"text": p.get("goal") or "Exercise per precex prescription"},
         "subject": subject,
-        **({"target": targets} if targets else {}),
+        "startDate": start.isoformat(),
+        **({"target": t} if (t := _targets(p, due)) else {}),
     }
     careplan = {
         "resourceType": "CarePlan",
-        "id": f"{pid}-careplan",
+        "id": ids["careplan"],
         "status": plan_status,
         "intent": "plan",
+        "category": [PA_CATEGORY_CONCEPT],
         "title": "Precision exercise prescription",
         "description": "; ".join(lines),
         "subject": subject,
-        "goal": [{"reference": f"Goal/{pid}-goal"}],
+        "period": period,
+        "created": start.isoformat(),
+        "goal": [ref["goal"]],
         "note": [{"text": n} for n in (p.get("notes") or [])] or None,
         "activity": [{"detail": {"status": "not-started", "description": text}}
                      for text in _activities(p)] or None,
     }
     request = {
         "resourceType": "ServiceRequest",
-        "id": f"{pid}-exercise",
+        "id": ids["exercise"],
+        "meta": {"profile": [PA_PROFILE + "pa-servicerequest"]},
         "status": request_status,
         "intent": "order",
-        "category": [{"coding": [{"system": PA_CATEGORY, "code": "PhysicalActivity",
-                                  "display": "Physical Activity"}]}],
+        "category": [PA_CATEGORY_CONCEPT],
         "code": {"coding": [{"system": SNOMED, "code": "229065009",
                              "display": "Exercise therapy"}]},
         "subject": subject,
-        "basedOn": [{"reference": f"CarePlan/{pid}-careplan"}],
+        "authoredOn": start.isoformat(),
+        "occurrencePeriod": period,
+        "reasonCode": [REASON],
+        "basedOn": [ref["careplan"]],
         "patientInstruction": "; ".join(lines),
         "note": [{"text": f"Supervision: {p['supervision']}; triage: {p['triage']}; maximum "
                           f"intensity: {p['max_intensity']}; excluded: "
                           f"{', '.join(p['excluded']) or 'none'}"}],
         "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal",
-                       "valueReference": {"reference": f"Goal/{pid}-goal"}}],
+                       "valueReference": ref["goal"]}],
     }
     careplan = {k: v for k, v in careplan.items() if v is not None}
-    referrals = [{
-        "resourceType": "ServiceRequest",
-        "id": f"{pid}-referral-{i}",
-        "status": request_status,
-        "intent": "proposal",
-        "code": {"text": "Referral"},
-        "subject": subject,
-        "basedOn": [{"reference": f"CarePlan/{pid}-careplan"}],
-        "patientInstruction": text,
-    } for i, text in enumerate(p.get("referrals") or [], start=1)]
-    resources = [careplan, request, goal, *referrals]
+    extra = []
+    reasons = _clearance_reasons(p)
+    if p["status"] != "prescribed":
+        extra.append({
+            "resourceType": "ServiceRequest",
+            "id": f"{pid}-clearance",
+            "status": "active",
+            "intent": "order",
+            "code": {"text": "Medical clearance before starting exercise"
+                     if p["status"] == "clearance_required"
+                     else "Medical review: exercise deferred"},
+            "subject": subject,
+            "authoredOn": start.isoformat(),
+            "reasonCode": [{"text": r} for r in reasons] or [{"text": p["status"]}],
+            "basedOn": [ref["careplan"]],
+        })
+    for i, text in enumerate(p.get("referrals") or [], start=1):
+        extra.append({
+            "resourceType": "ServiceRequest",
+            "id": f"{pid}-referral-{i}",
+            "status": request_status,
+            "intent": "proposal",
+            "code": {"text": "Referral"},
+            "subject": subject,
+            "authoredOn": start.isoformat(),
+            "basedOn": [ref["careplan"]],
+            "patientInstruction": text,
+        })
+    resources = [careplan, request, goal, *extra]
     return {
         "resourceType": "Bundle",
         "id": f"{pid}-exercise-prescription",
         "type": "collection",
-        "entry": [{"fullUrl": f"urn:uuid:precex-{r['id']}", "resource": r} for r in resources],
+        "entry": [{"fullUrl": full_url(patient, r["id"]), "resource": r} for r in resources],
     }
 
 

@@ -233,3 +233,29 @@ def test_no_kernel_at_all_makes_failures_not_an_exception(tmp_path, monkeypatch)
     failures = render_many(str(_template(tmp_path)), jobs, kernel_name="no-such-kernel")
     assert set(failures) == {"a", "b"}
     assert all("no kernel could be started" in v for v in failures.values())
+
+
+def test_an_adapted_report_renders_its_week_and_a_stop_first(tmp_path):
+    """Adapted prescriptions carry full components (reps_min/reps_max) in this_week."""
+    prof, pres, prov = write_inputs(tmp_path)
+    p = json.loads(open(pres).read())
+    component = {"sessions_per_week": 2, "sets": 2, "reps_min": 8, "reps_max": 12,
+                 "intensity": "moderate", "load_pct_1rm": [50, 69]}
+    p.update({"status": "prescribed", "this_week": {"week": 3, "of_weeks": 12, "aerobic": None,
+                                                    "resistance": component,
+                                                    "weekly_met_minutes": 210},
+              "adaptation": {"week": 1, "decision": "advance", "current_week": 3,
+                             "data_from": "2026-01-06", "data_through": "2026-01-12",
+                             "reasons": ["adherence 90%"], "features": {}},
+              "adaptation_history": []})
+    open(pres, "w").write(json.dumps(p))
+    html = render_patient_report(prof, pres, prov)
+    assert "week 3 of 12" in html and "2 sets of 8-12 reps" in html
+    assert "weekly update 1" in html and 'id="stop-banner"' not in html
+    p["adaptation"]["decision"] = "stop"
+    p["this_week"] = None
+    open(pres, "w").write(json.dumps(p))
+    html = render_patient_report(prof, pres, prov)
+    body = html[html.index("<body>"):]
+    assert body.index('id="stop-banner"') < body.index("<header>")
+    assert "No sessions this week" in html

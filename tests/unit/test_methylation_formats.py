@@ -57,9 +57,12 @@ def test_larger_excursions_reject_that_sample_only(tmp_path):
     assert list(m.beta.columns) == ["A"] and "1.2 is outside [0, 1]" in m.bad_samples["B"][0]
 
 
-def test_one_unreadable_matrix_of_several_is_left_out(tmp_path):
+def test_an_unreadable_matrix_of_several_stops_with_its_name(tmp_path):
+    """A matrix holds a whole plate: it is not one bad sample, so the file is named and the
+    stage stops (a bad *sample* in a readable matrix only excludes that sample)."""
+    from precex.problems import InputError
+
     broken = tmp_path / "plate3.tsv"
     broken.write_text("probe_id\tP701\tP701\ncg00000029\t0.5\t0.4\n")  # duplicate sample
-    m = read_beta_matrix([str(DATA / "epic_v2_plate2.tsv"), str(broken)], CPGS)
-    assert set(m.beta.columns) == {"P601", "P602"}
-    assert any(s is None and "plate3.tsv" in text and "left out" in text for s, text in m.notes)
+    with pytest.raises(InputError, match="plate3.tsv"):
+        read_beta_matrix([str(DATA / "epic_v2_plate2.tsv"), str(broken)], CPGS)

@@ -296,21 +296,8 @@ def read_beta_matrix(path: str | list[str], probes: Iterable[str], value_type: s
     Several matrices (per plate or batch) are read one by one and joined by probe; a sample in
     two matrices keeps the first and the second is reported.
     """
-    if isinstance(path, list):
-        matrices, failed = [], []
-        for one in path:  # one unreadable matrix of several is left out, named
-            try:
-                matrices.append(read_beta_matrix(one, probes, value_type, detection_p))
-            except InputError as err:
-                if len(path) == 1:
-                    raise
-                failed += [f"{p} This matrix is left out; the others are used."
-                           for p in err.problems]
-        if not matrices:
-            raise _fail(", ".join(path), "no matrix could be read.", "see the problems above.")
-        joined = _join(matrices)
-        joined.notes += [(None, text) for text in failed]
-        return joined
+    if isinstance(path, list):  # a plate's matrix holds many samples: a broken one stops
+        return _join([read_beta_matrix(p, probes, value_type, detection_p) for p in path])
     wanted = set(probes)
     try:
         with open(path, "rb") as handle:

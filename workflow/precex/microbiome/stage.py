@@ -51,11 +51,12 @@ def run(tables: list[str], taxonomy: str | None, sample_map: str | None, patient
         try:
             table = read_microbiome(path, taxonomy)
         except InputError as err:
-            if len(tables) == 1:
-                raise
-            # One unreadable file of several (often one per sample): that file is left out and
-            # named, with its patient when the file names one; the batch goes on.
-            problems += [_left_out(p, path, patients, mapping) for p in err.problems]
+            left_out = [_left_out(p, path, patients, mapping) for p in err.problems]
+            if len(tables) == 1 or not any(p.patient_id for p in left_out):
+                raise  # a batch-level table: the run stops with the file named
+            # An unreadable per-sample file (named by its patient's sample): that patient's
+            # microbiome is excluded with the reason; the batch goes on.
+            problems += left_out
             continue
         values, found = map_samples(table, mapping, patients, excluded)
         problems += found

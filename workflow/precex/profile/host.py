@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from precex.profile.columns import numeric_column as _num
 from precex.profile.safety_inputs import DERIVED_SAFETY_FEATURES, with_safety_inputs
 
 SHEET_FEATURES = [
@@ -80,12 +81,6 @@ DOMAINS = [
                         "hrv_readiness"),
            "Meets the guideline when MVPA >= 150 min/week (PAG 2018)", "G1"),
 ]
-
-
-def _num(frame: pd.DataFrame, col: str) -> pd.Series:
-    if col not in frame.columns:
-        return pd.Series(np.nan, index=frame.index, dtype=float)
-    return pd.to_numeric(frame[col], errors="coerce").astype(float)
 
 
 def _str(frame: pd.DataFrame, col: str) -> pd.Series:

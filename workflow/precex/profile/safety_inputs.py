@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from precex.profile.columns import numeric_column as _num
+
 SAFETY_INPUTS = ("platelets", "hemoglobin", "neutrophils", "wbc", "fever", "lvef",
                  "blood_pressure", "resting_hr", "bone")
 BLOOD_COLUMNS = {"platelets": "platelets_10e9_l", "hemoglobin": "hemoglobin_g_dl",
@@ -32,12 +34,6 @@ DERIVED_SAFETY_FEATURES = (
     + ["fever_effective", "resting_hr_bpm", "resting_hr_source", "bone_status",
        "safety_data_gaps", "data_issues", "cachexia", "frail_older_adult",
        "hr_guidance_unreliable"])
-
-
-def _num(frame: pd.DataFrame, col: str) -> pd.Series:
-    if col not in frame.columns:
-        return pd.Series(np.nan, index=frame.index, dtype=float)
-    return pd.to_numeric(frame[col], errors="coerce").astype(float)
 
 
 def _text(frame: pd.DataFrame, col: str) -> pd.Series:

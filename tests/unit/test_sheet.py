@@ -165,3 +165,17 @@ def test_unquoted_yaml_dates_and_text_booleans_are_read(tmp_path):
     cfg.write_text("patients: p.tsv\nreference_date: 2026-13-05\n")
     problems = validate_config(load_config_file(cfg))
     assert len(problems) == 1 and "'2026-13-05' is not a 'date'" in problems[0].message
+
+
+def test_the_operated_side_is_kept_from_the_comorbidity_text(tmp_path):
+    import datetime as dt
+
+    from precex.clinical.features import clinical_features
+
+    path = tmp_path / "p.tsv"
+    path.write_text("patient_id\tage\tsex\tcomorbidities\nA1\t55\tF\tL ALND, drain in situ\n")
+    sheet = read_patient_sheet(path)
+    assert sheet.problems == []
+    assert "operated_side_left" in sheet.patients.loc["A1", "comorbidities"].split(";")
+    features = clinical_features(sheet.patients, dt.date(2026, 1, 5))
+    assert features.loc["A1", "operated_side"] == "left"

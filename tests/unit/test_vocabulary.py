@@ -61,3 +61,31 @@ def test_coded_columns_and_surgery_side():
     assert coded_value("subtype", "triple negative") == "TNBC"
     assert surgery_side("L ALND, drain in situ") == "left"
     assert surgery_side("bilateral mastectomy") == "bilateral"
+
+
+def _rows(name):
+    import pandas as pd
+    from precex.paths import resource_path
+
+    return pd.read_csv(resource_path("clinical", name), sep="\t", dtype=str,
+                       keep_default_na=False)
+
+
+def test_every_synonym_of_every_vocabulary_maps_to_its_code():
+    """Each synonym in resources/clinical/*.tsv, written alone, gives its own code."""
+    for row in _rows("comorbidities.tsv").itertuples():
+        for synonym in [row.code, *row.synonyms.split(";")]:
+            codes = set(code_comorbidities(synonym).codes) | (
+                {"none"} if row.code == "none" else set())
+            assert row.code in codes, (row.code, synonym, codes)
+    for row in _rows("agents.tsv").itertuples():
+        for synonym in [row.agent, *row.synonyms.split(";")]:
+            assert row.agent in code_agents(synonym).codes, (row.agent, synonym)
+    for row in _rows("regimens.tsv").itertuples():
+        for synonym in [row.regimen, *row.synonyms.split(";")]:
+            assert set(row.agents.split(";")) <= set(code_agents(synonym).codes), synonym
+    for row in _rows("bone_sites.tsv").itertuples():
+        for synonym in [row.region, *row.synonyms.split(";")]:
+            assert row.region in code_bone_sites(synonym).codes, (row.region, synonym)
+    for row in _rows("sheet_terms.tsv").itertuples():
+        assert coded_value(row.column, row.term) == row.code, (row.column, row.term)

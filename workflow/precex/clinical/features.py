@@ -147,6 +147,9 @@ def clinical_features(sheet: pd.DataFrame, reference_date: dt.date) -> pd.DataFr
     out = out.join(bone_site_flags(_column(s, "bone_metastasis_sites")))
     out["lvef_drop_points"] = (pd.to_numeric(_column(s, "lvef_baseline_pct"), errors="coerce")
                                - pd.to_numeric(_column(s, "lvef_pct"), errors="coerce"))
+    sides = _column(s, "comorbidities").fillna("").astype(str).str.extract(
+        r"operated_side_(left|right|bilateral)")[0]
+    out["operated_side"] = sides.fillna("").to_numpy()
     out["comorbidities_unrecognised"] = [
         "; ".join(code_comorbidities(t).unrecognised)
         for t in _column(s, "comorbidities").fillna("").astype(str)]

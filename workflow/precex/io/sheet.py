@@ -32,6 +32,7 @@ from precex.clinical.vocabulary import (
     coded_value,
     normalise_text,
     split_terms,
+    surgery_side,
 )
 from precex.config import load_yaml
 from precex.paths import schema_path
@@ -217,7 +218,9 @@ def read_patient_sheet(path: str | os.PathLike[str]) -> Sheet:
         for col, code in _VOCABULARIES.items():
             if col in record:
                 coded = code(";".join(record[col]))
-                record[col] = list(coded.codes) + list(coded.unrecognised)
+                side = surgery_side(";".join(record[col])) if col == "comorbidities" else ""
+                record[col] = list(coded.codes) + list(coded.unrecognised) + (
+                    [f"operated_side_{side}"] if side else [])
                 for term in coded.unrecognised:
                     issues.append(Problem(source, f"'{term}' is not in the {col} vocabulary; it "
                                           "is kept as written but no rule can read it.",

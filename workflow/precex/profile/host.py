@@ -268,7 +268,8 @@ def known_features() -> set[str]:
               "bone_site_regions", "bone_sites_unrecognised", "lvef_age_days",
               "sheet_rejected", "sheet_data_issues", "blood_data_issues",
               "resting_hr_recent_bpm", "resting_hr_recent_days", "days_since_surgery",
-              "comorbidities_unrecognised", "temperature_c", "weight_loss_pct"}
+              "comorbidities_unrecognised", "temperature_c", "weight_loss_pct",
+              "operated_side"}
     names |= set(DERIVED_SAFETY_FEATURES)
     from precex.clinical.vocabulary import bone_site_table
 

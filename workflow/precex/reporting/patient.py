@@ -61,6 +61,7 @@ def patient_context(features: dict[str, Any], prescription: dict[str, Any]
              ("Agents", str(f.get("agents") or "").replace(";", ", ").replace("_", " ")),
              ("Next infusion", str(calendar.get("next_infusion_rolled_forward")
                                    or calendar.get("next_infusion_date") or "")),
+             ("Operated side", str(f.get("operated_side") or "")),
              ("Issued", prescription["engine"]["reference_date"])]
     return [(k, v) for k, v in items if v]
 

@@ -243,3 +243,20 @@ def test_states_rejected_stale_conflicting_and_percent_differential():
     for pid, text in [("P1", "furlongs"), ("P2", "outside the 90-day window"),
                       ("P3", "most adverse"), ("P5", "same day")]:
         assert text in m.loc[pid, "blood_data_issues"]
+
+
+def test_lab_export_headers_and_dates_are_read(tmp_path):
+    from precex.blood.stage import read_blood_input
+
+    path = tmp_path / "lab.csv"
+    path.write_text("Patient,Test Name,Result,Units,Collection Date\n"
+                    "P1,Platelet Count,42,x10E3/uL,2026/01/02\n"
+                    "P1,Hgb,11.2,g/dL,20260102\n"
+                    "P1,ANC,1.1,10*3/uL,02/01/2026\n")
+    long, problems = read_blood_input(str(path))
+    assert {"column 'Result' read as 'value'", "column 'Units' read as 'unit'"} <= {
+        p.message.rstrip(".") for p in problems}
+    result = blood_features(long, str(path), REF, 90, pd.Series({"P1": 60.0}))
+    m = result.markers.loc["P1"]
+    assert m["platelets_10e9_l"] == 42 and m["hemoglobin_g_dl"] == 11.2
+    assert m["neutrophils_state"] == "rejected"  # 02/01/2026 is ambiguous: never guessed

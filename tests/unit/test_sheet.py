@@ -145,13 +145,32 @@ def test_a_study_wide_table_is_summarised_in_one_line_not_one_per_sample():
 
 def test_a_misspelled_column_is_a_warning_with_the_closest_name(tmp_path):
     path = tmp_path / "p.tsv"
-    path.write_text("patient_id\tage\tsex\tvo2peak\tmrn\nA1\t55\tF\t21\t0042\n")
+    path.write_text("patient_id\tage\tsex\tvo2pk_ml_kg\tmrn\nA1\t55\tF\t21\t0042\n")
     sheet = read_patient_sheet(path)
     assert list(sheet.patients.index) == ["A1"]  # a warning, not an exclusion
     by_column = {p.column: p for p in sheet.problems}
-    assert "Did you mean 'vo2peak_ml_kg_min'?" in by_column["vo2peak"].message
-    assert not by_column["vo2peak"].excludes and by_column["vo2peak"].patient_id is None
+    assert "Did you mean 'vo2peak_ml_kg_min'?" in by_column["vo2pk_ml_kg"].message
+    assert not by_column["vo2pk_ml_kg"].excludes
+    assert by_column["vo2pk_ml_kg"].patient_id is None
     assert "Did you mean" not in by_column["mrn"].message
+
+
+def test_headers_as_exports_write_them_are_read():
+    """'Patient ID', 'Gender', 'LVEF', 'VO2peak', 'BP' name precex's columns."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "p.tsv"
+        path.write_text("Patient ID\tAge\tGender\tLVEF\tVO2peak\tBP\tTemp\n"
+                        "A1\t55\tfemale\t38%\t19.5\t150/95\t38.4\n")
+        sheet = read_patient_sheet(path)
+        row = sheet.patients.loc["A1"]
+        assert row["sex"] == "F" and row["lvef_pct"] == 38 and row["vo2peak_ml_kg_min"] == 19.5
+        assert (row["systolic_bp"], row["diastolic_bp"]) == (150, 95)
+        assert row["temperature_c"] == 38.4
+        notes = " ".join(p.message for p in sheet.problems)
+        assert "column 'LVEF' read as 'lvef_pct'" in notes
+        assert all(not p.excludes for p in sheet.problems)
 
 
 def test_unquoted_yaml_dates_and_text_booleans_are_read(tmp_path):

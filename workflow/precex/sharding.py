@@ -11,13 +11,23 @@ import pandas as pd
 
 
 def raw_patient_ids(sheet_path: str) -> list[str]:
-    """Every non-empty patient_id in the sheet, unique, sorted (before any validation)."""
+    """Every non-empty patient_id in the sheet, unique, sorted (before any validation); the
+    ID column is found as the sheet reader finds it ('Patient ID', 'patient-id', ...)."""
+    from precex.io.columns import resolve_columns
+    from precex.io.sheet import sheet_schema
+
     try:
-        frame = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False,
-                            usecols=["patient_id"])
+        frame = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
     except (FileNotFoundError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return []
-    return sorted({p.strip() for p in frame["patient_id"] if p.strip()})
+    frame.columns = [str(c).strip() for c in frame.columns]
+    schema = sheet_schema()
+    mapping, _ = resolve_columns(list(frame.columns), list(schema["properties"]),
+                                 schema.get("x-aliases", {}))
+    column = next((c for c, target in mapping.items() if target == "patient_id"), None)
+    if column is None:
+        return []
+    return sorted({p.strip() for p in frame[column] if p.strip()})
 
 
 def shard_name(index: int) -> str:

@@ -74,8 +74,11 @@ def parse_values(text: pd.Series) -> pd.DataFrame:
 
 
 def parse_dates(text: pd.Series) -> pd.Series:
-    """YYYY-MM-DD, also as the date part of an ISO 8601 date-time (2025-12-24T08:30:00Z)."""
-    day = text.str.extract(r"^\s*(\d{4}-\d{2}-\d{2})(?:[T ].*)?\s*$")[0]
+    """YYYY-MM-DD, also as the date part of an ISO 8601 date-time (2025-12-24T08:30:00Z), and
+    the unambiguous YYYY/MM/DD and YYYYMMDD. Day-first or month-first dates (02/01/2026) are
+    ambiguous and rejected with the row named."""
+    parts = text.str.extract(r"^\s*(\d{4})[-/.]?(\d{2})[-/.]?(\d{2})(?:[T ].*)?\s*$")
+    day = parts[0] + "-" + parts[1] + "-" + parts[2]
     return pd.to_datetime(day, format="%Y-%m-%d", errors="coerce")
 
 
@@ -316,8 +319,9 @@ def marker_states(canon: pd.DataFrame, rejected: pd.DataFrame, reference_date: d
         mine = canon[canon["marker"].eq(marker) & (canon["date"] <= reference_date)]
         latest = mine.sort_values("date").groupby("patient_id").tail(1).set_index("patient_id")
         bad = rejected[rejected["marker"].eq(marker)]
-        bad_latest = bad.assign(date=bad["date"].fillna(reference_date)).groupby(
-            "patient_id")["date"].max()
+        undated = [reference_date if pd.isna(d) else d for d in bad["date"]]  # unknown: now
+        bad_latest = bad.assign(date=pd.Series(undated, index=bad.index, dtype=object)
+                                ).groupby("patient_id")["date"].max()
         for pid in sorted(set(latest.index) | set(bad_latest.index)):
             has = pid in latest.index
             fresh = has and latest.at[pid, "date"] >= start

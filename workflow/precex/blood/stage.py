@@ -8,10 +8,26 @@ import pandas as pd
 
 from precex.blood.fhir_input import is_fhir_bundle, read_fhir_files
 from precex.blood.markers import blood_features
+from precex.io.columns import resolve_columns
 from precex.io.files import expand_inputs, read_delimited, write_tsv
 from precex.io.stage_output import write_features, write_stage_outputs
 from precex.io.validated import read_sheet_exclusions, read_validated
 from precex.problems import InputError, Problem
+
+BLOOD_COLUMNS = ("patient_id", "marker", "loinc", "value", "unit", "date", "fasting")
+# Lab exports name the same columns many ways; each respelling is noted in problems.tsv.
+BLOOD_ALIASES = {
+    "patient_id": ["patient", "patient_identifier", "subject_id", "patientid", "study_id"],
+    "marker": ["test", "test_name", "analyte", "component", "lab_test", "observation", "name",
+               "parameter"],
+    "loinc": ["loinc_code", "loinc_num", "loinc_id"],
+    "value": ["result", "result_value", "value_numeric", "observation_value", "value_num"],
+    "unit": ["units", "result_unit", "uom", "unit_of_measure", "result_units"],
+    "date": ["collection_date", "collected", "specimen_date", "result_date", "observation_date",
+             "effective_date", "sample_date", "date_collected", "collection_datetime",
+             "drawn", "datetime"],
+    "fasting": ["fasting_status", "fasted"],
+}
 
 
 def read_blood_input(paths: str | list[str], identifier_system: str | None = None
@@ -39,6 +55,11 @@ def read_blood_input(paths: str | list[str], identifier_system: str | None = Non
             problems += [Problem(p.file, f"{p.message} This file is left out; the others are "
                                  "used.", p.fix, row=p.row, stage="blood") for p in err.problems]
             continue
+        mapping, respelled = resolve_columns(list(frame.columns), list(BLOOD_COLUMNS),
+                                             BLOOD_ALIASES)
+        frame = frame.rename(columns=mapping)
+        problems += [Problem(path, f"{note}.", "", stage="blood", excludes=False)
+                     for note in respelled]
         missing = [c for c in ("patient_id", "value", "unit", "date") if c not in frame.columns]
         if missing or not ({"marker", "loinc"} & set(frame.columns)):
             need = missing + ([] if {"marker", "loinc"} & set(frame.columns)

@@ -35,6 +35,7 @@ from precex.clinical.vocabulary import (
     surgery_side,
 )
 from precex.config import load_yaml
+from precex.io.columns import resolve_columns
 from precex.paths import schema_path
 from precex.problems import InputError, Problem
 
@@ -162,6 +163,11 @@ def read_patient_sheet(path: str | os.PathLike[str]) -> Sheet:
     raw.columns = [c.strip() for c in raw.columns]
     schema = sheet_schema()
     props = schema["properties"]
+    # 'Patient ID', 'LVEF', 'Gender': read as precex's columns, each respelling noted.
+    mapping, respelled = resolve_columns(list(raw.columns), list(props),
+                                         schema.get("x-aliases", {}))
+    unused = [c for c in raw.columns if c not in mapping]
+    raw = raw[list(mapping)].rename(columns=mapping)
     missing_cols = [c for c in schema["required"] if c not in raw.columns]
     if missing_cols:
         raise InputError([Problem(source, f"required column(s) missing: {', '.join(missing_cols)}.",
@@ -172,7 +178,8 @@ def read_patient_sheet(path: str | os.PathLike[str]) -> Sheet:
 
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     ids = raw["patient_id"].str.strip()
-    column_problems = unknown_columns(source, list(raw.columns), list(props))
+    column_problems = [Problem(source, f"{note}.", "", stage="sheet", excludes=False)
+                       for note in respelled] + unknown_columns(source, unused, list(props))
     counts = ids.value_counts()
     problems: list[Problem] = []
     records: list[dict[str, Any]] = []

@@ -132,6 +132,14 @@ VIGNETTES: dict[str, tuple[dict, list, dict]] = {
             {"status": "clearance_required", "max": "light", "supervision": "clinical"}),
     "V44": ({"blood_pressure": "", "comorbidities": "hypertension"}, [],
             {"max": "moderate", "obtain": "blood pressure"}),
+    "V45": ({"treatment_phase": "AC cycle 2 of 4"}, [],
+            {"max": "moderate", "obtain": "Full blood count"}),
+    "V46": ({"stage": "T2N1M1", "treatment_phase": ""}, [],
+            {"status": "clearance_required", "max": "moderate", "excluded": {"vigorous"}}),
+    "V47": ({"fever": "afebrile", "vo2peak_ml_kg_min": "32"}, NORMAL_CBC,
+            {"status": "prescribed", "no_obtain": True}),
+    "V48": ({"comorbidities": "HTN, DM2 on metformin, statin", "vo2peak_ml_kg_min": "30"},
+            NORMAL_CBC, {"status": "prescribed", "no_obtain": True}),
 }
 WEARABLE_RISE = {"V25": [(d, 64 + (d % 3)) for d in range(4, 29)]
                  + [(3, 124), (2, 129), (1, 131)]}

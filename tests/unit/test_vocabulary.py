@@ -89,3 +89,24 @@ def test_every_synonym_of_every_vocabulary_maps_to_its_code():
             assert row.region in code_bone_sites(synonym).codes, (row.region, synonym)
     for row in _rows("sheet_terms.tsv").itertuples():
         assert coded_value(row.column, row.term) == row.code, (row.column, row.term)
+
+
+@pytest.mark.parametrize("text,phase", [
+    ("AC cycle 3 of 4", "adjuvant_chemo"), ("weekly paclitaxel", "adjuvant_chemo"),
+    ("Neoadjuvant TCHP", "neoadjuvant_chemo"), ("on letrozole", "endocrine"),
+    ("post-op week 2", "post_surgery"), ("awaiting surgery", "pre_treatment"),
+    ("Radiation therapy (week 3/5)", "radiotherapy"), ("metastatic, bone", "metastatic"),
+    ("completed treatment 2023", "survivorship"), ("planned review", None),
+])
+def test_treatment_phase_from_free_text(text, phase):
+    from precex.clinical.vocabulary import infer_phase
+
+    assert infer_phase(text) == phase
+
+
+@pytest.mark.parametrize("text,stage", [("Stage IIIA", "III"), ("4", "IV"), ("T2N1M1", "IV"),
+                                        ("stage 2b", "II"), ("DCIS", "0"), ("T2N0", None)])
+def test_stage_from_free_text(text, stage):
+    from precex.clinical.vocabulary import infer_stage
+
+    assert infer_stage(text) == stage

@@ -116,12 +116,69 @@ def sheet_terms() -> dict[str, dict[str, str]]:
     return out
 
 
+_PHASE_WORDS = (  # first match wins: the more treatment-specific words first
+    ("metastatic", ("metasta", "palliative", "stage iv", "advanced", "recurren")),
+    ("neoadjuvant_chemo", ("neoadjuvant", "pre-operative chemo", "preoperative chemo")),
+    ("adjuvant_chemo", ("chemo", "cycle", "infusion", "c1d1", "day 1")),
+    ("radiotherapy", ("radiotherapy", "radiation", "radiother", " rt ", "fractions")),
+    ("anti_her2", ("herceptin", "trastuzumab", "her2-directed", "maintenance")),
+    ("endocrine", ("endocrine", "hormon", "tamoxifen", "letrozole", "anastrozole",
+                   "exemestane", "aromatase")),
+    ("pre_treatment", ("pre-treatment", "pretreatment", "diagnos", "prehab", "awaiting",
+                       "pre-op", "preop", "before surgery", "newly")),
+    ("post_surgery", ("surgery", "post-op", "postop", "mastectomy", "lumpectomy",
+                      "operation", "wle")),
+    ("survivorship", ("survivor", "follow", "completed", "finished", "remission", "ned")),
+)
+_STAGE = re.compile(r"^(iv|iii|ii|i|0|[0-4])(?:[abc]\d?)?$")
+_ROMAN = {"0": "0", "i": "I", "ii": "II", "iii": "III", "iv": "IV", "1": "I", "2": "II",
+          "3": "III", "4": "IV"}
+
+
+def infer_phase(text: str) -> str | None:
+    """A treatment phase from free text ('AC cycle 3 of 4', 'on letrozole', 'post-op week 2');
+    agent names count too, so 'weekly paclitaxel' is chemotherapy."""
+    low = f" {normalise_text(text)} "
+    for phase, words in _PHASE_WORDS:  # words match at a word start ('ned' is not 'planned')
+        if any(re.search(rf"(?<![a-z]){re.escape(w.strip())}", low) for w in words):
+            return phase
+    coded = code_agents(text)
+    if coded.codes:
+        from precex.clinical.vocabulary import agent_table
+
+        table = agent_table().loc[list(coded.codes)]
+        if table["cytotoxic"].any():
+            return "adjuvant_chemo"
+        if (table["agent_class"] == "endocrine").any():
+            return "endocrine"
+        if (table["agent_class"] == "anti_her2").any():
+            return "anti_her2"
+    return None
+
+
+def infer_stage(text: str) -> str | None:
+    """AJCC stage group from 'Stage IIIA', '4', 'IV (M1)', 'T2N1M1' (M1 is stage IV)."""
+    low = normalise_text(text)
+    if re.search(r"(?<![a-z])m1", low.replace(" ", "")):
+        return "IV"
+    if "dcis" in low or "tis" in low.split():
+        return "0"
+    compact = low.replace("stage", "").replace(" ", "")
+    match = _STAGE.match(compact)
+    return _ROMAN[match.group(1)] if match else None
+
+
 def coded_value(column: str, raw: str) -> str:
     """The schema code for a single-value coded cell (the text itself when no synonym fits)."""
     terms = sheet_terms().get(column)
     if not terms:
         return raw
-    return terms.get(normalise_text(raw), raw)
+    code = terms.get(normalise_text(raw))
+    if code is None and column == "treatment_phase":
+        code = infer_phase(raw)
+    if code is None and column == "stage":
+        code = infer_stage(raw)
+    return code if code is not None else raw
 
 
 @dataclass(frozen=True)

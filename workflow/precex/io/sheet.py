@@ -42,8 +42,9 @@ from precex.problems import InputError, Problem
 _VOCABULARIES = {"agents": code_agents, "comorbidities": code_comorbidities}
 
 LIST_SEPARATOR = ";"
-_TRUE = {"true", "yes", "1", "y", "t", "present", "positive"}
-_FALSE = {"false", "no", "0", "n", "f", "absent", "negative", "nil", "none"}
+_TRUE = {"true", "yes", "1", "y", "t", "present", "positive", "febrile", "pyrexial"}
+_FALSE = {"false", "no", "0", "n", "f", "absent", "negative", "nil", "none", "afebrile",
+          "apyrexial"}
 # What clinics write for "not recorded" (a blank), unless it is a valid value of the column.
 MISSING_TOKENS = {"na", "n/a", "n.a.", "nan", "null", "none", "-", "--", "?", ".", "unknown",
                   "unk", "not done", "not recorded", "not measured", "not available", "nr",

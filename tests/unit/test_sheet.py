@@ -198,3 +198,19 @@ def test_the_operated_side_is_kept_from_the_comorbidity_text(tmp_path):
     assert "operated_side_left" in sheet.patients.loc["A1", "comorbidities"].split(";")
     features = clinical_features(sheet.patients, dt.date(2026, 1, 5))
     assert features.loc["A1", "operated_side"] == "left"
+
+
+def test_clinical_words_in_coded_and_boolean_columns(tmp_path):
+    path = tmp_path / "p.tsv"
+    path.write_text("patient_id\tage\tsex\tfever\tneuropathy_grade\tlymphedema\n"
+                    "A1\t55\tF\tafebrile\tgrade 2\tmild\n"
+                    "A2\t55\tF\t38.6\tG1\tno\n"
+                    "A3\t55\tF\t101.5 F\t7\tsevere\n")
+    sheet = read_patient_sheet(path)
+    rows = sheet.patients
+    assert bool(rows.loc["A1", "fever"]) is False and rows.loc["A1", "neuropathy_grade"] == 2
+    assert rows.loc["A1", "lymphedema"] == "present"
+    assert rows.loc["A2", "temperature_c"] == 38.6  # a temperature in the fever column
+    assert rows.loc["A3", "temperature_c"] == pytest.approx(38.61, abs=0.01)
+    assert "neuropathy_grade" in rows.loc["A3", "sheet_rejected"]  # grade 7: rejected, kept
+    assert list(rows.index) == ["A1", "A2", "A3"]

@@ -8,8 +8,9 @@ Cells are read as clinics write them: missing-value tokens (NA, n/a, -, not done
 are blanks; numbers may carry the column's unit ("45%", "72 bpm", "101.3 F"); coded columns
 accept the synonyms of resources/clinical/sheet_terms.tsv; list columns (agents, comorbidities)
 go through the controlled vocabularies and an unrecognised term is a data issue naming the
-patient and the term. A bad cell in a safety input (schema `x-safety`: fever, temperature, LVEF,
-blood pressure, resting HR, bone status) does not exclude the patient: the value is *rejected*,
+patient and the term. A bad cell in a safety input (schema `x-on-error: reject`: fever,
+temperature, LVEF, blood pressure, resting HR, bone status, treatment phase, stage, neuropathy,
+lymphoedema) does not exclude the patient: the value is *rejected*,
 listed in the derived column `sheet_rejected`, and handled like a missing value by the
 prescription (conservatively, and visibly).
 """
@@ -69,6 +70,16 @@ def sheet_schema() -> dict[str, Any]:
 
 class _CellError(ValueError):
     pass
+
+
+def _is_temperature(cell: str) -> bool:
+    """A body temperature (35-45 C or 95-113 F, with or without the unit) in a fever cell."""
+    match = _NUMBER_WITH_UNIT.match(cell.strip())
+    if not match or match.group(2).strip().lower().lstrip("°") not in ("", "c", "f", "degc",
+                                                                      "degf"):
+        return False
+    value = float(match.group(1).replace(",", "."))
+    return 35 <= value <= 45 or 95 <= value <= 113
 
 
 def is_missing_token(raw: str, spec: dict[str, Any]) -> bool:
@@ -206,16 +217,22 @@ def read_patient_sheet(path: str | os.PathLike[str]) -> Sheet:
             cell = values[col]
             if cell.strip() == "" or is_missing_token(cell, props[col]):
                 continue
+            if col == "fever" and "temperature_c" not in record and _is_temperature(cell):
+                # a temperature written in the fever column
+                record["temperature_c"] = _number(cell, props["temperature_c"], "a number")
+                continue
+            if col == "neuropathy_grade":  # 'grade 2', 'G2', 'CTCAE 2'
+                cell = re.sub(r"^\s*(?:ctcae\s*)?(?:grade|gr|g)\s*", "", cell, flags=re.I)
             try:
                 record[col] = _parse_cell(cell, props[col], col)
             except _CellError as err:
-                if props[col].get("x-safety"):
+                if props[col].get("x-on-error") == "reject":
                     reject(col, f"{err}.", f"expected {_expected(props[col])}.")
                     continue
                 row_problems.append(Problem(source, f"{err}.", f"expected {_expected(props[col])}.",
                                             row=i, column=col, patient_id=label, stage="sheet"))
                 continue
-            if props[col].get("x-safety"):
+            if props[col].get("x-on-error") == "reject":
                 errors = list(Draft202012Validator(
                     props[col], format_checker=Draft202012Validator.FORMAT_CHECKER
                 ).iter_errors(record[col]))

@@ -140,6 +140,10 @@ VIGNETTES: dict[str, tuple[dict, list, dict]] = {
             {"status": "prescribed", "no_obtain": True}),
     "V48": ({"comorbidities": "HTN, DM2 on metformin, statin", "vo2peak_ml_kg_min": "30"},
             NORMAL_CBC, {"status": "prescribed", "no_obtain": True}),
+    "V49": ({"blood_pressure": "168/96"}, [], {"max": "moderate", "excluded": {"vigorous"}}),
+    "V50": ({"resting_hr": "108 bpm"}, [], {"max": "moderate", "status": "prescribed"}),
+    "V51": ({"comorbidities": "palpitations and chest pain on exertion"}, [],
+            {"status": "clearance_required", "max": "light", "supervision": "supervised"}),
 }
 WEARABLE_RISE = {"V25": [(d, 64 + (d % 3)) for d in range(4, 29)]
                  + [(3, 124), (2, 129), (1, 131)]}

@@ -161,3 +161,18 @@ def test_past_infusion_without_cycle_asks_for_the_schedule():
             platelets_10e9_l=200.0, hemoglobin_g_dl=12.0, neutrophils_10e9_l=3.0)
     assert any("infusion date" in d["item"] for d in p["data_to_obtain"])
     assert p["max_intensity"] == "moderate"
+
+
+@pytest.mark.parametrize("changes,fires", [
+    ({"systolic_bp": 160.0}, True), ({"systolic_bp": 159.0}, False),
+    ({"diastolic_bp": 100.0}, True), ({"diastolic_bp": 99.0}, False),
+])
+def test_stage_2_blood_pressure_caps_vigorous(changes, fires):
+    p = one(**changes)
+    assert fired(p, "SAFETY_BP_STAGE2") is fires
+    assert ("vigorous" in p["excluded"]) is fires or p["max_intensity"] != "vigorous"
+
+
+@pytest.mark.parametrize("rest,fires", [(101.0, True), (100.0, False)])
+def test_resting_hr_above_100(rest, fires):
+    assert fired(one(resting_hr=rest, hr_max_bpm=190.0), "SAFETY_RESTING_HR_ABOVE_100") is fires

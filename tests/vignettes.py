@@ -144,6 +144,9 @@ VIGNETTES: dict[str, tuple[dict, list, dict]] = {
     "V50": ({"resting_hr": "108 bpm"}, [], {"max": "moderate", "status": "prescribed"}),
     "V51": ({"comorbidities": "palpitations and chest pain on exertion"}, [],
             {"status": "clearance_required", "max": "light", "supervision": "supervised"}),
+    "V52": ({"treatment_phase": "adjuvant_chemo", "agents": "docetaxel, cyclophosphamide",
+             "next_infusion_date": "12/01/2026", "cycle_length_days": "21"}, NORMAL_CBC,
+            {"max": "moderate", "obtain": "infusion date"}),
 }
 WEARABLE_RISE = {"V25": [(d, 64 + (d % 3)) for d in range(4, 29)]
                  + [(3, 124), (2, 129), (1, 131)]}

@@ -80,3 +80,15 @@ def test_adherence_to_a_previous_prescription(tmp_path):
     assert a["observed_mvpa_min_per_week"] == 90  # 3 x 30 min over 7 days
     assert a["aerobic_adherence"] == 1.0
     assert a["aerobic_sessions_completed_per_week"] == 3 and a["session_adherence"] == 1.0
+
+
+def test_device_export_headers_and_dates_are_read(tmp_path):
+    from precex.wearables.stage import read_wearables
+
+    path = tmp_path / "fitbit.csv"
+    path.write_text("Participant ID,Activity Date,Total Steps,Resting Heart Rate\n"
+                    "A,2026/01/03,6000,62\nA,2026-01-04T00:00:00,7000,64\n")
+    daily = read_wearables(str(path))
+    assert {"patient_id", "date", "steps", "resting_hr"} <= set(daily.columns)
+    f, problems = wearable_features(daily, str(path), REF, {"A"})
+    assert problems == [] and f.loc["A", "steps_mean"] == 6500

@@ -28,6 +28,7 @@ import pandas as pd
 
 from precex.blood.catalogue import find_marker, load_catalogue
 from precex.blood.units import UnitError, hba1c_to_ngsp, to_canonical
+from precex.io.dates import parse_dates
 from precex.io.validated import report_unmatched
 from precex.problems import Problem
 
@@ -71,15 +72,6 @@ def parse_values(text: pd.Series) -> pd.DataFrame:
     value = value.where(sign != ">", value * (1 + 1e-4))
     return pd.DataFrame({"value": value, "sign": sign, "unit": parts["unit"].fillna("")},
                         index=text.index)
-
-
-def parse_dates(text: pd.Series) -> pd.Series:
-    """YYYY-MM-DD, also as the date part of an ISO 8601 date-time (2025-12-24T08:30:00Z), and
-    the unambiguous YYYY/MM/DD and YYYYMMDD. Day-first or month-first dates (02/01/2026) are
-    ambiguous and rejected with the row named."""
-    parts = text.str.extract(r"^\s*(\d{4})[-/.]?(\d{2})[-/.]?(\d{2})(?:[T ].*)?\s*$")
-    day = parts[0] + "-" + parts[1] + "-" + parts[2]
-    return pd.to_datetime(day, format="%Y-%m-%d", errors="coerce")
 
 
 def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients: set[str],

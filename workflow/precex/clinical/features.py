@@ -133,6 +133,11 @@ def clinical_features(sheet: pd.DataFrame, reference_date: dt.date) -> pd.DataFr
     flags = agent_flags(_column(s, "agents"))
     calendar = infusion_calendar(_column(s, "next_infusion_date"), _column(s, "cycle_length_days"),
                                  reference_date)
+    # An unreadable infusion date is a schedule we do not know, never "no infusion".
+    rejected_date = _column(s, "sheet_rejected").fillna("").astype(str).str.contains(
+        "next_infusion_date")
+    calendar["infusion_schedule_unknown"] = (calendar["infusion_schedule_unknown"]
+                                             | rejected_date.to_numpy())
     phase = _column(s, "treatment_phase").astype("string")
     chemo_phase = phase.isin(CHEMO_PHASES).fillna(False).astype(bool)
     completed = phase.isin(COMPLETED_PHASES).fillna(False).astype(bool)

@@ -17,7 +17,6 @@ prescription (conservatively, and visibly).
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from precex.clinical.vocabulary import (
 )
 from precex.config import load_yaml
 from precex.io.columns import resolve_columns
+from precex.io.dates import iso_date
 from precex.paths import schema_path
 from precex.problems import InputError, Problem
 
@@ -130,10 +130,11 @@ def _parse_cell(raw: str, spec: dict[str, Any], column: str = "") -> Any:
     if kind == "array":
         return split_terms(text)
     if spec.get("format") == "date":
-        try:
-            dt.date.fromisoformat(text)
-        except ValueError:
-            raise _CellError(f"'{raw}' is not a date in YYYY-MM-DD form") from None
+        day = iso_date(text)  # 2026-01-12, 2026/01/12, 20260112 or an ISO date-time
+        if day is None:
+            raise _CellError(f"'{raw}' is not a date in YYYY-MM-DD form (day-first and "
+                             "month-first dates are ambiguous)") from None
+        return day
     if "enum" in spec:
         return _coded(text, spec, column)
     return text

@@ -23,6 +23,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from precex.io.dates import parse_dates
 from precex.io.validated import report_unmatched
 from precex.problems import Problem
 from precex.wearables.adherence import adherence
@@ -45,7 +46,7 @@ def wearable_features(daily: pd.DataFrame, source: str, reference_date: dt.date,
     problems += report_unmatched(source, df.loc[unknown, "patient_id"], patients, set(excluded),
                                  "wearables")
     df = df[~unknown]
-    dates = pd.to_datetime(df["date"].astype(str).str.strip(), format="%Y-%m-%d", errors="coerce")
+    dates = parse_dates(df["date"])
     for r in df.loc[dates.isna()].itertuples():
         problems.append(Problem(source, f"date '{r.date}' is not YYYY-MM-DD; row not used.",
                                 "write dates as YYYY-MM-DD.", row=int(r.row), column="date",

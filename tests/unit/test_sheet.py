@@ -214,3 +214,11 @@ def test_clinical_words_in_coded_and_boolean_columns(tmp_path):
     assert rows.loc["A3", "temperature_c"] == pytest.approx(38.61, abs=0.01)
     assert "neuropathy_grade" in rows.loc["A3", "sheet_rejected"]  # grade 7: rejected, kept
     assert list(rows.index) == ["A1", "A2", "A3"]
+
+
+@pytest.mark.parametrize("text,days", [("q3w", 21), ("every 2 weeks", 14), ("weekly", 7),
+                                       ("21 days", 21), ("3-weekly", 21), ("28", 28)])
+def test_cycle_length_as_written(tmp_path, text, days):
+    path = tmp_path / "p.tsv"
+    path.write_text(f"patient_id\tage\tsex\tcycle_length_days\nA1\t55\tF\t{text}\n")
+    assert read_patient_sheet(path).patients.loc["A1", "cycle_length_days"] == days

@@ -72,6 +72,14 @@ class _CellError(ValueError):
     pass
 
 
+def _cycle_days(cell: str) -> str:
+    low = normalise_text(cell)
+    if low in ("weekly", "q1w", "qw", "every week"):
+        return "7"
+    match = re.fullmatch(r"(?:q|every\s*)?(\d)\s*-?\s*(?:w|wk|wks|week|weeks|weekly)", low)
+    return str(int(match.group(1)) * 7) if match else cell
+
+
 def _is_temperature(cell: str) -> bool:
     """A body temperature (35-45 C or 95-113 F, with or without the unit) in a fever cell."""
     match = _NUMBER_WITH_UNIT.match(cell.strip())
@@ -224,6 +232,8 @@ def read_patient_sheet(path: str | os.PathLike[str]) -> Sheet:
                 continue
             if col == "neuropathy_grade":  # 'grade 2', 'G2', 'CTCAE 2'
                 cell = re.sub(r"^\s*(?:ctcae\s*)?(?:grade|gr|g)\s*", "", cell, flags=re.I)
+            if col == "cycle_length_days":  # 'q3w', 'every 2 weeks', 'weekly'
+                cell = _cycle_days(cell)
             try:
                 record[col] = _parse_cell(cell, props[col], col)
             except _CellError as err:

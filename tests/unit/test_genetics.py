@@ -130,3 +130,31 @@ def test_bcf_is_read(tmp_path):
     reader.close()
     frame, _ = read_genotypes(str(tmp_path / "v.bcf"), {"P1"})
     assert frame.loc["P1", "rs1815739_genotype"] == "T/T"
+
+
+def test_an_indexed_vcf_is_queried_at_the_curated_loci_only(tmp_path):
+    """With a .tbi/.csi beside the file and a known build, only the curated loci are asked
+    for (a whole-genome VCF is not read through); without an index every record is read."""
+    from precex.genetics.variants import _records
+
+    class FakeVCF:
+        seqnames = ["chr4", "chr11", "chr17"]
+        asked: list[str] = []
+
+        def __call__(self, region):
+            self.asked.append(region)
+            return iter([region])
+
+        def __iter__(self):
+            return iter(["every record"])
+
+    path = tmp_path / "v.vcf.gz"
+    path.write_bytes(b"")
+    table = variant_table()
+    assert list(_records(FakeVCF(), str(path), table, "pos_grch38")) == ["every record"]
+    (tmp_path / "v.vcf.gz.tbi").write_bytes(b"")
+    fake = FakeVCF()
+    regions = list(_records(fake, str(path), table, "pos_grch38"))
+    assert sorted(regions) == sorted(f"chr{r.chrom}:{r.pos_grch38}-{r.pos_grch38}"
+                                     for r in table.itertuples())
+    assert list(_records(FakeVCF(), str(path), table, None)) == ["every record"]

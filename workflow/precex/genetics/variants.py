@@ -179,7 +179,7 @@ def read_genotypes(vcf_path: str, patients: set[str], excluded: frozenset[str] =
     out: dict[str, dict[str, object]] = {s: {} for s in samples if s in patients}
     seen: set[str] = set()
     try:
-        for rec in vcf:
+        for rec in _records(vcf, vcf_path, table, column):
             alt = list(rec.ALT)
             if column and alt and set(alt) <= NON_REF:  # gVCF reference block
                 end = rec.INFO.get("END") or rec.POS
@@ -215,6 +215,23 @@ def read_genotypes(vcf_path: str, patients: set[str], excluded: frozenset[str] =
     frame.index.name = "patient_id"
     cols = sorted(frame.columns)
     return frame.reindex(columns=cols).sort_index(), problems
+
+
+def _records(vcf: object, path: str, table: pd.DataFrame, column: str | None) -> object:
+    """The records to look at: with a tabix/CSI index and a known build, only the curated
+    loci (a whole-genome VCF is not read through); otherwise every record."""
+    import os
+
+    indexed = any(os.path.exists(path + ext) for ext in (".tbi", ".csi"))
+    if not indexed or column is None:
+        yield from vcf  # type: ignore[misc]
+        return
+    names = set(vcf.seqnames)  # type: ignore[attr-defined]
+    for row in table.itertuples():
+        pos = int(getattr(row, column))
+        for chrom in (str(row.chrom), f"chr{row.chrom}"):
+            if chrom in names:
+                yield from vcf(f"{chrom}:{pos}-{pos}")  # type: ignore[operator]
 
 
 def _record(out: dict[str, dict[str, object]], samples: list[str], genotypes: list,

@@ -259,3 +259,21 @@ def test_an_adapted_report_renders_its_week_and_a_stop_first(tmp_path):
     body = html[html.index("<body>"):]
     assert body.index('id="stop-banner"') < body.index("<header>")
     assert "No sessions this week" in html
+
+
+def test_review_queue_lists_every_patient_not_simply_prescribed():
+    from precex.reporting.cohort import review_queue, rule_titles
+
+    rx = pd.DataFrame([
+        {"patient_id": "A", "status": "prescribed", "triage": "low", "supervision": "u",
+         "max_intensity": "vigorous", "data_to_obtain": 0},
+        {"patient_id": "B", "status": "clearance_required", "triage": "high",
+         "supervision": "supervised", "max_intensity": "moderate", "data_to_obtain": 1},
+        {"patient_id": "C", "status": "deferred", "triage": "low", "supervision": "u",
+         "max_intensity": "none", "data_to_obtain": 0},
+        {"patient_id": "D", "status": "prescribed", "triage": "low", "supervision": "u",
+         "max_intensity": "moderate", "data_to_obtain": 2},
+    ])
+    queue = review_queue(rx)
+    assert [r["id"] for r in queue] == ["C", "B", "D"]  # deferred first, then clearance
+    assert rule_titles({})["SAFETY_FEVER"].startswith("Fever")

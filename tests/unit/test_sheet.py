@@ -222,3 +222,21 @@ def test_cycle_length_as_written(tmp_path, text, days):
     path = tmp_path / "p.tsv"
     path.write_text(f"patient_id\tage\tsex\tcycle_length_days\nA1\t55\tF\t{text}\n")
     assert read_patient_sheet(path).patients.loc["A1", "cycle_length_days"] == days
+
+
+def test_a_batch_with_no_prescription_stops_with_the_reasons(tmp_path):
+    from precex.exclusions import merge_exclusions
+    from precex.problems import InputError
+
+    sheet = tmp_path / "patients.tsv"
+    sheet.write_text("patient_id\tage\tsex\nA1\tsixty\tF\nA2\t9\tF\n")
+    excl = tmp_path / "excl.tsv"
+    excl.write_text("patient_id\tstage\treason\nA1\tsheet\tage not a number\n"
+                    "A2\tsheet\tage below 18\n")
+    rx = tmp_path / "rx.tsv"
+    rx.write_text("patient_id\tstatus\n")
+    with pytest.raises(InputError) as err:
+        merge_exclusions([str(excl)], str(sheet), str(rx), str(tmp_path / "out.tsv"))
+    text = str(err.value)
+    assert "no patient of 2 could be prescribed" in text and "sheet 2" in text
+    assert "A1 (sheet): age not a number" in text

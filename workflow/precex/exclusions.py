@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from precex.io.files import write_tsv
-from precex.problems import EXCLUSION_COLUMNS
+from precex.problems import EXCLUSION_COLUMNS, InputError, Problem
 from precex.sharding import raw_patient_ids
 
 STAGE_ORDER = ["sheet", "microbiome", "epigenetics", "genetics", "blood", "wearables",
@@ -37,5 +37,15 @@ def merge_exclusions(paths: list[str], sheet_path: str, prescriptions_tsv: str,
         raise LostPatientsError(f"{len(lost)} patients have neither a prescription nor an "
                                 f"exclusion (e.g. {', '.join(lost[:5])}); please report this "
                                 "precex bug.")
+    sheet_ids = raw_patient_ids(sheet_path)
+    if sheet_ids and not prescribed:  # nothing to review: say why instead of a quiet success
+        by_stage = merged.groupby("stage")["patient_id"].nunique().to_dict()
+        examples = [f"{r.patient_id} ({r.stage}): {r.reason}" for r in merged.head(3).itertuples()]
+        raise InputError([Problem(sheet_path, f"no patient of {len(sheet_ids)} could be "
+                                  "prescribed (excluded by stage: "
+                                  + ", ".join(f"{k} {v}" for k, v in sorted(by_stage.items()))
+                                  + "). First reasons: " + " | ".join(examples),
+                                  "fix the inputs named above and run again.",
+                                  stage="prescription")])
     write_tsv(out_path, merged)
     return merged

@@ -340,7 +340,8 @@ SUMMARY_COLUMNS = [
     "patient_id", "status", "triage", "supervision", "max_intensity", "excluded",
     "aerobic_sessions_per_week", "aerobic_minutes_per_session", "aerobic_intensity",
     "resistance_sessions_per_week", "resistance_sets", "resistance_intensity",
-    "weekly_met_minutes", "safety_rules_fired", "rules_applied",
+    "weekly_met_minutes", "safety_rules_fired", "rules_applied", "data_to_obtain",
+    "data_issues",
 ]
 
 
@@ -363,4 +364,6 @@ def summary_row(p: dict[str, Any]) -> dict[str, Any]:
         "safety_rules_fired": ";".join(t["rule_id"] for t in p["trace"]
                                        if t["kind"] == "safety"),
         "rules_applied": ";".join(t["rule_id"] for t in p["trace"] if t["applied"]),
+        "data_to_obtain": len(p.get("data_to_obtain") or []),
+        "data_issues": len(p.get("data_issues") or []),
     }

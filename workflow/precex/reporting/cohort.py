@@ -22,6 +22,35 @@ def _counts(series: pd.Series) -> list[dict[str, Any]]:
             for k, v in counts.items()]
 
 
+def rule_titles(provenance: dict[str, Any]) -> dict[str, str]:
+    """Rule id -> title from the rule base the batch used, for human labels."""
+    from precex.config import load_yaml
+    from precex.paths import resource_path
+
+    path = (provenance.get("config") or {}).get("rulebase") or str(
+        resource_path("rules", "rulebase.yaml"))
+    try:
+        return {r["id"]: r["title"] for r in load_yaml(path)["rules"]}
+    except Exception:  # noqa: BLE001 - labels only; the ids still show
+        return {}
+
+
+def review_queue(prescriptions: pd.DataFrame) -> list[dict[str, Any]]:
+    """Patients a clinician must look at first: not simply prescribed, or data to obtain."""
+    if prescriptions.empty:
+        return []
+    rx = prescriptions.fillna("")
+    to_obtain = pd.to_numeric(rx.get("data_to_obtain", 0), errors="coerce").fillna(0)
+    waiting = rx[(rx["status"] != "prescribed") | (to_obtain > 0)]
+    order = {"deferred": 0, "clearance_required": 1, "prescribed": 2}
+    rows = [{"id": r["patient_id"], "href": quote(str(r["patient_id"])) + ".html",
+             "status": str(r["status"]).replace("_", " "), "triage": r["triage"],
+             "supervision": r["supervision"], "max_intensity": r["max_intensity"],
+             "data_to_obtain": int(float(r.get("data_to_obtain") or 0)),
+             "rank": order.get(r["status"], 3)} for _, r in waiting.iterrows()]
+    return sorted(rows, key=lambda r: (r["rank"], r["id"]))
+
+
 def cohort_context(profiles: pd.DataFrame, prescriptions: pd.DataFrame,
                    exclusions: pd.DataFrame, problems: pd.DataFrame,
                    provenance: dict[str, Any], report_dir: str) -> dict[str, Any]:
@@ -36,6 +65,7 @@ def cohort_context(profiles: pd.DataFrame, prescriptions: pd.DataFrame,
         })
     flags = prescriptions["safety_rules_fired"].fillna("").astype(str).str.split(";")
     flag_counts = pd.Series([f for fs in flags for f in fs if f]).value_counts().sort_index()
+    titles = rule_titles(provenance)
     links = []
     for pid in prescriptions["patient_id"].astype(str):
         exists = os.path.exists(os.path.join(report_dir, f"{pid}.html"))
@@ -49,7 +79,9 @@ def cohort_context(profiles: pd.DataFrame, prescriptions: pd.DataFrame,
         "exclusions": exclusions.sort_values(["stage", "patient_id"]).to_dict("records"),
         "domains": domains,
         "summaries": {f: _counts(prescriptions[f]) for f in SUMMARY_FIELDS},
-        "flags": [{"rule": k, "n": int(v)} for k, v in flag_counts.items()],
+        "flags": [{"rule": k, "title": titles.get(k, k), "n": int(v)}
+                  for k, v in flag_counts.items()],
+        "review_queue": review_queue(prescriptions),
         "links": links,
         "problem_counts": problem_counts,
         "problems": problems.head(200).fillna("").to_dict("records"),

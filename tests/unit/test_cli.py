@@ -78,3 +78,30 @@ def test_run_dry_run_forwards_arguments(demo_copy):
                             cwd=demo_copy, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "prescribe_shard" in result.stdout and "report_shard" in result.stdout
+
+
+def test_validate_reports_every_layer_in_one_pass(demo_copy, capsys, monkeypatch):
+    """A config error, a missing file, sheet errors and a blood problem: one run, all listed,
+    grouped by layer, repeated messages counted."""
+    sheet = demo_copy / "patients.tsv"
+    lines = sheet.read_text().splitlines()
+    header = lines[0].split("\t")
+    rows = [line.split("\t") for line in lines[1:]]
+    for i in (1, 2, 3):
+        rows[i][header.index("age")] = "sixty"
+    sheet.write_text("\n".join(["\t".join(header), *("\t".join(r) for r in rows)]) + "\n")
+    config = (demo_copy / "config.yaml").read_text()
+    config = config.replace("reference_date: '2026-01-05'", "reference_date: 2026-13-05")
+    config += "\nmicrobiom: typo.biom\nvariants: absent.vcf\n"
+    (demo_copy / "config.yaml").write_text(config)
+    with (demo_copy / "blood.tsv").open("a") as handle:
+        handle.write("P001\tplatelets\t150\tfurlongs\t2025-12-20\t\n")
+    monkeypatch.chdir(demo_copy)
+    assert main(["validate", "--configfile", "config.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    for layer in ("Config (", "Files (", "Patient sheet ("):
+        assert layer in err, layer
+    assert "microbiom" in err and "2026-13-05" in err and "absent.vcf: file not found" in err
+    assert "3 x " in err and "is not a number" in err  # three rows, one line
+    assert "furlongs" in err

@@ -5,6 +5,10 @@ precex run [snakemake arguments...]    Snakemake with the packaged Snakefile; ev
 precex demo --patients N --seed S --out DIR
 precex validate [--configfile F]      every problem in config, sheet and inputs; exit 1 if any
 precex adapt --prescription P.json --wearables DAYS.tsv [--symptoms S.tsv] --out P.week-N.json
+precex trial allocate --patients sheet.tsv --log allocation.tsv --seed 7
+
+Exit codes: 0 success; 1 input problems (each named with file, row or item, and the fix);
+2 a command line that argparse rejects. `precex run` returns Snakemake's exit code.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -201,9 +206,45 @@ def check_inputs(config: dict[str, Any]) -> list[Problem]:
     return problems
 
 
+LAYERS = (("config", "Config"), ("files", "Files"), ("sheet", "Patient sheet"),
+          ("inputs", "Inputs"))
+
+
+def _layer(problem: Problem) -> str:
+    if problem.stage in ("config", "files", "sheet"):
+        return problem.stage
+    return "inputs"
+
+
+def grouped_report(problems: list[Problem]) -> list[str]:
+    """Problems by layer; the same message in many rows is one line with its count and rows."""
+    lines: list[str] = []
+    for layer, title in LAYERS:
+        mine = [p for p in problems if _layer(p) == layer]
+        if not mine:
+            continue
+        groups: dict[tuple, list[Problem]] = {}
+        for p in mine:
+            key = (os.path.basename(p.file), p.column, re.sub(r"'[^']*'", "'...'", p.message)
+                   if p.row is not None else p.message, p.fix, p.excludes)
+            groups.setdefault(key, []).append(p)
+        lines.append(f"{title} ({len(mine)}):")
+        for items in groups.values():
+            first = items[0]
+            if len(items) == 1:
+                lines.append(f"  - {first}")
+                continue
+            rows = ", ".join(str(p.row) for p in items[:8] if p.row is not None)
+            more = " ..." if len(items) > 8 else ""
+            lines.append(f"  - {len(items)} x {first} (rows {rows}{more})")
+    return lines
+
+
 def _validate(args: argparse.Namespace) -> int:
+    """Every layer in one pass: config, files, sheet and inputs, all problems listed."""
     from precex.config import (
         apply_defaults,
+        config_schema,
         input_files,
         load_config_file,
         resolve_config,
@@ -218,33 +259,45 @@ def _validate(args: argparse.Namespace) -> int:
         base = str(workflow_root())
     try:
         raw = load_config_file(source)
-    except InputError as err:
+    except InputError as err:  # no config to check the rest against
         print(err, file=sys.stderr)
         return 1
-    problems = validate_config(raw, source)
-    if problems:
-        print(InputError(problems), file=sys.stderr)
-        return 1
+    found = validate_config(raw, source)
+    # Check the other layers with what is usable: a key with a schema error is left out (its
+    # default used), and the checks that need a missing required key are skipped, said so.
+    bad_keys = {p.column.split(".")[0] for p in found if p.column}
+    usable = {k: v for k, v in raw.items() if k not in bad_keys and
+              k in config_schema()["properties"]}
     if base:
-        raw.setdefault("base_dir", base)
-    config = resolve_config(apply_defaults(raw))
-    missing = [Problem(path, "file not found.", f"check '{key}' in {source}.")
-               for key, paths in input_files(config).items() for path in paths
-               if not os.path.isfile(path)]
-    if missing:
-        print(InputError(missing), file=sys.stderr)
-        return 1
-    found = check_inputs(config)
+        usable.setdefault("base_dir", base)
+    config = resolve_config(apply_defaults(usable))
+    missing_files = []
+    for key, paths in input_files(config).items():
+        for path in paths:
+            if not os.path.isfile(path):
+                missing_files.append(Problem(path, "file not found.",
+                                             f"check '{key}' in {source}.", stage="files"))
+                config.pop(key, None)
+    found += missing_files
+    if "reference_date" not in config:  # still check the inputs, against today's date
+        config["reference_date"] = dt.date.today().isoformat()
+    if "patients" not in config:
+        found.append(Problem(source, "the patient sheet and inputs were not checked: "
+                             "'patients' is missing or invalid.",
+                             "fix the config problems above.", stage="config"))
+    else:
+        found += check_inputs(config)
     problems = [p for p in found if p.excludes]
     issues = [p for p in found if not p.excludes]
     if issues:  # named, handled conservatively by the pipeline, never excluding
-        print(f"{len(issues)} data issue{'s' if len(issues) != 1 else ''} (the values are "
-              "rejected and handled as missing; the patients are still prescribed):",
+        print(f"{len(issues)} data issue{'s' if len(issues) != 1 else ''} and warnings (the "
+              "pipeline handles them conservatively; the patients are still prescribed):",
               file=sys.stderr)
-        for issue in issues:
-            print(f"  - {issue}", file=sys.stderr)
+        print("\n".join(grouped_report(issues)), file=sys.stderr)
     if problems:
-        print(InputError(problems), file=sys.stderr)
+        n = len(problems)
+        print(f"{n} input problem{'s' if n != 1 else ''} found:", file=sys.stderr)
+        print("\n".join(grouped_report(problems)), file=sys.stderr)
         return 1
     print(f"{source}: config, patient sheet and every input are valid"
           + (" (with the data issues above)." if issues else "."))
@@ -314,11 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the workflow; arguments go to Snakemake verbatim "
                    "(see precex run --help)", add_help=False)
-    demo = sub.add_parser("demo", help="write a synthetic cohort and its config.yaml")
-    demo.add_argument("--patients", type=int, default=30)
-    demo.add_argument("--seed", type=int, default=42)
-    demo.add_argument("--out", required=True)
-    demo.add_argument("--reference-date", default=None, help="YYYY-MM-DD (default 2026-01-05)")
+    demo = sub.add_parser("demo", help="write a synthetic cohort and its config.yaml",
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    demo.add_argument("--patients", type=int, default=30, help="number of patients")
+    demo.add_argument("--seed", type=int, default=42, help="random seed (same seed, same files)")
+    demo.add_argument("--out", required=True, help="folder to write the cohort into")
+    demo.add_argument("--reference-date", default=None,
+                      help="YYYY-MM-DD; unset means 2026-01-05, the bundled demo's date")
     validate = sub.add_parser("validate", help="check config, sheet and inputs; run nothing")
     validate.add_argument("--configfile", default=None,
                           help="config to check (default: the bundled demo config)")

@@ -23,6 +23,9 @@ def run_step(snakemake: Any, step: Callable[[], None]) -> None:
         handlers.append(logging.FileHandler(log_path, mode="w", encoding="utf-8"))
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
                         format="%(levelname)s %(name)s: %(message)s")
+    # pyensembl and datacache log every SQL statement at INFO: keep the job log readable.
+    for noisy in ("pyensembl", "datacache", "gtfparse"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     log = logging.getLogger("precex")
     try:
         step()

@@ -15,7 +15,8 @@ def parse_dates(text: pd.Series) -> pd.Series:
     """Timestamps at midnight (NaT when not a date in one of the accepted forms)."""
     parts = text.astype(str).str.extract(_ISO_DAY)
     day = parts[0] + "-" + parts[1] + "-" + parts[2]
-    return pd.to_datetime(day, format="%Y-%m-%d", errors="coerce")
+    # The caller's index, also for an empty column (extract would give a fresh RangeIndex).
+    return pd.to_datetime(day, format="%Y-%m-%d", errors="coerce").set_axis(text.index)
 
 
 def iso_date(text: str) -> str | None:

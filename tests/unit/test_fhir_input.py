@@ -87,3 +87,15 @@ def test_one_broken_bundle_in_a_folder_is_left_out_not_the_batch(tmp_path):
     assert result.markers.loc["P101", "platelets_10e9_l"] == 182
     broken = [p for p in problems if "P999.json" in p.file]
     assert len(broken) == 1 and "left out" in broken[0].message
+
+
+def test_gzipped_bulk_ndjson_is_read(tmp_path):
+    import gzip
+    import shutil
+
+    shutil.copy(DATA / "bulk" / "Patient.ndjson", tmp_path / "Patient.ndjson")
+    with open(DATA / "bulk" / "Observation.ndjson", "rb") as src, \
+            gzip.open(tmp_path / "Observation.ndjson.gz", "wb") as dst:
+        dst.write(src.read())
+    result, _ = features(str(tmp_path), ["P201", "P202"])
+    assert result.markers.loc["P201", "platelets_10e9_l"] == 15

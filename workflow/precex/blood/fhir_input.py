@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from precex.blood.catalogue import find_marker
+from precex.io.files import open_input
 from precex.problems import InputError, Problem
 
 LOINC_SYSTEM = "http://loinc.org"
@@ -49,7 +50,7 @@ def is_fhir_bundle(path: str) -> bool:
 def is_ndjson(path: str) -> bool:
     if not path.lower().endswith((".ndjson", ".ndjson.gz", ".jsonl")):
         return False
-    with open(path, "rb") as handle:
+    with open_input(path) as handle:  # a .ndjson.gz is read through its compression
         head = handle.read(512).lstrip()
     return head.startswith(b"{")
 
@@ -159,8 +160,7 @@ def _load_resources(path: str) -> list[tuple[int, str | None, dict[str, Any]]]:
     name = os.path.basename(path)
     if is_ndjson(path):
         out = []
-        opener = _open_text(path)
-        with opener as handle:
+        with open_input(path, "rt", encoding="utf-8") as handle:
             for i, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
@@ -192,14 +192,6 @@ def _load_resources(path: str) -> list[tuple[int, str | None, dict[str, Any]]]:
              else {}) for i, e in enumerate(entries, start=1)]
 
 
-def _open_text(path: str) -> Any:
-    if path.lower().endswith(".gz"):
-        import gzip
-
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")  # noqa: SIM115 - closed by the caller's with
-
-
 def read_fhir_files(paths: list[str], identifier_system: str | None = None,
                     tolerate: bool = False) -> tuple[pd.DataFrame, list[Problem]]:
     """Long blood rows from every FHIR file; Patients from any file resolve subjects in all.
@@ -222,7 +214,7 @@ def read_fhir_files(paths: list[str], identifier_system: str | None = None,
     patients: dict[str, str | None] = {}
     for resources in loaded.values():
         for _, full_url, res in resources:
-            if res.get("resourceType") == "Patient" and isinstance(res, dict):
+            if res.get("resourceType") == "Patient":
                 refs, pid = _patient_keys(res, full_url, identifier_system)
                 for ref in refs:
                     patients[ref] = pid

@@ -23,7 +23,6 @@ Read as GEO and array cores hand them over:
 
 from __future__ import annotations
 
-import gzip
 import io
 import re
 from collections.abc import Iterable, Iterator
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from precex.io.files import open_input
 from precex.problems import InputError, Problem
 
 _NA = {"", "NA", "NaN", "nan", "NULL", "null", "."}
@@ -68,14 +68,6 @@ def array_type(n_rows: int, suffixed: bool) -> str:
     if n_rows <= 500_000:
         return "450K" if n_rows >= 300_000 else "unknown (subset)"
     return "EPIC v1" if n_rows <= 900_000 else "EPIC v2"
-
-
-def _open_binary(path: str) -> io.BufferedIOBase:
-    with open(path, "rb") as probe:
-        magic = probe.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")  # noqa: SIM115 - closed by the caller's with
 
 
 def _fail(path: str, message: str, fix: str) -> InputError:
@@ -192,7 +184,7 @@ def _split(line: bytes, sep: bytes | None) -> list[bytes]:
 def _read_text_rows(path: str, wanted: set[str]) -> _TextTable:
     """Scan lines as bytes, decode and parse only the wanted ones (C parser, in one go)."""
     wanted_b = {w.encode() for w in wanted}
-    with _open_binary(path) as handle:
+    with open_input(path) as handle:
         header, header_line, titles = _geo_preamble(handle, path)
         if not header.strip():
             raise _fail(path, "the file is empty.", "give a beta-value matrix with a header row.")

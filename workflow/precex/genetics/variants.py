@@ -20,6 +20,7 @@ import re
 import pandas as pd
 
 from precex.epigenetics.features import normalise_contig
+from precex.io.files import open_input
 from precex.io.validated import report_unmatched
 from precex.paths import resource_path
 from precex.problems import InputError, Problem
@@ -68,12 +69,8 @@ def locate_malformed_record(path: str) -> str:
 
     Run before htslib sees the file: cyvcf2 crashes the process (segmentation fault) on some
     malformed records instead of raising, which would take a job down without a message."""
-    import gzip
-
-    with open(path, "rb") as probe:
-        opener = gzip.open if probe.read(2) == b"\x1f\x8b" else open
     n_columns = None
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+    with open_input(path, "rt", encoding="utf-8", errors="replace") as handle:
         for lineno, line in enumerate(handle, start=1):
             if line.startswith("##"):
                 continue
@@ -113,16 +110,8 @@ NON_REF = {"<NON_REF>", "<*>", "<X>"}
 
 def is_bcf(path: str) -> bool:
     """BCF is BGZF-compressed binary starting 'BCF\\2' (or uncompressed 'BCF')."""
-    import gzip
-
-    with open(path, "rb") as probe:
-        head = probe.read(3)
-    if head == b"BCF":
-        return True
-    if head[:2] != b"\x1f\x8b":
-        return False
     try:
-        with gzip.open(path, "rb") as handle:
+        with open_input(path) as handle:
             return handle.read(3) == b"BCF"
     except OSError:
         return False

@@ -113,3 +113,17 @@ def expand_inputs(paths: str | list[str] | None,
         else:
             out.append(path)
     return out
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def open_input(path: str | os.PathLike[str], mode: str = "rb", **kwargs: Any) -> Any:
+    """Open an input file, gzip-compressed or not (told by its first bytes, not its name)."""
+    import gzip
+
+    with open(path, "rb") as probe:
+        compressed = probe.read(2) == GZIP_MAGIC
+    if compressed:
+        return gzip.open(path, mode, **kwargs)
+    return open(path, mode, **kwargs)  # noqa: SIM115 - closed by the caller's with

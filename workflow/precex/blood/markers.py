@@ -22,6 +22,7 @@ import datetime as dt
 import os
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -98,13 +99,17 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
     df["date_parsed"] = parse_dates(df["date"])
     df["canonical"] = None
 
+    def reject_row(r: Any, message: str, fix: str, column: str) -> None:
+        """A data issue naming the row's patient, and the row kept for the marker's state."""
+        problems.append(Problem(r.file, message, fix, row=int(r.row), column=column,
+                                patient_id=r.patient_id or None, stage="blood",
+                                excludes=False))
+        rejected_rows.append({"patient_id": r.patient_id, "marker": r.canonical,
+                              "date": r.date_parsed, "reason": message})
+
     def reject(mask: pd.Series, message: str, fix: str, column: str) -> None:
         for r in df.loc[mask].itertuples():
-            problems.append(Problem(r.file, message.format(r=r), fix, row=int(r.row),
-                                    column=column, patient_id=r.patient_id or None,
-                                    stage="blood", excludes=False))
-            rejected_rows.append({"patient_id": r.patient_id, "marker": r.canonical,
-                                  "date": r.date_parsed, "reason": message.format(r=r)})
+            reject_row(r, message.format(r=r), fix, column)
 
     unknown_patient = ~df["patient_id"].isin(patients)
     problems += report_unmatched(source, df.loc[unknown_patient, "patient_id"], patients,
@@ -160,14 +165,9 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
     bad_unit = pd.Series([k in unit_errors for k in key], index=df.index, dtype=bool)
     for r in df.loc[bad_unit].itertuples():
         k = (r.canonical, r.unit)
-        message = (f"{unit_errors[k]}; {r.canonical} {r.value} {r.unit} on {r.date} is not "
-                   "used.")
-        problems.append(Problem(r.file, message, "use a unit of the marker's kind, e.g. "
-                                f"{catalogue[k[0]].canonical_unit} (UCUM codes are accepted).",
-                                row=int(r.row), column="unit", patient_id=r.patient_id,
-                                stage="blood", excludes=False))
-        rejected_rows.append({"patient_id": r.patient_id, "marker": r.canonical,
-                              "date": r.date_parsed, "reason": message})
+        reject_row(r, f"{unit_errors[k]}; {r.canonical} {r.value} {r.unit} on {r.date} is not "
+                   "used.", "use a unit of the marker's kind, e.g. "
+                   f"{catalogue[k[0]].canonical_unit} (UCUM codes are accepted).", "unit")
     df = df[~bad_unit]
     factor = np.array([factors[k] if factors[k] is not None else np.nan
                        for k in zip(df["canonical"], df["unit"], strict=True)], dtype=float)
@@ -189,14 +189,9 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
     implausible = (df["canonical_value"] < lo) | (df["canonical_value"] > hi)
     for r in df.loc[implausible].itertuples():
         m = catalogue[r.canonical]
-        message = (f"{r.canonical} {r.canonical_value:.4g} {m.canonical_unit} (given {r.value} "
-                   f"{r.unit}) is outside the plausible range {m.plausible[0]:g}-"
-                   f"{m.plausible[1]:g}.")
-        problems.append(Problem(r.file, message, "check the value and its unit.",
-                                row=int(r.row), column="value", patient_id=r.patient_id,
-                                stage="blood", excludes=False))
-        rejected_rows.append({"patient_id": r.patient_id, "marker": r.canonical,
-                              "date": r.date_parsed, "reason": message})
+        reject_row(r, f"{r.canonical} {r.canonical_value:.4g} {m.canonical_unit} (given "
+                   f"{r.value} {r.unit}) is outside the plausible range {m.plausible[0]:g}-"
+                   f"{m.plausible[1]:g}.", "check the value and its unit.", "value")
     df = df[~implausible]
 
     out = pd.DataFrame({
@@ -297,8 +292,10 @@ def _resolve_conflicts(out: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:
 
 
 def marker_states(canon: pd.DataFrame, rejected: pd.DataFrame, reference_date: dt.date,
-                  window_days: int, markers: tuple[str, ...] = SAFETY_MARKERS) -> pd.DataFrame:
-    """<marker>_state per patient: measured, conflicting, stale or rejected (absent: missing).
+                  window_days: int, source: str, markers: tuple[str, ...] = SAFETY_MARKERS
+                  ) -> tuple[pd.DataFrame, list[Problem]]:
+    """<marker>_state per patient: measured, conflicting, stale or rejected (absent: missing),
+    and a data issue per stale value.
 
     The latest usable value in the window is measured (conflicting when that day's values
     disagreed). A rejected row newer than it, or with no usable value in the window, makes the
@@ -307,6 +304,7 @@ def marker_states(canon: pd.DataFrame, rejected: pd.DataFrame, reference_date: d
     start = reference_date - dt.timedelta(days=window_days)
     catalogue = load_catalogue()
     rows: dict[str, dict[str, str]] = {}
+    stale: list[Problem] = []
     for marker in markers:
         mine = canon[canon["marker"].eq(marker) & (canon["date"] <= reference_date)]
         latest = mine.sort_values("date").groupby("patient_id").tail(1).set_index("patient_id")
@@ -328,13 +326,15 @@ def marker_states(canon: pd.DataFrame, rejected: pd.DataFrame, reference_date: d
             rows.setdefault(pid, {})[f"{marker}{STATE_SUFFIX}"] = state
             if state == "stale":
                 last = latest.at[pid, "date"]
-                rows[pid][f"{marker}_stale_note"] = (
-                    f"{marker} last measured {last} ({(reference_date - last).days} days before "
-                    f"{reference_date}: {latest.at[pid, 'value']:g} "
-                    f"{catalogue[marker].canonical_unit}), outside the {window_days}-day window")
+                stale.append(Problem(
+                    source, f"{marker} last measured {last} ({(reference_date - last).days} "
+                    f"days before {reference_date}: {latest.at[pid, 'value']:g} "
+                    f"{catalogue[marker].canonical_unit}), outside the {window_days}-day "
+                    "window; not used.", "obtain a current result.", patient_id=pid,
+                    stage="blood", excludes=False))
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "patient_id"
-    return frame
+    return frame, stale
 
 
 def select_values(canon: pd.DataFrame, reference_date: dt.date, window_days: int
@@ -445,7 +445,7 @@ def blood_features(long: pd.DataFrame, source: str, reference_date: dt.date, win
     canon, problems, rejected = harmonise(long, source, reference_date, set(age.index),
                                           excluded)
     wide, provenance = select_values(canon, reference_date, window_days)
-    states = marker_states(canon, rejected, reference_date, window_days)
+    states, stale = marker_states(canon, rejected, reference_date, window_days, source)
     catalogue = load_catalogue()
     for marker in SAFETY_MARKERS:  # a rejected newer result: the older value is not used
         col, state = catalogue[marker].column, f"{marker}{STATE_SUFFIX}"
@@ -454,12 +454,7 @@ def blood_features(long: pd.DataFrame, source: str, reference_date: dt.date, win
             wide[col] = wide[col].mask(unusable.to_numpy())
     indices = derived_indices(wide, age)
     status = crp_status(canon, reference_date, window_days)
-    stale_notes = [c for c in states.columns if c.endswith("_stale_note")]
-    stale = [Problem(source, f"{text}; not used.", "obtain a current result.", patient_id=pid,
-                     stage="blood", excludes=False)
-             for col in stale_notes for pid, text in states[col].dropna().items()]
     issues = _issue_text(problems + stale)
-    states = states.drop(columns=stale_notes)
     markers = wide.join(indices, how="outer").join(status, how="outer").join(
         states, how="outer").join(issues, how="outer").sort_index()
     markers.index.name = "patient_id"

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from precex.clinical.vocabulary import (
+    AGENT_FLAGS,
     agent_table,
     bone_site_table,
     code_agents,
@@ -40,7 +41,6 @@ CHEMO_PHASES = ("neoadjuvant_chemo", "adjuvant_chemo")
 # Phases that say systemic chemotherapy is over: listed agents there are history.
 COMPLETED_PHASES = ("survivorship", "endocrine")
 PLAN_DAYS = 84  # the 12-week plan
-AGENT_FLAGS = ("cytotoxic", "myelosuppressive", "cardiotoxic", "neurotoxic", "hyperglycaemic")
 
 
 def agent_flags(agents: pd.Series) -> pd.DataFrame:

@@ -71,10 +71,13 @@ def _table(name: str) -> pd.DataFrame:
                        keep_default_na=False)
 
 
+AGENT_FLAGS = ("cytotoxic", "myelosuppressive", "cardiotoxic", "neurotoxic", "hyperglycaemic")
+
+
 @cache
 def agent_table() -> pd.DataFrame:
     table = _table("agents.tsv").set_index("agent")
-    for flag in ("cytotoxic", "myelosuppressive", "cardiotoxic", "neurotoxic", "hyperglycaemic"):
+    for flag in AGENT_FLAGS:
         table[flag] = table[flag].str.lower().eq("true")
     return table
 
@@ -144,8 +147,6 @@ def infer_phase(text: str) -> str | None:
             return phase
     coded = code_agents(text)
     if coded.codes:
-        from precex.clinical.vocabulary import agent_table
-
         table = agent_table().loc[list(coded.codes)]
         if table["cytotoxic"].any():
             return "adjuvant_chemo"
@@ -187,13 +188,15 @@ class Coded:
     unrecognised: tuple[str, ...]
 
 
-def code_list(vocabulary: Vocabulary, text: str | None) -> Coded:
+def code_list(vocabulary: Vocabulary, text: str | None,
+              patterns: tuple[tuple[re.Pattern[str], str], ...] = ()) -> Coded:
+    """Codes of every term; `patterns` add a code to a term they match (spine levels)."""
     codes: list[str] = []
     unknown: list[str] = []
     for term in split_terms(text):
         found = vocabulary.match(term)
-        if vocabulary.name == "bone sites" and SPINE_LEVEL.search(term) and "spine" not in found:
-            found.append("spine")
+        found += [code for pattern, code in patterns
+                  if code not in found and pattern.search(term)]
         if not found:
             unknown.append(term)
         codes += [c for c in found if c not in codes]
@@ -210,7 +213,7 @@ def code_comorbidities(text: str | None) -> Coded:
 
 
 def code_bone_sites(text: str | None) -> Coded:
-    coded = code_list(bone_site_vocabulary(), text)
+    coded = code_list(bone_site_vocabulary(), text, ((SPINE_LEVEL, "spine"),))
     # "none"/"no" in the sites column means no sites, not an unknown term.
     unknown = tuple(t for t in coded.unrecognised if t not in ("none", "no", "nil", "n/a"))
     return Coded(coded.codes, unknown)

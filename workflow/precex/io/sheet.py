@@ -199,6 +199,10 @@ def read_patient_sheet(path: str | os.PathLike[str]) -> Sheet:
 
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     ids = raw["patient_id"].str.strip()
+    # A rejectable column's own schema, checked cell by cell (built once, not per cell).
+    rejectable = {col: Draft202012Validator(spec, format_checker=Draft202012Validator.
+                                            FORMAT_CHECKER)
+                  for col, spec in props.items() if spec.get("x-on-error") == "reject"}
     column_problems = [Problem(source, f"{note}.", "", stage="sheet", excludes=False)
                        for note in respelled] + unknown_columns(source, unused, list(props))
     counts = ids.value_counts()
@@ -237,16 +241,14 @@ def read_patient_sheet(path: str | os.PathLike[str]) -> Sheet:
             try:
                 record[col] = _parse_cell(cell, props[col], col)
             except _CellError as err:
-                if props[col].get("x-on-error") == "reject":
+                if col in rejectable:
                     reject(col, f"{err}.", f"expected {_expected(props[col])}.")
                     continue
                 row_problems.append(Problem(source, f"{err}.", f"expected {_expected(props[col])}.",
                                             row=i, column=col, patient_id=label, stage="sheet"))
                 continue
-            if props[col].get("x-on-error") == "reject":
-                errors = list(Draft202012Validator(
-                    props[col], format_checker=Draft202012Validator.FORMAT_CHECKER
-                ).iter_errors(record[col]))
+            if col in rejectable:
+                errors = list(rejectable[col].iter_errors(record[col]))
                 if errors:
                     del record[col]
                     reject(col, f"'{cell.strip()}': {errors[0].message}.",
@@ -305,8 +307,6 @@ def unknown_columns(source: str, columns: list[str], known: list[str]) -> list[P
 
     problems = []
     for col in columns:
-        if col in known:
-            continue
         low = col.lower().strip()
         close = [k for k in known if low and (k.startswith(low) or low.startswith(k))] or \
             difflib.get_close_matches(low, known, n=1, cutoff=0.6)

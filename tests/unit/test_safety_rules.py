@@ -176,3 +176,12 @@ def test_stage_2_blood_pressure_caps_vigorous(changes, fires):
 @pytest.mark.parametrize("rest,fires", [(101.0, True), (100.0, False)])
 def test_resting_hr_above_100(rest, fires):
     assert fired(one(resting_hr=rest, hr_max_bpm=190.0), "SAFETY_RESTING_HR_ABOVE_100") is fires
+
+
+def test_an_empty_batch_or_shard_is_prescribed_as_nothing():
+    """A shard whose patients were all excluded reaches the engine empty: no crash."""
+    from precex.profile.safety_inputs import with_safety_inputs
+
+    empty = pd.DataFrame(index=pd.Index([], name="patient_id"))
+    assert prescribe(empty, RULEBASE, EngineSettings(REF)) == []
+    assert len(with_safety_inputs(empty)) == 0

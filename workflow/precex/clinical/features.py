@@ -54,7 +54,10 @@ def agent_flags(agents: pd.Series) -> pd.DataFrame:
         row["agent_classes"] = ";".join(sorted(set(table.loc[codes, "agent_class"])))
         row["agents_known"] = bool(codes)
         rows.append(row)
-    return pd.DataFrame(rows, index=agents.index)
+    flag_columns = [f"{flag}_agent" for flag in AGENT_FLAGS] + ["agents_known"]
+    # Explicit columns and dtypes so an empty sheet (all patients excluded) still has them.
+    flags = pd.DataFrame(rows, index=agents.index, columns=[*flag_columns, "agent_classes"])
+    return flags.astype(dict.fromkeys(flag_columns, bool))
 
 
 def infusion_calendar(next_date: pd.Series, cycle: pd.Series, reference_date: dt.date

@@ -16,6 +16,9 @@ the engine adds them only when a caller passes a bare feature table.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -49,8 +52,8 @@ def _bool(frame: pd.DataFrame, col: str) -> pd.Series:
                      "1.0": True, "0.0": False}).astype("boolean")
 
 
-def _rejected(frame: pd.DataFrame, *cols: str) -> pd.Series:
-    listed = _text(frame, "sheet_rejected").str.split(";")
+def _rejected(listed: pd.Series, *cols: str) -> pd.Series:
+    """Whether any of `cols` is among each patient's rejected sheet columns."""
     return listed.map(lambda items: any(c in items for c in cols)).astype(bool)
 
 
@@ -60,7 +63,6 @@ def _has(codes: pd.Series, code: str) -> pd.Series:
 
 def _state(value_present: pd.Series, rejected: pd.Series, conflicting: pd.Series | None = None,
            stale: pd.Series | None = None) -> pd.Series:
-    n = len(value_present)
     no = pd.Series(False, index=value_present.index)
     conflicting = conflicting if conflicting is not None else no
     stale = stale if stale is not None else no
@@ -68,7 +70,7 @@ def _state(value_present: pd.Series, rejected: pd.Series, conflicting: pd.Series
         [rejected.to_numpy() & ~value_present.to_numpy(), conflicting.to_numpy(),
          stale.to_numpy(), value_present.to_numpy()],
         ["rejected", "conflicting", "stale", "measured"], default="missing"),
-        index=value_present.index) if n else pd.Series([], dtype=object)
+        index=value_present.index, dtype=object)
 
 
 def with_safety_inputs(flat: pd.DataFrame) -> pd.DataFrame:
@@ -78,11 +80,12 @@ def with_safety_inputs(flat: pd.DataFrame) -> pd.DataFrame:
     f = flat.copy()
     idx = f.index
     notes: dict[str, list[str]] = {}
+    rejected_cols = _text(f, "sheet_rejected").str.split(";")
 
-    def note(mask: pd.Series, text: pd.Series | str) -> None:
-        texts = text if isinstance(text, pd.Series) else pd.Series(text, index=idx)
+    def note(mask: pd.Series, text: Callable[[Any], str] | str) -> None:
+        """A note for each flagged patient (formatted only for them; none for an empty batch)."""
         for pid in idx[mask.to_numpy()]:
-            notes.setdefault(pid, []).append(str(texts[pid]))
+            notes.setdefault(pid, []).append(text(pid) if callable(text) else text)
 
     for name, col in BLOOD_COLUMNS.items():
         given = _text(f, f"{name}_state")
@@ -100,22 +103,21 @@ def with_safety_inputs(flat: pd.DataFrame) -> pd.DataFrame:
     conflict = (fever.eq(False).fillna(False) & hot.fillna(False)).astype(bool)
     f["fever_effective"] = effective.where(fever.notna() | temp.notna(), pd.NA).astype("boolean")
     f["fever_state"] = _state(fever.notna() | temp.notna(),
-                              _rejected(f, "fever", "temperature_c"), conflict)
-    note(conflict, "fever recorded as false but temperature_c is "
-         + temp.map(lambda t: f"{t:g}") + " C: treated as fever")
+                              _rejected(rejected_cols, "fever", "temperature_c"), conflict)
+    note(conflict, lambda pid: f"fever recorded as false but temperature_c is {temp[pid]:g} C: "
+         "treated as fever")
 
     lvef = _num(f, "lvef_pct")
     lvef_age = _num(f, "lvef_age_days")
     stale = lvef.notna() & (lvef_age > LVEF_STALE_DAYS)
-    f["lvef_state"] = _state(lvef.notna(), _rejected(f, "lvef_pct"), None, stale)
-    note(stale, "LVEF " + lvef.map(lambda v: f"{v:g}") + "% is " + lvef_age.map(
-        lambda d: f"{d:.0f}") + f" days old (older than {LVEF_STALE_DAYS} days): not read as "
-         "current")
+    f["lvef_state"] = _state(lvef.notna(), _rejected(rejected_cols, "lvef_pct"), None, stale)
+    note(stale, lambda pid: f"LVEF {lvef[pid]:g}% is {lvef_age[pid]:.0f} days old (older than "
+         f"{LVEF_STALE_DAYS} days): not read as current")
 
     sbp, dbp = _num(f, "systolic_bp"), _num(f, "diastolic_bp")
     f["blood_pressure_state"] = _state(sbp.notna() | dbp.notna(),
-                                       _rejected(f, "systolic_bp", "diastolic_bp",
-                                                 "blood_pressure"))
+                                       _rejected(rejected_cols, "systolic_bp",
+                                                 "diastolic_bp", "blood_pressure"))
 
     # Resting HR: the clinic value and the wearable's last 3 days; the higher is used.
     sheet_hr, recent = _num(f, "resting_hr"), _num(f, "resting_hr_recent_bpm")
@@ -126,11 +128,10 @@ def with_safety_inputs(flat: pd.DataFrame) -> pd.DataFrame:
         ["wearable (last 3 days)", "patient sheet", "wearable (last 3 days)", "patient sheet"],
         default="")
     hr_conflict = both & ((recent - sheet_hr).abs() > RESTING_HR_CONFLICT_BPM)
-    f["resting_hr_state"] = _state(f["resting_hr_bpm"].notna(), _rejected(f, "resting_hr"),
-                                   hr_conflict)
-    note(hr_conflict, "resting HR " + sheet_hr.map(lambda v: f"{v:g}") + " bpm in the sheet but "
-         + recent.map(lambda v: f"{v:.0f}") + " bpm on the wearable's last days: the higher is "
-         "used")
+    f["resting_hr_state"] = _state(f["resting_hr_bpm"].notna(),
+                                   _rejected(rejected_cols, "resting_hr"), hr_conflict)
+    note(hr_conflict, lambda pid: f"resting HR {sheet_hr[pid]:g} bpm in the sheet but "
+         f"{recent[pid]:.0f} bpm on the wearable's last days: the higher is used")
 
     # Bone: status, sites and metastatic disease; the most adverse reading wins.
     status = _text(f, "bone_metastases").str.lower()
@@ -139,7 +140,7 @@ def with_safety_inputs(flat: pd.DataFrame) -> pd.DataFrame:
     has_sites = regions.ne("") | (sites_text.ne("") & ~sites_text.str.lower().isin(
         ["none", "no", "nil", "n/a"]))
     metastatic = _text(f, "stage").eq("IV") | _text(f, "treatment_phase").eq("metastatic")
-    rejected_bone = _rejected(f, "bone_metastases", "bone_metastasis_sites")
+    rejected_bone = _rejected(rejected_cols, "bone_metastases", "bone_metastasis_sites")
     implied = np.select([status.isin(["stable", "unstable", "unknown"]),
                          has_sites | rejected_bone,
                          status.eq("none"),
@@ -151,8 +152,8 @@ def with_safety_inputs(flat: pd.DataFrame) -> pd.DataFrame:
     f["bone_state"] = np.select(
         [conflict_bone, rejected_bone & status.eq(""), status.ne(""), has_sites],
         ["conflicting", "rejected", "measured", "measured"], default="missing")
-    note(conflict_bone, "bone_metastases is 'none' but sites are given ('" + sites_text
-         + "'): treated as bone metastases of unknown stability")
+    note(conflict_bone, lambda pid: f"bone_metastases is 'none' but sites are given "
+         f"('{sites_text[pid]}'): treated as bone metastases of unknown stability")
     note(has_sites & status.eq(""), "bone metastasis sites are given without a status: treated "
          "as bone metastases of unknown stability")
 

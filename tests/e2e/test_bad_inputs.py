@@ -121,3 +121,21 @@ def test_case_stops_with_a_clear_error(case, stopped_runs):
     assert_clean_failure_output(result)
     for message in case["expect"]["error"]["messages"]:
         assert message in result.stderr, (message, result.stderr[-3000:])
+
+
+def test_a_batch_where_every_patient_is_excluded_stops_with_the_reasons(base_cohort,
+                                                                        tmp_path_factory):
+    """Found in review: with every patient excluded the empty shard crashed the safety-input
+    and agent-flag code (an internal error). It must end non-zero with the clear message, each
+    patient's row and the fix, and nothing that looks like a healthy batch."""
+    cohort = tmp_path_factory.mktemp("all_excluded") / "cohort"
+    shutil.copytree(base_cohort, cohort)
+    sheet = table(cohort / "patients.tsv")
+    sheet["age"] = "sixty"
+    sheet.to_csv(cohort / "patients.tsv", sep="\t", index=False)
+    result = run(cohort)
+    assert result.returncode != 0
+    assert_clean_failure_output(result)
+    assert f"no patient of {len(sheet)} could be prescribed" in result.stderr, \
+        result.stderr[-3000:]
+    assert "sixty" in result.stderr

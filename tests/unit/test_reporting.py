@@ -277,3 +277,31 @@ def test_review_queue_lists_every_patient_not_simply_prescribed():
     queue = review_queue(rx)
     assert [r["id"] for r in queue] == ["C", "B", "D"]  # deferred first, then clearance
     assert rule_titles({})["SAFETY_FEVER"].startswith("Fever")
+
+
+def test_the_kernel_runs_on_private_ipc_sockets_and_its_stderr_reaches_the_log_only(
+        tmp_path, capfd, caplog):
+    """ipykernel's own stderr (a ZMQError traceback at shutdown, start-up warnings) is kept for
+    developers in the job log: it must not reach the terminal, where the e2e checks forbid
+    tracebacks. On IPC there is no 'TCP without encryption' warning and no port to race for."""
+    import logging
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("value = 'x'", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(
+                    "import os\nfrom IPython.display import HTML, display\n"
+                    "os.write(2, b'Traceback: noise written by the kernel process\\n')\n"
+                    "display(HTML(f'<p>{value}</p>'))")]
+    template = tmp_path / "t.ipynb"
+    nbformat.write(nb, template)
+    with caplog.at_level(logging.DEBUG, logger="precex.kernel"):
+        assert render_many(str(template), [RenderJob("a", {"value": "a"},
+                                                     str(tmp_path / "a.html"))]) == {}
+    assert (tmp_path / "a.html").read_text().strip() == "<p>a</p>"
+    captured = capfd.readouterr()
+    assert "noise written by the kernel" not in captured.err + captured.out
+    kernel_lines = "\n".join(r.getMessage() for r in caplog.records if r.name == "precex.kernel")
+    assert "noise written by the kernel" in kernel_lines
+    assert "without encryption" not in kernel_lines

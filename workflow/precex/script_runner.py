@@ -18,11 +18,15 @@ from precex.problems import InputError
 
 def run_step(snakemake: Any, step: Callable[[], None]) -> None:
     log_path = snakemake.log[0] if len(snakemake.log) else None
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    terminal = logging.StreamHandler(sys.stderr)
+    terminal.setLevel(logging.INFO)
+    handlers: list[logging.Handler] = [terminal]
     if log_path:
         handlers.append(logging.FileHandler(log_path, mode="w", encoding="utf-8"))
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
                         format="%(levelname)s %(name)s: %(message)s")
+    # A notebook kernel's own stderr (shutdown noise) is kept for developers in the log file only.
+    logging.getLogger("precex.kernel").setLevel(logging.DEBUG)
     # pyensembl and datacache log every SQL statement at INFO: keep the job log readable.
     for noisy in ("pyensembl", "datacache", "gtfparse"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -11,22 +11,32 @@ every variable a patient's cells created is deleted before the next patient.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
+import os
+import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
+from traitlets.config import Config
 
 from precex.io.files import write_text
 
 log = logging.getLogger(__name__)
+# The kernel's own stderr (start-up warnings, ipykernel's shutdown noise such as a ZMQError
+# traceback from its output thread) is developer detail: it goes to the job log at DEBUG, never
+# to the terminal. script_runner lets this logger's DEBUG records reach the log file only.
+kernel_log = logging.getLogger("precex.kernel")
+# A Unix socket path must fit in sun_path (108 bytes on Linux); longer temp dirs fall back to TCP.
+IPC_PATH_LIMIT = 100
 # Delete every name the previous patient's cells defined (all but IPython's initial namespace).
 # `%reset -f` does the same and more (history, gc) but costs ~90 ms per patient; this ~1 ms.
 RESET_SOURCE = (
@@ -104,10 +114,8 @@ def render_many(template_path: str, jobs: Iterable[RenderJob], timeout: int = 30
     attempt = 0
     while pending and attempt < KERNEL_ATTEMPTS:
         attempt += 1
-        client = NotebookClient(copy.deepcopy(template), kernel_name=kernel_name,
-                                timeout=timeout, allow_errors=False)
         try:
-            with client.setup_kernel():
+            with _kernel(copy.deepcopy(template), kernel_name, timeout) as client:
                 while pending:
                     job = pending[0]
                     try:
@@ -137,6 +145,41 @@ def render_many(template_path: str, jobs: Iterable[RenderJob], timeout: int = 30
     for job in pending:
         failures[job.key] = f"report not rendered: no kernel could be started ({last_error})"
     return failures
+
+
+@contextlib.contextmanager
+def _kernel(nb: nbformat.NotebookNode, kernel_name: str, timeout: int
+            ) -> Iterator[NotebookClient]:
+    """A started kernel on local IPC sockets in a private temporary folder, its stderr captured.
+
+    IPC rather than the default TCP: no ports to race for between concurrent jobs (a cause of
+    "Kernel died before replying to kernel_info"), nothing reachable from other hosts, and no
+    "running over TCP without encryption" warning per job.
+    """
+    with tempfile.TemporaryDirectory(prefix="precex-kernel-") as folder, \
+            tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as stderr:
+        socket_base = os.path.join(folder, "k")
+        config = Config()
+        if len(socket_base) + 3 <= IPC_PATH_LIMIT:
+            # through config, not a km= of our own: nbclient then owns the kernel and shuts it
+            # down and closes its channels when the block ends
+            config.KernelManager.transport = "ipc"
+            config.KernelManager.ip = socket_base
+        client = NotebookClient(nb, kernel_name=kernel_name, timeout=timeout,
+                                allow_errors=False, config=config)
+        try:
+            with client.setup_kernel(stderr=stderr):
+                yield client
+        finally:
+            _log_kernel_stderr(stderr)
+
+
+def _log_kernel_stderr(stderr: IO[str]) -> None:
+    stderr.flush()
+    stderr.seek(0)
+    text = stderr.read().strip()
+    if text:
+        kernel_log.debug("report kernel stderr:\n%s", text)
 
 
 def _render_one(client: NotebookClient, template: nbformat.NotebookNode, job: RenderJob) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from precex.io.files import write_text, write_tsv
+from precex.io.files import write_tsv
 from precex.problems import EXCLUSION_COLUMNS
-from precex.reporting.runner import RenderJob, html_outputs, render_many
+from precex.reporting.runner import RenderJob, render_many
 
 
 def run_shard(summary_tsv: str, shard_ids: list[str], results: str, provenance: str,
@@ -56,8 +56,8 @@ def publish(source: str | os.PathLike[str], target: Path) -> None:
 
 
 def run_cohort(notebook: str, parameters: dict, out_html: str) -> None:
-    import papermill
-
-    nb = papermill.execute_notebook(notebook, None, parameters=parameters, progress_bar=False,
-                                    log_output=False, kernel_name="python3")
-    write_text(out_html, html_outputs(nb) + "\n")
+    """The batch report: the cohort notebook rendered like a patient report (papermill
+    parameters, one kernel on private IPC sockets, the kernel's own stderr in the job log)."""
+    failures = render_many(notebook, [RenderJob("batch report", parameters, out_html)])
+    if failures:
+        raise RuntimeError(failures["batch report"])

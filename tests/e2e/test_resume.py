@@ -5,6 +5,7 @@ from __future__ import annotations
 import filecmp
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -118,3 +119,52 @@ def test_killed_at_six_points_and_resumed_gives_the_uninterrupted_outputs(demo_r
              "reports/cohort.html", "provenance.json", "adaptations/adaptations.tsv"]
     match, mismatch, errors = filecmp.cmpfiles(demo_run, results, files + batch, shallow=False)
     assert mismatch == [] and errors == []
+
+
+def _processes_in(folder: Path) -> list[str]:
+    """Processes whose working directory is `folder`: what a stopped run could leave behind."""
+    left = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if Path(os.readlink(entry / "cwd")) == folder:
+                left.append(f"{entry.name}: {(entry / 'cmdline').read_bytes()!r}")
+        except OSError:
+            continue
+    return left
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["ctrl-c", "sigterm"])
+def test_a_stopped_run_leaves_no_process_prints_no_traceback_and_says_how_to_resume(
+        tmp_path, signum, code):
+    """Ctrl-C (SIGINT) or SIGTERM to `precex run` mid-run: Snakemake and every job stop, the
+    output ends with one line naming what finished and the command that resumes it, and that
+    command finishes the run. precex is started with SIGINT ignored, as a script's background
+    job is: Snakemake must still get its stop."""
+    folder = tmp_path.resolve()
+    run = subprocess.Popen([sys.executable, "-m", "precex.cli", "run", "--cores", "2"],
+                           cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, start_new_session=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)
+                           if signum == signal.SIGTERM else None)
+    marker = folder / "results/profiles/host_profiles.tsv"
+    deadline = time.time() + 300
+    while not marker.exists() and time.time() < deadline and run.poll() is None:
+        time.sleep(0.1)
+    assert marker.exists() and run.poll() is None, "the run never reached the host profile"
+    os.kill(run.pid, signum)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == code, err[-3000:]
+    assert "Traceback" not in out + err and "KeyboardInterrupt" not in out + err, err[-4000:]
+    time.sleep(1)
+    assert _processes_in(folder) == []
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("precex: stopped by ") and "Resume with: precex run" in last, last
+    resume = shlex.split(last.split("Resume with: ", 1)[1])
+    assert resume[:2] == ["precex", "run"] and "--rerun-incomplete" in resume
+    resumed = subprocess.run([sys.executable, "-m", "precex.cli", *resume[1:]], cwd=folder,
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (folder / "results/manifest.json").exists()

@@ -1,4 +1,5 @@
-"""envs/*.yaml and pyproject.toml pin the same versions, and every rule names an env."""
+"""envs/*.yaml are generated from pyproject.toml, every rule names an env, and the lock (CI's
+constraints) lies within pyproject's ranges."""
 
 import re
 import tomllib
@@ -45,8 +46,10 @@ def test_every_env_pin_matches_pyproject():
             assert name in project, f"{env.name}: {name} is not a dependency in pyproject.toml"
             assert spec == project[name], f"{env.name}: {name} {spec} != {project[name]}"
             covered.add(name)
-    # every runtime dependency a job needs is in some env (snakemake runs the jobs themselves)
-    assert set(project) - covered == {"snakemake"}
+    # every runtime dependency a job needs is in some env; the precex command's own ones
+    # (snakemake runs the jobs, tqdm draws its progress) need not be
+    cli_only = {canonical(n) for n in _pyproject()["tool"]["precex"]["envs"]["cli-only"]}
+    assert set(project) - covered == cli_only
 
 
 def test_every_rule_names_an_existing_env():
@@ -57,3 +60,55 @@ def test_every_rule_names_an_existing_env():
     assert len(used) == n_rules
     for group in set(used):
         assert (REPO / "envs" / f"{group}.yaml").is_file()
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def test_the_committed_envs_are_exactly_what_make_envs_generates():
+    """One source: the ranges in pyproject.toml and its [tool.precex.envs] table."""
+    import runpy
+
+    make_envs = runpy.run_path(str(REPO / ".ci" / "make_envs.py"))
+    generated = make_envs["env_files"](_pyproject())
+    assert sorted(generated) == sorted(p.name for p in (REPO / "envs").glob("*.yaml"))
+    for name, text in generated.items():
+        assert (REPO / "envs" / name).read_text() == text, \
+            f"envs/{name} differs: run `python .ci/make_envs.py`"
+
+
+def test_the_env_table_names_the_rules_that_use_each_env():
+    rules_dir = REPO / "workflow" / "rules"
+    text = "".join(p.read_text() for p in rules_dir.glob("*.smk"))
+    uses: dict[str, set[str]] = {}
+    for rule, body in re.findall(r"^(?:rule|checkpoint) (\w+):\n((?:[ \t].*\n|\n)*)", text,
+                                 flags=re.M):
+        env = re.search(r'conda:\n\s+ENVS\["(\w+)"\]', body)
+        if env:
+            uses.setdefault(env.group(1), set()).add(rule)
+    table = _pyproject()["tool"]["precex"]["envs"]
+    declared = {group: {r.strip() for r in spec["rules"].split(",")}
+                for group, spec in table.items() if isinstance(spec, dict)}
+    assert declared == uses
+
+
+def test_the_lock_pins_every_dependency_within_its_pyproject_range():
+    """envs/requirements.lock (CI's constraints) holds one exact version per package, and each
+    direct dependency's locked version lies in pyproject's range."""
+    locked = {}
+    for line in (REPO / "envs" / "requirements.lock").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            req = Requirement(line)
+            specs = list(req.specifier)
+            assert len(specs) == 1 and specs[0].operator == "==", line
+            assert canonical(req.name) not in locked, f"{req.name} locked twice"
+            locked[canonical(req.name)] = specs[0].version
+    project = _pyproject()["project"]
+    direct = project["dependencies"] + project["optional-dependencies"]["test"]
+    for dep in direct:
+        req = Requirement(dep)
+        name = canonical(req.name)
+        assert name in locked, f"{req.name} is not in envs/requirements.lock: run .ci/lock"
+        assert req.specifier.contains(locked[name], prereleases=True), \
+            f"{req.name}=={locked[name]} is outside {req.specifier}"

@@ -143,3 +143,31 @@ def test_report_section_shows_predictions_only_with_skill(tmp_path):
     fatigue = section[section.index("FACIT-Fatigue"):section.index("<h3>VO2peak")]
     assert "no skill over the null model" in fatigue and "<table>" not in fatigue
     assert 'id="responder-model"' not in render_patient_report(*inputs)  # not research mode
+
+
+def test_model_frame_with_a_wide_host_table_raises_no_fragmentation_warning():
+    """A real host profile has hundreds of feature columns: adding the dose columns one by one
+    to the joined frame fragmented it (pandas PerformanceWarning in every research job)."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+    from precex.research.stage import model_frame
+
+    ids = [f"P{i:03d}" for i in range(40)]
+    host = pd.DataFrame(index=pd.Index(ids, name="patient_id"))
+    with warnings.catch_warnings():  # built column by column, as the host profile's is
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+        for i in range(150):
+            host[f"f{i}"] = float(i)
+    outcomes = pd.DataFrame({"patient_id": ids, "outcome": "vo2peak", "change": 1.0,
+                             "weeks": 12.0, "dose_received": [np.nan, 500.0] * 20,
+                             "resistance_received": np.nan})
+    prescribed = pd.DataFrame({"patient_id": ids, "weekly_met_minutes": "450",
+                               "resistance_sessions_per_week": "2"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frame = model_frame(outcomes, host, prescribed)
+    assert frame["dose_met_min"].tolist() == [450.0, 500.0] * 20
+    assert frame["dose_source"].tolist() == ["prescribed", "dose_received"] * 20
+    assert (frame["resistance_sessions"] == 2).all()

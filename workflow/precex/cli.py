@@ -8,7 +8,8 @@ precex adapt --prescription P.json --wearables DAYS.tsv [--symptoms S.tsv] --out
 precex trial allocate --patients sheet.tsv --log allocation.tsv --seed 7
 
 Exit codes: 0 success; 1 input problems (each named with file, row or item, and the fix);
-2 a command line that argparse rejects. `precex run` returns Snakemake's exit code.
+2 a command line that argparse rejects; 130/143 `precex run` stopped by Ctrl-C/SIGTERM.
+`precex run` otherwise returns Snakemake's exit code.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import argparse
 import datetime as dt
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -39,6 +39,11 @@ own profile and settings apply. Common options:
   --rerun-incomplete    rerun jobs whose outputs were left incomplete
   --workflow-profile P  a workflow profile: a folder, or a bundled one by name (slurm)
   --profile DIR         your own (site) profile, applied on top of the workflow profile
+  --verbose             Snakemake's full output and third-party logging in job logs
+                        (default on a terminal: one progress bar per stage)
+
+Ctrl-C (or SIGTERM) stops Snakemake and every job it started, then prints what finished and
+the command that resumes the run (exit code 130, or 143 for SIGTERM).
 
 All other Snakemake options work too: see `snakemake --help`.
 """
@@ -56,18 +61,53 @@ def bundled_profiles(args: list[str]) -> list[str]:
     return out
 
 
-def _run(forwarded: list[str]) -> int:
-    if any(a in ("-h", "--help") for a in forwarded):
+def _run(user_args: list[str]) -> int:
+    from precex.run_monitor import run_snakemake
+
+    if any(a in ("-h", "--help") for a in user_args):
         print(RUN_HELP, end="")
         return 0
-    forwarded = bundled_profiles(forwarded)
+    verbose = "--verbose" in user_args  # precex's own option; Snakemake also takes it
+    forwarded = bundled_profiles(user_args)
     broken = _unreadable_configfiles(forwarded)
     if broken:  # Snakemake's own message names neither the file nor the line
         print(f"precex: {broken}", file=sys.stderr)
         return 1
     if not any(a in ("--snakefile", "-s") or a.startswith("--snakefile=") for a in forwarded):
         forwarded = ["--snakefile", str(workflow_root() / "Snakefile"), *forwarded]
-    return subprocess.call([sys.executable, "-m", "snakemake", *forwarded])
+    env = dict(os.environ, PRECEX_VERBOSE="1") if verbose else None
+    return run_snakemake([sys.executable, "-m", "snakemake", *forwarded], user_args=user_args,
+                         verbose=verbose, shard_sizes=lambda: shard_sizes(forwarded), env=env)
+
+
+def shard_sizes(forwarded: list[str]) -> dict[str, int]:
+    """Patients per shard as the Snakefile will assign them (for the progress bars)."""
+    from precex.config import load_config_file, resolve_config
+    from precex.sharding import assign_shards, raw_patient_ids
+
+    paths = _configfile_paths(forwarded)
+    merged: dict[str, Any] = {}
+    for path in paths or [str(workflow_root() / "config" / "config.yaml")]:
+        merged.update(load_config_file(path))
+    if not paths:
+        merged.setdefault("base_dir", str(workflow_root()))
+    config = resolve_config(merged)
+    shards = assign_shards(raw_patient_ids(config["patients"]), config["shard_size"])
+    return {name: len(ids) for name, ids in shards.items()}
+
+
+def _configfile_paths(forwarded: list[str]) -> list[str]:
+    paths, taking = [], False
+    for arg in forwarded:
+        if arg.startswith("--configfile="):
+            paths.append(arg.split("=", 1)[1])
+        elif arg in ("--configfile", "--configfiles"):
+            taking = True
+        elif taking and not arg.startswith("-"):
+            paths.append(arg)
+        else:
+            taking = False
+    return paths
 
 
 def _unreadable_configfiles(forwarded: list[str]) -> str | None:

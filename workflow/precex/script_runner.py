@@ -8,6 +8,7 @@ keep their traceback in the log file only, for the developers.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -27,9 +28,11 @@ def run_step(snakemake: Any, step: Callable[[], None]) -> None:
                         format="%(levelname)s %(name)s: %(message)s")
     # A notebook kernel's own stderr (shutdown noise) is kept for developers in the log file only.
     logging.getLogger("precex.kernel").setLevel(logging.DEBUG)
-    # pyensembl and datacache log every SQL statement at INFO: keep the job log readable.
-    for noisy in ("pyensembl", "datacache", "gtfparse"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # pyensembl and datacache log every SQL statement at INFO: keep the job log readable
+    # unless `precex run --verbose` asked for everything.
+    if os.environ.get("PRECEX_VERBOSE") != "1":
+        for noisy in ("pyensembl", "datacache", "gtfparse"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     log = logging.getLogger("precex")
     try:
         step()

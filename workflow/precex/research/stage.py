@@ -109,14 +109,20 @@ def model_frame(outcomes: pd.DataFrame, host: pd.DataFrame, prescribed: pd.DataF
     """One row per (patient, outcome): change, dose received (the table's, else the
     prescribed dose) and host features."""
     dose = prescribed.set_index("patient_id")
-    frame = outcomes.join(host, on="patient_id", rsuffix="_host")
+    # host columns that clash with the outcome table's get "_host" (join's rsuffix, deprecated)
+    clashes = {c: f"{c}_host" for c in host.columns if c in outcomes.columns}
+    frame = outcomes.join(host.rename(columns=clashes), on="patient_id")
     met = pd.to_numeric(dose["weekly_met_minutes"], errors="coerce")
     res = pd.to_numeric(dose["resistance_sessions_per_week"], errors="coerce")
-    frame["dose_met_min"] = frame["dose_received"].fillna(frame["patient_id"].map(met))
-    frame["resistance_sessions"] = frame["resistance_received"].fillna(
-        frame["patient_id"].map(res)).fillna(0)
-    frame["dose_source"] = np.where(frame["dose_received"].notna(), "dose_received",
-                                    "prescribed")
+    # one concat, not three inserts: the host table's many columns would leave the joined
+    # frame fragmented (pandas PerformanceWarning in every research job)
+    doses = pd.DataFrame({
+        "dose_met_min": frame["dose_received"].fillna(frame["patient_id"].map(met)),
+        "resistance_sessions": frame["resistance_received"].fillna(
+            frame["patient_id"].map(res)).fillna(0),
+        "dose_source": np.where(frame["dose_received"].notna(), "dose_received", "prescribed"),
+    }, index=frame.index)
+    frame = pd.concat([frame, doses], axis=1)
     return frame[frame["dose_met_min"].notna()]
 
 

@@ -1,0 +1,164 @@
+"""precex run's supervisor: reading Snakemake's output, progress per stage, the resume command."""
+
+from __future__ import annotations
+
+import io
+
+from precex.run_monitor import (
+    CHATTER,
+    Progress,
+    RunState,
+    _relay,
+    resume_command,
+    session_members,
+)
+
+# Snakemake 9's output for a run, as it writes it to stderr (abridged to the parts read).
+SNAKEMAKE_OUTPUT = """Assuming unrestricted shared filesystem usage.
+
+SNAKEMAKE
+=========
+  Date: 2026-11-27 19:31:42
+  Config file(s): [PosixPath('/work/config/config.yaml')]
+
+Building DAG of jobs...
+Using shell: /usr/bin/bash
+Provided cores: 2
+Rules claiming more threads will be scaled down.
+Job stats:
+job                      count
+---------------------  -------
+blood                        1
+prescribe_shard              2
+report_shard                 2
+total                        5
+
+Select jobs to execute...
+Execute 2 jobs...
+
+[Fri Nov 27 19:31:44 2026]
+localrule blood:
+    input: results/validated/patients.tsv
+    output: results/blood/features.tsv
+    log: results/logs/blood.log
+    jobid: 3
+    reason: Missing output files: results/blood/features.tsv
+    resources: tmpdir=/tmp
+
+[Fri Nov 27 19:31:45 2026]
+rule prescribe_shard:
+    input: results/profiles/shards/shard0002.features.jsonl
+    output: results/shards/shard0002/prescriptions.tsv
+    jobid: 7
+    reason: Missing output files: results/shards/shard0002/prescriptions.tsv
+    wildcards: shard=shard0002
+    resources: tmpdir=/tmp, runtime=10
+
+[Fri Nov 27 19:31:46 2026]
+Finished jobid: 3 (Rule: blood)
+1 of 5 steps (20%) done
+[Fri Nov 27 19:31:47 2026]
+Finished jobid: 7 (Rule: prescribe_shard)
+2 of 5 steps (40%) done
+precex: sheet row 4 (patient P004): age 'sixty' is not a number; fix: give the age in years.
+"""
+
+
+def _read(text: str) -> tuple[RunState, list[tuple[str, str]]]:
+    state, finished = RunState(), []
+    for line in text.splitlines(keepends=True):
+        done = state.read(line)
+        if done:
+            finished.append(done)
+    return state, finished
+
+
+def test_the_plan_steps_and_finished_jobs_are_read_from_snakemakes_output():
+    state, finished = _read(SNAKEMAKE_OUTPUT)
+    assert state.planned == {"blood": 1, "prescribe_shard": 2, "report_shard": 2}
+    assert (state.steps_done, state.steps_total) == (2, 5)
+    assert finished == [("blood", ""), ("prescribe_shard", "shard0002")]
+    assert state.summary() == "2 of 5 steps (finished: blood, prescribe_shard)"
+
+
+def test_progress_counts_patients_of_finished_shards_and_jobs_of_batch_stages():
+    stream = io.StringIO()
+    progress = Progress(stream, {"shard0001": 7, "shard0002": 3})
+    progress.plan({"blood": 1, "clinical": 1, "prescribe_shard": 2, "collect_prescriptions": 1,
+                   "all": 1})
+    assert set(progress.bars) == {"profile modalities", "prescribe"}
+    assert progress.bars["prescribe"].total == 10  # patients, not shards
+    assert progress.bars["profile modalities"].total == 2  # jobs
+    progress.advance("prescribe_shard", "shard0002")
+    progress.advance("collect_prescriptions", "")  # a batch merge moves no patient
+    progress.advance("blood", "")
+    assert progress.bars["prescribe"].n == 3 and progress.bars["profile modalities"].n == 1
+    progress.plan({"report_shard": 2, "blood": 1})  # the plan grows after the checkpoint
+    assert progress.bars["reports"].total == 10 and progress.bars["profile modalities"].total == 2
+    progress.close()
+
+
+def test_on_a_terminal_chatter_is_replaced_but_job_messages_and_errors_show():
+    stream = io.StringIO()
+    progress = Progress(stream, {"shard0001": 7, "shard0002": 3})
+    _relay(io.StringIO(SNAKEMAKE_OUTPUT + "Error in rule blood:\n    jobid: 3\n"
+                       "    log: results/logs/blood.log (check log file(s) for error details)\n"
+                       "\nShutting down, this might take some time.\n"),
+           stream, RunState(), progress, {}, "precex run --cores 2 --rerun-incomplete")
+    progress.close()
+    shown = stream.getvalue()
+    assert "age 'sixty' is not a number" in shown
+    assert "Error in rule blood:" in shown and "check log file(s)" in shown
+    assert "Shutting down" in shown
+    for chatter in ("Select jobs to execute", "reason: Missing output", "Finished jobid",
+                    "Building DAG", "Config file(s)"):
+        assert chatter not in shown, chatter
+    assert "prescribe" in shown and "patients" in shown  # the bars
+
+
+def test_off_a_terminal_snakemakes_output_passes_unchanged():
+    stream = io.StringIO()
+    _relay(io.StringIO(SNAKEMAKE_OUTPUT), stream, RunState(), None, {}, "precex run")
+    assert stream.getvalue() == SNAKEMAKE_OUTPUT
+
+
+def test_after_a_stop_nothing_more_reaches_the_user():
+    stream = io.StringIO()
+    _relay(io.StringIO("Traceback (most recent call last):\nKeyboardInterrupt\n"), stream,
+           RunState(), None, {"signal": 2}, "precex run")
+    assert stream.getvalue() == ""
+
+
+def test_snakemakes_incomplete_files_hint_is_followed_by_the_precex_command():
+    stream = io.StringIO()
+    text = ("IncompleteFilesException:\nThe files below seem to be incomplete. If you are sure"
+            " that certain files are not incomplete, mark them as complete with\n\n"
+            "    snakemake --cleanup-metadata <filenames>\n\nTo re-generate the files rerun your"
+            " command with the --rerun-incomplete flag.\n")
+    _relay(io.StringIO(text), stream, RunState(), None, {},
+           resume_command(["--cores", "2", "--configfile", "my config.yaml"]))
+    shown = stream.getvalue()
+    assert shown.startswith(text)
+    assert shown.endswith("resume it with: precex run --cores 2 --configfile 'my config.yaml' "
+                          "--rerun-incomplete\n")
+
+
+def test_the_resume_command_is_the_users_own_plus_rerun_incomplete_once():
+    assert resume_command(["--cores", "4"]) == "precex run --cores 4 --rerun-incomplete"
+    assert resume_command(["--cores", "4", "--rerun-incomplete"]) == \
+        "precex run --cores 4 --rerun-incomplete"
+    assert resume_command(["--unlock", "--cores", "1"]) == \
+        "precex run --cores 1 --rerun-incomplete"
+
+
+def test_chatter_patterns_never_hide_a_precex_message():
+    for text in ("precex: sheet row 3 (patient P003): platelets missing",
+                 "ERROR precex: blood.tsv row 4: unit 'mg' is not a count",
+                 "MissingInputException in rule blood in file /w/modalities.smk, line 92:"):
+        assert not CHATTER.match(text), text
+
+
+def test_session_members_lists_this_process_in_its_own_session():
+    import os
+
+    assert os.getpid() in session_members(os.getsid(0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -9,23 +10,30 @@ from pathlib import Path
 
 import pytest
 
-CLUSTER = Path(__file__).resolve().parents[1] / "hpc" / "slurm_cluster.sh"
+from .processes import Cluster, slurm_cluster
 
 
 @pytest.fixture(scope="session", autouse=True)
-def answering_slurm_controller():
+def answering_slurm_controller(tmp_path_factory):
     """Snakemake's SLURM executor plugin (a test dependency) queries the cluster when it is
-    imported; where slurm-wlm is installed but no controller runs, every Snakemake start then
-    waits ~9 s for a timeout. When SLURM is installed here, keep the local one-node cluster
-    up for the session (stopped afterwards if this fixture started it); it changes no output."""
-    started = False
-    if shutil.which("scontrol") and subprocess.run(["bash", str(CLUSTER), "status"],
-                                                   capture_output=True).returncode != 0:
-        started = subprocess.run(["bash", str(CLUSTER), "start"], capture_output=True,
-                                 timeout=300).returncode == 0
-    yield
-    if started:
-        subprocess.run(["bash", str(CLUSTER), "stop"], capture_output=True, timeout=120)
+    imported (`scontrol show config`, 10 s timeout); where slurm-wlm is installed, every
+    Snakemake start would wait for that. When SLURM is installed here, a one-node cluster of
+    the session's own (state in a temporary folder, its own ports) answers, via SLURM_CONF for
+    every process the tests start; it is stopped afterwards and changes no output."""
+    if not shutil.which("scontrol") or os.geteuid() != 0:
+        yield
+        return
+    previous = os.environ.get("SLURM_CONF")
+    with slurm_cluster(tmp_path_factory.mktemp("slurm_session")) as cluster:
+        if isinstance(cluster, Cluster):
+            os.environ["SLURM_CONF"] = cluster.env["SLURM_CONF"]
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("SLURM_CONF", None)
+            else:
+                os.environ["SLURM_CONF"] = previous
 
 
 def precex_run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

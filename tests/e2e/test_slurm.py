@@ -1,9 +1,11 @@
 """The demo pipeline submitted through Snakemake's SLURM executor to a real one-node cluster.
 
-tests/hpc/slurm_cluster.sh installs (Debian slurm-wlm, munge) and starts the cluster; the test
-checks that every non-local job was a SLURM job that completed, and that the outputs are
-byte-identical to a local run. Skipped, saying why, only where SLURM cannot be installed or
-started (it needs root).
+Each test starts a cluster of its own (tests/hpc/slurm_cluster.sh: state, sockets, logs and
+PID files in the test's temporary folder, its own ports; Debian slurm-wlm and munge are
+installed if missing) and stops exactly the daemons it started. Runs are bounded: past their
+timeout the process group gets SIGTERM (precex then stops Snakemake's session), then SIGKILL,
+so a cluster that dies under a run can never hang the suite. Skipped, saying why, only where
+SLURM cannot be installed or started (it needs root).
 """
 
 from __future__ import annotations
@@ -11,49 +13,94 @@ from __future__ import annotations
 import filecmp
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from .processes import Cluster, processes_in, run_bounded, slurm_cluster
+
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
-CLUSTER = REPO / "tests" / "hpc" / "slurm_cluster.sh"
+SLURM_RUN = [sys.executable, "-m", "precex.cli", "run", "--workflow-profile",
+             str(REPO / "workflow/profiles/slurm"), "--slurm-init-seconds-before-status-checks",
+             "1", "--slurm-status-command", "squeue", "--jobs", "4"]
 
 
-@pytest.fixture(scope="module")
-def slurm_cluster():
-    if os.geteuid() != 0:
-        pytest.skip("the SLURM test installs and starts daemons, which needs root")
-    already = subprocess.run(["bash", str(CLUSTER), "status"], capture_output=True).returncode
-    started = subprocess.run(["bash", str(CLUSTER), "start"], capture_output=True, text=True,
-                             timeout=900)
-    if started.returncode != 0:
-        pytest.skip("SLURM could not be installed or started here: " + started.stderr[-1500:])
-    yield
-    if already != 0:  # stop only what this test started
-        subprocess.run(["bash", str(CLUSTER), "stop"], capture_output=True, timeout=120)
+@pytest.fixture
+def own_cluster(tmp_path):
+    with slurm_cluster(tmp_path / "slurm") as cluster:
+        if not isinstance(cluster, Cluster):
+            pytest.skip(cluster)
+        yield cluster
 
 
-def test_demo_runs_through_slurm_with_identical_outputs(slurm_cluster, demo_run, tmp_path):
-    result = subprocess.run(
-        ["timeout", "-k", "15", "1200", sys.executable, "-m", "precex.cli", "run",
-         "--workflow-profile", str(REPO / "workflow/profiles/slurm"),
-         "--slurm-init-seconds-before-status-checks", "1", "--slurm-status-command", "squeue",
-         "--jobs", "4"], cwd=tmp_path, capture_output=True, text=True)
+def test_demo_runs_through_slurm_with_identical_outputs(own_cluster, demo_run, tmp_path):
+    work = tmp_path / "run"
+    work.mkdir()
+    result = run_bounded(SLURM_RUN, cwd=work, env=own_cluster.env, timeout=1200)
     log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-4000:]
+    assert not result.timed_out and result.returncode == 0, log[-4000:]
     job_ids = re.findall(r"submitted with SLURM jobid (\d+)", log)
     rules = re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", log, flags=re.M)
     assert len(job_ids) == len([r for r in rules if r != "all"]) >= 15
     for job_id in job_ids:
         state = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True,
-                               text=True).stdout
+                               text=True, env=own_cluster.env).stdout
         assert "JobState=COMPLETED" in state, state
     names = sorted(p.relative_to(demo_run).as_posix() for p in demo_run.rglob("*")
                    if p.is_file() and not p.relative_to(demo_run).as_posix().startswith(
                        ("logs/", "benchmarks/", "cache/")) and p.name != "manifest.json")
-    match, mismatch, errors = filecmp.cmpfiles(demo_run, tmp_path / "results", names,
+    match, mismatch, errors = filecmp.cmpfiles(demo_run, work / "results", names,
                                                shallow=False)
     assert mismatch == [] and errors == [] and len(match) > 100
+
+
+def test_a_controller_killed_mid_run_cannot_hang_the_suite(own_cluster, tmp_path):
+    """Another process stops the SLURM controller while jobs are queued (as a second test run
+    on the machine did): the run must end within its bound, by itself or stopped, and leave
+    no precex or Snakemake process behind. The cluster of the session is untouched."""
+    work = tmp_path / "run"
+    work.mkdir()
+    session_conf = os.environ.get("SLURM_CONF")
+    output = work / "precex.log"
+    with open(output, "w") as sink:
+        run = subprocess.Popen(SLURM_RUN, cwd=work, env=own_cluster.env, stdout=sink,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while "submitted with SLURM jobid" not in output.read_text() and run.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert run.poll() is None, "the run ended before any job was submitted"
+    os.kill(own_cluster.pid("slurmctld"), signal.SIGKILL)
+    bound = 90.0  # Snakemake's own failure, or precex stopped by SIGTERM past it
+    start = time.monotonic()
+    try:
+        run.wait(timeout=bound)
+    except subprocess.TimeoutExpired:
+        os.killpg(run.pid, signal.SIGTERM)  # what run_bounded does
+        run.wait(timeout=120)
+    assert time.monotonic() - start < bound + 120
+    assert run.returncode != 0
+    text = output.read_text()
+    assert "Traceback" not in text.split("submitted with SLURM jobid", 1)[1] or \
+        "precex: stopped by SIGTERM" in text
+    time.sleep(1)
+    assert processes_in(work, include_slurm_jobs=False) == []
+    assert os.environ.get("SLURM_CONF") == session_conf
+
+
+def test_a_bounded_run_kills_what_it_started(tmp_path):
+    """The bound itself: a command that ignores SIGTERM and starts a child is killed with its
+    child within timeout + grace."""
+    script = ("import signal, subprocess, sys, time\n"
+              "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+              "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+              "time.sleep(600)\n")
+    result = run_bounded([sys.executable, "-c", script], cwd=tmp_path, timeout=2, grace=2)
+    assert result.timed_out and result.seconds < 30
+    time.sleep(0.5)
+    assert processes_in(tmp_path) == []

@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# A single-node SLURM cluster on localhost for the HPC tests.
-#   tests/hpc/slurm_cluster.sh start    install (Debian slurm-wlm + munge) if missing, configure
-#                                       and start munged, slurmctld and slurmd; idempotent
-#   tests/hpc/slurm_cluster.sh stop     stop exactly the daemons this script started (by PID)
-#   tests/hpc/slurm_cluster.sh status   exit 0 when the node is up and idle/mixed
-# Needs root. No accounting (slurmdbd): the executor plugin polls with squeue, so MinJobAge is
-# 300 s to keep finished jobs visible to squeue.
+# A single-node SLURM cluster on localhost for the HPC tests, kept entirely in one state folder.
+#   PRECEX_SLURM_STATE=DIR PRECEX_SLURM_PORT=P tests/hpc/slurm_cluster.sh start|stop|status|env
+#   start   install Debian slurm-wlm + munge if missing (the only change outside DIR), write
+#           DIR/slurm.conf and start a munged, slurmctld and slurmd of its own, all state,
+#           sockets, spool, logs and PID files in DIR; ports P (slurmctld) and P+1 (slurmd)
+#   stop    stop exactly the daemons started for DIR (by the PIDs recorded there)
+#   status  exit 0 when DIR's node is up and idle/mixed/allocated
+#   env     print the SLURM_CONF line that points client commands (sbatch, squeue) at DIR
+# Nothing is written to /etc, /run or /var: several clusters (one per test) can run side by
+# side, and another run stopping its own cluster cannot stop this one. Needs root (slurmd).
+# No accounting (slurmdbd): the executor plugin polls with squeue, so MinJobAge is 300 s to
+# keep finished jobs visible to squeue.
 set -euo pipefail
-STATE=/run/precex-slurm
-CONF_DIR=/etc/slurm
+STATE=${PRECEX_SLURM_STATE:-/run/precex-slurm}
+PORT=${PRECEX_SLURM_PORT:-6817}
 CPUS=${PRECEX_SLURM_CPUS:-4}
 MEM_MB=${PRECEX_SLURM_MEM_MB:-8000}
+CONF="$STATE/slurm.conf"
+export SLURM_CONF="$CONF"
 
-log() { echo "[slurm_cluster] $*" >&2; }
+log() { echo "[slurm_cluster $STATE] $*" >&2; }
 
 install_if_missing() {
     if command -v slurmctld >/dev/null && command -v munged >/dev/null; then return; fi
@@ -23,13 +30,18 @@ install_if_missing() {
 }
 
 write_config() {
-    mkdir -p "$CONF_DIR" /var/spool/slurmctld /var/spool/slurmd /var/log/slurm
-    cat > "$CONF_DIR/slurm.conf" <<CONF
+    mkdir -p "$STATE/ctld" "$STATE/slurmd" "$STATE/log" "$STATE/munge"
+    chmod 755 "$STATE" "$STATE/munge"
+    cat > "$CONF" <<CONF
 # Written by tests/hpc/slurm_cluster.sh: a one-node test cluster on localhost.
 ClusterName=precex-test
 SlurmctldHost=localhost
+SlurmctldPort=$PORT
+SlurmdPort=$((PORT + 1))
 SlurmUser=root
 AuthType=auth/munge
+AuthInfo=socket=$STATE/munge/munge.socket
+CredType=cred/munge
 MailProg=/bin/true
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/affinity
@@ -41,12 +53,12 @@ MinJobAge=300
 SchedulerType=sched/backfill
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
-StateSaveLocation=/var/spool/slurmctld
-SlurmdSpoolDir=/var/spool/slurmd
+StateSaveLocation=$STATE/ctld
+SlurmdSpoolDir=$STATE/slurmd
 SlurmctldPidFile=$STATE/slurmctld.pid
 SlurmdPidFile=$STATE/slurmd.pid
-SlurmctldLogFile=/var/log/slurm/slurmctld.log
-SlurmdLogFile=/var/log/slurm/slurmd.log
+SlurmctldLogFile=$STATE/log/slurmctld.log
+SlurmdLogFile=$STATE/log/slurmd.log
 DefMemPerCPU=1000
 NodeName=localhost CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
@@ -54,44 +66,47 @@ CONF
 }
 
 is_up() {
-    timeout 5 sinfo -h -N -o "%t" 2>/dev/null | grep -Eq '^(idle|mix|alloc)'
+    [ -f "$CONF" ] && timeout 5 sinfo -h -N -o "%t" 2>/dev/null | grep -Eq '^(idle|mix|alloc)'
+}
+
+running() {  # the daemon recorded in $1 is alive
+    [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
 }
 
 start() {
     install_if_missing
-    mkdir -p "$STATE"
     if is_up; then log "already running"; return; fi
     write_config
-    if ! pgrep -x munged >/dev/null; then  # a socket file may outlive a killed munged
-        mkdir -p /run/munge && chown munge:munge /run/munge && chmod 755 /run/munge
-        rm -f /run/munge/munge.socket.2 /run/munge/munge.socket.2.lock
-        [ -f /etc/munge/munge.key ] || { dd if=/dev/urandom of=/etc/munge/munge.key bs=1 \
-            count=1024 2>/dev/null; chown munge:munge /etc/munge/munge.key; \
-            chmod 400 /etc/munge/munge.key; }
-        runuser -u munge -- /usr/sbin/munged --pid-file=/run/munge/munged.pid
-        cp /run/munge/munged.pid "$STATE/munged.pid"
+    if ! running "$STATE/munge/munged.pid"; then
+        key="$STATE/munge/munge.key"
+        [ -f "$key" ] || { dd if=/dev/urandom of="$key" bs=1 count=1024 2>/dev/null; \
+            chmod 400 "$key"; }
+        rm -f "$STATE/munge/munge.socket" "$STATE/munge/munge.socket.lock"
+        # root, not the munge user: the state folder may sit below a private temp folder
+        /usr/sbin/munged --force --socket="$STATE/munge/munge.socket" --key-file="$key" \
+            --pid-file="$STATE/munge/munged.pid" --log-file="$STATE/log/munged.log" \
+            --seed-file="$STATE/munge/munged.seed"
     fi
-    pgrep -x slurmctld >/dev/null || /usr/sbin/slurmctld
-    pgrep -x slurmd >/dev/null || /usr/sbin/slurmd -N localhost
+    running "$STATE/slurmctld.pid" || /usr/sbin/slurmctld -f "$CONF"
+    running "$STATE/slurmd.pid" || /usr/sbin/slurmd -f "$CONF" -N localhost
     for _ in $(seq 1 60); do
         if is_up; then log "node up: $(sinfo -h -N -o '%N %t %c')"; return; fi
         scontrol update nodename=localhost state=resume >/dev/null 2>&1 || true
         sleep 1
     done
-    log "the node did not come up; logs:"; tail -n 20 /var/log/slurm/*.log >&2
+    log "the node did not come up; logs:"; tail -n 20 "$STATE"/log/*.log >&2
     exit 1
 }
 
 stop() {
-    for daemon in slurmd slurmctld munged; do
-        pidfile="$STATE/$daemon.pid"
+    for pidfile in "$STATE/slurmd.pid" "$STATE/slurmctld.pid" "$STATE/munge/munged.pid"; do
         [ -f "$pidfile" ] || continue
         pid=$(cat "$pidfile")
         if kill -0 "$pid" 2>/dev/null; then
             kill "$pid"
             for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
             kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-            log "stopped $daemon ($pid)"
+            log "stopped $(basename "$pidfile" .pid) ($pid)"
         fi
         rm -f "$pidfile"
     done
@@ -101,5 +116,7 @@ case "${1:-}" in
     start) start ;;
     stop) stop ;;
     status) is_up ;;
-    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+    env) echo "export SLURM_CONF=$CONF" ;;
+    *) echo "usage: PRECEX_SLURM_STATE=DIR PRECEX_SLURM_PORT=P $0 start|stop|status|env" >&2
+       exit 2 ;;
 esac

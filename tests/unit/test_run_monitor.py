@@ -78,7 +78,8 @@ def test_the_plan_steps_and_finished_jobs_are_read_from_snakemakes_output():
     assert state.planned == {"blood": 1, "prescribe_shard": 2, "report_shard": 2}
     assert (state.steps_done, state.steps_total) == (2, 5)
     assert finished == [("blood", ""), ("prescribe_shard", "shard0002")]
-    assert state.summary() == "2 of 5 steps (finished: blood, prescribe_shard)"
+    assert state.summary() == "at 2 of 5 steps (finished: blood, prescribe_shard)"
+    assert RunState().summary() == "before any step finished"
 
 
 def test_progress_counts_patients_of_finished_shards_and_jobs_of_batch_stages():

@@ -99,7 +99,7 @@ class RunState:
 
     def summary(self) -> str:
         done = sorted(set(self.finished) - {"all"})
-        where = f"{self.steps_done} of {self.steps_total} steps" if self.steps_total \
+        where = f"at {self.steps_done} of {self.steps_total} steps" if self.steps_total \
             else "before any step finished"
         return where + (f" (finished: {', '.join(done)})" if done else "")
 
@@ -280,7 +280,7 @@ def run_snakemake(command: list[str], *, user_args: list[str], verbose: bool = F
     time.sleep(0.5)
     signal_session(child.pid, signal.SIGKILL)
     signum = stopping["signal"]
-    print(f"precex: stopped by {SIGNAL_WORDS.get(signum, signum)} at {state.summary()}. "
+    print(f"precex: stopped by {SIGNAL_WORDS.get(signum, signum)} {state.summary()}. "
           f"Resume with: {resume_command(user_args)}", file=stream, flush=True)
     return EXIT_CODES.get(signum, 1)
 

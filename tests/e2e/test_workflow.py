@@ -110,7 +110,9 @@ def test_plain_snakemake_from_the_repository_behaves_like_precex_run(demo_run, t
 
 
 def test_snakemake_report_packages_every_report(demo_run, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
+    """As the README words it: `precex run --report report.zip` in the batch's folder (a bare
+    `snakemake --report` there finds no Snakefile); patient, adapted and batch reports."""
+    result = subprocess.run([sys.executable, "-m", "precex.cli", "run",
                              "--report", str(tmp_path / "report.zip")], cwd=demo_run.parent,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -121,6 +123,10 @@ def test_snakemake_report_packages_every_report(demo_run, tmp_path):
     summary = pd.read_csv(demo_run / "prescriptions/prescriptions.tsv", sep="\t", dtype=str)
     assert patients == {f"{p}.html" for p in summary["patient_id"]}
     assert any(n.endswith("cohort.html") for n in names)
+    adapted = {Path(n).name for n in names if re.search(r"/P\d+\.week-\d+\.html$", n)}
+    expected = {Path(f).with_suffix(".html").name for f in pd.read_csv(
+        demo_run / "adaptations/adaptations.tsv", sep="\t", dtype=str)["file"]}
+    assert adapted == expected and len(adapted) > 0
 
 
 def test_user_config_never_inherits_demo_inputs(tmp_path):

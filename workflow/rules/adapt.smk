@@ -44,7 +44,13 @@ rule adapt_shard:
         table=f"{RESULTS}/shards/{{shard}}/adaptations.tsv",
         exclusions=f"{RESULTS}/shards/{{shard}}/adaptation_exclusions.tsv",
         problems=f"{RESULTS}/shards/{{shard}}/adaptation_problems.tsv",
-        reports=directory(f"{RESULTS}/adaptations/reports/by_shard/{{shard}}"),
+        reports=report(
+            directory(f"{RESULTS}/adaptations/reports/by_shard/{{shard}}"),
+            patterns=["{patient}.week-{week}.html"],
+            caption="../report/adaptation.rst",
+            category="Adapted weekly reports",
+            labels={"patient": "{patient}", "week": "{week}"},
+        ),
     log:
         f"{RESULTS}/logs/adapt_shard/{{shard}}.log",
     benchmark:

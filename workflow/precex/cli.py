@@ -430,12 +430,18 @@ def build_parser() -> argparse.ArgumentParser:
     alloc = trial_sub.add_parser("allocate", help="allocate new patients to the standard or "
                                  "precision arm (append-only log)")
     alloc.add_argument("--configfile", default=None,
-                       help="config naming patients, trial_allocation, trial_strata, trial_seed")
-    alloc.add_argument("--patients", default=None, help="patient sheet (TSV)")
-    alloc.add_argument("--log", default=None, help="allocation log (created or extended)")
+                       help="config naming patients, trial_allocation, trial_strata, trial_seed "
+                       "(default: the bundled demo config)")
+    alloc.add_argument("--patients", default=None,
+                       help="patient sheet (TSV) (default: the config's `patients`)")
+    alloc.add_argument("--log", default=None,
+                       help="allocation log, created or extended (default: the config's "
+                       "`trial_allocation`)")
     alloc.add_argument("--strata", nargs="+", default=None,
                        help="sheet columns defining strata (default subtype treatment_phase)")
-    alloc.add_argument("--seed", type=int, default=None, help="randomisation seed (recorded)")
+    alloc.add_argument("--seed", type=int, default=None,
+                       help="randomisation seed, recorded in the log (default: the config's "
+                       "`trial_seed`)")
     alloc.add_argument("--block-sizes", type=int, nargs="+", default=None,
                        help="block sizes drawn at random per block (default 2 4 6)")
     return parser

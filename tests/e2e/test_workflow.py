@@ -211,3 +211,38 @@ def test_trial_arms_and_research_mode_on_the_demo(tmp_path):
             pid = summary["patient_id"].iloc[0]
             assert "no skill over the null model" in (results / f"reports/{pid}.html"
                                                       ).read_text()
+
+
+def test_signoff_loop_through_the_pipeline(demo_run, tmp_path):
+    """A prescription is a draft until signed; `precex signoff` plus a rerun makes its FHIR
+    CarePlan active with the signer as author and its report say who signed; a tampered log
+    stops the run with the row named."""
+    work = tmp_path / "batch"
+    shutil.copytree(demo_run.parent, work, symlinks=True)
+    results = work / "results"
+    summary = pd.read_csv(results / "prescriptions/prescriptions.tsv", sep="\t", dtype=str)
+    assert set(summary["signoff"]) == {"draft"}
+    pid = summary.loc[summary["status"] == "prescribed", "patient_id"].iloc[0]
+
+    def careplan(patient):
+        bundle = json.loads((results / f"prescriptions/{patient}.fhir.json").read_text())
+        return bundle["entry"][0]["resource"]
+
+    assert careplan(pid)["status"] == "draft"
+    assert "DRAFT - not signed" in (results / f"reports/{pid}.html").read_text()
+    signed = subprocess.run([sys.executable, "-m", "precex.cli", "signoff", "--patient", pid,
+                             "--by", "dr.smith", "--decision", "approve"], cwd=work,
+                            capture_output=True, text=True)
+    assert signed.returncode == 0, signed.stderr
+    precex_run(work)
+    assert careplan(pid)["status"] == "active"
+    assert careplan(pid)["author"]["display"] == "dr.smith"
+    assert "Signed: approved by dr.smith" in (results / f"reports/{pid}.html").read_text()
+    summary = pd.read_csv(results / "prescriptions/prescriptions.tsv", sep="\t", dtype=str)
+    assert summary.set_index("patient_id").loc[pid, "signoff"] == "approved"
+    log = work / "signoffs.tsv"
+    log.write_text(log.read_text().replace("approve", "reject"))
+    tampered = precex_run(work, check=False)
+    assert tampered.returncode != 0
+    assert "signoffs.tsv" in tampered.stderr and "edited, removed or reordered" in \
+        tampered.stderr and "Traceback" not in tampered.stderr

@@ -13,7 +13,8 @@ from pydantic import ValidationError
 RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), known_features())
 
 
-@pytest.mark.parametrize("changes,careplan_status", [({}, "active"), ({"fever": True}, "on-hold"),
+# Unsigned: a prescribed plan is a draft until a clinician signs it (tests/unit/test_signoff.py).
+@pytest.mark.parametrize("changes,careplan_status", [({}, "draft"), ({"fever": True}, "on-hold"),
                                                      ({"platelets_10e9_l": 10}, "draft")])
 def test_bundle_is_valid_r4_with_exercise_therapy(changes, careplan_status):
     row = {"age": 60.0, "hr_max_bpm": 166.0, **changes}

@@ -6,6 +6,8 @@ precex demo --patients N --seed S --out DIR
 precex validate [--configfile F]      every problem in config, sheet and inputs; exit 1 if any
 precex adapt --prescription P.json --wearables DAYS.tsv [--symptoms S.tsv] --out P.week-N.json
 precex trial allocate --patients sheet.tsv --log allocation.tsv --seed 7
+precex review [--configfile F] [--all]  prescriptions awaiting a clinician's review
+precex signoff --patient P --by ID --decision approve|amend|reject [--note ...]
 
 Exit codes: 0 success; 1 input problems (each named with file, row or item, and the fix);
 2 a command line that argparse rejects; 130/143 `precex run` stopped by Ctrl-C/SIGTERM.
@@ -400,6 +402,54 @@ def _trial_allocate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch_paths(configfile: str | None) -> tuple[str, str]:
+    """(results folder, sign-off log) of the batch run in this folder with this config."""
+    from precex.config import apply_defaults, load_config_file
+
+    config = apply_defaults(load_config_file(configfile) if configfile else {})
+    return config["results"], config["signoff_log"]
+
+
+def _review(args: argparse.Namespace) -> int:
+    """Print the prescriptions awaiting a clinician's review, most urgent first."""
+    from precex.prescription.review import review_queue
+
+    try:
+        results, log_path = _batch_paths(args.configfile)
+        queue = review_queue(results, log_path, include_signed=args.all)
+    except InputError as err:
+        print(err, file=sys.stderr)
+        return 1
+    if not len(queue):
+        print(f"Nothing to review: every prescription in {results} is signed.")
+        return 0
+    print(queue.to_string(index=False))
+    print(f"\n{len(queue)} prescription(s). Sign one with: precex signoff --patient ID --by "
+          "YOUR-ID --decision approve|amend|reject [--note ...]")
+    return 0
+
+
+def _signoff(args: argparse.Namespace) -> int:
+    """Record one clinician decision on a patient's current prescription."""
+    from precex.prescription.review import load_prescription
+    from precex.prescription.signoff import append_signoff, prescription_digest
+
+    try:
+        results, log_path = _batch_paths(args.configfile)
+        prescription = load_prescription(results, args.patient)
+        row = append_signoff(log_path, patient_id=args.patient,
+                             digest=prescription_digest(prescription), decision=args.decision,
+                             signed_by=args.by, note=args.note or "")
+    except InputError as err:
+        print(err, file=sys.stderr)
+        return 1
+    run = "precex run" + (f" --configfile {args.configfile}" if args.configfile else "")
+    print(f"{args.patient}: {args.decision} by {row['signed_by']} at {row['signed_at']} recorded "
+          f"in {log_path} (row {row['sequence']}). Run `{run} --cores N` to update the report "
+          "and the FHIR bundle.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="precex", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -425,6 +475,22 @@ def build_parser() -> argparse.ArgumentParser:
     adapt.add_argument("--symptoms", default=None, help="optional daily symptom table")
     adapt.add_argument("--out", required=True, help="where to write the adapted prescription")
     adapt.add_argument("--rulebase", default=None, help="rule base (default: the bundled one)")
+    review = sub.add_parser("review", help="list the prescriptions awaiting a clinician's "
+                            "review, most urgent first")
+    review.add_argument("--configfile", default=None,
+                        help="the batch's config (default: the bundled demo config)")
+    review.add_argument("--all", action="store_true",
+                        help="list signed prescriptions too (default: only those to review)")
+    signoff = sub.add_parser("signoff", help="record a clinician's decision on a patient's "
+                             "current prescription (append-only, SHA-256 chained log)")
+    signoff.add_argument("--patient", required=True, help="patient ID")
+    signoff.add_argument("--by", required=True, help="your staff ID (recorded as the signer)")
+    signoff.add_argument("--decision", required=True, choices=["approve", "amend", "reject"],
+                         help="approve as issued, approve with an amendment, or reject")
+    signoff.add_argument("--note", default=None,
+                         help="what was amended or why it was rejected (required for both)")
+    signoff.add_argument("--configfile", default=None,
+                         help="the batch's config (default: the bundled demo config)")
     trial = sub.add_parser("trial", help="trial arms: stratified block randomisation")
     trial_sub = trial.add_subparsers(dest="trial_command", required=True)
     alloc = trial_sub.add_parser("allocate", help="allocate new patients to the standard or "
@@ -459,6 +525,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _adapt(args)
     if args.command == "trial":
         return _trial_allocate(args)
+    if args.command == "review":
+        return _review(args)
+    if args.command == "signoff":
+        return _signoff(args)
     return _validate(args)
 
 

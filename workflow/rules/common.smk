@@ -128,6 +128,12 @@ def get_trial_allocation(wildcards):
     return [CFG["trial_allocation"]] if is_configured("trial_allocation") else []
 
 
+def get_signoff_log(wildcards):
+    # Read only once it exists: the first sign-off then reruns the prescriptions it concerns.
+    path = CFG["signoff_log"]
+    return [path] if Path(path).is_file() else []
+
+
 def get_shard_research(wildcards):
     # Reports show the responder model's predictions only in research_mode.
     if is_configured("outcomes") and CFG["research_mode"]:

@@ -4,6 +4,7 @@ rule prescribe_shard:
         domains=get_shard_domains,
         rulebase=CFG["rulebase"],
         trial=get_trial_allocation,
+        signoff=get_signoff_log,
     output:
         summary=f"{RESULTS}/shards/{{shard}}/prescriptions.tsv",
         exclusions=f"{RESULTS}/shards/{{shard}}/prescription_exclusions.tsv",

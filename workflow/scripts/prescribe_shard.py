@@ -9,4 +9,5 @@ run_step(sm, lambda: stage.run(
     sm.input.features, sm.input.domains, list(sm.params.ids), sm.input.rulebase,
     sm.params.results, sm.params.reference_date, sm.params.evidence_floor,
     sm.params.research_mode, sm.output.summary, sm.output.exclusions,
-    sm.input.trial[0] if sm.input.trial else None))
+    sm.input.trial[0] if sm.input.trial else None,
+    sm.input.signoff[0] if sm.input.signoff else None))

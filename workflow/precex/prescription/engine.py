@@ -341,7 +341,7 @@ SUMMARY_COLUMNS = [
     "aerobic_sessions_per_week", "aerobic_minutes_per_session", "aerobic_intensity",
     "resistance_sessions_per_week", "resistance_sets", "resistance_intensity",
     "weekly_met_minutes", "safety_rules_fired", "rules_applied", "data_to_obtain",
-    "data_issues",
+    "data_issues", "signoff",
 ]
 
 
@@ -366,4 +366,5 @@ def summary_row(p: dict[str, Any]) -> dict[str, Any]:
         "rules_applied": ";".join(t["rule_id"] for t in p["trace"] if t["applied"]),
         "data_to_obtain": len(p.get("data_to_obtain") or []),
         "data_issues": len(p.get("data_issues") or []),
+        "signoff": (p.get("signoff") or {}).get("state", "draft"),
     }

@@ -11,8 +11,10 @@ Follows the HL7 Physical Activity Implementation Guide (STU1) where it applies:
   vigorous plan, light-activity minutes (text only: the IG's value set has no light-activity
   code) for a light plan, and muscle-strengthening days (LOINC 82291-6) when resistance is
   prescribed, each due at week 12;
-- statuses follow the prescription's (prescribed -> active; clearance required -> draft;
-  deferred -> on-hold); a clearance requirement is a ServiceRequest of its own with the safety
+- statuses follow the prescription's and its clinician sign-off (precex.prescription.signoff):
+  prescribed -> draft until a clinician approves exactly this content, then active with the
+  signer as CarePlan author; rejected -> revoked; clearance required -> draft; deferred ->
+  on-hold; a clearance requirement is a ServiceRequest of its own with the safety
   rules that asked for it as its reason; each referral is a ServiceRequest (intent proposal);
   data to obtain and monitoring are CarePlan activities.
 
@@ -26,6 +28,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from typing import Any
+
+from precex.prescription.signoff import SIGNED_STATES, effective_signoff
 
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
@@ -42,11 +46,33 @@ REASON = {"coding": [{"system": SNOMED, "code": "254837009",
           "text": "Exercise during and after breast cancer treatment (precex prescription)"}
 
 
-def _status(p: dict[str, Any]) -> tuple[str, str]:
-    """(CarePlan status, ServiceRequest status) for the prescription status."""
-    return {"prescribed": ("active", "active"),
-            "clearance_required": ("draft", "draft"),
+def _status(p: dict[str, Any], signoff: dict[str, Any]) -> tuple[str, str]:
+    """(CarePlan status, ServiceRequest status): a prescribed plan is active only once a
+    clinician approved exactly this content; a rejected one is revoked."""
+    if signoff["state"] == "rejected":
+        return "revoked", "revoked"
+    if p["status"] == "prescribed":
+        return ("active", "active") if signoff["state"] in SIGNED_STATES else ("draft", "draft")
+    return {"clearance_required": ("draft", "draft"),
             "deferred": ("on-hold", "on-hold")}[p["status"]]
+
+
+def _signer(signoff: dict[str, Any]) -> dict[str, Any] | None:
+    """The clinician who approved (or amended) this content, as the CarePlan's author."""
+    if signoff["state"] not in SIGNED_STATES:
+        return None
+    return {"identifier": {"value": signoff["by"]}, "display": signoff["by"]}
+
+
+def _signoff_notes(signoff: dict[str, Any]) -> list[str]:
+    state = signoff["state"]
+    if state == "draft":
+        return ["Draft: not yet reviewed and signed by a clinician."]
+    said = f"{signoff['decision']} by {signoff['by']} at {signoff['at']}" + (
+        f": {signoff['note']}" if signoff.get("note") else "")
+    if state == "changed_since_signoff":
+        return [f"Changed since sign-off ({said}); to be reviewed again."]
+    return [f"Sign-off: {said}."]
 
 
 def full_url(patient_id: str, resource_id: str) -> str:
@@ -106,7 +132,8 @@ def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
     patient = p["patient_id"]
     pid = patient + (f"-week-{week}" if week else "")
     subject = {"reference": f"Patient/{patient}"}
-    plan_status, request_status = _status(p)
+    signoff = effective_signoff(p)
+    plan_status, request_status = _status(p, signoff)
     start = dt.date.fromisoformat(p["engine"]["reference_date"])
     due = (start + dt.timedelta(weeks=PLAN_WEEKS)).isoformat()
     period = {"start": start.isoformat(), "end": due}
@@ -117,8 +144,8 @@ def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
         "resourceType": "Goal",
         "id": ids["goal"],
         "meta": {"profile": [PA_PROFILE + "pa-goal"]},
-        "lifecycleStatus": "active" if p["status"] == "prescribed" else (
-            "on-hold" if p["status"] == "deferred" else "proposed"),
+        "lifecycleStatus": {"active": "active", "on-hold": "on-hold", "revoked": "cancelled"}
+        .get(plan_status, "proposed"),
         "category": [PA_CATEGORY_CONCEPT],
         "description": {"text": p.get("goal") or "Exercise per precex prescription"},
         "subject": subject,
@@ -137,7 +164,9 @@ def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
         "period": period,
         "created": start.isoformat(),
         "goal": [ref["goal"]],
-        "note": [{"text": n} for n in (p.get("notes") or [])] or None,
+        "author": _signer(signoff),
+        "note": [{"text": n} for n in (p.get("notes") or []) + _signoff_notes(signoff)]
+        or None,
         "activity": [{"detail": {"status": "not-started", "description": text}}
                      for text in _activities(p)] or None,
     }

@@ -19,6 +19,13 @@ from precex.io.files import json_dumps, write_text, write_tsv
 from precex.prescription.engine import SUMMARY_COLUMNS, EngineSettings, prescribe_one, summary_row
 from precex.prescription.fhir import prescription_bundle, validate_bundle
 from precex.prescription.rules import evaluate, load_rulebase
+from precex.prescription.signoff import (
+    latest_decisions,
+    prescription_digest,
+    read_signoff_log,
+    signoff_block,
+    with_signoff,
+)
 from precex.problems import EXCLUSION_COLUMNS
 from precex.profile.host import known_features, patient_profile
 from precex.profile.safety_inputs import with_safety_inputs
@@ -37,7 +44,8 @@ def shard_paths(results: str, pid: str) -> dict[str, Path]:
 
 def run(shard_profiles: str, shard_domains: str, shard_ids: list[str], rulebase_path: str,
         results: str, reference_date: str, evidence_floor: str, research_mode: bool,
-        out_summary: str, out_exclusions: str, trial_allocation: str | None = None) -> None:
+        out_summary: str, out_exclusions: str, trial_allocation: str | None = None,
+        signoff_log: str | None = None) -> None:
     for pid in shard_ids:  # stale outputs of this shard's patients go first
         for path in shard_paths(results, pid).values():
             if path.exists():
@@ -51,6 +59,8 @@ def run(shard_profiles: str, shard_domains: str, shard_ids: list[str], rulebase_
     fired = {r.id: evaluate(r.when, flat) for r in rule_list}
     # A trial prescribes by arm; a patient missing from the allocation log is not prescribed.
     arms = read_arms(trial_allocation) if trial_allocation else None
+    # Clinician decisions so far: a prescription is a draft until its exact content is signed.
+    decisions = latest_decisions(read_signoff_log(signoff_log))
     rows, excluded = [], []
     # Plain dicts per patient: much cheaper than a pandas row per access.
     records = flat.to_dict("records")
@@ -66,6 +76,8 @@ def run(shard_profiles: str, shard_domains: str, shard_ids: list[str], rulebase_
             rules = [r for r in rule_list if fired[r.id][i]]
             mine = replace(settings, trial_arm=arms[pid]) if arms is not None else settings
             prescription = prescribe_one(pid, records[i], rules, mine)
+            prescription = with_signoff(prescription, signoff_block(
+                decisions.get(pid), prescription_digest(prescription)))
             bundle = prescription_bundle(prescription)
             validate_bundle(bundle)
             profile = patient_profile(pid, records[i], domain_records[pid])

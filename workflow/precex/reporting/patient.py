@@ -196,6 +196,30 @@ def age_bars(features: dict[str, Any]) -> dict[str, Any]:
                                          "width": round(100 * v / top, 2)} for n, v in rows]}
 
 
+def signoff_text(prescription: dict[str, Any]) -> dict[str, str]:
+    """The sign-off line the report opens with: {state, text}."""
+    from precex.prescription.signoff import effective_signoff
+
+    block = effective_signoff(prescription)
+    state = block["state"]
+    when = str(block.get("at", ""))[:16].replace("T", " ")
+    note = f" Note: {block['note']}" if block.get("note") else ""
+    if state == "approved":
+        text = f"Signed: approved by {block['by']} on {when} UTC."
+    elif state == "amended":
+        text = f"Signed with an amendment by {block['by']} on {when} UTC.{note}"
+    elif state == "rejected":
+        text = f"REJECTED by {block['by']} on {when} UTC: do not use this prescription.{note}"
+    elif state == "changed_since_signoff":
+        text = (f"DRAFT - changed since sign-off: {block['by']} decided '{block['decision']}' "
+                f"on an earlier version on {when} UTC; this version is not signed. Review it "
+                "again before use.")
+    else:
+        text = ("DRAFT - not signed. Decision support only: a clinician reviews and signs it "
+                "(precex signoff) before use.")
+    return {"state": state, "text": text}
+
+
 def report_context(profile: dict[str, Any], prescription: dict[str, Any],
                    provenance: dict[str, Any]) -> dict[str, Any]:
     trace = prescription.get("trace", [])
@@ -211,6 +235,7 @@ def report_context(profile: dict[str, Any], prescription: dict[str, Any],
         "p": prescription,
         "profile": profile,
         "status_text": STATUS_TEXT[prescription["status"]],
+        "signoff": signoff_text(prescription),
         "excluded_text": [EXCLUDED_TEXT.get(e, e) for e in prescription["excluded"]],
         "data_to_obtain": prescription.get("data_to_obtain") or [],
         "context": patient_context(profile.get("features", {}), prescription),

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from precex.io.chained_log import genesis, link, verified_rows
 from precex.io.files import write_text
 from precex.problems import InputError, Problem
 
@@ -50,10 +51,6 @@ class Settings:
             raise InputError([Problem(path, f"block sizes {list(self.block_sizes)} cannot hold "
                                       "the two arms equally.", "use even sizes, e.g. 2 4 6.",
                                       stage="trial")])
-
-
-def _digest(previous: str, fields: list[str]) -> str:
-    return hashlib.sha256((previous + "\t" + "\t".join(fields)).encode("utf-8")).hexdigest()
 
 
 def _block(settings: Settings, stratum: str, index: int) -> list[str]:
@@ -90,21 +87,8 @@ def read_log(path: str, settings: Settings) -> pd.DataFrame:
                                   "allocation cannot be re-drawn.", "use the log's seed, strata "
                                   "and block sizes, or start a new trial with a new log.",
                                   stage="trial")])
-    body = [line for line in lines if not line.startswith("#")]
-    if not body or body[0].split("\t") != COLUMNS:
-        raise InputError([Problem(path, "the column header is missing or changed.",
-                                  "restore the log from its backup.", stage="trial")])
-    previous = hashlib.sha256("\n".join(head).encode("utf-8")).hexdigest()
-    rows = []
-    for n, line in enumerate(body[1:], start=len(head) + 2):
-        fields = line.split("\t")
-        if len(fields) != len(COLUMNS) or _digest(previous, fields[:-1]) != fields[-1]:
-            raise InputError([Problem(path, "this row was edited, removed or reordered (its "
-                                      "SHA-256 chain does not match).", "restore the log from "
-                                      "its backup; never edit an allocation log.", row=n,
-                                      stage="trial")])
-        previous = fields[-1]
-        rows.append(fields)
+    rows = verified_rows(path, lines, COLUMNS, stage="trial",
+                         fix="restore the log from its backup; never edit an allocation log.")
     return _typed(pd.DataFrame(rows, columns=COLUMNS))
 
 
@@ -124,8 +108,7 @@ def allocate(patients: pd.DataFrame, settings: Settings, log_path: str
     for row in log.itertuples():
         state[row.stratum] = (row.block, row.position)
     head = settings.header()
-    previous = log["chain"].iloc[-1] if len(log) else hashlib.sha256(
-        "\n".join(head).encode("utf-8")).hexdigest()
+    previous = log["chain"].iloc[-1] if len(log) else genesis(head)
     sequence = int(log["sequence"].max()) if len(log) else 0
     new = []
     blocks: dict[tuple[str, int], list[str]] = {}
@@ -143,7 +126,7 @@ def allocate(patients: pd.DataFrame, settings: Settings, log_path: str
         sequence += 1
         fields = [str(sequence), str(pid), stratum, str(block), str(len(arms)), str(position),
                   arms[position - 1]]
-        previous = _digest(previous, fields)
+        previous = link(previous, fields)
         new.append(fields + [previous])
     added = pd.DataFrame(new, columns=COLUMNS)
     if new or not Path(log_path).exists():

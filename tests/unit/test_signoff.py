@@ -1,0 +1,216 @@
+"""Clinician sign-off: the chained log, tamper detection, and FHIR status following it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from precex.paths import resource_path
+from precex.prescription.engine import EngineSettings, prescribe
+from precex.prescription.fhir import prescription_bundle, validate_bundle
+from precex.prescription.rules import load_rulebase
+from precex.prescription.signoff import (
+    append_signoff,
+    effective_signoff,
+    latest_decisions,
+    prescription_digest,
+    read_signoff_log,
+    signoff_block,
+    with_signoff,
+)
+from precex.problems import InputError
+from precex.profile.host import known_features
+
+RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), known_features())
+WHEN = dt.datetime(2026, 1, 6, 9, 30, tzinfo=dt.UTC)
+
+
+def _prescription(pid: str = "P1", **changes) -> dict:
+    row = {"age": 60.0, "hr_max_bpm": 166.0, **changes}
+    return prescribe(pd.DataFrame([row], index=[pid]), RB, EngineSettings(dt.date(2026, 1, 5)))[0]
+
+
+def _signed(p: dict, log: str) -> dict:
+    decisions = latest_decisions(read_signoff_log(log))
+    return with_signoff(p, signoff_block(decisions.get(p["patient_id"]),
+                                         prescription_digest(p)))
+
+
+def _careplan(p: dict):
+    bundle = prescription_bundle(p)
+    validate_bundle(bundle)
+    return Bundle.model_validate(bundle).entry[0].resource
+
+
+def test_a_prescription_is_a_draft_until_approved_then_active_with_the_signer(tmp_path):
+    log = str(tmp_path / "signoffs.tsv")
+    p = _prescription()
+    assert p["status"] == "prescribed"
+    unsigned = _signed(p, log)
+    assert unsigned["signoff"]["state"] == "draft"
+    assert _careplan(unsigned).status == "draft" and _careplan(unsigned).author is None
+    append_signoff(log, patient_id="P1", digest=prescription_digest(p), decision="approve",
+                   signed_by="dr.smith", signed_at=WHEN)
+    signed = _signed(p, log)
+    assert signed["signoff"]["state"] == "approved"
+    assert prescription_digest(signed) == prescription_digest(p)  # signing changes no content
+    plan = _careplan(signed)
+    assert plan.status == "active" and plan.author.display == "dr.smith"
+    assert any("approve by dr.smith at 2026-01-06T09:30:00+00:00" in n.text for n in plan.note)
+
+
+def test_a_rerun_that_changes_a_signed_prescription_makes_it_a_draft_again(tmp_path):
+    log = str(tmp_path / "signoffs.tsv")
+    before = _prescription()
+    append_signoff(log, patient_id="P1", digest=prescription_digest(before),
+                   decision="approve", signed_by="dr.smith", signed_at=WHEN)
+    after = _signed(_prescription(platelets_10e9_l=45.0), log)  # new labs, new plan
+    assert prescription_digest(after) != prescription_digest(before)
+    assert after["signoff"]["state"] == "changed_since_signoff"
+    assert after["signoff"]["by"] == "dr.smith"
+    plan = _careplan(after)
+    assert plan.status == "draft" and plan.author is None
+    assert any("Changed since sign-off" in n.text for n in plan.note)
+
+
+def test_reject_revokes_and_amend_or_reject_need_a_note(tmp_path):
+    log = str(tmp_path / "signoffs.tsv")
+    p = _prescription()
+    with pytest.raises(InputError, match="needs a note"):
+        append_signoff(log, patient_id="P1", digest=prescription_digest(p), decision="reject",
+                       signed_by="dr.smith")
+    with pytest.raises(InputError, match="not one of"):
+        append_signoff(log, patient_id="P1", digest=prescription_digest(p), decision="ok",
+                       signed_by="dr.smith")
+    append_signoff(log, patient_id="P1", digest=prescription_digest(p), decision="reject",
+                   signed_by="dr.smith", note="recent syncope:\tsee cardiology")
+    rejected = _signed(p, log)
+    assert rejected["signoff"]["state"] == "rejected"
+    assert rejected["signoff"]["note"] == "recent syncope: see cardiology"  # one TSV field
+    assert _careplan(rejected).status == "revoked"
+
+
+def test_an_adapted_copy_of_a_signed_prescription_is_not_signed():
+    p = _prescription()
+    signed = with_signoff(p, signoff_block({"decision": "approve", "signed_by": "dr.smith",
+                                            "signed_at": "x", "note": "",
+                                            "prescription_digest": prescription_digest(p)},
+                                           prescription_digest(p)))
+    adapted = {**signed, "weekly_met_minutes": signed["weekly_met_minutes"] / 2,
+               "adaptation": {"week": 1, "decision": "step_back"}}
+    assert effective_signoff(signed)["state"] == "approved"
+    assert effective_signoff(adapted)["state"] == "changed_since_signoff"
+    assert _careplan(adapted).status == "draft"
+
+
+def test_the_chain_finds_an_edited_removed_or_reordered_row(tmp_path):
+    log = tmp_path / "signoffs.tsv"
+    for n, pid in enumerate(["P1", "P2", "P3"]):
+        append_signoff(str(log), patient_id=pid, digest=f"{n:064x}", decision="approve",
+                       signed_by="dr.smith", signed_at=WHEN)
+    assert list(read_signoff_log(str(log))["patient_id"]) == ["P1", "P2", "P3"]
+    lines = log.read_text().splitlines()
+    tampered = {
+        "edited": lines[:3] + [lines[3].replace("approve", "reject")] + lines[4:],
+        "removed": lines[:3] + lines[4:],
+        "reordered": lines[:2] + [lines[3], lines[2]] + lines[4:],
+    }
+    for kind, text in tampered.items():
+        bad = tmp_path / f"{kind}.tsv"
+        bad.write_text("\n".join(text) + "\n")
+        with pytest.raises(InputError) as err:
+            read_signoff_log(str(bad))
+        assert "edited, removed or reordered" in str(err.value), kind
+        assert "row" in str(err.value), kind
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["P1", "P2"]),
+                          st.sampled_from(["approve", "amend", "reject"]),
+                          st.text(min_size=1, max_size=20)), min_size=1, max_size=8))
+def test_appends_only_ever_extend_the_log_and_the_latest_decision_wins(tmp_path_factory,
+                                                                       decisions):
+    log = tmp_path_factory.mktemp("log") / "signoffs.tsv"
+    previous = ""
+    for pid, decision, note in decisions:
+        append_signoff(str(log), patient_id=pid, digest="d" * 64, decision=decision,
+                       signed_by="dr.x", note=note if note.strip() else "n", signed_at=WHEN)
+        text = log.read_text()
+        assert text.startswith(previous)
+        previous = text
+    latest = latest_decisions(read_signoff_log(str(log)))
+    for pid in {d[0] for d in decisions}:
+        last = [d for d in decisions if d[0] == pid][-1]
+        assert latest[pid]["decision"] == last[1]
+
+
+def _write_batch(results, prescriptions: list[dict]) -> None:
+    import json
+
+    folder = results / "prescriptions"
+    folder.mkdir(parents=True)
+    for p in prescriptions:
+        (folder / f"{p['patient_id']}.json").write_text(json.dumps(p))
+        (folder / f"{p['patient_id']}.fhir.json").write_text("{}")  # never read as one
+
+
+def test_the_review_queue_is_read_fresh_and_most_urgent_first(tmp_path):
+    from precex.prescription.review import review_queue
+
+    results, log = tmp_path / "results", str(tmp_path / "signoffs.tsv")
+    plain, clearance = _prescription("P1"), _prescription("P2", platelets_10e9_l=10)
+    changed_before = _prescription("P3")
+    changed_now = _prescription("P3", platelets_10e9_l=45.0)
+    _write_batch(results, [plain, clearance, changed_now])
+    append_signoff(log, patient_id="P3", digest=prescription_digest(changed_before),
+                   decision="approve", signed_by="dr.a", signed_at=WHEN)
+    queue = review_queue(str(results), log)
+    assert list(queue["patient_id"]) == ["P3", "P2", "P1"]
+    assert list(queue["signoff"]) == ["changed_since_signoff", "draft", "draft"]
+    assert queue.loc[0, "signed_by"] == "dr.a" and "clearance" in queue.loc[1, "needs"]
+    append_signoff(log, patient_id="P1", digest=prescription_digest(plain),
+                   decision="approve", signed_by="dr.b", signed_at=WHEN)
+    assert "P1" not in set(review_queue(str(results), log)["patient_id"])  # at once
+    assert "P1" in set(review_queue(str(results), log, include_signed=True)["patient_id"])
+
+
+def test_precex_signoff_and_review_commands(tmp_path, monkeypatch, capsys):
+    from precex.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    _write_batch(tmp_path / "results", [_prescription("P1")])
+    assert main(["review"]) == 0
+    assert "P1" in capsys.readouterr().out
+    assert main(["signoff", "--patient", "P1", "--by", "dr.smith", "--decision",
+                 "approve"]) == 0
+    assert "recorded in signoffs.tsv (row 1)" in capsys.readouterr().out
+    assert main(["review"]) == 0
+    assert "Nothing to review" in capsys.readouterr().out
+    assert main(["signoff", "--patient", "P9", "--by", "dr.smith", "--decision",
+                 "approve"]) == 1
+    err = capsys.readouterr().err
+    assert "'P9' has no prescription" in err and "Traceback" not in err
+    assert main(["signoff", "--patient", "P1", "--by", "dr.smith", "--decision",
+                 "amend"]) == 1
+    assert "needs a note" in capsys.readouterr().err
+
+
+def test_the_report_opens_with_the_signoff_state():
+    from precex.reporting.patient import signoff_text
+
+    p = _prescription()
+    assert signoff_text(with_signoff(p, {"state": "draft"}))["text"].startswith(
+        "DRAFT - not signed")
+    block = signoff_block({"decision": "amend", "signed_by": "dr.smith",
+                           "signed_at": "2026-01-06T09:30:00+00:00", "note": "no intervals",
+                           "prescription_digest": prescription_digest(p)},
+                          prescription_digest(p))
+    text = signoff_text(with_signoff(p, block))["text"]
+    assert text == ("Signed with an amendment by dr.smith on 2026-01-06 09:30 UTC. "
+                    "Note: no intervals")
+    changed = {**with_signoff(p, block), "weekly_met_minutes": 1}
+    assert signoff_text(changed)["text"].startswith("DRAFT - changed since sign-off")

@@ -1,0 +1,71 @@
+"""The review queue: which prescriptions a clinician still has to review, and why.
+
+Read fresh from the prescriptions on disk and the sign-off log (not from the last run's table),
+so a decision just recorded leaves the queue at once, and a prescription that a rerun changed
+after it was signed comes back into it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from precex.prescription.signoff import (
+    SIGNED_STATES,
+    latest_decisions,
+    prescription_digest,
+    read_signoff_log,
+    signoff_block,
+)
+from precex.problems import InputError, Problem
+
+QUEUE_COLUMNS = ["patient_id", "status", "triage", "signoff", "needs", "signed_by",
+                 "signed_at"]
+# Most urgent first: a signed plan that changed, then clearance/deferral, then plain drafts.
+PRIORITY = {"changed_since_signoff": 0, "clearance_required": 1, "deferred": 2, "draft": 3,
+            "rejected": 4, "approved": 5, "amended": 5}
+
+
+def load_prescription(results: str, patient_id: str) -> dict:
+    path = Path(results) / "prescriptions" / f"{patient_id}.json"
+    if not path.is_file():
+        raise InputError([Problem(str(path), f"patient '{patient_id}' has no prescription in "
+                                  f"{results}.", "check the ID, run `precex run` first, or see "
+                                  f"{results}/exclusions.tsv for why it was excluded.",
+                                  patient_id=patient_id, stage="signoff")])
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def review_queue(results: str, signoff_log: str, *, include_signed: bool = False
+                 ) -> pd.DataFrame:
+    """One row per prescription awaiting review (all with include_signed), most urgent first."""
+    folder = Path(results) / "prescriptions"
+    decisions = latest_decisions(read_signoff_log(signoff_log))
+    rows = []
+    for path in sorted(folder.glob("*.json")):
+        if path.name.endswith(".fhir.json"):
+            continue
+        p = json.loads(path.read_text(encoding="utf-8"))
+        block = signoff_block(decisions.get(p["patient_id"]), prescription_digest(p))
+        state = block["state"]
+        if state in SIGNED_STATES and not include_signed:
+            continue
+        needs = {
+            "changed_since_signoff": "review again: changed since it was signed",
+            "rejected": "rejected: a new prescription or an amended plan is needed",
+        }.get(state) or {
+            "clearance_required": "medical clearance, then sign-off",
+            "deferred": "medical review (exercise deferred), then sign-off",
+        }.get(p["status"], "sign-off" if state == "draft" else "none")
+        rows.append({"patient_id": p["patient_id"], "status": p["status"],
+                     "triage": p.get("triage", ""), "signoff": state, "needs": needs,
+                     "signed_by": block.get("by", ""), "signed_at": block.get("at", "")})
+    queue = pd.DataFrame(rows, columns=QUEUE_COLUMNS)
+    if len(queue):
+        rank = queue["signoff"].map(PRIORITY).where(queue["signoff"] != "draft",
+                                                    queue["status"].map(PRIORITY).fillna(3))
+        queue = queue.assign(_rank=rank).sort_values(["_rank", "patient_id"], kind="stable")
+        queue = queue.drop(columns="_rank").reset_index(drop=True)
+    return queue

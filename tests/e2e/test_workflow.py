@@ -27,8 +27,8 @@ BLOCKING = {"sheet", "prescription"}
 
 def per_patient_files(results: Path) -> list[str]:
     files = []
-    for sub in ("profiles", "prescriptions", "reports", "adaptations/prescriptions",
-                "adaptations/reports"):
+    for sub in ("profiles", "prescriptions", "reports", "handouts",
+                "adaptations/prescriptions", "adaptations/reports"):
         files += [f"{sub}/{p.name}" for p in sorted((results / sub).glob("*"))
                   if p.is_file()]
     return files
@@ -53,6 +53,9 @@ def test_every_demo_patient_has_outputs_or_an_exclusion(demo_run):
         html = (demo_run / f"reports/{pid}.html").read_text()
         assert pid in html and "<script" not in html
         assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+        handout = (demo_run / f"handouts/{pid}.html").read_text()
+        assert pid in handout and 'id="stop-signs"' in handout and "<script" not in handout
+        assert (demo_run / f"handouts/{pid}.ics").read_bytes().startswith(b"BEGIN:VCALENDAR")
     profiles = pd.read_csv(demo_run / "profiles/host_profiles.tsv", sep="\t", dtype=str)
     assert set(profiles["patient_id"]) == set(summary["patient_id"])
     manifest = json.loads((demo_run / "manifest.json").read_text())

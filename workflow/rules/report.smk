@@ -14,6 +14,13 @@ rule report_shard:
             category="Patient reports",
             labels={"patient": "{patient}"},
         ),
+        handouts=report(
+            directory(f"{RESULTS}/handouts/by_shard/{{shard}}"),
+            patterns=["{patient}.html"],
+            caption="../report/handout.rst",
+            category="Patient handouts",
+            labels={"patient": "{patient}"},
+        ),
     log:
         f"{RESULTS}/logs/report_shard/{{shard}}.log",
     benchmark:

@@ -43,6 +43,11 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def write_text_if_changed(path: str | os.PathLike[str], text: str) -> bool:
     """Write only when the content differs, keeping the old mtime otherwise, so Snakemake
     reruns only the jobs whose input really changed. Returns whether it wrote."""

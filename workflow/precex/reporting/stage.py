@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
-from precex.io.files import write_tsv
+from precex.io.files import write_bytes, write_text, write_tsv
 from precex.problems import EXCLUSION_COLUMNS
 from precex.reporting.runner import RenderJob, render_many
 
 
 def run_shard(summary_tsv: str, shard_ids: list[str], results: str, provenance: str,
               notebook: str, out_index: str, out_exclusions: str, shard_dir: str,
-              research: str = "") -> None:
+              research: str = "", handout_dir: str = "") -> None:
     """Render the shard's reports into shard_dir (tracked by Snakemake, registered for
-    `snakemake --report`) and link each to the contract path results/reports/{patient}.html."""
+    `snakemake --report`) and link each to the contract path results/reports/{patient}.html;
+    each patient's handout and session calendar likewise into handout_dir and
+    results/handouts/{patient}.html and .ics."""
     report_dir = Path(results) / "reports"
-    for pid in shard_ids:  # no stale report survives a rerun
-        stale = report_dir / f"{pid}.html"
-        if stale.exists():
-            os.unlink(stale)
+    handouts = Path(results) / "handouts"
+    for pid in shard_ids:  # no stale report or handout survives a rerun
+        for stale in (report_dir / f"{pid}.html", handouts / f"{pid}.html",
+                      handouts / f"{pid}.ics"):
+            if stale.exists():
+                os.unlink(stale)
     os.makedirs(shard_dir, exist_ok=True)
     summary = pd.read_csv(summary_tsv, sep="\t", dtype=str, keep_default_na=False)
     jobs = [RenderJob(pid, {
@@ -35,11 +41,31 @@ def run_shard(summary_tsv: str, shard_ids: list[str], results: str, provenance: 
     for job in jobs:
         if job.key not in failures:
             publish(job.out_html, report_dir / f"{job.key}.html")
+    if handout_dir:
+        write_handouts(summary["patient_id"], results, handout_dir, failures)
     rows = [{"patient_id": j.key, "report": f"reports/{j.key}.html"} for j in jobs
             if j.key not in failures]
     write_tsv(out_index, pd.DataFrame(rows, columns=["patient_id", "report"]))
     excl = [{"patient_id": k, "stage": "report", "reason": v} for k, v in sorted(failures.items())]
     write_tsv(out_exclusions, pd.DataFrame(excl, columns=EXCLUSION_COLUMNS))
+
+
+def write_handouts(patient_ids: Iterable[str], results: str, handout_dir: str,
+                   failures: dict[str, str]) -> None:
+    """A one-page handout and a calendar of week 1 per patient whose report rendered."""
+    from precex.reporting.handout import render_handout, session_calendar
+
+    os.makedirs(handout_dir, exist_ok=True)
+    for pid in patient_ids:
+        if pid in failures:  # an excluded patient gets no handout either
+            continue
+        path = Path(results) / "prescriptions" / f"{pid}.json"
+        prescription = json.loads(path.read_text(encoding="utf-8"))
+        html, ics = Path(handout_dir) / f"{pid}.html", Path(handout_dir) / f"{pid}.ics"
+        write_text(html, render_handout(prescription))
+        write_bytes(ics, session_calendar(prescription))
+        publish(html, Path(results) / "handouts" / html.name)
+        publish(ics, Path(results) / "handouts" / ics.name)
 
 
 def publish(source: str | os.PathLike[str], target: Path) -> None:

@@ -7,8 +7,9 @@
 #   stop    stop exactly the daemons started for DIR (by the PIDs recorded there)
 #   status  exit 0 when DIR's node is up and idle/mixed/allocated
 #   env     print the SLURM_CONF line that points client commands (sbatch, squeue) at DIR
-# Nothing is written to /etc, /run or /var: several clusters (one per test) can run side by
-# side, and another run stopping its own cluster cannot stop this one. Needs root (slurmd).
+# Nothing is written to /etc, /run or /var (the daemons see this folder as /etc/slurm in a
+# mount namespace of their own): several clusters (one per test) can run side by side, and
+# another run stopping its own cluster cannot stop this one. Needs root (slurmd, unshare).
 # No accounting (slurmdbd): the executor plugin polls with squeue, so MinJobAge is 300 s to
 # keep finished jobs visible to squeue.
 set -euo pipefail
@@ -73,10 +74,7 @@ running() {  # the daemon recorded in $1 is alive
     [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
 }
 
-start() {
-    install_if_missing
-    if is_up; then log "already running"; return; fi
-    write_config
+start_daemons() {  # run inside the cluster's own mount namespace (see start)
     if ! running "$STATE/munge/munged.pid"; then
         key="$STATE/munge/munge.key"
         [ -f "$key" ] || { dd if=/dev/urandom of="$key" bs=1 count=1024 2>/dev/null; \
@@ -89,6 +87,28 @@ start() {
     fi
     running "$STATE/slurmctld.pid" || /usr/sbin/slurmctld -f "$CONF"
     running "$STATE/slurmd.pid" || /usr/sbin/slurmd -f "$CONF" -N localhost
+}
+
+start() {
+    install_if_missing
+    if is_up; then log "already running"; return; fi
+    write_config
+    # Inside a job, the executor plugin drops every SLURM_* variable (SLURM_CONF too), so the
+    # job's srun reads the default /etc/slurm/slurm.conf. The daemons, and so every job they
+    # start, run in a mount namespace of their own where /etc/slurm is this cluster's folder;
+    # the machine's /etc/slurm is never written.
+    etc="$STATE/etc-slurm"
+    mkdir -p "$etc"
+    [ -d /etc/slurm ] && cp -a /etc/slurm/. "$etc/" 2>/dev/null || true
+    ln -sf "$CONF" "$etc/slurm.conf"
+    [ -d /etc/slurm ] || mkdir -p /etc/slurm  # as installing slurm-wlm does
+    export -f start_daemons running
+    export STATE CONF
+    if ! unshare --mount --propagation private bash -c \
+            "mount --bind '$etc' /etc/slurm && start_daemons"; then
+        log "no private mount namespace here; jobs will read /etc/slurm/slurm.conf"
+        start_daemons
+    fi
     for _ in $(seq 1 60); do
         if is_up; then log "node up: $(sinfo -h -N -o '%N %t %c')"; return; fi
         scontrol update nodename=localhost state=resume >/dev/null 2>&1 || true

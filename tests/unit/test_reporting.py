@@ -276,7 +276,7 @@ def test_review_queue_lists_every_patient_not_simply_prescribed():
     ])
     queue = review_queue(rx)
     assert [r["id"] for r in queue] == ["C", "B", "D"]  # deferred first, then clearance
-    assert rule_titles({})["SAFETY_FEVER"].startswith("Fever")
+    assert rule_titles()["SAFETY_FEVER"].startswith("Fever")
 
 
 def test_the_kernel_runs_on_private_ipc_sockets_and_its_stderr_reaches_the_log_only(

@@ -24,7 +24,8 @@ from precex.io.files import sha256
 
 PACKAGES = ("snakemake", "pandas", "numpy", "scipy", "scikit-bio", "biom-format", "h5py",
             "pyensembl", "cyvcf2", "pint", "fhir.resources", "jsonschema", "papermill",
-            "nbclient", "jinja2")
+            "nbclient", "jinja2", "traitlets", "ipykernel", "icalendar", "ucumvert",
+            "scikit-learn", "tqdm")
 
 
 # Execution settings: they change how a batch runs, never what it produces.
@@ -85,6 +86,40 @@ def _version(name: str) -> str:
         return "not installed"
 
 
+def stage_resources(results: str) -> dict[str, dict[str, float]]:
+    """Per rule, from Snakemake's benchmark files: jobs, summed wall and CPU seconds, and the
+    largest resident memory of any one job (MB)."""
+    import pandas as pd
+
+    stages: dict[str, dict[str, float]] = {}
+    root = Path(results) / "benchmarks"
+    for path in sorted(root.glob("*.tsv")) + sorted(root.glob("*/*.tsv")):
+        rule = path.stem if path.parent == root else path.parent.name
+        try:
+            table = pd.read_csv(path, sep="\t")
+        except (OSError, ValueError):
+            continue
+        entry = stages.setdefault(rule, {"jobs": 0, "wall_s": 0.0, "cpu_s": 0.0,
+                                         "max_rss_mb": 0.0})
+        entry["jobs"] += 1
+        entry["wall_s"] = round(entry["wall_s"] + float(table["s"].sum()), 2)
+        cpu = pd.to_numeric(table.get("cpu_time"), errors="coerce")
+        entry["cpu_s"] = round(entry["cpu_s"] + float(cpu.sum()), 2) if cpu is not None \
+            else entry["cpu_s"]
+        rss = pd.to_numeric(table.get("max_rss"), errors="coerce")
+        if rss is not None and rss.notna().any():
+            entry["max_rss_mb"] = round(max(entry["max_rss_mb"], float(rss.max())), 1)
+    return stages
+
+
+def render_manifest_html(manifest: dict[str, Any]) -> str:
+    """results/manifest.html: the run summary a core reads (versions, time and memory per
+    stage). Like manifest.json it holds times, so it is outside the byte-identical outputs."""
+    from precex.reporting.patient import environment
+
+    return environment().get_template("manifest.html.j2").render(m=manifest)
+
+
 def build_manifest(provenance: dict[str, Any], results: str, exclude: set[str]) -> dict[str, Any]:
     outputs = {}
     root = Path(results)
@@ -99,5 +134,6 @@ def build_manifest(provenance: dict[str, Any], results: str, exclude: set[str]) 
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": {name: _version(name) for name in PACKAGES},
+        "stages": stage_resources(results),
         "outputs": outputs,
     }

@@ -48,6 +48,9 @@ rule cohort_report:
         reports=expand(f"{RESULTS}/shards/{{shard}}/reports.tsv", shard=SHARDS),
         notebook=workflow.source_path("../notebooks/cohort_report.ipynb"),
         trial=get_trial_allocation,
+        adaptations=get_adaptation_outputs(),
+        model_card=get_research_outputs(),
+        rulebase=CFG["rulebase"],
     output:
         html=report(
             f"{RESULTS}/reports/cohort.html",
@@ -78,6 +81,7 @@ rule manifest:
         ],
     output:
         manifest=f"{RESULTS}/manifest.json",
+        summary=f"{RESULTS}/manifest.html",
     log:
         f"{RESULTS}/logs/manifest.log",
     conda:

@@ -15,5 +15,8 @@ parameters = {
     "provenance_path": os.path.abspath(sm.input.provenance),
     "report_dir": os.path.abspath(os.path.dirname(sm.output.html)),
     "trial_path": os.path.abspath(sm.input.trial[0]) if sm.input.trial else "",
+    "adaptations_path": os.path.abspath(sm.input.adaptations[0]) if sm.input.adaptations else "",
+    "rulebase_path": os.path.abspath(sm.input.rulebase),
+    "model_card_path": os.path.abspath(sm.input.model_card[0]) if sm.input.model_card else "",
 }
 run_step(sm, lambda: stage.run_cohort(sm.input.notebook, parameters, sm.output.html))

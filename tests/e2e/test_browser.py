@@ -75,3 +75,57 @@ def test_at_a_glance_dose_is_week_one_of_the_progression(demo_run, tmp_path):
     dose = re.search(r'id="this-week-dose">(.*?)</p>', dom, re.S).group(1)
     assert f"{week1['aerobic']['minutes_per_session']} min" in dose
     assert "week 1 of 12" in dom
+
+
+def test_the_printed_pdf_has_the_patient_id_on_every_page(demo_run, tmp_path):
+    """Printed by Chromium with the report's print CSS: every page names the patient and
+    numbers itself; the PDF is byte-identical when printed again (dates fixed)."""
+    from precex.reporting.pdf import chromium_binary, print_pdf
+    from pypdf import PdfReader
+
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium package)")
+    summary = pd.read_csv(demo_run / "prescriptions/prescriptions.tsv", sep="\t", dtype=str)
+    pid = summary["patient_id"].iloc[0]
+    first, again = tmp_path / "a.pdf", tmp_path / "b.pdf"
+    print_pdf(demo_run / f"reports/{pid}.html", first, "2026-01-05", binary)
+    print_pdf(demo_run / f"reports/{pid}.html", again, "2026-01-05", binary)
+    assert first.read_bytes() == again.read_bytes()
+    pages = PdfReader(first).pages
+    assert len(pages) >= 2
+    for n, page in enumerate(pages, start=1):
+        text = page.extract_text()
+        assert pid in text, (n, text[:300])
+        assert f"page {n} of {len(pages)}" in text, (n, text[-300:])
+
+
+def test_a_stopped_adaptation_opens_with_the_stop_and_schedules_nothing(demo_run, tmp_path):
+    import re
+
+    table = pd.read_csv(demo_run / "adaptations/adaptations.tsv", sep="\t", dtype=str)
+    stopped = table[table["decision"] == "stop"]
+    if stopped.empty:
+        pytest.skip("no stopped adaptation in the demo")
+    name = stopped["file"].iloc[0].rsplit("/", 1)[-1].replace(".json", ".html")
+    dom = chromium(tmp_path, "--dump-dom",
+                   (demo_run / "adaptations/reports" / name).as_uri()).stdout
+    body = dom[dom.index("<body>") + len("<body>"):]
+    first_text = re.sub(r"<[^>]+>", " ", body).split()[:1]
+    assert first_text == ["STOP:"], body[:500]
+    assert "No sessions this week" in dom
+
+
+def test_the_batch_table_renders_pages_and_filters_in_chromium(demo_run, tmp_path):
+    """The table script ran (its count line is set), every patient is a row with a link on the
+    first page, and the review queue names every patient who is not simply prescribed."""
+    summary = pd.read_csv(demo_run / "prescriptions/prescriptions.tsv", sep="\t", dtype=str)
+    dom = chromium(tmp_path, "--dump-dom", (demo_run / "reports/cohort.html").as_uri()).stdout
+    n = len(summary)
+    assert f"1-{n} of {n} patients" in dom
+    rows = dom[dom.index('id="patient-rows"'):dom.index("</tbody>")]
+    assert rows.count("<tr>") == n
+    queue = dom[dom.index('id="review-queue"'):dom.index('id="batch-qc"')]
+    for pid in summary.loc[summary["status"] != "prescribed", "patient_id"]:
+        assert f">{pid}<" in queue, pid
+    assert "Per-modality QC" in dom and "run summary" in dom

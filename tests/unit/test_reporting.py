@@ -305,3 +305,33 @@ def test_the_kernel_runs_on_private_ipc_sockets_and_its_stderr_reaches_the_log_o
     kernel_lines = "\n".join(r.getMessage() for r in caplog.records if r.name == "precex.kernel")
     assert "noise written by the kernel" in kernel_lines
     assert "without encryption" not in kernel_lines
+
+
+def test_batch_table_rows_qc_outliers_and_safe_json():
+    import json as jsonlib
+
+    from precex.reporting.cohort import patient_table, qc_panels, review_queue, table_json
+
+    rx = pd.DataFrame([
+        {"patient_id": "A</script><b>", "status": "prescribed", "triage": "low",
+         "supervision": "u", "max_intensity": "vigorous", "safety_rules_fired": "SAFETY_FEVER",
+         "data_to_obtain": "0", "data_issues": "2", "signoff": "approved"},
+        {"patient_id": "B", "status": "clearance_required", "triage": "high",
+         "supervision": "supervised", "max_intensity": "light", "safety_rules_fired": "",
+         "data_to_obtain": "1", "data_issues": "0", "signoff": "draft"},
+    ])
+    profiles = pd.DataFrame({"depth_reads": [500.0, 40_000.0], "wear_days": [7, 2],
+                             "platelets_10e9_l": [200, None]}, index=["A</script><b>", "B"])
+    rows = patient_table(profiles, rx, {"SAFETY_FEVER": "Fever"}, "/nonexistent")
+    assert [r["id"] for r in rows] == ["A</script><b>", "B"]
+    assert rows[0]["flags"] == "Fever" and rows[0]["issues"] == 2 and rows[1]["obtain"] == 1
+    assert rows[0]["signoff"] == "approved" and rows[0]["report"] is False
+    text = table_json(rows)
+    assert "<" not in text and ">" not in text and jsonlib.loads(text) == rows
+    panels = {p["label"]: p for p in qc_panels(profiles)}
+    depth = panels["Microbiome read depth"]
+    assert [o["id"] for o in depth["outliers"]] == ["A</script><b>"] and depth["n"] == 2
+    assert [o["id"] for o in panels["Wearable days worn"]["outliers"]] == ["B"]
+    assert sum(b["n"] for b in depth["histogram"]["bars"]) == 2
+    queue = review_queue(rx, [{"id": "C", "href": "../adaptations/reports/C.week-1.html"}])
+    assert [r["id"] for r in queue] == ["C", "B", "A</script><b>"]  # stop, clearance, issues

@@ -34,6 +34,7 @@ rule report_shard:
     params:
         ids=get_shard_ids,
         results=get_results_dir,
+        pdf=CFG["report_pdf"],
     script:
         "../scripts/report_shard.py"
 

@@ -8,4 +8,5 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 run_step(sm, lambda: stage.run_shard(
     sm.input.summary, list(sm.params.ids), sm.params.results, sm.input.provenance,
     sm.input.notebook, sm.output.index, sm.output.exclusions, sm.output.reports,
-    sm.input.research[0] if sm.input.research else "", sm.output.handouts))
+    sm.input.research[0] if sm.input.research else "", sm.output.handouts,
+    bool(sm.params.pdf)))

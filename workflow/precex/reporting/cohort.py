@@ -53,6 +53,13 @@ def rule_titles(rulebase_path: str = "") -> dict[str, str]:
         return {}
 
 
+def _count(table: pd.DataFrame, column: str) -> pd.Series:
+    """A count column as integers (0 where absent or blank; older tables lack it)."""
+    if column not in table:
+        return pd.Series(0, index=table.index, dtype=int)
+    return pd.to_numeric(table[column], errors="coerce").fillna(0).astype(int)
+
+
 def review_queue(prescriptions: pd.DataFrame, stopped: list[dict[str, Any]] | None = None
                  ) -> list[dict[str, Any]]:
     """Patients a clinician must look at first: an adaptation that stopped, not simply
@@ -62,8 +69,7 @@ def review_queue(prescriptions: pd.DataFrame, stopped: list[dict[str, Any]] | No
              "data_issues": 0, "rank": -1} for s in stopped or []]
     if not prescriptions.empty:
         rx = prescriptions.fillna("")
-        to_obtain = pd.to_numeric(rx.get("data_to_obtain", 0), errors="coerce").fillna(0)
-        issues = pd.to_numeric(rx.get("data_issues", 0), errors="coerce").fillna(0)
+        to_obtain, issues = _count(rx, "data_to_obtain"), _count(rx, "data_issues")
         waiting = rx[(rx["status"] != "prescribed") | (to_obtain > 0) | (issues > 0)]
         order = {"deferred": 0, "clearance_required": 1, "prescribed": 2}
         rows += [{"id": r["patient_id"], "href": quote(str(r["patient_id"])) + ".html",
@@ -93,8 +99,7 @@ def patient_table(profiles: pd.DataFrame, prescriptions: pd.DataFrame,
     completeness = _mean_completeness(profiles).reindex(rx["patient_id"]).fillna(0)
     flags = rx["safety_rules_fired"].str.split(";").map(
         lambda ids: "; ".join(titles.get(i, i) for i in ids if i))
-    counts = {c: pd.to_numeric(rx.get(c, 0), errors="coerce").fillna(0).astype(int)
-              for c in ("data_to_obtain", "data_issues")}
+    counts = {c: _count(rx, c) for c in ("data_to_obtain", "data_issues")}
     frame = pd.DataFrame({
         "id": rx["patient_id"], "status": rx["status"].str.replace("_", " "),
         "triage": rx["triage"], "supervision": rx["supervision"],

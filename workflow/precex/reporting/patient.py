@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from precex.blood.catalogue import load_catalogue
 
@@ -122,7 +123,20 @@ def environment() -> Environment:
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = _fmt
+    env.filters["css_string"] = css_string
     return env
+
+
+def css_string(value: Any) -> Markup:
+    """Text for a double-quoted CSS string inside <style>: backslash, quote, '<' and line breaks
+    escaped as CSS escapes, so no input can end the string or the style element."""
+    out = []
+    for ch in str(value):
+        if ch in '\\"<>&' or ord(ch) < 32:
+            out.append(f"\\{ord(ch):x} ")
+        else:
+            out.append(ch)
+    return Markup("".join(out))
 
 
 def _fmt(value: Any, digits: int = 1) -> str:

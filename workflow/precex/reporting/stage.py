@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -12,21 +13,23 @@ import pandas as pd
 
 from precex.io.files import write_bytes, write_text, write_tsv
 from precex.problems import EXCLUSION_COLUMNS
+from precex.reporting.pdf import print_pdf, require_chromium
 from precex.reporting.runner import RenderJob, render_many
 
 
 def run_shard(summary_tsv: str, shard_ids: list[str], results: str, provenance: str,
               notebook: str, out_index: str, out_exclusions: str, shard_dir: str,
-              research: str = "", handout_dir: str = "") -> None:
+              research: str = "", handout_dir: str = "", pdf: bool = False) -> None:
     """Render the shard's reports into shard_dir (tracked by Snakemake, registered for
     `snakemake --report`) and link each to the contract path results/reports/{patient}.html;
     each patient's handout and session calendar likewise into handout_dir and
     results/handouts/{patient}.html and .ics."""
     report_dir = Path(results) / "reports"
     handouts = Path(results) / "handouts"
-    for pid in shard_ids:  # no stale report or handout survives a rerun
-        for stale in (report_dir / f"{pid}.html", handouts / f"{pid}.html",
-                      handouts / f"{pid}.ics"):
+    chromium = require_chromium("config (report_pdf)") if pdf else ""
+    for pid in shard_ids:  # no stale report, PDF or handout survives a rerun
+        for stale in (report_dir / f"{pid}.html", report_dir / f"{pid}.pdf",
+                      handouts / f"{pid}.html", handouts / f"{pid}.ics"):
             if stale.exists():
                 os.unlink(stale)
     os.makedirs(shard_dir, exist_ok=True)
@@ -43,6 +46,22 @@ def run_shard(summary_tsv: str, shard_ids: list[str], results: str, provenance: 
             publish(job.out_html, report_dir / f"{job.key}.html")
     if handout_dir:
         write_handouts(summary["patient_id"], results, handout_dir, failures)
+    if pdf:
+        reference = json.loads(Path(provenance).read_text(encoding="utf-8"))["config"][
+            "reference_date"]
+        for job in jobs:
+            if job.key in failures:
+                continue
+            out = Path(job.out_html).with_suffix(".pdf")
+            try:
+                print_pdf(job.out_html, out, reference, chromium)
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
+                # a requested output is missing: the report fails as a whole (an exclusion
+                # with the reason), never a silent HTML-only patient
+                failures[job.key] = f"report PDF could not be printed ({err})"
+                (report_dir / f"{job.key}.html").unlink(missing_ok=True)
+                continue
+            publish(out, report_dir / out.name)
     rows = [{"patient_id": j.key, "report": f"reports/{j.key}.html"} for j in jobs
             if j.key not in failures]
     write_tsv(out_index, pd.DataFrame(rows, columns=["patient_id", "report"]))

@@ -105,3 +105,15 @@ def test_validate_reports_every_layer_in_one_pass(demo_copy, capsys, monkeypatch
     assert "microbiom" in err and "2026-13-05" in err and "absent.vcf: file not found" in err
     assert "3 x " in err and "is not a number" in err  # three rows, one line
     assert "furlongs" in err
+
+
+def test_validate_names_report_pdf_without_chromium(tmp_path, monkeypatch, capsys):
+    from precex import cli
+    from precex.reporting import pdf
+
+    monkeypatch.setattr(pdf.shutil, "which", lambda name: None)
+    config = tmp_path / "c.yaml"
+    config.write_text("patients: nowhere.tsv\nreference_date: '2026-01-05'\nreport_pdf: true\n")
+    assert cli.main(["validate", "--configfile", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "report_pdf is true but no Chromium was found" in err and "Traceback" not in err

@@ -321,6 +321,13 @@ def _validate(args: argparse.Namespace) -> int:
                                              f"check '{key}' in {source}.", stage="files"))
                 config.pop(key, None)
     found += missing_files
+    if config.get("report_pdf"):  # the report jobs would stop on it: say so now
+        from precex.reporting.pdf import require_chromium
+
+        try:
+            require_chromium(source)
+        except InputError as err:
+            found += err.problems
     if "reference_date" not in config:  # still check the inputs, against today's date
         config["reference_date"] = dt.date.today().isoformat()
     if "patients" not in config:

@@ -232,7 +232,8 @@ def check_vignette(pid: str, p: dict) -> None:
     bundle = prescription_bundle(p)
     validate_bundle(bundle)
     careplan = bundle["entry"][0]["resource"]
-    assert careplan["status"] == {"prescribed": "active", "clearance_required": "draft",
+    # no clinician has signed it: a prescribed plan is a draft until signed
+    assert careplan["status"] == {"prescribed": "draft", "clearance_required": "draft",
                                   "deferred": "on-hold"}[p["status"]]
 
 

@@ -132,7 +132,8 @@ def test_heart_rate_floor_is_above_rest_and_fhir_status_agrees(f, beta_blocked):
         if beta_blocked:
             assert "heart_rate_bpm" not in aer and aer["intensity_guidance"] == "rpe"
     bundle = prescription_bundle(p)
-    expected = {"prescribed": "active", "clearance_required": "draft",
+    # unsigned (no clinician has signed it): a prescribed plan is a draft too
+    expected = {"prescribed": "draft", "clearance_required": "draft",
                 "deferred": "on-hold"}[p["status"]]
     for entry in bundle["entry"]:
         resource = entry["resource"]
@@ -142,3 +143,5 @@ def test_heart_rate_floor_is_above_rest_and_fhir_status_agrees(f, beta_blocked):
             assert resource["status"] == expected
     if p["triage"] == "high":
         assert p["status"] != "prescribed"
+    if p["status"] != "prescribed":  # coherent: never "clearance required" beside low risk
+        assert p["triage"] != "low" and p["supervision"] != "unsupervised"

@@ -12,7 +12,9 @@ evidence-graded modifiers -> annotations -> caps applied last -> concrete plan.
 - Caps are applied after every modifier, so no modifier can raise a dose above a cap; when a
   cap lowers a component's intensity, its weekly volume is re-derived so it never falls below
   the base prescription's volume (at the capped intensity).
-- High triage means clearance before starting: status is at least clearance_required.
+- High triage means clearance before starting: status is at least clearance_required; and
+  conversely a plan that needs clearance or is deferred is at least moderate triage and
+  supervised (the report never shows "clearance required" beside "low" and "unsupervised").
 - Safety inputs that are missing, stale, rejected or conflicting are listed in the prescription
   (`safety_inputs`, `data_issues`) and every rule that capped because of them adds an "obtain
   X" item with what was capped meanwhile (`data_to_obtain`).
@@ -147,6 +149,9 @@ def enforce_caps(dose: dict[str, Any], caps: Caps,
     """
     if caps.triage == "high":  # high triage: medical evaluation and clearance before starting
         caps.status = _stricter(STATUSES, caps.status, "clearance_required")
+    if caps.status != "prescribed":  # coherent: needing clearance is never low-risk, unsupervised
+        caps.triage = _stricter(TRIAGE, caps.triage, "moderate")
+        caps.supervision = _stricter(SUPERVISION, caps.supervision, "supervised")
     if "vigorous" in caps.exclude:
         caps.max_intensity = _lower(INTENSITIES, caps.max_intensity, "moderate")
     if caps.max_intensity != "vigorous":

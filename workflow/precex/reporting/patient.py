@@ -210,6 +210,24 @@ def age_bars(features: dict[str, Any]) -> dict[str, Any]:
                                          "width": round(100 * v / top, 2)} for n, v in rows]}
 
 
+@cache
+def _variant_genes() -> dict[str, str]:
+    import pandas as pd
+
+    from precex.paths import resource_path
+
+    table = pd.read_csv(resource_path("genetics", "exercise_variants.tsv"), sep="\t", dtype=str)
+    return dict(zip(table["rsid"], table["gene"], strict=True))
+
+
+def genotype_rows(features: dict[str, Any]) -> list[dict[str, str]]:
+    """The research-only genotypes the genetics domain refers to, with their genes."""
+    genes = _variant_genes()
+    return [{"rsid": rsid, "gene": gene, "genotype": str(features[f"{rsid}_genotype"])}
+            for rsid, gene in sorted(genes.items())
+            if features.get(f"{rsid}_genotype") not in (None, "")]
+
+
 def signoff_text(prescription: dict[str, Any]) -> dict[str, str]:
     """The sign-off line the report opens with: {state, text}."""
     from precex.prescription.signoff import effective_signoff
@@ -250,6 +268,7 @@ def report_context(profile: dict[str, Any], prescription: dict[str, Any],
         "profile": profile,
         "status_text": STATUS_TEXT[prescription["status"]],
         "signoff": signoff_text(prescription),
+        "genotypes": genotype_rows(profile.get("features", {})),
         "excluded_text": [EXCLUDED_TEXT.get(e, e) for e in prescription["excluded"]],
         "data_to_obtain": prescription.get("data_to_obtain") or [],
         "context": patient_context(profile.get("features", {}), prescription),

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
+from precex.io.tokens import SWITCH_FALSE, SWITCH_TRUE, parse_bool
 from precex.paths import resource_path, schema_path
 from precex.problems import InputError, Problem
 
@@ -88,8 +89,6 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return normalise_config(data)
 
 
-_TRUE_WORDS = {"true", "yes", "on", "1", "y", "t"}
-_FALSE_WORDS = {"false", "no", "off", "0", "n", "f"}
 
 
 def normalise_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -107,11 +106,9 @@ def normalise_config(config: dict[str, Any]) -> dict[str, Any]:
             config[key] = value.isoformat()
         elif props.get(key, {}).get("type") == "boolean" and isinstance(value, str | int) \
                 and not isinstance(value, bool):
-            word = str(value).strip().lower()
-            if word in _TRUE_WORDS:
-                config[key] = True
-            elif word in _FALSE_WORDS:
-                config[key] = False
+            parsed = parse_bool(value, SWITCH_TRUE, SWITCH_FALSE)
+            if parsed is not None:
+                config[key] = parsed
     return config
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from precex.io.tokens import FALSE_WORDS, NUMERIC_MISSING, TRUE_WORDS
 from precex.problems import InputError, Problem
 from precex.wearables.features import hrv_readiness
 
@@ -30,8 +31,8 @@ ADAPTATION_FEATURES = (
 )
 SYMPTOM_FLAGS = ("fever", "new_bone_pain", "chest_pain", "dyspnoea")
 SYMPTOM_SCORES = ("fatigue", "pain")
-_TRUE = {"true", "yes", "1", "y", "t"}
-_FALSE = {"false", "no", "0", "n", "f", ""}
+_TRUE = TRUE_WORDS
+_FALSE = FALSE_WORDS | {""}  # a blank symptom flag: not reported
 
 
 def issue_date(prescription: dict[str, Any]) -> dt.date:
@@ -108,7 +109,7 @@ def _flag(series: pd.Series, source: str, column: str, rows: pd.Series) -> pd.Se
     return text.isin(_TRUE)
 
 
-MISSING_TEXT = ["", "NA", "NaN", "nan"]
+MISSING_TEXT = sorted(NUMERIC_MISSING - {"NULL", "null", "."})
 
 
 def _numbers(frame: pd.DataFrame, column: str, source: str) -> pd.Series:

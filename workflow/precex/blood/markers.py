@@ -30,13 +30,14 @@ import pandas as pd
 from precex.blood.catalogue import find_marker, load_catalogue
 from precex.blood.units import UnitError, hba1c_to_ngsp, to_canonical
 from precex.io.dates import parse_dates
+from precex.io.tokens import TRUE_WORDS
 from precex.io.validated import report_unmatched
 from precex.problems import Problem
 
 FASTING_MARKERS = ("glucose", "insulin", "triglycerides")
 CRP_ACUTE_MG_L = 10.0
 CRP_CHRONIC_MIN_DAYS = 14
-_TRUE = {"true", "yes", "1", "y", "t"}
+_TRUE = TRUE_WORDS
 
 
 @dataclass

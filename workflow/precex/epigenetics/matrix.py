@@ -32,9 +32,10 @@ import numpy as np
 import pandas as pd
 
 from precex.io.files import open_input
+from precex.io.tokens import NUMERIC_MISSING
 from precex.problems import InputError, Problem
 
-_NA = {"", "NA", "NaN", "nan", "NULL", "null", "."}
+_NA = NUMERIC_MISSING
 
 
 CLIP_MARGIN = 0.01  # normalisation can push betas slightly outside [0, 1]

@@ -37,19 +37,16 @@ from precex.clinical.vocabulary import (
 from precex.config import load_yaml
 from precex.io.columns import resolve_columns
 from precex.io.dates import iso_date
+from precex.io.tokens import CLINICAL_FALSE, CLINICAL_MISSING, CLINICAL_TRUE
 from precex.paths import schema_path
 from precex.problems import InputError, Problem
 
 _VOCABULARIES = {"agents": code_agents, "comorbidities": code_comorbidities}
 
 LIST_SEPARATOR = ";"
-_TRUE = {"true", "yes", "1", "y", "t", "present", "positive", "febrile", "pyrexial"}
-_FALSE = {"false", "no", "0", "n", "f", "absent", "negative", "nil", "none", "afebrile",
-          "apyrexial"}
-# What clinics write for "not recorded" (a blank), unless it is a valid value of the column.
-MISSING_TOKENS = {"na", "n/a", "n.a.", "nan", "null", "none", "-", "--", "?", ".", "unknown",
-                  "unk", "not done", "not recorded", "not measured", "not available", "nr",
-                  "nd", "pending", "tbd", "tba", "missing", "not known", "nk"}
+_TRUE = CLINICAL_TRUE
+_FALSE = CLINICAL_FALSE
+MISSING_TOKENS = CLINICAL_MISSING  # "not recorded", unless a valid value of the column
 # Derived columns written by the validate stage next to the schema's columns.
 REJECTED_COLUMN = "sheet_rejected"
 ISSUES_COLUMN = "sheet_data_issues"

@@ -235,6 +235,7 @@ weeks = st.lists(st.tuples(st.integers(0, 90), st.booleans(), st.integers(0, 10)
                  min_size=1, max_size=21)
 
 
+@pytest.mark.slow  # a long property-based search: CI runs it
 @settings(max_examples=150, deadline=None)
 @given(profiles, weeks, st.integers(1, 12))
 def test_adaptation_never_exceeds_caps_or_progresses_after_a_red_flag(profile, data, start):

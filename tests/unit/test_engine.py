@@ -352,6 +352,7 @@ def check_respects_caps(f, p):
             assert not (s["type"] == "resistance" and "resistance" in p["excluded"])
 
 
+@pytest.mark.slow  # a long property-based search: CI runs it
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(profiles, st.sampled_from(["G1", "G2", "G3", "H"]), st.booleans())
 def test_no_prescription_exceeds_a_triggered_cap(f, floor, research):
@@ -360,6 +361,7 @@ def test_no_prescription_exceeds_a_triggered_cap(f, floor, research):
     check_respects_caps(f, p)
 
 
+@pytest.mark.slow  # a long property-based search: CI runs it
 @settings(max_examples=200, deadline=None)
 @given(profiles, st.sampled_from(["G1", "G2", "G3", "H"]))
 def test_hypothesis_rules_never_change_the_dose_without_research_mode(f, floor):
@@ -378,6 +380,7 @@ def test_hypothesis_rules_never_change_the_dose_without_research_mode(f, floor):
     assert applied_h == []
 
 
+@pytest.mark.slow  # a long property-based search: CI runs it
 @settings(max_examples=60, deadline=None)
 @given(st.lists(profiles, min_size=2, max_size=12))
 def test_batch_evaluation_equals_one_by_one(fs):

@@ -80,6 +80,7 @@ profiles = st.fixed_dictionaries({
 })
 
 
+@pytest.mark.slow  # a long property-based search: CI runs it
 @settings(max_examples=300, deadline=None)
 @given(profiles)
 def test_alternative_plans_never_exceed_the_capped_prescription(profile):

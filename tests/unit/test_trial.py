@@ -100,6 +100,7 @@ profiles = st.fixed_dictionaries({
 })
 
 
+@pytest.mark.slow  # a long property-based search: CI runs it
 @settings(max_examples=300, deadline=None)
 @given(profiles)
 def test_standard_arm_uses_no_precision_rules_but_every_safety_rule(profile):

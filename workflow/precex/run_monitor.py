@@ -46,9 +46,9 @@ CHATTER = re.compile(
     r"^(\[\w{3} \w{3} +\d+ [\d:]+ \d{4}\]$|(local)?(rule|checkpoint) \w+:$|\s+\w[\w ]*: |"
     r"Select jobs to execute|Execute \d+ jobs|Finished jobid|\d+ of \d+ steps|Building DAG|"
     r"Using shell|Provided (cores|resources)|Rules claiming|Job stats|job\s+count$|[-\s]+$|"
-    r"\w+\s+\d+$|Assuming unrestricted|Complete log|Elapsed time|host: |Updating checkpoint|"
+    r"\w+\s+\d+$|Assuming unrestricted|host: |Updating checkpoint|"
     r"Waiting |Touching output|Removing temporary|Activating|Conda environments|"
-    r"Updating job|Nothing to be done|SNAKEMAKE$|=+$|\s+Config (file\(s\)|MD5): |"
+    r"Updating job|SNAKEMAKE$|=+$|\s+Config (file\(s\)|MD5): |"
     r"DAG of jobs will be updated)"
 )
 INCOMPLETE = re.compile(r"IncompleteFilesException")

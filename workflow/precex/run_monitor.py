@@ -170,6 +170,8 @@ class Progress:
                 bar.update(self.shard_sizes.get(shard, 0))
         else:
             bar.update(1)
+        if bar.total and bar.n >= bar.total:
+            bar.close()  # its time stops where the stage finished
 
     def write(self, text: str) -> None:
         from tqdm import tqdm

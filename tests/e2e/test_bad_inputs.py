@@ -98,6 +98,10 @@ def test_combined_cases_exclude_or_report_and_lose_nobody(combined_run):
         if not ok:
             failures.append(case["id"])
     assert failures == []
+    # every stage's problems reach the batch report (adaptation and research included)
+    report = (results / "reports/cohort.html").read_text()
+    for stage, file in problems[["stage", "file"]].drop_duplicates().itertuples(index=False):
+        assert f"<tr><td>{stage}</td><td>{file}</td>" in report, (stage, file)
 
 
 @pytest.fixture(scope="module")

@@ -75,7 +75,12 @@ def get_stage_exclusions(wildcards):
 
 
 def get_stage_problems(wildcards):
+    # Every stage's problems reach the batch report: adaptation and research too.
     stages = ["validated"] + get_active_modalities()
+    if is_configured("followup_wearables"):
+        stages.append("adaptations")
+    if is_configured("outcomes"):
+        stages.append("research")
     return [f"{RESULTS}/{s}/problems.tsv" for s in stages]
 
 

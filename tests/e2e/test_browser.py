@@ -123,7 +123,8 @@ def test_the_batch_table_renders_pages_and_filters_in_chromium(demo_run, tmp_pat
     dom = chromium(tmp_path, "--dump-dom", (demo_run / "reports/cohort.html").as_uri()).stdout
     n = len(summary)
     assert f"1-{n} of {n} patients" in dom
-    rows = dom[dom.index('id="patient-rows"'):dom.index("</tbody>")]
+    start = dom.index('id="patient-rows"')
+    rows = dom[start:dom.index("</tbody>", start)]
     assert rows.count("<tr>") == n
     queue = dom[dom.index('id="review-queue"'):dom.index('id="batch-qc"')]
     for pid in summary.loc[summary["status"] != "prescribed", "patient_id"]:

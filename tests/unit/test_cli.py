@@ -117,3 +117,14 @@ def test_validate_names_report_pdf_without_chromium(tmp_path, monkeypatch, capsy
     assert cli.main(["validate", "--configfile", str(config)]) == 1
     err = capsys.readouterr().err
     assert "report_pdf is true but no Chromium was found" in err and "Traceback" not in err
+
+
+def test_a_moved_installation_is_explained_once(tmp_path):
+    """`pip install .` then `pip install -e .` moves the bundled inputs: say why jobs rerun."""
+    from precex.cli import note_moved_install
+
+    assert note_moved_install(tmp_path / "site-packages", tmp_path) is None  # first run
+    assert note_moved_install(tmp_path / "site-packages", tmp_path) is None  # same install
+    message = note_moved_install(tmp_path / "checkout", tmp_path)
+    assert message and "site-packages" in message and "checkout" in message
+    assert note_moved_install(tmp_path / "checkout", tmp_path) is None  # said once

@@ -22,6 +22,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from precex import __version__
@@ -77,9 +78,41 @@ def _run(user_args: list[str]) -> int:
         return 1
     if not any(a in ("--snakefile", "-s") or a.startswith("--snakefile=") for a in forwarded):
         forwarded = ["--snakefile", str(workflow_root() / "Snakefile"), *forwarded]
+    moved = note_moved_install(workflow_root(), Path(_working_folder(forwarded)))
+    if moved:
+        print(moved, file=sys.stderr)
     env = dict(os.environ, PRECEX_VERBOSE="1") if verbose else None
     return run_snakemake([sys.executable, "-m", "snakemake", *forwarded], user_args=user_args,
                          verbose=verbose, shard_sizes=lambda: shard_sizes(forwarded), env=env)
+
+
+def _working_folder(forwarded: list[str]) -> str:
+    for i, arg in enumerate(forwarded):
+        if arg in ("-d", "--directory") and i + 1 < len(forwarded):
+            return forwarded[i + 1]
+        if arg.startswith("--directory="):
+            return arg.split("=", 1)[1]
+    return "."
+
+
+def note_moved_install(root: Path, folder: Path) -> str | None:
+    """Say so when this folder's results were made by precex installed elsewhere (e.g. `pip
+    install .` then `pip install -e .`): Snakemake checks input paths, so jobs whose bundled
+    inputs moved run again. The record sits in Snakemake's own metadata folder."""
+    record = folder / ".snakemake" / "precex_workflow_root"
+    try:
+        previous = record.read_text(encoding="utf-8").strip() if record.is_file() else ""
+        if previous != str(root):
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(f"{root}\n", encoding="utf-8")
+    except OSError:  # a read-only folder: Snakemake will say what matters
+        return None
+    if previous and previous != str(root):
+        return (f"precex: this folder's results were made by precex installed at {previous}; "
+                f"it now runs from {root}. Jobs whose bundled inputs (demo data, rule base, "
+                "notebooks) moved will run again, because Snakemake checks input paths. Keep "
+                "one installation per batch folder to avoid it.")
+    return None
 
 
 def shard_sizes(forwarded: list[str]) -> dict[str, int]:

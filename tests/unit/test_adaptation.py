@@ -294,3 +294,33 @@ def test_a_stop_schedules_no_session_and_the_bundle_stays_draft(tmp_path):
     assert all(d["sessions"] == [] for d in out["schedule"])
     bundle = adapted_bundle(out)
     assert bundle["entry"][0]["resource"]["status"] == "draft"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 20), st.lists(
+    st.one_of(st.none(), st.floats(5, 200), st.sampled_from(["NA", ""])), min_size=0,
+    max_size=14)), min_size=1, max_size=6))
+def test_shard_hrv_readiness_equals_the_per_patient_computation(patients):
+    """One call for the shard (issue 20) gives every patient the readiness the per-patient
+    computation gives, whatever their days, gaps and missing readings."""
+    from precex.adaptation.features import shard_hrv_readiness
+
+    rows, issued = [], {}
+    for n, (start, hrv) in enumerate(patients):
+        pid = f"P{n}"
+        issued[pid] = REF
+        rows += [{"patient_id": pid, "date": (REF + dt.timedelta(days=start + i)).isoformat(),
+                  "mvpa_min": 30, "resting_hr": 60, "hrv_rmssd_ms": value}
+                 for i, value in enumerate(hrv)]
+    if not rows:
+        return
+    wear, problems = validate_days(pd.DataFrame(rows), "w.tsv", issued, "wearables")
+    assert problems == []
+    shard = shard_hrv_readiness(wear)
+    prescription = base_prescription()
+    for pid in issued:
+        mine = wear[wear["patient_id"] == pid]
+        alone = adaptation_features({**prescription, "patient_id": pid}, mine)
+        together = adaptation_features({**prescription, "patient_id": pid}, mine,
+                                       readiness=shard)
+        assert alone == together, pid

@@ -130,10 +130,27 @@ def _numbers(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
     return values
 
 
+def shard_hrv_readiness(wearables: pd.DataFrame) -> dict[str, str]:
+    """hrv_readiness of every patient in a validated follow-up table, in one call: each
+    patient's "today" is their last follow-up day, as adaptation_features takes it."""
+    if wearables.empty or "hrv_rmssd_ms" not in wearables:
+        return {}
+    text = wearables["hrv_rmssd_ms"].fillna("").astype(str).str.strip()
+    daily = pd.DataFrame({"patient_id": wearables["patient_id"],
+                          "day": pd.to_datetime(wearables["day"]),
+                          "hrv_rmssd_ms": pd.to_numeric(text.mask(text.isin(MISSING_TEXT)),
+                                                        errors="coerce")})
+    last = wearables.groupby("patient_id")["day"].max().to_dict()
+    ready = hrv_readiness(daily, last)
+    return ready["hrv_readiness"].to_dict()
+
+
 def adaptation_features(prescription: dict[str, Any], wearables: pd.DataFrame,
                         symptoms: pd.DataFrame | None = None, symptoms_source: str = "",
-                        wearables_source: str = "") -> dict[str, Any]:
-    """The adaptation features of one patient from validated tables (validate_days)."""
+                        wearables_source: str = "",
+                        readiness: dict[str, str] | None = None) -> dict[str, Any]:
+    """The adaptation features of one patient from validated tables (validate_days).
+    `readiness` is shard_hrv_readiness of the whole shard (computed here when absent)."""
     pid = prescription["patient_id"]
     issued = issue_date(prescription)
     wear = wearables[wearables["patient_id"] == pid].copy()
@@ -155,11 +172,13 @@ def adaptation_features(prescription: dict[str, Any], wearables: pd.DataFrame,
         complete = (max(wear["day"]) - issued).days // 7  # whole weeks since the prescription
         weeks_with = set(offset[session_days.to_numpy()].tolist())
         out["weeks_missed"] = sum(1 for w in range(complete) if w not in weeks_with)
-        daily = wear.assign(day=pd.to_datetime(wear["day"]))[["patient_id", "day",
-                                                              "hrv_rmssd_ms"]]
-        last = max(wear["day"])
-        ready = hrv_readiness(daily, last)
-        out["hrv_readiness"] = ready["hrv_readiness"].iloc[0] if len(ready) else None
+        if readiness is not None:
+            out["hrv_readiness"] = readiness.get(pid)
+        else:
+            daily = wear.assign(day=pd.to_datetime(wear["day"]))[["patient_id", "day",
+                                                                  "hrv_rmssd_ms"]]
+            ready = hrv_readiness(daily, max(wear["day"]))
+            out["hrv_readiness"] = ready["hrv_readiness"].iloc[0] if len(ready) else None
         base = aerobic.get("resting_hr_bpm")
         ordered = wear.sort_values("day")
         if base is None:

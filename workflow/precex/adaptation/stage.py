@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from precex.adaptation.features import (
     adaptation_features,
     issue_date,
     require_day_columns,
+    shard_hrv_readiness,
     validate_days,
 )
 from precex.config import load_yaml
@@ -40,6 +42,12 @@ def read_table(path: str, what: str) -> pd.DataFrame:
     return read_delimited(path, "adaptation", what)
 
 
+@cache
+def prescription_validator() -> Draft202012Validator:
+    """Built once per job: parsing the schema YAML per patient cost 65 ms a prescription."""
+    return Draft202012Validator(load_yaml(schema_path("prescription.schema.yaml")))
+
+
 def load_prescription(path: str) -> dict[str, Any]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -47,8 +55,7 @@ def load_prescription(path: str) -> dict[str, Any]:
         raise InputError([Problem(path, f"cannot be read as JSON ({err}).",
                                   "give a prescription written by precex.",
                                   stage="adaptation")]) from None
-    errors = list(Draft202012Validator(load_yaml(schema_path("prescription.schema.yaml")))
-                  .iter_errors(data))
+    errors = list(prescription_validator().iter_errors(data))
     if errors:
         raise InputError([Problem(path, f"not a precex prescription: {e.message} (at "
                                   f"{'/'.join(map(str, e.absolute_path)) or 'top level'}).",
@@ -168,6 +175,7 @@ def run_shard(summary_tsv: str, shard_ids: list[str], results: str, wearables_pa
     # Split each table by patient once (a filter per patient would cost patients x rows).
     wear_by = dict(tuple(wear.groupby("patient_id", sort=False)))
     sym_by = dict(tuple(sym.groupby("patient_id", sort=False))) if sym is not None else {}
+    readiness = shard_hrv_readiness(wear)  # one call for the shard, not one per patient
     empty_wear = wear.iloc[0:0]
     empty_sym = sym.iloc[0:0] if sym is not None else None
     for pid, prescription in prescriptions.items():
@@ -177,7 +185,7 @@ def run_shard(summary_tsv: str, shard_ids: list[str], results: str, wearables_pa
         their_sym = sym_by.get(pid, empty_sym) if sym is not None else None
         try:
             features = adaptation_features(prescription, mine, their_sym, symptoms_source or "",
-                                           wearables_source)
+                                           wearables_source, readiness=readiness)
         except InputError as err:
             problems += [Problem(q.file, q.message, q.fix, q.row, q.column, pid, "adaptation")
                          for q in err.problems]

@@ -19,6 +19,7 @@ adherence columns of precex.wearables.adherence.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -121,9 +122,12 @@ HRV_COLUMNS = ["lnrmssd_today", "lnrmssd_date", "lnrmssd_mean_7d", "lnrmssd_sd_7
                "hrv_readings_7d", "hrv_readiness"]
 
 
-def hrv_readiness(daily: pd.DataFrame, reference_date: dt.date) -> pd.DataFrame:
-    """Today's lnRMSSD against the mean +/- 0.5 SD of the previous 7 days (>= 5 readings)."""
-    ref = pd.Timestamp(reference_date)
+def hrv_readiness(daily: pd.DataFrame,
+                  reference_date: dt.date | Mapping[str, dt.date]) -> pd.DataFrame:
+    """Today's lnRMSSD against the mean +/- 0.5 SD of the previous 7 days (>= 5 readings).
+
+    `reference_date` is "today": one date for everyone, or one per patient (the weekly
+    adaptation's last follow-up day), so that a whole shard is one call."""
     d = daily[["patient_id", "day", "hrv_rmssd_ms"]].dropna()
     if d.empty:  # nobody has a reading (found by fuzzing: a header-only table crashed)
         return pd.DataFrame(columns=HRV_COLUMNS, index=pd.Index([], name="patient_id"))
@@ -143,6 +147,10 @@ def hrv_readiness(daily: pd.DataFrame, reference_date: dt.date) -> pd.DataFrame:
     lo = out["lnrmssd_mean_7d"] - 0.5 * out["lnrmssd_sd_7d"]
     hi = out["lnrmssd_mean_7d"] + 0.5 * out["lnrmssd_sd_7d"]
     enough = out["hrv_readings_7d"] >= 5
+    if isinstance(reference_date, Mapping):
+        ref = pd.to_datetime(pd.Series(reference_date, dtype=object)).reindex(latest.index)
+    else:
+        ref = pd.Timestamp(reference_date)
     stale = latest["day"] < ref - pd.Timedelta(days=1)  # readiness is for today, not last week
     out["hrv_readiness"] = np.select(
         [~enough | stale, out["lnrmssd_today"] < lo, out["lnrmssd_today"] > hi],

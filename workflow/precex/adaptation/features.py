@@ -99,7 +99,7 @@ def validate_days(frame: pd.DataFrame, source: str, issued: dict[str, dt.date],
 
 
 def _flag(series: pd.Series, source: str, column: str, rows: pd.Series) -> pd.Series:
-    text = series.fillna("").astype(str).str.strip().str.lower()
+    text = series.astype(object).fillna("").astype(str).str.strip().str.lower()
     bad = ~text.isin(_TRUE | _FALSE)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
@@ -117,7 +117,7 @@ def _numbers(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
     would count as a day without activity and could step a patient back)."""
     if column not in frame:
         return pd.Series(np.nan, index=frame.index)
-    text = frame[column].fillna("").astype(str).str.strip()
+    text = frame[column].astype(object).fillna("").astype(str).str.strip()
     missing = text.isin(MISSING_TEXT)
     values = pd.to_numeric(text.mask(missing), errors="coerce")
     bad = values.isna() & ~missing
@@ -135,7 +135,7 @@ def shard_hrv_readiness(wearables: pd.DataFrame) -> dict[str, str]:
     patient's "today" is their last follow-up day, as adaptation_features takes it."""
     if wearables.empty or "hrv_rmssd_ms" not in wearables:
         return {}
-    text = wearables["hrv_rmssd_ms"].fillna("").astype(str).str.strip()
+    text = wearables["hrv_rmssd_ms"].astype(object).fillna("").astype(str).str.strip()
     daily = pd.DataFrame({"patient_id": wearables["patient_id"],
                           "day": pd.to_datetime(wearables["day"]),
                           "hrv_rmssd_ms": pd.to_numeric(text.mask(text.isin(MISSING_TEXT)),

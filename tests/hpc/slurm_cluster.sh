@@ -130,6 +130,18 @@ stop() {
         fi
         rm -f "$pidfile"
     done
+    # Job steps (slurmstepd) and the jobs they ran outlive a stopped slurmd when the controller
+    # died first; they work in this cluster's folder or carry its config in their environment.
+    for proc in /proc/[0-9]*; do
+        pid=${proc#/proc/}
+        [ "$pid" = "$$" ] && continue
+        cwd=$(readlink "$proc/cwd" 2>/dev/null) || continue
+        if [[ "$cwd" == "$STATE" || "$cwd" == "$STATE"/* ]] || \
+                tr '\0' '\n' < "$proc/environ" 2>/dev/null | grep -qx "SLURM_CONF=$CONF"; then
+            kill -9 "$pid" 2>/dev/null && log "stopped leftover process $pid (${cwd})"
+        fi
+    done
+    return 0
 }
 
 case "${1:-}" in

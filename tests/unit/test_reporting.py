@@ -335,3 +335,77 @@ def test_batch_table_rows_qc_outliers_and_safe_json():
     assert sum(b["n"] for b in depth["histogram"]["bars"]) == 2
     queue = review_queue(rx, [{"id": "C", "href": "../adaptations/reports/C.week-1.html"}])
     assert [r["id"] for r in queue] == ["C", "B", "A</script><b>"]  # stop, clearance, issues
+
+
+def test_the_shard_notebook_renders_every_patient_as_the_single_report_does(tmp_path):
+    """The batch path (one notebook run per shard) writes exactly the bytes the one-patient
+    notebook displays; a patient whose inputs are broken fails alone, with the reason."""
+    from pathlib import Path
+
+    from precex.reporting.runner import render_batch
+
+    repo = Path(__file__).resolve().parents[2]
+    jobs = []
+    for pid in ("P1", "P2", "BROKEN"):
+        prof, pres, prov = write_inputs(tmp_path, pid)
+        if pid == "BROKEN":
+            Path(prof).write_text("{not json")
+        jobs.append(RenderJob(pid, {"profile_path": prof, "prescription_path": pres,
+                                    "provenance_path": prov, "research_path": ""},
+                              str(tmp_path / "out" / f"{pid}.html")))
+    failures = render_batch(str(repo / "workflow/notebooks/patient_reports.ipynb"), jobs)
+    assert list(failures) == ["BROKEN"] and "JSONDecodeError" in failures["BROKEN"]
+    assert not (tmp_path / "out" / "BROKEN.html").exists()
+    single = tmp_path / "single"
+    assert render_many(str(repo / "workflow/notebooks/patient_report.ipynb"),
+                       [RenderJob("P2", jobs[1].parameters, str(single / "P2.html"))]) == {}
+    assert (tmp_path / "out" / "P2.html").read_bytes() == (single / "P2.html").read_bytes()
+    assert 'P1' in (tmp_path / "out" / "P1.html").read_text()
+
+
+def _batch_template(tmp_path):
+    """A batch notebook that writes '<p>key</p>' per job and kills its kernel on 'kill'."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell("jobs_path = ''\nfailures_path = ''",
+                                  metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "import json, os\n"
+            "failed = {}\n"
+            "for job in json.load(open(jobs_path)):\n"
+            "    if job['key'] == 'kill':\n        os._exit(1)\n"
+            "    if job['key'] == 'bad':\n        failed['bad'] = 'report failed (bad)'\n"
+            "        continue\n"
+            "    open(job['out_html'], 'w').write(f\"<p>{job['key']}</p>\\n\")\n"
+            "json.dump(failed, open(failures_path, 'w'))"),
+    ]
+    template = tmp_path / "batch.ipynb"
+    nbformat.write(nb, template)
+    return template
+
+
+def test_a_patient_that_kills_the_batch_kernel_fails_alone(tmp_path):
+    """A crash no try/except catches (here os._exit) kills the shard's kernel: the patients
+    are then rendered one per run, so only the one that kills the kernel fails."""
+    from precex.reporting.runner import render_batch
+
+    keys = ["a", "bad", "kill", "d"]
+    jobs = [RenderJob(k, {}, str(tmp_path / f"{k}.html")) for k in keys]
+    failures = render_batch(str(_batch_template(tmp_path)), jobs)
+    assert sorted(failures) == ["bad", "kill"]
+    assert "kernel died" in failures["kill"] and failures["bad"] == "report failed (bad)"
+    assert [(tmp_path / f"{k}.html").exists() for k in keys] == [True, False, False, True]
+    assert (tmp_path / "d.html").read_text() == "<p>d</p>\n"
+
+
+def test_no_kernel_for_the_batch_makes_failures_not_an_exception(tmp_path, monkeypatch):
+    from precex.reporting import runner
+
+    monkeypatch.setattr(runner.time, "sleep", lambda s: None)
+    jobs = [RenderJob(k, {}, str(tmp_path / f"{k}.html")) for k in ("a", "b")]
+    failures = runner.render_batch(str(_batch_template(tmp_path)), jobs,
+                                   kernel_name="no-such-kernel")
+    assert set(failures) == {"a", "b"}
+    assert all("no kernel could be started" in v for v in failures.values())

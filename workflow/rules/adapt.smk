@@ -39,7 +39,7 @@ rule adapt_shard:
         wearables=CFG.get("followup_wearables", []),
         rulebase=CFG["rulebase"],
         provenance=f"{RESULTS}/reports/report_provenance.json",
-        notebook=workflow.source_path("../notebooks/patient_report.ipynb"),
+        notebook=workflow.source_path("../notebooks/patient_reports.ipynb"),
     output:
         table=f"{RESULTS}/shards/{{shard}}/adaptations.tsv",
         exclusions=f"{RESULTS}/shards/{{shard}}/adaptation_exclusions.tsv",

@@ -2,7 +2,7 @@ rule report_shard:
     input:
         summary=get_shard_summary,
         provenance=f"{RESULTS}/reports/report_provenance.json",
-        notebook=workflow.source_path("../notebooks/patient_report.ipynb"),
+        notebook=workflow.source_path("../notebooks/patient_reports.ipynb"),
         research=get_shard_research,
     output:
         index=f"{RESULTS}/shards/{{shard}}/reports.tsv",

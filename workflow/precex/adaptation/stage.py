@@ -229,10 +229,10 @@ def merge_shards(tables: list[str], exclusions: list[str], problems: list[str],
 
 def render_reports(rows: list[dict[str, Any]], results: str, out_dir: str, report_dir: str,
                    notebook: str, provenance: str) -> list[Problem]:
-    """Each adapted prescription rendered with the patient-report notebook (one warm kernel)
+    """Each adapted prescription rendered with the patient-report notebook (one batch notebook run)
     into the shard's report_dir and linked to results/adaptations/reports/; the report then
     shows the plan for the coming week and the history of adaptations."""
-    from precex.reporting.runner import RenderJob, render_many
+    from precex.reporting.runner import RenderJob, render_batch
     from precex.reporting.stage import publish
 
     os.makedirs(report_dir, exist_ok=True)
@@ -242,7 +242,7 @@ def render_reports(rows: list[dict[str, Any]], results: str, out_dir: str, repor
         "provenance_path": os.path.abspath(provenance),
         "research_path": "",
     }, str(Path(report_dir) / Path(r["file"]).with_suffix(".html").name)) for r in rows]
-    failures = render_many(notebook, jobs) if jobs else {}
+    failures = render_batch(notebook, jobs) if jobs else {}
     published = Path(results) / "adaptations" / "reports"
     for job in jobs:
         if job.key not in failures:

@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from precex.blood.catalogue import load_catalogue
+from precex.io.files import write_text
 
 STATUS_TEXT = {
     "prescribed": "Prescribed - may start",
@@ -307,18 +308,57 @@ def research_rows(block: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def render_patient_report(profile_path: str, prescription_path: str,
                           provenance_path: str, research_path: str = "") -> str:
+    with open(provenance_path, encoding="utf-8") as f:
+        provenance = json.load(f)
+    research = None
+    if research_path:  # research_mode with a responder model (results/research/)
+        with open(research_path, encoding="utf-8") as f:
+            research = json.load(f)
+    return _render(profile_path, prescription_path, provenance, research)
+
+
+def _render(profile_path: str, prescription_path: str, provenance: dict[str, Any],
+            research: dict[str, Any] | None) -> str:
     with open(profile_path, "rb") as f:
         raw_profile = f.read()
     profile = json.loads(raw_profile)
     with open(prescription_path, encoding="utf-8") as f:
         prescription = json.load(f)
-    with open(provenance_path, encoding="utf-8") as f:
-        provenance = json.load(f)
     template = environment().get_template("patient.html.j2")
     context = report_context(profile, prescription, provenance)
     context["patient_data_digest"] = hashlib.sha256(raw_profile).hexdigest()
     context["research"] = None
-    if research_path:  # research_mode with a responder model (results/research/)
-        with open(research_path, encoding="utf-8") as f:
-            context["research"] = research_rows(json.load(f).get(prescription["patient_id"]))
+    if research is not None:
+        context["research"] = research_rows(research.get(prescription["patient_id"]))
     return template.render(**context)
+
+
+def render_patient_reports(jobs_path: str, failures_path: str) -> None:
+    """Every report a batch lists (JSON: [{key, parameters, out_html}], the parameters those of
+    render_patient_report), each written to its out_html; {key: reason} for the patients whose
+    report failed goes to failures_path. Files shared by the batch (provenance, the responder
+    model's predictions) are read once, not once per patient."""
+    with open(jobs_path, encoding="utf-8") as f:
+        jobs = json.load(f)
+    shared: dict[str, Any] = {}
+
+    def load(path: str) -> Any:
+        if path not in shared:
+            with open(path, encoding="utf-8") as f:
+                shared[path] = json.load(f)
+        return shared[path]
+
+    failures = {}
+    for job in jobs:
+        parameters = job["parameters"]
+        try:
+            research = load(parameters["research_path"]) if parameters.get(
+                "research_path") else None
+            html = _render(parameters["profile_path"], parameters["prescription_path"],
+                           load(parameters["provenance_path"]), research)
+            if not html.strip():
+                raise ValueError("the report is empty")
+            write_text(job["out_html"], html if html.endswith("\n") else html + "\n")
+        except Exception as err:  # one patient's failure is recorded; the batch carries on
+            failures[job["key"]] = f"report failed ({type(err).__name__}: {err})"
+    write_text(failures_path, json.dumps(failures, sort_keys=True))

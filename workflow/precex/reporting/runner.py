@@ -1,4 +1,10 @@
-"""Render many notebooks on one warm kernel.
+"""Render many notebooks on one warm kernel, or many reports in one notebook run.
+
+`render_batch` (the shard jobs): one run of a batch notebook renders every patient of a shard
+through one call into the package, so the per-patient cost is the rendering alone, with no
+kernel round trip, notebook copy or parameter cell per patient.
+
+`render_many` (the batch report; and per patient when a batch kernel dies):
 
 The usual pattern (one papermill process plus one nbconvert per patient) starts a Python kernel
 per report, about 4 s each. Here one kernel serves a whole shard: for each patient the template
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import logging
 import os
 import tempfile
@@ -189,3 +196,75 @@ def _render_one(client: NotebookClient, template: nbformat.NotebookNode, job: Re
     if not html.strip():
         raise ValueError("the notebook displayed no HTML")
     write_text(job.out_html, html if html.endswith("\n") else html + "\n")
+
+
+def render_batch(template_path: str, jobs: Iterable[RenderJob], timeout_per_job: float = 5.0,
+                 kernel_name: str = "python3") -> dict[str, str]:
+    """Render every job with one run of a batch notebook; returns {key: error message}.
+
+    The notebook takes two parameters, `jobs_path` (a JSON list of {key, parameters,
+    out_html}) and `failures_path` (where it writes {key: reason} for the jobs that failed),
+    and renders each job itself, isolating a failing patient. If the kernel dies (a crash
+    no try/except catches), the unfinished jobs are rendered again one per run, so the one
+    that kills the kernel fails with the reason and the others are rendered; a kernel that
+    cannot start is retried as in render_many.
+    """
+    template = load_notebook_node(template_path)
+    failures: dict[str, str] = {}
+    queue: list[list[RenderJob]] = [list(jobs)] if jobs else []
+    died: set[str] = set()
+    last_error = ""
+    attempt = 0
+    with tempfile.TemporaryDirectory(prefix="precex-batch-") as folder:
+        while queue and attempt < KERNEL_ATTEMPTS:
+            attempt += 1
+            try:
+                with _kernel(copy.deepcopy(template), kernel_name, 300) as client:
+                    attempt = 0  # counts failed starts in a row; deaths are bounded below
+                    while queue:
+                        chunk = queue[0]
+                        client.timeout = int(300 + timeout_per_job * len(chunk))
+                        try:
+                            failures.update(_render_chunk(client, template, chunk, folder))
+                        except DeadKernelError as err:
+                            queue.pop(0)
+                            if len(chunk) > 1:  # find the job that kills the kernel
+                                queue[:0] = [[job] for job in chunk]
+                            elif chunk[0].key in died:
+                                failures[chunk[0].key] = f"kernel died while rendering ({err})"
+                            else:
+                                died.add(chunk[0].key)
+                                queue.insert(0, chunk)
+                            raise
+                        except CellExecutionError as err:  # the notebook itself failed
+                            name = getattr(err, "ename", "error")
+                            value = getattr(err, "evalue", str(err))
+                            for job in chunk:
+                                failures[job.key] = f"report cell failed ({name}: {value})"
+                            log.error("report batch failed: %s", err)
+                        queue.pop(0)
+            except Exception as err:  # the kernel did not start, or died: start a new one
+                last_error = f"{type(err).__name__}: {err}"
+                log.warning("report kernel attempt %d of %d failed (%s)", attempt,
+                            KERNEL_ATTEMPTS, last_error)
+                if not isinstance(err, DeadKernelError):
+                    time.sleep(min(attempt, 3))
+    for chunk in queue:
+        for job in chunk:
+            failures[job.key] = f"report not rendered: no kernel could be started ({last_error})"
+    return failures
+
+
+def _render_chunk(client: NotebookClient, template: nbformat.NotebookNode,
+                  chunk: list[RenderJob], folder: str) -> dict[str, str]:
+    jobs_path = os.path.join(folder, "jobs.json")
+    failures_path = os.path.join(folder, "failures.json")
+    with open(jobs_path, "w", encoding="utf-8") as handle:
+        json.dump([{"key": j.key, "parameters": j.parameters, "out_html": j.out_html}
+                   for j in chunk], handle)
+    if os.path.exists(failures_path):
+        os.unlink(failures_path)
+    _execute(client, _prepared(template, {"jobs_path": jobs_path,
+                                          "failures_path": failures_path}))
+    with open(failures_path, encoding="utf-8") as handle:
+        return dict(json.load(handle))

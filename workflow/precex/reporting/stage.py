@@ -14,7 +14,7 @@ import pandas as pd
 from precex.io.files import write_bytes, write_text, write_tsv
 from precex.problems import EXCLUSION_COLUMNS
 from precex.reporting.pdf import print_pdf, require_chromium
-from precex.reporting.runner import RenderJob, render_many
+from precex.reporting.runner import RenderJob, render_batch, render_many
 
 
 def run_shard(summary_tsv: str, shard_ids: list[str], results: str, provenance: str,
@@ -40,7 +40,7 @@ def run_shard(summary_tsv: str, shard_ids: list[str], results: str, provenance: 
         "provenance_path": os.path.abspath(provenance),
         "research_path": os.path.abspath(research) if research else "",
     }, str(Path(shard_dir) / f"{pid}.html")) for pid in summary["patient_id"]]
-    failures = render_many(notebook, jobs) if jobs else {}
+    failures = render_batch(notebook, jobs) if jobs else {}
     for job in jobs:
         if job.key not in failures:
             publish(job.out_html, report_dir / f"{job.key}.html")

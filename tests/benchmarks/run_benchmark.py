@@ -15,13 +15,25 @@ every stage is a job per patient: profiling, host profile, prescription), two pa
 time for the two cores, and each report is one `papermill` process plus one `jupyter
 nbconvert --to html --no-input`. Its wall time is compared with the precex run of the same
 cohort, which does more (the weekly adaptation with its reports and the batch report).
+
+Side by side with an earlier commit (issue 20):
+
+    python tests/benchmarks/run_benchmark.py --compare 1fef180 --sizes 2000 --seed 11 --runs 2
+
+makes one `precex demo` cohort with this checkout, checks the commit out in a temporary git
+worktree, and runs the whole pipeline on fresh copies of the cohort through that commit and
+through this checkout alternately (old, new, new, old, ...: drift in the machine's speed
+falls on both), each `precex run --cores N` with its own package first on PYTHONPATH.
+Reported: each run's wall and CPU time, the medians, and the ratio old/new.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -117,13 +129,83 @@ def run_per_patient(cohort: Path, limit: int, cores: int) -> dict:
             "s_per_patient": wall / len(sheet)}
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+def timed_run(cohort: Path, package_root: Path, cores: int) -> dict:
+    """One `precex run` of a fresh copy of the cohort with the package under package_root."""
+    work = cohort.with_name(f"{cohort.name}-run")
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(cohort, work)
+    env = {**os.environ, "PYTHONPATH": str(package_root / "workflow")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "precex.cli", "run", "--cores", str(cores),
+                             "--configfile", "config.yaml", "--quiet"], cwd=work, env=env,
+                            capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        raise RuntimeError(f"{package_root}: {result.stderr[-3000:]}")
+    shutil.rmtree(work)
+    return {"wall_s": wall,
+            "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)}
+
+
+def compare(commit: str, n: int, seed: int, runs: int, cores: int, work: Path) -> list[dict]:
+    """The same cohort through `commit` and through this checkout, alternately."""
+    cohort = work / "cohort"
+    subprocess.run([sys.executable, "-m", "precex.cli", "demo", "--patients", str(n), "--seed",
+                    str(seed), "--out", str(cohort)], check=True, capture_output=True,
+                   env={**os.environ, "PYTHONPATH": str(REPO / "workflow")})
+    old = work / "old"
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(old), commit],
+                   check=True, capture_output=True)
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "workflow",
+                            "Snakefile"], capture_output=True, text=True).stdout.strip()
+    sides = {commit: old, f"{head}{' (with uncommitted changes)' if dirty else ''}": REPO}
+    rows = []
+    try:
+        for run in range(runs):
+            order = list(sides.items()) if run % 2 == 0 else list(sides.items())[::-1]
+            for name, root in order:
+                rows.append({"run": run + 1, "code": name, "patients": n,
+                             **timed_run(cohort, root, cores)})
+                print(rows[-1], flush=True)
+    finally:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(old)],
+                       capture_output=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--per-patient", type=int, default=100,
                         help="patients for the per-patient design comparison (0: skip)")
+    parser.add_argument("--compare", metavar="COMMIT",
+                        help="side by side with this earlier commit (see the docstring)")
+    parser.add_argument("--seed", type=int, default=11, help="demo seed for --compare")
+    parser.add_argument("--runs", type=int, default=2, help="runs per side for --compare")
     args = parser.parse_args()
+    if args.compare:
+        with tempfile.TemporaryDirectory() as work:
+            rows = compare(args.compare, args.sizes[0], args.seed, args.runs, args.cores,
+                           Path(work))
+        table = pd.DataFrame(rows)
+        medians = table.groupby("code", sort=False)[["wall_s", "cpu_s"]].median()
+        print(f"Machine: {machine()}; --cores {args.cores}; precex demo --patients "
+              f"{args.sizes[0]} --seed {args.seed}\n")
+        print(table.round(2).to_markdown(index=False))
+        print()
+        print(medians.round(2).to_markdown())
+        old, new = medians.iloc[0], medians.iloc[1]
+        print(f"\n{medians.index[0]} / {medians.index[1]}: {old.wall_s / new.wall_s:.2f}x wall "
+              f"time, {old.cpu_s / new.cpu_s:.2f}x CPU time (medians)")
+        return
     totals, stages = [], []
     comparison = None
     with tempfile.TemporaryDirectory() as work:

@@ -324,3 +324,77 @@ def test_shard_hrv_readiness_equals_the_per_patient_computation(patients):
         together = adaptation_features({**prescription, "patient_id": pid}, mine,
                                        readiness=shard)
         assert alone == together, pid
+
+
+_maybe_number = st.one_of(st.none(), st.integers(0, 12),
+                          st.floats(0, 200, allow_nan=False, allow_infinity=False))
+_feature_values = st.fixed_dictionaries({
+    "followup_days": st.one_of(st.none(), st.integers(0, 28)),
+    "aerobic_adherence_pct": _maybe_number, "sessions_completed_per_week": _maybe_number,
+    "weeks_missed": st.one_of(st.none(), st.integers(0, 4)),
+    "hrv_readiness": st.sampled_from([None, "below", "within", "above"]),
+    "resting_hr_rise_3d": st.one_of(st.none(), st.booleans()),
+    **{f"symptom_{s}": st.one_of(st.none(), st.booleans())
+       for s in ("fever", "new_bone_pain", "chest_pain", "dyspnoea")},
+    "fatigue_mean": _maybe_number, "pain_mean": _maybe_number,
+})
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_feature_values, min_size=1, max_size=12))
+def test_rules_fired_for_a_whole_shard_are_those_fired_patient_by_patient(shard):
+    """The shard evaluates each adaptation rule once on all patients' features; every patient
+    must fire exactly the rules a frame of their own features fires (the per-patient path,
+    whose column types follow that one patient's values)."""
+    from precex.adaptation.engine import fired_rules
+    from precex.prescription.rules import evaluate
+
+    features = {f"P{i}": f for i, f in enumerate(shard)}
+    together = fired_rules(RB, features)
+    for pid, own in features.items():
+        alone = [r.id for r in RB.of_kind("adaptation")
+                 if evaluate(r.when, pd.DataFrame([own], index=[pid]))[0]]
+        assert [r.id for r in together[pid]] == alone
+
+
+_cells = st.sampled_from(["30", "45.5", "0", "", "NA", "12", "abc", "60"])
+_flags = st.sampled_from(["true", "no", "", "yes", "maybe", "False"])
+_scores = st.sampled_from(["3", "8", "", "11", "x", "6.5"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 20), _cells, _cells, _flags, _scores),
+                min_size=1, max_size=40), st.integers(2, 4))
+def test_shard_features_are_each_patients_own(rows, n_patients):
+    """One pass over a shard's tables gives each patient the features (or the first problem)
+    that the same computation gives on that patient's rows alone: no patient's values (a
+    decimal, a bad cell) change another's."""
+    from precex.adaptation.features import shard_adaptation_features
+    from precex.problems import InputError
+
+    prescription = base_prescription()
+    prescriptions = {f"P{i}": {**prescription, "patient_id": f"P{i}"}
+                     for i in range(n_patients)}
+    seen, wear_rows, sym_rows = set(), [], []
+    for i, (day, mvpa, hr, flag, score) in enumerate(rows):
+        pid = f"P{i % n_patients}"
+        if (pid, day) in seen:
+            continue
+        seen.add((pid, day))
+        date = (REF + dt.timedelta(days=day)).isoformat()
+        wear_rows.append({"patient_id": pid, "date": date, "mvpa_min": mvpa, "resting_hr": hr,
+                          "hrv_rmssd_ms": "30"})
+        sym_rows.append({"patient_id": pid, "date": date, "fever": flag, "fatigue": score})
+    issued = {pid: REF for pid in prescriptions}
+    wear, _ = validate_days(pd.DataFrame(wear_rows, dtype=str), "w.tsv", issued, "wearables")
+    sym, _ = validate_days(pd.DataFrame(sym_rows, dtype=str), "s.tsv", issued, "symptoms")
+    together, failed = shard_adaptation_features(prescriptions, wear, sym, "s.tsv", "w.tsv")
+    for pid, prescription in prescriptions.items():
+        alone_wear = wear[wear["patient_id"] == pid]
+        alone_sym = sym[sym["patient_id"] == pid]
+        try:
+            alone = adaptation_features(prescription, alone_wear, alone_sym, "s.tsv", "w.tsv")
+        except InputError as err:
+            assert pid not in together and failed[pid] == err.problems
+        else:
+            assert pid not in failed and together[pid] == alone

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -23,7 +24,7 @@ from precex.prescription.plan import (
     weekly_met_minutes,
     weekly_schedule,
 )
-from precex.prescription.rules import INTENSITIES, STATUSES, RuleBase, evaluate
+from precex.prescription.rules import INTENSITIES, STATUSES, Rule, RuleBase, evaluate
 from precex.profile.host import json_value
 
 DECISIONS = ("advance", "hold", "step_back", "stop")  # ascending caution
@@ -92,13 +93,28 @@ def days_to_infusion(prescription: dict[str, Any], start: dt.date) -> int | None
     return (nxt - start).days if nxt >= start else None
 
 
-def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: RuleBase,
-          data_through: dt.date) -> dict[str, Any]:
-    """The adapted prescription (same schema) with what changed and why in its trace."""
-    pid = prescription["patient_id"]
+def fired_rules(rulebase: RuleBase, features: Mapping[str, dict[str, Any]]
+                ) -> dict[str, list[Rule]]:
+    """The adaptation rules each patient's features fire ({patient: features}): every rule
+    is evaluated once on the whole shard's frame. Columns stay Python objects, so a value
+    compares the same whatever the other patients' values are."""
     rules = rulebase.of_kind("adaptation")
-    frame = pd.DataFrame([features], index=[pid])
-    fired = [r for r in rules if evaluate(r.when, frame)[0]]
+    ids = list(features)
+    if not ids:
+        return {}
+    frame = pd.DataFrame([features[pid] for pid in ids], index=ids, dtype=object)
+    masks = [evaluate(rule.when, frame) for rule in rules]
+    return {pid: [rule for rule, mask in zip(rules, masks, strict=True) if mask[i]]
+            for i, pid in enumerate(ids)}
+
+
+def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: RuleBase,
+          data_through: dt.date, fired: list[Rule] | None = None) -> dict[str, Any]:
+    """The adapted prescription (same schema) with what changed and why in its trace.
+    `fired` is the patient's entry of fired_rules for the shard (computed here when absent)."""
+    pid = prescription["patient_id"]
+    if fired is None:
+        fired = fired_rules(rulebase, {pid: features})[pid]
     decision, reasons = _decide(fired, features)
     previous = prescription.get("adaptation") or {}
     week = int(previous.get("current_week", 1))

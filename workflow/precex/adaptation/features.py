@@ -98,15 +98,23 @@ def validate_days(frame: pd.DataFrame, source: str, issued: dict[str, dt.date],
     return df[~df["row"].isin(bad_rows)], problems
 
 
-def _flag(series: pd.Series, source: str, column: str, rows: pd.Series) -> pd.Series:
+def _parse_flags(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(true, not a true/false word) per cell of a symptom flag column."""
     text = series.astype(object).fillna("").astype(str).str.strip().str.lower()
-    bad = ~text.isin(_TRUE | _FALSE)
+    return text.isin(_TRUE).to_numpy(), (~text.isin(_TRUE | _FALSE)).to_numpy()
+
+
+def _flag_problem(raw: Any, source: str, column: str, row: int) -> Problem:
+    return Problem(source, f"'{raw}' is not true/false.", "use true or false.", row=row,
+                   column=column, stage="adaptation")
+
+
+def _flag(series: pd.Series, source: str, column: str, rows: pd.Series) -> pd.Series:
+    truth, bad = _parse_flags(series)
     if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError([Problem(source, f"'{series.iloc[i]}' is not true/false.",
-                                  "use true or false.", row=int(rows.iloc[i]), column=column,
-                                  stage="adaptation")])
-    return text.isin(_TRUE)
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError([_flag_problem(series.iloc[i], source, column, int(rows.iloc[i]))])
+    return pd.Series(truth, index=series.index)
 
 
 MISSING_TEXT = sorted(NUMERIC_MISSING - {"NULL", "null", "."})
@@ -117,17 +125,26 @@ def _numbers(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
     would count as a day without activity and could step a patient back)."""
     if column not in frame:
         return pd.Series(np.nan, index=frame.index)
-    text = frame[column].astype(object).fillna("").astype(str).str.strip()
+    text, values, bad = _parse_numbers(frame[column])
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError([_number_problem(text.iloc[i], source, column,
+                                          int(frame["row"].iloc[i]))])
+    return values
+
+
+def _parse_numbers(series: pd.Series) -> tuple[pd.Series, pd.Series, np.ndarray]:
+    """(stripped text, numbers with blanks as NaN, text that is neither) per cell."""
+    text = series.astype(object).fillna("").astype(str).str.strip()
     missing = text.isin(MISSING_TEXT)
     values = pd.to_numeric(text.mask(missing), errors="coerce")
-    bad = values.isna() & ~missing
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError([Problem(source, f"{column} '{text.iloc[i]}' is not a number.",
-                                  "give a number, or leave the cell empty if not measured.",
-                                  row=int(frame["row"].iloc[i]), column=column,
-                                  stage="adaptation")])
-    return values
+    return text, values, (values.isna() & ~missing).to_numpy()
+
+
+def _number_problem(text: str, source: str, column: str, row: int) -> Problem:
+    return Problem(source, f"{column} '{text}' is not a number.",
+                   "give a number, or leave the cell empty if not measured.", row=row,
+                   column=column, stage="adaptation")
 
 
 def shard_hrv_readiness(wearables: pd.DataFrame) -> dict[str, str]:
@@ -149,62 +166,165 @@ def adaptation_features(prescription: dict[str, Any], wearables: pd.DataFrame,
                         symptoms: pd.DataFrame | None = None, symptoms_source: str = "",
                         wearables_source: str = "",
                         readiness: dict[str, str] | None = None) -> dict[str, Any]:
-    """The adaptation features of one patient from validated tables (validate_days).
-    `readiness` is shard_hrv_readiness of the whole shard (computed here when absent)."""
+    """The adaptation features of one patient from validated tables (validate_days); the
+    shard's computation (shard_adaptation_features) for a shard of one. `readiness` is
+    shard_hrv_readiness of the whole shard (computed here when absent)."""
     pid = prescription["patient_id"]
-    issued = issue_date(prescription)
-    wear = wearables[wearables["patient_id"] == pid].copy()
+    features, failed = shard_adaptation_features(
+        {pid: prescription}, wearables, symptoms, symptoms_source, wearables_source, readiness)
+    if pid in failed:
+        raise InputError(failed[pid])
+    return features[pid]
+
+
+def _positions(ids: pd.Series) -> dict[str, np.ndarray]:
+    """Row positions of each patient in table order, from one stable sort (not a filter per
+    patient, which would cost patients x rows)."""
+    if ids.empty:
+        return {}
+    codes, names = pd.factorize(ids, sort=False)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    return {str(name): order[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
+
+
+def _day_numbers(days: pd.Series) -> np.ndarray:
+    return pd.to_datetime(days).to_numpy().astype("datetime64[D]").astype(np.int64)
+
+
+def _date_number(day: dt.date) -> int:
+    return int(np.datetime64(day, "D").astype(np.int64))
+
+
+def _sum_filled(values: np.ndarray) -> float:
+    """Series.sum / fillna(0).sum as pandas computes it: NaN as 0 in place, numpy's
+    pairwise sum in table order (so the result is the same bits as the per-patient path)."""
+    return float(np.where(np.isnan(values), 0.0, values).sum())
+
+
+def shard_adaptation_features(prescriptions: dict[str, dict[str, Any]],
+                              wearables: pd.DataFrame, symptoms: pd.DataFrame | None = None,
+                              symptoms_source: str = "", wearables_source: str = "",
+                              readiness: dict[str, str] | None = None
+                              ) -> tuple[dict[str, dict[str, Any]], dict[str, list[Problem]]]:
+    """adaptation_features of every patient of a shard ({patient: prescription}) in one pass
+    over validated tables: text is parsed once for the whole table, each patient's rows are
+    numpy slices. Returns ({patient: features}, {patient: problems}); a patient with a
+    problem (the first one adaptation_features would raise) has no features."""
+    if readiness is None:
+        readiness = shard_hrv_readiness(wearables)
+    wear_at = _positions(wearables["patient_id"])
+    wear_rows = wearables["row"].to_numpy() if "row" in wearables else None
+    days = _day_numbers(wearables["day"]) if len(wearables) else np.zeros(0, np.int64)
+    numbers = {}
     for col in ("mvpa_min", "resting_hr", "hrv_rmssd_ms"):
-        wear[col] = _numbers(wear, col, wearables_source)
-    aerobic = prescription.get("aerobic") or {}
-    out: dict[str, Any] = {name: None for name in ADAPTATION_FEATURES}
-    n_days = int(wear["day"].nunique())
-    out["followup_days"] = n_days
-    if n_days:
-        per_week = 7 / n_days
-        minutes = float(wear["mvpa_min"].fillna(0).sum()) * per_week
-        if aerobic.get("minutes_per_week"):
-            out["aerobic_adherence_pct"] = round(100 * minutes / aerobic["minutes_per_week"], 1)
-        session_len = aerobic.get("minutes_per_session", 0) or 0
-        session_days = wear["mvpa_min"].fillna(0) >= max(session_len, 1)
-        out["sessions_completed_per_week"] = round(float(session_days.sum()) * per_week, 2)
-        offset = (pd.Series(wear["day"]).map(lambda d: (d - issued).days) - 1) // 7
-        complete = (max(wear["day"]) - issued).days // 7  # whole weeks since the prescription
-        weeks_with = set(offset[session_days.to_numpy()].tolist())
-        out["weeks_missed"] = sum(1 for w in range(complete) if w not in weeks_with)
-        if readiness is not None:
-            out["hrv_readiness"] = readiness.get(pid)
+        if col in wearables:
+            text, values, bad = _parse_numbers(wearables[col])
+            numbers[col] = (text.to_numpy(), values.to_numpy(dtype=float), bad)
         else:
-            daily = wear.assign(day=pd.to_datetime(wear["day"]))[["patient_id", "day",
-                                                                  "hrv_rmssd_ms"]]
-            ready = hrv_readiness(daily, max(wear["day"]))
-            out["hrv_readiness"] = ready["hrv_readiness"].iloc[0] if len(ready) else None
-        base = aerobic.get("resting_hr_bpm")
-        ordered = wear.sort_values("day")
-        if base is None:
-            base = ordered["resting_hr"].head(7).median()
-        recent = ordered["resting_hr"].tail(3)
-        out["resting_hr_rise_3d"] = bool(len(recent) == 3 and recent.notna().all()
-                                         and (recent > float(base) + 10).all())
+            numbers[col] = (None, np.full(len(wearables), np.nan), np.zeros(len(wearables), bool))
+    sym_at: dict[str, np.ndarray] = {}
+    flags: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    scores: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     if symptoms is not None:
-        sym = symptoms[symptoms["patient_id"] == pid]
-        for flag in SYMPTOM_FLAGS:
-            if flag in sym:
-                out[f"symptom_{flag}"] = bool(_flag(sym[flag], symptoms_source, flag,
-                                                    sym["row"]).any())
-        recent = (sym["day"] > (max(sym["day"]) - dt.timedelta(days=7))) if len(sym) else (
-            pd.Series(False, index=sym.index))
+        sym_at = _positions(symptoms["patient_id"])
+        sym_rows = symptoms["row"].to_numpy()
+        sym_days = _day_numbers(symptoms["day"]) if len(symptoms) else np.zeros(0, np.int64)
+        flags = {f: _parse_flags(symptoms[f]) for f in SYMPTOM_FLAGS if f in symptoms}
         for score in SYMPTOM_SCORES:
-            if score in sym:  # every day is checked; the mean is over the last 7
-                values = _numbers(sym, score, symptoms_source)
-                bad = values.notna() & ((values < 0) | (values > 10))
-                if bad.any():
-                    r = sym[bad].iloc[0]
-                    raise InputError([Problem(symptoms_source, f"{score} {r[score]} is "
-                                              "outside 0-10.", "give a 0-10 score.",
-                                              row=int(r["row"]), column=score,
-                                              stage="adaptation")])
-                values = values[recent.to_numpy()]
-                out[f"{score}_mean"] = (round(float(values.mean()), 2)
-                                        if values.notna().any() else None)
-    return out
+            if score in symptoms:
+                text, values, bad = _parse_numbers(symptoms[score])
+                scores[score] = (text.to_numpy(), values.to_numpy(dtype=float), bad)
+    empty = np.zeros(0, dtype=np.int64)
+    out: dict[str, dict[str, Any]] = {}
+    failed: dict[str, list[Problem]] = {}
+    for pid, prescription in prescriptions.items():
+        mine = wear_at.get(pid, empty)
+        problem = None
+        for col in ("mvpa_min", "resting_hr", "hrv_rmssd_ms"):
+            text, _, bad = numbers[col]
+            hits = np.flatnonzero(bad[mine])
+            if len(hits):
+                at = mine[hits[0]]
+                problem = _number_problem(text[at], wearables_source, col, int(wear_rows[at]))
+                break
+        if problem is None and symptoms is not None:
+            problem = _symptom_problem(sym_at.get(pid, empty), symptoms, sym_rows, flags,
+                                       scores, symptoms_source)
+        if problem is not None:
+            failed[pid] = [problem]
+            continue
+        features = {name: None for name in ADAPTATION_FEATURES}
+        _wearable_features(features, prescription, days[mine],
+                           {c: v[1][mine] for c, v in numbers.items()}, readiness.get(pid))
+        if symptoms is not None:
+            theirs = sym_at.get(pid, empty)
+            for flag, (truth, _) in flags.items():
+                features[f"symptom_{flag}"] = bool(truth[theirs].any())
+            their_days = sym_days[theirs]
+            recent = their_days > their_days.max() - 7 if len(theirs) else np.zeros(0, bool)
+            for score, (_, values, _) in scores.items():
+                last_week = values[theirs][recent]
+                count = int((~np.isnan(last_week)).sum())
+                features[f"{score}_mean"] = (round(_sum_filled(last_week) / count, 2)
+                                             if count else None)
+        out[pid] = features
+    return out, failed
+
+
+def _symptom_problem(mine: np.ndarray, symptoms: pd.DataFrame, rows: np.ndarray,
+                     flags: dict[str, tuple[np.ndarray, np.ndarray]],
+                     scores: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+                     source: str) -> Problem | None:
+    """The first problem of one patient's symptom rows, in adaptation_features' order."""
+    for flag, (_, bad) in flags.items():
+        hits = np.flatnonzero(bad[mine])
+        if len(hits):
+            at = mine[hits[0]]
+            return _flag_problem(symptoms[flag].iloc[at], source, flag, int(rows[at]))
+    for score, (text, values, bad) in scores.items():
+        hits = np.flatnonzero(bad[mine])
+        if len(hits):
+            at = mine[hits[0]]
+            return _number_problem(text[at], source, score, int(rows[at]))
+        with np.errstate(invalid="ignore"):
+            out_of_range = np.flatnonzero((values[mine] < 0) | (values[mine] > 10))
+        if len(out_of_range):
+            at = mine[out_of_range[0]]
+            return Problem(source, f"{score} {symptoms[score].iloc[at]} is outside 0-10.",
+                           "give a 0-10 score.", row=int(rows[at]), column=score,
+                           stage="adaptation")
+    return None
+
+
+def _wearable_features(out: dict[str, Any], prescription: dict[str, Any], days: np.ndarray,
+                       values: dict[str, np.ndarray], readiness: str | None) -> None:
+    """The wearable features of one patient from their rows (day numbers, parsed columns)."""
+    aerobic = prescription.get("aerobic") or {}
+    n_days = len(np.unique(days))
+    out["followup_days"] = n_days
+    if not n_days:
+        return
+    issued = _date_number(issue_date(prescription))
+    per_week = 7 / n_days
+    mvpa = np.where(np.isnan(values["mvpa_min"]), 0.0, values["mvpa_min"])
+    minutes = float(mvpa.sum()) * per_week
+    if aerobic.get("minutes_per_week"):
+        out["aerobic_adherence_pct"] = round(100 * minutes / aerobic["minutes_per_week"], 1)
+    session_len = aerobic.get("minutes_per_session", 0) or 0
+    session_days = mvpa >= max(session_len, 1)
+    out["sessions_completed_per_week"] = round(float(session_days.sum()) * per_week, 2)
+    weeks_with = set(((days[session_days] - issued - 1) // 7).tolist())
+    complete = int(days.max() - issued) // 7  # whole weeks since the prescription
+    out["weeks_missed"] = sum(1 for w in range(complete) if w not in weeks_with)
+    out["hrv_readiness"] = readiness
+    ordered = values["resting_hr"][np.argsort(days, kind="stable")]
+    base = aerobic.get("resting_hr_bpm")
+    if base is None:
+        first = ordered[:7]
+        first = first[~np.isnan(first)]
+        base = float(np.median(first)) if len(first) else np.nan
+    recent = ordered[-3:]
+    with np.errstate(invalid="ignore"):
+        out["resting_hr_rise_3d"] = bool(len(recent) == 3 and not np.isnan(recent).any()
+                                         and (recent > float(base) + 10).all())

@@ -12,12 +12,13 @@ from typing import Any
 import pandas as pd
 from jsonschema import Draft202012Validator
 
-from precex.adaptation.engine import adapt
+from precex.adaptation.engine import adapt, fired_rules
 from precex.adaptation.features import (
     SOURCE_ROW,
     adaptation_features,
     issue_date,
     require_day_columns,
+    shard_adaptation_features,
     shard_hrv_readiness,
     validate_days,
 )
@@ -64,9 +65,11 @@ def load_prescription(path: str) -> dict[str, Any]:
     return data
 
 
-def _last_day(*frames: pd.DataFrame | None) -> dt.date | None:
-    days = [d for f in frames if f is not None and len(f) for d in f["day"].dropna()]
-    return max(days) if days else None
+def last_days(*frames: pd.DataFrame | None) -> dict[str, dt.date]:
+    """Each patient's last follow-up day over the validated tables, in one grouping."""
+    days = pd.concat([f[["patient_id", "day"]] for f in frames if f is not None and len(f)]
+                     or [pd.DataFrame(columns=["patient_id", "day"])])
+    return days.dropna(subset=["day"]).groupby("patient_id")["day"].max().to_dict()
 
 
 def read_followup(wearables_path: str, symptoms_path: str | None, issued: dict[str, dt.date],
@@ -95,7 +98,7 @@ def adapt_one(prescription_path: str, wearables_path: str, symptoms_path: str | 
         raise InputError(problems)
     rulebase = load_rulebase(rulebase_path, known_features())
     features = adaptation_features(prescription, wear, sym, symptoms_path or "", wearables_path)
-    through = _last_day(wear, sym) or issue_date(prescription)
+    through = last_days(wear, sym).get(prescription["patient_id"]) or issue_date(prescription)
     adapted = adapt(prescription, features, rulebase, through)
     write_text(out_path, json_dumps(adapted))
     fhir_path = out_path[:-5] + ".fhir.json" if out_path.endswith(".json") else (
@@ -141,6 +144,21 @@ def split_followup(wearables_path: str, symptoms_path: str | None,
     write_stage_outputs(problems, "adaptation", out_exclusions, out_problems)
 
 
+def remove_stale_weeks(patient_ids: list[str], folders: tuple[tuple[Path, str], ...]) -> None:
+    """Delete every `{patient}.week-*{suffix}` file of these patients, so no stale week
+    survives a rerun. Each folder is listed once: a glob per patient would read the whole
+    batch's folder once per patient (patients x batch size)."""
+    mine = set(patient_ids)
+    for folder, suffix in folders:
+        if not folder.is_dir():
+            continue
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                pid, sep, rest = entry.name.rpartition(".week-")
+                if sep and pid in mine and rest.endswith(suffix):
+                    os.unlink(entry.path)
+
+
 def write_tsv_if_changed(path: Path, frame: pd.DataFrame) -> None:
     # Unchanged shards keep their timestamps, so only the shards whose follow-up data changed
     # are adapted again.
@@ -157,10 +175,7 @@ def run_shard(summary_tsv: str, shard_ids: list[str], results: str, wearables_pa
     slice of it."""
     out_dir = Path(results) / "adaptations" / "prescriptions"
     published = Path(results) / "adaptations" / "reports"
-    for pid in shard_ids:  # no stale file of this shard's patients survives a rerun
-        for folder, suffix in ((out_dir, "json"), (published, "html")):
-            for stale in folder.glob(f"{pid}.week-*.{suffix}"):
-                os.unlink(stale)
+    remove_stale_weeks(shard_ids, ((out_dir, ".json"), (published, ".html")))
     ids = pd.read_csv(summary_tsv, sep="\t", dtype=str, keep_default_na=False)[
         "patient_id"].tolist()
     rx_dir = Path(results) / "prescriptions"
@@ -172,26 +187,18 @@ def run_shard(summary_tsv: str, shard_ids: list[str], results: str, wearables_pa
     excluded = {p.patient_id for p in problems if p.patient_id}
     os.makedirs(out_dir, exist_ok=True)
     rows = []
-    # Split each table by patient once (a filter per patient would cost patients x rows).
-    wear_by = dict(tuple(wear.groupby("patient_id", sort=False)))
-    sym_by = dict(tuple(sym.groupby("patient_id", sort=False))) if sym is not None else {}
-    readiness = shard_hrv_readiness(wear)  # one call for the shard, not one per patient
-    empty_wear = wear.iloc[0:0]
-    empty_sym = sym.iloc[0:0] if sym is not None else None
-    for pid, prescription in prescriptions.items():
-        if pid in excluded:
-            continue
-        mine = wear_by.get(pid, empty_wear)
-        their_sym = sym_by.get(pid, empty_sym) if sym is not None else None
-        try:
-            features = adaptation_features(prescription, mine, their_sym, symptoms_source or "",
-                                           wearables_source, readiness=readiness)
-        except InputError as err:
-            problems += [Problem(q.file, q.message, q.fix, q.row, q.column, pid, "adaptation")
-                         for q in err.problems]
-            continue
-        through = _last_day(mine, their_sym) or issue_date(prescription)
-        adapted = adapt(prescription, features, rulebase, through)
+    features_by, failed = shard_adaptation_features(
+        {pid: p for pid, p in prescriptions.items() if pid not in excluded}, wear, sym,
+        symptoms_source or "", wearables_source, shard_hrv_readiness(wear))
+    last_day = last_days(wear, sym)
+    for pid, found in failed.items():
+        problems += [Problem(q.file, q.message, q.fix, q.row, q.column, pid, "adaptation")
+                     for q in found]
+    fired = fired_rules(rulebase, features_by)  # each rule once for the shard
+    for pid, features in features_by.items():
+        prescription = prescriptions[pid]
+        through = last_day.get(pid) or issue_date(prescription)
+        adapted = adapt(prescription, features, rulebase, through, fired[pid])
         week = adapted["adaptation"]["week"]
         name = f"{pid}.week-{week}.json"
         write_text(out_dir / name, json_dumps(adapted))

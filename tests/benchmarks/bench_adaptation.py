@@ -1,10 +1,13 @@
-"""Weekly adaptation of one shard without its reports (issue 20): features, rules, JSON, FHIR.
+"""Weekly adaptation of one shard (issue 20): features, rules, JSON, FHIR (and with --reports
+the adapted reports).
 
     python tests/benchmarks/bench_adaptation.py [--patients 1000] [--runs 3] [--workdir DIR]
+                                                [--reports]
 
 Makes (or reuses) a `precex demo --seed 11` cohort run through the pipeline, then times
 precex.adaptation.stage.run_shard on shard0001 (250 patients) with no notebook, in this
-process, best of --runs. Prints seconds and milliseconds per patient.
+process, best of --runs (without --reports: no notebook). Prints seconds and milliseconds per
+patient.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+NOTEBOOK = str(Path(__file__).resolve().parents[2] / "workflow/notebooks/patient_reports.ipynb")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
@@ -27,6 +32,8 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--reports", action="store_true",
+                        help="render the adapted reports too (one batch notebook run)")
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="precex-adapt-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -52,7 +59,7 @@ def main() -> None:
                         config.get("followup_symptoms"), config.get("rulebase") or str(
                             Path(stage.__file__).parents[3] / "resources/rules/rulebase.yaml"),
                         str(out / "t.tsv"), str(out / "e.tsv"), str(out / "p.tsv"),
-                        str(out / "reports"), None,
+                        str(out / "reports"), NOTEBOOK if args.reports else None,
                         str(cohort / "results/reports/report_provenance.json"))
         times.append(time.perf_counter() - start)
     best = min(times)

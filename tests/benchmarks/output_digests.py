@@ -6,20 +6,24 @@
     python tests/benchmarks/output_digests.py --compare before.tsv after.tsv
 
 Left out: what is meant to differ between runs (the manifest, which records times; job logs,
-Snakemake's benchmark files, pyensembl's SQLite cache) and the shard-internal working files,
-which are not outputs.
+Snakemake's benchmark files, pyensembl's SQLite cache) and the files of single shards, whose
+split depends on shard_size (the published per-patient and batch outputs do not).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import sys
 from pathlib import Path
 
 # Relative to the results folder; a path is left out when it starts with one of these.
-NOT_COMPARED = ("logs/", "benchmarks/", "manifest.json", "manifest.html", "shards/", "cache/",
+NOT_COMPARED = ("logs/", "benchmarks/", "manifest.json", "manifest.html", "cache/",
                 ".snakemake")
+# Files of one shard (results/shards/, profiles/shards/, reports/by_shard/, research/predictions/
+# shard0001.json): their split depends on shard_size, the published outputs do not.
+SHARD_FILE = re.compile(r"(^|/)(shards|by_shard)/|(^|/)shard\d+\.")
 
 
 def digests(results: Path) -> dict[str, str]:
@@ -27,7 +31,7 @@ def digests(results: Path) -> dict[str, str]:
     for path in sorted(results.rglob("*")):
         relative = path.relative_to(results).as_posix()
         if path.is_file() and not relative.startswith(NOT_COMPARED) \
-                and "/by_shard/" not in f"/{relative}":
+                and not SHARD_FILE.search(relative):
             out[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
 

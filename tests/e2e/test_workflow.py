@@ -179,7 +179,7 @@ def test_dry_run_of_10000_patients_has_fewer_than_200_jobs(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     total = int(re.search(r"^total\s+(\d+)", result.stdout, flags=re.M).group(1))
     assert total < 200
-    assert re.search(r"^prescribe_shard\s+40$", result.stdout, flags=re.M)  # 250 per shard
+    assert re.search(r"^prescribe_shard\s+10$", result.stdout, flags=re.M)  # 1,000 per shard
 
 
 def test_trial_arms_and_research_mode_on_the_demo(tmp_path):

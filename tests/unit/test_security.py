@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted([*(ROOT / "workflow").rglob("*.py"), *(ROOT / "workflow").rglob("*.smk"),
-                  ROOT / "Snakefile"])
+                  ROOT / "Snakefile", ROOT / "workflow" / "Snakefile"])
 FORBIDDEN = {
     r"\beval\(": "eval of text",
     r"\bexec\(": "exec of text",

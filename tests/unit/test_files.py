@@ -1,0 +1,28 @@
+"""Atomic output files: a write either lands whole under its name or leaves nothing."""
+
+import os
+import stat
+
+import pytest
+from precex.io.files import atomic_path, write_text
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "out" / "report.html"
+    write_text(target, "old\n")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        assert tmp.name.startswith(".") and tmp.name.endswith(".tmp")  # hidden from readers
+        raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["report.html"]
+
+
+def test_outputs_get_the_usual_mode_and_a_new_folder(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_text(tmp_path / "new" / "deeper" / "a.json", "{}\n")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "new" / "deeper" / "a.json").stat().st_mode)
+    assert mode == 0o644

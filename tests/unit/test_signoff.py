@@ -214,3 +214,25 @@ def test_the_report_opens_with_the_signoff_state():
                     "Note: no intervals")
     changed = {**with_signoff(p, block), "weekly_met_minutes": 1}
     assert signoff_text(changed)["text"].startswith("DRAFT - changed since sign-off")
+
+
+def test_a_damaged_or_foreign_prescription_file_is_never_signed(tmp_path, monkeypatch, capsys):
+    """Sign-off reads the file it signs through the prescription schema: a truncated file or
+    one that is not a precex prescription is refused with the file named, and nothing is
+    written to the sign-off log."""
+    import json
+
+    from precex.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    good = _prescription("P1")
+    _write_batch(tmp_path / "results", [good, _prescription("P2")])
+    folder = tmp_path / "results" / "prescriptions"
+    (folder / "P1.json").write_text(json.dumps(good)[:200])  # truncated
+    (folder / "P2.json").write_text(json.dumps({"patient_id": "P2", "dose": "all of it"}))
+    for pid, says in (("P1", "cannot be read as JSON"), ("P2", "not a precex prescription")):
+        assert main(["signoff", "--patient", pid, "--by", "dr.smith", "--decision",
+                     "approve"]) == 1
+        err = capsys.readouterr().err
+        assert says in err and f"{pid}.json" in err and "Traceback" not in err
+    assert not (tmp_path / "signoffs.tsv").exists()

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from jsonschema import Draft202012Validator
 
 from precex.adaptation.engine import adapt, fired_rules
 from precex.adaptation.features import (
@@ -22,7 +19,6 @@ from precex.adaptation.features import (
     shard_hrv_readiness,
     validate_days,
 )
-from precex.config import load_yaml
 from precex.io.files import (
     json_dumps,
     read_delimited,
@@ -31,8 +27,8 @@ from precex.io.files import (
     write_tsv,
 )
 from precex.io.stage_output import write_stage_outputs
-from precex.paths import schema_path
 from precex.prescription.rules import load_rulebase
+from precex.prescription.schema import read_prescription
 from precex.problems import InputError, Problem
 from precex.profile.host import known_features
 
@@ -41,28 +37,6 @@ SUMMARY = ["patient_id", "week", "decision", "current_week", "status", "data_thr
 
 def read_table(path: str, what: str) -> pd.DataFrame:
     return read_delimited(path, "adaptation", what)
-
-
-@cache
-def prescription_validator() -> Draft202012Validator:
-    """Built once per job: parsing the schema YAML per patient cost 65 ms a prescription."""
-    return Draft202012Validator(load_yaml(schema_path("prescription.schema.yaml")))
-
-
-def load_prescription(path: str) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise InputError([Problem(path, f"cannot be read as JSON ({err}).",
-                                  "give a prescription written by precex.",
-                                  stage="adaptation")]) from None
-    errors = list(prescription_validator().iter_errors(data))
-    if errors:
-        raise InputError([Problem(path, f"not a precex prescription: {e.message} (at "
-                                  f"{'/'.join(map(str, e.absolute_path)) or 'top level'}).",
-                                  "give a results/prescriptions/<patient>.json file.",
-                                  stage="adaptation") for e in errors[:5]])
-    return data
 
 
 def last_days(*frames: pd.DataFrame | None) -> dict[str, dt.date]:
@@ -91,7 +65,7 @@ def read_followup(wearables_path: str, symptoms_path: str | None, issued: dict[s
 def adapt_one(prescription_path: str, wearables_path: str, symptoms_path: str | None,
               out_path: str, rulebase_path: str) -> dict[str, Any]:
     """CLI use: every problem in the inputs is an error (nothing silently ignored)."""
-    prescription = load_prescription(prescription_path)
+    prescription = read_prescription(prescription_path, "adaptation")
     issued = {prescription["patient_id"]: issue_date(prescription)}
     wear, sym, problems = read_followup(wearables_path, symptoms_path, issued)
     if problems:
@@ -179,7 +153,8 @@ def run_shard(summary_tsv: str, shard_ids: list[str], results: str, wearables_pa
     ids = pd.read_csv(summary_tsv, sep="\t", dtype=str, keep_default_na=False)[
         "patient_id"].tolist()
     rx_dir = Path(results) / "prescriptions"
-    prescriptions = {pid: load_prescription(str(rx_dir / f"{pid}.json")) for pid in ids}
+    prescriptions = {pid: read_prescription(str(rx_dir / f"{pid}.json"), "adaptation")
+                     for pid in ids}
     issued = {pid: issue_date(p) for pid, p in prescriptions.items()}
     wear, sym, problems = read_followup(wearables_path, symptoms_path, issued,
                                         wearables_source, symptoms_source)

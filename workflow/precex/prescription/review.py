@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from precex.prescription.schema import read_prescription
 from precex.prescription.signoff import (
     SIGNED_STATES,
     latest_decisions,
@@ -35,7 +36,8 @@ def load_prescription(results: str, patient_id: str) -> dict:
                                   f"{results}.", "check the ID, run `precex run` first, or see "
                                   f"{results}/exclusions.tsv for why it was excluded.",
                                   patient_id=patient_id, stage="signoff")])
-    return json.loads(path.read_text(encoding="utf-8"))
+    # a damaged or foreign file is never signed: the check names it and says how to rewrite it
+    return read_prescription(str(path), "signoff", patient_id)
 
 
 def review_queue(results: str, signoff_log: str, *, include_signed: bool = False

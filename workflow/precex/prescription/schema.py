@@ -1,0 +1,46 @@
+"""The prescription document: its JSON schema, and a validated read for the stages that take
+a prescription back in (weekly adaptation, sign-off). A file that is not valid JSON, or not a
+precex prescription (hand-edited, truncated, from another version), is an error naming the
+file and what is wrong, never a traceback and never a silently trusted dose."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from precex.config import load_yaml
+from precex.paths import schema_path
+from precex.problems import InputError, Problem
+
+# The errors shown for one file: enough to see the kind of damage, not a page of them.
+ERRORS_SHOWN = 5
+
+
+@cache
+def prescription_validator() -> Draft202012Validator:
+    """Built once per process: parsing the schema YAML per patient cost 65 ms a prescription."""
+    return Draft202012Validator(load_yaml(schema_path("prescription.schema.yaml")))
+
+
+def read_prescription(path: str, stage: str, patient_id: str | None = None) -> dict[str, Any]:
+    """The prescription in `path`, checked against the schema; InputError otherwise."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError([Problem(path, f"cannot be read as JSON ({err}).",
+                                  "give a prescription written by precex (run `precex run` "
+                                  "again to rewrite it).", patient_id=patient_id,
+                                  stage=stage)]) from None
+    errors = list(prescription_validator().iter_errors(data))
+    if errors:
+        raise InputError([Problem(path, f"not a precex prescription: {e.message} (at "
+                                  f"{'/'.join(map(str, e.absolute_path)) or 'top level'}).",
+                                  "give a results/prescriptions/<patient>.json file written by "
+                                  "precex (run `precex run` again to rewrite it).",
+                                  patient_id=patient_id, stage=stage)
+                          for e in errors[:ERRORS_SHOWN]])
+    return data

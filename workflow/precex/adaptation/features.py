@@ -152,11 +152,9 @@ def shard_hrv_readiness(wearables: pd.DataFrame) -> dict[str, str]:
     patient's "today" is their last follow-up day, as adaptation_features takes it."""
     if wearables.empty or "hrv_rmssd_ms" not in wearables:
         return {}
-    text = wearables["hrv_rmssd_ms"].astype(object).fillna("").astype(str).str.strip()
     daily = pd.DataFrame({"patient_id": wearables["patient_id"],
                           "day": pd.to_datetime(wearables["day"]),
-                          "hrv_rmssd_ms": pd.to_numeric(text.mask(text.isin(MISSING_TEXT)),
-                                                        errors="coerce")})
+                          "hrv_rmssd_ms": _parse_numbers(wearables["hrv_rmssd_ms"])[1]})
     last = wearables.groupby("patient_id")["day"].max().to_dict()
     ready = hrv_readiness(daily, last)
     return ready["hrv_readiness"].to_dict()

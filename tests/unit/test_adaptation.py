@@ -11,7 +11,21 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from precex.adaptation.engine import adapt
 from precex.adaptation.features import adaptation_features, validate_days
-from precex.adaptation.stage import adapt_one, merge_shards, run_shard, split_followup
+from precex.adaptation.stage import (
+    MergeInputs,
+    MergeOutputs,
+    MergeParams,
+    ShardInputs,
+    ShardOutputs,
+    ShardParams,
+    SplitInputs,
+    SplitOutputs,
+    SplitParams,
+    adapt_one,
+    merge_shards,
+    run_shard,
+    split_followup,
+)
 from precex.cli import main
 from precex.config import load_yaml
 from precex.paths import resource_path, schema_path
@@ -178,14 +192,13 @@ def test_cli_writes_the_adapted_prescription(tmp_path, capsys):
 def test_batch_split_by_shard_names_the_users_file_and_row(tmp_path):
     """The batch path: the follow-up table is split by shard once; a bad row of one patient
     excludes that patient (naming the user's file and row), the others are adapted."""
-    results = tmp_path / "results"
-    (results / "prescriptions").mkdir(parents=True)
-    (results / "profiles").mkdir()
     shards = {"s1": ["A", "B"], "s2": ["C"]}
-    for pid in "ABC":
-        rx = base_prescription()
-        rx["patient_id"] = pid
-        (results / "prescriptions" / f"{pid}.json").write_text(json.dumps(rx))
+    for shard, ids in shards.items():
+        (tmp_path / shard / "prescriptions").mkdir(parents=True)
+        for pid in ids:
+            rx = base_prescription()
+            rx["patient_id"] = pid
+            (tmp_path / shard / "prescriptions" / f"{pid}.json").write_text(json.dumps(rx))
     rows = [days([40] * 3).assign(patient_id=pid) for pid in "ABC"]
     table = pd.concat(rows, ignore_index=True)
     table.loc[4, "date"] = "2026-01-02"  # B's second day, row 5 of the user's file
@@ -195,8 +208,12 @@ def test_batch_split_by_shard_names_the_users_file_and_row(tmp_path):
     table.to_csv(user_file, sep="\t", index=False)
     out = {what: {s: str(tmp_path / f"{s}.{what}.tsv") for s in shards}
            for what in ("wearables", "symptoms")}
-    split_followup(str(user_file), None, shards, out, str(tmp_path / "split_excl.tsv"),
-                   str(tmp_path / "split_problems.tsv"))
+    split_followup(inputs=SplitInputs(wearables=str(user_file)),
+                   outputs=SplitOutputs(wearables=list(out["wearables"].values()),
+                                        symptoms=list(out["symptoms"].values()),
+                                        exclusions=str(tmp_path / "split_excl.tsv"),
+                                        problems=str(tmp_path / "split_problems.tsv")),
+                   params=SplitParams(shards=shards))
     split = pd.read_csv(tmp_path / "split_problems.tsv", sep="\t")
     assert split[["row", "column"]].values.tolist() == [[10, "patient_id"]]
     assert "'Z' is not in the patient sheet" in split["message"].iloc[0]
@@ -205,13 +222,22 @@ def test_batch_split_by_shard_names_the_users_file_and_row(tmp_path):
         summary = tmp_path / f"{shard}.summary.tsv"
         pd.DataFrame({"patient_id": ids}).to_csv(summary, sep="\t", index=False)
         names = [str(tmp_path / f"{shard}.{k}.tsv") for k in ("table", "excl", "problems")]
-        run_shard(str(summary), ids, str(results), out["wearables"][shard], None,
-                  str(user_file), None, str(resource_path("rules", "rulebase.yaml")), *names,
-                  str(tmp_path / "reports" / shard), None, "")
+        run_shard(inputs=ShardInputs(
+            summary=str(summary), profiles=str(tmp_path / shard / "profiles"),
+            prescriptions=str(tmp_path / shard / "prescriptions"),
+            followup_wearables=out["wearables"][shard], followup_symptoms=out["symptoms"][shard],
+            rulebase=str(resource_path("rules", "rulebase.yaml")), provenance=""),
+            outputs=ShardOutputs(adaptations=str(tmp_path / shard / "adaptations"),
+                                 reports=str(tmp_path / shard / "adapted_reports"),
+                                 table=names[0], exclusions=names[1], problems=names[2]),
+            params=ShardParams(wearables_source=str(user_file)))
         parts.append(names)
     merged = [str(tmp_path / f"merged.{k}.tsv") for k in ("table", "excl", "problems")]
-    merge_shards([p[0] for p in parts], [str(tmp_path / "split_excl.tsv")] + [p[1] for p in parts],
-                 [str(tmp_path / "split_problems.tsv")] + [p[2] for p in parts], *merged)
+    merge_shards(inputs=MergeInputs(
+        tables=[p[0] for p in parts],
+        exclusions=[str(tmp_path / "split_excl.tsv")] + [p[1] for p in parts],
+        problems=[str(tmp_path / "split_problems.tsv")] + [p[2] for p in parts]),
+        outputs=MergeOutputs(*merged), params=MergeParams())
     adapted = pd.read_csv(merged[0], sep="\t")
     assert adapted["patient_id"].tolist() == ["A", "C"]
     excluded = pd.read_csv(merged[1], sep="\t")
@@ -219,8 +245,9 @@ def test_batch_split_by_shard_names_the_users_file_and_row(tmp_path):
     problems = pd.read_csv(merged[2], sep="\t")
     assert problems["row"].tolist() == [5, 10]
     assert set(problems["file"]) == {user_file.name}
-    assert sorted(p.name for p in (results / "adaptations" / "prescriptions").iterdir()) == [
-        "A.week-1.fhir.json", "A.week-1.json", "C.week-1.fhir.json", "C.week-1.json"]
+    written = [p.name for shard in shards for p in (tmp_path / shard / "adaptations").iterdir()]
+    assert sorted(written) == ["A.week-1.fhir.json", "A.week-1.json", "C.week-1.fhir.json",
+                               "C.week-1.json"]
 
 
 profiles = st.fixed_dictionaries({

@@ -118,7 +118,7 @@ def test_m_values_are_converted_and_out_of_range_betas_rejected(tmp_path):
     # One bad sample is left out (its patient excluded by the stage), the others are kept.
     m = read_beta_matrix(str(bad), {f"cg{i}" for i in range(30)} | {"cgX"}, "beta")
     assert list(m.beta.columns) == ["S1"]
-    assert "probe 'cgX', sample 'S2': 1.7 is outside" in m.bad_samples["S2"][0]
+    assert "probe 'cgX', sample 'S2': 1.7 is outside" in m.bad_samples["S2"].message
 
 
 def test_matrix_bad_inputs(tmp_path):
@@ -133,7 +133,8 @@ def test_matrix_bad_inputs(tmp_path):
     text = tmp_path / "t.tsv"
     text.write_text("probe\tS1\tS2\ncg1\thigh\t0.5\n")
     m = read_beta_matrix(str(text), {"cg1"})
-    assert list(m.beta.columns) == ["S2"] and "'high' is not a number" in m.bad_samples["S1"][0]
+    assert list(m.beta.columns) == ["S2"]
+    assert "'high' is not a number" in m.bad_samples["S1"].message
 
 
 def test_contig_names_are_normalised():

@@ -54,7 +54,7 @@ def test_larger_excursions_reject_that_sample_only(tmp_path):
     path.write_text("probe\tA\tB\n" + "".join(f"cg{i}\t0.5\t0.4\n" for i in range(40))
                     + "cgX\t0.5\t1.2\n")
     m = read_beta_matrix(str(path), {f"cg{i}" for i in range(40)} | {"cgX"}, "beta")
-    assert list(m.beta.columns) == ["A"] and "1.2 is outside [0, 1]" in m.bad_samples["B"][0]
+    assert list(m.beta.columns) == ["A"] and "1.2 is outside [0, 1]" in m.bad_samples["B"].message
 
 
 def test_an_unreadable_matrix_of_several_stops_with_its_name(tmp_path):

@@ -189,7 +189,7 @@ def test_a_bad_sample_is_left_out_and_named(tmp_path, content, message):
     path = tmp_path / "t.tsv"
     path.write_bytes(content)
     table = read_microbiome(str(path))
-    assert list(table.values.index) == ["S1"] and message in table.bad_samples["S2"]
+    assert list(table.values.index) == ["S1"] and message in table.bad_samples["S2"].message
     values, problems = map_samples(table, None, {"S1", "S2"})
     assert list(values.index) == ["S1"]
     assert [(p.patient_id, p.stage) for p in problems] == [("S2", "microbiome")]

@@ -108,17 +108,20 @@ def test_taxpasta_without_ranks_says_how_to_rerun(tmp_path):
 def test_one_unreadable_per_sample_file_excludes_its_patient_only(tmp_path):
     import shutil
 
-    from precex.io.stage_output import write_features  # noqa: F401 (stage imports)
     from precex.microbiome import stage
 
     shutil.copy(DATA / "P301.txt", tmp_path / "P301.txt")
     (tmp_path / "P304.txt").write_text("this is not a profile\n")
-    (tmp_path / "patients.tsv").write_text("patient_id\tage\tsex\nP301\t60\tF\nP304\t61\tF\n")
-    (tmp_path / "excl.tsv").write_text("patient_id\tstage\treason\n")
+    (tmp_path / "roster.tsv").write_text("patient_id\tstatus\tage\nP301\tvalid\t60\n"
+                                         "P304\tvalid\t61\n")
     out = {k: str(tmp_path / f"{k}.tsv") for k in ("features", "clr", "exclusions", "problems")}
-    stage.run([str(tmp_path / "P301.txt"), str(tmp_path / "P304.txt")], None, None,
-              str(tmp_path / "patients.tsv"), str(tmp_path / "excl.tsv"), 100, out["features"],
-              out["clr"], out["exclusions"], out["problems"])
+    stage.run(inputs=stage.Inputs(tables=[str(tmp_path / "P301.txt"),
+                                          str(tmp_path / "P304.txt")],
+                                  roster=str(tmp_path / "roster.tsv")),
+              outputs=stage.Outputs(features=out["features"], genus_clr=out["clr"],
+                                    exclusions=out["exclusions"], problems=out["problems"]),
+              params=stage.Params(taxonomy=None, sample_map=None, tree=None, reference=None,
+                                  min_depth=100))
     features = pd.read_csv(out["features"], sep="\t", index_col=0)
     assert list(features.index) == ["P301"]
     excl = pd.read_csv(out["exclusions"], sep="\t")

@@ -322,10 +322,11 @@ def test_batch_table_rows_qc_outliers_and_safe_json():
     ])
     profiles = pd.DataFrame({"depth_reads": [500.0, 40_000.0], "wear_days": [7, 2],
                              "platelets_10e9_l": [200, None]}, index=["A</script><b>", "B"])
-    rows = patient_table(profiles, rx, {"SAFETY_FEVER": "Fever"}, "/nonexistent")
+    rows = patient_table(profiles, rx, {"SAFETY_FEVER": "Fever"}, {"B"})
     assert [r["id"] for r in rows] == ["A</script><b>", "B"]
     assert rows[0]["flags"] == "Fever" and rows[0]["issues"] == 2 and rows[1]["obtain"] == 1
     assert rows[0]["signoff"] == "approved" and rows[0]["report"] is False
+    assert rows[1]["report"] is True
     text = table_json(rows)
     assert "<" not in text and ">" not in text and jsonlib.loads(text) == rows
     panels = {p["label"]: p for p in qc_panels(profiles)}

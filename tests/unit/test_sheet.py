@@ -225,18 +225,21 @@ def test_cycle_length_as_written(tmp_path, text, days):
 
 
 def test_a_batch_with_no_prescription_stops_with_the_reasons(tmp_path):
-    from precex.exclusions import merge_exclusions
+    from precex import exclusions
     from precex.problems import InputError
 
-    sheet = tmp_path / "patients.tsv"
-    sheet.write_text("patient_id\tage\tsex\nA1\tsixty\tF\nA2\t9\tF\n")
+    roster = tmp_path / "roster.tsv"
+    roster.write_text("patient_id\tstatus\tage\nA1\texcluded\t\nA2\texcluded\t\n")
     excl = tmp_path / "excl.tsv"
     excl.write_text("patient_id\tstage\treason\nA1\tsheet\tage not a number\n"
                     "A2\tsheet\tage below 18\n")
     rx = tmp_path / "rx.tsv"
     rx.write_text("patient_id\tstatus\n")
     with pytest.raises(InputError) as err:
-        merge_exclusions([str(excl)], str(sheet), str(rx), str(tmp_path / "out.tsv"))
+        exclusions.run(inputs=exclusions.Inputs(parts=[str(excl)], roster=str(roster),
+                                                prescriptions=str(rx)),
+                       outputs=exclusions.Outputs(exclusions=str(tmp_path / "out.tsv")),
+                       params=exclusions.Params(sheet=str(tmp_path / "patients.tsv")))
     text = str(err.value)
     assert "no patient of 2 could be prescribed" in text and "sheet 2" in text
     assert "A1 (sheet): age not a number" in text

@@ -203,33 +203,16 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def check_inputs(config: dict[str, Any]) -> list[Problem]:
-    """Read every configured input as the stages would, collecting problems (no outputs)."""
-    from precex.blood.markers import harmonise
-    from precex.blood.stage import read_blood_input
-    from precex.epigenetics.clocks import clock_cpgs
-    from precex.epigenetics.matrix import read_beta_matrix
-    from precex.epigenetics.stage import read_manifest
-    from precex.genetics.variants import read_genotypes
+    """Read every configured input as the stages would, collecting problems (no outputs):
+    the sheet, the rule base, then each configured modality's own checks (precex.modalities)."""
     from precex.io.sheet import read_patient_sheet
-    from precex.microbiome.features import map_samples
-    from precex.microbiome.readers import read_microbiome, read_tree
-    from precex.microbiome.stage import read_sample_map
+    from precex.modalities import optional, resolve
     from precex.prescription.rules import load_rulebase
+    from precex.problems import attempt
     from precex.profile.host import known_features
-    from precex.wearables.features import wearable_features
-    from precex.wearables.stage import read_wearables
 
     problems: list[Problem] = []
-    ref = dt.date.fromisoformat(config["reference_date"])
-
-    def attempt(func: Any, *a: Any) -> Any:
-        try:
-            return func(*a)
-        except InputError as err:
-            problems.extend(err.problems)
-            return None
-
-    sheet = attempt(read_patient_sheet, config["patients"])
+    sheet = attempt(problems, read_patient_sheet, config["patients"])
     patients: set[str] = set()
     excluded: frozenset[str] = frozenset()
     if sheet is not None:
@@ -237,47 +220,10 @@ def check_inputs(config: dict[str, Any]) -> list[Problem]:
         patients = set(sheet.patients.index)
         excluded = frozenset(p.patient_id for p in sheet.problems
                              if p.patient_id and p.excludes)
-    attempt(load_rulebase, config["rulebase"], known_features())
-    if config.get("microbiome"):
-        tables = config["microbiome"] if isinstance(config["microbiome"], list) else [
-            config["microbiome"]]
-        mapping = (attempt(read_sample_map, config["microbiome_sample_map"])
-                   if config.get("microbiome_sample_map") else None)
-        if config.get("microbiome_tree"):
-            attempt(read_tree, config["microbiome_tree"])
-        if config.get("microbiome_reference"):
-            attempt(read_microbiome, config["microbiome_reference"])
-        for path in tables:
-            table = attempt(read_microbiome, path, config.get("microbiome_taxonomy"))
-            if table is not None:
-                found = map_samples(table, mapping, patients, excluded)[1]
-                problems.extend(found)
-    if config.get("methylation"):
-        wanted = set(clock_cpgs())
-        if config.get("methylation_manifest"):
-            manifest = attempt(read_manifest, config["methylation_manifest"])
-            if manifest is not None:
-                wanted |= set(manifest["probe_id"])
-        attempt(read_beta_matrix, config["methylation"], wanted,
-                config.get("methylation_values", "auto"))
-    if config.get("variants"):
-        result = attempt(read_genotypes, config["variants"], patients, excluded)
-        if result is not None:
-            problems.extend(result[1])
-    if config.get("blood"):
-        loaded = attempt(read_blood_input, config["blood"],
-                         config.get("blood_patient_identifier_system"))
-        if loaded is not None:
-            long, found = loaded
-            problems.extend(found)
-            source = config["blood"] if isinstance(config["blood"], str) else ", ".join(
-                config["blood"])
-            problems.extend(harmonise(long, source, ref, patients, excluded)[1])
-    if config.get("wearables"):
-        daily = attempt(read_wearables, config["wearables"])
-        if daily is not None:
-            problems.extend(wearable_features(daily, config["wearables"], ref, patients,
-                                              excluded)[1])
+    attempt(problems, load_rulebase, config["rulebase"], known_features())
+    for modality in optional():
+        if config.get(modality.config_key) and modality.check:
+            problems.extend(resolve(modality.check)(config, patients, excluded))
     return problems
 
 

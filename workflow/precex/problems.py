@@ -1,21 +1,25 @@
 """Input problems: what went wrong, where (file, row, column, patient) and how to fix it.
 
-Every stage reports bad input as `Problem`s. A problem with a `patient_id` excludes that patient
-from one stage (it is written to exclusions.tsv) unless it is a data issue (`excludes=False`: the
-value is rejected and handled conservatively, and the patient's prescription shows it); a problem
-without one is fatal for the stage and is raised as `InputError`, which the CLI and the workflow
-scripts print without a traceback.
+Every stage reports bad input as `Problem`s and writes them with `write_problems`, the one
+writer of the {stage}/exclusions.tsv and {stage}/problems.tsv tables. A problem with a
+`patient_id` excludes that patient from one stage (it is written to exclusions.tsv) unless it is
+a data issue (`excludes=False`: the value is rejected and handled conservatively, and the
+patient's prescription shows it); a problem without one is fatal for the stage and is raised as
+`InputError`, which the CLI and the workflow scripts print without a traceback. A reader that
+leaves one sample of a study table out records a `BadSample`; the stage names its patient.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
 
 import pandas as pd
 
 EXCLUSION_COLUMNS = ["patient_id", "stage", "reason"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class Problem:
     def describe(self, full_path: bool = True) -> str:
         """The sentence users read; data files use the file name only (outputs must not
         depend on where a batch lives)."""
-        where = [self.file if full_path else os.path.basename(self.file)]
+        where = [self.file if full_path else os.path.basename(self.file)] if self.file else []
         if self.row is not None:
             where.append(f"row {self.row}")
         if self.column:
@@ -50,6 +54,20 @@ class Problem:
         return text
 
 
+@dataclass(frozen=True)
+class BadSample:
+    """A sample a reader left out for a bad value (the message names sample and value). One bad
+    sample excludes that patient's modality, never the batch's: the stage turns it into a
+    Problem naming the patient, once it knows which patient the sample belongs to."""
+
+    message: str
+    fix: str
+
+    def problem(self, source: str, sample: str, patient_id: str | None, stage: str) -> Problem:
+        return Problem(source, self.message, self.fix, column=sample, patient_id=patient_id,
+                       stage=stage)
+
+
 @dataclass
 class InputError(Exception):
     """One or more problems that stop a stage (or, in strict mode, the batch)."""
@@ -60,6 +78,16 @@ class InputError(Exception):
         n = len(self.problems)
         head = f"{n} input problem{'s' if n != 1 else ''} found:"
         return "\n".join([head, *(f"  - {p}" for p in self.problems)])
+
+
+def attempt(problems: list[Problem], func: Callable[..., T], *args: Any) -> T | None:
+    """func(*args), or None with its InputError's problems added to `problems` (checks that
+    go on after a problem, to list every one in one pass)."""
+    try:
+        return func(*args)
+    except InputError as err:
+        problems.extend(err.problems)
+        return None
 
 
 def exclusions_frame(problems: Iterable[Problem], stage: str) -> pd.DataFrame:
@@ -76,9 +104,35 @@ def exclusions_frame(problems: Iterable[Problem], stage: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=EXCLUSION_COLUMNS)
 
 
+PROBLEM_COLUMNS = ["stage", "file", "row", "column", "patient_id", "message", "fix"]
+# Problem tables are sorted by these (row as a number, blanks first), here and when shard
+# tables are merged (precex.io.tables.merge_sorted), so the order never depends on shards.
+PROBLEM_ORDER = ["file", "row", "patient_id", "message"]
+
+
 def problems_frame(problems: Iterable[Problem]) -> pd.DataFrame:
-    """All problems (including non-excluding warnings) as a table for QC logs."""
+    """All problems (including non-excluding warnings) as a table for QC logs, sorted."""
     rows = [{**{k: v for k, v in asdict(p).items() if k != "excludes"},
              "file": os.path.basename(p.file)} for p in problems]
-    cols = ["stage", "file", "row", "column", "patient_id", "message", "fix"]
-    return pd.DataFrame(rows, columns=cols)
+    table = pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
+    if not table.empty:
+        table = table.sort_values(PROBLEM_ORDER, na_position="first", kind="stable")
+    return table
+
+
+def write_problems(problems: Iterable[Problem], stage: str,
+                   exclusions_path: str | os.PathLike[str] | None,
+                   problems_path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The one writer of a stage's problems: its exclusions (problems naming a patient, one row
+    per patient with every reason; None for a stage that never excludes anyone) and all its
+    problems, each table sorted. Returns the exclusions."""
+    from precex.io.files import write_tsv
+
+    problems = list(problems)
+    exclusions = exclusions_frame(problems, stage)
+    if exclusions_path is not None:
+        write_tsv(exclusions_path, exclusions)
+    elif len(exclusions):
+        raise ValueError(f"stage {stage} excluded patients but has no exclusions table")
+    write_tsv(problems_path, problems_frame(problems))
+    return exclusions

@@ -14,13 +14,14 @@ import json
 import os
 import platform
 import sys
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from precex import __version__
 from precex.config import input_files
-from precex.io.files import sha256
+from precex.io.files import sha256, write_json, write_text
 
 PACKAGES = ("snakemake", "pandas", "numpy", "scipy", "scikit-bio", "biom-format", "h5py",
             "pyensembl", "cyvcf2", "pint", "fhir.resources", "jsonschema", "papermill",
@@ -120,14 +121,10 @@ def render_manifest_html(manifest: dict[str, Any]) -> str:
     return environment().get_template("manifest.html.j2").render(m=manifest)
 
 
-def build_manifest(provenance: dict[str, Any], results: str, exclude: set[str]) -> dict[str, Any]:
-    outputs = {}
-    root = Path(results)
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).as_posix()
-        if path.is_file() and rel not in exclude and not rel.startswith(("logs/", "benchmarks/",
-                                                                         "cache/")):
-            outputs[rel] = sha256(path)
+def build_manifest(provenance: dict[str, Any], outputs: dict[str, str], results: str
+                   ) -> dict[str, Any]:
+    """provenance.json plus time, machine, package versions, each stage's time and memory,
+    and the SHA-256 of every output (`outputs`: path under the results folder -> file)."""
     return {
         **provenance,
         "created_utc": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
@@ -135,5 +132,74 @@ def build_manifest(provenance: dict[str, Any], results: str, exclude: set[str]) 
         "platform": platform.platform(),
         "packages": {name: _version(name) for name in PACKAGES},
         "stages": stage_resources(results),
-        "outputs": outputs,
+        "outputs": {name: sha256(path) for name, path in sorted(outputs.items())},
     }
+
+
+@dataclass(frozen=True)
+class ProvenanceInputs:
+    files: list[str]  # every input file (read through the config; declared for reruns)
+
+
+@dataclass(frozen=True)
+class ProvenanceOutputs:
+    provenance: str
+
+
+@dataclass(frozen=True)
+class ProvenanceParams:
+    config: dict[str, Any]
+
+
+def write_provenance(*, inputs: ProvenanceInputs, outputs: ProvenanceOutputs,
+                     params: ProvenanceParams) -> None:
+    write_json(outputs.provenance, build_provenance(params.config))
+
+
+@dataclass(frozen=True)
+class ReportProvenanceInputs:
+    rulebase: str
+
+
+def write_report_provenance(*, inputs: ReportProvenanceInputs, outputs: ProvenanceOutputs,
+                            params: ProvenanceParams) -> None:
+    write_json(outputs.provenance, build_report_provenance(params.config))
+
+
+@dataclass(frozen=True)
+class ManifestInputs:
+    provenance: str
+    outputs: list[str]  # the batch outputs, under the results folder
+    shard_folders: list[str]  # the shards' per-patient folders (results/shards/{shard}/{kind})
+
+
+@dataclass(frozen=True)
+class ManifestOutputs:
+    manifest: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class ManifestParams:
+    pass
+
+
+def write_manifest(*, inputs: ManifestInputs, outputs: ManifestOutputs,
+                   params: ManifestParams) -> None:
+    """manifest.json and manifest.html. Per-patient files are listed under their contract
+    paths (results/reports/P001.html), hashed from the shard's copy (the same bytes)."""
+    from precex.publish import CONTRACT_FOLDERS
+
+    results = os.path.dirname(os.path.abspath(outputs.manifest))
+    files = {os.path.relpath(os.path.abspath(p), results): p for p in inputs.outputs}
+    for folder in inputs.shard_folders:
+        contract = CONTRACT_FOLDERS[os.path.basename(folder.rstrip("/"))]
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if not entry.name.startswith("."):
+                    files[f"{contract}/{entry.name}"] = entry.path
+    with open(inputs.provenance, encoding="utf-8") as handle:
+        provenance = json.load(handle)
+    manifest = build_manifest(provenance, files, results)
+    write_json(outputs.manifest, manifest)
+    write_text(outputs.summary, render_manifest_html(manifest))

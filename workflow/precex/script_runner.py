@@ -1,5 +1,10 @@
 """Run one workflow step from a Snakemake `script:` shim with clear errors and a log file.
 
+Every stage entry point is a function `run(*, inputs, outputs, params)` whose three arguments
+are dataclasses naming what the rule gives it; `run_stage(snakemake, entry)` builds them from
+the rule's named input, output and params and calls the entry by keyword, so a shim is one
+line and a rule and its stage cannot silently disagree on a name.
+
 Input problems (InputError) are written to the rule's log and to stderr as plain sentences
 naming the file, row and fix, and the job fails without a Python traceback. Unexpected errors
 keep their traceback in the log file only, for the developers.
@@ -7,14 +12,81 @@ keep their traceback in the log file only, for the developers.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
 import traceback
+import types
+import typing
 from collections.abc import Callable
 from typing import Any
 
 from precex.problems import InputError
+
+
+def _coerce(value: Any, kind: Any) -> Any:
+    """A Snakemake value (a path, a list of paths as a Namedlist, a param) as `kind` says."""
+    origin = typing.get_origin(kind)
+    listed = isinstance(value, list | tuple)  # Snakemake's Namedlist is a list
+    if kind is str:
+        if listed:
+            if len(value) != 1:
+                raise TypeError(f"one path expected, got {len(value)}")
+            return str(value[0])
+        return str(value)
+    if origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(kind):
+        if value is None or (listed and not value) or value == "":
+            return None
+        inner = [a for a in typing.get_args(kind) if a is not type(None)]
+        return _coerce(value, inner[0]) if len(inner) == 1 else value
+    if origin is list:
+        (item,) = typing.get_args(kind) or (Any,)
+        items = list(value) if listed else [value]
+        return [str(v) for v in items] if item is str else items
+    if origin is dict:
+        return {k: (list(v) if isinstance(v, list | tuple) else v) for k, v in dict(value).items()}
+    if kind in (bool, int, float):
+        return kind(value)
+    return value
+
+
+def stage_arguments(entry: Callable[..., Any], rule: str, named: dict[str, Any]
+                    ) -> dict[str, Any]:
+    """The `inputs`, `outputs` and `params` dataclasses of `entry`, filled from `named` (what ->
+    {name: value}); a field the rule does not give is an error naming rule and field."""
+    hints = typing.get_type_hints(entry)
+    out = {}
+    for what in ("inputs", "outputs", "params"):
+        cls = hints[what]
+        fields = typing.get_type_hints(cls)
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.name in named[what]:
+                try:
+                    values[f.name] = _coerce(named[what][f.name], fields[f.name])
+                except (TypeError, ValueError) as err:
+                    raise RuntimeError(f"rule {rule}: {what[:-1]} '{f.name}': {err}") from None
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise RuntimeError(f"rule {rule} has no {what[:-1]} '{f.name}', which "
+                                   f"{entry.__module__}.{entry.__name__} needs")
+        out[what] = cls(**values)
+    return out
+
+
+def run_stage(snakemake: Any, entry: Callable[..., None]) -> None:
+    """Call `entry(inputs=..., outputs=..., params=...)` with the rule's named files and
+    params, with run_step's error handling."""
+    def named(items: Any) -> dict[str, Any]:
+        return {k: getattr(items, k) for k in items.keys()}
+
+    def step() -> None:
+        arguments = stage_arguments(entry, snakemake.rule, {
+            "inputs": named(snakemake.input), "outputs": named(snakemake.output),
+            "params": named(snakemake.params)})
+        entry(**arguments)
+
+    run_step(snakemake, step)
 
 
 def run_step(snakemake: Any, step: Callable[[], None]) -> None:

@@ -4,16 +4,18 @@
 # problem is excluded (results/adaptations/exclusions.tsv), the others are written.
 
 
-rule split_followup:
+checkpoint split_followup:
     input:
         wearables=CFG.get("followup_wearables", []),
         symptoms=CFG.get("followup_symptoms", []),
     output:
-        wearables=expand(
-            f"{RESULTS}/shards/{{shard}}/followup_wearables.tsv", shard=SHARDS
+        # Each shard's rows, rewritten only when they changed: after this checkpoint only the
+        # shards whose follow-up data changed are adapted again.
+        wearables=update(
+            expand(f"{RESULTS}/shards/{{shard}}/followup_wearables.tsv", shard=SHARDS)
         ),
-        symptoms=expand(
-            f"{RESULTS}/shards/{{shard}}/followup_symptoms.tsv", shard=SHARDS
+        symptoms=update(
+            expand(f"{RESULTS}/shards/{{shard}}/followup_symptoms.tsv", shard=SHARDS)
         ),
         exclusions=f"{RESULTS}/adaptations/split_exclusions.tsv",
         problems=f"{RESULTS}/adaptations/split_problems.tsv",
@@ -34,23 +36,25 @@ rule split_followup:
 rule adapt_shard:
     input:
         summary=get_shard_summary,
-        followup_wearables=f"{RESULTS}/shards/{{shard}}/followup_wearables.tsv",
-        followup_symptoms=f"{RESULTS}/shards/{{shard}}/followup_symptoms.tsv",
-        wearables=CFG.get("followup_wearables", []),
+        profiles=f"{RESULTS}/shards/{{shard}}/profiles",
+        prescriptions=f"{RESULTS}/shards/{{shard}}/prescriptions",
+        followup_wearables=get_shard_followup("wearables"),
+        followup_symptoms=get_shard_followup("symptoms"),
         rulebase=CFG["rulebase"],
         provenance=f"{RESULTS}/reports/report_provenance.json",
         notebook=workflow.source_path("../notebooks/patient_reports.ipynb"),
     output:
-        table=f"{RESULTS}/shards/{{shard}}/adaptations.tsv",
-        exclusions=f"{RESULTS}/shards/{{shard}}/adaptation_exclusions.tsv",
-        problems=f"{RESULTS}/shards/{{shard}}/adaptation_problems.tsv",
+        adaptations=directory(f"{RESULTS}/shards/{{shard}}/adaptations"),
         reports=report(
-            directory(f"{RESULTS}/adaptations/reports/by_shard/{{shard}}"),
+            directory(f"{RESULTS}/shards/{{shard}}/adapted_reports"),
             patterns=["{patient}.week-{week}.html"],
             caption="../report/adaptation.rst",
             category="Adapted weekly reports",
             labels={"patient": "{patient}", "week": "{week}"},
         ),
+        table=f"{RESULTS}/shards/{{shard}}/adaptations.tsv",
+        exclusions=f"{RESULTS}/shards/{{shard}}/adaptation_exclusions.tsv",
+        problems=f"{RESULTS}/shards/{{shard}}/adaptation_problems.tsv",
     log:
         f"{RESULTS}/logs/adapt_shard/{{shard}}.log",
     benchmark:
@@ -62,9 +66,9 @@ rule adapt_shard:
         mem_mb=get_shard_mem_mb,
         runtime=get_shard_runtime,
     params:
-        ids=get_shard_ids,
-        symptoms=CFG.get("followup_symptoms"),
-        results=get_results_dir,
+        # Problems name the user's files; the job reads only its shard's rows of them.
+        wearables_source=CFG.get("followup_wearables"),
+        symptoms_source=CFG.get("followup_symptoms"),
     script:
         "../scripts/adapt_shard.py"
 

@@ -6,7 +6,9 @@ from snakemake.exceptions import WorkflowError
 
 from precex.config import resolve_config
 from precex.io.files import expand_inputs
+from precex.modalities import active, by_name
 from precex.prescription.rules import rulebase_problems
+from precex.publish import CONTRACT_FOLDERS, publish_target
 from precex.sharding import assign_shards, raw_patient_ids
 
 CFG = resolve_config(config)
@@ -16,14 +18,9 @@ RULEBASE_PROBLEMS = rulebase_problems(CFG["rulebase"])
 if RULEBASE_PROBLEMS:
     raise WorkflowError(RULEBASE_PROBLEMS)
 SHARDS = assign_shards(raw_patient_ids(CFG["patients"]), CFG["shard_size"])
-# Optional modality stage -> the config key naming its input.
-MODALITY_INPUTS = {
-    "microbiome": "microbiome",
-    "epigenetics": "methylation",
-    "genetics": "variants",
-    "blood": "blood",
-    "wearables": "wearables",
-}
+# The profiling stages this config runs (precex.modalities: clinical always, each other
+# modality when its input is configured), in registry order.
+MODALITIES = [m.name for m in active(CFG)]
 # One conda environment per rule group (--software-deployment-method conda).
 ENVS = {
     group: f"../../envs/{group}.yaml"
@@ -31,12 +28,18 @@ ENVS = {
 }
 
 
+wildcard_constraints:
+    shard=r"shard\d+",
+    generation=r"\d+",
+
+
 def is_configured(key):
     return CFG.get(key) is not None
 
 
-def get_active_modalities():
-    return [s for s, key in MODALITY_INPUTS.items() if is_configured(key)]
+def get_env(stage):
+    """The conda environment a modality's registry entry names."""
+    return ENVS[by_name(stage).env]
 
 
 def get_microbiome_tables(wildcards):
@@ -55,54 +58,74 @@ def get_blood_files():
     return expand_inputs(CFG.get("blood"))
 
 
+# Checkpoints. validate, host_profile and split_followup write tables that fan out to later
+# jobs, and rewrite a table only when its content changed (update(): Snakemake keeps it
+# meanwhile). Reading them through the checkpoint makes Snakemake decide after the job which
+# consumers must run, so one patient's change reruns only what that patient touches.
+
+
+def get_roster(wildcards):
+    return checkpoints.validate.get().output.roster
+
+
+def get_validated_patients(wildcards):
+    return checkpoints.validate.get().output.patients
+
+
+def get_shard_features(wildcards):
+    checkpoints.host_profile.get()
+    return f"{RESULTS}/shards/{wildcards.shard}/features.jsonl"
+
+
+def get_shard_domains(wildcards):
+    checkpoints.host_profile.get()
+    return f"{RESULTS}/shards/{wildcards.shard}/domains.jsonl"
+
+
+def get_shard_summary(wildcards):
+    # Through the checkpoint, so report and adaptation jobs are re-evaluated after it like
+    # the prescription jobs (otherwise the plan made before it would rerun every shard).
+    checkpoints.host_profile.get()
+    return f"{RESULTS}/shards/{wildcards.shard}/prescriptions.tsv"
+
+
+def get_shard_followup(kind):
+    def shard_table(wildcards):
+        checkpoints.split_followup.get()
+        return f"{RESULTS}/shards/{wildcards.shard}/followup_{kind}.tsv"
+
+    return shard_table
+
+
 def get_modality_features(wildcards):
-    tables = {"clinical": f"{RESULTS}/clinical/features.tsv"}
-    for stage in get_active_modalities():
-        tables[stage] = f"{RESULTS}/{stage}/features.tsv"
-    return tables
+    return [f"{RESULTS}/{stage}/features.tsv" for stage in MODALITIES]
 
 
 def get_stage_exclusions(wildcards):
-    stages = ["validated"] + get_active_modalities()
+    stages = ["validated"] + [s for s in MODALITIES if by_name(s).excludes]
     parts = [f"{RESULTS}/{s}/exclusions.tsv" for s in stages]
-    parts += expand(
-        f"{RESULTS}/shards/{{shard}}/prescription_exclusions.tsv", shard=SHARDS
-    )
-    parts += expand(f"{RESULTS}/shards/{{shard}}/report_exclusions.tsv", shard=SHARDS)
+    for kind in ("prescription", "report"):
+        parts += expand(f"{RESULTS}/shards/{{shard}}/{kind}_exclusions.tsv", shard=SHARDS)
     if is_configured("followup_wearables"):
         parts.append(f"{RESULTS}/adaptations/exclusions.tsv")
     return parts
 
 
 def get_stage_problems(wildcards):
-    # Every stage's problems reach the batch report: adaptation and research too.
-    stages = ["validated"] + get_active_modalities()
+    # Every stage's problems reach the batch report.
+    stages = ["validated"] + [s for s in MODALITIES if by_name(s).excludes]
+    parts = [f"{RESULTS}/{s}/problems.tsv" for s in stages]
+    for kind in ("prescription", "report"):
+        parts += expand(f"{RESULTS}/shards/{{shard}}/{kind}_problems.tsv", shard=SHARDS)
     if is_configured("followup_wearables"):
-        stages.append("adaptations")
+        parts.append(f"{RESULTS}/adaptations/problems.tsv")
     if is_configured("outcomes"):
-        stages.append("research")
-    return [f"{RESULTS}/{s}/problems.tsv" for s in stages]
+        parts.append(f"{RESULTS}/research/problems.tsv")
+    return parts
 
 
 def get_shard_ids(wildcards):
     return SHARDS[wildcards.shard]
-
-
-def get_shard_features(wildcards):
-    shards = checkpoints.host_profile.get().output.shards
-    return f"{shards}/{wildcards.shard}.features.jsonl"
-
-
-def get_shard_summary(wildcards):
-    # Through the checkpoint, so report jobs are re-evaluated after it like the shard jobs
-    # (otherwise the plan made before it would rerun every report shard).
-    checkpoints.host_profile.get()
-    return f"{RESULTS}/shards/{wildcards.shard}/prescriptions.tsv"
-
-
-def get_shard_domains(wildcards):
-    shards = checkpoints.host_profile.get().output.shards
-    return f"{shards}/{wildcards.shard}.domains.jsonl"
 
 
 def get_input_files():
@@ -139,9 +162,13 @@ def get_signoff_log(wildcards):
     return [path] if Path(path).is_file() else []
 
 
+def is_research_mode():
+    """Reports show the responder model's predictions only in research_mode."""
+    return is_configured("outcomes") and CFG["research_mode"]
+
+
 def get_shard_research(wildcards):
-    # Reports show the responder model's predictions only in research_mode.
-    if is_configured("outcomes") and CFG["research_mode"]:
+    if is_research_mode():
         return [f"{RESULTS}/research/predictions/{wildcards.shard}.json"]
     return []
 
@@ -156,25 +183,66 @@ def get_adaptation_outputs():
     return [f"{RESULTS}/adaptations/adaptations.tsv"]
 
 
-def get_final_outputs():
-    return (
-        get_adaptation_outputs()
-        + get_research_outputs()
-        + [
-            f"{RESULTS}/profiles/host_profiles.tsv",
-            f"{RESULTS}/prescriptions/prescriptions.tsv",
-            f"{RESULTS}/exclusions.tsv",
-            f"{RESULTS}/reports/cohort.html",
-            f"{RESULTS}/manifest.json",
+def get_shard_folders(shard):
+    """The shard's per-patient folders (publish input name -> folder)."""
+    names = ["profiles", "prescriptions", "reports", "handouts"]
+    if is_configured("followup_wearables"):
+        names += ["adaptations", "adapted_reports"]
+    return {name: f"{RESULTS}/shards/{shard}/{name}" for name in names}
+
+
+def get_publish_inputs(wildcards):
+    return get_shard_folders(wildcards.shard)
+
+
+def get_contract_folders():
+    return {name: f"{RESULTS}/{folder}" for name, folder in CONTRACT_FOLDERS.items()}
+
+
+def get_all_shard_folders(wildcards):
+    return [f for shard in SHARDS for f in get_shard_folders(shard).values()]
+
+
+def get_publish_indexes():
+    """Each shard's publish index: the next generation when a contract file is missing or
+    stale, so that a plain rerun puts it back (precex.publish)."""
+    return [publish_target(f"{RESULTS}/shards/{shard}/published") for shard in SHARDS]
+
+
+def get_batch_outputs():
+    """The batch-level outputs the manifest lists (besides the per-patient files)."""
+    files = [
+        f"{RESULTS}/profiles/host_profiles.tsv",
+        f"{RESULTS}/prescriptions/prescriptions.tsv",
+        f"{RESULTS}/exclusions.tsv",
+        f"{RESULTS}/reports/cohort.html",
+        f"{RESULTS}/provenance.json",
+        f"{RESULTS}/validated/patients.tsv",
+        f"{RESULTS}/validated/problems.tsv",
+    ]
+    for stage in MODALITIES:
+        files.append(f"{RESULTS}/{stage}/features.tsv")
+        if by_name(stage).excludes:
+            files.append(f"{RESULTS}/{stage}/problems.tsv")
+    if is_configured("followup_wearables"):
+        files += [
+            f"{RESULTS}/adaptations/{name}.tsv"
+            for name in ("adaptations", "exclusions", "problems")
         ]
+    if is_configured("outcomes"):
+        files += [
+            f"{RESULTS}/research/{name}"
+            for name in ("model_card.json", "interactions.tsv", "predictions.tsv")
+        ]
+    return files
+
+
+def get_final_outputs(wildcards):
+    return (
+        get_batch_outputs()
+        + get_publish_indexes()
+        + [f"{RESULTS}/manifest.json"]
     )
-
-
-def get_results_dir(wildcards, input):
-    """The results directory, derived from the job's first input (which lies under it)."""
-    first = Path(input[0])
-    depth = len(first.relative_to(RESULTS).parts)
-    return str(first.parents[depth - 1])
 
 
 # Resources. Figures from tests/benchmarks/RESULTS.md (10,000 patients: blood 0.8 GB, the

@@ -1,11 +1,12 @@
-# One job per modality for the whole batch, vectorised over patients.
+# One job per modality for the whole batch, vectorised over patients. Each modality is
+# declared once in precex/modalities.py (config key, environment, entry point, features); a
+# rule runs when its input is configured (see MODALITIES in common.smk).
 
 
 rule microbiome:
     input:
         tables=get_microbiome_tables,
-        patients=f"{RESULTS}/validated/patients.tsv",
-        sheet_exclusions=f"{RESULTS}/validated/exclusions.tsv",
+        roster=get_roster,
     output:
         features=f"{RESULTS}/microbiome/features.tsv",
         genus_clr=f"{RESULTS}/microbiome/genus_clr.tsv",
@@ -16,7 +17,7 @@ rule microbiome:
     benchmark:
         f"{RESULTS}/benchmarks/microbiome.tsv"
     conda:
-        ENVS["microbiome"]
+        get_env("microbiome")
     threads: 1
     resources:
         mem_mb=get_batch_mem_mb,
@@ -35,8 +36,7 @@ rule epigenetics:
     input:
         matrix=get_methylation_files(),
         gtf=CFG["genome_gtf"],
-        patients=f"{RESULTS}/validated/patients.tsv",
-        sheet_exclusions=f"{RESULTS}/validated/exclusions.tsv",
+        roster=get_roster,
     output:
         features=f"{RESULTS}/epigenetics/features.tsv",
         exclusions=f"{RESULTS}/epigenetics/exclusions.tsv",
@@ -46,7 +46,7 @@ rule epigenetics:
     benchmark:
         f"{RESULTS}/benchmarks/epigenetics.tsv"
     conda:
-        ENVS["omics"]
+        get_env("epigenetics")
     threads: 1
     resources:
         mem_mb=get_batch_mem_mb,
@@ -68,8 +68,7 @@ rule genetics:
     input:
         vcf=CFG.get("variants", []),
         gtf=CFG["genome_gtf"],
-        patients=f"{RESULTS}/validated/patients.tsv",
-        sheet_exclusions=f"{RESULTS}/validated/exclusions.tsv",
+        roster=get_roster,
     output:
         features=f"{RESULTS}/genetics/features.tsv",
         exclusions=f"{RESULTS}/genetics/exclusions.tsv",
@@ -78,7 +77,7 @@ rule genetics:
     log:
         f"{RESULTS}/logs/genetics.log",
     conda:
-        ENVS["omics"]
+        get_env("genetics")
     threads: 1
     resources:
         mem_mb=get_batch_mem_mb,
@@ -92,8 +91,7 @@ rule genetics:
 rule blood:
     input:
         blood=get_blood_files(),
-        patients=f"{RESULTS}/validated/patients.tsv",
-        sheet_exclusions=f"{RESULTS}/validated/exclusions.tsv",
+        roster=get_roster,
     output:
         features=f"{RESULTS}/blood/features.tsv",
         provenance=f"{RESULTS}/blood/provenance.tsv",
@@ -104,7 +102,7 @@ rule blood:
     benchmark:
         f"{RESULTS}/benchmarks/blood.tsv"
     conda:
-        ENVS["core"]
+        get_env("blood")
     threads: 1
     resources:
         mem_mb=get_batch_mem_mb,
@@ -119,13 +117,13 @@ rule blood:
 
 rule clinical:
     input:
-        patients=f"{RESULTS}/validated/patients.tsv",
+        patients=get_validated_patients,
     output:
         features=f"{RESULTS}/clinical/features.tsv",
     log:
         f"{RESULTS}/logs/clinical.log",
     conda:
-        ENVS["core"]
+        get_env("clinical")
     threads: 1
     resources:
         mem_mb=get_batch_mem_mb,
@@ -139,8 +137,7 @@ rule clinical:
 rule wearables:
     input:
         wearables=CFG.get("wearables", []),
-        patients=f"{RESULTS}/validated/patients.tsv",
-        sheet_exclusions=f"{RESULTS}/validated/exclusions.tsv",
+        roster=get_roster,
     output:
         features=f"{RESULTS}/wearables/features.tsv",
         exclusions=f"{RESULTS}/wearables/exclusions.tsv",
@@ -150,7 +147,7 @@ rule wearables:
     benchmark:
         f"{RESULTS}/benchmarks/wearables.tsv"
     conda:
-        ENVS["core"]
+        get_env("wearables")
     threads: 1
     resources:
         mem_mb=get_batch_mem_mb,

@@ -1,3 +1,6 @@
+# Per shard: each patient's profile, prescription and FHIR bundle in the shard's folders.
+
+
 rule prescribe_shard:
     input:
         features=get_shard_features,
@@ -6,8 +9,11 @@ rule prescribe_shard:
         trial=get_trial_allocation,
         signoff=get_signoff_log,
     output:
+        profiles=directory(f"{RESULTS}/shards/{{shard}}/profiles"),
+        prescriptions=directory(f"{RESULTS}/shards/{{shard}}/prescriptions"),
         summary=f"{RESULTS}/shards/{{shard}}/prescriptions.tsv",
         exclusions=f"{RESULTS}/shards/{{shard}}/prescription_exclusions.tsv",
+        problems=f"{RESULTS}/shards/{{shard}}/prescription_problems.tsv",
     log:
         f"{RESULTS}/logs/prescribe_shard/{{shard}}.log",
     benchmark:
@@ -19,8 +25,6 @@ rule prescribe_shard:
         mem_mb=get_shard_mem_mb,
         runtime=get_shard_runtime,
     params:
-        ids=get_shard_ids,
-        results=get_results_dir,
         reference_date=CFG["reference_date"],
         evidence_floor=CFG["evidence_floor"],
         research_mode=CFG["research_mode"],
@@ -48,7 +52,7 @@ rule collect_prescriptions:
 rule exclusions:
     input:
         parts=get_stage_exclusions,
-        sheet=CFG["patients"],
+        roster=get_roster,
         prescriptions=f"{RESULTS}/prescriptions/prescriptions.tsv",
     output:
         exclusions=f"{RESULTS}/exclusions.tsv",
@@ -60,5 +64,33 @@ rule exclusions:
     resources:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
+    params:
+        sheet=CFG["patients"],
     script:
         "../scripts/exclusions.py"
+
+
+# Per shard: the shard's per-patient files at their contract paths (results/prescriptions/
+# {patient}.json, results/reports/{patient}.html, ...), listed in the shard's publish index.
+# A missing or stale contract file makes the index's next generation the target, so a plain
+# rerun restores it by running this job alone (precex/publish.py says why the contract files
+# are not declared one by one).
+rule publish_shard:
+    input:
+        unpack(get_publish_inputs),
+    output:
+        index=f"{RESULTS}/shards/{{shard}}/published/{{generation}}.tsv",
+    log:
+        f"{RESULTS}/logs/publish_shard/{{shard}}.{{generation}}.log",
+    localrule: True
+    conda:
+        ENVS["core"]
+    threads: 1
+    resources:
+        mem_mb=get_shard_mem_mb,
+        runtime=get_shard_runtime,
+    params:
+        members=get_shard_ids,
+        targets=get_contract_folders(),
+    script:
+        "../scripts/publish_shard.py"

@@ -1,14 +1,17 @@
 checkpoint host_profile:
     input:
-        unpack(get_modality_features),
-        patients=f"{RESULTS}/validated/patients.tsv",
-        sheet=CFG["patients"],
+        patients=get_validated_patients,
+        features=get_modality_features,
     output:
         profiles=f"{RESULTS}/profiles/host_profiles.tsv",
-        # A checkpoint with a directory of shard tables: a shard table is rewritten only when
-        # its content changed, and Snakemake re-evaluates the shard jobs after this job, so a
-        # change to one patient's input reruns only that patient's shard.
-        shards=directory(f"{RESULTS}/profiles/shards"),
+        # One pair of tables per shard, each rewritten only when its content changed: after
+        # this checkpoint Snakemake reruns only the shards whose patients changed.
+        shard_features=update(
+            expand(f"{RESULTS}/shards/{{shard}}/features.jsonl", shard=SHARDS)
+        ),
+        shard_domains=update(
+            expand(f"{RESULTS}/shards/{{shard}}/domains.jsonl", shard=SHARDS)
+        ),
     log:
         f"{RESULTS}/logs/host_profile.log",
     benchmark:
@@ -20,6 +23,7 @@ checkpoint host_profile:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
     params:
-        shard_size=CFG["shard_size"],
+        modalities=MODALITIES,
+        shards=SHARDS,
     script:
         "../scripts/host_profile.py"

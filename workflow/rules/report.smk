@@ -1,26 +1,29 @@
 rule report_shard:
     input:
         summary=get_shard_summary,
+        profiles=f"{RESULTS}/shards/{{shard}}/profiles",
+        prescriptions=f"{RESULTS}/shards/{{shard}}/prescriptions",
         provenance=f"{RESULTS}/reports/report_provenance.json",
         notebook=workflow.source_path("../notebooks/patient_reports.ipynb"),
         research=get_shard_research,
     output:
-        index=f"{RESULTS}/shards/{{shard}}/reports.tsv",
-        exclusions=f"{RESULTS}/shards/{{shard}}/report_exclusions.tsv",
         reports=report(
-            directory(f"{RESULTS}/reports/by_shard/{{shard}}"),
+            directory(f"{RESULTS}/shards/{{shard}}/reports"),
             patterns=["{patient}.html"],
             caption="../report/patient.rst",
             category="Patient reports",
             labels={"patient": "{patient}"},
         ),
         handouts=report(
-            directory(f"{RESULTS}/handouts/by_shard/{{shard}}"),
+            directory(f"{RESULTS}/shards/{{shard}}/handouts"),
             patterns=["{patient}.html"],
             caption="../report/handout.rst",
             category="Patient handouts",
             labels={"patient": "{patient}"},
         ),
+        index=f"{RESULTS}/shards/{{shard}}/reports.tsv",
+        exclusions=f"{RESULTS}/shards/{{shard}}/report_exclusions.tsv",
+        problems=f"{RESULTS}/shards/{{shard}}/report_problems.tsv",
     log:
         f"{RESULTS}/logs/report_shard/{{shard}}.log",
     benchmark:
@@ -32,8 +35,6 @@ rule report_shard:
         mem_mb=get_shard_mem_mb,
         runtime=get_shard_runtime,
     params:
-        ids=get_shard_ids,
-        results=get_results_dir,
         pdf=CFG["report_pdf"],
     script:
         "../scripts/report_shard.py"
@@ -74,12 +75,8 @@ rule cohort_report:
 rule manifest:
     input:
         provenance=f"{RESULTS}/provenance.json",
-        outputs=[
-            f"{RESULTS}/profiles/host_profiles.tsv",
-            f"{RESULTS}/prescriptions/prescriptions.tsv",
-            f"{RESULTS}/exclusions.tsv",
-            f"{RESULTS}/reports/cohort.html",
-        ],
+        outputs=get_batch_outputs(),
+        shard_folders=get_all_shard_folders,
     output:
         manifest=f"{RESULTS}/manifest.json",
         summary=f"{RESULTS}/manifest.html",
@@ -91,7 +88,5 @@ rule manifest:
     resources:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
-    params:
-        results=get_results_dir,
     script:
         "../scripts/manifest.py"

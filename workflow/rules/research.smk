@@ -6,13 +6,21 @@ rule research:
     input:
         profiles=f"{RESULTS}/profiles/host_profiles.tsv",
         prescriptions=f"{RESULTS}/prescriptions/prescriptions.tsv",
+        shard_prescriptions=(
+            expand(f"{RESULTS}/shards/{{shard}}/prescriptions", shard=SHARDS)
+            if is_research_mode()
+            else []
+        ),
         outcomes=CFG.get("outcomes", []),
     output:
         card=f"{RESULTS}/research/model_card.json",
         interactions=f"{RESULTS}/research/interactions.tsv",
         predictions=f"{RESULTS}/research/predictions.tsv",
-        shards=expand(f"{RESULTS}/research/predictions/{{shard}}.json", shard=SHARDS),
-        exclusions=f"{RESULTS}/research/exclusions.tsv",
+        shards=(
+            expand(f"{RESULTS}/research/predictions/{{shard}}.json", shard=SHARDS)
+            if is_research_mode()
+            else []
+        ),
         problems=f"{RESULTS}/research/problems.tsv",
     log:
         f"{RESULTS}/logs/research.log",
@@ -26,9 +34,8 @@ rule research:
         runtime=get_batch_runtime,
     params:
         shards=SHARDS,
-        research_mode=CFG["research_mode"],
+        research_mode=is_research_mode(),
         features=CFG.get("research_features"),
         bootstrap=CFG["research_bootstrap"],
-        results=get_results_dir,
     script:
         "../scripts/research.py"

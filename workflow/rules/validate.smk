@@ -1,8 +1,14 @@
-rule validate:
+# The patient sheet, read once: the validated sheet (clinical stage, host profile) and the
+# roster (every other stage). A checkpoint, so that a sheet edit reruns only the stages whose
+# input really changed (both tables are rewritten only when their content changed).
+
+
+checkpoint validate:
     input:
         sheet=CFG["patients"],
     output:
-        patients=f"{RESULTS}/validated/patients.tsv",
+        patients=update(f"{RESULTS}/validated/patients.tsv"),
+        roster=update(f"{RESULTS}/validated/roster.tsv"),
         exclusions=f"{RESULTS}/validated/exclusions.tsv",
         problems=f"{RESULTS}/validated/problems.tsv",
     log:
@@ -40,7 +46,7 @@ rule report_provenance:
 
 rule provenance:
     input:
-        get_input_files(),
+        files=get_input_files(),
     output:
         provenance=f"{RESULTS}/provenance.json",
     log:

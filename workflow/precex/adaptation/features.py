@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from precex.io.tokens import FALSE_WORDS, NUMERIC_MISSING, TRUE_WORDS
+from precex.io.tokens import FALSE_WORDS, NUMERIC_MISSING, TRUE_WORDS, parse_bools
 from precex.problems import InputError, Problem
 from precex.wearables.features import hrv_readiness
 
@@ -100,8 +100,8 @@ def validate_days(frame: pd.DataFrame, source: str, issued: dict[str, dt.date],
 
 def _parse_flags(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(true, not a true/false word) per cell of a symptom flag column."""
-    text = series.astype(object).fillna("").astype(str).str.strip().str.lower()
-    return text.isin(_TRUE).to_numpy(), (~text.isin(_TRUE | _FALSE)).to_numpy()
+    truth = parse_bools(series, _TRUE, _FALSE)
+    return truth.fillna(False).to_numpy(dtype=bool), truth.isna().to_numpy()
 
 
 def _flag_problem(raw: Any, source: str, column: str, row: int) -> Problem:

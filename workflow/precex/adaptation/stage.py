@@ -1,9 +1,11 @@
-"""precex adapt for one patient, and the batch job behind the Snakemake `adapt` target."""
+"""precex adapt for one patient, and the jobs behind the Snakemake `adapt` target: the
+follow-up tables split by shard, each shard adapted, the shards' tables merged."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +28,17 @@ from precex.io.files import (
     write_text_if_changed,
     write_tsv,
 )
-from precex.io.stage_output import write_stage_outputs
+from precex.io.tables import merge_sorted, read_text_table
 from precex.prescription.rules import load_rulebase
 from precex.prescription.schema import read_prescription
-from precex.problems import InputError, Problem
+from precex.problems import (
+    EXCLUSION_COLUMNS,
+    PROBLEM_COLUMNS,
+    PROBLEM_ORDER,
+    InputError,
+    Problem,
+    write_problems,
+)
 from precex.profile.host import known_features
 
 SUMMARY = ["patient_id", "week", "decision", "current_week", "status", "data_through", "file"]
@@ -91,17 +100,36 @@ def adapted_bundle(adapted: dict[str, Any]) -> dict[str, Any]:
     return bundle
 
 
-def split_followup(wearables_path: str, symptoms_path: str | None,
-                   shard_ids: dict[str, list[str]], out_paths: dict[str, dict[str, str]],
-                   out_exclusions: str, out_problems: str) -> None:
+@dataclass(frozen=True)
+class SplitInputs:
+    wearables: str
+    symptoms: str | None = None
+
+
+@dataclass(frozen=True)
+class SplitOutputs:
+    wearables: list[str]  # one table per shard, in the order of params.shards
+    symptoms: list[str]
+    exclusions: str
+    problems: str
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    shards: dict[str, list[str]]
+
+
+def split_followup(*, inputs: SplitInputs, outputs: SplitOutputs, params: SplitParams) -> None:
     """Read the follow-up tables once and write each shard's rows (with the user's row
-    numbers) to out_paths[what][shard], what in wearables/symptoms, so shard jobs read only their
-    own patients (reading the whole table in every shard would cost patients x shards).
-    Rows for a patient in no shard are reported here."""
-    shard_of = {pid: shard for shard, ids in shard_ids.items() for pid in ids}
+    numbers), so shard jobs read only their own patients (reading the whole table in every
+    shard would cost patients x shards). Rows for a patient in no shard are reported here.
+    A shard's table is rewritten only when its rows changed, so only the shards whose
+    follow-up data changed are adapted again."""
+    shard_of = {pid: shard for shard, ids in params.shards.items() for pid in ids}
     problems: list[Problem] = []
-    tables = {"wearables": wearables_path, "symptoms": symptoms_path}
+    tables = {"wearables": inputs.wearables, "symptoms": inputs.symptoms}
     for what, path in tables.items():
+        out_paths = dict(zip(params.shards, getattr(outputs, what), strict=True))
         frame = read_table(path, what) if path else pd.DataFrame(columns=["patient_id", "date"])
         frame = require_day_columns(frame, path or "", what)
         frame = frame.assign(**{SOURCE_ROW: range(1, len(frame) + 1)})
@@ -112,59 +140,60 @@ def split_followup(wearables_path: str, symptoms_path: str | None,
                                     "check the ID or the sheet.", row=int(r),
                                     column="patient_id", stage="adaptation"))
         groups = dict(tuple(frame.groupby(shard, sort=False))) if len(frame) else {}
-        for name in shard_ids:
+        for name in params.shards:
             part = groups.get(name, frame.iloc[0:0])
-            write_tsv_if_changed(Path(out_paths[what][name]), part)
-    write_stage_outputs(problems, "adaptation", out_exclusions, out_problems)
+            write_text_if_changed(out_paths[name], part.to_csv(sep="\t", index=False,
+                                                               lineterminator="\n"))
+    write_problems(problems, "adaptation", outputs.exclusions, outputs.problems)
 
 
-def remove_stale_weeks(patient_ids: list[str], folders: tuple[tuple[Path, str], ...]) -> None:
-    """Delete every `{patient}.week-*{suffix}` file of these patients, so no stale week
-    survives a rerun. Each folder is listed once: a glob per patient would read the whole
-    batch's folder once per patient (patients x batch size)."""
-    mine = set(patient_ids)
-    for folder, suffix in folders:
-        if not folder.is_dir():
-            continue
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                pid, sep, rest = entry.name.rpartition(".week-")
-                if sep and pid in mine and rest.endswith(suffix):
-                    os.unlink(entry.path)
+@dataclass(frozen=True)
+class ShardInputs:
+    summary: str
+    profiles: str  # the shard's folders of profile and prescription JSON
+    prescriptions: str
+    followup_wearables: str
+    followup_symptoms: str
+    rulebase: str
+    provenance: str
+    notebook: str | None = None  # None: adapted prescriptions only, no reports (benchmarks)
 
 
-def write_tsv_if_changed(path: Path, frame: pd.DataFrame) -> None:
-    # Unchanged shards keep their timestamps, so only the shards whose follow-up data changed
-    # are adapted again.
-    write_text_if_changed(path, frame.to_csv(sep="\t", index=False, lineterminator="\n"))
+@dataclass(frozen=True)
+class ShardOutputs:
+    adaptations: str  # folder: {patient}.week-N.json and .week-N.fhir.json
+    reports: str  # folder: {patient}.week-N.html
+    table: str
+    exclusions: str
+    problems: str
 
 
-def run_shard(summary_tsv: str, shard_ids: list[str], results: str, wearables_path: str,
-              symptoms_path: str | None, wearables_source: str, symptoms_source: str | None,
-              rulebase_path: str, out_table: str, out_exclusions: str, out_problems: str,
-              report_dir: str, notebook: str | None, provenance: str) -> None:
-    """One shard's adapted prescriptions (results/adaptations/prescriptions/) and reports
-    (none without a notebook). A patient whose data has a problem is excluded (stage
-    adaptation). Problems name the user's file (wearables_source) and row, not the shard's
-    slice of it."""
-    out_dir = Path(results) / "adaptations" / "prescriptions"
-    published = Path(results) / "adaptations" / "reports"
-    remove_stale_weeks(shard_ids, ((out_dir, ".json"), (published, ".html")))
-    ids = pd.read_csv(summary_tsv, sep="\t", dtype=str, keep_default_na=False)[
-        "patient_id"].tolist()
-    rx_dir = Path(results) / "prescriptions"
+@dataclass(frozen=True)
+class ShardParams:
+    wearables_source: str  # the user's files, named in problems (the shard reads its slice)
+    symptoms_source: str | None = None
+
+
+def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams) -> None:
+    """One shard's adapted prescriptions and their reports. A patient whose data has a
+    problem is excluded (stage adaptation). Problems name the user's file and row, not the
+    shard's slice of it."""
+    out_dir = Path(outputs.adaptations)
+    ids = read_text_table(inputs.summary)["patient_id"].tolist()
+    rx_dir = Path(inputs.prescriptions)
     prescriptions = {pid: read_prescription(str(rx_dir / f"{pid}.json"), "adaptation")
                      for pid in ids}
     issued = {pid: issue_date(p) for pid, p in prescriptions.items()}
-    wear, sym, problems = read_followup(wearables_path, symptoms_path, issued,
-                                        wearables_source, symptoms_source)
-    rulebase = load_rulebase(rulebase_path, known_features())
+    symptoms = inputs.followup_symptoms if params.symptoms_source else None
+    wear, sym, problems = read_followup(inputs.followup_wearables, symptoms, issued,
+                                        params.wearables_source, params.symptoms_source)
+    rulebase = load_rulebase(inputs.rulebase, known_features())
     excluded = {p.patient_id for p in problems if p.patient_id}
     os.makedirs(out_dir, exist_ok=True)
     rows = []
     features_by, failed = shard_adaptation_features(
         {pid: p for pid, p in prescriptions.items() if pid not in excluded}, wear, sym,
-        symptoms_source or "", wearables_source, shard_hrv_readiness(wear))
+        params.symptoms_source or "", params.wearables_source, shard_hrv_readiness(wear))
     last_day = last_days(wear, sym)
     for pid, found in failed.items():
         problems += [Problem(q.file, q.message, q.fix, q.row, q.column, pid, "adaptation")
@@ -183,51 +212,58 @@ def run_shard(summary_tsv: str, shard_ids: list[str], results: str, wearables_pa
                      "current_week": adapted["adaptation"]["current_week"],
                      "status": adapted["status"], "data_through": through.isoformat(),
                      "file": f"adaptations/prescriptions/{name}"})
-    if notebook:
-        problems += render_reports(rows, results, str(out_dir), report_dir, notebook, provenance)
-    write_tsv(out_table, pd.DataFrame(rows, columns=SUMMARY))
-    write_stage_outputs(problems, "adaptation", out_exclusions, out_problems)
+    os.makedirs(outputs.reports, exist_ok=True)
+    if inputs.notebook:
+        problems += render_reports(rows, inputs.profiles, str(out_dir), outputs.reports,
+                                   inputs.notebook, inputs.provenance)
+    write_tsv(outputs.table, pd.DataFrame(rows, columns=SUMMARY))
+    write_problems(problems, "adaptation", outputs.exclusions, outputs.problems)
 
 
-def merge_shards(tables: list[str], exclusions: list[str], problems: list[str],
-                 out_table: str, out_exclusions: str, out_problems: str) -> None:
+@dataclass(frozen=True)
+class MergeInputs:
+    tables: list[str]
+    exclusions: list[str]
+    problems: list[str]
+
+
+@dataclass(frozen=True)
+class MergeOutputs:
+    table: str
+    exclusions: str
+    problems: str
+
+
+@dataclass(frozen=True)
+class MergeParams:
+    pass
+
+
+def merge_shards(*, inputs: MergeInputs, outputs: MergeOutputs, params: MergeParams) -> None:
     """The batch's adaptations.tsv, exclusions.tsv and problems.tsv from the shards' (and the
     split job's) tables, sorted so the result does not depend on the shard size."""
-    def concat(paths: list[str], by: list[str]) -> pd.DataFrame:
-        frames = [pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False) for p in paths]
-        frame = pd.concat(frames, ignore_index=True)
-        return frame.sort_values(by, kind="stable") if len(frame) else frame
-
-    write_tsv(out_table, concat(tables, ["patient_id"]))
-    write_tsv(out_exclusions, concat(exclusions, ["patient_id", "stage", "reason"]))
-    table = concat(problems, ["file", "row", "patient_id", "message"])
-    if len(table):  # rows sort as numbers (as write_stage_outputs does), blanks first
-        key = pd.to_numeric(table["row"], errors="coerce")
-        table = table.assign(_row=key).sort_values(["file", "_row", "patient_id", "message"],
-                                                   na_position="first", kind="stable")
-        table = table.drop(columns="_row")
-    write_tsv(out_problems, table)
+    write_tsv(outputs.table, merge_sorted(inputs.tables, ["patient_id"], columns=SUMMARY))
+    write_tsv(outputs.exclusions, merge_sorted(inputs.exclusions,
+                                               ["patient_id", "stage", "reason"],
+                                               columns=EXCLUSION_COLUMNS))
+    write_tsv(outputs.problems, merge_sorted(inputs.problems, PROBLEM_ORDER, numeric=["row"],
+                                             columns=PROBLEM_COLUMNS))
 
 
-def render_reports(rows: list[dict[str, Any]], results: str, out_dir: str, report_dir: str,
+def render_reports(rows: list[dict[str, Any]], profiles: str, out_dir: str, report_dir: str,
                    notebook: str, provenance: str) -> list[Problem]:
-    """Each adapted prescription rendered with the patient-report notebook (one batch notebook run)
-    into the shard's report_dir and linked to results/adaptations/reports/; the report then
-    shows the plan for the coming week and the history of adaptations."""
+    """Each adapted prescription rendered with the batch report notebook (one run for the
+    shard) into the shard's report_dir; the report shows the plan for the coming week and the
+    history of adaptations."""
     from precex.reporting.runner import RenderJob, render_batch
-    from precex.reporting.stage import publish
 
     os.makedirs(report_dir, exist_ok=True)
     jobs = [RenderJob(r["patient_id"], {
-        "profile_path": os.path.abspath(Path(results) / "profiles" / f"{r['patient_id']}.json"),
+        "profile_path": os.path.abspath(Path(profiles) / f"{r['patient_id']}.json"),
         "prescription_path": os.path.abspath(Path(out_dir) / Path(r["file"]).name),
         "provenance_path": os.path.abspath(provenance),
         "research_path": "",
     }, str(Path(report_dir) / Path(r["file"]).with_suffix(".html").name)) for r in rows]
     failures = render_batch(notebook, jobs) if jobs else {}
-    published = Path(results) / "adaptations" / "reports"
-    for job in jobs:
-        if job.key not in failures:
-            publish(job.out_html, published / Path(job.out_html).name)
     return [Problem(notebook, message, "see the job log.", patient_id=pid, stage="adaptation")
             for pid, message in sorted(failures.items())]

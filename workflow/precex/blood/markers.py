@@ -30,14 +30,13 @@ import pandas as pd
 from precex.blood.catalogue import find_marker, load_catalogue
 from precex.blood.units import UnitError, hba1c_to_ngsp, to_canonical
 from precex.io.dates import parse_dates
-from precex.io.tokens import TRUE_WORDS
+from precex.io.tokens import parse_bools
 from precex.io.validated import report_unmatched
 from precex.problems import Problem
 
 FASTING_MARKERS = ("glucose", "insulin", "triglycerides")
 CRP_ACUTE_MG_L = 10.0
 CRP_CHRONIC_MIN_DAYS = 14
-_TRUE = TRUE_WORDS
 
 
 @dataclass
@@ -200,7 +199,7 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
         "marker": df["canonical"],
         "value": df["canonical_value"],
         "date": df["date_parsed"].dt.date,
-        "fasting": df["fasting"].str.strip().str.lower().isin(_TRUE),
+        "fasting": parse_bools(df["fasting"]).fillna(False).astype(bool),
         "row": df["row"],
         "original_value": df["value"],
         "original_unit": df["unit"],
@@ -461,3 +460,12 @@ def blood_features(long: pd.DataFrame, source: str, reference_date: dt.date, win
     markers.index.name = "patient_id"
     markers = markers.reindex(columns=sorted(markers.columns))
     return BloodResult(markers, provenance, problems)
+
+
+def provided_features() -> set[str]:
+    """Every feature name the blood stage gives the host profile."""
+    names = {"homa_ir", "tyg", "nlr", "plr", "sii", "siri", "phenoage_clinical_years",
+             "crp_status", "crp_mean_mg_l", "crp_n_measurements", "blood_data_issues"}
+    for m in load_catalogue().values():
+        names |= {m.column, f"{m.name}_date"}
+    return names

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -10,9 +11,9 @@ from precex.blood.fhir_input import is_fhir_bundle, read_fhir_files
 from precex.blood.markers import blood_features
 from precex.io.columns import resolve_columns
 from precex.io.files import expand_inputs, read_delimited, write_tsv
-from precex.io.stage_output import write_features, write_stage_outputs
-from precex.io.validated import read_sheet_exclusions, read_validated
-from precex.problems import InputError, Problem
+from precex.io.tables import write_features
+from precex.problems import InputError, Problem, write_problems
+from precex.roster import read_roster
 
 BLOOD_COLUMNS = ("patient_id", "marker", "loinc", "value", "unit", "date", "fasting")
 # Lab exports name the same columns many ways; each respelling is noted in problems.tsv.
@@ -74,15 +75,53 @@ def read_blood_input(paths: str | list[str], identifier_system: str | None = Non
     return long, problems
 
 
-def run(blood_path: str | list[str], patients_tsv: str, sheet_exclusions: str,
-        reference_date: str, window_days: int, out_features: str, out_provenance: str,
-        out_exclusions: str, out_problems: str, identifier_system: str | None = None) -> None:
-    sheet = read_validated(patients_tsv)
-    excluded = frozenset(read_sheet_exclusions(sheet_exclusions))
-    long, problems = read_blood_input(blood_path, identifier_system)
-    source = blood_path if isinstance(blood_path, str) else ", ".join(blood_path)
-    result = blood_features(long, source, dt.date.fromisoformat(reference_date),
-                            window_days, sheet["age"], excluded)
-    write_features(out_features, result.markers)
-    write_tsv(out_provenance, result.provenance.assign(date=result.provenance["date"].astype(str)))
-    write_stage_outputs(problems + result.problems, "blood", out_exclusions, out_problems)
+@dataclass(frozen=True)
+class Inputs:
+    blood: list[str]
+    roster: str
+
+
+@dataclass(frozen=True)
+class Outputs:
+    features: str
+    provenance: str
+    exclusions: str
+    problems: str
+
+
+@dataclass(frozen=True)
+class Params:
+    reference_date: str
+    window_days: int
+    identifier_system: str | None
+
+
+def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
+    roster = read_roster(inputs.roster)
+    paths = inputs.blood
+    long, problems = read_blood_input(paths, params.identifier_system)
+    source = ", ".join(paths)
+    result = blood_features(long, source, dt.date.fromisoformat(params.reference_date),
+                            params.window_days, roster.ages, roster.excluded)
+    write_features(outputs.features, result.markers)
+    write_tsv(outputs.provenance,
+              result.provenance.assign(date=result.provenance["date"].astype(str)))
+    write_problems(problems + result.problems, "blood", outputs.exclusions, outputs.problems)
+
+
+def check_inputs(config: dict, patients: set[str], excluded: frozenset[str]) -> list[Problem]:
+    """Every problem `precex validate` finds in the blood files (nothing written)."""
+    from precex.blood.markers import harmonise
+    from precex.problems import attempt
+
+    problems: list[Problem] = []
+    loaded = attempt(problems, read_blood_input, config["blood"],
+                     config.get("blood_patient_identifier_system"))
+    if loaded is not None:
+        long, found = loaded
+        problems.extend(found)
+        source = config["blood"] if isinstance(config["blood"], str) else ", ".join(
+            config["blood"])
+        problems.extend(harmonise(long, source, dt.date.fromisoformat(
+            config["reference_date"]), patients, excluded)[1])
+    return problems

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from precex.clinical.features import clinical_features
-from precex.io.stage_output import write_features
+from precex.io.tables import write_features
 from precex.io.validated import read_validated
 
 
-def run(patients_tsv: str, reference_date: str, out_features: str) -> None:
-    sheet = read_validated(patients_tsv)
-    write_features(out_features, clinical_features(sheet, dt.date.fromisoformat(reference_date)))
+@dataclass(frozen=True)
+class Inputs:
+    patients: str
+
+
+@dataclass(frozen=True)
+class Outputs:
+    features: str
+
+
+@dataclass(frozen=True)
+class Params:
+    reference_date: str
+
+
+def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
+    sheet = read_validated(inputs.patients)
+    write_features(outputs.features,
+                   clinical_features(sheet, dt.date.fromisoformat(params.reference_date)))

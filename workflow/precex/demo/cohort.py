@@ -579,67 +579,87 @@ def _write_vcf(cohort: Cohort, path: Path) -> None:
     write_text(path, "\n".join(lines) + "\n")
 
 
-def write_cohort(cohort: Cohort, out_dir: str | Path) -> dict[str, str]:
-    """Write every file and a config.yaml naming them (paths relative to out_dir)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files: dict[str, str | list[str]] = {
-        "patients": "patients.tsv",
-        "microbiome": [],
-        "methylation": "methylation.tsv.gz",
-        "methylation_manifest": "methylation_manifest.tsv",
-        "variants": "variants.vcf",
-        "blood": "blood.tsv",
-        "wearables": "wearables.tsv",
-        "followup_wearables": "followup_wearables.tsv",
-        "followup_symptoms": "followup_symptoms.tsv",
-        "outcomes": "outcomes.tsv",
-    }
-    # A modality file is written (and listed in the config) only when it holds patients.
-    microbiome = []
+# Each modality's demo input is written by the writer its registry entry names
+# (precex.modalities); a writer returns the config entries of what it wrote, and writes
+# nothing when no patient has data of that kind.
+Files = dict[str, str | list[str]]
+
+
+def write_patients(cohort: Cohort, out: Path) -> Files:
+    write_tsv(out / "patients.tsv", cohort.patients)
+    return {"patients": "patients.tsv"}
+
+
+def write_microbiome(cohort: Cohort, out: Path) -> Files:
+    tables = []
     if cohort.counts.shape[1]:
         _write_biom(cohort, out / "microbiome.biom")
-        microbiome.append("microbiome.biom")
+        tables.append("microbiome.biom")
     if cohort.metaphlan.shape[1]:
         _write_metaphlan(cohort, out / "microbiome_metaphlan.tsv")
-        microbiome.append("microbiome_metaphlan.tsv")
-    files["microbiome"] = microbiome
-    for key, empty in (("methylation", cohort.methylation.shape[1] == 0),
-                       ("variants", cohort.variants.shape[1] == 0),
-                       ("blood", cohort.blood.empty), ("wearables", cohort.wearables.empty),
-                       ("followup_wearables", cohort.followup_wearables.empty),
-                       ("followup_symptoms", cohort.followup_symptoms.empty)):
-        if empty:
-            files.pop(key)
-    if "methylation" not in files:
-        files.pop("methylation_manifest")
-    write_tsv(out / "patients.tsv", cohort.patients)
-    if "methylation" in files:
-        _write_methylation(cohort, out)
-    if "variants" in files:
-        _write_vcf(cohort, out / "variants.vcf")
-    if "blood" in files:
-        write_tsv(out / "blood.tsv", cohort.blood)
-    if "wearables" in files:
-        write_tsv(out / "wearables.tsv", cohort.wearables)
-    if "followup_wearables" in files:
-        write_tsv(out / "followup_wearables.tsv", cohort.followup_wearables)
-    if "followup_symptoms" in files:
-        write_tsv(out / "followup_symptoms.tsv", cohort.followup_symptoms)
+        tables.append("microbiome_metaphlan.tsv")
+    return {"microbiome": tables} if tables else {}
+
+
+def write_methylation(cohort: Cohort, out: Path) -> Files:
+    if cohort.methylation.shape[1] == 0:
+        return {}
+    _write_methylation(cohort, out)
+    return {"methylation": "methylation.tsv.gz",
+            "methylation_manifest": "methylation_manifest.tsv"}
+
+
+def write_variants(cohort: Cohort, out: Path) -> Files:
+    if cohort.variants.shape[1] == 0:
+        return {}
+    _write_vcf(cohort, out / "variants.vcf")
+    return {"variants": "variants.vcf"}
+
+
+def write_blood(cohort: Cohort, out: Path) -> Files:
+    if cohort.blood.empty:
+        return {}
+    write_tsv(out / "blood.tsv", cohort.blood)
+    return {"blood": "blood.tsv"}
+
+
+def write_wearables(cohort: Cohort, out: Path) -> Files:
+    if cohort.wearables.empty:
+        return {}
+    write_tsv(out / "wearables.tsv", cohort.wearables)
+    return {"wearables": "wearables.tsv"}
+
+
+def write_cohort(cohort: Cohort, out_dir: str | Path) -> Files:
+    """Write every file and a config.yaml naming them (paths relative to out_dir): each
+    modality's input, the follow-up week and the outcomes."""
+    from precex.modalities import REGISTRY, resolve
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files: Files = {}
+    for modality in REGISTRY:
+        if modality.demo:
+            files.update(resolve(modality.demo)(cohort, out))
+    for key, table in (("followup_wearables", cohort.followup_wearables),
+                       ("followup_symptoms", cohort.followup_symptoms)):
+        if not table.empty:
+            write_tsv(out / f"{key}.tsv", table)
+            files[key] = f"{key}.tsv"
     write_tsv(out / "outcomes.tsv", cohort.outcomes)
+    files["outcomes"] = "outcomes.tsv"
     write_tsv(out / "scenarios.tsv", cohort.scenario.rename_axis("patient_id").reset_index())
     config_lines = ["# precex demo cohort; paths are relative to this directory:",
                     "# cd here, then: precex run --configfile config.yaml --cores 2"]
     for key, value in files.items():
         if isinstance(value, list):
-            if value:
-                config_lines.append(f"{key}:")
-                config_lines += [f"  - {v}" for v in value]
+            config_lines.append(f"{key}:")
+            config_lines += [f"  - {v}" for v in value]
         else:
             config_lines.append(f"{key}: {value}")
     config_lines.append(f"reference_date: '{cohort.reference_date.isoformat()}'")
     write_text(out / "config.yaml", "\n".join(config_lines) + "\n")
-    return {k: v if isinstance(v, str) else ",".join(v) for k, v in files.items()}
+    return files
 
 
 def _write_methylation(cohort: Cohort, out: Path) -> None:

@@ -33,7 +33,7 @@ import pandas as pd
 
 from precex.io.files import open_input
 from precex.io.tokens import NUMERIC_MISSING
-from precex.problems import InputError, Problem
+from precex.problems import BadSample, InputError, Problem
 
 _NA = NUMERIC_MISSING
 
@@ -48,9 +48,9 @@ class BetaMatrix:
     beta: pd.DataFrame  # probes x samples
     converted_from_m: bool
     source: str
-    # Samples left out for a bad value (sample -> (message, fix)): one bad sample excludes
-    # that patient's methylation, not the batch's.
-    bad_samples: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Samples left out for a bad value: one bad sample excludes that patient's methylation,
+    # not the batch's.
+    bad_samples: dict[str, BadSample] = field(default_factory=dict)
     array_type: str = "unknown"
     n_probe_rows: int = 0
     # Non-excluding notes (sample or None, message): clipped or detection-masked values.
@@ -303,7 +303,7 @@ def read_beta_matrix(path: str | list[str], probes: Iterable[str], value_type: s
         text = _read_text_rows(path, wanted)
     raw = text.raw
     ids, columns = list(raw.index), list(raw.columns)
-    bad_samples: dict[str, tuple[str, str]] = {}
+    bad_samples: dict[str, BadSample] = {}
     notes: list[tuple[str | None, str]] = []
     # The parsers already typed numeric columns; only a column holding text needs a cell check.
     for col in columns:
@@ -313,9 +313,10 @@ def read_beta_matrix(path: str | list[str], probes: Iterable[str], value_type: s
             bad = coerced.isna() & ~text_values.isin(_NA) & raw[col].notna()
             if bad.any() and col not in text.p_columns:
                 i = int(np.flatnonzero(bad.to_numpy())[0])
-                bad_samples[col] = (f"probe '{ids[i]}', sample '{col}': '{raw[col].iat[i]}' is "
-                                    f"not a number ({int(bad.sum())} such values).",
-                                    "beta values must be numbers (NA for missing).")
+                bad_samples[col] = BadSample(
+                    f"probe '{ids[i]}', sample '{col}': '{raw[col].iat[i]}' is not a number "
+                    f"({int(bad.sum())} such values).",
+                    "beta values must be numbers (NA for missing).")
             raw[col] = coerced
     for pcol, sample in text.p_columns.items():  # mask betas that failed detection
         if sample in raw.columns:
@@ -349,7 +350,7 @@ def read_beta_matrix(path: str | list[str], probes: Iterable[str], value_type: s
         outside_mask = np.isfinite(values) & ((values < 0) | (values > 1))
         for j in np.flatnonzero(outside_mask.any(axis=0)):
             i = int(np.flatnonzero(outside_mask[:, j])[0])
-            bad_samples[samples[j]] = (
+            bad_samples[samples[j]] = BadSample(
                 f"probe '{ids[i]}', sample '{samples[j]}': {values[i, j]:g} is outside [0, 1] "
                 f"({int(outside_mask[:, j].sum())} such values).",
                 "give beta values, or set methylation_values: m for M-values.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from precex.epigenetics.clocks import clock_cpgs
@@ -14,9 +16,10 @@ from precex.epigenetics.features import (
 )
 from precex.epigenetics.genome import load_genome
 from precex.epigenetics.matrix import BetaMatrix, read_beta_matrix
-from precex.io.stage_output import write_features, write_stage_outputs
-from precex.io.validated import read_sheet_exclusions, read_validated, report_unmatched
-from precex.problems import InputError, Problem
+from precex.io.tables import write_features
+from precex.io.validated import report_unmatched
+from precex.problems import InputError, Problem, write_problems
+from precex.roster import read_roster
 
 
 def read_manifest(path: str) -> pd.DataFrame:
@@ -47,41 +50,64 @@ def name_by_title(matrix: BetaMatrix, patients: set[str]) -> None:
         matrix.notes = [(titles.get(s, s) if s else s, m) for s, m in matrix.notes]
 
 
-def run(matrix_path: str | list[str], manifest_path: str | None, patients_tsv: str,
-        sheet_exclusions: str, gtf: str, cache_dir: str, panel: list[str], max_missing: float,
-        out_features: str, out_exclusions: str, out_problems: str, value_type: str = "auto",
-        residual_min_batch: int = 30, detection_p: float = 0.01,
-        max_abs_acceleration: float = 25.0) -> None:
-    sheet = read_validated(patients_tsv)
-    excluded = read_sheet_exclusions(sheet_exclusions)
+@dataclass(frozen=True)
+class Inputs:
+    matrix: list[str]
+    gtf: str
+    roster: str
+
+
+@dataclass(frozen=True)
+class Outputs:
+    features: str
+    exclusions: str
+    problems: str
+
+
+@dataclass(frozen=True)
+class Params:
+    manifest: str | None
+    cache_dir: str
+    value_type: str
+    residual_min_batch: int
+    panel: list[str]
+    max_missing: float
+    detection_p: float
+    max_abs_acceleration: float
+
+
+def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
+    roster = read_roster(inputs.roster)
+    ages, excluded = roster.ages, roster.excluded
     problems: list[Problem] = []
+    manifest_path, gtf = params.manifest, inputs.gtf
     manifest = read_manifest(manifest_path) if manifest_path else None
     wanted = set(clock_cpgs()) | (set(manifest["probe_id"]) if manifest is not None else set())
-    if isinstance(matrix_path, list) and len(matrix_path) == 1:
+    matrix_path: str | list[str] = inputs.matrix
+    if len(matrix_path) == 1:
         matrix_path = matrix_path[0]
-    matrix = read_beta_matrix(matrix_path, wanted, value_type, detection_p)
-    name_by_title(matrix, set(sheet.index))
+    matrix = read_beta_matrix(matrix_path, wanted, params.value_type, params.detection_p)
+    name_by_title(matrix, set(ages.index))
     source = matrix.source
     for sample, message in matrix.notes:
-        mine = sample in sheet.index
+        mine = sample in ages.index
         problems.append(Problem(source, message, "", column=sample,
                                 patient_id=sample if mine else None, stage="epigenetics",
                                 excludes=False))
-    for sample, (message, fix) in sorted(matrix.bad_samples.items()):
-        mine = sample in sheet.index
-        problems.append(Problem(source, message, fix, column=sample,
-                                patient_id=sample if mine else None, stage="epigenetics"))
+    for sample, bad in sorted(matrix.bad_samples.items()):
+        problems.append(bad.problem(source, sample, sample if sample in ages.index else None,
+                                    "epigenetics"))
     problems += report_unmatched(source, [s for s in matrix.beta.columns
-                                          if s not in sheet.index],
-                                 set(sheet.index), excluded, "epigenetics", "sample columns")
-    clocks, found = clock_ages(matrix, sheet["age"], max_missing, residual_min_batch,
-                               max_abs_acceleration)
+                                          if s not in ages.index],
+                                 set(ages.index), set(excluded), "epigenetics", "sample columns")
+    clocks, found = clock_ages(matrix, ages, params.max_missing, params.residual_min_batch,
+                               params.max_abs_acceleration)
     problems += found
     problems.append(coverage_summary(matrix, clocks))
     features = clocks
     if manifest is not None:
-        genome = load_genome(gtf, cache_dir)
-        regions, absent = gene_regions(genome, panel)
+        genome = load_genome(gtf, params.cache_dir)
+        regions, absent = gene_regions(genome, params.panel)
         for gene in absent:
             problems.append(Problem(gtf, f"panel gene '{gene}' is not in the GTF; no gene-level "
                                     "methylation for it.", "check gene_panel or genome_gtf.",
@@ -99,5 +125,20 @@ def run(matrix_path: str | list[str], manifest_path: str | None, patients_tsv: s
         features = features.join(genes)
     features["values_converted_from_m"] = matrix.converted_from_m
     features["methylation_array"] = matrix.array_type
-    write_features(out_features, features)
-    write_stage_outputs(problems, "epigenetics", out_exclusions, out_problems)
+    write_features(outputs.features, features)
+    write_problems(problems, "epigenetics", outputs.exclusions, outputs.problems)
+
+
+def check_inputs(config: dict, patients: set[str], excluded: frozenset[str]) -> list[Problem]:
+    """Every problem `precex validate` finds in the methylation inputs (nothing written)."""
+    from precex.problems import attempt
+
+    problems: list[Problem] = []
+    wanted = set(clock_cpgs())
+    if config.get("methylation_manifest"):
+        manifest = attempt(problems, read_manifest, config["methylation_manifest"])
+        if manifest is not None:
+            wanted |= set(manifest["probe_id"])
+    attempt(problems, read_beta_matrix, config["methylation"], wanted,
+            config["methylation_values"])
+    return problems

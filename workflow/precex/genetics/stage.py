@@ -2,21 +2,50 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from precex.epigenetics.genome import load_genome
 from precex.genetics.variants import annotate_variants, read_genotypes
 from precex.io.files import write_tsv
-from precex.io.stage_output import write_features, write_stage_outputs
-from precex.io.validated import read_sheet_exclusions, read_validated
+from precex.io.tables import write_features
+from precex.problems import Problem, write_problems
+from precex.roster import read_roster
 
 
-def run(vcf_path: str, patients_tsv: str, sheet_exclusions: str, out_features: str,
-        out_exclusions: str, out_problems: str, gtf: str | None = None,
-        cache_dir: str | None = None, out_variants: str | None = None) -> None:
-    patients = set(read_validated(patients_tsv).index)
-    excluded = frozenset(read_sheet_exclusions(sheet_exclusions))
-    genotypes, problems = read_genotypes(vcf_path, patients, excluded)
-    write_features(out_features, genotypes)
-    if out_variants:
-        genome = load_genome(gtf, cache_dir) if gtf and cache_dir else None
-        write_tsv(out_variants, annotate_variants(genome))
-    write_stage_outputs(problems, "genetics", out_exclusions, out_problems)
+@dataclass(frozen=True)
+class Inputs:
+    vcf: str
+    gtf: str
+    roster: str
+
+
+@dataclass(frozen=True)
+class Outputs:
+    features: str
+    variants: str
+    exclusions: str
+    problems: str
+
+
+@dataclass(frozen=True)
+class Params:
+    cache_dir: str
+
+
+def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
+    roster = read_roster(inputs.roster)
+    genotypes, problems = read_genotypes(inputs.vcf, roster.valid, roster.excluded)
+    write_features(outputs.features, genotypes)
+    write_tsv(outputs.variants, annotate_variants(load_genome(inputs.gtf, params.cache_dir)))
+    write_problems(problems, "genetics", outputs.exclusions, outputs.problems)
+
+
+def check_inputs(config: dict, patients: set[str], excluded: frozenset[str]) -> list[Problem]:
+    """Every problem `precex validate` finds in the variant calls (nothing written)."""
+    from precex.problems import attempt
+
+    problems: list[Problem] = []
+    result = attempt(problems, read_genotypes, config["variants"], patients, excluded)
+    if result is not None:
+        problems.extend(result[1])
+    return problems

@@ -37,7 +37,7 @@ from precex.clinical.vocabulary import (
 from precex.config import load_yaml
 from precex.io.columns import resolve_columns
 from precex.io.dates import iso_date
-from precex.io.tokens import CLINICAL_FALSE, CLINICAL_MISSING, CLINICAL_TRUE
+from precex.io.tokens import CLINICAL_FALSE, CLINICAL_MISSING, CLINICAL_TRUE, parse_bool
 from precex.paths import schema_path
 from precex.problems import InputError, Problem
 
@@ -126,12 +126,10 @@ def _parse_cell(raw: str, spec: dict[str, Any], column: str = "") -> Any:
             raise _CellError(f"'{raw}' is not a whole number")
         return int(value)
     if kind == "boolean":
-        low = text.lower()
-        if low in _TRUE:
-            return True
-        if low in _FALSE:
-            return False
-        raise _CellError(f"'{raw}' is not true/false")
+        truth = parse_bool(text, _TRUE, _FALSE)
+        if truth is None:
+            raise _CellError(f"'{raw}' is not true/false")
+        return truth
     if kind == "array":
         return split_terms(text)
     if spec.get("format") == "date":

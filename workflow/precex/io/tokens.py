@@ -10,6 +10,8 @@ pandas' na_values are).
 
 from __future__ import annotations
 
+import pandas as pd
+
 TRUE_WORDS = frozenset({"true", "yes", "1", "y", "t"})
 FALSE_WORDS = frozenset({"false", "no", "0", "n", "f"})
 # Config booleans (`--config research_mode=on`).
@@ -36,3 +38,14 @@ def parse_bool(text: object, true: frozenset[str] = TRUE_WORDS,
     if word in false:
         return False
     return None
+
+
+def parse_bools(values: pd.Series, true: frozenset[str] = TRUE_WORDS,
+                false: frozenset[str] = FALSE_WORDS) -> pd.Series:
+    """parse_bool for a column at once: True, False, or NA for any other cell (blank, unknown
+    word; a caller that must reject unknown words compares with its blanks)."""
+    words = values.astype(object).where(values.notna(), "").astype(str).str.strip().str.lower()
+    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    out[words.isin(true)] = True
+    out[words.isin(false)] = False
+    return out

@@ -7,7 +7,12 @@ import os
 import pandas as pd
 
 from precex.io.sheet import DERIVED_COLUMNS, sheet_schema
+from precex.io.tokens import parse_bools
 from precex.problems import Problem
+
+# Booleans as write_validated writes them.
+_WRITTEN_TRUE = frozenset({"true"})
+_WRITTEN_FALSE = frozenset({"false"})
 
 
 def read_validated(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -23,7 +28,7 @@ def read_validated(path: str | os.PathLike[str]) -> pd.DataFrame:
         if kind in ("number", "integer"):
             frame[col] = pd.to_numeric(values.replace("", None), errors="coerce").astype(float)
         elif kind == "boolean":
-            frame[col] = values.str.lower().map({"true": True, "false": False}).astype("boolean")
+            frame[col] = parse_bools(values, _WRITTEN_TRUE, _WRITTEN_FALSE)
         else:
             frame[col] = values.replace("", pd.NA).astype("string")
     for col in DERIVED_COLUMNS:  # rejected safety cells and data issues found by validate
@@ -33,13 +38,16 @@ def read_validated(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def write_validated(path: str | os.PathLike[str], patients: pd.DataFrame) -> None:
-    from precex.io.files import write_tsv
+    """The validated sheet; rewritten only when it changed, so an unchanged sheet reruns
+    nothing downstream."""
+    from precex.io.files import write_text_if_changed
 
     out = patients.copy()
     for col in out.columns:
         if pd.api.types.is_bool_dtype(out[col]) or str(out[col].dtype) == "boolean":
             out[col] = out[col].map({True: "true", False: "false"}).fillna("")
-    write_tsv(path, out, index=True)
+    write_text_if_changed(path, out.to_csv(sep="\t", float_format="%.6g",
+                                           lineterminator="\n"))
 
 
 def read_sheet_exclusions(path: str | os.PathLike[str]) -> set[str]:

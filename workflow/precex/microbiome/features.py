@@ -54,13 +54,10 @@ def map_samples(table: MicrobiomeTable, sample_map: pd.Series | None, patients: 
     """Rename samples to patient IDs; unmatched samples are reported, never silently dropped."""
     values = table.values
     problems: list[Problem] = []
-    for sample, message in sorted(table.bad_samples.items()):  # left out by the reader
+    for sample, bad in sorted(table.bad_samples.items()):  # left out by the reader
         pid = sample_map.get(sample) if sample_map is not None else sample
         mine = pid in patients and pid not in excluded
-        problems.append(Problem(table.source, message, "counts and abundances must be "
-                                "non-negative numbers; fix or re-export this sample.",
-                                column=sample, patient_id=pid if mine else None,
-                                stage="microbiome"))
+        problems.append(bad.problem(table.source, sample, pid if mine else None, "microbiome"))
     if sample_map is not None:
         unmapped = [s for s in values.index if s not in sample_map.index]
         for s in unmapped:
@@ -281,3 +278,12 @@ def _clr(genus: pd.DataFrame) -> pd.DataFrame:
     else:  # scikit-bio squeezes a one-sample matrix to 1-D; keep patients x genera
         values = np.asarray(clr(multi_replace(named.to_numpy() + 0.0))).reshape(named.shape)
     return pd.DataFrame(values, index=named.index, columns=named.columns)
+
+
+def provided_features() -> set[str]:
+    """Every feature name the microbiome stage gives the host profile."""
+    return {"shannon", "simpson", "observed_features", "chao1", "depth_reads",
+            "bacillota_pct", "bacteroidota_pct", "bacillota_bacteroidota_ratio",
+            "shannon_percentile", "guild_butyrate_producers_percentile",
+            "bray_curtis_to_centroid", "guild_butyrate_producers_pct",
+            "guild_mucin_degraders_pct", "guild_pathobionts_pct"}

@@ -31,11 +31,14 @@ from precex.microbiome.profilers import (
     read_kraken_report,
     read_taxpasta,
 )
-from precex.problems import InputError, Problem
+from precex.problems import BadSample, InputError, Problem
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 FORMATS = ("biom-hdf5", "biom-json", "biom-tsv", "qiime2-qza", "metaphlan", "kraken2",
            "bracken", "taxpasta")
+
+
+BAD_VALUE_FIX = "counts and abundances must be non-negative numbers; fix or re-export this sample."
 
 
 @dataclass
@@ -45,9 +48,9 @@ class MicrobiomeTable:
     relative: bool
     source: str
     format: str
-    # Samples left out for a bad value (sample -> message): one bad sample excludes that
-    # patient's microbiome, not the batch's.
-    bad_samples: dict[str, str] = field(default_factory=dict)
+    # Samples left out for a bad value: one bad sample excludes that patient's microbiome,
+    # not the batch's.
+    bad_samples: dict[str, BadSample] = field(default_factory=dict)
     # Profilers that report every rank (MetaPhlAn, Kraken2, taxpasta) give their own phylum
     # and species shares (samples x clade, share of the whole profile): features use them
     # instead of re-deriving phyla from renormalised genera, and guilds count species.
@@ -147,13 +150,14 @@ def _read_classic_tsv(path: str) -> MicrobiomeTable:
                            bad)
 
 
-def _text_cells(text: pd.DataFrame, bad: pd.DataFrame, row_name: str) -> dict[str, str]:
-    """Per sample (column), the first cell that is not a number, as a message."""
+def _text_cells(text: pd.DataFrame, bad: pd.DataFrame, row_name: str) -> dict[str, BadSample]:
+    """Per sample (column), the first cell that is not a number."""
     out = {}
     for j in np.flatnonzero(bad.to_numpy().any(axis=0)):
         i = int(np.flatnonzero(bad.iloc[:, j].to_numpy())[0])
-        out[str(text.columns[j])] = (f"{row_name} '{text.index[i]}', sample "
-                                     f"'{text.columns[j]}': '{text.iat[i, j]}' is not a number.")
+        out[str(text.columns[j])] = BadSample(
+            f"{row_name} '{text.index[i]}', sample '{text.columns[j]}': '{text.iat[i, j]}' is "
+            "not a number.", BAD_VALUE_FIX)
     return out
 
 
@@ -259,8 +263,11 @@ def _read_metaphlan(path: str) -> MicrobiomeTable:
         if per_sample:  # a profile with no detections excludes that sample, not the batch
             empty = pd.DataFrame(index=pd.Index([], dtype=object), dtype=float)
             return MicrobiomeTable(empty, pd.Series(dtype=object), True, path, "metaphlan",
-                                   {sample: f"sample '{sample}': the profile has no "
-                                    "detections (UNKNOWN/UNCLASSIFIED 100%)."})
+                                   {sample: BadSample(
+                                       f"sample '{sample}': the profile has no detections "
+                                       "(UNKNOWN/UNCLASSIFIED 100%).",
+                                       "check the sample's sequencing and profiling; a profile "
+                                       "without detections cannot be summarised.")})
         raise _fail(path, "no genus- or species-level clades.",
                     "run MetaPhlAn with the default (all ranks) output.")
     _check_unique(genus_rows.index, path, "clade")
@@ -325,12 +332,14 @@ def _validate(table: MicrobiomeTable) -> None:
     arr = v.to_numpy()
     for s in np.flatnonzero(~np.isfinite(arr).all(axis=1)):
         f = int(np.flatnonzero(~np.isfinite(arr[s]))[0])
-        table.bad_samples.setdefault(str(v.index[s]), f"sample '{v.index[s]}', feature "
-                                     f"'{v.columns[f]}': value is not a finite number.")
+        table.bad_samples.setdefault(str(v.index[s]), BadSample(
+            f"sample '{v.index[s]}', feature '{v.columns[f]}': value is not a finite number.",
+            BAD_VALUE_FIX))
     for s in np.flatnonzero((arr < 0).any(axis=1)):
         f = int(np.flatnonzero(arr[s] < 0)[0])
-        table.bad_samples.setdefault(str(v.index[s]), f"sample '{v.index[s]}', feature "
-                                     f"'{v.columns[f]}': negative value {arr[s, f]:g}.")
+        table.bad_samples.setdefault(str(v.index[s]), BadSample(
+            f"sample '{v.index[s]}', feature '{v.columns[f]}': negative value {arr[s, f]:g}.",
+            BAD_VALUE_FIX))
     if table.bad_samples:
         table.values = v.drop(index=[s for s in table.bad_samples if s in v.index])
 

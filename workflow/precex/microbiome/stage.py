@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from precex.io.files import write_tsv
-from precex.io.stage_output import write_features, write_stage_outputs
-from precex.io.validated import read_sheet_exclusions, read_validated
+from precex.io.tables import write_features
 from precex.microbiome.features import compute_features, map_samples
 from precex.microbiome.readers import read_microbiome, read_tree
-from precex.problems import InputError, Problem
+from precex.problems import InputError, Problem, write_problems
+from precex.roster import read_roster
 
 
 def read_sample_map(path: str) -> pd.Series:
@@ -37,19 +39,40 @@ def _left_out(problem: Problem, path: str, patients: set[str],
                    patient_id=pid if pid in patients else None, stage="microbiome")
 
 
-def run(tables: list[str], taxonomy: str | None, sample_map: str | None, patients_tsv: str,
-        sheet_exclusions: str, min_depth: int, out_features: str, out_clr: str,
-        out_exclusions: str, out_problems: str, tree: str | None = None,
-        reference: str | None = None) -> None:
-    patients = set(read_validated(patients_tsv).index)
-    excluded = frozenset(read_sheet_exclusions(sheet_exclusions))
-    mapping = read_sample_map(sample_map) if sample_map else None
+@dataclass(frozen=True)
+class Inputs:
+    tables: list[str]
+    roster: str
+
+
+@dataclass(frozen=True)
+class Outputs:
+    features: str
+    genus_clr: str
+    exclusions: str
+    problems: str
+
+
+@dataclass(frozen=True)
+class Params:
+    taxonomy: str | None
+    sample_map: str | None
+    tree: str | None
+    reference: str | None
+    min_depth: int
+
+
+def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
+    roster = read_roster(inputs.roster)
+    patients, excluded = roster.valid, roster.excluded
+    mapping = read_sample_map(params.sample_map) if params.sample_map else None
     problems: list[Problem] = []
     mapped = []
     seen: dict[str, str] = {}
+    tables = inputs.tables
     for path in tables:
         try:
-            table = read_microbiome(path, taxonomy)
+            table = read_microbiome(path, params.taxonomy)
         except InputError as err:
             left_out = [_left_out(p, path, patients, mapping) for p in err.problems]
             if len(tables) == 1 or not any(p.patient_id for p in left_out):
@@ -69,9 +92,30 @@ def run(tables: list[str], taxonomy: str | None, sample_map: str | None, patient
         mapped.append((table, values))
     dropped = {p.patient_id for p in problems if p.patient_id}
     mapped = [(t, v[~v.index.isin(dropped)]) for t, v in mapped]
-    result = compute_features(mapped, min_depth, read_tree(tree) if tree else None,
-                              read_microbiome(reference) if reference else None)
+    result = compute_features(mapped, params.min_depth,
+                              read_tree(params.tree) if params.tree else None,
+                              read_microbiome(params.reference) if params.reference else None)
     problems += result.problems
-    write_features(out_features, result.features)
-    write_tsv(out_clr, result.genus_clr, index=True)
-    write_stage_outputs(problems, "microbiome", out_exclusions, out_problems)
+    write_features(outputs.features, result.features)
+    write_tsv(outputs.genus_clr, result.genus_clr, index=True)
+    write_problems(problems, "microbiome", outputs.exclusions, outputs.problems)
+
+
+def check_inputs(config: dict, patients: set[str], excluded: frozenset[str]) -> list[Problem]:
+    """Every problem `precex validate` finds in the microbiome inputs (nothing written)."""
+    from precex.problems import attempt
+
+    problems: list[Problem] = []
+    tables = config["microbiome"] if isinstance(config["microbiome"], list) else [
+        config["microbiome"]]
+    mapping = (attempt(problems, read_sample_map, config["microbiome_sample_map"])
+               if config.get("microbiome_sample_map") else None)
+    if config.get("microbiome_tree"):
+        attempt(problems, read_tree, config["microbiome_tree"])
+    if config.get("microbiome_reference"):
+        attempt(problems, read_microbiome, config["microbiome_reference"])
+    for path in tables:
+        table = attempt(problems, read_microbiome, path, config.get("microbiome_taxonomy"))
+        if table is not None:
+            problems.extend(map_samples(table, mapping, patients, excluded)[1])
+    return problems

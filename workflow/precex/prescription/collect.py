@@ -1,14 +1,29 @@
-"""Concatenate shard tables into one batch table, sorted by patient."""
+"""The batch's prescriptions.tsv: the shards' summary tables, sorted by patient."""
 
 from __future__ import annotations
 
-import pandas as pd
+from dataclasses import dataclass
 
 from precex.io.files import write_tsv
+from precex.io.tables import merge_sorted
+from precex.prescription.engine import SUMMARY_COLUMNS
 
 
-def concat_tables(paths: list[str], out_path: str) -> pd.DataFrame:
-    frames = [pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False) for p in paths]
-    table = pd.concat(frames, ignore_index=True).sort_values("patient_id", kind="stable")
-    write_tsv(out_path, table)
-    return table
+@dataclass(frozen=True)
+class Inputs:
+    summaries: list[str]
+
+
+@dataclass(frozen=True)
+class Outputs:
+    table: str
+
+
+@dataclass(frozen=True)
+class Params:
+    pass
+
+
+def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
+    write_tsv(outputs.table, merge_sorted(inputs.summaries, ["patient_id"],
+                                          columns=SUMMARY_COLUMNS))

@@ -1,8 +1,8 @@
 """The per-shard prescription job: profile JSON, prescription JSON, FHIR Bundle per patient.
 
-One failing patient is excluded (stage 'prescription', reason recorded); the others are
-written. Stale files of this shard's patients are removed first, so a patient excluded on a
-rerun never keeps an old prescription.
+Each patient's files go into the shard's folders (declared outputs; precex.publish puts them at
+their contract paths). One failing patient is excluded (stage 'prescription', with the reason);
+the others are written.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +26,7 @@ from precex.prescription.signoff import (
     signoff_block,
     with_signoff,
 )
-from precex.problems import EXCLUSION_COLUMNS
+from precex.problems import Problem, write_problems
 from precex.profile.host import known_features, patient_profile
 from precex.profile.safety_inputs import with_safety_inputs
 from precex.profile.stage import read_records
@@ -35,42 +35,55 @@ from precex.trial.allocation import read_arms
 log = logging.getLogger(__name__)
 
 
-def shard_paths(results: str, pid: str) -> dict[str, Path]:
-    base = Path(results)
-    return {"profile": base / "profiles" / f"{pid}.json",
-            "prescription": base / "prescriptions" / f"{pid}.json",
-            "fhir": base / "prescriptions" / f"{pid}.fhir.json"}
+@dataclass(frozen=True)
+class Inputs:
+    features: str
+    domains: str
+    rulebase: str
+    trial: str | None = None
+    signoff: str | None = None
 
 
-def run(shard_profiles: str, shard_domains: str, shard_ids: list[str], rulebase_path: str,
-        results: str, reference_date: str, evidence_floor: str, research_mode: bool,
-        out_summary: str, out_exclusions: str, trial_allocation: str | None = None,
-        signoff_log: str | None = None) -> None:
-    for pid in shard_ids:  # stale outputs of this shard's patients go first
-        for path in shard_paths(results, pid).values():
-            if path.exists():
-                os.unlink(path)
-    flat = with_safety_inputs(read_records(shard_profiles))
-    domains = read_records(shard_domains)
-    rulebase = load_rulebase(rulebase_path, known_features())
-    settings = EngineSettings(dt.date.fromisoformat(reference_date), evidence_floor,
-                              research_mode)
+@dataclass(frozen=True)
+class Outputs:
+    profiles: str  # folder: {patient}.json
+    prescriptions: str  # folder: {patient}.json and {patient}.fhir.json
+    summary: str
+    exclusions: str
+    problems: str
+
+
+@dataclass(frozen=True)
+class Params:
+    reference_date: str
+    evidence_floor: str
+    research_mode: bool
+
+
+def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
+    flat = with_safety_inputs(read_records(inputs.features))
+    domains = read_records(inputs.domains)
+    rulebase = load_rulebase(inputs.rulebase, known_features())
+    settings = EngineSettings(dt.date.fromisoformat(params.reference_date),
+                              params.evidence_floor, params.research_mode)
     rule_list = rulebase.prescription_rules()
     fired = {r.id: evaluate(r.when, flat) for r in rule_list}
     # A trial prescribes by arm; a patient missing from the allocation log is not prescribed.
-    arms = read_arms(trial_allocation) if trial_allocation else None
+    arms = read_arms(inputs.trial) if inputs.trial else None
     # Clinician decisions so far: a prescription is a draft until its exact content is signed.
-    decisions = latest_decisions(read_signoff_log(signoff_log))
-    rows, excluded = [], []
+    decisions = latest_decisions(read_signoff_log(inputs.signoff))
+    os.makedirs(outputs.profiles, exist_ok=True)
+    os.makedirs(outputs.prescriptions, exist_ok=True)
+    rows: list[dict] = []
+    problems: list[Problem] = []
     # Plain dicts per patient: much cheaper than a pandas row per access.
     records = flat.to_dict("records")
     domain_records = dict(zip(domains.index, domains.to_dict("records"), strict=True))
     for i, pid in enumerate(flat.index):
         if arms is not None and pid not in arms:
-            excluded.append({"patient_id": pid, "stage": "prescription",
-                             "reason": f"{Path(trial_allocation).name}: not allocated to a trial "
-                                       "arm. Fix: run precex trial allocate for the new "
-                                       "patients."})
+            problems.append(Problem(str(inputs.trial), "not allocated to a trial arm.",
+                                    "run precex trial allocate for the new patients.",
+                                    patient_id=pid, stage="prescription"))
             continue
         try:
             rules = [r for r in rule_list if fired[r.id][i]]
@@ -81,18 +94,17 @@ def run(shard_profiles: str, shard_domains: str, shard_ids: list[str], rulebase_
             bundle = prescription_bundle(prescription)
             validate_bundle(bundle)
             profile = patient_profile(pid, records[i], domain_records[pid])
-            paths = shard_paths(results, pid)
-            write_text(paths["profile"], json_dumps(profile))
-            write_text(paths["prescription"], json_dumps(prescription))
-            write_text(paths["fhir"], json_dumps(bundle))
-            rows.append(summary_row(prescription))
+            texts = {Path(outputs.profiles) / f"{pid}.json": json_dumps(profile),
+                     Path(outputs.prescriptions) / f"{pid}.json": json_dumps(prescription),
+                     Path(outputs.prescriptions) / f"{pid}.fhir.json": json_dumps(bundle)}
         except Exception as err:  # one patient's failure must not lose the shard
             log.exception("prescription failed for %s", pid)
-            excluded.append({"patient_id": pid, "stage": "prescription",
-                             "reason": f"prescription could not be built ({type(err).__name__}:"
-                                       f" {err}); see the job log."})
-            for path in shard_paths(results, pid).values():
-                if path.exists():
-                    os.unlink(path)
-    write_tsv(out_summary, pd.DataFrame(rows, columns=SUMMARY_COLUMNS))
-    write_tsv(out_exclusions, pd.DataFrame(excluded, columns=EXCLUSION_COLUMNS))
+            problems.append(Problem("", f"prescription could not be built ({type(err).__name__}:"
+                                    f" {err}).", "see the job log; please report this precex "
+                                    "bug.", patient_id=pid, stage="prescription"))
+            continue
+        for path, text in texts.items():  # all of a patient's files, or none
+            write_text(path, text)
+        rows.append(summary_row(prescription))
+    write_tsv(outputs.summary, pd.DataFrame(rows, columns=SUMMARY_COLUMNS))
+    write_problems(problems, "prescription", outputs.exclusions, outputs.problems)

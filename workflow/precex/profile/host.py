@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from precex.modalities import domain_inputs
 from precex.profile.columns import numeric_column as _num
 from precex.profile.safety_inputs import DERIVED_SAFETY_FEATURES, with_safety_inputs
 
@@ -37,49 +38,46 @@ DERIVED_FEATURES = [
 @dataclass(frozen=True)
 class Domain:
     name: str
-    inputs: tuple[str, ...]
     rule: str
     grade: str
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The features this domain summarises, as the modalities declare them
+        (precex.modalities)."""
+        return domain_inputs(self.name)
+
 
 DOMAINS = [
-    Domain("inflammation", ("crp_mg_l", "hs_crp_mg_l", "il6_pg_ml", "tnf_alpha_pg_ml", "nlr"),
+    Domain("inflammation",
            "AHA/CDC CRP categories: < 1 low, 1-3 average, > 3 high (mean of two values >= 14 d "
            "apart); > 10 possible acute (Pearson 2003)", "G1"),
-    Domain("metabolic", ("glucose_mmol_l", "insulin_uiu_ml", "hba1c_pct", "triglycerides_mmol_l",
-                         "hdl_mmol_l", "waist_cm", "systolic_bp"),
+    Domain("metabolic",
            "NCEP ATP III metabolic syndrome (>= 3 of waist, TG, HDL, BP, fasting glucose); "
            "insulin resistance HOMA-IR >= 2.5", "G1"),
-    Domain("body_composition", ("height_cm", "weight_kg", "grip_kg", "chair_stand_s",
-                                "appendicular_lean_mass_kg", "gait_speed_m_s", "fat_mass_pct"),
-           "EWGSOP2 sarcopenia (Cruz-Jentoft 2019); WHO BMI categories", "G1"),
-    Domain("fitness", ("vo2peak_ml_kg_min", "six_mwt_m"),
+    Domain("body_composition", "EWGSOP2 sarcopenia (Cruz-Jentoft 2019); WHO BMI categories",
+           "G1"),
+    Domain("fitness",
            "VO2peak < 18 mL/kg/min functional disability (BREXIT, Foulkes 2020); < 22 low; "
            "< 28 moderate", "G3"),
-    Domain("haematology", ("hemoglobin_g_dl", "platelets_10e9_l", "wbc_10e9_l",
-                           "neutrophils_10e9_l"),
+    Domain("haematology",
            "Cytopenia thresholds of PM R 2017 Table 2 (platelets < 50, Hb < 11, "
            "neutrophils < 1.5)", "G3"),
-    Domain("cardiac", ("lvef_pct", "lvef_baseline_pct", "nt_probnp_pg_ml", "troponin_ng_l"),
+    Domain("cardiac",
            "ESC 2022 / IC-OS 2021 CTRCD: LVEF < 40 severe; 40-49 or fall >= 10 points "
            "moderate", "G1"),
-    Domain("bone", ("bone_metastases", "bone_metastasis_sites", "bone_status"),
+    Domain("bone",
            "Bone metastasis status and sites (IBMEWG 2022); sites, or metastatic disease "
            "without a status, read as unknown stability", "G1"),
-    Domain("neuropathy", ("neuropathy_grade",), "CTCAE neuropathy grade: >= 2 moderate-severe",
-           "G3"),
-    Domain("lymphedema", ("lymphedema",), "Lymphoedema status from the sheet (PAL trial)", "G2"),
-    Domain("microbiome", ("shannon", "guild_butyrate_producers_pct", "shannon_percentile"),
+    Domain("neuropathy", "CTCAE neuropathy grade: >= 2 moderate-severe", "G3"),
+    Domain("lymphedema", "Lymphoedema status from the sheet (PAL trial)", "G2"),
+    Domain("microbiome",
            "Shannon diversity percentile within the reference: < 25 low, > 75 high", "H"),
-    Domain("epigenetic_age", ("phenoage2018_age", "horvath2013_age", "hannum2013_age"),
+    Domain("epigenetic_age",
            "PhenoAge (Levine 2018) acceleration: > 5 y accelerated, < -5 y decelerated", "H"),
-    Domain("genetics", ("rs1815739_genotype", "rs4341_genotype", "rs8192678_genotype"),
-           "Genotypes displayed for research only (Webborn 2015)", "H"),
-    Domain("treatment_context", ("treatment_phase", "agents", "subtype", "stage"),
-           "Treatment phase from the sheet", "G1"),
-    Domain("activity", ("mvpa_min_per_week", "steps_mean", "resting_hr_mean_bpm",
-                        "hrv_readiness"),
-           "Meets the guideline when MVPA >= 150 min/week (PAG 2018)", "G1"),
+    Domain("genetics", "Genotypes displayed for research only (Webborn 2015)", "H"),
+    Domain("treatment_context", "Treatment phase from the sheet", "G1"),
+    Domain("activity", "Meets the guideline when MVPA >= 150 min/week (PAG 2018)", "G1"),
 ]
 
 
@@ -252,42 +250,10 @@ def patient_profile(pid: str, flat_row: Mapping[str, Any], domains_row: Mapping[
 
 
 def known_features() -> set[str]:
-    """Every feature name a rule may read (rule-base typos are caught against this)."""
-    from precex.blood.catalogue import load_catalogue
-    from precex.epigenetics.clocks import load_clocks
-    from precex.genetics.variants import variant_table
+    """Every feature name a rule may read (rule-base typos are caught against this): the
+    sheet's columns, the profile's derived features and what every modality provides."""
     from precex.io.sheet import sheet_schema
+    from precex.modalities import provided_features
 
-    names = set(sheet_schema()["properties"]) | set(DERIVED_FEATURES)
-    names |= {"bmi_kg_m2", "bmi_category", "almi_kg_m2", "sarcopenia", "sarcopenic_obesity",
-              "fitness_category", "hr_max_bpm", "hr_max_source", "in_chemotherapy",
-              "cardiotoxic_exposure", "days_to_next_infusion", "lvef_drop_points",
-              "myelosuppressive_therapy", "cytotoxic_agent", "myelosuppressive_agent",
-              "neurotoxic_agent", "hyperglycaemic_agent", "agent_classes", "agents_known",
-              "days_since_last_infusion", "infusion_schedule_unknown", "infusion_dates_12w",
-              "bone_site_regions", "bone_sites_unrecognised", "lvef_age_days",
-              "sheet_rejected", "sheet_data_issues", "blood_data_issues",
-              "resting_hr_recent_bpm", "resting_hr_recent_days", "days_since_surgery",
-              "comorbidities_unrecognised", "temperature_c", "weight_loss_pct",
-              "operated_side"}
-    names |= set(DERIVED_SAFETY_FEATURES)
-    from precex.clinical.vocabulary import bone_site_table
-
-    names |= {f"bone_site_{r}" for r in bone_site_table().index}
-    for m in load_catalogue().values():
-        names |= {m.column, f"{m.name}_date"}
-    names |= {"homa_ir", "tyg", "nlr", "plr", "sii", "siri", "phenoage_clinical_years",
-              "crp_status", "crp_mean_mg_l", "crp_n_measurements"}
-    names |= {"shannon", "simpson", "observed_features", "chao1", "depth_reads",
-              "bacillota_pct", "bacteroidota_pct", "bacillota_bacteroidota_ratio",
-              "shannon_percentile", "guild_butyrate_producers_percentile",
-              "bray_curtis_to_centroid", "guild_butyrate_producers_pct",
-              "guild_mucin_degraders_pct", "guild_pathobionts_pct"}
-    for c in load_clocks():
-        names |= {f"{c}_age", f"{c}_accel_diff", f"{c}_accel_resid", f"{c}_missing_cpgs"}
-    for rsid in variant_table()["rsid"]:
-        names |= {f"{rsid}_genotype", f"{rsid}_effect_allele_count", f"{rsid}_call"}
-    names |= {"wear_days", "wear_coverage", "steps_mean", "mvpa_min_per_week",
-              "resting_hr_mean_bpm", "sleep_h_mean", "lnrmssd_today", "lnrmssd_mean_7d",
-              "lnrmssd_sd_7d", "hrv_readings_7d", "hrv_readiness"}
-    return names
+    return (set(sheet_schema()["properties"]) | set(DERIVED_FEATURES)
+            | set(DERIVED_SAFETY_FEATURES) | provided_features())

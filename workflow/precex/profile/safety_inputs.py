@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from precex.io.tokens import parse_bools
 from precex.profile.columns import numeric_column as _num
 
 SAFETY_INPUTS = ("platelets", "hemoglobin", "neutrophils", "wbc", "fever", "lvef",
@@ -45,11 +46,14 @@ def _text(frame: pd.DataFrame, col: str) -> pd.Series:
     return frame[col].astype("string").fillna("").astype(str).str.strip()
 
 
+# Booleans as a profile holds them: JSON true/false, or numbers from a TSV round trip.
+_PROFILE_TRUE = frozenset({"true", "1", "1.0"})
+_PROFILE_FALSE = frozenset({"false", "0", "0.0"})
+
+
 def _bool(frame: pd.DataFrame, col: str) -> pd.Series:
     """True / False / NA from booleans or their text."""
-    text = _text(frame, col).str.lower()
-    return text.map({"true": True, "false": False, "1": True, "0": False,
-                     "1.0": True, "0.0": False}).astype("boolean")
+    return parse_bools(_text(frame, col), _PROFILE_TRUE, _PROFILE_FALSE)
 
 
 def _rejected(listed: pd.Series, *cols: str) -> pd.Series:

@@ -3,37 +3,51 @@
 from __future__ import annotations
 
 import json
-import os
+from dataclasses import dataclass
 
 import pandas as pd
 
 from precex.io.files import write_text_if_changed, write_tsv
 from precex.io.validated import read_validated
 from precex.profile.host import domain_table, json_value, merge_modalities
-from precex.sharding import assign_shards, raw_patient_ids
 
 
-def _read(path: str | None) -> pd.DataFrame | None:
-    if not path or not os.path.exists(path):
-        return None
+@dataclass(frozen=True)
+class Inputs:
+    patients: str
+    features: list[str]  # every active modality's features table, in params.modalities order
+
+
+@dataclass(frozen=True)
+class Outputs:
+    profiles: str
+    shard_features: list[str]  # one per shard, in params.shards order
+    shard_domains: list[str]
+
+
+@dataclass(frozen=True)
+class Params:
+    modalities: list[str]
+    shards: dict[str, list[str]]
+
+
+def _read(path: str) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", index_col="patient_id", dtype={"patient_id": str},
                        low_memory=False)
 
 
-def run(patients_tsv: str, sheet_path: str, shard_size: int, modality_paths: dict[str, str],
-        out_profiles: str, out_shard_dir: str) -> None:
-    sheet = read_validated(patients_tsv)
-    tables = {name: _read(path) for name, path in sorted(modality_paths.items())}
-    flat = merge_modalities(sheet, {k: v for k, v in tables.items() if v is not None})
+def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
+    sheet = read_validated(inputs.patients)
+    named = dict(zip(params.modalities, inputs.features, strict=True))
+    tables = {name: _read(path) for name, path in sorted(named.items())}
+    flat = merge_modalities(sheet, tables)
     domains = domain_table(flat)
-    write_tsv(out_profiles, domains.join(flat), index=True)
-    shards = assign_shards(raw_patient_ids(sheet_path), shard_size)
-    os.makedirs(out_shard_dir, exist_ok=True)
-    for shard, ids in shards.items():
+    write_tsv(outputs.profiles, domains.join(flat), index=True)
+    for ids, features, domain_path in zip(params.shards.values(), outputs.shard_features,
+                                          outputs.shard_domains, strict=True):
         members = [p for p in ids if p in flat.index]
-        write_records(os.path.join(out_shard_dir, f"{shard}.features.jsonl"), flat.loc[members])
-        write_records(os.path.join(out_shard_dir, f"{shard}.domains.jsonl"),
-                      domains.loc[members])
+        write_records(features, flat.loc[members])
+        write_records(domain_path, domains.loc[members])
 
 
 def write_records(path: str, frame: pd.DataFrame) -> None:

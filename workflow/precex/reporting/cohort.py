@@ -9,6 +9,8 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from precex.io.tables import merge_sorted
+from precex.problems import PROBLEM_COLUMNS
 from precex.profile.host import DOMAINS
 from precex.reporting.patient import environment
 
@@ -90,9 +92,9 @@ def _mean_completeness(profiles: pd.DataFrame) -> pd.Series:
 
 
 def patient_table(profiles: pd.DataFrame, prescriptions: pd.DataFrame,
-                  titles: dict[str, str], report_dir: str) -> list[dict[str, Any]]:
+                  titles: dict[str, str], reported: set[str]) -> list[dict[str, Any]]:
     """One row per prescribed patient for the sortable, filterable table (one vectorised
-    pass; the only per-patient work is the report-exists check)."""
+    pass); `reported`: the patients whose report was rendered."""
     if prescriptions.empty:
         return []
     rx = prescriptions.fillna("").astype(str)
@@ -109,8 +111,7 @@ def patient_table(profiles: pd.DataFrame, prescriptions: pd.DataFrame,
         "complete": completeness.astype(int).to_numpy(),
     })
     frame["href"] = frame["id"].map(lambda pid: quote(pid) + ".html")
-    frame["report"] = [os.path.exists(os.path.join(report_dir, f"{pid}.html"))
-                       for pid in frame["id"]]
+    frame["report"] = frame["id"].isin(reported).to_numpy()
     return frame.sort_values("id", kind="stable").to_dict("records")
 
 
@@ -200,7 +201,7 @@ def model_summary(path: str) -> dict[str, Any] | None:
 
 def cohort_context(profiles: pd.DataFrame, prescriptions: pd.DataFrame,
                    exclusions: pd.DataFrame, problems: pd.DataFrame,
-                   provenance: dict[str, Any], report_dir: str, rulebase_path: str = ""
+                   provenance: dict[str, Any], reported: set[str], rulebase_path: str = ""
                    ) -> dict[str, Any]:
     domains = []
     for d in DOMAINS:
@@ -214,7 +215,7 @@ def cohort_context(profiles: pd.DataFrame, prescriptions: pd.DataFrame,
     flags = prescriptions["safety_rules_fired"].fillna("").astype(str).str.split(";")
     flag_counts = pd.Series([f for fs in flags for f in fs if f]).value_counts().sort_index()
     titles = rule_titles(rulebase_path)
-    rows = patient_table(profiles, prescriptions, titles, report_dir)
+    rows = patient_table(profiles, prescriptions, titles, reported)
     problem_counts = (problems.groupby(["stage", "file"]).size().reset_index(name="n")
                       .to_dict("records") if len(problems) else [])
     return {
@@ -241,22 +242,22 @@ def cohort_context(profiles: pd.DataFrame, prescriptions: pd.DataFrame,
 
 def render_cohort_report(profiles_path: str, prescriptions_path: str, exclusions_path: str,
                          problems_paths: list[str], provenance_path: str,
-                         report_dir: str, trial_path: str = "", adaptations_path: str = "",
-                         model_card_path: str = "", rulebase_path: str = "") -> str:
+                         report_index_paths: list[str], trial_path: str = "",
+                         adaptations_path: str = "", model_card_path: str = "",
+                         rulebase_path: str = "") -> str:
     profiles = pd.read_csv(profiles_path, sep="\t", index_col="patient_id", dtype=str)
     for d in DOMAINS:
         comp = f"domain_{d.name}_completeness"
         profiles[comp] = pd.to_numeric(profiles[comp])
     prescriptions = pd.read_csv(prescriptions_path, sep="\t", dtype=str, keep_default_na=False)
     exclusions = pd.read_csv(exclusions_path, sep="\t", dtype=str, keep_default_na=False)
-    frames = [pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False) for p in problems_paths
-              if os.path.exists(p)]
-    problems = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["stage", "file", "row", "column", "patient_id", "message", "fix"])
+    problems = merge_sorted(problems_paths, (), columns=PROBLEM_COLUMNS)  # in stage order
+    reported = set(merge_sorted(report_index_paths, ["patient_id"],
+                                columns=["patient_id", "report"])["patient_id"])
     with open(provenance_path, encoding="utf-8") as handle:
         provenance = json.load(handle)
     context = cohort_context(profiles, prescriptions, exclusions, problems, provenance,
-                             report_dir, rulebase_path)
+                             reported, rulebase_path)
     context["trial"] = trial_balance(trial_path, set(prescriptions["patient_id"])) if (
         trial_path) else None
     context["adaptation"] = adaptation_summary(adaptations_path)

@@ -4,72 +4,82 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from precex.io.files import write_bytes, write_text, write_tsv
-from precex.problems import EXCLUSION_COLUMNS
+from precex.io.tables import read_text_table
+from precex.problems import Problem, write_problems
 from precex.reporting.pdf import print_pdf, require_chromium
 from precex.reporting.runner import RenderJob, render_batch, render_many
 
 
-def run_shard(summary_tsv: str, shard_ids: list[str], results: str, provenance: str,
-              notebook: str, out_index: str, out_exclusions: str, shard_dir: str,
-              research: str = "", handout_dir: str = "", pdf: bool = False) -> None:
-    """Render the shard's reports into shard_dir (tracked by Snakemake, registered for
-    `snakemake --report`) and link each to the contract path results/reports/{patient}.html;
-    each patient's handout and session calendar likewise into handout_dir and
-    results/handouts/{patient}.html and .ics."""
-    report_dir = Path(results) / "reports"
-    handouts = Path(results) / "handouts"
-    chromium = require_chromium("config (report_pdf)") if pdf else ""
-    for pid in shard_ids:  # no stale report, PDF or handout survives a rerun
-        for stale in (report_dir / f"{pid}.html", report_dir / f"{pid}.pdf",
-                      handouts / f"{pid}.html", handouts / f"{pid}.ics"):
-            if stale.exists():
-                os.unlink(stale)
-    os.makedirs(shard_dir, exist_ok=True)
-    summary = pd.read_csv(summary_tsv, sep="\t", dtype=str, keep_default_na=False)
+@dataclass(frozen=True)
+class ShardInputs:
+    summary: str
+    profiles: str  # the shard's folders of profile and prescription JSON
+    prescriptions: str
+    provenance: str
+    notebook: str
+    research: str | None = None
+
+
+@dataclass(frozen=True)
+class ShardOutputs:
+    reports: str  # folder: {patient}.html (and .pdf)
+    handouts: str  # folder: {patient}.html and {patient}.ics
+    index: str
+    exclusions: str
+    problems: str
+
+
+@dataclass(frozen=True)
+class ShardParams:
+    pdf: bool
+
+
+def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams) -> None:
+    """Render the shard's reports, and each patient's handout and session calendar, into the
+    shard's report and handout folders (registered for `snakemake --report`; precex.publish
+    puts them at results/reports/ and results/handouts/)."""
+    chromium = require_chromium("config (report_pdf)") if params.pdf else ""
+    os.makedirs(outputs.reports, exist_ok=True)
+    summary = read_text_table(inputs.summary)
     jobs = [RenderJob(pid, {
-        "profile_path": os.path.abspath(Path(results) / "profiles" / f"{pid}.json"),
-        "prescription_path": os.path.abspath(Path(results) / "prescriptions" / f"{pid}.json"),
-        "provenance_path": os.path.abspath(provenance),
-        "research_path": os.path.abspath(research) if research else "",
-    }, str(Path(shard_dir) / f"{pid}.html")) for pid in summary["patient_id"]]
-    failures = render_batch(notebook, jobs) if jobs else {}
-    for job in jobs:
-        if job.key not in failures:
-            publish(job.out_html, report_dir / f"{job.key}.html")
-    if handout_dir:
-        write_handouts(summary["patient_id"], results, handout_dir, failures)
-    if pdf:
-        reference = json.loads(Path(provenance).read_text(encoding="utf-8"))["config"][
+        "profile_path": os.path.abspath(Path(inputs.profiles) / f"{pid}.json"),
+        "prescription_path": os.path.abspath(Path(inputs.prescriptions) / f"{pid}.json"),
+        "provenance_path": os.path.abspath(inputs.provenance),
+        "research_path": os.path.abspath(inputs.research) if inputs.research else "",
+    }, str(Path(outputs.reports) / f"{pid}.html")) for pid in summary["patient_id"]]
+    failures = render_batch(inputs.notebook, jobs) if jobs else {}
+    if params.pdf:
+        reference = json.loads(Path(inputs.provenance).read_text(encoding="utf-8"))["config"][
             "reference_date"]
         for job in jobs:
             if job.key in failures:
                 continue
-            out = Path(job.out_html).with_suffix(".pdf")
             try:
-                print_pdf(job.out_html, out, reference, chromium)
+                print_pdf(job.out_html, Path(job.out_html).with_suffix(".pdf"), reference,
+                          chromium)
             except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
                 # a requested output is missing: the report fails as a whole (an exclusion
                 # with the reason), never a silent HTML-only patient
                 failures[job.key] = f"report PDF could not be printed ({err})"
-                (report_dir / f"{job.key}.html").unlink(missing_ok=True)
-                continue
-            publish(out, report_dir / out.name)
+                Path(job.out_html).unlink(missing_ok=True)
+    write_handouts(summary["patient_id"], inputs.prescriptions, outputs.handouts, failures)
     rows = [{"patient_id": j.key, "report": f"reports/{j.key}.html"} for j in jobs
             if j.key not in failures]
-    write_tsv(out_index, pd.DataFrame(rows, columns=["patient_id", "report"]))
-    excl = [{"patient_id": k, "stage": "report", "reason": v} for k, v in sorted(failures.items())]
-    write_tsv(out_exclusions, pd.DataFrame(excl, columns=EXCLUSION_COLUMNS))
+    write_tsv(outputs.index, pd.DataFrame(rows, columns=["patient_id", "report"]))
+    problems = [Problem(os.path.basename(inputs.notebook), f"{reason}.", "see the job log.",
+                        patient_id=pid, stage="report") for pid, reason in sorted(failures.items())]
+    write_problems(problems, "report", outputs.exclusions, outputs.problems)
 
 
-def write_handouts(patient_ids: Iterable[str], results: str, handout_dir: str,
+def write_handouts(patient_ids: Iterable[str], prescriptions: str, handout_dir: str,
                    failures: dict[str, str]) -> None:
     """A one-page handout and a calendar of week 1 per patient whose report rendered."""
     from precex.reporting.handout import render_handout, session_calendar
@@ -78,31 +88,56 @@ def write_handouts(patient_ids: Iterable[str], results: str, handout_dir: str,
     for pid in patient_ids:
         if pid in failures:  # an excluded patient gets no handout either
             continue
-        path = Path(results) / "prescriptions" / f"{pid}.json"
-        prescription = json.loads(path.read_text(encoding="utf-8"))
-        html, ics = Path(handout_dir) / f"{pid}.html", Path(handout_dir) / f"{pid}.ics"
-        write_text(html, render_handout(prescription))
-        write_bytes(ics, session_calendar(prescription))
-        publish(html, Path(results) / "handouts" / html.name)
-        publish(ics, Path(results) / "handouts" / ics.name)
+        prescription = json.loads((Path(prescriptions) / f"{pid}.json").read_text(
+            encoding="utf-8"))
+        write_text(Path(handout_dir) / f"{pid}.html", render_handout(prescription))
+        write_bytes(Path(handout_dir) / f"{pid}.ics", session_calendar(prescription))
 
 
-def publish(source: str | os.PathLike[str], target: Path) -> None:
-    """Hard-link (same bytes, no copy) or, across file systems, copy; atomically replaced."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.link")
-    if tmp.exists():
-        os.unlink(tmp)
-    try:
-        os.link(source, tmp)
-    except OSError:
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+@dataclass(frozen=True)
+class CohortInputs:
+    profiles: str
+    prescriptions: str
+    exclusions: str
+    problems: list[str]
+    provenance: str
+    reports: list[str]  # the shards' report indexes
+    notebook: str
+    rulebase: str
+    trial: str | None = None
+    adaptations: str | None = None
+    model_card: str | None = None
 
 
-def run_cohort(notebook: str, parameters: dict, out_html: str) -> None:
+@dataclass(frozen=True)
+class CohortOutputs:
+    html: str
+
+
+@dataclass(frozen=True)
+class CohortParams:
+    pass
+
+
+def run_cohort(*, inputs: CohortInputs, outputs: CohortOutputs, params: CohortParams) -> None:
     """The batch report: the cohort notebook rendered like a patient report (papermill
     parameters, one kernel on private IPC sockets, the kernel's own stderr in the job log)."""
-    failures = render_many(notebook, [RenderJob("batch report", parameters, out_html)])
+    def absolute(path: str | None) -> str:
+        return os.path.abspath(path) if path else ""
+
+    parameters = {
+        "profiles_path": absolute(inputs.profiles),
+        "prescriptions_path": absolute(inputs.prescriptions),
+        "exclusions_path": absolute(inputs.exclusions),
+        "problems_paths": [absolute(p) for p in inputs.problems],
+        "provenance_path": absolute(inputs.provenance),
+        "report_index_paths": [absolute(p) for p in inputs.reports],
+        "trial_path": absolute(inputs.trial),
+        "adaptations_path": absolute(inputs.adaptations),
+        "rulebase_path": absolute(inputs.rulebase),
+        "model_card_path": absolute(inputs.model_card),
+    }
+    failures = render_many(inputs.notebook, [RenderJob("batch report", parameters,
+                                                       outputs.html)])
     if failures:
         raise RuntimeError(failures["batch report"])

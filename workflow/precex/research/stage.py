@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,8 @@ import pandas as pd
 
 from precex import __version__
 from precex.io.files import json_dumps, read_delimited, write_text, write_tsv
-from precex.io.stage_output import write_stage_outputs
-from precex.problems import Problem
+from precex.io.tables import read_text_table
+from precex.problems import Problem, write_problems
 from precex.research.model import DEFAULT_FEATURES, MIN_PATIENTS, Design, OutcomeModel, fit_outcome
 from precex.research.plans import PLAN_LABELS, alternative_plans
 
@@ -218,33 +219,56 @@ def report_blocks(card: dict[str, Any], table: pd.DataFrame, ids: list[str]
                   "predictions": rows.get(pid, [])} for pid in ids}
 
 
-def run(outcomes_path: str, host_profiles_tsv: str, prescriptions_tsv: str, results: str,
-        shards: dict[str, list[str]], research_mode: bool, out_card: str,
-        out_interactions: str, out_predictions: str, out_shard_files: dict[str, str],
-        out_problems: str, out_exclusions: str, features: list[str] | None = None,
-        n_boot: int = 200, seed: int = 0) -> None:
-    features = list(features or DEFAULT_FEATURES)
-    prescribed = pd.read_csv(prescriptions_tsv, sep="\t", dtype=str, keep_default_na=False)
-    host = pd.read_csv(host_profiles_tsv, sep="\t", index_col="patient_id", low_memory=False)
+@dataclass(frozen=True)
+class Inputs:
+    outcomes: str
+    profiles: str
+    prescriptions: str
+    shard_prescriptions: list[str]  # the shards' prescription folders (research_mode only)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    card: str
+    interactions: str
+    predictions: str
+    shards: list[str]  # research_mode: one per shard, in params.shards order; else none
+    problems: str
+
+
+@dataclass(frozen=True)
+class Params:
+    shards: dict[str, list[str]]
+    research_mode: bool
+    features: list[str] | None
+    bootstrap: int
+
+
+def run(*, inputs: Inputs, outputs: Outputs, params: Params, seed: int = 0) -> None:
+    features = list(params.features or DEFAULT_FEATURES)
+    prescribed = read_text_table(inputs.prescriptions)
+    host = pd.read_csv(inputs.profiles, sep="\t", index_col="patient_id", low_memory=False)
     host.index = host.index.astype(str)
-    outcomes, problems = read_outcomes(outcomes_path, set(prescribed["patient_id"]))
+    outcomes, problems = read_outcomes(inputs.outcomes, set(prescribed["patient_id"]))
     frame = model_frame(outcomes, host, prescribed)
-    models, skipped = fit_models(frame, features, n_boot, seed)
-    card = model_card(models, skipped, frame, features, n_boot, seed)
-    write_text(out_card, json_dumps(card))
+    models, skipped = fit_models(frame, features, params.bootstrap, seed)
+    card = model_card(models, skipped, frame, features, params.bootstrap, seed)
+    write_text(outputs.card, json_dumps(card))
     effects = [m.interactions.assign(outcome=o) for o, m in sorted(models.items())]
-    write_tsv(out_interactions, pd.concat(effects, ignore_index=True) if effects else
+    write_tsv(outputs.interactions, pd.concat(effects, ignore_index=True) if effects else
               pd.DataFrame(columns=["outcome", "term"]))
     table = pd.DataFrame(columns=PREDICTION_COLUMNS)
-    if research_mode and models:
-        rx_dir = Path(results) / "prescriptions"
-        rx = {pid: json.loads((rx_dir / f"{pid}.json").read_text(encoding="utf-8"))
-              for pid in prescribed["patient_id"]}
+    if params.research_mode and models:
+        folders = [Path(f) for f in inputs.shard_prescriptions]
+        rx = {}
+        for pid in prescribed["patient_id"]:
+            path = next(f / f"{pid}.json" for f in folders if (f / f"{pid}.json").is_file())
+            rx[pid] = json.loads(path.read_text(encoding="utf-8"))
         table = predictions(models, host, rx)
-    write_tsv(out_predictions, table)
-    every_id = [pid for ids in shards.values() for pid in ids]
-    blocks = report_blocks(card, table, every_id) if research_mode else {}
-    for shard, ids in shards.items():
-        write_text(out_shard_files[shard],
-                   json_dumps({pid: blocks[pid] for pid in ids if pid in blocks}))
-    write_stage_outputs(problems, "research", out_exclusions, out_problems)
+    write_tsv(outputs.predictions, table)
+    if params.research_mode:
+        every_id = [pid for ids in params.shards.values() for pid in ids]
+        blocks = report_blocks(card, table, every_id)
+        for (_, ids), path in zip(params.shards.items(), outputs.shards, strict=True):
+            write_text(path, json_dumps({pid: blocks[pid] for pid in ids if pid in blocks}))
+    write_problems(problems, "research", None, outputs.problems)

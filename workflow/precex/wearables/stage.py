@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import pandas as pd
 
 from precex.io.columns import resolve_columns
 from precex.io.files import read_delimited
-from precex.io.stage_output import write_features, write_stage_outputs
-from precex.io.validated import read_sheet_exclusions, read_validated
-from precex.problems import InputError, Problem
+from precex.io.tables import write_features
+from precex.problems import InputError, Problem, write_problems
+from precex.roster import read_roster
 from precex.wearables.adherence import read_previous
 from precex.wearables.features import wearable_features
 
@@ -41,17 +42,45 @@ def read_wearables(path: str) -> pd.DataFrame:
     return daily.replace("", None)
 
 
-def run(wearables_path: str, patients_tsv: str, sheet_exclusions: str, reference_date: str,
-        out_features: str, out_exclusions: str, out_problems: str,
-        previous_prescriptions: str | None = None) -> None:
-    patients = set(read_validated(patients_tsv).index)
-    excluded = frozenset(read_sheet_exclusions(sheet_exclusions))
-    previous, prev_problems = (read_previous(previous_prescriptions, sorted(patients))
-                               if previous_prescriptions else ({}, []))
-    daily = read_wearables(wearables_path)
-    features, problems = wearable_features(daily, wearables_path,
-                                           dt.date.fromisoformat(reference_date), patients,
-                                           excluded, previous)
-    problems = prev_problems + problems
-    write_features(out_features, features)
-    write_stage_outputs(problems, "wearables", out_exclusions, out_problems)
+@dataclass(frozen=True)
+class Inputs:
+    wearables: str
+    roster: str
+
+
+@dataclass(frozen=True)
+class Outputs:
+    features: str
+    exclusions: str
+    problems: str
+
+
+@dataclass(frozen=True)
+class Params:
+    reference_date: str
+    previous_prescriptions: str | None
+
+
+def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
+    roster = read_roster(inputs.roster)
+    patients = roster.valid
+    previous, prev_problems = (read_previous(params.previous_prescriptions, sorted(patients))
+                               if params.previous_prescriptions else ({}, []))
+    daily = read_wearables(inputs.wearables)
+    features, problems = wearable_features(daily, inputs.wearables,
+                                           dt.date.fromisoformat(params.reference_date),
+                                           patients, roster.excluded, previous)
+    write_features(outputs.features, features)
+    write_problems(prev_problems + problems, "wearables", outputs.exclusions, outputs.problems)
+
+
+def check_inputs(config: dict, patients: set[str], excluded: frozenset[str]) -> list[Problem]:
+    """Every problem `precex validate` finds in the wearable table (nothing written)."""
+    from precex.problems import attempt
+
+    problems: list[Problem] = []
+    daily = attempt(problems, read_wearables, config["wearables"])
+    if daily is not None:
+        problems.extend(wearable_features(daily, config["wearables"], dt.date.fromisoformat(
+            config["reference_date"]), patients, excluded)[1])
+    return problems

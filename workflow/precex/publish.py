@@ -1,0 +1,144 @@
+"""Publishing: each shard's per-patient files put at their contract paths.
+
+Shard jobs write their patients' files into folders that are their declared outputs
+(results/shards/{shard}/prescriptions/, .../reports/, ...); later stages read those folders.
+The shard's publish job then links every file to its contract path (results/prescriptions/
+{patient}.json, results/reports/{patient}.html, ...), removes the contract files of the
+shard's patients that this run no longer produces (a patient excluded since the last run must
+never keep an old prescription), and records what it published in its index,
+results/shards/{shard}/published/{generation}.tsv (contract path, source path).
+
+A missing or stale contract file is restored by a plain rerun: when the workflow is planned,
+`publish_target` checks the shard's current index against the disk (each contract file must
+be its source file, or a copy of it with the same size and modification time). If one is not,
+the shard's publish target is the next generation's index, which does not exist, so
+Snakemake runs that shard's publish job, and nothing else. Why the contract files are not
+declared outputs one by one: Snakemake's bookkeeping costs about 0.8 ms per declared file per
+run and 0.2-0.5 ms per file per plan; at 10,000 patients (about 90,000 contract files) that is
+over a minute per run and 14-42 s per dry run (measured; tests/benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+# Shard folder (the publish rule's input name) -> contract folder under the results folder.
+CONTRACT_FOLDERS = {
+    "profiles": "profiles",
+    "prescriptions": "prescriptions",
+    "reports": "reports",
+    "handouts": "handouts",
+    "adaptations": "adaptations/prescriptions",
+    "adapted_reports": "adaptations/reports",
+}
+# A patient's files in a contract folder are named {patient}{suffix}.
+PATIENT_SUFFIX = re.compile(r"(?:\.week-\d+)?\.(?:json|fhir\.json|html|pdf|ics)")
+INDEX_HEADER = "contract\tsource\n"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    profiles: str
+    prescriptions: str
+    reports: str
+    handouts: str
+    adaptations: str | None = None
+    adapted_reports: str | None = None
+
+
+@dataclass(frozen=True)
+class Outputs:
+    index: str
+
+
+@dataclass(frozen=True)
+class Params:
+    members: list[str]  # every patient ID of the shard, excluded ones included
+    targets: dict[str, str]  # input name -> contract folder
+
+
+def link(source: str, target: str) -> None:
+    """Hard-link (same bytes, no copy) or, across file systems, copy with the source's
+    modification time; atomically replacing whatever is at the target."""
+    tmp = f"{target}.publish-{os.getpid()}.tmp"
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copy2(source, tmp)
+    os.replace(tmp, target)
+
+
+def patient_of(name: str, members: set[str]) -> str | None:
+    """The member whose contract file `name` is ({patient}{suffix}; IDs may contain dots)."""
+    for at in [m.start() for m in re.finditer(r"\.", name)]:
+        if name[:at] in members and PATIENT_SUFFIX.fullmatch(name[at:]):
+            return name[:at]
+    return None
+
+
+def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
+    members = set(params.members)
+    rows: list[tuple[str, str]] = []
+    for name, target in sorted(params.targets.items()):
+        source_dir = getattr(inputs, name)
+        if source_dir is None:
+            continue
+        os.makedirs(target, exist_ok=True)
+        produced = set()
+        with os.scandir(source_dir) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):  # Snakemake's own timestamp file
+                    continue
+                contract = os.path.join(target, entry.name)
+                link(entry.path, contract)
+                produced.add(entry.name)
+                rows.append((contract, entry.path))
+        with os.scandir(target) as entries:  # this shard's patients' files not made this run
+            for entry in entries:
+                if entry.name not in produced and patient_of(entry.name, members):
+                    os.unlink(entry.path)
+    index = Path(outputs.index)
+    for older in index.parent.glob("*.tsv"):  # only the current generation is kept
+        if older != index:
+            older.unlink()
+    rows.sort()
+    from precex.io.files import write_text
+
+    write_text(index, INDEX_HEADER + "".join(f"{c}\t{s}\n" for c, s in rows))
+
+
+def is_current(index: str | os.PathLike[str]) -> bool:
+    """Whether every contract file the index lists is still its source (or an unchanged
+    copy of it)."""
+    with open(index, encoding="utf-8") as handle:
+        next(handle, None)
+        for line in handle:
+            contract, source = line.rstrip("\n").split("\t")
+            try:
+                published, original = os.stat(contract), os.stat(source)
+            except FileNotFoundError:
+                return False
+            if not (os.path.samestat(published, original) or (
+                    published.st_size == original.st_size
+                    and published.st_mtime_ns == original.st_mtime_ns)):
+                return False
+    return True
+
+
+def publish_target(folder: str | os.PathLike[str]) -> str:
+    """The index a shard's publish job must produce: the current generation's while every
+    contract file it lists is in place, else the next one (so the job runs again)."""
+    generations = []
+    if os.path.isdir(folder):
+        generations = [int(n[:-4]) for n in os.listdir(folder)
+                       if n.endswith(".tsv") and n[:-4].isdigit()]
+    current = max(generations, default=0)
+    if current and is_current(os.path.join(folder, f"{current}.tsv")):
+        return os.path.join(folder, f"{current}.tsv")
+    return os.path.join(folder, f"{current + 1}.tsv")

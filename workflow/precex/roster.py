@@ -1,0 +1,71 @@
+"""The batch's roster: every patient ID of the sheet with its sheet outcome, read once.
+
+The validate stage reads the patient sheet and writes the roster (results/validated/roster.tsv):
+one row per ID of the sheet, `valid` with the patient's age, or `excluded` (the reason is in
+validated/exclusions.tsv). The modality stages read the roster instead of the sheet: which
+patients are in the batch, which were excluded (so their data is reported once, not as
+unknown), and the ages the clocks and PhenoAge need. Shards are cut from the same IDs
+(precex.sharding), so every ID is in exactly one shard.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pandas as pd
+
+from precex.io.files import write_text_if_changed
+
+ROSTER_COLUMNS = ["patient_id", "status", "age"]
+
+
+class LostPatientsError(RuntimeError):
+    """A patient in neither the valid nor the excluded list: a bug in precex, never data."""
+
+
+@dataclass(frozen=True)
+class Roster:
+    ages: pd.Series  # valid patients -> age in years, indexed and sorted by patient_id
+    excluded: frozenset[str]  # excluded at the sheet stage
+
+    @property
+    def valid(self) -> set[str]:
+        return set(self.ages.index)
+
+    @property
+    def ids(self) -> list[str]:
+        """Every patient ID of the sheet, sorted."""
+        return sorted(self.valid | self.excluded)
+
+
+def roster_frame(all_ids: list[str], ages: pd.Series, excluded: set[str]) -> pd.DataFrame:
+    """The roster table of a validated sheet: every non-empty ID of the file (`all_ids`), valid
+    (with its age) or excluded. An ID in neither is a bug and stops the stage."""
+    ids = sorted(set(all_ids))
+    lost = [p for p in ids if p not in ages.index and p not in excluded]
+    if lost:
+        raise LostPatientsError(f"{len(lost)} patient(s) of the sheet are neither valid nor "
+                                f"excluded (e.g. {', '.join(lost[:5])}); please report this "
+                                "precex bug.")
+    status = ["valid" if p in ages.index else "excluded" for p in ids]
+    age = [ages.get(p) if s == "valid" else None for p, s in zip(ids, status, strict=True)]
+    return pd.DataFrame({"patient_id": ids, "status": status, "age": age},
+                        columns=ROSTER_COLUMNS)
+
+
+def write_roster(path: str | os.PathLike[str], frame: pd.DataFrame) -> None:
+    # Rewritten only when it changed, so a sheet edit that leaves every ID, status and age
+    # alone reruns none of the modality stages.
+    write_text_if_changed(path, frame.to_csv(sep="\t", index=False, lineterminator="\n",
+                                             float_format="%.6g"))
+
+
+def read_roster(path: str | os.PathLike[str]) -> Roster:
+    frame = pd.read_csv(path, sep="\t", dtype={"patient_id": str, "status": str},
+                        keep_default_na=False)
+    valid = frame[frame["status"] == "valid"]
+    ages = pd.Series(pd.to_numeric(valid["age"], errors="coerce").to_numpy(dtype=float),
+                     index=pd.Index(valid["patient_id"], name="patient_id"), name="age")
+    return Roster(ages.sort_index(), frozenset(frame.loc[frame["status"] == "excluded",
+                                                         "patient_id"]))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from precex.io.files import write_text_if_changed
+from precex.io.files import write_tsv
 
 ROSTER_COLUMNS = ["patient_id", "status", "age"]
 
@@ -55,10 +55,7 @@ def roster_frame(all_ids: list[str], ages: pd.Series, excluded: set[str]) -> pd.
 
 
 def write_roster(path: str | os.PathLike[str], frame: pd.DataFrame) -> None:
-    # Rewritten only when it changed, so a sheet edit that leaves every ID, status and age
-    # alone reruns none of the modality stages.
-    write_text_if_changed(path, frame.to_csv(sep="\t", index=False, lineterminator="\n",
-                                             float_format="%.6g"))
+    write_tsv(path, frame)
 
 
 def read_roster(path: str | os.PathLike[str]) -> Roster:

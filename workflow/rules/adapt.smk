@@ -35,9 +35,9 @@ checkpoint split_followup:
 
 rule adapt_shard:
     input:
-        summary=get_shard_summary,
-        profiles=f"{RESULTS}/shards/{{shard}}/profiles",
-        prescriptions=f"{RESULTS}/shards/{{shard}}/prescriptions",
+        summary=get_prescribed("prescriptions.tsv"),
+        profiles=get_prescribed("profiles"),
+        prescriptions=get_prescribed("prescriptions"),
         followup_wearables=get_shard_followup("wearables"),
         followup_symptoms=get_shard_followup("symptoms"),
         rulebase=CFG["rulebase"],

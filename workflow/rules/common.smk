@@ -58,18 +58,12 @@ def get_blood_files():
     return expand_inputs(CFG.get("blood"))
 
 
-# Checkpoints. validate, host_profile and split_followup write tables that fan out to later
-# jobs, and rewrite a table only when its content changed (update(): Snakemake keeps it
-# meanwhile). Reading them through the checkpoint makes Snakemake decide after the job which
-# consumers must run, so one patient's change reruns only what that patient touches.
-
-
-def get_roster(wildcards):
-    return checkpoints.validate.get().output.roster
-
-
-def get_validated_patients(wildcards):
-    return checkpoints.validate.get().output.patients
+# Checkpoints. host_profile and split_followup write per-shard tables, and rewrite a table
+# only when its content changed (update(): Snakemake keeps it meanwhile). Every shard job
+# reads through them (get_shard_*, get_prescribed, get_publish_inputs), so Snakemake decides
+# after the checkpoint which shards must run: one patient's change reruns that patient's
+# shard of each stage and the batch merges, not the other shards. (A job that depended on
+# them only through another shard job would keep the plan made before the checkpoint.)
 
 
 def get_shard_features(wildcards):
@@ -82,11 +76,17 @@ def get_shard_domains(wildcards):
     return f"{RESULTS}/shards/{wildcards.shard}/domains.jsonl"
 
 
-def get_shard_summary(wildcards):
-    # Through the checkpoint, so report and adaptation jobs are re-evaluated after it like
-    # the prescription jobs (otherwise the plan made before it would rerun every shard).
-    checkpoints.host_profile.get()
-    return f"{RESULTS}/shards/{wildcards.shard}/prescriptions.tsv"
+def get_prescribed(name):
+    """A prescription job's output (its summary table, its profile or prescription folder)
+    for a later shard job. Through the checkpoint, so report, adaptation and publish jobs are
+    re-evaluated after it like the prescription jobs (a plan made before it would rerun every
+    shard)."""
+
+    def prescribed(wildcards):
+        checkpoints.host_profile.get()
+        return f"{RESULTS}/shards/{wildcards.shard}/{name}"
+
+    return prescribed
 
 
 def get_shard_followup(kind):
@@ -97,6 +97,13 @@ def get_shard_followup(kind):
     return shard_table
 
 
+def through_checkpoints():
+    """Wait for the checkpoints a shard job's inputs come from."""
+    checkpoints.host_profile.get()
+    if is_configured("followup_wearables"):
+        checkpoints.split_followup.get()
+
+
 def get_modality_features(wildcards):
     return [f"{RESULTS}/{stage}/features.tsv" for stage in MODALITIES]
 
@@ -105,7 +112,9 @@ def get_stage_exclusions(wildcards):
     stages = ["validated"] + [s for s in MODALITIES if by_name(s).excludes]
     parts = [f"{RESULTS}/{s}/exclusions.tsv" for s in stages]
     for kind in ("prescription", "report"):
-        parts += expand(f"{RESULTS}/shards/{{shard}}/{kind}_exclusions.tsv", shard=SHARDS)
+        parts += expand(
+            f"{RESULTS}/shards/{{shard}}/{kind}_exclusions.tsv", shard=SHARDS
+        )
     if is_configured("followup_wearables"):
         parts.append(f"{RESULTS}/adaptations/exclusions.tsv")
     return parts
@@ -192,6 +201,7 @@ def get_shard_folders(shard):
 
 
 def get_publish_inputs(wildcards):
+    through_checkpoints()
     return get_shard_folders(wildcards.shard)
 
 
@@ -238,11 +248,7 @@ def get_batch_outputs():
 
 
 def get_final_outputs(wildcards):
-    return (
-        get_batch_outputs()
-        + get_publish_indexes()
-        + [f"{RESULTS}/manifest.json"]
-    )
+    return get_batch_outputs() + get_publish_indexes() + [f"{RESULTS}/manifest.json"]
 
 
 # Resources. Figures from tests/benchmarks/RESULTS.md (10,000 patients: blood 0.8 GB, the

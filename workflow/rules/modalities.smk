@@ -6,7 +6,7 @@
 rule microbiome:
     input:
         tables=get_microbiome_tables,
-        roster=get_roster,
+        roster=f"{RESULTS}/validated/roster.tsv",
     output:
         features=f"{RESULTS}/microbiome/features.tsv",
         genus_clr=f"{RESULTS}/microbiome/genus_clr.tsv",
@@ -36,7 +36,7 @@ rule epigenetics:
     input:
         matrix=get_methylation_files(),
         gtf=CFG["genome_gtf"],
-        roster=get_roster,
+        roster=f"{RESULTS}/validated/roster.tsv",
     output:
         features=f"{RESULTS}/epigenetics/features.tsv",
         exclusions=f"{RESULTS}/epigenetics/exclusions.tsv",
@@ -68,7 +68,7 @@ rule genetics:
     input:
         vcf=CFG.get("variants", []),
         gtf=CFG["genome_gtf"],
-        roster=get_roster,
+        roster=f"{RESULTS}/validated/roster.tsv",
     output:
         features=f"{RESULTS}/genetics/features.tsv",
         exclusions=f"{RESULTS}/genetics/exclusions.tsv",
@@ -91,7 +91,7 @@ rule genetics:
 rule blood:
     input:
         blood=get_blood_files(),
-        roster=get_roster,
+        roster=f"{RESULTS}/validated/roster.tsv",
     output:
         features=f"{RESULTS}/blood/features.tsv",
         provenance=f"{RESULTS}/blood/provenance.tsv",
@@ -117,7 +117,7 @@ rule blood:
 
 rule clinical:
     input:
-        patients=get_validated_patients,
+        patients=f"{RESULTS}/validated/patients.tsv",
     output:
         features=f"{RESULTS}/clinical/features.tsv",
     log:
@@ -137,7 +137,7 @@ rule clinical:
 rule wearables:
     input:
         wearables=CFG.get("wearables", []),
-        roster=get_roster,
+        roster=f"{RESULTS}/validated/roster.tsv",
     output:
         features=f"{RESULTS}/wearables/features.tsv",
         exclusions=f"{RESULTS}/wearables/exclusions.tsv",

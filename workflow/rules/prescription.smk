@@ -52,7 +52,7 @@ rule collect_prescriptions:
 rule exclusions:
     input:
         parts=get_stage_exclusions,
-        roster=get_roster,
+        roster=f"{RESULTS}/validated/roster.tsv",
         prescriptions=f"{RESULTS}/prescriptions/prescriptions.tsv",
     output:
         exclusions=f"{RESULTS}/exclusions.tsv",

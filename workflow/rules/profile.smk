@@ -1,6 +1,6 @@
 checkpoint host_profile:
     input:
-        patients=get_validated_patients,
+        patients=f"{RESULTS}/validated/patients.tsv",
         features=get_modality_features,
     output:
         profiles=f"{RESULTS}/profiles/host_profiles.tsv",

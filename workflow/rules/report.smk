@@ -1,8 +1,8 @@
 rule report_shard:
     input:
-        summary=get_shard_summary,
-        profiles=f"{RESULTS}/shards/{{shard}}/profiles",
-        prescriptions=f"{RESULTS}/shards/{{shard}}/prescriptions",
+        summary=get_prescribed("prescriptions.tsv"),
+        profiles=get_prescribed("profiles"),
+        prescriptions=get_prescribed("prescriptions"),
         provenance=f"{RESULTS}/reports/report_provenance.json",
         notebook=workflow.source_path("../notebooks/patient_reports.ipynb"),
         research=get_shard_research,

@@ -1,14 +1,13 @@
 # The patient sheet, read once: the validated sheet (clinical stage, host profile) and the
-# roster (every other stage). A checkpoint, so that a sheet edit reruns only the stages whose
-# input really changed (both tables are rewritten only when their content changed).
+# roster (every other stage).
 
 
-checkpoint validate:
+rule validate:
     input:
         sheet=CFG["patients"],
     output:
-        patients=update(f"{RESULTS}/validated/patients.tsv"),
-        roster=update(f"{RESULTS}/validated/roster.tsv"),
+        patients=f"{RESULTS}/validated/patients.tsv",
+        roster=f"{RESULTS}/validated/roster.tsv",
         exclusions=f"{RESULTS}/validated/exclusions.tsv",
         problems=f"{RESULTS}/validated/problems.tsv",
     log:

@@ -38,16 +38,13 @@ def read_validated(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def write_validated(path: str | os.PathLike[str], patients: pd.DataFrame) -> None:
-    """The validated sheet; rewritten only when it changed, so an unchanged sheet reruns
-    nothing downstream."""
-    from precex.io.files import write_text_if_changed
+    from precex.io.files import write_tsv
 
     out = patients.copy()
     for col in out.columns:
         if pd.api.types.is_bool_dtype(out[col]) or str(out[col].dtype) == "boolean":
             out[col] = out[col].map({True: "true", False: "false"}).fillna("")
-    write_text_if_changed(path, out.to_csv(sep="\t", float_format="%.6g",
-                                           lineterminator="\n"))
+    write_tsv(path, out, index=True)
 
 
 def read_sheet_exclusions(path: str | os.PathLike[str]) -> set[str]:

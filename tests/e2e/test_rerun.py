@@ -1,4 +1,7 @@
-"""Changing one patient's input reruns only that patient's shard and the batch-level outputs."""
+"""Reruns are scoped: one patient's changed input reruns that patient's shard of each stage and
+the batch-level jobs only; a deleted per-patient output is put back by a plain rerun, with
+nothing else run (issue 17). Shards of 7: the demo's 30 patients are 5 shards, P008-P014 the
+second one. The tests run in order on one batch folder, each leaving it up to date."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +18,8 @@ import pytest
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
+SHARD_JOBS = ("prescribe_shard", "report_shard", "adapt_shard", "publish_shard")
+MODALITIES = ("microbiome", "epigenetics", "genetics", "blood", "wearables", "clinical")
 
 
 def run(cwd: Path, *args: str) -> str:
@@ -24,27 +30,103 @@ def run(cwd: Path, *args: str) -> str:
     return result.stdout + result.stderr
 
 
-def test_one_patient_change_reruns_only_its_shard(tmp_path):
+def jobs(log: str) -> Counter:
+    """(rule, shard or '') of every job a Snakemake log shows starting."""
+    found: Counter = Counter()
+    for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:)", log):
+        head = re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", block)
+        if head:
+            shard = re.search(r"wildcards: shard=(\w+)", block)
+            found[(head.group(1), shard.group(1) if shard else "")] += 1
+    return found
+
+
+def edit(path: Path, patient: str, column: str, change, **where: str) -> None:
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    mask = table["patient_id"] == patient
+    for key, value in where.items():
+        mask &= table[key] == value
+    rows = table.index[mask]
+    table.loc[rows[0], column] = change(table.loc[rows[0], column])
+    time.sleep(1.1)  # a new modification time for the edited file
+    table.to_csv(path, sep="\t", index=False)
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("rerun")
     for path in (REPO / "resources/demo").iterdir():
-        shutil.copy(path, tmp_path / path.name)
-    run(tmp_path)
-    results = tmp_path / "results"
-    before = {p: p.stat().st_mtime_ns for p in (results / "prescriptions").glob("P*.json")}
-    time.sleep(1.1)  # a new mtime for the edited file
-    blood = pd.read_csv(tmp_path / "blood.tsv", sep="\t", dtype=str, keep_default_na=False)
-    row = (blood["patient_id"] == "P010") & (blood["marker"] == "hemoglobin")
-    blood.loc[row, "value"] = (blood.loc[row, "value"].astype(float) * 0.9).round(3).astype(str)
-    blood.to_csv(tmp_path / "blood.tsv", sep="\t", index=False)
-    log = run(tmp_path)
-    shards = set(re.findall(r"wildcards: shard=(\w+)", log))
-    assert shards == {"shard0002"}  # P008-P014 with shards of 7
+        shutil.copy(path, folder / path.name)
+    run(folder)
+    return folder
+
+
+def assert_one_shard(ran: Counter, rules: tuple[str, ...]) -> None:
+    for rule in rules:
+        assert {s for r, s in ran if r == rule} == {"shard0002"}, (rule, ran)
+    assert not [k for k in ran if k[0] in SHARD_JOBS and k[1] != "shard0002"], ran
+
+
+def test_a_blood_change_reruns_only_its_shard(batch):
+    before = {p: p.stat().st_mtime_ns for p in (batch / "results/prescriptions").glob("P*.json")}
+    edit(batch / "blood.tsv", "P010", "value", lambda v: str(round(float(v) * 0.9, 3)),
+         marker="hemoglobin")
+    ran = jobs(run(batch))
+    assert_one_shard(ran, SHARD_JOBS)
     for rule in ("blood", "host_profile", "collect_prescriptions", "cohort_report", "manifest"):
-        assert re.search(rf"(rule|checkpoint) {rule}:", log), rule
-    for rule in ("microbiome", "epigenetics", "wearables", "validate"):
-        assert not re.search(rf"rule {rule}:", log), rule
+        assert (rule, "") in ran, rule
+    for rule in ("microbiome", "epigenetics", "wearables", "validate", "split_followup"):
+        assert (rule, "") not in ran, rule
     changed = {p.name.split(".")[0] for p, t in before.items() if p.stat().st_mtime_ns != t}
     assert changed == {f"P{i:03d}" for i in range(8, 15)}  # only shard0002's files
-    again = subprocess.run([sys.executable, "-m", "precex.cli", "run", "-n", "--cores", "1",
-                            "--configfile", "config.yaml", "--config", "shard_size=7"],
-                           cwd=tmp_path, capture_output=True, text=True)
-    assert "Nothing to be done" in again.stdout + again.stderr  # no parameter changes per run
+
+
+def test_a_follow_up_change_reruns_only_its_shards_adaptation(batch):
+    edit(batch / "followup_wearables.tsv", "P010", "mvpa_min", lambda v: str(int(v) + 7))
+    ran = jobs(run(batch))
+    assert_one_shard(ran, ("adapt_shard", "publish_shard"))
+    assert ("split_followup", "") in ran and ("adapt", "") in ran
+    for rule in ("prescribe_shard", "report_shard", "host_profile", "validate", *MODALITIES):
+        assert not [k for k in ran if k[0] == rule], rule
+
+
+def test_a_sheet_row_change_reruns_only_its_shard(batch):
+    edit(batch / "patients.tsv", "P012", "resting_hr", lambda v: str(int(float(v or 70)) + 4))
+    ran = jobs(run(batch))
+    assert_one_shard(ran, SHARD_JOBS)
+    for rule in ("validate", "clinical", "host_profile", "exclusions", "cohort_report"):
+        assert (rule, "") in ran, rule
+    # The modality stages read the roster (IDs, exclusions, ages), which a resting-HR edit does
+    # not change; they run again as batch jobs, never per shard.
+    assert not [k for k in ran if k[0] in MODALITIES and k[1]]
+
+
+CONTRACT_FILES = ("profiles/P003.json", "prescriptions/P010.json",
+                  "prescriptions/P017.fhir.json", "reports/P022.html", "handouts/P029.html",
+                  "handouts/P001.ics", "adaptations/prescriptions/P011.week-1.json",
+                  "adaptations/prescriptions/P024.week-1.fhir.json",
+                  "adaptations/reports/P030.week-1.html")
+
+
+def test_a_deleted_or_replaced_output_is_restored_with_nothing_else_run(batch):
+    results = batch / "results"
+    wanted = {name: (results / name).read_bytes() for name in CONTRACT_FILES}
+    for name in CONTRACT_FILES[:-1]:
+        (results / name).unlink()
+    # A contract file overwritten by another file (an editor saving a copy) is stale.
+    stale = results / CONTRACT_FILES[-1]
+    stale.unlink()
+    stale.write_text("edited by hand")
+    ran = jobs(run(batch))
+    assert set(ran) == {("publish_shard", f"shard000{i}") for i in range(1, 6)} | {("all", "")}
+    for name, content in wanted.items():
+        assert (results / name).read_bytes() == content, name
+    assert "Nothing to be done" in run(batch, "-n")
+
+
+def test_one_deleted_report_reruns_one_publish_job(batch):
+    (batch / "results/reports/P015.html").unlink()
+    dry = run(batch, "-n")
+    assert set(jobs(dry)) == {("publish_shard", "shard0003"), ("all", "")}
+    assert set(jobs(run(batch))) == {("publish_shard", "shard0003"), ("all", "")}
+    assert (batch / "results/reports/P015.html").is_file()

@@ -5,7 +5,7 @@ the adapted reports).
                                                 [--reports]
 
 Makes (or reuses) a `precex demo --seed 11` cohort run through the pipeline, then times
-precex.adaptation.stage.run_shard on shard0001 (250 patients) with no notebook, in this
+precex.adaptation.stage.run_shard on shard0001 (1,000 patients by default) in this
 process, best of --runs (without --reports: no notebook). Prints seconds and milliseconds per
 patient.
 """
@@ -51,16 +51,24 @@ def main() -> None:
     config = yaml.safe_load((cohort / "config.yaml").read_text())
     out = Path(tempfile.mkdtemp(prefix="precex-adapt-out-"))
     times = []
-    for _ in range(args.runs):
+    for run in range(args.runs):
         start = time.perf_counter()
-        stage.run_shard(str(shard / "prescriptions.tsv"), ids, str(cohort / "results"),
-                        str(shard / "followup_wearables.tsv"),
-                        str(shard / "followup_symptoms.tsv"), config["followup_wearables"],
-                        config.get("followup_symptoms"), config.get("rulebase") or str(
-                            Path(stage.__file__).parents[3] / "resources/rules/rulebase.yaml"),
-                        str(out / "t.tsv"), str(out / "e.tsv"), str(out / "p.tsv"),
-                        str(out / "reports"), NOTEBOOK if args.reports else None,
-                        str(cohort / "results/reports/report_provenance.json"))
+        stage.run_shard(inputs=stage.ShardInputs(
+            summary=str(shard / "prescriptions.tsv"), profiles=str(shard / "profiles"),
+            prescriptions=str(shard / "prescriptions"),
+            followup_wearables=str(shard / "followup_wearables.tsv"),
+            followup_symptoms=str(shard / "followup_symptoms.tsv"),
+            rulebase=config.get("rulebase") or str(
+                Path(stage.__file__).parents[3] / "resources/rules/rulebase.yaml"),
+            provenance=str(cohort / "results/reports/report_provenance.json"),
+            notebook=NOTEBOOK if args.reports else None),
+            outputs=stage.ShardOutputs(adaptations=str(out / f"{run}/adaptations"),
+                                       reports=str(out / f"{run}/reports"),
+                                       table=str(out / f"{run}.t.tsv"),
+                                       exclusions=str(out / f"{run}.e.tsv"),
+                                       problems=str(out / f"{run}.p.tsv")),
+            params=stage.ShardParams(wearables_source=config["followup_wearables"],
+                                     symptoms_source=config.get("followup_symptoms")))
         times.append(time.perf_counter() - start)
     best = min(times)
     print(json.dumps({"patients": len(ids), "runs": args.runs, "best_s": round(best, 2),

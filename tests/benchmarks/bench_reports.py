@@ -49,8 +49,9 @@ def prepare(work: str, n: int) -> list[str]:
 
 def params(work: str, pid: str) -> dict:
     res = Path(work) / "results"
-    return {"profile_path": str(res / f"profiles/{pid}.json"),
-            "prescription_path": str(res / f"prescriptions/{pid}.json"),
+    shard = res / "shards" / "shard0001"  # the prescription job's folders
+    return {"profile_path": str(shard / f"profiles/{pid}.json"),
+            "prescription_path": str(shard / f"prescriptions/{pid}.json"),
             "provenance_path": str(res / "reports/report_provenance.json"),
             "research_path": ""}
 

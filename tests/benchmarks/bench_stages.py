@@ -62,19 +62,30 @@ def make_inputs(work: str, n: int) -> dict:
         "hrv_rmssd_ms": np.round(rng.lognormal(np.log(30), 0.3, shape), 1).ravel(),
         "sleep_h": np.round(rng.normal(7, 0.8, shape), 1).ravel()})
     wear.to_csv(w / "wearables.tsv", sep="\t", index=False)
-    validate_stage.run(str(w / "in/patients.tsv"), str(w / "v/patients.tsv"),
-                       str(w / "v/exclusions.tsv"), str(w / "v/problems.tsv"), False)
+    validate_stage.run(inputs=validate_stage.Inputs(sheet=str(w / "in/patients.tsv")),
+                       outputs=validate_stage.Outputs(**{k: str(w / f"v/{k}.tsv") for k in (
+                           "patients", "roster", "exclusions", "problems")}),
+                       params=validate_stage.Params(strict=False))
     markers = blood["marker"].nunique()
     return {"blood_rows": len(blood), "blood_markers": markers, "wearable_rows": len(wear)}
+
+
+def outputs(module, folder: Path):
+    """The stage's Outputs with every file in `folder`, named after its field."""
+    from dataclasses import fields
+
+    return module.Outputs(**{f.name: str(folder / f"{f.name}.tsv")
+                             for f in fields(module.Outputs)})
 
 
 def run_blood(work: str) -> dict:
     from precex.blood import stage
 
     w = Path(work)
-    stage.run(str(w / "blood.tsv"), str(w / "v/patients.tsv"), str(w / "v/exclusions.tsv"), REF,
-              90, str(w / "blood/features.tsv"), str(w / "blood/provenance.tsv"),
-              str(w / "blood/exclusions.tsv"), str(w / "blood/problems.tsv"))
+    (w / "blood").mkdir(exist_ok=True)
+    stage.run(inputs=stage.Inputs(blood=[str(w / "blood.tsv")], roster=str(w / "v/roster.tsv")),
+              outputs=outputs(stage, w / "blood"),
+              params=stage.Params(reference_date=REF, window_days=90, identifier_system=None))
     return {}
 
 
@@ -82,9 +93,11 @@ def run_wearables(work: str) -> dict:
     from precex.wearables import stage
 
     w = Path(work)
-    stage.run(str(w / "wearables.tsv"), str(w / "v/patients.tsv"), str(w / "v/exclusions.tsv"),
-              REF, str(w / "wearables/features.tsv"), str(w / "wearables/exclusions.tsv"),
-              str(w / "wearables/problems.tsv"))
+    (w / "wearables").mkdir(exist_ok=True)
+    stage.run(inputs=stage.Inputs(wearables=str(w / "wearables.tsv"),
+                                  roster=str(w / "v/roster.tsv")),
+              outputs=outputs(stage, w / "wearables"),
+              params=stage.Params(reference_date=REF, previous_prescriptions=None))
     return {}
 
 
@@ -92,39 +105,56 @@ def run_clinical(work: str) -> dict:
     from precex.clinical import stage
 
     w = Path(work)
-    stage.run(str(w / "v/patients.tsv"), REF, str(w / "clinical/features.tsv"))
+    (w / "clinical").mkdir(exist_ok=True)
+    stage.run(inputs=stage.Inputs(patients=str(w / "v/patients.tsv")),
+              outputs=outputs(stage, w / "clinical"), params=stage.Params(reference_date=REF))
     return {}
+
+
+def shards_of(work: str, shard_size: int) -> dict[str, list[str]]:
+    from precex.sharding import assign_shards, raw_patient_ids
+
+    return assign_shards(raw_patient_ids(str(Path(work) / "in/patients.tsv")), shard_size)
 
 
 def run_profile(work: str, shard_size: int) -> dict:
     from precex.profile import stage
 
     w = Path(work)
-    tables = {k: str(w / k / "features.tsv") for k in ("clinical", "blood", "wearables")}
-    stage.run(str(w / "v/patients.tsv"), str(w / "in/patients.tsv"), shard_size, tables,
-              str(w / "profiles/host_profiles.tsv"), str(w / "profiles/shards"))
+    shards = shards_of(work, shard_size)
+    names = ["clinical", "blood", "wearables"]
+    stage.run(inputs=stage.Inputs(patients=str(w / "v/patients.tsv"),
+                                  features=[str(w / k / "features.tsv") for k in names]),
+              outputs=stage.Outputs(
+                  profiles=str(w / "profiles/host_profiles.tsv"),
+                  shard_features=[str(w / f"shards/{s}/features.jsonl") for s in shards],
+                  shard_domains=[str(w / f"shards/{s}/domains.jsonl") for s in shards]),
+              params=stage.Params(modalities=names, shards=shards))
     return {}
 
 
-def run_shard(work: str, shard: str, ids: list[str]) -> None:
+def run_shard(work: str, shard: str) -> None:
     from precex.paths import resource_path
     from precex.prescription import stage
 
-    w = Path(work)
-    stage.run(str(w / f"profiles/shards/{shard}.features.jsonl"),
-              str(w / f"profiles/shards/{shard}.domains.jsonl"), ids,
-              str(resource_path("rules", "rulebase.yaml")), str(w / "results"), REF, "G2",
-              False, str(w / f"shards/{shard}/prescriptions.tsv"),
-              str(w / f"shards/{shard}/exclusions.tsv"))
+    folder = Path(work) / "shards" / shard
+    stage.run(inputs=stage.Inputs(features=str(folder / "features.jsonl"),
+                                  domains=str(folder / "domains.jsonl"),
+                                  rulebase=str(resource_path("rules", "rulebase.yaml"))),
+              outputs=stage.Outputs(profiles=str(folder / "profiles"),
+                                    prescriptions=str(folder / "prescriptions"),
+                                    summary=str(folder / "prescriptions.tsv"),
+                                    exclusions=str(folder / "exclusions.tsv"),
+                                    problems=str(folder / "problems.tsv")),
+              params=stage.Params(reference_date=REF, evidence_floor="G2",
+                                  research_mode=False))
 
 
 def run_prescriptions(work: str, shard_size: int, workers: int) -> dict:
-    from precex.sharding import assign_shards, raw_patient_ids
-
-    shards = assign_shards(raw_patient_ids(str(Path(work) / "in/patients.tsv")), shard_size)
+    shards = shards_of(work, shard_size)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(workers) as pool:
-        list(pool.map(run_shard, [work] * len(shards), list(shards), list(shards.values())))
+        list(pool.map(run_shard, [work] * len(shards), list(shards)))
     return {"shards": len(shards), "pool_wall_s": time.perf_counter() - t0}
 
 

@@ -111,10 +111,11 @@ def run_per_patient(cohort: Path, limit: int, cores: int) -> dict:
                         "results/reports/report_provenance.json",
                         "--configfile", "config.yaml", "--cores", "1", "--quiet"],
                        cwd=here, check=True, capture_output=True)
-        if not (results / "prescriptions" / f"{pid}.json").exists():
+        shard = results / "shards" / "shard0001"  # one patient: one shard
+        if not (shard / "prescriptions" / f"{pid}.json").exists():
             return  # excluded (as in the precex run); no report to render
-        usual_report({"profile_path": str(results / "profiles" / f"{pid}.json"),
-                      "prescription_path": str(results / "prescriptions" / f"{pid}.json"),
+        usual_report({"profile_path": str(shard / "profiles" / f"{pid}.json"),
+                      "prescription_path": str(shard / "prescriptions" / f"{pid}.json"),
                       "provenance_path": str(results / "reports/report_provenance.json")},
                      per / f"{pid}.ipynb")
 

@@ -44,7 +44,7 @@ def test_killed_run_resumes_without_redoing_finished_jobs(demo_run, tmp_path):
                      "rule wearables:", "rule clinical:"):
         assert finished not in log, f"{finished} was redone"
     assert "rule report_shard:" in log and "rule manifest:" in log
-    assert done_before == {"patients.tsv", "exclusions.tsv", "problems.tsv"}
+    assert done_before == {"patients.tsv", "roster.tsv", "exclusions.tsv", "problems.tsv"}
     results = tmp_path / "results"
     names = [p.relative_to(demo_run).as_posix() for p in (demo_run / "prescriptions").iterdir()]
     names += ["exclusions.tsv", "reports/cohort.html", "profiles/host_profiles.tsv"]

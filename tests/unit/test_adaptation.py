@@ -31,9 +31,9 @@ from precex.config import load_yaml
 from precex.paths import resource_path, schema_path
 from precex.prescription.engine import EngineSettings, prescribe
 from precex.prescription.rules import INTENSITIES, load_rulebase
-from precex.profile.host import known_features
+from precex.rule_features import rule_features
 
-RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), known_features())
+RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
 REF = dt.date(2026, 1, 5)
 SCHEMA = Draft202012Validator(load_yaml(schema_path("prescription.schema.yaml")))
 

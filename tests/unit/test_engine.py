@@ -11,9 +11,9 @@ from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe
 from precex.prescription.plan import INTENSITY_TABLE
 from precex.prescription.rules import INTENSITIES, load_rulebase
-from precex.profile.host import known_features
+from precex.rule_features import rule_features
 
-RULEBASE = load_rulebase(str(resource_path("rules", "rulebase.yaml")), known_features())
+RULEBASE = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
 REF = dt.date(2026, 1, 5)
 BASELINE = {
     "age": 55.0, "sex": "F", "treatment_phase": "survivorship", "agents": "",

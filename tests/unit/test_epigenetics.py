@@ -3,6 +3,7 @@ import gzip
 import numpy as np
 import pandas as pd
 import pytest
+from precex.config import config_default
 from precex.epigenetics.clocks import (
     HORVATH_INTERCEPT,
     horvath_inverse_transform,
@@ -21,6 +22,19 @@ from precex.epigenetics.matrix import BetaMatrix, read_beta_matrix
 from precex.paths import resource_path
 from precex.problems import InputError
 
+
+def read_matrix(path, probes, value_type=None, detection_p=None):
+    """read_beta_matrix with the config schema's defaults for what a test leaves unset."""
+    return read_beta_matrix(path, probes, value_type or config_default("methylation_values"),
+                            config_default("methylation_detection_p") if detection_p is None
+                            else detection_p)
+
+
+def ages_of(matrix, age, max_missing, **settings):
+    """clock_ages with the config schema's defaults for what a test leaves unset."""
+    settings.setdefault("min_batch_for_residual", config_default("clock_residual_min_batch"))
+    settings.setdefault("max_abs_acceleration", config_default("clock_max_abs_acceleration"))
+    return clock_ages(matrix, age, max_missing, **settings)
 
 def test_clock_tables_have_published_sizes():
     clocks = load_clocks()
@@ -45,7 +59,7 @@ def test_clock_ages_equal_hand_computed_linear_models():
     cpgs = sorted(set().union(*(c.weights.index for c in clocks.values())))
     beta = pd.DataFrame(rng.uniform(0.1, 0.9, (len(cpgs), 3)), index=cpgs,
                         columns=["A", "B", "C"])
-    out, problems = clock_ages(BetaMatrix(beta, False, "m.tsv"),
+    out, problems = ages_of(BetaMatrix(beta, False, "m.tsv"),
                                pd.Series([50.0, 60.0, 70.0], index=["A", "B", "C"]), 0.2,
                                max_abs_acceleration=np.inf, plausible_years=(-np.inf, np.inf))
     assert problems == []
@@ -71,7 +85,7 @@ def test_missing_cpgs_are_imputed_counted_and_limited():
     beta = pd.DataFrame({"A": 0.5, "B": 0.5}, index=h)
     beta.loc[h[:10], "A"] = np.nan
     beta.loc[h[:200], "B"] = np.nan
-    out, problems = clock_ages(BetaMatrix(beta, False, "m.tsv"),
+    out, problems = ages_of(BetaMatrix(beta, False, "m.tsv"),
                                pd.Series([50.0, 50.0], index=["A", "B"]), 0.2)
     assert out.loc["A", "horvath2013_missing_cpgs"] == 10
     assert np.isfinite(out.loc["A", "horvath2013_age"])
@@ -88,7 +102,7 @@ def test_residual_acceleration_for_large_batches():
     beta = pd.DataFrame(rng.uniform(0.2, 0.8, (len(cpgs), n)), index=cpgs,
                         columns=[f"S{i}" for i in range(n)])
     age = pd.Series(rng.uniform(40, 80, n), index=beta.columns)
-    out, _ = clock_ages(BetaMatrix(beta, False, "m"), age, 0.2, min_batch_for_residual=30,
+    out, _ = ages_of(BetaMatrix(beta, False, "m"), age, 0.2, min_batch_for_residual=30,
                         max_abs_acceleration=np.inf, plausible_years=(-np.inf, np.inf))
     assert (out["age_accel_method"] == "residual").all()
     assert abs(out["phenoage2018_accel_resid"].mean()) < 1e-8  # least-squares residuals
@@ -100,7 +114,7 @@ def test_streaming_reader_keeps_only_wanted_probes_and_handles_gzip(tmp_path):
         f.write("probe,S1,S2\n")
         for i in range(1000):
             f.write(f"cg{i:05d},0.{i % 9 + 1},NA\n")
-    m = read_beta_matrix(str(path), {"cg00002", "cg00500", "cgABSENT"})
+    m = read_matrix(str(path), {"cg00002", "cg00500", "cgABSENT"})
     assert list(m.beta.index) == ["cg00002", "cg00500"]
     assert m.beta.loc["cg00002", "S1"] == pytest.approx(0.3)
     assert m.beta["S2"].isna().all()
@@ -109,14 +123,14 @@ def test_streaming_reader_keeps_only_wanted_probes_and_handles_gzip(tmp_path):
 def test_m_values_are_converted_and_out_of_range_betas_rejected(tmp_path):
     path = tmp_path / "m.tsv"
     path.write_text("probe\tS1\ncg1\t2.0\ncg2\t-1.5\ncg3\t0\n")
-    m = read_beta_matrix(str(path), {"cg1", "cg2", "cg3"})
+    m = read_matrix(str(path), {"cg1", "cg2", "cg3"})
     assert m.converted_from_m
     assert m.beta.loc["cg1", "S1"] == pytest.approx(4 / 5)  # 2^2 / (2^2 + 1)
     bad = tmp_path / "b.tsv"
     bad.write_text("probe\tS1\tS2\n" + "".join(f"cg{i}\t0.5\t0.4\n" for i in range(30))
                    + "cgX\t0.5\t1.7\n")
     # One bad sample is left out (its patient excluded by the stage), the others are kept.
-    m = read_beta_matrix(str(bad), {f"cg{i}" for i in range(30)} | {"cgX"}, "beta")
+    m = read_matrix(str(bad), {f"cg{i}" for i in range(30)} | {"cgX"}, "beta")
     assert list(m.beta.columns) == ["S1"]
     assert "probe 'cgX', sample 'S2': 1.7 is outside" in m.bad_samples["S2"].message
 
@@ -125,14 +139,14 @@ def test_matrix_bad_inputs(tmp_path):
     dup = tmp_path / "d.tsv"
     dup.write_text("probe\tS1\ncg1\t0.5\ncg1\t0.4\n")
     with pytest.raises(InputError, match="probe 'cg1' appears on lines 2 and 3"):
-        read_beta_matrix(str(dup), {"cg1"})
+        read_matrix(str(dup), {"cg1"})
     short = tmp_path / "s.tsv"
     short.write_text("probe\tS1\tS2\ncg1\t0.5\n")
     with pytest.raises(InputError, match="line 2 .* has 2 fields"):
-        read_beta_matrix(str(short), {"cg1"})
+        read_matrix(str(short), {"cg1"})
     text = tmp_path / "t.tsv"
     text.write_text("probe\tS1\tS2\ncg1\thigh\t0.5\n")
-    m = read_beta_matrix(str(text), {"cg1"})
+    m = read_matrix(str(text), {"cg1"})
     assert list(m.beta.columns) == ["S2"]
     assert "'high' is not a number" in m.bad_samples["S1"].message
 
@@ -177,20 +191,20 @@ def test_parquet_matrix_is_read_and_filtered(tmp_path):
                          index=pd.Index(["cgA", "cgB", "cgC"], name="probe_id"))
     path = tmp_path / "m.parquet"
     frame.to_parquet(path)
-    m = read_beta_matrix(str(path), {"cgA", "cgC", "cgZ"})
+    m = read_matrix(str(path), {"cgA", "cgC", "cgZ"})
     assert list(m.beta.index) == ["cgA", "cgC"] and list(m.beta.columns) == ["S1", "S2"]
     assert m.beta.loc["cgC", "S2"] == pytest.approx(0.6)
     plain = frame.reset_index()  # probe IDs as the first column, no pandas index
     plain.to_parquet(tmp_path / "p.parquet", index=False)
-    assert list(read_beta_matrix(str(tmp_path / "p.parquet"), {"cgB"}).beta.index) == ["cgB"]
+    assert list(read_matrix(str(tmp_path / "p.parquet"), {"cgB"}).beta.index) == ["cgB"]
 
 
 def test_value_type_can_be_forced(tmp_path):
     path = tmp_path / "m.tsv"
     path.write_text("probe\tS1\ncg1\t0.0\ncg2\t1.0\n")
-    m = read_beta_matrix(str(path), {"cg1", "cg2"}, "m")
+    m = read_matrix(str(path), {"cg1", "cg2"}, "m")
     assert m.converted_from_m and m.beta.loc["cg1", "S1"] == pytest.approx(0.5)
-    assert read_beta_matrix(str(path), {"cg1"}, "beta").beta.loc["cg1", "S1"] == 0.0
+    assert read_matrix(str(path), {"cg1"}, "beta").beta.loc["cg1", "S1"] == 0.0
 
 
 def naive_scan(text: bytes, wanted: set[bytes]) -> list[tuple[int, bytes]]:
@@ -256,7 +270,7 @@ def test_implausible_clocks_are_withheld_and_never_used():
     ph = clocks["phenoage2018"].weights
     # Push B's PhenoAge far below 0: set each CpG to the extreme that lowers the sum.
     beta.loc[ph.index, "B"] = np.where(ph > 0, 0.0, 1.0)
-    out, problems = clock_ages(BetaMatrix(beta, False, "gse.txt"),
+    out, problems = ages_of(BetaMatrix(beta, False, "gse.txt"),
                                pd.Series([55.0, 55.0], index=["A", "B"]), 0.2)
     assert np.isnan(out.loc["B", "phenoage2018_age"])
     assert np.isnan(out.loc["B", "phenoage2018_accel_diff"])

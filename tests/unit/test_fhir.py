@@ -7,10 +7,10 @@ from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe
 from precex.prescription.fhir import prescription_bundle, validate_bundle
 from precex.prescription.rules import load_rulebase
-from precex.profile.host import known_features
+from precex.rule_features import rule_features
 from pydantic import ValidationError
 
-RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), known_features())
+RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
 
 
 # Unsigned: a prescribed plan is a draft until a clinician signs it (tests/unit/test_signoff.py).

@@ -34,7 +34,7 @@ from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe
 from precex.prescription.rules import load_rulebase
 from precex.problems import InputError
-from precex.profile.host import known_features
+from precex.rule_features import rule_features
 from precex.wearables.features import wearable_features
 from precex.wearables.stage import read_wearables
 
@@ -245,7 +245,7 @@ def test_rulebase_with_mutated_lines(mutations):
     path = write("rulebase.yaml", "\n".join(lines) + "\n")
 
     def parse(p):
-        rulebase = load_rulebase(p, known_features())
+        rulebase = load_rulebase(p, rule_features())
         # A rule base that loads must also evaluate on a patient without error.
         prescribe(pd.DataFrame([{"age": 60.0, "sex": "F"}], index=["P001"]), rulebase,
                   EngineSettings(REF))
@@ -253,7 +253,7 @@ def test_rulebase_with_mutated_lines(mutations):
 
 
 def _prescription() -> dict:
-    rulebase = load_rulebase(str(resource_path("rules", "rulebase.yaml")), known_features())
+    rulebase = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
     return prescribe(pd.DataFrame([{"age": 55.0, "sex": "F", "hr_max_bpm": 170.0}],
                                   index=["P001"]), rulebase, EngineSettings(REF))[0]
 

@@ -10,10 +10,10 @@ from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe
 from precex.prescription.rules import load_rulebase
 from precex.prescription.signoff import prescription_digest, signoff_block, with_signoff
-from precex.profile.host import known_features
 from precex.reporting.handout import render_handout, session_calendar
+from precex.rule_features import rule_features
 
-RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), known_features())
+RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
 
 
 def _prescription(signed: bool = False, **changes) -> dict:

@@ -4,6 +4,7 @@ import nbformat
 import pandas as pd
 from precex.reporting.patient import blood_rows, render_patient_report
 from precex.reporting.runner import RenderJob, render_many
+from precex.rule_features import rule_features
 
 
 def minimal_profile(pid="P1", sites="<script>alert(1)</script>"):
@@ -140,9 +141,8 @@ def test_this_week_is_week_one_of_the_progression_not_the_target(tmp_path):
     from precex.paths import resource_path
     from precex.prescription.engine import EngineSettings, prescribe
     from precex.prescription.rules import load_rulebase
-    from precex.profile.host import known_features
 
-    rb = load_rulebase(str(resource_path("rules", "rulebase.yaml")), known_features())
+    rb = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
     row = {"age": 55.0, "sex": "F", "hr_max_bpm": 170.0, "resting_hr": 68.0}
     p = prescribe(pd.DataFrame([row], index=["P1"]), rb, EngineSettings(dt.date(2026, 1, 5)))[0]
     week1 = p["progression"][0]

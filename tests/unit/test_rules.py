@@ -4,7 +4,7 @@ import yaml
 from precex.paths import resource_path
 from precex.prescription.rules import evaluate, load_rulebase
 from precex.problems import InputError
-from precex.profile.host import known_features
+from precex.rule_features import rule_features
 
 FEATURES = pd.DataFrame({
     "platelets_10e9_l": [15.0, 20.0, 49.9, None],
@@ -40,7 +40,7 @@ def test_condition_language(cond, expected):
 
 
 def test_bundled_rulebase_loads_and_covers_the_safety_rules():
-    rb = load_rulebase(str(resource_path("rules", "rulebase.yaml")), known_features())
+    rb = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
     ids = {r.id for r in rb.rules}
     for required in ["SAFETY_FEVER", "SAFETY_PLATELETS_BELOW_20", "SAFETY_PLATELETS_20_50",
                      "SAFETY_HB_BELOW_8", "SAFETY_HB_BELOW_11", "SAFETY_NEUTROPENIA",
@@ -85,7 +85,7 @@ def test_rulebase_errors_are_all_reported(tmp_path):
         rule(id="MOD_C", kind="modifier", grade="G2", research_eligible=True),
     ])
     with pytest.raises(InputError) as err:
-        load_rulebase(path, known_features())
+        load_rulebase(path, rule_features())
     text = str(err.value)
     assert "unknown feature 'platelet_count'" in text and "platelets_10e9_l" in text
     assert "compares numbers" in text
@@ -96,7 +96,7 @@ def test_rulebase_errors_are_all_reported(tmp_path):
 def test_schema_violations_name_the_rule(tmp_path):
     path = write_rules(tmp_path, [rule(effect={"max_intensity": "extreme"})])
     with pytest.raises(InputError, match="rule SAFETY_X"):
-        load_rulebase(path, known_features())
+        load_rulebase(path, rule_features())
 
 
 def test_rule_text_is_never_executed(tmp_path):
@@ -104,11 +104,11 @@ def test_rule_text_is_never_executed(tmp_path):
     path = write_rules(tmp_path, [rule(when={"feature": "fever", "op": "eq",
                                              "value": f"__import__('os').system('touch {marker}')"
                                              })])
-    rb = load_rulebase(path, known_features())
+    rb = load_rulebase(path, rule_features())
     evaluate(rb.rules[1].when, FEATURES)
     assert not marker.exists()
     yaml_attack = tmp_path / "attack.yaml"
     yaml_attack.write_text("!!python/object/apply:os.system ['touch " + str(marker) + "']\n")
     with pytest.raises(InputError):
-        load_rulebase(str(yaml_attack), known_features())
+        load_rulebase(str(yaml_attack), rule_features())
     assert not marker.exists()

@@ -23,9 +23,9 @@ from precex.prescription.signoff import (
     with_signoff,
 )
 from precex.problems import InputError
-from precex.profile.host import known_features
+from precex.rule_features import rule_features
 
-RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), known_features())
+RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
 WHEN = dt.datetime(2026, 1, 6, 9, 30, tzinfo=dt.UTC)
 
 

@@ -15,8 +15,9 @@ from precex.io.validated import read_validated, write_validated
 from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe
 from precex.prescription.rules import load_rulebase
-from precex.profile.host import known_features, merge_modalities
+from precex.profile.host import merge_modalities
 from precex.profile.stage import _read
+from precex.rule_features import rule_features
 from precex.wearables.features import wearable_features
 from vignettes import REF, VIGNETTES, check_vignette, write_inputs
 
@@ -40,7 +41,7 @@ def prescriptions(tmp_path_factory):
               "clinical": _read(str(tmp / "clinical.tsv")),
               "wearables": _read(str(tmp / "wearables.out"))}
     flat = merge_modalities(validated, tables)
-    rulebase = load_rulebase(str(resource_path("rules", "rulebase.yaml")), known_features())
+    rulebase = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
     return {p["patient_id"]: p for p in prescribe(flat, rulebase, EngineSettings(REF))}
 
 

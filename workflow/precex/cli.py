@@ -209,7 +209,7 @@ def check_inputs(config: dict[str, Any]) -> list[Problem]:
     from precex.modalities import optional, resolve
     from precex.prescription.rules import load_rulebase
     from precex.problems import attempt
-    from precex.profile.host import known_features
+    from precex.rule_features import rule_features
 
     problems: list[Problem] = []
     sheet = attempt(problems, read_patient_sheet, config["patients"])
@@ -220,7 +220,7 @@ def check_inputs(config: dict[str, Any]) -> list[Problem]:
         patients = set(sheet.patients.index)
         excluded = frozenset(p.patient_id for p in sheet.problems
                              if p.patient_id and p.excludes)
-    attempt(problems, load_rulebase, config["rulebase"], known_features())
+    attempt(problems, load_rulebase, config["rulebase"], rule_features())
     for modality in optional():
         if config.get(modality.config_key) and modality.check:
             problems.extend(resolve(modality.check)(config, patients, excluded))

@@ -6,6 +6,8 @@ the same defaults and the same paths.
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -135,12 +137,23 @@ def validate_config(config: dict[str, Any], source: str = "config") -> list[Prob
     return problems
 
 
+@functools.cache
+def _schema_defaults() -> tuple[tuple[str, Any], ...]:
+    return tuple((key, spec["default"]) for key, spec in config_schema()["properties"].items()
+                 if "default" in spec)
+
+
+def config_default(key: str) -> Any:
+    """The schema's default of a config key: the one place defaults are written."""
+    return copy.deepcopy(dict(_schema_defaults())[key])
+
+
 def apply_defaults(config: dict[str, Any]) -> dict[str, Any]:
     """Top-level schema defaults for keys the config does not set (the schema is flat)."""
     out = dict(config)
-    for key, spec in config_schema()["properties"].items():
-        if "default" in spec and key not in out:
-            out[key] = spec["default"]
+    for key, default in _schema_defaults():
+        if key not in out:
+            out[key] = copy.deepcopy(default)
     return out
 
 

@@ -114,6 +114,7 @@ STAGES = {
     "prescribe": ("prescribe_shard", "collect_prescriptions"),
     "reports": ("report_shard", "cohort_report"),
     "adapt": ("adapt_shard", "adapt"),
+    "publish": ("publish_shard",),
     "research": ("research",),
     "manifest": ("manifest",),
 }

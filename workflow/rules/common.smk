@@ -9,12 +9,13 @@ from precex.io.files import expand_inputs
 from precex.modalities import active, by_name
 from precex.prescription.rules import rulebase_problems
 from precex.publish import CONTRACT_FOLDERS, publish_target
+from precex.rule_features import rule_features
 from precex.sharding import assign_shards, raw_patient_ids
 
 CFG = resolve_config(config)
 RESULTS = CFG["results"]
 # A broken rule base stops the run here, not after minutes of profiling.
-RULEBASE_PROBLEMS = rulebase_problems(CFG["rulebase"])
+RULEBASE_PROBLEMS = rulebase_problems(CFG["rulebase"], rule_features())
 if RULEBASE_PROBLEMS:
     raise WorkflowError(RULEBASE_PROBLEMS)
 SHARDS = assign_shards(raw_patient_ids(CFG["patients"]), CFG["shard_size"])

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from precex.adaptation.features import issue_date
-from precex.prescription.engine import Caps, _stricter, enforce_caps
+from precex.prescription.engine import Caps, enforce_caps, stricter
 from precex.prescription.plan import (
     INTENSITY_TABLE,
     this_week,
@@ -134,7 +134,7 @@ def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: Rule
                 triage=prescription["triage"])
     for rule in fired:
         if "status" in rule.effect:
-            caps.status = _stricter(STATUSES, caps.status, rule.effect["status"])
+            caps.status = stricter(STATUSES, caps.status, rule.effect["status"])
     dose = _week_dose(prescription, new_week, resistance_week)
     enforce_caps(dose, caps)
     aerobic = _component(prescription.get("aerobic"), dose["aerobic"], "aerobic")

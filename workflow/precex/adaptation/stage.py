@@ -39,7 +39,7 @@ from precex.problems import (
     Problem,
     write_problems,
 )
-from precex.profile.host import known_features
+from precex.rule_features import rule_features
 
 SUMMARY = ["patient_id", "week", "decision", "current_week", "status", "data_through", "file"]
 
@@ -79,7 +79,7 @@ def adapt_one(prescription_path: str, wearables_path: str, symptoms_path: str | 
     wear, sym, problems = read_followup(wearables_path, symptoms_path, issued)
     if problems:
         raise InputError(problems)
-    rulebase = load_rulebase(rulebase_path, known_features())
+    rulebase = load_rulebase(rulebase_path, rule_features())
     features = adaptation_features(prescription, wear, sym, symptoms_path or "", wearables_path)
     through = last_days(wear, sym).get(prescription["patient_id"]) or issue_date(prescription)
     adapted = adapt(prescription, features, rulebase, through)
@@ -187,7 +187,7 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
     symptoms = inputs.followup_symptoms if params.symptoms_source else None
     wear, sym, problems = read_followup(inputs.followup_wearables, symptoms, issued,
                                         params.wearables_source, params.symptoms_source)
-    rulebase = load_rulebase(inputs.rulebase, known_features())
+    rulebase = load_rulebase(inputs.rulebase, rule_features())
     excluded = {p.patient_id for p in problems if p.patient_id}
     os.makedirs(out_dir, exist_ok=True)
     rows = []

@@ -36,7 +36,7 @@ PLAUSIBLE_CLOCK_YEARS = (0.0, 120.0)
 
 
 def clock_ages(matrix: BetaMatrix, age: pd.Series, max_missing: float,
-               min_batch_for_residual: int = 30, max_abs_acceleration: float = 25.0,
+               min_batch_for_residual: int, max_abs_acceleration: float,
                plausible_years: tuple[float, float] = PLAUSIBLE_CLOCK_YEARS
                ) -> tuple[pd.DataFrame, list[Problem]]:
     """Clock ages for the samples of `matrix` that are patients (index of `age`)."""

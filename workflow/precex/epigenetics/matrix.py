@@ -282,8 +282,8 @@ def _read_parquet_rows(path: str, wanted: set[str]) -> pd.DataFrame:
     return table[samples]
 
 
-def read_beta_matrix(path: str | list[str], probes: Iterable[str], value_type: str = "auto",
-                     detection_p: float = 0.01) -> BetaMatrix:
+def read_beta_matrix(path: str | list[str], probes: Iterable[str], value_type: str,
+                     detection_p: float) -> BetaMatrix:
     """Rows for `probes` only. value_type: 'beta', 'm' (M-values, converted) or 'auto'.
 
     Several matrices (per plate or batch) are read one by one and joined by probe; a sample in

@@ -140,5 +140,5 @@ def check_inputs(config: dict, patients: set[str], excluded: frozenset[str]) -> 
         if manifest is not None:
             wanted |= set(manifest["probe_id"])
     attempt(problems, read_beta_matrix, config["methylation"], wanted,
-            config["methylation_values"])
+            config["methylation_values"], config["methylation_detection_p"])
     return problems

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from precex.config import config_default
 from precex.prescription.plan import build_plan
 from precex.prescription.rules import (
     INTENSITIES,
@@ -50,8 +51,9 @@ from precex.profile.safety_inputs import SAFETY_INPUTS, with_safety_inputs
 @dataclass(frozen=True)
 class EngineSettings:
     reference_date: dt.date
-    evidence_floor: str = "G2"
-    research_mode: bool = False
+    # Unset: the config schema's defaults (the workflow always passes the batch's values).
+    evidence_floor: str = field(default_factory=lambda: config_default("evidence_floor"))
+    research_mode: bool = field(default_factory=lambda: config_default("research_mode"))
     # A trial arm (precex trial allocate): "standard" uses the ACSM base prescription without
     # precision base rules or modifiers; "precision" (or None, no trial) uses every rule.
     trial_arm: str | None = None
@@ -74,7 +76,7 @@ class Caps:
     obtain: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _stricter(order: tuple[str, ...], a: str, b: str) -> str:
+def stricter(order: tuple[str, ...], a: str, b: str) -> str:
     return a if order.index(a) >= order.index(b) else b
 
 
@@ -105,7 +107,7 @@ def apply_effect_caps(caps: Caps, effect: dict[str, Any], rule: Rule | None = No
                             "rule_id": rule.id if rule else "",
                             "capped_meanwhile": _cap_summary(effect)})
     if "status" in effect:
-        caps.status = _stricter(STATUSES, caps.status, effect["status"])
+        caps.status = stricter(STATUSES, caps.status, effect["status"])
     if "max_intensity" in effect:
         caps.max_intensity = _lower(INTENSITIES, caps.max_intensity, effect["max_intensity"])
     caps.exclude |= set(effect.get("exclude", []))
@@ -114,9 +116,9 @@ def apply_effect_caps(caps: Caps, effect: dict[str, Any], rule: Rule | None = No
 
 def _merge_non_dose(caps: Caps, effect: dict[str, Any]) -> None:
     if "supervision" in effect:
-        caps.supervision = _stricter(SUPERVISION, caps.supervision, effect["supervision"])
+        caps.supervision = stricter(SUPERVISION, caps.supervision, effect["supervision"])
     if "triage" in effect:
-        caps.triage = _stricter(TRIAGE, caps.triage, effect["triage"])
+        caps.triage = stricter(TRIAGE, caps.triage, effect["triage"])
     _add_unique(caps.referrals, effect.get("referral"))
     _add_unique(caps.settings, effect.get("setting"))
     _add_unique(caps.notes, effect.get("note"))
@@ -148,10 +150,10 @@ def enforce_caps(dose: dict[str, Any], caps: Caps,
     than the base once they are capped to moderate.
     """
     if caps.triage == "high":  # high triage: medical evaluation and clearance before starting
-        caps.status = _stricter(STATUSES, caps.status, "clearance_required")
+        caps.status = stricter(STATUSES, caps.status, "clearance_required")
     if caps.status != "prescribed":  # coherent: needing clearance is never low-risk, unsupervised
-        caps.triage = _stricter(TRIAGE, caps.triage, "moderate")
-        caps.supervision = _stricter(SUPERVISION, caps.supervision, "supervised")
+        caps.triage = stricter(TRIAGE, caps.triage, "moderate")
+        caps.supervision = stricter(SUPERVISION, caps.supervision, "supervised")
     if "vigorous" in caps.exclude:
         caps.max_intensity = _lower(INTENSITIES, caps.max_intensity, "moderate")
     if caps.max_intensity != "vigorous":

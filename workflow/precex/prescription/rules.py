@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,19 +91,19 @@ def _check_leaf_values(cond: dict[str, Any], rule_id: str, source: str) -> list[
     return problems
 
 
-def rulebase_problems(path: str) -> str | None:
+def rulebase_problems(path: str, known: Mapping[str, Collection[str]]) -> str | None:
     """The rule base's problems as one message, or None when it loads (checked before a run)."""
-    from precex.profile.host import known_features
-
     try:
-        load_rulebase(path, known_features())
+        load_rulebase(path, known)
     except InputError as err:
         return str(err)
     return None
 
 
-def load_rulebase(path: str, known: set[str] | None = None) -> RuleBase:
-    """Load and validate; every problem (schema, duplicates, unknown features) is reported."""
+def load_rulebase(path: str, known: Mapping[str, Collection[str]] | None = None) -> RuleBase:
+    """Load and validate; every problem (schema, duplicates, unknown features) is reported.
+    `known`: the features each kind of rule may read (precex.rule_features); None checks
+    no feature names."""
     data = load_yaml(path)
     schema = load_yaml(schema_path("rulebase.schema.yaml"))
     problems = []
@@ -131,12 +132,7 @@ def load_rulebase(path: str, known: set[str] | None = None) -> RuleBase:
         problems += _check_leaf_values(raw["when"], rid, path)
         feats = condition_features(raw["when"])
         if known is not None:
-            if raw["kind"] == "adaptation":
-                from precex.adaptation.features import ADAPTATION_FEATURES
-
-                allowed: set[str] = set(ADAPTATION_FEATURES)
-            else:
-                allowed = known
+            allowed = set(known["adaptation" if raw["kind"] == "adaptation" else "prescription"])
             for f in feats:
                 if f not in allowed:
                     close = difflib.get_close_matches(f, sorted(allowed), n=3, cutoff=0.6)

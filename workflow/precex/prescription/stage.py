@@ -27,9 +27,10 @@ from precex.prescription.signoff import (
     with_signoff,
 )
 from precex.problems import Problem, write_problems
-from precex.profile.host import known_features, patient_profile
+from precex.profile.host import patient_profile
 from precex.profile.safety_inputs import with_safety_inputs
 from precex.profile.stage import read_records
+from precex.rule_features import rule_features
 from precex.trial.allocation import read_arms
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class Params:
 def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
     flat = with_safety_inputs(read_records(inputs.features))
     domains = read_records(inputs.domains)
-    rulebase = load_rulebase(inputs.rulebase, known_features())
+    rulebase = load_rulebase(inputs.rulebase, rule_features())
     settings = EngineSettings(dt.date.fromisoformat(params.reference_date),
                               params.evidence_floor, params.research_mode)
     rule_list = rulebase.prescription_rules()

@@ -137,8 +137,8 @@ def cross_validate(host: np.ndarray, dose: np.ndarray, y: np.ndarray, features: 
             "skill": bool(diff.mean() > 2 * se and diff.mean() > 0)}
 
 
-def fit_outcome(outcome: str, frame: pd.DataFrame, features: list[str] | None = None,
-                n_boot: int = 200, seed: int = 0) -> OutcomeModel:
+def fit_outcome(outcome: str, frame: pd.DataFrame, features: list[str] | None, *,
+                n_boot: int, seed: int = 0) -> OutcomeModel:
     """frame: one row per patient with change, dose_met_min, resistance_sessions and features."""
     features = [f for f in (features or DEFAULT_FEATURES)
                 if f in frame and pd.to_numeric(frame[f], errors="coerce").notna().any()]

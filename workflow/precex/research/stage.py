@@ -135,7 +135,7 @@ def fit_models(frame: pd.DataFrame, features: list[str], n_boot: int, seed: int
         if len(part) < MIN_PATIENTS:
             skipped[outcome] = f"too few patients ({len(part)} < {MIN_PATIENTS}); not fitted"
             continue
-        models[outcome] = fit_outcome(outcome, part, features, n_boot, seed)
+        models[outcome] = fit_outcome(outcome, part, features, n_boot=n_boot, seed=seed)
     return models, skipped
 
 

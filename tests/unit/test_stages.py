@@ -1,0 +1,559 @@
+"""Every stage entry point, called as its rule calls it: `run(*, inputs, outputs, params)` with
+the dataclasses of the stage, in a temporary folder, on a 12-patient demo cohort cut into two
+shards. The stages run in pipeline order (module-scoped fixtures), each test checking what its
+stage wrote. test_every_rule_gives_its_stage_exactly_its_fields checks the other half: that
+each rule of the workflow names what its stage's dataclasses ask for."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import get_type_hints
+
+import pandas as pd
+import pytest
+from precex.config import apply_defaults, resolve_config
+from precex.demo.cohort import generate_cohort, write_cohort
+from precex.paths import resource_path
+from precex.sharding import assign_shards
+
+REPO = Path(__file__).resolve().parents[2]
+N, SHARD_SIZE = 12, 7
+
+
+def read(path: str | Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory) -> dict:
+    """The cohort, its resolved config, the shards and a results folder."""
+    root = tmp_path_factory.mktemp("stages")
+    cohort = generate_cohort(N, 3)
+    files = write_cohort(cohort, root / "in")
+    config = {k: v for k, v in files.items()}
+    config.update(reference_date=cohort.reference_date.isoformat(), shard_size=SHARD_SIZE,
+                  base_dir=str(root / "in"))
+    config = resolve_config(apply_defaults(config))
+    ids = read(config["patients"])["patient_id"].tolist()
+    return {"root": root, "config": config, "results": root / "results",
+            "shards": assign_shards(ids, SHARD_SIZE), "cohort": cohort}
+
+
+def out(batch: dict, *parts: str) -> str:
+    path = batch["results"].joinpath(*parts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def validated(batch) -> dict:
+    from precex.io import validate_stage as stage
+
+    paths = {k: out(batch, "validated", f"{k}.tsv")
+             for k in ("patients", "roster", "exclusions", "problems")}
+    stage.run(inputs=stage.Inputs(sheet=batch["config"]["patients"]),
+              outputs=stage.Outputs(**paths), params=stage.Params(strict=False))
+    return paths
+
+
+def test_validate_writes_the_validated_sheet_and_a_roster_of_every_id(batch, validated):
+    roster = read(validated["roster"])
+    sheet = read(batch["config"]["patients"])
+    assert sorted(roster["patient_id"]) == sorted(sheet["patient_id"])
+    excluded = set(read(validated["exclusions"])["patient_id"])
+    assert set(roster.loc[roster["status"] == "excluded", "patient_id"]) == excluded
+    valid = roster[roster["status"] == "valid"]
+    assert set(read(validated["patients"])["patient_id"]) == set(valid["patient_id"])
+    assert (pd.to_numeric(valid["age"]) >= 18).all()
+
+
+@pytest.fixture(scope="module")
+def modalities(batch, validated) -> dict[str, str]:
+    """Every modality stage run from its registry entry's module: {stage: features table}."""
+    from precex.modalities import REGISTRY, resolve
+
+    config = batch["config"]
+    made = {}
+    for modality in REGISTRY:
+        entry = resolve(modality.entry)
+        module = __import__(entry.__module__, fromlist=["Inputs"])
+        name = modality.name
+        outputs = {f.name: out(batch, name, f"{f.name}.tsv") for f in fields(module.Outputs)}
+        inputs = {"roster": validated["roster"], "patients": validated["patients"],
+                  "tables": config.get("microbiome") or [], "matrix": [config["methylation"]],
+                  "gtf": config["genome_gtf"], "vcf": config.get("variants"),
+                  "blood": [config["blood"]], "wearables": config.get("wearables")}
+        params = {"taxonomy": None, "sample_map": None, "tree": None, "reference": None,
+                  "min_depth": config["microbiome_min_depth"],
+                  "manifest": config["methylation_manifest"],
+                  "cache_dir": str(batch["root"] / "pyensembl"),
+                  "value_type": config["methylation_values"],
+                  "residual_min_batch": config["clock_residual_min_batch"],
+                  "panel": config["gene_panel"],
+                  "max_missing": config["clock_max_missing_fraction"],
+                  "detection_p": config["methylation_detection_p"],
+                  "max_abs_acceleration": config["clock_max_abs_acceleration"],
+                  "reference_date": config["reference_date"],
+                  "window_days": config["blood_window_days"], "identifier_system": None,
+                  "previous_prescriptions": None}
+        entry(inputs=module.Inputs(**{f.name: inputs[f.name] for f in fields(module.Inputs)}),
+              outputs=module.Outputs(**outputs),
+              params=module.Params(**{f.name: params[f.name] for f in fields(module.Params)}))
+        made[name] = outputs["features"]
+    return made
+
+
+@pytest.mark.parametrize("stage,column", [
+    ("clinical", "bmi_kg_m2"), ("microbiome", "shannon"), ("epigenetics", "phenoage2018_age"),
+    ("genetics", "rs1815739_genotype"), ("blood", "hemoglobin_g_dl"),
+    ("wearables", "mvpa_min_per_week")])
+def test_each_modality_stage_writes_features_of_valid_patients(batch, validated, modalities,
+                                                               stage, column):
+    features = read(modalities[stage])
+    valid = set(read(validated["patients"])["patient_id"])
+    assert set(features["patient_id"]) <= valid and len(features) >= N // 2
+    assert column in features.columns
+    assert features["patient_id"].tolist() == sorted(features["patient_id"])
+    folder = Path(modalities[stage]).parent
+    if stage != "clinical":  # every other modality names its problems and exclusions
+        problems = read(folder / "problems.tsv")
+        assert list(problems.columns) == ["stage", "file", "row", "column", "patient_id",
+                                          "message", "fix"]
+        assert set(read(folder / "exclusions.tsv")["patient_id"]) <= set(read(
+            validated["roster"])["patient_id"])
+
+
+@pytest.fixture(scope="module")
+def profiles(batch, validated, modalities) -> dict:
+    from precex.profile import stage
+
+    shards = batch["shards"]
+    paths = {"profiles": out(batch, "profiles", "host_profiles.tsv"),
+             "shard_features": [out(batch, "shards", s, "features.jsonl") for s in shards],
+             "shard_domains": [out(batch, "shards", s, "domains.jsonl") for s in shards]}
+    names = list(modalities)
+    stage.run(inputs=stage.Inputs(patients=validated["patients"],
+                                  features=[modalities[n] for n in names]),
+              outputs=stage.Outputs(**paths), params=stage.Params(modalities=names,
+                                                                  shards=shards))
+    return paths
+
+
+def test_host_profile_splits_the_batch_into_shard_tables(batch, validated, profiles):
+    valid = set(read(validated["patients"])["patient_id"])
+    assert set(read(profiles["profiles"])["patient_id"]) == valid
+    for ids, path in zip(batch["shards"].values(), profiles["shard_features"], strict=True):
+        records = [json.loads(line) for line in Path(path).read_text().splitlines()]
+        assert [r["patient_id"] for r in records] == [p for p in ids if p in valid]
+
+
+@pytest.fixture(scope="module")
+def prescribed(batch, profiles) -> dict[str, dict]:
+    from precex.prescription import stage
+
+    made = {}
+    for i, shard in enumerate(batch["shards"]):
+        paths = {"profiles": out(batch, "shards", shard, "profiles"),
+                 "prescriptions": out(batch, "shards", shard, "prescriptions"),
+                 "summary": out(batch, "shards", shard, "prescriptions.tsv"),
+                 "exclusions": out(batch, "shards", shard, "prescription_exclusions.tsv"),
+                 "problems": out(batch, "shards", shard, "prescription_problems.tsv")}
+        stage.run(inputs=stage.Inputs(features=profiles["shard_features"][i],
+                                      domains=profiles["shard_domains"][i],
+                                      rulebase=batch["config"]["rulebase"]),
+                  outputs=stage.Outputs(**paths),
+                  params=stage.Params(reference_date=batch["config"]["reference_date"],
+                                      evidence_floor="G2", research_mode=False))
+        made[shard] = paths
+    return made
+
+
+def test_prescribe_shard_writes_every_patients_files_into_the_shard_folders(prescribed):
+    from precex.prescription.fhir import validate_bundle
+    from precex.prescription.schema import read_prescription
+
+    for paths in prescribed.values():
+        ids = read(paths["summary"])["patient_id"].tolist()
+        assert ids
+        assert sorted(p.name for p in Path(paths["profiles"]).iterdir()) == sorted(
+            f"{p}.json" for p in ids)
+        assert sorted(p.name for p in Path(paths["prescriptions"]).iterdir()) == sorted(
+            [f"{p}.json" for p in ids] + [f"{p}.fhir.json" for p in ids])
+        first = Path(paths["prescriptions"]) / f"{ids[0]}"
+        assert read_prescription(str(first) + ".json", "test")["patient_id"] == ids[0]
+        validate_bundle(json.loads(Path(str(first) + ".fhir.json").read_text()))
+        assert read(paths["exclusions"]).empty
+
+
+def test_a_trial_patient_without_an_arm_is_excluded_by_the_problem_writer(batch, validated,
+                                                                          profiles, tmp_path):
+    from precex.io.validated import read_validated
+    from precex.prescription import stage
+    from precex.trial.allocation import Settings, allocate
+
+    patients = read_validated(validated["patients"])
+    first = [p for p in batch["shards"]["shard0001"] if p in patients.index]
+    log = tmp_path / "allocation.tsv"
+    allocate(patients.loc[first[:2]], Settings(7, ("subtype",), (2, 4)), str(log))
+    paths = {k: str(tmp_path / k) for k in ("profiles", "prescriptions")}
+    paths.update({k: str(tmp_path / f"{k}.tsv") for k in ("summary", "exclusions", "problems")})
+    stage.run(inputs=stage.Inputs(features=profiles["shard_features"][0],
+                                  domains=profiles["shard_domains"][0],
+                                  rulebase=batch["config"]["rulebase"], trial=str(log)),
+              outputs=stage.Outputs(**paths),
+              params=stage.Params(reference_date=batch["config"]["reference_date"],
+                                  evidence_floor="G2", research_mode=False))
+    assert read(paths["summary"])["patient_id"].tolist() == first[:2]
+    excluded = read(paths["exclusions"])
+    assert excluded["patient_id"].tolist() == first[2:]
+    assert all("not allocated to a trial arm" in r and "allocation.tsv" in r
+               for r in excluded["reason"])
+    assert sorted(p.name for p in Path(paths["profiles"]).iterdir()) == [
+        f"{p}.json" for p in first[:2]]
+
+
+def test_collect_prescriptions_sorts_the_shards_rows(batch, prescribed):
+    from precex.prescription import collect
+
+    table = out(batch, "prescriptions", "prescriptions.tsv")
+    collect.run(inputs=collect.Inputs(summaries=[p["summary"] for p in
+                                                 reversed(prescribed.values())]),
+                outputs=collect.Outputs(table=table), params=collect.Params())
+    ids = read(table)["patient_id"].tolist()
+    assert ids == sorted(ids) and len(ids) == sum(len(read(p["summary"])) for p in
+                                                  prescribed.values())
+
+
+@pytest.fixture(scope="module")
+def reported(batch, prescribed) -> dict[str, dict]:
+    from precex.provenance import (
+        ProvenanceOutputs,
+        ProvenanceParams,
+        ReportProvenanceInputs,
+        write_report_provenance,
+    )
+    from precex.reporting import stage
+
+    provenance = out(batch, "reports", "report_provenance.json")
+    write_report_provenance(inputs=ReportProvenanceInputs(rulebase=batch["config"]["rulebase"]),
+                            outputs=ProvenanceOutputs(provenance=provenance),
+                            params=ProvenanceParams(config=batch["config"]))
+    made = {}
+    for shard, rx in prescribed.items():
+        paths = {"reports": out(batch, "shards", shard, "reports"),
+                 "handouts": out(batch, "shards", shard, "handouts"),
+                 "index": out(batch, "shards", shard, "reports.tsv"),
+                 "exclusions": out(batch, "shards", shard, "report_exclusions.tsv"),
+                 "problems": out(batch, "shards", shard, "report_problems.tsv")}
+        stage.run_shard(inputs=stage.ShardInputs(
+            summary=rx["summary"], profiles=rx["profiles"], prescriptions=rx["prescriptions"],
+            provenance=provenance,
+            notebook=str(REPO / "workflow/notebooks/patient_reports.ipynb")),
+            outputs=stage.ShardOutputs(**paths), params=stage.ShardParams(pdf=False))
+        made[shard] = paths
+    return made
+
+
+def test_report_shard_renders_reports_and_handouts_of_every_prescribed_patient(prescribed,
+                                                                             reported):
+    for shard, paths in reported.items():
+        ids = read(prescribed[shard]["summary"])["patient_id"].tolist()
+        assert read(paths["index"])["patient_id"].tolist() == ids
+        assert sorted(p.name for p in Path(paths["reports"]).iterdir()) == sorted(
+            f"{p}.html" for p in ids)
+        assert sorted(p.name for p in Path(paths["handouts"]).iterdir()) == sorted(
+            [f"{p}.html" for p in ids] + [f"{p}.ics" for p in ids])
+        assert ids[0] in (Path(paths["reports"]) / f"{ids[0]}.html").read_text()
+        assert read(paths["exclusions"]).empty and read(paths["problems"]).empty
+
+
+@pytest.fixture(scope="module")
+def adapted(batch, prescribed, reported) -> dict:
+    from precex.adaptation import stage
+
+    shards = batch["shards"]
+    split = {"wearables": [out(batch, "shards", s, "followup_wearables.tsv") for s in shards],
+             "symptoms": [out(batch, "shards", s, "followup_symptoms.tsv") for s in shards],
+             "exclusions": out(batch, "adaptations", "split_exclusions.tsv"),
+             "problems": out(batch, "adaptations", "split_problems.tsv")}
+    config = batch["config"]
+    stage.split_followup(inputs=stage.SplitInputs(wearables=config["followup_wearables"],
+                                                  symptoms=config["followup_symptoms"]),
+                         outputs=stage.SplitOutputs(**split),
+                         params=stage.SplitParams(shards=shards))
+    made = {}
+    for i, (shard, rx) in enumerate(prescribed.items()):
+        paths = {"adaptations": out(batch, "shards", shard, "adaptations"),
+                 "reports": out(batch, "shards", shard, "adapted_reports"),
+                 "table": out(batch, "shards", shard, "adaptations.tsv"),
+                 "exclusions": out(batch, "shards", shard, "adaptation_exclusions.tsv"),
+                 "problems": out(batch, "shards", shard, "adaptation_problems.tsv")}
+        stage.run_shard(inputs=stage.ShardInputs(
+            summary=rx["summary"], profiles=rx["profiles"], prescriptions=rx["prescriptions"],
+            followup_wearables=split["wearables"][i], followup_symptoms=split["symptoms"][i],
+            rulebase=config["rulebase"],
+            provenance=out(batch, "reports", "report_provenance.json"),
+            notebook=str(REPO / "workflow/notebooks/patient_reports.ipynb")),
+            outputs=stage.ShardOutputs(**paths),
+            params=stage.ShardParams(wearables_source=config["followup_wearables"],
+                                     symptoms_source=config["followup_symptoms"]))
+        made[shard] = paths
+    merged = {k: out(batch, "adaptations", f"{k}.tsv")
+              for k in ("adaptations", "exclusions", "problems")}
+    stage.merge_shards(inputs=stage.MergeInputs(
+        tables=[p["table"] for p in made.values()],
+        exclusions=[split["exclusions"]] + [p["exclusions"] for p in made.values()],
+        problems=[split["problems"]] + [p["problems"] for p in made.values()]),
+        outputs=stage.MergeOutputs(table=merged["adaptations"], exclusions=merged["exclusions"],
+                                   problems=merged["problems"]), params=stage.MergeParams())
+    return {"split": split, "shards": made, "merged": merged}
+
+
+def test_split_followup_writes_each_shards_rows_with_the_users_row_numbers(batch, adapted):
+    user = read(batch["config"]["followup_wearables"])
+    for ids, path in zip(batch["shards"].values(), adapted["split"]["wearables"], strict=True):
+        part = read(path)
+        assert set(part["patient_id"]) <= set(ids)
+        rows = part["source_row"].astype(int) - 1
+        assert (user.loc[rows, "patient_id"].to_numpy() == part["patient_id"].to_numpy()).all()
+
+
+def test_adapt_shard_and_merge_adapt_every_prescribed_patient_or_exclude_them(prescribed,
+                                                                             adapted):
+    merged = read(adapted["merged"]["adaptations"])
+    excluded = set(read(adapted["merged"]["exclusions"])["patient_id"])
+    everyone = {p for rx in prescribed.values() for p in read(rx["summary"])["patient_id"]}
+    assert set(merged["patient_id"]) | excluded == everyone
+    assert merged["patient_id"].tolist() == sorted(merged["patient_id"])
+    for paths in adapted["shards"].values():
+        for row in read(paths["table"]).itertuples():
+            name = Path(row.file).name
+            assert (Path(paths["adaptations"]) / name).is_file()
+            assert (Path(paths["reports"]) / name.replace(".json", ".html")).is_file()
+
+
+def test_research_fits_the_model_and_writes_no_shard_files_outside_research_mode(
+        batch, profiles, prescribed):
+    from precex.research import stage
+
+    paths = {k: out(batch, "research", f"{k}.tsv")
+             for k in ("interactions", "predictions", "problems")}
+    paths["card"] = out(batch, "research", "model_card.json")
+    table = out(batch, "prescriptions", "prescriptions.tsv")
+    stage.run(inputs=stage.Inputs(outcomes=batch["config"]["outcomes"],
+                                  profiles=profiles["profiles"], prescriptions=table,
+                                  shard_prescriptions=[]),
+              outputs=stage.Outputs(shards=[], **paths),
+              params=stage.Params(shards=batch["shards"], research_mode=False, features=None,
+                                  bootstrap=20))
+    card = json.loads(Path(paths["card"]).read_text())
+    assert set(card["outcomes"]) and read(paths["predictions"]).empty
+    written = {p.name for p in Path(paths["card"]).parent.iterdir()}
+    assert written == {"model_card.json", "interactions.tsv", "predictions.tsv", "problems.tsv"}
+
+
+@pytest.fixture(scope="module")
+def merged_exclusions(batch, validated, modalities, prescribed, reported, adapted) -> str:
+    from precex import exclusions
+    from precex.modalities import REGISTRY
+
+    parts = [validated["exclusions"]] + [
+        str(Path(modalities[m.name]).parent / "exclusions.tsv") for m in REGISTRY if m.excludes]
+    parts += [p["exclusions"] for p in prescribed.values()]
+    parts += [p["exclusions"] for p in reported.values()]
+    parts.append(adapted["merged"]["exclusions"])
+    path = out(batch, "exclusions.tsv")
+    exclusions.run(inputs=exclusions.Inputs(parts=parts, roster=validated["roster"],
+                                            prescriptions=out(batch, "prescriptions",
+                                                              "prescriptions.tsv")),
+                   outputs=exclusions.Outputs(exclusions=path),
+                   params=exclusions.Params(sheet=batch["config"]["patients"]))
+    return path
+
+
+def test_exclusions_merge_orders_stages_as_a_patient_meets_them(merged_exclusions):
+    from precex.modalities import stage_order
+
+    table = read(merged_exclusions)
+    rank = {s: i for i, s in enumerate(stage_order())}
+    keys = [(r.patient_id, rank[r.stage], r.reason) for r in table.itertuples()]
+    assert keys == sorted(keys)
+
+
+def test_provenance_and_the_batch_report(batch, validated, modalities, profiles, reported,
+                                         adapted, merged_exclusions):
+    from precex.provenance import (
+        ProvenanceInputs,
+        ProvenanceOutputs,
+        ProvenanceParams,
+        write_provenance,
+    )
+    from precex.reporting import stage
+
+    provenance = out(batch, "provenance.json")
+    write_provenance(inputs=ProvenanceInputs(files=[batch["config"]["patients"]]),
+                     outputs=ProvenanceOutputs(provenance=provenance),
+                     params=ProvenanceParams(config=batch["config"]))
+    assert json.loads(Path(provenance).read_text())["inputs"]["patients"][0]["name"] == \
+        "patients.tsv"
+    html = out(batch, "reports", "cohort.html")
+    stage.run_cohort(inputs=stage.CohortInputs(
+        profiles=profiles["profiles"], prescriptions=out(batch, "prescriptions",
+                                                         "prescriptions.tsv"),
+        exclusions=merged_exclusions, problems=[validated["problems"]],
+        provenance=provenance, reports=[p["index"] for p in reported.values()],
+        notebook=str(REPO / "workflow/notebooks/cohort_report.ipynb"),
+        rulebase=batch["config"]["rulebase"], adaptations=adapted["merged"]["adaptations"]),
+        outputs=stage.CohortOutputs(html=html), params=stage.CohortParams())
+    text = Path(html).read_text()
+    first = read(out(batch, "prescriptions", "prescriptions.tsv"))["patient_id"].iloc[0]
+    assert f'href="{first}.html"' in text
+
+
+CONTRACT = {"profiles": "profiles", "prescriptions": "prescriptions", "reports": "reports",
+            "handouts": "handouts", "adaptations": "adaptations/prescriptions",
+            "adapted_reports": "adaptations/reports"}
+
+
+def publish_shard(batch, prescribed, reported, adapted, shard, generation, members=None):
+    from precex import publish
+
+    folders = {**{k: prescribed[shard][k] for k in ("profiles", "prescriptions")},
+               **{k: reported[shard][k] for k in ("reports", "handouts")},
+               "adaptations": adapted["shards"][shard]["adaptations"],
+               "adapted_reports": adapted["shards"][shard]["reports"]}
+    index = out(batch, "shards", shard, "published", f"{generation}.tsv")
+    publish.run(inputs=publish.Inputs(**folders), outputs=publish.Outputs(index=index),
+                params=publish.Params(members=members or batch["shards"][shard],
+                                      targets={k: str(batch["results"] / v)
+                                               for k, v in CONTRACT.items()}))
+    return index
+
+
+def test_publish_links_every_file_to_its_contract_path_and_restores_a_deleted_one(
+        batch, prescribed, reported, adapted):
+    from precex.publish import is_current, publish_target
+
+    shard = next(iter(batch["shards"]))
+    index = publish_shard(batch, prescribed, reported, adapted, shard, 1)
+    rows = read(index)
+    assert len(rows) == sum(len(list(Path(p).iterdir())) for p in
+                            (prescribed[shard]["profiles"], prescribed[shard]["prescriptions"],
+                             reported[shard]["reports"], reported[shard]["handouts"],
+                             adapted["shards"][shard]["adaptations"],
+                             adapted["shards"][shard]["reports"]))
+    for row in rows.itertuples():
+        assert Path(row.contract).samefile(row.source)
+    folder = Path(index).parent
+    assert is_current(index) and publish_target(folder) == index
+    first = Path(rows["contract"].iloc[0])
+    first.unlink()
+    assert not is_current(index) and publish_target(folder) == str(folder / "2.tsv")
+    again = publish_shard(batch, prescribed, reported, adapted, shard, 2)
+    assert first.is_file() and is_current(again) and sorted(
+        p.name for p in folder.iterdir()) == ["2.tsv"]  # the older generation is gone
+    # A contract file replaced by another file is stale too.
+    first.unlink()
+    first.write_text("edited")
+    assert not is_current(again)
+
+
+def test_publish_removes_the_files_of_a_patient_no_longer_produced(batch, prescribed,
+                                                                   reported, adapted):
+    shard = list(batch["shards"])[-1]
+    gone = "ZZ-former"  # a member whose files this run did not produce
+    stale = [batch["results"] / "reports" / f"{gone}.html",
+             batch["results"] / "adaptations/prescriptions" / f"{gone}.week-2.json"]
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("old")
+    other = batch["results"] / "reports" / "YY-other-shard.html"
+    other.write_text("not this shard's")
+    publish_shard(batch, prescribed, reported, adapted, shard, 1,
+                  members=batch["shards"][shard] + [gone])
+    assert not any(p.exists() for p in stale) and other.exists()
+
+
+def test_manifest_lists_batch_and_contract_files_with_their_digests(batch, prescribed,
+                                                                    reported):
+    from precex.io.files import sha256
+    from precex.provenance import ManifestInputs, ManifestOutputs, ManifestParams, write_manifest
+
+    shard = next(iter(batch["shards"]))
+    folders = [prescribed[shard]["prescriptions"], reported[shard]["reports"]]
+    manifest = out(batch, "manifest.json")
+    write_manifest(inputs=ManifestInputs(provenance=out(batch, "provenance.json"),
+                                         outputs=[out(batch, "exclusions.tsv")],
+                                         shard_folders=folders),
+                   outputs=ManifestOutputs(manifest=manifest,
+                                           summary=out(batch, "manifest.html")),
+                   params=ManifestParams())
+    listed = json.loads(Path(manifest).read_text())["outputs"]
+    first = read(prescribed[shard]["summary"])["patient_id"].iloc[0]
+    assert listed["exclusions.tsv"] == sha256(out(batch, "exclusions.tsv"))
+    assert listed[f"reports/{first}.html"] == sha256(
+        Path(reported[shard]["reports"]) / f"{first}.html")
+    assert f"prescriptions/{first}.fhir.json" in listed
+
+
+def _stage_entry(script: Path):
+    """The function a rule's shim hands to run_stage."""
+    import importlib
+
+    text = script.read_text()
+    name = re.search(r"^run_stage\(snakemake, (\w+)\)", text, flags=re.M).group(1)
+    module = re.search(rf"^from (\S+) import {name}$", text, flags=re.M).group(1)
+    return getattr(importlib.import_module(module), name)
+
+
+def test_every_rule_gives_its_stage_exactly_its_fields(tmp_path):
+    """Load the workflow as Snakemake does (the demo config) and compare each rule's named
+    input, output and params with its stage's dataclasses: nothing missing, nothing unused."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import OutputSettings, ResourceSettings
+
+    with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
+        workflow = api.workflow(snakefile=REPO / "Snakefile",
+                                resource_settings=ResourceSettings(cores=1),
+                                workdir=tmp_path)._workflow
+        folders = workflow.globals["get_shard_folders"]("shard0001")
+        checked = 0
+        for rule in workflow.rules:
+            if not rule.script:
+                continue
+            entry = _stage_entry((REPO / "workflow/rules" / rule.script).resolve())
+            hints = get_type_hints(entry)
+            given = {"inputs": set(rule.input._names) or set(folders),
+                     "outputs": set(rule.output._names), "params": set(rule.params._names)}
+            for what, names in given.items():
+                declared = fields(hints[what])
+                required = {f.name for f in declared if f.default is MISSING
+                            and f.default_factory is MISSING}
+                assert required <= names, (rule.name, what, required - names)
+                assert names <= {f.name for f in declared}, (rule.name, what,
+                                                             names - {f.name for f in declared})
+            checked += 1
+    assert checked >= 20
+
+
+def test_run_stage_names_the_rule_and_the_missing_field():
+    from precex.prescription.collect import run
+    from precex.script_runner import stage_arguments
+
+    with pytest.raises(RuntimeError, match="rule collect_prescriptions has no input 'summaries'"):
+        stage_arguments(run, "collect_prescriptions", {"inputs": {}, "outputs": {"table": "t"},
+                                                       "params": {}})
+    built = stage_arguments(run, "collect_prescriptions",
+                            {"inputs": {"summaries": "one.tsv"}, "outputs": {"table": ["t"]},
+                             "params": {}})
+    assert built["inputs"].summaries == ["one.tsv"] and built["outputs"].table == "t"
+
+
+def test_demo_inputs_come_from_the_registry_writers(batch):
+    from precex.modalities import REGISTRY
+
+    written = {m.config_key for m in REGISTRY if m.demo}
+    assert written <= set(batch["config"]) and (resource_path("demo") / "config.yaml").is_file()

@@ -211,7 +211,6 @@ def test_batch_split_by_shard_names_the_users_file_and_row(tmp_path):
     split_followup(inputs=SplitInputs(wearables=str(user_file)),
                    outputs=SplitOutputs(wearables=list(out["wearables"].values()),
                                         symptoms=list(out["symptoms"].values()),
-                                        exclusions=str(tmp_path / "split_excl.tsv"),
                                         problems=str(tmp_path / "split_problems.tsv")),
                    params=SplitParams(shards=shards))
     split = pd.read_csv(tmp_path / "split_problems.tsv", sep="\t")
@@ -235,7 +234,7 @@ def test_batch_split_by_shard_names_the_users_file_and_row(tmp_path):
     merged = [str(tmp_path / f"merged.{k}.tsv") for k in ("table", "excl", "problems")]
     merge_shards(inputs=MergeInputs(
         tables=[p[0] for p in parts],
-        exclusions=[str(tmp_path / "split_excl.tsv")] + [p[1] for p in parts],
+        exclusions=[p[1] for p in parts],
         problems=[str(tmp_path / "split_problems.tsv")] + [p[2] for p in parts]),
         outputs=MergeOutputs(*merged), params=MergeParams())
     adapted = pd.read_csv(merged[0], sep="\t")

@@ -277,7 +277,6 @@ def adapted(batch, prescribed, reported) -> dict:
     shards = batch["shards"]
     split = {"wearables": [out(batch, "shards", s, "followup_wearables.tsv") for s in shards],
              "symptoms": [out(batch, "shards", s, "followup_symptoms.tsv") for s in shards],
-             "exclusions": out(batch, "adaptations", "split_exclusions.tsv"),
              "problems": out(batch, "adaptations", "split_problems.tsv")}
     config = batch["config"]
     stage.split_followup(inputs=stage.SplitInputs(wearables=config["followup_wearables"],
@@ -305,7 +304,7 @@ def adapted(batch, prescribed, reported) -> dict:
               for k in ("adaptations", "exclusions", "problems")}
     stage.merge_shards(inputs=stage.MergeInputs(
         tables=[p["table"] for p in made.values()],
-        exclusions=[split["exclusions"]] + [p["exclusions"] for p in made.values()],
+        exclusions=[p["exclusions"] for p in made.values()],
         problems=[split["problems"]] + [p["problems"] for p in made.values()]),
         outputs=stage.MergeOutputs(table=merged["adaptations"], exclusions=merged["exclusions"],
                                    problems=merged["problems"]), params=stage.MergeParams())

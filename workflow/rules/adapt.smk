@@ -17,7 +17,6 @@ checkpoint split_followup:
         symptoms=update(
             expand(f"{RESULTS}/shards/{{shard}}/followup_symptoms.tsv", shard=SHARDS)
         ),
-        exclusions=f"{RESULTS}/adaptations/split_exclusions.tsv",
         problems=f"{RESULTS}/adaptations/split_problems.tsv",
     log:
         f"{RESULTS}/logs/split_followup.log",
@@ -76,8 +75,9 @@ rule adapt_shard:
 rule adapt:
     input:
         tables=expand(f"{RESULTS}/shards/{{shard}}/adaptations.tsv", shard=SHARDS),
-        exclusions=[f"{RESULTS}/adaptations/split_exclusions.tsv"]
-        + expand(f"{RESULTS}/shards/{{shard}}/adaptation_exclusions.tsv", shard=SHARDS),
+        exclusions=expand(
+            f"{RESULTS}/shards/{{shard}}/adaptation_exclusions.tsv", shard=SHARDS
+        ),
         problems=[f"{RESULTS}/adaptations/split_problems.tsv"]
         + expand(f"{RESULTS}/shards/{{shard}}/adaptation_problems.tsv", shard=SHARDS),
     output:

@@ -110,8 +110,7 @@ class SplitInputs:
 class SplitOutputs:
     wearables: list[str]  # one table per shard, in the order of params.shards
     symptoms: list[str]
-    exclusions: str
-    problems: str
+    problems: str  # rows of patients outside the batch; they exclude nobody
 
 
 @dataclass(frozen=True)
@@ -144,7 +143,7 @@ def split_followup(*, inputs: SplitInputs, outputs: SplitOutputs, params: SplitP
             part = groups.get(name, frame.iloc[0:0])
             write_text_if_changed(out_paths[name], part.to_csv(sep="\t", index=False,
                                                                lineterminator="\n"))
-    write_problems(problems, "adaptation", outputs.exclusions, outputs.problems)
+    write_problems(problems, "adaptation", None, outputs.problems)
 
 
 @dataclass(frozen=True)

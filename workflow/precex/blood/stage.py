@@ -12,6 +12,7 @@ from precex.blood.markers import blood_features
 from precex.io.columns import resolve_columns
 from precex.io.files import expand_inputs, read_delimited, write_tsv
 from precex.io.tables import write_features
+from precex.modalities import ModalityOutputs
 from precex.problems import InputError, Problem, write_problems
 from precex.roster import read_roster
 
@@ -82,11 +83,8 @@ class Inputs:
 
 
 @dataclass(frozen=True)
-class Outputs:
-    features: str
+class Outputs(ModalityOutputs):
     provenance: str
-    exclusions: str
-    problems: str
 
 
 @dataclass(frozen=True)

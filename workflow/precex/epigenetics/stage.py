@@ -18,6 +18,7 @@ from precex.epigenetics.genome import load_genome
 from precex.epigenetics.matrix import BetaMatrix, read_beta_matrix
 from precex.io.tables import write_features
 from precex.io.validated import report_unmatched
+from precex.modalities import ModalityOutputs
 from precex.problems import InputError, Problem, write_problems
 from precex.roster import read_roster
 
@@ -57,11 +58,7 @@ class Inputs:
     roster: str
 
 
-@dataclass(frozen=True)
-class Outputs:
-    features: str
-    exclusions: str
-    problems: str
+Outputs = ModalityOutputs
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from precex.epigenetics.genome import load_genome
 from precex.genetics.variants import annotate_variants, read_genotypes
 from precex.io.files import write_tsv
 from precex.io.tables import write_features
+from precex.modalities import ModalityOutputs
 from precex.problems import Problem, write_problems
 from precex.roster import read_roster
 
@@ -20,11 +21,8 @@ class Inputs:
 
 
 @dataclass(frozen=True)
-class Outputs:
-    features: str
+class Outputs(ModalityOutputs):
     variants: str
-    exclusions: str
-    problems: str
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from precex.io.files import write_tsv
 from precex.io.tables import write_features
 from precex.microbiome.features import compute_features, map_samples
 from precex.microbiome.readers import read_microbiome, read_tree
+from precex.modalities import ModalityOutputs
 from precex.problems import InputError, Problem, write_problems
 from precex.roster import read_roster
 
@@ -46,11 +47,8 @@ class Inputs:
 
 
 @dataclass(frozen=True)
-class Outputs:
-    features: str
+class Outputs(ModalityOutputs):
     genus_clr: str
-    exclusions: str
-    problems: str
 
 
 @dataclass(frozen=True)

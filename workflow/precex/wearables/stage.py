@@ -10,6 +10,7 @@ import pandas as pd
 from precex.io.columns import resolve_columns
 from precex.io.files import read_delimited
 from precex.io.tables import write_features
+from precex.modalities import ModalityOutputs
 from precex.problems import InputError, Problem, write_problems
 from precex.roster import read_roster
 from precex.wearables.adherence import read_previous
@@ -48,11 +49,7 @@ class Inputs:
     roster: str
 
 
-@dataclass(frozen=True)
-class Outputs:
-    features: str
-    exclusions: str
-    problems: str
+Outputs = ModalityOutputs
 
 
 @dataclass(frozen=True)

@@ -410,3 +410,40 @@ def test_no_kernel_for_the_batch_makes_failures_not_an_exception(tmp_path, monke
                                    kernel_name="no-such-kernel")
     assert set(failures) == {"a", "b"}
     assert all("no kernel could be started" in v for v in failures.values())
+
+
+def test_the_report_environment_renders_exactly_what_jinja_would(tmp_path, monkeypatch):
+    """ReportEnvironment looks dict keys up before attributes (speed); the reports must be
+    the same bytes as with Jinja's own lookup, and no template may call a dict method."""
+    import datetime as dt
+    import re
+
+    import jinja2
+    from precex.paths import resource_path, workflow_root
+    from precex.prescription.engine import EngineSettings, prescribe
+    from precex.prescription.rules import load_rulebase
+    from precex.reporting import handout, patient
+
+    templates = workflow_root() / "workflow/precex/reporting/templates"
+    for template in templates.glob("*.j2"):
+        assert not re.search(r"\.(items|values|keys|get|pop|update|setdefault)\(",
+                             template.read_text()), template.name
+    rb = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
+    rows = [{"age": 55.0, "sex": "F", "hr_max_bpm": 170.0, "resting_hr": 68.0},
+            {"age": 71.0, "sex": "F", "treatment_phase": "adjuvant_chemo",
+             "platelets_10e9_l": 35.0, "hemoglobin_g_dl": 7.5, "lvef_pct": 38.0},
+            {"age": 48.0, "sex": "M", "bone_metastases": "unstable", "fever": True}]
+    plans = prescribe(pd.DataFrame(rows, index=["P1", "P2", "P3"]), rb,
+                      EngineSettings(dt.date(2026, 1, 5)))
+    prof, pres, prov = write_inputs(tmp_path)
+
+    def render_all() -> list[str]:
+        out = []
+        for plan in plans:
+            open(pres, "w").write(json.dumps(plan))
+            out += [render_patient_report(prof, pres, prov), handout.render_handout(plan)]
+        return out
+
+    fast = render_all()
+    monkeypatch.setattr(patient, "ReportEnvironment", jinja2.Environment)
+    assert render_all() == fast

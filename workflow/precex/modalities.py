@@ -13,6 +13,7 @@ reading the registry imports no modality.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ REGISTRY: tuple[Modality, ...] = (
     Modality(
         name="clinical", config_key="patients", env="core",
         entry="precex.clinical.stage:run",
-        features="precex.clinical.features:provided_features",
+        features="precex.clinical:provided_features",
         domains={"metabolic": ("waist_cm", "systolic_bp"),
                  "body_composition": ("height_cm", "weight_kg", "grip_kg", "chair_stand_s",
                                       "appendicular_lean_mass_kg", "gait_speed_m_s",
@@ -63,7 +64,7 @@ REGISTRY: tuple[Modality, ...] = (
     Modality(
         name="microbiome", config_key="microbiome", env="microbiome",
         entry="precex.microbiome.stage:run",
-        features="precex.microbiome.features:provided_features",
+        features="precex.microbiome:provided_features",
         domains={"microbiome": ("shannon", "guild_butyrate_producers_pct",
                                 "shannon_percentile")},
         related_keys=("microbiome_taxonomy", "microbiome_sample_map", "microbiome_tree",
@@ -73,7 +74,7 @@ REGISTRY: tuple[Modality, ...] = (
     Modality(
         name="epigenetics", config_key="methylation", env="omics",
         entry="precex.epigenetics.stage:run",
-        features="precex.epigenetics.features:provided_features",
+        features="precex.epigenetics:provided_features",
         domains={"epigenetic_age": ("phenoage2018_age", "horvath2013_age", "hannum2013_age")},
         related_keys=("methylation_manifest", "methylation_values", "methylation_detection_p",
                       "genome_gtf", "gene_panel", "clock_residual_min_batch",
@@ -83,7 +84,7 @@ REGISTRY: tuple[Modality, ...] = (
     Modality(
         name="genetics", config_key="variants", env="omics",
         entry="precex.genetics.stage:run",
-        features="precex.genetics.variants:provided_features",
+        features="precex.genetics:provided_features",
         domains={"genetics": ("rs1815739_genotype", "rs4341_genotype", "rs8192678_genotype")},
         related_keys=("genome_gtf",),
         check="precex.genetics.stage:check_inputs",
@@ -91,7 +92,7 @@ REGISTRY: tuple[Modality, ...] = (
     Modality(
         name="blood", config_key="blood", env="core",
         entry="precex.blood.stage:run",
-        features="precex.blood.markers:provided_features",
+        features="precex.blood:provided_features",
         domains={"inflammation": ("crp_mg_l", "hs_crp_mg_l", "il6_pg_ml", "tnf_alpha_pg_ml",
                                   "nlr"),
                  "metabolic": ("glucose_mmol_l", "insulin_uiu_ml", "hba1c_pct",
@@ -105,7 +106,7 @@ REGISTRY: tuple[Modality, ...] = (
     Modality(
         name="wearables", config_key="wearables", env="core",
         entry="precex.wearables.stage:run",
-        features="precex.wearables.features:provided_features",
+        features="precex.wearables:provided_features",
         domains={"activity": ("mvpa_min_per_week", "steps_mean", "resting_hr_mean_bpm",
                               "hrv_readiness")},
         related_keys=("previous_prescriptions",),
@@ -148,6 +149,7 @@ def provided_features() -> set[str]:
     return names
 
 
+@functools.cache
 def domain_inputs(domain: str) -> tuple[str, ...]:
     """The features a host-profile domain summarises, from every modality that feeds it."""
     return tuple(f for m in REGISTRY for f in m.domains.get(domain, ()))

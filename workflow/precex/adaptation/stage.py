@@ -24,6 +24,7 @@ from precex.adaptation.features import (
 from precex.io.files import (
     json_dumps,
     read_delimited,
+    write_in_job_folder,
     write_text,
     write_text_if_changed,
     write_tsv,
@@ -204,8 +205,9 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
         adapted = adapt(prescription, features, rulebase, through, fired[pid])
         week = adapted["adaptation"]["week"]
         name = f"{pid}.week-{week}.json"
-        write_text(out_dir / name, json_dumps(adapted))
-        write_text(out_dir / f"{pid}.week-{week}.fhir.json", json_dumps(adapted_bundle(adapted)))
+        write_in_job_folder(out_dir / name, json_dumps(adapted))
+        write_in_job_folder(out_dir / f"{pid}.week-{week}.fhir.json",
+                            json_dumps(adapted_bundle(adapted)))
         rows.append({"patient_id": pid, "week": week,
                      "decision": adapted["adaptation"]["decision"],
                      "current_week": adapted["adaptation"]["current_week"],
@@ -264,5 +266,8 @@ def render_reports(rows: list[dict[str, Any]], profiles: str, out_dir: str, repo
         "research_path": "",
     }, str(Path(report_dir) / Path(r["file"]).with_suffix(".html").name)) for r in rows]
     failures = render_batch(notebook, jobs) if jobs else {}
+    for job in jobs:  # a report that failed midway leaves no part of itself to publish
+        if job.key in failures:
+            Path(job.out_html).unlink(missing_ok=True)
     return [Problem(notebook, message, "see the job log.", patient_id=pid, stage="adaptation")
             for pid, message in sorted(failures.items())]

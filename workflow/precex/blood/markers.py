@@ -460,12 +460,3 @@ def blood_features(long: pd.DataFrame, source: str, reference_date: dt.date, win
     markers.index.name = "patient_id"
     markers = markers.reindex(columns=sorted(markers.columns))
     return BloodResult(markers, provenance, problems)
-
-
-def provided_features() -> set[str]:
-    """Every feature name the blood stage gives the host profile."""
-    names = {"homa_ir", "tyg", "nlr", "plr", "sii", "siri", "phenoage_clinical_years",
-             "crp_status", "crp_mean_mg_l", "crp_n_measurements", "blood_data_issues"}
-    for m in load_catalogue().values():
-        names |= {m.column, f"{m.name}_date"}
-    return names

@@ -165,13 +165,3 @@ def gene_methylation(beta: pd.DataFrame, assignment: pd.DataFrame) -> pd.DataFra
     long = beta.loc[a["probe_id"]].set_axis(a["gene"] + "_" + a["region"] + "_beta", axis=0)
     means = long.groupby(level=0).mean().T
     return means.reindex(columns=sorted(means.columns))
-
-
-def provided_features() -> set[str]:
-    """Every feature name the epigenetics stage gives the host profile."""
-    from precex.epigenetics.clocks import load_clocks
-
-    names: set[str] = set()
-    for c in load_clocks():
-        names |= {f"{c}_age", f"{c}_accel_diff", f"{c}_accel_resid", f"{c}_missing_cpgs"}
-    return names

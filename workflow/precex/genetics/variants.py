@@ -240,11 +240,3 @@ def _record(out: dict[str, dict[str, object]], samples: list[str], genotypes: li
         out[sample][f"{rsid}_effect_allele_count"] = sum(
             a == row.effect_allele for a in named)  # type: ignore[attr-defined]
         out[sample][f"{rsid}_call"] = how
-
-
-def provided_features() -> set[str]:
-    """Every feature name the genetics stage gives the host profile."""
-    names: set[str] = set()
-    for rsid in variant_table()["rsid"]:
-        names |= {f"{rsid}_genotype", f"{rsid}_effect_allele_count", f"{rsid}_call"}
-    return names

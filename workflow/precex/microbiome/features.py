@@ -278,12 +278,3 @@ def _clr(genus: pd.DataFrame) -> pd.DataFrame:
     else:  # scikit-bio squeezes a one-sample matrix to 1-D; keep patients x genera
         values = np.asarray(clr(multi_replace(named.to_numpy() + 0.0))).reshape(named.shape)
     return pd.DataFrame(values, index=named.index, columns=named.columns)
-
-
-def provided_features() -> set[str]:
-    """Every feature name the microbiome stage gives the host profile."""
-    return {"shannon", "simpson", "observed_features", "chao1", "depth_reads",
-            "bacillota_pct", "bacteroidota_pct", "bacillota_bacteroidota_ratio",
-            "shannon_percentile", "guild_butyrate_producers_percentile",
-            "bray_curtis_to_centroid", "guild_butyrate_producers_pct",
-            "guild_mucin_degraders_pct", "guild_pathobionts_pct"}

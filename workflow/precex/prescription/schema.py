@@ -1,7 +1,13 @@
-"""The prescription document: its JSON schema, and a validated read for the stages that take
-a prescription back in (weekly adaptation, sign-off). A file that is not valid JSON, or not a
-precex prescription (hand-edited, truncated, from another version), is an error naming the
-file and what is wrong, never a traceback and never a silently trusted dose."""
+"""The prescription document: its JSON schema, a check of every prescription precex writes,
+and a validated read for the stages that take a prescription back in (weekly adaptation,
+sign-off). A file that is not valid JSON, or not a precex prescription (hand-edited,
+truncated, from another version), is an error naming the file and what is wrong, never a
+traceback and never a silently trusted dose.
+
+Validation is two-step: jsonschema-rs (compiled, ~0.02 ms a prescription) decides whether a
+document is valid; only an invalid one goes through the jsonschema validator, whose messages
+users read. Both read the same schema with formats as annotations (tests/unit/test_schema.py
+checks that they agree, on valid and damaged prescriptions)."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 
 from precex.config import load_yaml
@@ -21,9 +28,35 @@ ERRORS_SHOWN = 5
 
 
 @cache
+def _schema() -> dict[str, Any]:
+    return load_yaml(schema_path("prescription.schema.yaml"))
+
+
+@cache
 def prescription_validator() -> Draft202012Validator:
     """Built once per process: parsing the schema YAML per patient cost 65 ms a prescription."""
-    return Draft202012Validator(load_yaml(schema_path("prescription.schema.yaml")))
+    return Draft202012Validator(_schema())
+
+
+@cache
+def _fast_validator() -> Any:
+    return jsonschema_rs.validator_for(_schema(), validate_formats=False)
+
+
+def schema_errors(data: Any) -> list[Any]:
+    """Every way `data` breaks the prescription schema (jsonschema errors); none if valid."""
+    if _fast_validator().is_valid(data):
+        return []
+    return list(prescription_validator().iter_errors(data))
+
+
+def check_prescription(data: dict[str, Any]) -> None:
+    """Raise when a prescription precex is about to write breaks its own contract (a bug)."""
+    errors = schema_errors(data)
+    if errors:
+        raise ValueError("the prescription breaks its schema: " + "; ".join(
+            f"{e.message} (at {'/'.join(map(str, e.absolute_path)) or 'top level'})"
+            for e in errors[:ERRORS_SHOWN]))
 
 
 def read_prescription(path: str, stage: str, patient_id: str | None = None) -> dict[str, Any]:
@@ -35,7 +68,7 @@ def read_prescription(path: str, stage: str, patient_id: str | None = None) -> d
                                   "give a prescription written by precex (run `precex run` "
                                   "again to rewrite it).", patient_id=patient_id,
                                   stage=stage)]) from None
-    errors = list(prescription_validator().iter_errors(data))
+    errors = schema_errors(data)
     if errors:
         raise InputError([Problem(path, f"not a precex prescription: {e.message} (at "
                                   f"{'/'.join(map(str, e.absolute_path)) or 'top level'}).",

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from precex.io.files import json_dumps, write_text, write_tsv
+from precex.io.files import json_dumps, write_in_job_folder, write_tsv
 from precex.prescription.engine import SUMMARY_COLUMNS, EngineSettings, prescribe_one, summary_row
 from precex.prescription.fhir import prescription_bundle, validate_bundle
 from precex.prescription.rules import evaluate, load_rulebase
+from precex.prescription.schema import check_prescription
 from precex.prescription.signoff import (
     latest_decisions,
     prescription_digest,
@@ -92,6 +93,7 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
             prescription = prescribe_one(pid, records[i], rules, mine)
             prescription = with_signoff(prescription, signoff_block(
                 decisions.get(pid), prescription_digest(prescription)))
+            check_prescription(prescription)
             bundle = prescription_bundle(prescription)
             validate_bundle(bundle)
             profile = patient_profile(pid, records[i], domain_records[pid])
@@ -105,7 +107,7 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
                                     "bug.", patient_id=pid, stage="prescription"))
             continue
         for path, text in texts.items():  # all of a patient's files, or none
-            write_text(path, text)
+            write_in_job_folder(path, text)
         rows.append(summary_row(prescription))
     write_tsv(outputs.summary, pd.DataFrame(rows, columns=SUMMARY_COLUMNS))
     write_problems(problems, "prescription", outputs.exclusions, outputs.problems)

@@ -234,8 +234,9 @@ def patient_profile(pid: str, flat_row: Mapping[str, Any], domains_row: Mapping[
                     ) -> dict:
     """The per-patient JSON record: domains with values, category, rule, grade, completeness."""
     record: dict = {"patient_id": pid, "domains": {}}
+    converted = {k: json_value(v) for k, v in flat_row.items()}  # each value once
     for d in DOMAINS:
-        values = {c: json_value(flat_row.get(c)) for c in d.inputs}
+        values = {c: converted.get(c) for c in d.inputs}
         record["domains"][d.name] = {
             "category": domains_row[f"domain_{d.name}"],
             "rule": d.rule,
@@ -244,8 +245,7 @@ def patient_profile(pid: str, flat_row: Mapping[str, Any], domains_row: Mapping[
             "missing_inputs": sorted(c for c, v in values.items() if v in (None, "")),
             "values": values,
         }
-    record["features"] = {k: json_value(v) for k, v in flat_row.items()
-                          if json_value(v) not in (None, "")}
+    record["features"] = {k: v for k, v in converted.items() if v not in (None, "")}
     return record
 
 

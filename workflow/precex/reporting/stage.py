@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from precex.io.files import write_bytes, write_text, write_tsv
+from precex.io.files import write_in_job_folder, write_tsv
 from precex.io.tables import read_text_table
 from precex.problems import Problem, write_problems
 from precex.reporting.pdf import print_pdf, require_chromium
@@ -70,6 +70,9 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
                 # with the reason), never a silent HTML-only patient
                 failures[job.key] = f"report PDF could not be printed ({err})"
                 Path(job.out_html).unlink(missing_ok=True)
+    for pid in failures:  # a report that failed midway leaves no part of itself to publish
+        for suffix in (".html", ".pdf"):
+            (Path(outputs.reports) / f"{pid}{suffix}").unlink(missing_ok=True)
     write_handouts(summary["patient_id"], inputs.prescriptions, outputs.handouts, failures)
     rows = [{"patient_id": j.key, "report": f"reports/{j.key}.html"} for j in jobs
             if j.key not in failures]
@@ -90,8 +93,8 @@ def write_handouts(patient_ids: Iterable[str], prescriptions: str, handout_dir: 
             continue
         prescription = json.loads((Path(prescriptions) / f"{pid}.json").read_text(
             encoding="utf-8"))
-        write_text(Path(handout_dir) / f"{pid}.html", render_handout(prescription))
-        write_bytes(Path(handout_dir) / f"{pid}.ics", session_calendar(prescription))
+        write_in_job_folder(Path(handout_dir) / f"{pid}.html", render_handout(prescription))
+        write_in_job_folder(Path(handout_dir) / f"{pid}.ics", session_calendar(prescription))
 
 
 @dataclass(frozen=True)

@@ -444,6 +444,15 @@ def test_the_report_environment_renders_exactly_what_jinja_would(tmp_path, monke
             out += [render_patient_report(prof, pres, prov), handout.render_handout(plan)]
         return out
 
+    patient.environment.cache_clear()
     fast = render_all()
+    assert type(patient.environment()) is patient.ReportEnvironment
+    assert patient.environment() is patient.environment()  # built once: it compiles templates
     monkeypatch.setattr(patient, "ReportEnvironment", jinja2.Environment)
-    assert render_all() == fast
+    patient.environment.cache_clear()
+    try:
+        assert type(patient.environment()) is jinja2.Environment
+        assert render_all() == fast
+    finally:
+        monkeypatch.undo()
+        patient.environment.cache_clear()

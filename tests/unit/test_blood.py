@@ -5,6 +5,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from precex.blood.catalogue import find_marker, load_catalogue
 from precex.blood.fhir_input import read_fhir_observations
 from precex.blood.markers import blood_features, crp_status, harmonise, phenoage_clinical
@@ -150,6 +152,48 @@ def test_crp_status_rules():
     assert s["B"] == "provisional_average"  # one value
     assert s["C"] == "provisional_low"      # two values only 3 days apart
     assert s["D"] == "possible_acute"       # > 10 mg/L is never chronic
+
+
+def _crp_status_per_group(canon, reference_date, window_days):
+    """The per-patient pandas form crp_status had before it was vectorised: the oracle."""
+    from precex.blood.markers import CRP_ACUTE_MG_L, CRP_CHRONIC_MIN_DAYS
+
+    start = reference_date - dt.timedelta(days=window_days)
+    crp = canon[canon["marker"].isin(["crp", "hs_crp"]) & (canon["date"] >= start)
+                & (canon["date"] <= reference_date)]
+    rows = []
+    for pid, grp in crp.sort_values("date").groupby("patient_id", sort=True):
+        latest = grp.iloc[-1]
+        if latest["value"] > CRP_ACUTE_MG_L:
+            status, mean = "possible_acute", latest["value"]
+        else:
+            usable = grp[grp["value"] <= CRP_ACUTE_MG_L]
+            span = (usable["date"].max() - usable["date"].min()).days if len(usable) > 1 else 0
+            if len(usable) >= 2 and span >= CRP_CHRONIC_MIN_DAYS:
+                mean, prefix = usable["value"].tail(2).mean(), ""
+            else:
+                mean, prefix = latest["value"], "provisional_"
+            status = prefix + ("low" if mean < 1 else "average" if mean <= 3 else "high")
+        rows.append({"patient_id": pid, "crp_status": status, "crp_mean_mg_l": mean,
+                     "crp_n_measurements": len(grp)})
+    return pd.DataFrame(rows, columns=["patient_id", "crp_status", "crp_mean_mg_l",
+                                       "crp_n_measurements"]).set_index("patient_id")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["A", "B", "C", "D.1"]),
+                          st.sampled_from(["crp", "hs_crp", "glucose"]),
+                          st.sampled_from([0.2, 0.9, 1.0, 2.5, 3.0, 3.1, 9.9, 10.0, 10.5, 40.0]),
+                          st.integers(-120, 3)), max_size=30))
+def test_crp_status_equals_the_per_patient_computation(rows):
+    canon = pd.DataFrame({"patient_id": [r[0] for r in rows], "marker": [r[1] for r in rows],
+                          "value": [r[2] for r in rows],
+                          "date": [REF + dt.timedelta(days=r[3]) for r in rows]},
+                         columns=["patient_id", "marker", "value", "date"])
+    canon["value"] = canon["value"].astype(float)
+    pd.testing.assert_frame_equal(crp_status(canon, REF, 90),
+                                  _crp_status_per_group(canon, REF, 90), check_dtype=False,
+                                  check_exact=True)
 
 
 def test_phenoage_clinical_matches_published_formula():

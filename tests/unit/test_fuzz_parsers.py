@@ -24,7 +24,7 @@ from precex.adaptation.features import adaptation_features, validate_days
 from precex.blood.fhir_input import read_fhir_observations
 from precex.blood.markers import blood_features
 from precex.blood.stage import read_blood_input
-from precex.config import load_config_file, validate_config
+from precex.config import config_default, load_config_file, validate_config
 from precex.epigenetics.matrix import read_beta_matrix
 from precex.genetics.variants import read_genotypes
 from precex.io.sheet import read_patient_sheet
@@ -174,7 +174,9 @@ def test_microbiome_tables(text):
 def test_methylation_matrix(text):
     probes = {"cg00075967", "cg00079056"}
     text = text.replace("\n", "\ncg00075967\t", 1) if text.count("\n") > 1 else text
-    parses_or_input_error(read_beta_matrix, write("methylation.tsv", text), probes)
+    parses_or_input_error(read_beta_matrix, write("methylation.tsv", text), probes,
+                          config_default("methylation_values"),
+                          config_default("methylation_detection_p"))
 
 
 VCF_HEADER = ("##fileformat=VCFv4.2\n##FORMAT=<ID=GT,Number=1,Type=String,Description=\"GT\">\n"

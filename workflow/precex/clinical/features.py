@@ -46,14 +46,20 @@ PLAN_DAYS = 84  # the 12-week plan
 def agent_flags(agents: pd.Series) -> pd.DataFrame:
     """Per patient: agent classes and the safety properties of any listed agent."""
     table = agent_table()
+    flags_of = {code: {flag: bool(v) for flag, v in values.items()}
+                for code, values in table[list(AGENT_FLAGS)].to_dict("index").items()}
+    class_of = table["agent_class"].to_dict()
+    by_text: dict[str, dict] = {}  # agent lists repeat across a batch: each read once
     rows = []
     for text in agents.fillna("").astype(str):
-        codes = [c for c in code_agents(text).codes if c in table.index]
-        row = {f"{flag}_agent": bool(table.loc[codes, flag].any()) if codes else False
-               for flag in AGENT_FLAGS}
-        row["agent_classes"] = ";".join(sorted(set(table.loc[codes, "agent_class"])))
-        row["agents_known"] = bool(codes)
-        rows.append(row)
+        if text not in by_text:
+            codes = [c for c in code_agents(text).codes if c in flags_of]
+            row = {f"{flag}_agent": any(flags_of[c][flag] for c in codes)
+                   for flag in AGENT_FLAGS}
+            row["agent_classes"] = ";".join(sorted({class_of[c] for c in codes}))
+            row["agents_known"] = bool(codes)
+            by_text[text] = row
+        rows.append(by_text[text])
     flag_columns = [f"{flag}_agent" for flag in AGENT_FLAGS] + ["agents_known"]
     # Explicit columns and dtypes so an empty sheet (all patients excluded) still has them.
     flags = pd.DataFrame(rows, index=agents.index, columns=[*flag_columns, "agent_classes"])

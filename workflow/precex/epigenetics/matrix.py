@@ -182,6 +182,12 @@ def _split(line: bytes, sep: bytes | None) -> list[bytes]:
     return line.split() if sep is None else line.split(sep)
 
 
+# What a field of a tab-separated line may hold that bytes.strip() or the quote strip would
+# remove (quotes, white space other than the separating tabs): a line without any is kept as
+# read instead of being split and joined again.
+_NEEDS_STRIP = re.compile(rb'[" \r\n\x0b\x0c]')
+
+
 def _read_text_rows(path: str, wanted: set[str]) -> _TextTable:
     """Scan lines as bytes, decode and parse only the wanted ones (C parser, in one go)."""
     wanted_b = {w.encode() for w in wanted}
@@ -204,17 +210,29 @@ def _read_text_rows(path: str, wanted: set[str]) -> _TextTable:
         stats: dict[str, int] = {}
         for lineno, line in scan_lines(handle, b" " if sep is None else sep, wanted_b,
                                        first_line=header_line + 1, stats=stats):
-            fields = _split(line, sep)
-            probe = fields[0].strip(b'"')
+            body = line.rstrip(b"\r\n")
+            bare = sep == b"\t" and not _NEEDS_STRIP.search(body)
+            if bare:  # bare tab-separated values (the usual export): counted, kept as read
+                fields = None
+                n_fields = body.count(b"\t") + 1
+                probe = body.split(b"\t", 1)[0]
+            else:
+                fields = _split(line, sep)
+                n_fields = len(fields)
+                probe = fields[0].strip(b'"')
             if probe in seen:
                 raise _fail(path, f"probe '{probe.decode()}' appears on lines {seen[probe]} and "
                             f"{lineno}.", "remove duplicate probe rows.")
             seen[probe] = lineno
-            if len(fields) != n_cols + 1:
+            if n_fields != n_cols + 1:
                 raise _fail(path, f"line {lineno} (probe '{probe.decode()}') has "
-                            f"{len(fields)} fields, the header has {n_cols + 1}.",
+                            f"{n_fields} fields, the header has {n_cols + 1}.",
                             "check for a truncated or shifted line.")
-            kept.append(b"\t".join([probe, *(f.strip().strip(b'"') for f in fields[1:])]) + b"\n")
+            if fields is None:
+                kept.append(body + b"\n")
+            else:
+                kept.append(b"\t".join([probe, *(f.strip().strip(b'"') for f in fields[1:])])
+                            + b"\n")
     body = b"probe_id\t" + b"\t".join(c.encode() for c in columns) + b"\n" + b"".join(kept)
     try:
         frame = pd.read_csv(io.BytesIO(body), sep="\t", index_col=0, na_values=sorted(_NA),

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from jsonschema import Draft202012Validator
 
 from precex.clinical.vocabulary import (
     code_agents,
@@ -37,6 +36,7 @@ from precex.clinical.vocabulary import (
 from precex.config import load_yaml
 from precex.io.columns import resolve_columns
 from precex.io.dates import iso_date
+from precex.io.schema_check import SchemaCheck
 from precex.io.tokens import CLINICAL_FALSE, CLINICAL_MISSING, CLINICAL_TRUE, parse_bool
 from precex.paths import schema_path
 from precex.problems import InputError, Problem
@@ -192,11 +192,10 @@ def read_patient_sheet(path: str | os.PathLike[str]) -> Sheet:
         raise InputError([Problem(source, "the sheet has no patients.",
                                   "add one row per patient below the header.", stage="sheet")])
 
-    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    validator = SchemaCheck(schema, formats=True)
     ids = raw["patient_id"].str.strip()
     # A rejectable column's own schema, checked cell by cell (built once, not per cell).
-    rejectable = {col: Draft202012Validator(spec, format_checker=Draft202012Validator.
-                                            FORMAT_CHECKER)
+    rejectable = {col: SchemaCheck(spec, formats=True)
                   for col, spec in props.items() if spec.get("x-on-error") == "reject"}
     column_problems = [Problem(source, f"{note}.", "", stage="sheet", excludes=False)
                        for note in respelled] + unknown_columns(source, unused, list(props))

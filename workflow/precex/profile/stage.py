@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from precex.io.files import write_text_if_changed, write_tsv
@@ -56,12 +59,22 @@ def write_records(path: str, frame: pd.DataFrame) -> None:
     JSON keeps each value's type (number, text, boolean), so a shard job reads exactly what the
     batch job computed, whichever patients share its shard; a TSV would be re-typed per shard.
     """
+    columns = {name: json_column(frame[name]) for name in frame.columns}
     lines = []
-    for pid, record in zip(frame.index, frame.to_dict("records"), strict=True):
-        clean = {k: json_value(v) for k, v in record.items()}
-        lines.append(json.dumps({"patient_id": pid, **clean}, sort_keys=True,
-                                allow_nan=False))
+    for i, pid in enumerate(frame.index):
+        record = {"patient_id": pid, **{name: values[i] for name, values in columns.items()}}
+        lines.append(json.dumps(record, sort_keys=True, allow_nan=False))
     write_text_if_changed(path, "".join(line + "\n" for line in lines))
+
+
+def json_column(column: pd.Series) -> list[Any]:
+    """json_value of every cell of a column, by its dtype: plain numbers and booleans without
+    a call per cell (~1 us each, 2.6 million cells at 10,000 patients)."""
+    if column.dtype == np.float64:
+        return [round(x, 6) if math.isfinite(x) else None for x in column.tolist()]
+    if column.dtype in (np.int64, np.bool_):
+        return column.tolist()
+    return [json_value(v) for v in column.tolist()]
 
 
 def read_records(path: str) -> pd.DataFrame:

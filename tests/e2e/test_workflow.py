@@ -249,3 +249,22 @@ def test_signoff_loop_through_the_pipeline(demo_run, tmp_path):
     assert tampered.returncode != 0
     assert "signoffs.tsv" in tampered.stderr and "edited, removed or reordered" in \
         tampered.stderr and "Traceback" not in tampered.stderr
+
+
+def test_patient_ids_with_underscores_are_prescribed(tmp_path):
+    """IDs such as BC_001 are common in clinics; FHIR ids cannot hold '_'. Every patient must
+    still be prescribed, with valid FHIR (before, each bundle failed and the batch stopped)."""
+    for name in ("patients.tsv", "blood.tsv", "wearables.tsv"):
+        table = pd.read_csv(REPO / "resources/demo" / name, sep="\t", dtype=str,
+                            keep_default_na=False)
+        table["patient_id"] = table["patient_id"].str.replace("P0", "BC_0", regex=False)
+        table.to_csv(tmp_path / name, sep="\t", index=False)
+    (tmp_path / "my.yaml").write_text("patients: patients.tsv\nblood: blood.tsv\n"
+                                      "wearables: wearables.tsv\nreference_date: '2026-01-05'\n")
+    precex_run(tmp_path, "--configfile", "my.yaml")
+    results = tmp_path / "results"
+    summary = pd.read_csv(results / "prescriptions/prescriptions.tsv", sep="\t", dtype=str)
+    excluded = pd.read_csv(results / "exclusions.tsv", sep="\t", dtype=str)
+    assert len(summary) == 30 and not excluded["stage"].isin(BLOCKING).any()
+    validate_bundle(json.loads((results / "prescriptions/BC_001.fhir.json").read_text()))
+    assert (results / "reports/BC_001.html").is_file()

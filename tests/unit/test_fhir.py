@@ -80,3 +80,24 @@ def test_goal_has_due_dates_and_the_pa_category():
     assert goal["meta"]["profile"][0].endswith("/pa-goal")
     assert goal["category"][0]["coding"][0]["code"] == "PhysicalActivity"
     assert {t["dueDate"] for t in goal["target"]} == {"2026-03-30"}
+
+
+@pytest.mark.parametrize("pid", ["BC_0001", "P 7", "Pat/ient", "A" * 64, "P.1-x"])
+def test_any_valid_patient_id_gives_valid_fhir_ids(pid):
+    """Patient IDs may hold '_' (and the sheet allows 64 characters); FHIR ids may not: the
+    bundle uses FHIR-safe ids, distinct for distinct patients, and stays valid."""
+    import re
+
+    from precex.prescription.fhir import fhir_id
+
+    row = {"age": 60.0, "hr_max_bpm": 166.0, "fever": True}
+    p = prescribe(pd.DataFrame([row], index=[pid]), RB, EngineSettings(dt.date(2026, 1, 5)))[0]
+    bundle = prescription_bundle(p)
+    validate_bundle(bundle)
+    ids = [bundle["id"]] + [e["resource"]["id"] for e in bundle["entry"]]
+    assert all(re.fullmatch(r"[A-Za-z0-9\-.]{1,64}", i) for i in ids), ids
+    assert len(set(ids)) == len(ids)
+    subject = bundle["entry"][0]["resource"]["subject"]["reference"]
+    assert re.fullmatch(r"Patient/[A-Za-z0-9\-.]{1,64}", subject)
+    assert fhir_id("BC_0001") != fhir_id("BC-0001")  # no two patients share a FHIR id
+    assert fhir_id("P001-careplan") == "P001-careplan"  # FHIR-safe IDs are kept as they are

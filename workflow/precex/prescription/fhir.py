@@ -26,6 +26,8 @@ default models are R5).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 import uuid
 from typing import Any
 
@@ -73,6 +75,20 @@ def _signoff_notes(signoff: dict[str, Any]) -> list[str]:
     if state == "changed_since_signoff":
         return [f"Changed since sign-off ({said}); to be reviewed again."]
     return [f"Sign-off: {said}."]
+
+
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def fhir_id(text: str) -> str:
+    """`text` as a FHIR id (letters, digits, '-' and '.', at most 64): unchanged when it is
+    one; otherwise every other character becomes '-', and 8 hex digits of the text's SHA-256
+    keep different texts apart (patient IDs such as 'BC_0001' are common, and a bundle naming
+    'BC_0001-careplan' would be invalid FHIR)."""
+    if FHIR_ID.fullmatch(text):
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return re.sub(r"[^A-Za-z0-9\-.]", "-", text)[:55] + "-" + digest
 
 
 def full_url(patient_id: str, resource_id: str) -> str:
@@ -131,13 +147,13 @@ def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
     week = (p.get("adaptation") or {}).get("week")
     patient = p["patient_id"]
     pid = patient + (f"-week-{week}" if week else "")
-    subject = {"reference": f"Patient/{patient}"}
+    subject = {"reference": f"Patient/{fhir_id(patient)}"}
     signoff = effective_signoff(p)
     plan_status, request_status = _status(p, signoff)
     start = dt.date.fromisoformat(p["engine"]["reference_date"])
     due = (start + dt.timedelta(weeks=PLAN_WEEKS)).isoformat()
     period = {"start": start.isoformat(), "end": due}
-    ids = {"careplan": f"{pid}-careplan", "goal": f"{pid}-goal", "exercise": f"{pid}-exercise"}
+    ids = {k: fhir_id(f"{pid}-{k}") for k in ("careplan", "goal", "exercise")}
     ref = {k: {"reference": full_url(patient, v)} for k, v in ids.items()}
     lines = _lines(p)
     goal = {
@@ -197,7 +213,7 @@ def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
     if p["status"] != "prescribed":
         extra.append({
             "resourceType": "ServiceRequest",
-            "id": f"{pid}-clearance",
+            "id": fhir_id(f"{pid}-clearance"),
             "status": "active",
             "intent": "order",
             "code": {"text": "Medical clearance before starting exercise"
@@ -211,7 +227,7 @@ def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
     for i, text in enumerate(p.get("referrals") or [], start=1):
         extra.append({
             "resourceType": "ServiceRequest",
-            "id": f"{pid}-referral-{i}",
+            "id": fhir_id(f"{pid}-referral-{i}"),
             "status": request_status,
             "intent": "proposal",
             "code": {"text": "Referral"},
@@ -223,7 +239,7 @@ def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
     resources = [careplan, request, goal, *extra]
     return {
         "resourceType": "Bundle",
-        "id": f"{pid}-exercise-prescription",
+        "id": fhir_id(f"{pid}-exercise-prescription"),
         "type": "collection",
         "entry": [{"fullUrl": full_url(patient, r["id"]), "resource": r} for r in resources],
     }

@@ -243,3 +243,13 @@ def test_a_batch_with_no_prescription_stops_with_the_reasons(tmp_path):
     text = str(err.value)
     assert "no patient of 2 could be prescribed" in text and "sheet 2" in text
     assert "A1 (sheet): age not a number" in text
+
+
+@pytest.mark.parametrize("pid", ["cohort", "Cohort"])
+def test_an_id_that_names_a_batch_output_is_excluded_with_the_reason(tmp_path, pid):
+    path = tmp_path / "p.tsv"
+    path.write_text(f"patient_id\tage\tsex\n{pid}\t55\tF\nP2\t60\tF\n")
+    sheet = read_patient_sheet(path)
+    assert list(sheet.patients.index) == ["P2"]
+    (problem,) = [p for p in sheet.problems if p.patient_id == pid]
+    assert problem.excludes and "batch report" in problem.message and problem.row == 1

@@ -47,6 +47,9 @@ LIST_SEPARATOR = ";"
 _TRUE = CLINICAL_TRUE
 _FALSE = CLINICAL_FALSE
 MISSING_TOKENS = CLINICAL_MISSING  # "not recorded", unless a valid value of the column
+# IDs whose per-patient files would overwrite a batch output (any case: some file systems
+# ignore it): results/reports/{patient}.html is a patient's report.
+RESERVED_IDS = {"cohort": "results/reports/cohort.html is the batch report"}
 # Derived columns written by the validate stage next to the schema's columns.
 REJECTED_COLUMN = "sheet_rejected"
 ISSUES_COLUMN = "sheet_data_issues"
@@ -282,6 +285,11 @@ def read_patient_sheet(path: str | os.PathLike[str]) -> Sheet:
             row_problems.append(Problem(source, "row has no patient_id and cannot be processed.",
                                         "enter the patient's ID.", row=i, column="patient_id",
                                         stage="sheet"))
+        elif pid.lower() in RESERVED_IDS:
+            row_problems.append(Problem(source, f"patient_id '{pid}' is the name of a batch "
+                                        f"output ({RESERVED_IDS[pid.lower()]}).",
+                                        "give the patient another ID.", row=i,
+                                        column="patient_id", patient_id=pid, stage="sheet"))
         problems.extend(row_problems)
         problems.extend(issues)
         if not row_problems:

@@ -66,3 +66,23 @@ def test_patient_text_in_the_handout_is_escaped():
     p["patient_id"] = "<script>alert(1)</script>"
     html = render_handout(p)
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+
+
+def test_memoised_line_folding_gives_the_same_calendar(monkeypatch):
+    """The calendar's line folding is memoised for speed: the bytes must be what icalendar's
+    own folding gives."""
+    from icalendar.parser import content_line
+    from precex.reporting import handout
+
+    rows = [{"age": 60.0, "hr_max_bpm": 166.0},
+            {"age": 72.0, "hr_max_bpm": 150.0, "neuropathy_grade": 2}]
+    plans = prescribe(pd.DataFrame(rows, index=["P1", "P2"]), RB,
+                      EngineSettings(dt.date(2026, 1, 5)))
+    fold = getattr(content_line._foldline, "__wrapped__", content_line._foldline)
+    monkeypatch.setattr(handout, "memoise_line_folding", lambda: None)
+    monkeypatch.setattr(content_line, "_foldline", fold)
+    plain = [handout.session_calendar(p) for p in plans]
+    monkeypatch.undo()
+    handout.memoise_line_folding()
+    assert hasattr(content_line._foldline, "cache_info")
+    assert [handout.session_calendar(p) for p in plans] * 2 == plain * 2  # cold, then warm

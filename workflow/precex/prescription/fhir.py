@@ -29,8 +29,10 @@ import datetime as dt
 import hashlib
 import re
 import uuid
+from functools import cache
 from typing import Any
 
+from precex.prescription.fhir_check import BundleCheck
 from precex.prescription.signoff import SIGNED_STATES, effective_signoff
 
 SNOMED = "http://snomed.info/sct"
@@ -253,7 +255,12 @@ def _activities(p: dict[str, Any]) -> list[str]:
 
 
 def validate_bundle(bundle: dict[str, Any]) -> None:
-    """Raise pydantic.ValidationError if the bundle is not valid FHIR R4."""
-    from fhir.resources.R4B.bundle import Bundle
+    """Raise pydantic.ValidationError if the bundle is not valid FHIR R4 (fhir.resources' R4B
+    models; a bundle shaped like one validated before has its values checked by the same
+    models' field types: precex.prescription.fhir_check)."""
+    _bundle_check().validate(bundle)
 
-    Bundle.model_validate(bundle)
+
+@cache
+def _bundle_check() -> BundleCheck:
+    return BundleCheck()  # one per process: it remembers the shapes it validated

@@ -14,6 +14,7 @@ deferral, schedules nothing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from typing import Any
 
@@ -98,10 +99,23 @@ def render_handout(p: dict[str, Any]) -> str:
     return environment().get_template("handout.html.j2").render(**handout_context(p))
 
 
+def memoise_line_folding() -> None:
+    """icalendar folds each content line to 75 octets character by character, about half of
+    a calendar's cost; the long lines (a session's description with the stop signs) are the
+    same for many patients. The folding is a pure function of the line, so it is memoised.
+    Without the private name (another icalendar), calendars are only slower."""
+    from icalendar.parser import content_line
+
+    fold = getattr(content_line, "_foldline", None)
+    if fold is not None and not hasattr(fold, "cache_info"):
+        content_line._foldline = functools.lru_cache(maxsize=4096)(fold)
+
+
 def session_calendar(p: dict[str, Any]) -> bytes:
     """An iCalendar (RFC 5545) with one all-day event per scheduled session of week 1."""
     from icalendar import Calendar, Event
 
+    memoise_line_folding()
     calendar = Calendar()
     calendar.add("prodid", "-//precex//exercise prescription//EN")
     calendar.add("version", "2.0")

@@ -31,3 +31,30 @@ def test_relative_paths_resolve_against_cwd_or_base_dir(tmp_path, monkeypatch):
                             "base_dir": "/data/batch1"})
     assert based["patients"] == "/data/batch1/p.tsv"
     assert based["rulebase"].endswith(os.path.join("resources", "rules", "rulebase.yaml"))
+
+
+def test_yaml_loader_reads_shipped_files_like_the_pure_python_safe_loader():
+    """load_yaml uses libyaml when PyYAML has it: every YAML file precex ships must load
+    exactly as yaml.safe_load reads it (impossible dates aside, which none of them has)."""
+    from pathlib import Path
+
+    import yaml
+    from precex.config import load_yaml
+
+    root = Path(__file__).resolve().parents[2]
+    files = [p for folder in ("resources", "config", "workflow") for p in
+             (root / folder).rglob("*.y*ml") if p.suffix in (".yaml", ".yml")]
+    assert len(files) > 5
+    for path in files:
+        with open(path, encoding="utf-8") as handle:
+            assert load_yaml(path) == yaml.load(handle, Loader=yaml.SafeLoader), path
+
+
+def test_impossible_unquoted_date_stays_text_for_the_schema(tmp_path):
+    from precex.config import load_yaml
+
+    path = tmp_path / "c.yaml"
+    path.write_text("reference_date: 2026-13-05\nother: 2026-01-05\n", encoding="utf-8")
+    loaded = load_yaml(path)
+    assert loaded["reference_date"] == "2026-13-05"
+    assert str(loaded["other"]) == "2026-01-05" and not isinstance(loaded["other"], str)

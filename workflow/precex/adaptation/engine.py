@@ -9,7 +9,6 @@ dose above them. `stop` (a red flag) never progresses and returns status clearan
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from precex.adaptation.features import issue_date
+from precex.json_data import json_copy
 from precex.prescription.engine import Caps, enforce_caps, stricter
 from precex.prescription.plan import (
     INTENSITY_TABLE,
@@ -28,6 +28,9 @@ from precex.prescription.rules import INTENSITIES, STATUSES, Rule, RuleBase, eva
 from precex.profile.host import json_value
 
 DECISIONS = ("advance", "hold", "step_back", "stop")  # ascending caution
+_REBUILT = frozenset({"status", "max_intensity", "excluded", "aerobic", "resistance",
+                      "weekly_met_minutes", "schedule", "this_week", "referrals", "notes",
+                      "adaptation", "adaptation_history", "trace"})
 WEEKS = 12
 
 
@@ -65,7 +68,7 @@ def _component(original: dict[str, Any] | None, dose: dict[str, Any] | None, kin
     """The original component with the week's dose and the targets of its intensity."""
     if original is None or dose is None:
         return None
-    out = copy.deepcopy(original)
+    out = json_copy(original)
     out.update(dose)
     table = INTENSITY_TABLE[dose["intensity"]]
     if kind == "aerobic":
@@ -157,7 +160,8 @@ def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: Rule
                 session["intensity"] = "moderate"
         today["note"] = "HRV below the 7-day band: no vigorous session today"
 
-    out = copy.deepcopy(prescription)
+    # Keys rebuilt below are not copied (the trace alone is half the prescription).
+    out = {k: v if k in _REBUILT else json_copy(v) for k, v in prescription.items()}
     out.update({
         "status": caps.status,
         "max_intensity": caps.max_intensity,
@@ -196,7 +200,7 @@ def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: Rule
         {k: entry[k] for k in ("week", "decision", "current_week", "data_through")}]
     out["trace"] = list(prescription["trace"]) + [{
         "rule_id": r.id, "kind": r.kind, "title": r.title, "grade": r.grade,
-        "citation": r.citation, "rationale": r.rationale, "effect": copy.deepcopy(r.effect),
+        "citation": r.citation, "rationale": r.rationale, "effect": json_copy(r.effect),
         "inputs": {f: json_value(features.get(f)) for f in r.features},
         "applied": True, "note": f"weekly adaptation {number}: {decision}",
     } for r in fired]

@@ -23,7 +23,6 @@ Conditions are evaluated for all patients at once; assembly per patient is plain
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from precex.config import config_default
+from precex.json_data import json_copy
 from precex.prescription.plan import build_plan
 from precex.prescription.rules import (
     INTENSITIES,
@@ -193,7 +193,7 @@ def _trace_entry(rule: Rule, row: Mapping[str, Any], applied: bool, note: str,
         "grade": rule.grade,
         "citation": rule.citation,
         "rationale": rule.rationale,
-        "effect": copy.deepcopy(rule.effect) if changed is None else changed,
+        "effect": json_copy(rule.effect) if changed is None else changed,
         "inputs": {f: json_value(row.get(f)) for f in rule.features},
         "applied": applied,
         "note": note,
@@ -255,9 +255,9 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
                                       "rules are not used"))
         bases = [r for r in bases if not r.precision]
     base = bases[0]
-    dose = {"aerobic": copy.deepcopy(base.effect.get("aerobic")),
-            "resistance": copy.deepcopy(base.effect.get("resistance"))}
-    base_dose = copy.deepcopy(dose)
+    dose = {"aerobic": json_copy(base.effect.get("aerobic")),
+            "resistance": json_copy(base.effect.get("resistance"))}
+    base_dose = json_copy(dose)
     goal = base.effect.get("goal", "")
     _merge_non_dose(caps, {k: v for k, v in base.effect.items()
                            if k in ("intensity_guidance", "progression", "note")})

@@ -304,3 +304,25 @@ def test_lab_export_headers_and_dates_are_read(tmp_path):
     m = result.markers.loc["P1"]
     assert m["platelets_10e9_l"] == 42 and m["hemoglobin_g_dl"] == 11.2
     assert m["neutrophils_state"] == "rejected"  # 02/01/2026 is ambiguous: never guessed
+
+
+def test_marker_catalogue_reads_as_pandas_reads_it():
+    """The catalogue is read with csv (no pandas in the report kernel); every marker must
+    carry exactly what the table says, as pandas' text reading gives it."""
+    import pandas as pd
+    from precex.blood.catalogue import find_marker, load_catalogue
+    from precex.paths import resource_path
+
+    table = pd.read_csv(resource_path("blood", "marker_catalogue.tsv"), sep="\t", dtype=str,
+                        keep_default_na=False)
+    catalogue = load_catalogue()
+    assert list(catalogue) == table["marker"].tolist()
+    for row in table.itertuples():
+        marker = catalogue[row.marker]
+        assert marker.canonical_unit == row.canonical_unit and marker.source == row.source
+        assert marker.loinc == tuple(c for c in row.loinc.split(";") if c)
+        assert marker.plausible == (float(row.plausible_min), float(row.plausible_max))
+        assert marker.reference_f == (float(row.ref_low_f), float(row.ref_high_f))
+        assert marker.reference_m == (float(row.ref_low_m), float(row.ref_high_m))
+        for synonym in filter(None, row.synonyms.split(";")):
+            assert find_marker(name=synonym) == row.marker

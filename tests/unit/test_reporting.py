@@ -456,3 +456,16 @@ def test_the_report_environment_renders_exactly_what_jinja_would(tmp_path, monke
     finally:
         monkeypatch.undo()
         patient.environment.cache_clear()
+
+
+def test_report_kernel_imports_no_pandas():
+    """The batch notebook's kernel imports precex.reporting.patient: without pandas it starts
+    0.4 s sooner in every report and adapted-report job."""
+    import subprocess
+    import sys
+
+    code = ("import sys, precex.reporting.patient; "
+            "print(sorted(m for m in ('pandas', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

@@ -112,12 +112,15 @@ def get_modality_features(wildcards):
 def get_stage_exclusions(wildcards):
     stages = ["validated"] + [s for s in MODALITIES if by_name(s).excludes]
     parts = [f"{RESULTS}/{s}/exclusions.tsv" for s in stages]
-    for kind in ("prescription", "report"):
+    kinds = ["prescription", "report"]
+    if is_configured("followup_wearables"):
+        # the shards' own tables (the merged adaptations/exclusions.tsv holds the same
+        # rows): the batch exclusions need not wait for the adaptation merge job
+        kinds.append("adaptation")
+    for kind in kinds:
         parts += expand(
             f"{RESULTS}/shards/{{shard}}/{kind}_exclusions.tsv", shard=SHARDS
         )
-    if is_configured("followup_wearables"):
-        parts.append(f"{RESULTS}/adaptations/exclusions.tsv")
     return parts
 
 

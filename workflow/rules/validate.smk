@@ -12,6 +12,8 @@ rule validate:
         problems=f"{RESULTS}/validated/problems.tsv",
     log:
         f"{RESULTS}/logs/validate.log",
+    # Every stage waits for the validated sheet: it starts first when cores are short.
+    priority: 10
     conda:
         ENVS["core"]
     threads: 1

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from functools import cache
-
-import pandas as pd
 
 from precex.paths import resource_path
 
@@ -31,24 +30,31 @@ class Marker:
 
 
 @cache
+def _rows() -> tuple[dict[str, str], ...]:
+    """The catalogue's rows as text (read with csv, not pandas: the report kernel, which
+    formats blood values by the catalogue, then starts without loading pandas)."""
+    with open(resource_path("blood", "marker_catalogue.tsv"), encoding="utf-8",
+              newline="") as handle:
+        return tuple(csv.DictReader(handle, delimiter="\t"))
+
+
+@cache
 def load_catalogue() -> dict[str, Marker]:
-    table = pd.read_csv(resource_path("blood", "marker_catalogue.tsv"), sep="\t", dtype=str,
-                        keep_default_na=False)
     markers = {}
-    for r in table.itertuples():
-        markers[r.marker] = Marker(
-            name=r.marker,
-            loinc=tuple(c for c in r.loinc.split(";") if c),
-            canonical_unit=r.canonical_unit,
-            kind=r.kind,
-            adverse=r.adverse,
-            column_unit=r.column_unit,
-            molar_mass=float(r.molar_mass_g_mol),
-            iu_in_mol=float(r.iu_in_mol),
-            plausible=(float(r.plausible_min), float(r.plausible_max)),
-            reference_f=(float(r.ref_low_f), float(r.ref_high_f)),
-            reference_m=(float(r.ref_low_m), float(r.ref_high_m)),
-            source=r.source,
+    for r in _rows():
+        markers[r["marker"]] = Marker(
+            name=r["marker"],
+            loinc=tuple(c for c in r["loinc"].split(";") if c),
+            canonical_unit=r["canonical_unit"],
+            kind=r["kind"],
+            adverse=r["adverse"],
+            column_unit=r["column_unit"],
+            molar_mass=float(r["molar_mass_g_mol"]),
+            iu_in_mol=float(r["iu_in_mol"]),
+            plausible=(float(r["plausible_min"]), float(r["plausible_max"])),
+            reference_f=(float(r["ref_low_f"]), float(r["ref_high_f"])),
+            reference_m=(float(r["ref_low_m"]), float(r["ref_high_m"])),
+            source=r["source"],
         )
     return markers
 
@@ -57,15 +63,13 @@ def load_catalogue() -> dict[str, Marker]:
 def _lookup() -> tuple[dict[str, str], dict[str, str]]:
     by_name: dict[str, str] = {}
     by_loinc: dict[str, str] = {}
-    table = pd.read_csv(resource_path("blood", "marker_catalogue.tsv"), sep="\t", dtype=str,
-                        keep_default_na=False)
-    for r in table.itertuples():
-        for name in [r.marker, *r.synonyms.split(";")]:
+    for r in _rows():
+        for name in [r["marker"], *r["synonyms"].split(";")]:
             if name:
-                by_name[_key(name)] = r.marker
-        for code in r.loinc.split(";"):
+                by_name[_key(name)] = r["marker"]
+        for code in r["loinc"].split(";"):
             if code:
-                by_loinc[code.strip()] = r.marker
+                by_loinc[code.strip()] = r["marker"]
     return by_name, by_loinc
 
 

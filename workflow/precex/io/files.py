@@ -14,9 +14,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads only in the functions that use it: a report kernel
+    import pandas as pd  # writes files through this module and needs no pandas (0.4 s)
 
 
 @contextmanager
@@ -99,6 +100,8 @@ def write_tsv(path: str | os.PathLike[str], frame: pd.DataFrame, index: bool = F
 
 def read_delimited(path: str, stage: str, what: str) -> pd.DataFrame:
     """A CSV (by its .csv/.csv.gz name) or TSV table as text; unreadable files are InputError."""
+    import pandas as pd
+
     from precex.problems import InputError, Problem
 
     sep = "," if path.lower().endswith((".csv", ".csv.gz")) else "\t"
@@ -113,6 +116,8 @@ def read_delimited(path: str, stage: str, what: str) -> pd.DataFrame:
 
 
 def read_tsv(path: str | os.PathLike[str], **kwargs: Any) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.read_csv(path, sep="\t", **kwargs)
 
 

@@ -365,7 +365,8 @@ def test_the_shard_notebook_renders_every_patient_as_the_single_report_does(tmp_
 
 
 def _batch_template(tmp_path):
-    """A batch notebook that writes '<p>key</p>' per job and kills its kernel on 'kill'."""
+    """A batch notebook that writes '<p>key</p>' per job, kills its kernel on 'kill' and fails
+    'half' after writing part of its file."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
@@ -379,6 +380,9 @@ def _batch_template(tmp_path):
             "    if job['key'] == 'kill':\n        os._exit(1)\n"
             "    if job['key'] == 'bad':\n        failed['bad'] = 'report failed (bad)'\n"
             "        continue\n"
+            "    if job['key'] == 'half':\n"
+            "        open(job['out_html'], 'w').write('<p>ha')\n"
+            "        failed['half'] = 'report failed (midway)'\n        continue\n"
             "    open(job['out_html'], 'w').write(f\"<p>{job['key']}</p>\\n\")\n"
             "json.dump(failed, open(failures_path, 'w'))"),
     ]
@@ -392,12 +396,14 @@ def test_a_patient_that_kills_the_batch_kernel_fails_alone(tmp_path):
     are then rendered one per run, so only the one that kills the kernel fails."""
     from precex.reporting.runner import render_batch
 
-    keys = ["a", "bad", "kill", "d"]
+    keys = ["a", "bad", "kill", "half", "d"]
     jobs = [RenderJob(k, {}, str(tmp_path / f"{k}.html")) for k in keys]
     failures = render_batch(str(_batch_template(tmp_path)), jobs)
-    assert sorted(failures) == ["bad", "kill"]
+    assert sorted(failures) == ["bad", "half", "kill"]
     assert "kernel died" in failures["kill"] and failures["bad"] == "report failed (bad)"
-    assert [(tmp_path / f"{k}.html").exists() for k in keys] == [True, False, False, True]
+    # a failed patient leaves no file, not even the part written before it failed
+    assert [(tmp_path / f"{k}.html").exists() for k in keys] == [True, False, False, False,
+                                                                 True]
     assert (tmp_path / "d.html").read_text() == "<p>d</p>\n"
 
 

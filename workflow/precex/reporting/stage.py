@@ -67,12 +67,11 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
                           chromium)
             except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
                 # a requested output is missing: the report fails as a whole (an exclusion
-                # with the reason), never a silent HTML-only patient
+                # with the reason), never a silent HTML-only patient, and leaves no part of
+                # itself to publish (render_batch already removed failed renders' HTML)
                 failures[job.key] = f"report PDF could not be printed ({err})"
                 Path(job.out_html).unlink(missing_ok=True)
-    for pid in failures:  # a report that failed midway leaves no part of itself to publish
-        for suffix in (".html", ".pdf"):
-            (Path(outputs.reports) / f"{pid}{suffix}").unlink(missing_ok=True)
+                Path(job.out_html).with_suffix(".pdf").unlink(missing_ok=True)
     write_handouts(summary["patient_id"], inputs.prescriptions, outputs.handouts, failures)
     rows = [{"patient_id": j.key, "report": f"reports/{j.key}.html"} for j in jobs
             if j.key not in failures]

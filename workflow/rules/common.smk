@@ -109,9 +109,13 @@ def get_modality_features(wildcards):
     return [f"{RESULTS}/{stage}/features.tsv" for stage in MODALITIES]
 
 
+def get_excluding_stages():
+    """The batch stages that may exclude patients: the sheet's, then the modalities'."""
+    return ["validated"] + [s for s in MODALITIES if by_name(s).excludes]
+
+
 def get_stage_exclusions(wildcards):
-    stages = ["validated"] + [s for s in MODALITIES if by_name(s).excludes]
-    parts = [f"{RESULTS}/{s}/exclusions.tsv" for s in stages]
+    parts = [f"{RESULTS}/{s}/exclusions.tsv" for s in get_excluding_stages()]
     kinds = ["prescription", "report"]
     if is_configured("followup_wearables"):
         # the shards' own tables (the merged adaptations/exclusions.tsv holds the same
@@ -126,8 +130,7 @@ def get_stage_exclusions(wildcards):
 
 def get_stage_problems(wildcards):
     # Every stage's problems reach the batch report.
-    stages = ["validated"] + [s for s in MODALITIES if by_name(s).excludes]
-    parts = [f"{RESULTS}/{s}/problems.tsv" for s in stages]
+    parts = [f"{RESULTS}/{s}/problems.tsv" for s in get_excluding_stages()]
     for kind in ("prescription", "report"):
         parts += expand(f"{RESULTS}/shards/{{shard}}/{kind}_problems.tsv", shard=SHARDS)
     if is_configured("followup_wearables"):

@@ -109,28 +109,7 @@ def _flag_problem(raw: Any, source: str, column: str, row: int) -> Problem:
                    column=column, stage="adaptation")
 
 
-def _flag(series: pd.Series, source: str, column: str, rows: pd.Series) -> pd.Series:
-    truth, bad = _parse_flags(series)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError([_flag_problem(series.iloc[i], source, column, int(rows.iloc[i]))])
-    return pd.Series(truth, index=series.index)
-
-
 MISSING_TEXT = sorted(NUMERIC_MISSING - {"NULL", "null", "."})
-
-
-def _numbers(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
-    """A numeric column; text that is not a number is an error naming the row (a coerced NaN
-    would count as a day without activity and could step a patient back)."""
-    if column not in frame:
-        return pd.Series(np.nan, index=frame.index)
-    text, values, bad = _parse_numbers(frame[column])
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError([_number_problem(text.iloc[i], source, column,
-                                          int(frame["row"].iloc[i]))])
-    return values
 
 
 def _parse_numbers(series: pd.Series) -> tuple[pd.Series, pd.Series, np.ndarray]:

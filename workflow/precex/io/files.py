@@ -115,12 +115,6 @@ def read_delimited(path: str, stage: str, what: str) -> pd.DataFrame:
                                   "give a TSV/CSV with a header row.", stage=stage)]) from None
 
 
-def read_tsv(path: str | os.PathLike[str], **kwargs: Any) -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.read_csv(path, sep="\t", **kwargs)
-
-
 def sha256(path: str | os.PathLike[str]) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -47,12 +47,6 @@ def write_validated(path: str | os.PathLike[str], patients: pd.DataFrame) -> Non
     write_tsv(path, out, index=True)
 
 
-def read_sheet_exclusions(path: str | os.PathLike[str]) -> set[str]:
-    """IDs excluded at the sheet stage (results/validated/exclusions.tsv)."""
-    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    return set(frame["patient_id"])
-
-
 def report_unmatched(source: str, ids: pd.Series | list[str], patients: set[str],
                      excluded: set[str], stage: str, what: str = "rows") -> list[Problem]:
     """Problems for data whose patient is unknown or was excluded at the sheet stage.

@@ -270,6 +270,40 @@ def test_report_shard_renders_reports_and_handouts_of_every_prescribed_patient(p
         assert read(paths["exclusions"]).empty and read(paths["problems"]).empty
 
 
+def test_a_patient_whose_report_fails_gets_no_handout_and_is_excluded(batch, prescribed,
+                                                                       reported, tmp_path,
+                                                                       monkeypatch):
+    """The handouts are written while the kernel renders the reports; those of a patient whose
+    report then fails are removed (the patient is excluded), the others stay."""
+    from precex.reporting import stage
+
+    shard, rx = next(iter(prescribed.items()))
+    ids = read(rx["summary"])["patient_id"].tolist()
+    failing = ids[1]
+
+    def render_batch(notebook, jobs):
+        for job in jobs:
+            if job.key != failing:
+                Path(job.out_html).write_text(f"<p>{job.key}</p>\n")
+        return {failing: "report cell failed (ValueError: broken)"}
+
+    monkeypatch.setattr(stage, "render_batch", render_batch)
+    paths = {k: str(tmp_path / k) for k in ("reports", "handouts")}
+    paths.update({k: str(tmp_path / f"{k}.tsv") for k in ("index", "exclusions", "problems")})
+    stage.run_shard(inputs=stage.ShardInputs(
+        summary=rx["summary"], profiles=rx["profiles"], prescriptions=rx["prescriptions"],
+        provenance=out(batch, "reports", "report_provenance.json"),
+        notebook=str(REPO / "workflow/notebooks/patient_reports.ipynb")),
+        outputs=stage.ShardOutputs(**paths), params=stage.ShardParams(pdf=False))
+    kept = [p for p in ids if p != failing]
+    assert sorted(p.name for p in Path(paths["handouts"]).iterdir()) == sorted(
+        [f"{p}.html" for p in kept] + [f"{p}.ics" for p in kept])
+    assert read(paths["index"])["patient_id"].tolist() == kept
+    excluded = read(paths["exclusions"])
+    assert excluded["patient_id"].tolist() == [failing]
+    assert "broken" in excluded["reason"].iloc[0] and excluded["stage"].iloc[0] == "report"
+
+
 @pytest.fixture(scope="module")
 def adapted(batch, prescribed, reported) -> dict:
     from precex.adaptation import stage
@@ -556,3 +590,22 @@ def test_demo_inputs_come_from_the_registry_writers(batch):
 
     written = {m.config_key for m in REGISTRY if m.demo}
     assert written <= set(batch["config"]) and (resource_path("demo") / "config.yaml").is_file()
+
+
+@pytest.mark.parametrize("modules, why", [
+    (["precex.config", "precex.run_monitor"], "`precex run` starts Snakemake sooner"),
+    (["precex.provenance"], "provenance, report_provenance and manifest jobs"),
+    (["precex.reporting.stage"], "the batch report's job, at the end of every run"),
+    (["precex.publish"], "one publish job per shard"),
+])
+def test_light_jobs_do_not_import_pandas(modules, why):
+    """Importing pandas costs about 0.3 s of CPU in every job that does; these jobs, and the
+    CLI before it starts Snakemake, do not need it (checked in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = f"import sys, {', '.join(modules)}; print('pandas' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == "False", why
+

@@ -10,7 +10,10 @@ pandas' na_values are).
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas only where a column is parsed: the config and CLI read these words
+    import pandas as pd
 
 TRUE_WORDS = frozenset({"true", "yes", "1", "y", "t"})
 FALSE_WORDS = frozenset({"false", "no", "0", "n", "f"})
@@ -44,6 +47,8 @@ def parse_bools(values: pd.Series, true: frozenset[str] = TRUE_WORDS,
                 false: frozenset[str] = FALSE_WORDS) -> pd.Series:
     """parse_bool for a column at once: True, False, or NA for any other cell (blank, unknown
     word; a caller that must reject unknown words compares with its blanks)."""
+    import pandas as pd
+
     words = values.astype(object).where(values.notna(), "").astype(str).str.strip().str.lower()
     out = pd.Series(pd.NA, index=values.index, dtype="boolean")
     out[words.isin(true)] = True

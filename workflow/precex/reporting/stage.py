@@ -6,13 +6,11 @@ import json
 import os
 import subprocess
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from precex.io.files import write_in_job_folder, write_tsv
-from precex.io.tables import read_text_table
 from precex.problems import Problem, write_problems
 from precex.reporting.pdf import print_pdf, require_chromium
 from precex.reporting.runner import RenderJob, render_batch, render_many
@@ -46,6 +44,12 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
     """Render the shard's reports, and each patient's handout and session calendar, into the
     shard's report and handout folders (registered for `snakemake --report`; precex.publish
     puts them at results/reports/ and results/handouts/)."""
+    # pandas here, not at the top: the batch report's job (on the batch's critical path) does
+    # not need it
+    import pandas as pd
+
+    from precex.io.tables import read_text_table
+
     chromium = require_chromium("config (report_pdf)") if params.pdf else ""
     os.makedirs(outputs.reports, exist_ok=True)
     summary = read_text_table(inputs.summary)
@@ -55,7 +59,13 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
         "provenance_path": os.path.abspath(inputs.provenance),
         "research_path": os.path.abspath(inputs.research) if inputs.research else "",
     }, str(Path(outputs.reports) / f"{pid}.html")) for pid in summary["patient_id"]]
-    failures = render_batch(inputs.notebook, jobs) if jobs else {}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The kernel renders the reports while this process writes the handouts and calendars
+        # (each about a second per 1,000 patients), so the job takes the longer of the two,
+        # not their sum; the handouts of patients whose report fails are removed below.
+        rendering = pool.submit(render_batch, inputs.notebook, jobs) if jobs else None
+        write_handouts(summary["patient_id"], inputs.prescriptions, outputs.handouts)
+        failures = rendering.result() if rendering else {}
     if params.pdf:
         reference = json.loads(Path(inputs.provenance).read_text(encoding="utf-8"))["config"][
             "reference_date"]
@@ -72,7 +82,7 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
                 failures[job.key] = f"report PDF could not be printed ({err})"
                 Path(job.out_html).unlink(missing_ok=True)
                 Path(job.out_html).with_suffix(".pdf").unlink(missing_ok=True)
-    write_handouts(summary["patient_id"], inputs.prescriptions, outputs.handouts, failures)
+    remove_handouts(outputs.handouts, failures)
     rows = [{"patient_id": j.key, "report": f"reports/{j.key}.html"} for j in jobs
             if j.key not in failures]
     write_tsv(outputs.index, pd.DataFrame(rows, columns=["patient_id", "report"]))
@@ -81,19 +91,23 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
     write_problems(problems, "report", outputs.exclusions, outputs.problems)
 
 
-def write_handouts(patient_ids: Iterable[str], prescriptions: str, handout_dir: str,
-                   failures: dict[str, str]) -> None:
-    """A one-page handout and a calendar of week 1 per patient whose report rendered."""
+def write_handouts(patient_ids: Iterable[str], prescriptions: str, handout_dir: str) -> None:
+    """A one-page handout and a calendar of week 1 per patient."""
     from precex.reporting.handout import render_handout, session_calendar
 
     os.makedirs(handout_dir, exist_ok=True)
     for pid in patient_ids:
-        if pid in failures:  # an excluded patient gets no handout either
-            continue
         prescription = json.loads((Path(prescriptions) / f"{pid}.json").read_text(
             encoding="utf-8"))
         write_in_job_folder(Path(handout_dir) / f"{pid}.html", render_handout(prescription))
         write_in_job_folder(Path(handout_dir) / f"{pid}.ics", session_calendar(prescription))
+
+
+def remove_handouts(handout_dir: str, failures: Iterable[str]) -> None:
+    """A patient whose report failed is excluded and gets no handout or calendar either."""
+    for pid in failures:
+        for suffix in (".html", ".ics"):
+            (Path(handout_dir) / f"{pid}{suffix}").unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

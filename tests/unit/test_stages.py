@@ -609,3 +609,27 @@ def test_light_jobs_do_not_import_pandas(modules, why):
                             check=True).stdout.strip()
     assert loaded == "False", why
 
+
+def test_jobs_on_the_critical_path_start_first(tmp_path):
+    """With fewer cores than ready jobs, Snakemake starts the higher priority first: the sheet
+    check, then the modalities and the host profile every shard waits for, then the
+    prescriptions (and the small merge the research job waits for), then the longest shard
+    jobs; merges, publishing and provenance fill the gaps."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import OutputSettings, ResourceSettings
+
+    with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
+        workflow = api.workflow(snakefile=REPO / "Snakefile",
+                                resource_settings=ResourceSettings(cores=1),
+                                workdir=tmp_path)._workflow
+        priority = {rule.name: rule.priority for rule in workflow.rules}
+    modalities = ["microbiome", "epigenetics", "genetics", "blood", "clinical", "wearables"]
+    fillers = ["split_followup", "provenance", "report_provenance", "publish_shard",
+               "exclusions", "adapt", "manifest"]
+    assert priority["validate"] > max(priority[m] for m in modalities + ["host_profile"])
+    assert min(priority[m] for m in modalities + ["host_profile"]) > priority["prescribe_shard"]
+    assert priority["prescribe_shard"] == priority["collect_prescriptions"]
+    assert priority["collect_prescriptions"] > priority["research"]
+    assert priority["adapt_shard"] > priority["report_shard"]
+    assert min(priority[r] for r in ("adapt_shard", "report_shard", "research")) > max(
+        priority[r] for r in fillers)

@@ -58,6 +58,8 @@ rule adapt_shard:
         f"{RESULTS}/logs/adapt_shard/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/adapt_shard/{{shard}}.tsv"
+    # the longest shard job starts first, so the batch does not end waiting on one of them
+    priority: 3
     conda:
         ENVS["report"]  # renders the adapted reports
     threads: 1

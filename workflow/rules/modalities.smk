@@ -1,6 +1,7 @@
 # One job per modality for the whole batch, vectorised over patients. Each modality is
 # declared once in precex/modalities.py (config key, environment, entry point, features); a
-# rule runs when its input is configured (see MODALITIES in common.smk).
+# rule runs when its input is configured (see MODALITIES in common.smk). They are the path to
+# the host profile that every shard waits for, so they go before jobs off that path (priority).
 
 
 rule microbiome:
@@ -16,6 +17,7 @@ rule microbiome:
         f"{RESULTS}/logs/microbiome.log",
     benchmark:
         f"{RESULTS}/benchmarks/microbiome.tsv"
+    priority: 5
     conda:
         get_env("microbiome")
     threads: 1
@@ -45,6 +47,7 @@ rule epigenetics:
         f"{RESULTS}/logs/epigenetics.log",
     benchmark:
         f"{RESULTS}/benchmarks/epigenetics.tsv"
+    priority: 5
     conda:
         get_env("epigenetics")
     threads: 1
@@ -76,6 +79,7 @@ rule genetics:
         variants=f"{RESULTS}/genetics/variants.tsv",
     log:
         f"{RESULTS}/logs/genetics.log",
+    priority: 5
     conda:
         get_env("genetics")
     threads: 1
@@ -101,6 +105,7 @@ rule blood:
         f"{RESULTS}/logs/blood.log",
     benchmark:
         f"{RESULTS}/benchmarks/blood.tsv"
+    priority: 5
     conda:
         get_env("blood")
     threads: 1
@@ -122,6 +127,7 @@ rule clinical:
         features=f"{RESULTS}/clinical/features.tsv",
     log:
         f"{RESULTS}/logs/clinical.log",
+    priority: 5
     conda:
         get_env("clinical")
     threads: 1
@@ -146,6 +152,7 @@ rule wearables:
         f"{RESULTS}/logs/wearables.log",
     benchmark:
         f"{RESULTS}/benchmarks/wearables.tsv"
+    priority: 5
     conda:
         get_env("wearables")
     threads: 1

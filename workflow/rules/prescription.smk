@@ -18,6 +18,8 @@ rule prescribe_shard:
         f"{RESULTS}/logs/prescribe_shard/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/prescribe_shard/{{shard}}.tsv"
+    # every later stage waits for the prescriptions
+    priority: 4
     conda:
         ENVS["core"]
     threads: 1
@@ -39,6 +41,8 @@ rule collect_prescriptions:
         table=f"{RESULTS}/prescriptions/prescriptions.tsv",
     log:
         f"{RESULTS}/logs/collect_prescriptions.log",
+    # tiny, and the research job waits for it
+    priority: 4
     conda:
         ENVS["core"]
     threads: 1

@@ -16,6 +16,7 @@ checkpoint host_profile:
         f"{RESULTS}/logs/host_profile.log",
     benchmark:
         f"{RESULTS}/benchmarks/host_profile.tsv"
+    priority: 5
     conda:
         ENVS["core"]
     threads: 1

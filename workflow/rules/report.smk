@@ -28,6 +28,7 @@ rule report_shard:
         f"{RESULTS}/logs/report_shard/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/report_shard/{{shard}}.tsv"
+    priority: 2
     conda:
         ENVS["report"]
     threads: 1

@@ -26,6 +26,9 @@ rule research:
         f"{RESULTS}/logs/research.log",
     benchmark:
         f"{RESULTS}/benchmarks/research.tsv"
+    # alongside the adaptation shards: the batch report waits for it (and, in research mode,
+    # the patient reports)
+    priority: 3
     conda:
         ENVS["core"]
     threads: 1

@@ -13,6 +13,7 @@ keep their traceback in the log file only, for the developers.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import os
 import sys
@@ -107,7 +108,13 @@ def run_step(snakemake: Any, step: Callable[[], None]) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING)
     log = logging.getLogger("precex")
     try:
+        # Move everything imported so far out of the garbage collector's view, and everything
+        # still alive when the step ends: a job's heap is millions of objects, and the full
+        # collection at interpreter exit took 0.15-0.3 s per shard job (0.02-0.04 s frozen),
+        # between the job's end and the next job's start. Nothing is leaked: the process ends.
+        gc.freeze()
         step()
+        gc.freeze()
     except InputError as err:
         log.error("%s", err)
         sys.exit(1)

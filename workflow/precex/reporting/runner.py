@@ -173,8 +173,11 @@ def _kernel(nb: nbformat.NotebookNode, kernel_name: str, timeout: int
             # down and closes its channels when the block ends
             config.KernelManager.transport = "ipc"
             config.KernelManager.ip = socket_base
+        # "immediate": the kernel is stopped, not asked to tidy up (0.1 s of wall and CPU per
+        # kernel). Safe because the cells are done: every output and reply has arrived, and
+        # the files the notebook writes were closed inside its cells.
         client = NotebookClient(nb, kernel_name=kernel_name, timeout=timeout,
-                                allow_errors=False, config=config)
+                                allow_errors=False, config=config, shutdown_kernel="immediate")
         try:
             with client.setup_kernel(stderr=stderr):
                 yield client

@@ -186,7 +186,7 @@ def test_header_context_and_key_measurements_beside_the_flags(tmp_path):
                  "Issued</b> 2026-01-05"):
         assert text in header, text
     measured = html[html.index('id="key-measurements"'):html.index('id="safety-flags"')]
-    for text in ("Platelets</b> 30 x10^9/L, 2026-01-01", "LVEF</b> 48 % (baseline 61%)",
+    for text in ("Platelets</b> 30 x10^9/L, 2026-01-01", "LVEF</b> 48% (baseline 61%)",
                  "Blood pressure</b> 132/84 mmHg", "Resting HR</b> 88 bpm (wearable",
                  "BMI</b> 27.3"):
         assert text in measured, text

@@ -20,6 +20,9 @@ from precex.json_data import json_copy
 from precex.prescription.engine import Caps, enforce_caps, stricter
 from precex.prescription.plan import (
     INTENSITY_TABLE,
+    heart_rate_band,
+    highest_intensity,
+    resistance_targets,
     this_week,
     weekly_met_minutes,
     weekly_schedule,
@@ -28,7 +31,7 @@ from precex.prescription.rules import INTENSITIES, STATUSES, Rule, RuleBase, eva
 from precex.profile.host import json_value
 
 DECISIONS = ("advance", "hold", "step_back", "stop")  # ascending caution
-_REBUILT = frozenset({"status", "max_intensity", "excluded", "aerobic", "resistance",
+_REBUILT = frozenset({"status", "max_intensity", "max_intensity_planned", "excluded", "aerobic", "resistance",
                       "weekly_met_minutes", "schedule", "this_week", "referrals", "notes",
                       "adaptation", "adaptation_history", "trace"})
 WEEKS = 12
@@ -70,17 +73,23 @@ def _component(original: dict[str, Any] | None, dose: dict[str, Any] | None, kin
         return None
     out = json_copy(original)
     out.update(dose)
-    table = INTENSITY_TABLE[dose["intensity"]]
+    intensity = dose["intensity"]
+    table = INTENSITY_TABLE[intensity]
     if kind == "aerobic":
         out["minutes_per_week"] = dose["sessions_per_week"] * dose["minutes_per_session"]
         out["rpe"] = list(table["rpe"])
         out["percent_hr_max"] = list(table["pct_hr_max"])
-        if out.get("hr_max_bpm"):
-            out["heart_rate_bpm"] = [round(out["hr_max_bpm"] * p / 100)
-                                     for p in table["pct_hr_max"]]
+        # The same bands as the plan's: the reserve above rest when it was used, so no band
+        # falls at or below rest; an RPE-guided plan keeps heart rate for information only.
+        rest = out.get("resting_hr_bpm") if "heart_rate_reserve_bpm" in out else None
+        band = heart_rate_band(out.get("hr_max_bpm"), rest, intensity)
+        if out.get("hr_max_bpm") is not None:
+            out["heart_rate_max_pct_bpm"] = heart_rate_band(out["hr_max_bpm"], None, intensity)
+        for key in ("heart_rate_bpm", "heart_rate_info_bpm", "heart_rate_reserve_bpm"):
+            if key in out and band is not None:
+                out[key] = band
     else:
-        out["load_pct_1rm"] = list(table["pct_1rm"])
-        out["reps_in_reserve"] = list(table["rir"])
+        out.update(resistance_targets([dose["reps_min"], dose["reps_max"]], intensity))
     return out
 
 
@@ -165,6 +174,7 @@ def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: Rule
     out.update({
         "status": caps.status,
         "max_intensity": caps.max_intensity,
+        "max_intensity_planned": highest_intensity(aerobic, resistance),
         "excluded": sorted(caps.exclude),
         "aerobic": aerobic,
         "resistance": resistance,

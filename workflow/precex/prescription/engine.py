@@ -33,7 +33,7 @@ import pandas as pd
 
 from precex.config import config_default
 from precex.json_data import json_copy
-from precex.prescription.plan import build_plan
+from precex.prescription.plan import build_plan, highest_intensity
 from precex.prescription.rules import (
     INTENSITIES,
     STATUSES,
@@ -308,6 +308,9 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
         "triage": caps.triage,
         "supervision": caps.supervision,
         "max_intensity": caps.max_intensity,
+        # What the capped plan asks for at most (its week-12 target), never above the cap;
+        # the report shows this, and this_week.max_intensity, not the cap alone.
+        "max_intensity_planned": highest_intensity(plan["aerobic"], plan["resistance"]),
         "excluded": sorted(caps.exclude),
         "goal": goal,
         "intensity_guidance": caps.intensity_guidance,
@@ -344,7 +347,8 @@ def prescribe(features: pd.DataFrame, rulebase: RuleBase, settings: EngineSettin
 
 
 SUMMARY_COLUMNS = [
-    "patient_id", "status", "triage", "supervision", "max_intensity", "excluded",
+    "patient_id", "status", "triage", "supervision", "max_intensity", "max_intensity_planned",
+    "max_intensity_now", "excluded",
     "aerobic_sessions_per_week", "aerobic_minutes_per_session", "aerobic_intensity",
     "resistance_sessions_per_week", "resistance_sets", "resistance_intensity",
     "weekly_met_minutes", "safety_rules_fired", "rules_applied", "data_to_obtain",
@@ -360,6 +364,8 @@ def summary_row(p: dict[str, Any]) -> dict[str, Any]:
         "triage": p["triage"],
         "supervision": p["supervision"],
         "max_intensity": p["max_intensity"],
+        "max_intensity_planned": p.get("max_intensity_planned", p["max_intensity"]),
+        "max_intensity_now": (p.get("this_week") or {}).get("max_intensity", "none"),
         "excluded": ";".join(p["excluded"]),
         "aerobic_sessions_per_week": aer.get("sessions_per_week", 0),
         "aerobic_minutes_per_session": aer.get("minutes_per_session", 0),

@@ -21,7 +21,7 @@ from itertools import combinations
 from typing import Any
 
 INTENSITY_TABLE = {
-    "light": {"pct_hr_max": (57, 63), "rpe": (9, 11), "pct_1rm": (30, 49), "rir": (4, 5),
+    "light": {"pct_hr_max": (57, 63), "rpe": (9, 11), "pct_1rm": (30, 49), "rir": (4, 6),
               "met": 2.5},
     "moderate": {"pct_hr_max": (64, 76), "rpe": (12, 13), "pct_1rm": (50, 69), "rir": (2, 3),
                  "met": 4.0},
@@ -29,7 +29,8 @@ INTENSITY_TABLE = {
                  "met": 7.0},
 }
 RESISTANCE_MET = 3.5
-RESISTANCE_SESSION_MIN = 30
+# One set of every exercise of the session, with its rests: a 2-set session is 30 minutes.
+RESISTANCE_MIN_PER_SET = 15
 LEVELS = ("none", "light", "moderate", "vigorous")
 
 # name, muscle group, and the exclusions (rule-base excludables) that rule it out
@@ -101,6 +102,22 @@ def resistance_exercises(exclude: set[str]) -> list[dict[str, str]]:
     return [{"name": n, "muscle_group": g} for g, n in chosen.items()]
 
 
+def heart_rate_band(hr_max: float | None, rest: float | None, intensity: str
+                    ) -> list[int] | None:
+    """The bpm band of one intensity: the heart-rate reserve above a known rest (its floor
+    always above rest), %HRmax without one, None with too little reserve or no HRmax."""
+    if hr_max is None:
+        return None
+    if rest is None:
+        lo, hi = INTENSITY_TABLE[intensity]["pct_hr_max"]
+        return [round(hr_max * lo / 100), round(hr_max * hi / 100)]
+    if hr_max - rest < MIN_RESERVE_BPM:
+        return None
+    rlo, rhi = RESERVE_BANDS[intensity]
+    return [max(math.floor(rest) + 1, round(rest + (hr_max - rest) * rlo / 100)),
+            round(rest + (hr_max - rest) * rhi / 100)]
+
+
 def _hr_targets(row: Mapping[str, Any], intensity: str) -> dict[str, Any]:
     hr_max = _num(row, "hr_max_bpm")
     source = row.get("hr_max_source")
@@ -112,31 +129,73 @@ def _hr_targets(row: Mapping[str, Any], intensity: str) -> dict[str, Any]:
     lo, hi = INTENSITY_TABLE[intensity]["pct_hr_max"]
     out: dict[str, Any] = {"percent_hr_max": [lo, hi], "hr_max_bpm": hr_max,
                            "hr_max_source": str(source)}
-    band = None
     if hr_max is not None:
-        out["heart_rate_max_pct_bpm"] = [round(hr_max * lo / 100), round(hr_max * hi / 100)]
-        band = out["heart_rate_max_pct_bpm"]
+        out["heart_rate_max_pct_bpm"] = heart_rate_band(hr_max, None, intensity)
     # Rest: the safety input (the higher of clinic and recent wearable), else older sources.
     rest, rest_source = _num(row, "resting_hr_bpm"), str(row.get("resting_hr_source") or "")
     if rest is None:
         rest, rest_source = _num(row, "resting_hr_mean_bpm"), "wearables (28-day mean)"
     if rest is None:
         rest, rest_source = _num(row, "resting_hr"), "patient sheet"
+    band = heart_rate_band(hr_max, rest, intensity)
     if rest is not None and hr_max is not None:
         out["resting_hr_bpm"] = round(rest)
         out["resting_hr_source"] = rest_source or "patient sheet"
-        if hr_max - rest >= MIN_RESERVE_BPM:
-            rlo, rhi = RESERVE_BANDS[intensity]
-            band = [max(math.floor(rest) + 1, round(rest + (hr_max - rest) * rlo / 100)),
-                    round(rest + (hr_max - rest) * rhi / 100)]
+        if band is not None:
             out["heart_rate_reserve_bpm"] = band
-        else:
-            band = None  # too little reserve for a heart-rate band: RPE only
+        else:  # too little reserve for a heart-rate band: RPE only
             out["heart_rate_note"] = (f"resting HR {round(rest)} bpm leaves less than "
                                       f"{MIN_RESERVE_BPM} bpm of reserve; guide by RPE")
     if band is not None:
         out["heart_rate_bpm"] = band
     return out
+
+
+def week_heart_rate(aerobic: Mapping[str, Any], intensity: str) -> list[int] | None:
+    """The bpm target of a week at `intensity` under a heart-rate-guided aerobic component
+    (None when guided by RPE, or heart rate gives no band)."""
+    if aerobic.get("intensity_guidance") != "heart_rate" or "heart_rate_bpm" not in aerobic:
+        return None
+    rest = aerobic.get("resting_hr_bpm") if "heart_rate_reserve_bpm" in aerobic else None
+    return heart_rate_band(aerobic.get("hr_max_bpm"), rest, intensity)
+
+
+def load_for_reps(reps_to_failure: float) -> int:
+    """%1RM of the load that can be lifted `reps_to_failure` times (Epley 1985: 1RM = load x
+    (1 + reps/30); NSCA's table agrees within a few percent between 5 and 20 reps)."""
+    return round(100 / (1 + reps_to_failure / 30))
+
+
+def reps_to_failure(load_pct: float) -> float:
+    """The inverse of load_for_reps: how many repetitions a load of `load_pct` %1RM allows."""
+    return 30 * (100 / load_pct - 1)
+
+
+def resistance_targets(reps: list[int], intensity: str) -> dict[str, list[int]]:
+    """Load and reps-in-reserve that agree with the repetitions: the effort of an intensity
+    class is its reps in reserve (light 4-6, moderate 2-3, vigorous 1-2), and the load is the
+    one at which the prescribed repetitions leave exactly that reserve - the lightest load for
+    the most repetitions with the most reserve, the heaviest for the fewest with the least."""
+    rir_lo, rir_hi = INTENSITY_TABLE[intensity]["rir"]
+    return {"load_pct_1rm": [load_for_reps(reps[1] + rir_hi), load_for_reps(reps[0] + rir_lo)],
+            "reps_in_reserve": [rir_lo, rir_hi]}
+
+
+def resistance_steps(sets: int, intensity: str) -> list[tuple[int, str]]:
+    """The ladder from the first week to the target: one set at the intensity below, then one
+    more set per step, then the target intensity - one change per step, never a set and an
+    intensity at once."""
+    start = _one_below(intensity)
+    steps = [(n, start) for n in range(1, max(1, sets) + 1)]
+    if start != intensity:
+        steps.append((max(1, sets), intensity))
+    return steps
+
+
+def early_reps(reps: list[int]) -> list[int]:
+    """Repetitions of the steps below the target intensity: the upper part of the range (a
+    lighter load learnt with more repetitions), at most 3 below its top."""
+    return [max(reps[0], reps[1] - 3), reps[1]]
 
 
 def _round5(x: float) -> int:
@@ -149,7 +208,8 @@ def weekly_met_minutes(aerobic: dict | None, resistance: dict | None) -> float:
         total += (aerobic["sessions_per_week"] * aerobic["minutes_per_session"]
                   * INTENSITY_TABLE[aerobic["intensity"]]["met"])
     if resistance:
-        total += resistance["sessions_per_week"] * RESISTANCE_SESSION_MIN * RESISTANCE_MET
+        total += (resistance["sessions_per_week"] * RESISTANCE_MIN_PER_SET
+                  * resistance["sets"] * RESISTANCE_MET)
     return round(total, 1)
 
 
@@ -164,6 +224,8 @@ def progression_plan(aerobic: dict | None, resistance: dict | None, slow: bool,
     weeks = []
     ramp = 10 if slow else 6
     start = 0.5 if slow else 0.7
+    step_weeks = 3 if slow else 2
+    steps = resistance_steps(resistance["sets"], resistance["intensity"]) if resistance else []
     for w in range(1, 13):
         frac = min(1.0, start + (1 - start) * (w - 1) / (ramp - 1))
         week: dict[str, Any] = {"week": w}
@@ -175,15 +237,17 @@ def progression_plan(aerobic: dict | None, resistance: dict | None, slow: bool,
                           _round5(aerobic["minutes_per_session"] * frac))
             a = {"sessions_per_week": aerobic["sessions_per_week"],
                  "minutes_per_session": minutes, "intensity": intensity}
+            band = week_heart_rate(aerobic, intensity)
+            if band is not None:
+                a["heart_rate_bpm"] = band
             week["aerobic"] = a
         if resistance:
-            early = w <= (4 if slow else 2)
-            intensity = _one_below(resistance["intensity"]) if early else resistance["intensity"]
-            r = {"sessions_per_week": resistance["sessions_per_week"],
-                 "sets": 1 if early else resistance["sets"],
-                 "reps": [resistance["reps_min"], resistance["reps_max"]],
-                 "intensity": intensity,
-                 "load_pct_1rm": list(INTENSITY_TABLE[intensity]["pct_1rm"])}
+            sets, intensity = steps[min(len(steps) - 1, (w - 1) // step_weeks)]
+            target = [resistance["reps_min"], resistance["reps_max"]]
+            reps = target if intensity == resistance["intensity"] else early_reps(target)
+            r = {"sessions_per_week": resistance["sessions_per_week"], "sets": sets,
+                 "reps": reps, "intensity": intensity,
+                 **resistance_targets(reps, intensity)}
             week["resistance"] = r
         week["weekly_met_minutes"] = weekly_met_minutes(a, r)
         if infusions and reference_date is not None:
@@ -243,10 +307,18 @@ def weekly_schedule(row: Mapping[str, Any], aerobic: dict | None, resistance: di
 
 
 def this_week(week: dict[str, Any], number: int) -> dict[str, Any]:
-    """The dose of one progression week as the report's 'this week' shows it."""
+    """The dose of one progression week as the report's 'this week' shows it, with the
+    highest intensity it asks for (what the patient may do now)."""
     return {"week": number, "of_weeks": 12, "aerobic": week.get("aerobic"),
             "resistance": week.get("resistance"),
-            "weekly_met_minutes": week.get("weekly_met_minutes", 0)}
+            "weekly_met_minutes": week.get("weekly_met_minutes", 0),
+            "max_intensity": highest_intensity(week.get("aerobic"), week.get("resistance"))}
+
+
+def highest_intensity(*components: Mapping[str, Any] | None) -> str:
+    """The highest intensity the given components ask for ('none' without any)."""
+    levels = [c["intensity"] for c in components if c]
+    return max(levels, key=LEVELS.index) if levels else "none"
 
 
 def _infusions(row: Mapping[str, Any]) -> list[dt.date]:
@@ -312,8 +384,12 @@ def build_plan(row: Mapping[str, Any], dose: dict[str, Any], caps: Any, referenc
         unreliable = str(row.get("hr_guidance_unreliable")).lower() in ("true", "1", "1.0")
         if "heart_rate_bpm" not in a_out or unreliable:
             a_out["intensity_guidance"] = "rpe"
-        if unreliable and "heart_rate_bpm" in a_out:  # heart rate for information only
+        if a_out["intensity_guidance"] == "rpe" and "heart_rate_bpm" in a_out:
+            # Guided by effort: a bpm band is never shown as the target, only for information.
             a_out["heart_rate_info_bpm"] = a_out.pop("heart_rate_bpm")
+            a_out["heart_rate_info_note"] = (
+                "heart rate does not track effort here" if unreliable else
+                "effort (RPE) guides intensity; heart rate for information only")
         if not a_out["modes"]:
             a_out["modes"] = ["stationary cycling"]
     if resistance:
@@ -324,8 +400,8 @@ def build_plan(row: Mapping[str, Any], dose: dict[str, Any], caps: Any, referenc
             "reps_min": int(resistance["reps_min"]),
             "reps_max": int(resistance["reps_max"]),
             "intensity": intensity,
-            "load_pct_1rm": list(INTENSITY_TABLE[intensity]["pct_1rm"]),
-            "reps_in_reserve": list(INTENSITY_TABLE[intensity]["rir"]),
+            **resistance_targets([int(resistance["reps_min"]), int(resistance["reps_max"])],
+                                 intensity),
             "exercises": resistance_exercises(caps.exclude),
             "load_progression": ("smallest available increment, no more often than every 2 "
                                  "weeks, watching symptoms (PAL)" if caps.progression == "slow"

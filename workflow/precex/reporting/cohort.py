@@ -12,6 +12,7 @@ import pandas as pd
 from precex.io.tables import merge_sorted
 from precex.problems import PROBLEM_COLUMNS
 from precex.profile.host import DOMAINS
+from precex.reporting.numbers import number
 from precex.reporting.patient import environment
 
 SUMMARY_FIELDS = ("status", "triage", "supervision", "max_intensity", "aerobic_intensity")
@@ -140,9 +141,8 @@ def _histogram(values: pd.Series, threshold: float) -> dict[str, Any]:
 
 
 def _short(value: float) -> str:
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.2f}".rstrip("0").rstrip(".") if abs(value) < 10 else f"{value:.0f}"
+    """Axis labels and QC values: two decimals below 10, whole numbers above (0 shows as 0)."""
+    return number(value, 2 if abs(value) < 10 else 0, trim=True)
 
 
 def qc_panels(profiles: pd.DataFrame) -> list[dict[str, Any]]:

@@ -17,6 +17,8 @@ from markupsafe import Markup
 
 from precex.blood.catalogue import load_catalogue
 from precex.io.files import write_in_job_folder, write_text
+from precex.prescription.plan import INTENSITY_TABLE
+from precex.reporting.numbers import number, quantity
 
 STATUS_TEXT = {
     "prescribed": "Prescribed - may start",
@@ -44,18 +46,12 @@ SAFETY_INPUT_LABELS = {
 }
 
 
-def _fmt_value(value: Any, digits: int = 1) -> str:
-    if isinstance(value, float):
-        return f"{value:.{digits}f}".rstrip("0").rstrip(".")
-    return str(value)
-
-
 def patient_context(features: dict[str, Any], prescription: dict[str, Any]
                     ) -> list[tuple[str, str]]:
     """The header line a clinician reads first: who, what disease, what treatment, when."""
     f = features
     calendar = prescription.get("treatment_calendar") or {}
-    items = [("Age", _fmt_value(f.get("age"), 0) if f.get("age") is not None else ""),
+    items = [("Age", number(f.get("age"), 0, missing="")),
              ("Sex", str(f.get("sex") or "")),
              ("Subtype", str(f.get("subtype") or "")),
              ("Stage", str(f.get("stage") or "")),
@@ -76,8 +72,9 @@ def key_measurements(features: dict[str, Any], prescription: dict[str, Any]
     out = []
 
     def add(label: str, value: Any, unit: str, extra: str = "", digits: int = 1) -> None:
-        if value is not None and value != "":
-            out.append((label, f"{_fmt_value(value, digits)} {unit}".strip() + extra))
+        shown = quantity(value, unit, digits, missing="")
+        if shown:
+            out.append((label, shown + extra))
 
     for marker, label, unit in (("platelets", "Platelets", "x10^9/L"),
                                 ("hemoglobin", "Haemoglobin", "g/dL"),
@@ -88,24 +85,41 @@ def key_measurements(features: dict[str, Any], prescription: dict[str, Any]
         flag = f" ({state})" if state in ("conflicting", "stale", "rejected") else ""
         add(label, entry.get("value"), unit, (f", {date}" if date else "") + flag)
     lvef, base = f.get("lvef_pct"), f.get("lvef_baseline_pct")
-    add("LVEF", lvef, "%", f" (baseline {_fmt_value(base)}%)" if base is not None else "")
-    sbp, dbp = f.get("systolic_bp"), f.get("diastolic_bp")
-    if sbp is not None:
-        out.append(("Blood pressure", f"{_fmt_value(sbp, 0)}/{_fmt_value(dbp, 0)} mmHg"
-                    if dbp is not None else f"{_fmt_value(sbp, 0)} mmHg systolic"))
+    baseline = quantity(base, "%", 1, missing="")
+    add("LVEF", lvef, "%", f" (baseline {baseline})" if baseline else "")
+    sbp, dbp = number(f.get("systolic_bp"), 0, missing=""), number(f.get("diastolic_bp"), 0,
+                                                                    missing="")
+    if sbp:
+        out.append(("Blood pressure", f"{sbp}/{dbp} mmHg" if dbp else f"{sbp} mmHg systolic"))
     rest = inputs.get("resting_hr") or {}
     add("Resting HR", rest.get("value"), "bpm",
         f" ({rest['source']})" if rest.get("source") else "", 0)
     add("VO2peak", f.get("vo2peak_ml_kg_min"), "mL/kg/min")
     add("BMI", f.get("bmi_kg_m2"), "kg/m2")
-    if f.get("wear_days") is not None:
-        parts = [f"{_fmt_value(f.get('wear_days'), 0)} days worn"]
-        if f.get("mvpa_min_per_week") is not None:
-            parts.append(f"{_fmt_value(f.get('mvpa_min_per_week'), 0)} min/week MVPA")
-        if f.get("steps_mean") is not None:
-            parts.append(f"{_fmt_value(f.get('steps_mean'), 0)} steps/day")
-        out.append(("Wearable (28 days)", ", ".join(parts)))
+    if number(f.get("wear_days"), missing=""):
+        parts = [quantity(f.get("wear_days"), "days worn"),
+                 quantity(f.get("mvpa_min_per_week"), "min/week MVPA", missing=""),
+                 quantity(f.get("steps_mean"), "steps/day", missing="")]
+        out.append(("Wearable (28 days)", ", ".join(p for p in parts if p)))
     return out
+
+
+def intensity_summary(prescription: dict[str, Any]) -> dict[str, str]:
+    """The maximum intensity the patient may do now (this week's dose, never above the cap)
+    and, when the plan goes higher later, from which week: {intensity_now, intensity_later}."""
+    from precex.prescription.plan import highest_intensity
+
+    tw = prescription.get("this_week") or {}
+    now = tw.get("max_intensity") or highest_intensity(tw.get("aerobic"), tw.get("resistance"))
+    planned = prescription.get("max_intensity_planned") or highest_intensity(
+        prescription.get("aerobic"), prescription.get("resistance"))
+    later = ""
+    if planned not in ("none", now):
+        week = next((w["week"] for w in prescription.get("progression") or []
+                     if highest_intensity(w.get("aerobic"), w.get("resistance")) == planned),
+                    None)
+        later = f"({planned} from week {week})" if week else f"({planned} later)"
+    return {"intensity_now": now, "intensity_later": later}
 
 
 def data_gaps(prescription: dict[str, Any]) -> list[dict[str, str]]:
@@ -158,11 +172,8 @@ def css_string(value: Any) -> Markup:
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
-    if value is None or value == "":
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
+    """The templates' `fmt` filter: a number at fixed digits (thousands separated)."""
+    return number(value, digits)
 
 
 def blood_rows(profile: dict[str, Any]) -> list[dict[str, Any]]:
@@ -281,7 +292,11 @@ def report_context(profile: dict[str, Any], prescription: dict[str, Any],
     research_applied = [t for t in trace if t["applied"] and t["grade"] == "H"
                         and t["kind"] == "modifier"]
     domains = [{"name": k.replace("_", " "), **v} for k, v in profile["domains"].items()]
+    tw = prescription.get("this_week") or {}
+    tw_aerobic = tw.get("aerobic") or {}
     return {
+        **intensity_summary(prescription),
+        "tw_rpe": list(INTENSITY_TABLE[tw_aerobic["intensity"]]["rpe"]) if tw_aerobic else [],
         "p": prescription,
         "profile": profile,
         "status_text": STATUS_TEXT[prescription["status"]],

@@ -28,7 +28,7 @@ def test_agents(text, codes):
     ("AF, on bisoprolol", {"atrial_fibrillation", "beta_blocker"}),
     ("PPM", {"pacemaker"}), ("CHF", {"heart_failure"}), ("IHD; stent", {"coronary_artery_disease"}),
     ("T2DM on insulin", {"diabetes_type2", "insulin"}), ("T1DM", {"diabetes_type1"}),
-    ("COPD", {"copd"}), ("osteopenia", {"osteoporosis"}),
+    ("COPD", {"copd"}), ("osteopenia", {"osteopenia"}),
     ("L ALND, drain in situ", {"axillary_dissection", "surgical_drain"}),
     ("ileostomy", {"ostomy"}), ("DVT on apixaban", {"venous_thromboembolism", "anticoagulation"}),
     ("none", set()), ("coronary_artery_disease", {"coronary_artery_disease"}),
@@ -45,7 +45,7 @@ def test_unknown_terms_are_returned_not_dropped():
 
 
 @pytest.mark.parametrize("text,regions", [
-    ("T7, L2-L4", {"spine"}), ("C5", {"spine"}), ("sacrum", {"spine"}),
+    ("T7, L2-L4", {"spine", "thoracic_spine"}), ("L2-L4", {"spine"}), ("C5", {"spine"}), ("sacrum", {"spine"}),
     ("left femur; pelvis", {"pelvis_femur"}), ("acetabulum", {"pelvis_femur"}),
     ("humerus (R)", {"upper_limb"}), ("ribs", {"ribs_sternum"}), ("skull", {"skull"}),
     ("widespread", {"widespread"}),

@@ -37,6 +37,7 @@ rule report_shard:
         runtime=get_shard_runtime,
     params:
         pdf=CFG["report_pdf"],
+        care_team_phone=CFG["care_team_phone"],
     script:
         "../scripts/report_shard.py"
 

@@ -58,6 +58,8 @@ def _week_dose(prescription: dict[str, Any], week: int, resistance_week: int
         dose["aerobic"] = {"sessions_per_week": aer["sessions_per_week"],
                            "minutes_per_session": aer["minutes_per_session"],
                            "intensity": aer["intensity"]}
+        if aer.get("modes"):  # the modes that suit this week's intensity
+            dose["aerobic"]["modes"] = list(aer["modes"])
     res = plan[resistance_week - 1].get("resistance")
     if res and prescription.get("resistance"):
         dose["resistance"] = {"sessions_per_week": res["sessions_per_week"], "sets": res["sets"],

@@ -20,6 +20,7 @@ from precex.paths import resource_path
 
 TERM_SEPARATORS = re.compile(r"[;,|+\n]+")
 SPINE_LEVEL = re.compile(r"(?<![a-z0-9])[ctls]\s?-?\s?\d{1,2}(?![0-9])")
+THORACIC_LEVEL = re.compile(r"(?<![a-z0-9])t\s?-?\s?\d{1,2}(?![0-9])")
 SIDE = re.compile(r"(?<![a-z])(left|right|bilateral|lt|rt|l|r)(?![a-z])")
 _SIDES = {"left": "left", "lt": "left", "l": "left", "right": "right", "rt": "right",
           "r": "right", "bilateral": "bilateral"}
@@ -207,16 +208,45 @@ def code_agents(text: str | None) -> Coded:
     return code_list(agents_vocabulary(), text)
 
 
+T_SCORE = re.compile(r"(?<![a-z])t[\s-]?score\s*(?:of|=|:)?\s*([-\u2212]?\s?\d+(?:[.,]\d+)?)")
+
+
+def bone_density_code(term: str) -> str | None:
+    """'osteoporosis' for a written T-score at or below -2.5 (WHO 1994), 'osteopenia' between
+    -1 and -2.5, 'bone_density_normal' above -1; None when the term gives no T-score."""
+    match = T_SCORE.search(term)
+    if match is None:
+        return None
+    value = float(match.group(1).replace("\u2212", "-").replace(" ", "").replace(",", "."))
+    return ("osteoporosis" if value <= -2.5 else "osteopenia" if value < -1
+            else "bone_density_normal")
+
+
 def code_comorbidities(text: str | None) -> Coded:
     coded = code_list(comorbidity_vocabulary(), text)
-    return Coded(tuple(c for c in coded.codes if c != "none"), coded.unrecognised)
+    codes = [c for c in coded.codes if c != "none"]
+    unknown = []
+    for term in coded.unrecognised:  # "DEXA T-score -2.7" alone is a finding, not noise
+        code = bone_density_code(term)
+        if code is None:
+            unknown.append(term)
+        elif code != "bone_density_normal" and code not in codes:
+            codes.append(code)
+    for term in split_terms(text):  # "osteopenia, T-score -2.8": the number decides
+        if bone_density_code(term) == "osteoporosis" and "osteoporosis" not in codes:
+            codes.append("osteoporosis")
+    return Coded(tuple(sorted(codes)), tuple(unknown))
 
 
 def code_bone_sites(text: str | None) -> Coded:
-    coded = code_list(bone_site_vocabulary(), text, ((SPINE_LEVEL, "spine"),))
+    coded = code_list(bone_site_vocabulary(), text, ((THORACIC_LEVEL, "thoracic_spine"),
+                                                     (SPINE_LEVEL, "spine")))
     # "none"/"no" in the sites column means no sites, not an unknown term.
     unknown = tuple(t for t in coded.unrecognised if t not in ("none", "no", "nil", "n/a"))
-    return Coded(coded.codes, unknown)
+    codes = set(coded.codes)
+    if "thoracic_spine" in codes:  # a thoracic lesion is a spinal lesion too
+        codes.add("spine")
+    return Coded(tuple(sorted(codes)), unknown)
 
 
 def surgery_side(text: str | None) -> str:

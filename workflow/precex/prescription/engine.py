@@ -259,8 +259,10 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
             "resistance": json_copy(base.effect.get("resistance"))}
     base_dose = json_copy(dose)
     goal = base.effect.get("goal", "")
-    _merge_non_dose(caps, {k: v for k, v in base.effect.items()
-                           if k in ("intensity_guidance", "progression", "note")})
+    _merge_non_dose(caps, {k: v for k, v in base.effect.items() if k == "note"})
+    for rule in bases:  # every fired base's guidance: RPE in chemotherapy, slow progression
+        _merge_non_dose(caps, {k: v for k, v in rule.effect.items()
+                               if k in ("intensity_guidance", "progression")})
     trace.append(_trace_entry(base, row, True, f"base prescription (priority {base.priority})"))
     for other in bases[1:]:
         trace.append(_trace_entry(other, row, False,

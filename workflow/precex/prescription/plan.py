@@ -33,34 +33,46 @@ RESISTANCE_MET = 3.5
 RESISTANCE_MIN_PER_SET = 15
 LEVELS = ("none", "light", "moderate", "vigorous")
 
-# name, muscle group, and the exclusions (rule-base excludables) that rule it out
+# name, muscle group, and the exclusions (rule-base excludables) that rule it out. Within a
+# group the first that no exclusion rules out is chosen: gym machines first (ruled out when
+# public facilities are, as in neutropenia: home versions follow), then home versions, then
+# body-weight or unloaded ones for site-specific bone restrictions and frailty.
 EXERCISES = [
-    ("Leg press (machine)", "legs", {"lower_body_loading"}),
+    ("Leg press (machine)", "legs", {"lower_body_loading", "public_facilities"}),
     ("Barbell back squat", "legs", {"spinal_loading", "lower_body_loading", "overhead_pressing"}),
-    ("Sit-to-stand from a chair", "legs", set()),
-    ("Seated row (machine or band)", "back", {"upper_body_loading"}),
+    ("Sit-to-stand from a chair, holding a weight", "legs", {"lower_body_loading"}),
+    ("Sit-to-stand from a chair (body weight only)", "legs", set()),
+    ("Seated row (machine)", "back", {"upper_body_loading", "public_facilities"}),
+    ("Seated row with a resistance band", "back", {"upper_body_loading"}),
     ("Deadlift", "back", {"spinal_loading", "lower_body_loading"}),
-    ("Chest press (machine) or wall push-up", "chest", {"upper_body_loading"}),
+    ("Chest press (machine)", "chest", {"upper_body_loading", "public_facilities"}),
+    ("Wall push-up", "chest", {"upper_body_loading"}),
     ("Seated dumbbell shoulder press", "shoulders", {"upper_body_loading", "overhead_pressing"}),
     ("Shoulder range of motion (unloaded wall slides)", "shoulders", set()),
-    ("Glute bridge", "hips", set()),
+    ("Glute bridge", "hips", {"lower_body_loading", "floor_work"}),
+    ("Standing hip extension holding a chair", "hips", {"lower_body_loading"}),
     ("Supported calf raise", "calves", set()),
-    ("Weighted sit-up", "core", {"spinal_loading"}),
-    ("Bird-dog (neutral spine)", "core", set()),
-    ("Heavy plank hold", "core", {"isometric_heavy"}),
+    ("Weighted sit-up", "core", {"spinal_loading", "floor_work"}),
+    # Bird-dog bears weight on the hands: an upper-body load, and floor work.
+    ("Bird-dog (neutral spine)", "core", {"upper_body_loading", "floor_work"}),
+    ("Seated upright posture with core bracing", "core", set()),
+    ("Heavy plank hold", "core", {"isometric_heavy", "upper_body_loading", "floor_work"}),
 ]
 # Loaded spinal exercises only when nothing safer exists; never by default.
 _SPINAL = {"Barbell back squat", "Deadlift", "Weighted sit-up"}
 RESERVE_BANDS = {"light": (30, 39), "moderate": (40, 59), "vigorous": (60, 89)}
 MIN_RESERVE_BPM = 20
-# name, weight-bearing, high impact, public facility or group, minimum intensity it suits
+# name, weight-bearing, high impact, public facility or group, and the intensities it suits
+# (Compendium of Physical Activities: brisk walking is moderate, about 4-5 METs; an easy walk
+# is light; cycling and water-based exercise span every intensity).
 AEROBIC_MODES = [
-    ("brisk walking", True, False, False, "light"),
-    ("stationary cycling", False, False, False, "light"),
-    ("recumbent cycling", False, False, False, "light"),
-    ("water-based exercise (pool)", False, False, True, "light"),
-    ("jogging or running intervals", True, True, False, "vigorous"),
-    ("group exercise class", True, False, True, "moderate"),
+    ("brisk walking", True, False, False, ("moderate", "moderate")),
+    ("walking at an easy pace", True, False, False, ("light", "light")),
+    ("stationary cycling", False, False, False, ("light", "vigorous")),
+    ("recumbent cycling", False, False, False, ("light", "vigorous")),
+    ("water-based exercise (pool)", False, False, True, ("light", "vigorous")),
+    ("jogging or running intervals", True, True, False, ("vigorous", "vigorous")),
+    ("group exercise class", True, False, True, ("moderate", "vigorous")),
 ]
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -79,18 +91,20 @@ def _one_below(level: str) -> str:
 
 
 def aerobic_modes(exclude: set[str], intensity: str) -> list[str]:
+    """Up to three modes that suit `intensity` and no exclusion rules out (never walking when
+    weight-bearing cardio is excluded, never a pool or class without public facilities)."""
     out = []
-    for name, weight_bearing, impact, public, minimum in AEROBIC_MODES:
+    for name, weight_bearing, impact, public, (lowest, highest) in AEROBIC_MODES:
         if weight_bearing and "weight_bearing_cardio" in exclude:
             continue
         if impact and "high_impact" in exclude:
             continue
         if public and ({"public_facilities", "group_sessions"} & exclude):
             continue
-        if LEVELS.index(minimum) > LEVELS.index(intensity):
+        if not LEVELS.index(lowest) <= LEVELS.index(intensity) <= LEVELS.index(highest):
             continue
         out.append(name)
-    return out[:3]
+    return out[:3] or ["stationary cycling"]
 
 
 def resistance_exercises(exclude: set[str]) -> list[dict[str, str]]:
@@ -215,7 +229,8 @@ def weekly_met_minutes(aerobic: dict | None, resistance: dict | None) -> float:
 
 def progression_plan(aerobic: dict | None, resistance: dict | None, slow: bool,
                      infusions: list[dt.date] | None = None,
-                     reference_date: dt.date | None = None) -> list[dict[str, Any]]:
+                     reference_date: dt.date | None = None,
+                     exclude: set[str] | None = None) -> list[dict[str, Any]]:
     """12 weeks building up to the target; every week is at or below the capped target.
 
     Weeks with a projected infusion list its date: that day and the two after it are light
@@ -236,7 +251,8 @@ def progression_plan(aerobic: dict | None, resistance: dict | None, slow: bool,
             minutes = min(aerobic["minutes_per_session"],
                           _round5(aerobic["minutes_per_session"] * frac))
             a = {"sessions_per_week": aerobic["sessions_per_week"],
-                 "minutes_per_session": minutes, "intensity": intensity}
+                 "minutes_per_session": minutes, "intensity": intensity,
+                 "modes": aerobic_modes(exclude or set(), intensity)}
             band = week_heart_rate(aerobic, intensity)
             if band is not None:
                 a["heart_rate_bpm"] = band
@@ -390,8 +406,6 @@ def build_plan(row: Mapping[str, Any], dose: dict[str, Any], caps: Any, referenc
             a_out["heart_rate_info_note"] = (
                 "heart rate does not track effort here" if unreliable else
                 "effort (RPE) guides intensity; heart rate for information only")
-        if not a_out["modes"]:
-            a_out["modes"] = ["stationary cycling"]
     if resistance:
         intensity = resistance["intensity"]
         r_out = {
@@ -417,8 +431,8 @@ def build_plan(row: Mapping[str, Any], dose: dict[str, Any], caps: Any, referenc
     if "flexibility" in extras:
         components["flexibility"] = {"sessions_per_week": 3, "minutes_per_session": 10}
     slow = caps.progression == "slow"
-    progression = progression_plan(a_out, r_out, slow, _infusions(row),
-                                   reference_date) if (a_out or r_out) else []
+    progression = progression_plan(a_out, r_out, slow, _infusions(row), reference_date,
+                                   caps.exclude) if (a_out or r_out) else []
     first = progression[0] if progression else {}
     monitoring = list(caps.monitoring)
     if a_out or r_out:

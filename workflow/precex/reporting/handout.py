@@ -21,21 +21,41 @@ from typing import Any
 from precex.prescription.signoff import SIGNED_STATES, effective_signoff
 
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://precex.invalid/handout")
-EFFORT = {  # plain-language effort, the talk test and Borg RPE (6-20)
-    "light": "easy: you can talk in full sentences (effort 9-11 out of 20)",
-    "moderate": "somewhat hard: you can talk, but not sing (effort 12-13 out of 20)",
-    "vigorous": "hard: you can say only a few words at a time (effort 14-16 out of 20)",
+# Borg's 6-20 scale with its own words (Borg 1982): the number and the word go together, and
+# the talk test says the same thing in everyday terms. Shown once, in "How hard".
+EFFORT = {
+    "light": {"words": "fairly light", "scale": "9 to 11",
+              "talk": "you can talk in full sentences"},
+    "moderate": {"words": "somewhat hard", "scale": "12 to 13",
+                 "talk": "you can talk, but not sing"},
+    "vigorous": {"words": "hard", "scale": "14 to 16",
+                 "talk": "you can say only a few words at a time"},
 }
-KIND = {"aerobic": "Walking, cycling or similar", "resistance": "Strength exercises",
-        "balance": "Balance exercises", "flexibility": "Stretching"}
+KIND = {"resistance": "Strength exercises", "balance": "Balance exercises",
+        "flexibility": "Stretching"}
+MODE_WORDS = {  # the plan's aerobic modes as a patient says them
+    "brisk walking": "a brisk walk", "walking at an easy pace": "an easy walk",
+    "stationary cycling": "an exercise bike", "recumbent cycling": "a recumbent bike",
+    "water-based exercise (pool)": "water-based exercise", "group exercise class": "a class",
+    "jogging or running intervals": "jogging or running intervals",
+}
+# Every restriction the rule base can set, in words a patient uses (tests check that no
+# code such as "weight_bearing_cardio" or "public facilities" reaches the handout).
 EXCLUDED_PLAIN = {
     "vigorous": "hard, breathless effort", "high_impact": "jumping and running",
-    "contact_sports": "contact sports", "resistance": "strength training (for now)",
+    "resistance": "strength training (for now)",
     "isometric_heavy": "heavy straining or holding your breath while lifting",
     "overhead_pressing": "pressing weights above your head",
-    "upper_body_loading": "heavy lifting with your arms",
-    "lower_body_loading": "heavy weights on your legs or hips",
-    "swimming": "swimming (for now)", "heat": "exercising in the heat",
+    "upper_body_loading": "lifting, pushing or pulling weights with your arms, and taking "
+                          "your weight on your hands",
+    "lower_body_loading": "weights on your legs or hips (your own body weight only)",
+    "spinal_loading": "bending forward or twisting while lifting or holding a weight, and "
+                      "sit-ups",
+    "public_facilities": "public gyms and swimming pools (to lower the risk of infection)",
+    "group_sessions": "group exercise classes (to lower the risk of infection)",
+    "weight_bearing_cardio": "walking or treadmill workouts for exercise (use a bike or "
+                             "water-based exercise instead)",
+    "floor_work": "exercises lying or kneeling on the floor",
 }
 STOP_SIGNS = [
     "chest pain, pressure or tightness",
@@ -55,29 +75,66 @@ NO_SESSIONS = {
 }
 
 
-def session_text(session: dict[str, Any], reps: list[int] | None = None) -> str:
-    kind = KIND.get(session.get("type", ""), str(session.get("type", "exercise")).title())
+def day_label(date: str) -> str:
+    """'Mon 5 Jan': the weekday and the date as people write them (no ISO dates)."""
+    day = dt.date.fromisoformat(date)
+    return f"{day.strftime('%a')} {day.day} {day.strftime('%b')}"
+
+
+def modes_text(modes: list[str]) -> str:
+    """'An exercise bike or a recumbent bike': the week's aerobic modes in words."""
+    words = [MODE_WORDS.get(m, m) for m in modes] or ["an exercise bike"]
+    text = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+    return text[0].upper() + text[1:]
+
+
+def session_text(session: dict[str, Any], reps: list[int] | None = None,
+                 modes: list[str] | None = None) -> str:
+    if session.get("type") == "aerobic":
+        kind = modes_text(modes or [])
+    else:
+        kind = KIND.get(session.get("type", ""), str(session.get("type", "exercise")).title())
     amount = f", {session['minutes']} minutes" if session.get("minutes") else ""
     if session.get("sets"):
         sets = int(session["sets"])
         amount = f", {sets} set{'s' if sets != 1 else ''} of each exercise" + (
-            f", {reps[0]}-{reps[1]} repetitions" if reps else "")
+            f", {reps[0]} to {reps[1]} times each" if reps else "")
     effort = EFFORT.get(session.get("intensity", ""))
-    return f"{kind}{amount}" + (f"; {effort}" if effort else "")
+    return f"{kind}{amount}" + (f", {effort['words']} effort" if effort else "")
 
 
 def scheduled_days(p: dict[str, Any]) -> list[dict[str, Any]]:
     """The dated days of week 1 that have sessions (none when not to be started)."""
     if p["status"] in NO_SESSIONS or effective_signoff(p)["state"] == "rejected":
         return []
-    reps = ((p.get("this_week") or {}).get("resistance") or {}).get("reps")
-    return [{"date": day["date"], "weekday": day["weekday"],
-             "sessions": [session_text(s, reps) for s in day["sessions"]]}
+    week = p.get("this_week") or {}
+    reps = (week.get("resistance") or {}).get("reps")
+    modes = (week.get("aerobic") or {}).get("modes") or (p.get("aerobic") or {}).get("modes")
+    return [{"date": day["date"], "weekday": day["weekday"], "label": day_label(day["date"]),
+             "sessions": [session_text(s, reps, modes) for s in day["sessions"]],
+             "intensities": [s.get("intensity") for s in day["sessions"]]}
             for day in p.get("schedule") or [] if day.get("sessions")]
 
 
-def handout_context(p: dict[str, Any]) -> dict[str, Any]:
+def effort_rows(days: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """One line per effort level used this week, lightest first: the scale is explained once."""
+    used = {i for day in days for i in day["intensities"] if i in EFFORT}
+    return [{"level": level, **EFFORT[level]} for level in EFFORT if level in used]
+
+
+def fever_now(p: dict[str, Any]) -> bool:
+    """A fever the data record now (the rule that defers for it fired)."""
+    return any(t.get("rule_id") == "SAFETY_FEVER" and t.get("applied")
+               for t in p.get("trace") or [])
+
+
+def handout_context(p: dict[str, Any], care_team_phone: str = "") -> dict[str, Any]:
     signoff = effective_signoff(p)
+    urgent = ""
+    if fever_now(p):
+        urgent = ("You have a raised temperature or a fever. Do not exercise. Call your "
+                  "oncology team today" + (f" on {care_team_phone}" if care_team_phone else "")
+                  + ": a fever during cancer treatment can be a sign of infection.")
     if p["status"] in NO_SESSIONS:
         first = NO_SESSIONS[p["status"]]
     elif signoff["state"] == "rejected":
@@ -87,16 +144,25 @@ def handout_context(p: dict[str, Any]) -> dict[str, Any]:
                  "through it with you before you start.")
     else:
         first = ""
+    days = scheduled_days(p)
     exercises = [e["name"] for e in (p.get("resistance") or {}).get("exercises", [])]
-    return {"p": p, "first": first, "days": scheduled_days(p), "exercises": exercises,
+    schedule = p.get("schedule") or []
+    start = schedule[0]["date"] if schedule else p["engine"]["reference_date"]
+    return {"p": p, "first": first, "urgent": urgent, "days": days, "exercises": exercises,
+            "week_start": day_label(start) + f" {dt.date.fromisoformat(start).year}",
+            "efforts": effort_rows(days), "phone": care_team_phone,
+            "rir": ((p.get("this_week") or {}).get("resistance") or {}).get("reps_in_reserve"),
+            # A shorter session is fine only when sessions are on: never beside a stop.
+            "shorter_ok": bool(days) and not urgent,
             "avoid": [EXCLUDED_PLAIN.get(e, e.replace("_", " ")) for e in p["excluded"]],
             "stop_signs": STOP_SIGNS, "supervised": p.get("supervision") == "supervised"}
 
 
-def render_handout(p: dict[str, Any]) -> str:
+def render_handout(p: dict[str, Any], care_team_phone: str = "") -> str:
     from precex.reporting.patient import environment
 
-    return environment().get_template("handout.html.j2").render(**handout_context(p))
+    return environment().get_template("handout.html.j2").render(
+        **handout_context(p, care_team_phone))
 
 
 def memoise_line_folding() -> None:
@@ -131,7 +197,8 @@ def session_calendar(p: dict[str, Any]) -> bytes:
             event.add("dtstamp", stamp)
             event.add("dtstart", date)
             event.add("dtend", date + dt.timedelta(days=1))
-            event.add("summary", f"Exercise: {text.split(';')[0]}")
+            event.add("summary", "Exercise: " + (text.rsplit(", ", 1)[0]
+                                                 if text.endswith(" effort") else text))
             event.add("description", text + ". Stop and call your care team if you notice: "
                       + "; ".join(STOP_SIGNS) + ".")
             event.add("transp", "TRANSPARENT")  # a reminder, not a busy slot

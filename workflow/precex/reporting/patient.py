@@ -37,6 +37,7 @@ EXCLUDED_TEXT = {
     "overhead_pressing": "No overhead pressing",
     "upper_body_loading": "No loaded upper-body exercise (pressing, pulling)",
     "lower_body_loading": "No loaded lower-limb exercise (body weight only)",
+    "floor_work": "No floor exercises (standing or seated with support)",
 }
 SAFETY_INPUT_LABELS = {
     "platelets": "Platelets", "hemoglobin": "Haemoglobin", "neutrophils": "Neutrophils",

@@ -38,6 +38,7 @@ class ShardOutputs:
 @dataclass(frozen=True)
 class ShardParams:
     pdf: bool
+    care_team_phone: str = ""
 
 
 def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams) -> None:
@@ -64,7 +65,8 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
         # (each about a second per 1,000 patients), so the job takes the longer of the two,
         # not their sum; the handouts of patients whose report fails are removed below.
         rendering = pool.submit(render_batch, inputs.notebook, jobs) if jobs else None
-        write_handouts(summary["patient_id"], inputs.prescriptions, outputs.handouts)
+        write_handouts(summary["patient_id"], inputs.prescriptions, outputs.handouts,
+                       params.care_team_phone)
         failures = rendering.result() if rendering else {}
     if params.pdf:
         reference = json.loads(Path(inputs.provenance).read_text(encoding="utf-8"))["config"][
@@ -91,7 +93,8 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
     write_problems(problems, "report", outputs.exclusions, outputs.problems)
 
 
-def write_handouts(patient_ids: Iterable[str], prescriptions: str, handout_dir: str) -> None:
+def write_handouts(patient_ids: Iterable[str], prescriptions: str, handout_dir: str,
+                   care_team_phone: str = "") -> None:
     """A one-page handout and a calendar of week 1 per patient."""
     from precex.reporting.handout import render_handout, session_calendar
 
@@ -99,7 +102,8 @@ def write_handouts(patient_ids: Iterable[str], prescriptions: str, handout_dir: 
     for pid in patient_ids:
         prescription = json.loads((Path(prescriptions) / f"{pid}.json").read_text(
             encoding="utf-8"))
-        write_in_job_folder(Path(handout_dir) / f"{pid}.html", render_handout(prescription))
+        html = render_handout(prescription, care_team_phone)
+        write_in_job_folder(Path(handout_dir) / f"{pid}.html", html)
         write_in_job_folder(Path(handout_dir) / f"{pid}.ics", session_calendar(prescription))
 
 

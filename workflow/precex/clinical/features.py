@@ -81,6 +81,8 @@ def infusion_calendar(next_date: pd.Series, cycle: pd.Series, reference_date: dt
     out["days_to_next_infusion"] = (rolled - ref).dt.days.astype("float64")
     since = (ref - (rolled - pd.to_timedelta(cyc, unit="D"))).dt.days
     out["days_since_last_infusion"] = since.where(since.between(0, 365)).astype("float64")
+    last = (rolled - pd.to_timedelta(cyc, unit="D")).where(since.between(0, 365))
+    out["last_infusion_date"] = last.dt.strftime("%Y-%m-%d").fillna("").astype(object)
     out["infusion_schedule_unknown"] = unknown.astype(bool)
     dates = []
     for first, days in zip(rolled, cyc, strict=True):

@@ -184,6 +184,60 @@ def enforce_caps(dose: dict[str, Any], caps: Caps,
             dose[component] = None
 
 
+HABITUAL_MAX_MIN = 300  # the upper end of the 150-300 min/week range (PAG 2018)
+GUIDELINE_NOTE = "NOTE_BELOW_ACTIVITY_GUIDELINE"
+
+
+def keep_habitual_activity(dose: dict[str, Any], row: Mapping[str, Any], fired: list[Rule]
+                           ) -> dict[str, Any] | None:
+    """A patient already doing more moderate-to-vigorous activity than the aerobic target is
+    not told to do less without a safety reason: for a moderate aerobic target and no safety
+    rule limiting the dose
+    (status, intensity or exclusions), the weekly aerobic minutes rise to the habitual level
+    (at most 300) and start there. Returns the trace entry, or None when it does not apply."""
+    aerobic = dose.get("aerobic")
+    habitual = json_value(row.get("mvpa_min_per_week"))
+    # Moderate plans only: a light plan has its reasons, and a vigorous minute counts double.
+    if not aerobic or not isinstance(habitual, int | float) or aerobic["intensity"] != "moderate":
+        return None
+    weekly = aerobic["sessions_per_week"] * aerobic["minutes_per_session"]
+    limiting = [r.id for r in fired if r.kind == "safety" and (
+        r.effect.get("status", "prescribed") != "prescribed" or "max_intensity" in r.effect
+        or r.effect.get("exclude") or r.effect.get("progression") == "slow")]
+    if habitual <= weekly or limiting:
+        return None
+    target = 5 * int(min(habitual, HABITUAL_MAX_MIN) // 5)
+    sessions = max(aerobic["sessions_per_week"], -(-target // 60))
+    aerobic["sessions_per_week"] = min(7, sessions)
+    aerobic["minutes_per_session"] = min(60, 5 * round(target / aerobic["sessions_per_week"] / 5))
+    return {"rule_id": "PLAN_HABITUAL_ACTIVITY", "kind": "modifier",
+            "title": "Habitual activity kept", "grade": "G1",
+            "citation": "2018 Physical Activity Guidelines Advisory Committee Scientific Report "
+                        "(150-300 min/week; more activity brings more benefit); Campbell KL "
+                        "et al. MSSE 2019 (avoid inactivity)",
+            "rationale": "A patient already more active than the target keeps their level "
+                         "unless a safety rule limits the dose.",
+            "effect": {"aerobic.sessions_per_week": aerobic["sessions_per_week"],
+                       "aerobic.minutes_per_session": aerobic["minutes_per_session"]},
+            "inputs": {"mvpa_min_per_week": habitual}, "applied": True,
+            "note": f"habitual {habitual:.0f} min/week is above the target of {weekly} min/week "
+                    "and no safety rule limits the dose: aerobic volume kept, from week 1"}
+
+
+def _drop_guideline_note_below_target(plan: dict[str, Any], annotations: list[dict[str, Any]],
+                                      trace: list[dict[str, Any]]) -> None:
+    """'Below 150 min/week' is not said to a patient whose own target is below 150."""
+    aerobic = plan.get("aerobic") or {}
+    if aerobic.get("minutes_per_week", 0) >= 150:
+        return
+    annotations[:] = [a for a in annotations if a["rule_id"] != GUIDELINE_NOTE]
+    for entry in trace:
+        if entry["rule_id"] == GUIDELINE_NOTE:
+            entry["applied"] = False
+            entry["note"] = ("not shown: this plan's aerobic target is below 150 min/week, so "
+                             "the guideline is not the patient's target yet")
+
+
 def _trace_entry(rule: Rule, row: Mapping[str, Any], applied: bool, note: str,
                  changed: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
@@ -302,7 +356,12 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
             _add_unique(caps.monitoring, item)
 
     enforce_caps(dose, caps, base_dose)
-    plan = build_plan(row, dose, caps, settings.reference_date)
+    habitual = keep_habitual_activity(dose, row, fired)
+    if habitual is not None:
+        trace.append(habitual)
+    plan = build_plan(row, dose, caps, settings.reference_date,
+                      aerobic_ramp=habitual is None)
+    _drop_guideline_note_below_target(plan, annotations, trace)
     issues = row.get("data_issues")
     return {
         "patient_id": pid,

@@ -230,7 +230,8 @@ def weekly_met_minutes(aerobic: dict | None, resistance: dict | None) -> float:
 def progression_plan(aerobic: dict | None, resistance: dict | None, slow: bool,
                      infusions: list[dt.date] | None = None,
                      reference_date: dt.date | None = None,
-                     exclude: set[str] | None = None) -> list[dict[str, Any]]:
+                     exclude: set[str] | None = None,
+                     aerobic_ramp: bool = True) -> list[dict[str, Any]]:
     """12 weeks building up to the target; every week is at or below the capped target.
 
     Weeks with a projected infusion list its date: that day and the two after it are light
@@ -245,11 +246,12 @@ def progression_plan(aerobic: dict | None, resistance: dict | None, slow: bool,
         frac = min(1.0, start + (1 - start) * (w - 1) / (ramp - 1))
         week: dict[str, Any] = {"week": w}
         a = r = None
-        if aerobic:
-            intensity = aerobic["intensity"] if w > (4 if slow else 2) else _one_below(
-                aerobic["intensity"])
+        if aerobic:  # without the ramp (habitual activity kept) the target from week 1
+            early = aerobic_ramp and w <= (4 if slow else 2)
+            intensity = _one_below(aerobic["intensity"]) if early else aerobic["intensity"]
             minutes = min(aerobic["minutes_per_session"],
-                          _round5(aerobic["minutes_per_session"] * frac))
+                          _round5(aerobic["minutes_per_session"] * (frac if aerobic_ramp
+                                                                    else 1.0)))
             a = {"sessions_per_week": aerobic["sessions_per_week"],
                  "minutes_per_session": minutes, "intensity": intensity,
                  "modes": aerobic_modes(exclude or set(), intensity)}
@@ -380,8 +382,8 @@ def _spread(slots: list[int], n: int) -> list[int]:
     return sorted({slots[int(k * step)] for k in range(n)})
 
 
-def build_plan(row: Mapping[str, Any], dose: dict[str, Any], caps: Any, reference_date: dt.date
-               ) -> dict[str, Any]:
+def build_plan(row: Mapping[str, Any], dose: dict[str, Any], caps: Any, reference_date: dt.date,
+               aerobic_ramp: bool = True) -> dict[str, Any]:
     aerobic, resistance = dose.get("aerobic"), dose.get("resistance")
     a_out = r_out = None
     if aerobic:
@@ -432,7 +434,7 @@ def build_plan(row: Mapping[str, Any], dose: dict[str, Any], caps: Any, referenc
         components["flexibility"] = {"sessions_per_week": 3, "minutes_per_session": 10}
     slow = caps.progression == "slow"
     progression = progression_plan(a_out, r_out, slow, _infusions(row), reference_date,
-                                   caps.exclude) if (a_out or r_out) else []
+                                   caps.exclude, aerobic_ramp) if (a_out or r_out) else []
     first = progression[0] if progression else {}
     monitoring = list(caps.monitoring)
     if a_out or r_out:

@@ -91,13 +91,42 @@ def with_safety_inputs(flat: pd.DataFrame) -> pd.DataFrame:
         for pid in idx[mask.to_numpy()]:
             notes.setdefault(pid, []).append(text(pid) if callable(text) else text)
 
+    # Treatment phase against the agents: a contradiction is a data issue, and a cytotoxic
+    # agent beside a "completed" phase still asks for blood counts (myelosuppressive).
+    phase = _text(f, "treatment_phase")
+    cytotoxic = _bool(f, "cytotoxic_agent").fillna(False).astype(bool)
+    known = _bool(f, "agents_known").fillna(False).astype(bool)
+    agents = _text(f, "agents")
+    done_but_cytotoxic = phase.isin(["survivorship", "endocrine"]) & cytotoxic
+    chemo_without = phase.isin(["neoadjuvant_chemo", "adjuvant_chemo"]) & known & ~cytotoxic
+    note(done_but_cytotoxic, lambda pid: f"treatment phase '{phase[pid]}' but the agents "
+         f"include a cytotoxic drug ({agents[pid].replace(';', ', ')}): check whether "
+         "chemotherapy is current; blood counts are required meanwhile")
+    note(chemo_without, lambda pid: f"treatment phase '{phase[pid]}' but no cytotoxic agent "
+         f"is listed ({agents[pid].replace(';', ', ')}): check the phase or the agents")
+    if "myelosuppressive_therapy" in f.columns or done_but_cytotoxic.any():
+        f["myelosuppressive_therapy"] = (_bool(f, "myelosuppressive_therapy").fillna(False)
+                                         .astype(bool) | done_but_cytotoxic)
+
+    last_infusion = _text(f, "last_infusion_date")
+    in_cycle = _bool(f, "myelosuppressive_therapy").fillna(False).astype(bool) | _bool(
+        f, "in_chemotherapy").fillna(False).astype(bool)
     for name, col in BLOOD_COLUMNS.items():
         given = _text(f, f"{name}_state")
         present = _num(f, col).notna()
         state = given.where(given != "", np.where(present, "measured", "missing"))
         # A state that claims a value where none survived is missing (never measured).
-        f[f"{name}_state"] = state.where(~(state.isin(["measured", "conflicting"]) & ~present),
-                                         "missing")
+        state = state.where(~(state.isin(["measured", "conflicting"]) & ~present), "missing")
+        # A count from before the current cycle's infusion says nothing about this cycle's
+        # nadir: stale, not measured. Its value is kept, so a low one still caps (a newer
+        # normal count is what lifts that cap).
+        taken = _text(f, f"{name}_date").str[:10]
+        before_cycle = (in_cycle & present & taken.ne("") & last_infusion.ne("")
+                        & (taken < last_infusion) & state.isin(["measured", "conflicting"]))
+        f[f"{name}_state"] = state.where(~before_cycle, "stale")
+        note(before_cycle, lambda pid, name=name, taken=taken: (
+            f"{name} of {taken[pid]} predates the current chemotherapy cycle (last infusion "
+            f"{last_infusion[pid]}): stale, not read as this cycle's count"))
 
     # Fever: the flag or a temperature >= 38.0 C; disagreement keeps the fever (most adverse).
     fever = _bool(f, "fever")
@@ -178,6 +207,19 @@ def with_safety_inputs(flat: pd.DataFrame) -> pd.DataFrame:
                                    | _has(comorbid, "atrial_fibrillation")
                                    | _has(comorbid, "pacemaker") | (hb < 8)
                                    | f["resting_hr_state"].isin(["rejected"])).astype(bool)
+
+    # Wearable MVPA that the measured peak makes impossible: MVPA is >= 3 METs, and activity
+    # sustained for minutes stays at or below about 60% of peak (the top of the moderate
+    # band), so it needs a peak of about 5 METs (17.5 mL/kg/min); below 3 METs (10.5) none.
+    vo2 = _num(f, "vo2peak_ml_kg_min")
+    mvpa = _num(f, "mvpa_min_per_week")
+    impossible = (vo2 < 10.5) & (mvpa > 0)
+    implausible = (vo2 < 17.5) & (mvpa >= 150) & ~impossible
+    note(impossible | implausible, lambda pid: (
+        f"the wearable reports {mvpa[pid]:.0f} min/week of moderate-to-vigorous activity "
+        f"(3 METs or more) but VO2peak is {vo2[pid]:g} mL/kg/min ({vo2[pid] / 3.5:.1f} METs): "
+        + ("impossible" if impossible[pid] else "implausible for sustained activity")
+        + "; check the device's MVPA threshold or the exercise test"))
 
     gaps = pd.Series("", index=idx, dtype=object)
     for name in SAFETY_INPUTS:

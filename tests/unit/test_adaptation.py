@@ -69,16 +69,44 @@ def test_the_base_prescription_is_vigorous_and_weekly():
     assert p["aerobic"]["intensity"] == "vigorous" and p["aerobic"]["minutes_per_week"] == 75
 
 
-@pytest.mark.parametrize("daily,decision,week", [
-    (0.80 * 75 / 7, "advance", 2),   # 80% of 75 min/week
-    (0.79 * 75 / 7, "hold", 1),
-    (0.50 * 75 / 7, "hold", 1),
-    (0.49 * 75 / 7, "step_back", 1),
+@pytest.mark.parametrize("share,decision,week", [
+    (0.80, "advance", 2),   # 80% of the week that was prescribed (week 1), not of week 12
+    (0.79, "hold", 1),
+    (0.50, "hold", 1),
+    (0.49, "step_back", 1),
 ])
-def test_adherence_thresholds(daily, decision, week):
-    out = run(base_prescription(), days([daily] * 7))
+def test_adherence_thresholds(share, decision, week):
+    p = base_prescription()
+    first = p["this_week"]["aerobic"]
+    weekly = first["sessions_per_week"] * first["minutes_per_session"]
+    assert weekly < p["aerobic"]["minutes_per_week"]  # week 1 is lighter than the target
+    out = run(p, days([share * weekly / 7] * 7))
     assert out["adaptation"]["decision"] == decision
     assert out["adaptation"]["current_week"] == week
+    assert out["adaptation"]["features"]["aerobic_adherence_pct"] == pytest.approx(
+        100 * share, abs=0.1)
+
+
+def test_doing_week_ones_dose_advances_and_more_is_not_adherence_above_100():
+    p = base_prescription()
+    first = p["this_week"]["aerobic"]
+    exact = run(p, days([first["sessions_per_week"] * first["minutes_per_session"] / 7] * 7))
+    assert exact["adaptation"]["decision"] == "advance"
+    more = run(p, days([2.53 * first["sessions_per_week"] * first["minutes_per_session"] / 7]
+                       * 7))
+    features = more["adaptation"]["features"]
+    assert features["aerobic_adherence_pct"] == 100.0
+    assert features["aerobic_minutes_pct_of_prescribed"] == pytest.approx(253, abs=0.1)
+
+
+def test_a_light_week_counts_light_minutes_too():
+    p = base_prescription(fitness_category="functional_disability", mvpa_min_per_week=0.0)
+    first = p["this_week"]["aerobic"]
+    assert first["intensity"] == "light"
+    weekly = first["sessions_per_week"] * first["minutes_per_session"]
+    out = run(p, days([0.0] * 7, light_min=weekly / 7))
+    assert out["adaptation"]["features"]["aerobic_adherence_pct"] == pytest.approx(100, abs=0.1)
+    assert out["adaptation"]["decision"] == "advance"
 
 
 def test_advance_follows_the_capped_progression_plan():
@@ -310,7 +338,7 @@ def test_the_cycle_calendar_keeps_hard_sessions_off_infusion_days():
         assert all(s["type"] != "resistance" for s in days_[day]["sessions"])
 
 
-def test_a_stop_schedules_no_session_and_the_bundle_stays_draft(tmp_path):
+def test_a_stop_schedules_no_session_and_holds_the_order_naming_the_red_flag(tmp_path):
     from precex.adaptation.stage import adapted_bundle
 
     symptoms = pd.DataFrame({"patient_id": ["A"], "date": ["2026-01-07"], "fever": ["true"]})
@@ -319,7 +347,12 @@ def test_a_stop_schedules_no_session_and_the_bundle_stays_draft(tmp_path):
     assert out["this_week"] is None
     assert all(d["sessions"] == [] for d in out["schedule"])
     bundle = adapted_bundle(out)
-    assert bundle["entry"][0]["resource"]["status"] == "draft"
+    # the exercise order is held while the red flag is reviewed, and says why
+    assert bundle["entry"][0]["resource"]["status"] == "on-hold"
+    request = bundle["entry"][1]["resource"]
+    assert request["status"] == "on-hold"
+    assert "fever on 2026-01-07" in request["patientInstruction"]
+    assert out["adaptation"]["reasons"][0] == "red flag: fever on 2026-01-07"
 
 
 @settings(max_examples=40, deadline=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pandas as pd
 import pytest
@@ -176,6 +177,39 @@ def test_the_review_queue_is_read_fresh_and_most_urgent_first(tmp_path):
                    decision="approve", signed_by="dr.b", signed_at=WHEN)
     assert "P1" not in set(review_queue(str(results), log)["patient_id"])  # at once
     assert "P1" in set(review_queue(str(results), log, include_signed=True)["patient_id"])
+
+
+def test_the_review_queue_lists_stops_first_then_a_current_fever(tmp_path):
+    from precex.prescription.review import review_queue
+
+    results, log = tmp_path / "results", str(tmp_path / "signoffs.tsv")
+    changed_before = _prescription("P3")
+    fever = _prescription("P4", fever=True)
+    stopped = _prescription("P5")
+    _write_batch(results, [_prescription("P1"), _prescription("P3", platelets_10e9_l=45.0),
+                           fever, stopped])
+    append_signoff(log, patient_id="P3", digest=prescription_digest(changed_before),
+                   decision="approve", signed_by="dr.a", signed_at=WHEN)
+    append_signoff(log, patient_id="P5", digest=prescription_digest(stopped),
+                   decision="approve", signed_by="dr.a", signed_at=WHEN)
+    adapted = json.loads(json.dumps(stopped))
+    adapted["adaptation"] = {"week": 2, "decision": "stop",
+                             "features": {"red_flags": "chest pain on 2026-01-16"}}
+    folder = results / "adaptations" / "prescriptions"
+    folder.mkdir(parents=True)
+    (folder / "P5.week-2.json").write_text(json.dumps(adapted))
+    earlier = json.loads(json.dumps(adapted))
+    earlier["adaptation"] = {"week": 1, "decision": "advance", "features": {}}
+    (folder / "P5.week-1.json").write_text(json.dumps(earlier))
+    queue = review_queue(str(results), log)
+    # the stop (though its base plan is signed), then the fever, then the rest as before
+    assert list(queue["patient_id"]) == ["P5", "P4", "P3", "P1"]
+    assert "chest pain on 2026-01-16" in queue.loc[0, "needs"]
+    assert "weekly update 2" in queue.loc[0, "needs"]
+    assert queue.loc[1, "needs"].startswith("current fever: call the patient")
+    (folder / "P5.week-3.json").write_text(json.dumps(
+        {**earlier, "adaptation": {"week": 3, "decision": "hold", "features": {}}}))
+    assert "P5" not in set(review_queue(str(results), log)["patient_id"])  # cleared, signed
 
 
 def test_precex_signoff_and_review_commands(tmp_path, monkeypatch, capsys):

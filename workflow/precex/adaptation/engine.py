@@ -44,7 +44,10 @@ def _decide(fired: list[Any], features: dict[str, Any]) -> tuple[str, list[str]]
                   else "no adaptation rule applied")
         return "hold", [reason]
     decision = max((d for d, _ in decisions), key=DECISIONS.index)
-    return decision, [f"{r.id}: {r.title}" for d, r in decisions if d == decision]
+    reasons = [f"{r.id}: {r.title}" for d, r in decisions if d == decision]
+    if decision == "stop" and features.get("red_flags"):  # which symptom, which day
+        reasons.insert(0, f"red flag: {features['red_flags']}")
+    return decision, reasons
 
 
 def _week_dose(prescription: dict[str, Any], week: int, resistance_week: int
@@ -159,9 +162,10 @@ def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: Rule
     schedule = weekly_schedule({"days_to_next_infusion": days_to_infusion(prescription, start)},
                                aerobic, resistance, extras, start)
     if decision == "stop":  # a red flag: no session is scheduled until the team has cleared
+        flag = features.get("red_flags") or "red-flag symptom"
         for day in schedule:
             day["sessions"] = []
-            day["note"] = "stopped: red-flag symptom - no exercise until the treating team clears"
+            day["note"] = f"stopped ({flag}): no exercise until the treating team clears"
     swap = any(r.effect.get("swap_vigorous_today") for r in fired)
     if swap and schedule:
         today = schedule[0]

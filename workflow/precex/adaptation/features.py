@@ -1,15 +1,22 @@
 """What the adaptation rules read: per-patient summaries of the days since the prescription.
 
 - followup_days: days with wearable data after the prescription's reference date;
-- aerobic_adherence_pct: observed MVPA minutes per 7 days / prescribed aerobic minutes per week
-  x 100 (MVPA counts any moderate-to-vigorous activity, so this is an upper bound);
-- sessions_completed_per_week: days with MVPA >= the prescribed session length, per 7 days;
+- aerobic_adherence_pct: observed minutes per 7 days at the prescribed week's intensity or above
+  / that week's prescribed aerobic minutes x 100, at most 100 (the week that was prescribed,
+  this_week: week 1's lighter dose when issued, never the week-12 target). A light week counts
+  light minutes too (`light_min`, Fitbit's LightlyActiveMinutes) beside MVPA; a moderate or
+  vigorous week counts MVPA. aerobic_minutes_pct_of_prescribed keeps the uncapped share, so
+  doing more than prescribed is shown as such, not as adherence above 100%;
+- sessions_completed_per_week: days with those minutes >= the prescribed session length, per
+  7 days;
 - weeks_missed: complete 7-day blocks since the prescription with no such session day;
 - hrv_readiness: the last day's lnRMSSD against the 7-day band (precex.wearables.features);
 - resting_hr_rise_3d: the last 3 days' resting HR all > baseline + 10 bpm (baseline: the
   prescription's resting HR, else the median of the first 7 follow-up days);
 - symptom_fever, symptom_new_bone_pain, symptom_chest_pain, symptom_dyspnoea: any day true;
-- fatigue_mean, pain_mean: mean 0-10 scores over the last 7 days.
+- fatigue_mean, pain_mean: mean 0-10 scores over the last 7 days;
+- red_flags: each red-flag symptom with the first day it was reported ("fever on
+  2026-01-09; chest pain on 2026-01-10"), for the stop message.
 """
 
 from __future__ import annotations
@@ -25,9 +32,10 @@ from precex.problems import InputError, Problem
 from precex.wearables.features import hrv_readiness
 
 ADAPTATION_FEATURES = (
-    "followup_days", "aerobic_adherence_pct", "sessions_completed_per_week", "weeks_missed",
+    "followup_days", "aerobic_adherence_pct", "aerobic_minutes_pct_of_prescribed",
+    "sessions_completed_per_week", "weeks_missed",
     "hrv_readiness", "resting_hr_rise_3d", "symptom_fever", "symptom_new_bone_pain",
-    "symptom_chest_pain", "symptom_dyspnoea", "fatigue_mean", "pain_mean",
+    "symptom_chest_pain", "symptom_dyspnoea", "fatigue_mean", "pain_mean", "red_flags",
 )
 SYMPTOM_FLAGS = ("fever", "new_bone_pain", "chest_pain", "dyspnoea")
 SYMPTOM_SCORES = ("fatigue", "pain")
@@ -40,6 +48,16 @@ def issue_date(prescription: dict[str, Any]) -> dt.date:
     adapted = prescription.get("adaptation") or {}
     return dt.date.fromisoformat(adapted.get("data_through",
                                              prescription["engine"]["reference_date"]))
+
+
+def prescribed_week(prescription: dict[str, Any]) -> dict[str, Any]:
+    """The aerobic dose the patient was asked to do in the week being scored: this_week's
+    (week 1 of the progression when issued, the adapted week after an adaptation), else the
+    aerobic component itself."""
+    week = ((prescription.get("this_week") or {}).get("aerobic")
+            or prescription.get("aerobic") or {})
+    return {k: week[k] for k in ("sessions_per_week", "minutes_per_session", "intensity")
+            if k in week}
 
 
 SOURCE_ROW = "source_row"
@@ -194,7 +212,7 @@ def shard_adaptation_features(prescriptions: dict[str, dict[str, Any]],
     wear_rows = wearables["row"].to_numpy() if "row" in wearables else None
     days = _day_numbers(wearables["day"]) if len(wearables) else np.zeros(0, np.int64)
     numbers = {}
-    for col in ("mvpa_min", "resting_hr", "hrv_rmssd_ms"):
+    for col in ("mvpa_min", "light_min", "resting_hr", "hrv_rmssd_ms"):
         if col in wearables:
             text, values, bad = _parse_numbers(wearables[col])
             numbers[col] = (text.to_numpy(), values.to_numpy(dtype=float), bad)
@@ -218,7 +236,7 @@ def shard_adaptation_features(prescriptions: dict[str, dict[str, Any]],
     for pid, prescription in prescriptions.items():
         mine = wear_at.get(pid, empty)
         problem = None
-        for col in ("mvpa_min", "resting_hr", "hrv_rmssd_ms"):
+        for col in ("mvpa_min", "light_min", "resting_hr", "hrv_rmssd_ms"):
             text, _, bad = numbers[col]
             hits = np.flatnonzero(bad[mine])
             if len(hits):
@@ -236,9 +254,15 @@ def shard_adaptation_features(prescriptions: dict[str, dict[str, Any]],
                            {c: v[1][mine] for c, v in numbers.items()}, readiness.get(pid))
         if symptoms is not None:
             theirs = sym_at.get(pid, empty)
-            for flag, (truth, _) in flags.items():
-                features[f"symptom_{flag}"] = bool(truth[theirs].any())
             their_days = sym_days[theirs]
+            named = []
+            for flag, (truth, _) in flags.items():
+                hits = truth[theirs]
+                features[f"symptom_{flag}"] = bool(hits.any())
+                if hits.any():
+                    first = np.datetime64(int(their_days[hits].min()), "D").astype(str)
+                    named.append(f"{flag.replace('_', ' ')} on {first}")
+            features["red_flags"] = "; ".join(named) or None
             recent = their_days > their_days.max() - 7 if len(theirs) else np.zeros(0, bool)
             for score, (_, values, _) in scores.items():
                 last_week = values[theirs][recent]
@@ -278,6 +302,7 @@ def _wearable_features(out: dict[str, Any], prescription: dict[str, Any], days: 
                        values: dict[str, np.ndarray], readiness: str | None) -> None:
     """The wearable features of one patient from their rows (day numbers, parsed columns)."""
     aerobic = prescription.get("aerobic") or {}
+    week = prescribed_week(prescription)
     n_days = len(np.unique(days))
     out["followup_days"] = n_days
     if not n_days:
@@ -285,10 +310,15 @@ def _wearable_features(out: dict[str, Any], prescription: dict[str, Any], days: 
     issued = _date_number(issue_date(prescription))
     per_week = 7 / n_days
     mvpa = np.where(np.isnan(values["mvpa_min"]), 0.0, values["mvpa_min"])
+    if week.get("intensity") == "light" and "light_min" in values:
+        mvpa = mvpa + np.where(np.isnan(values["light_min"]), 0.0, values["light_min"])
     minutes = float(mvpa.sum()) * per_week
-    if aerobic.get("minutes_per_week"):
-        out["aerobic_adherence_pct"] = round(100 * minutes / aerobic["minutes_per_week"], 1)
-    session_len = aerobic.get("minutes_per_session", 0) or 0
+    weekly = week.get("sessions_per_week", 0) * week.get("minutes_per_session", 0)
+    if weekly:
+        share = round(100 * minutes / weekly, 1)
+        out["aerobic_minutes_pct_of_prescribed"] = share
+        out["aerobic_adherence_pct"] = min(100.0, share)
+    session_len = week.get("minutes_per_session", 0) or 0
     session_days = mvpa >= max(session_len, 1)
     out["sessions_completed_per_week"] = round(float(session_days.sum()) * per_week, 2)
     weeks_with = set(((days[session_days] - issued - 1) // 7).tolist())

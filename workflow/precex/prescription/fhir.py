@@ -55,6 +55,8 @@ def _status(p: dict[str, Any], signoff: dict[str, Any]) -> tuple[str, str]:
     clinician approved exactly this content; a rejected one is revoked."""
     if signoff["state"] == "rejected":
         return "revoked", "revoked"
+    if (p.get("adaptation") or {}).get("decision") == "stop":  # a red flag holds the order
+        return "on-hold", "on-hold"
     if p["status"] == "prescribed":
         return ("active", "active") if signoff["state"] in SIGNED_STATES else ("draft", "draft")
     return {"clearance_required": ("draft", "draft"),
@@ -112,6 +114,11 @@ def _lines(p: dict[str, Any]) -> list[str]:
                      f"{res['load_pct_1rm'][1]}% 1RM")
     if not lines:
         lines.append("No exercise sessions: " + p["status"].replace("_", " "))
+    stop = p.get("adaptation") or {}
+    if stop.get("decision") == "stop":
+        flag = (stop.get("features") or {}).get("red_flags") or "a red-flag symptom"
+        lines = [f"STOP - do not exercise: {flag}. Call the oncology team today; no session "
+                 "until the treating team has cleared the patient"]
     return lines
 
 

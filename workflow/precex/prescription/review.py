@@ -61,13 +61,52 @@ def review_queue(results: str, signoff_log: str, *, include_signed: bool = False
             "clearance_required": "medical clearance, then sign-off",
             "deferred": "medical review (exercise deferred), then sign-off",
         }.get(p["status"], "sign-off" if state == "draft" else "none")
+        urgent = FEVER_RANK if _has_fever(p) else None
+        if urgent is not None:
+            needs = "current fever: call the patient and the oncology team today; " + needs
         rows.append({"patient_id": p["patient_id"], "status": p["status"],
                      "triage": p.get("triage", ""), "signoff": state, "needs": needs,
-                     "signed_by": block.get("by", ""), "signed_at": block.get("at", "")})
-    queue = pd.DataFrame(rows, columns=QUEUE_COLUMNS)
+                     "signed_by": block.get("by", ""), "signed_at": block.get("at", ""),
+                     "_urgent": urgent})
+    stops = adaptation_stops(Path(results))
+    rows = [r for r in rows if r["patient_id"] not in stops] + list(stops.values())
+    queue = pd.DataFrame(rows, columns=[*QUEUE_COLUMNS, "_urgent"])
     if len(queue):
         rank = queue["signoff"].map(PRIORITY).where(queue["signoff"] != "draft",
                                                     queue["status"].map(PRIORITY).fillna(3))
+        rank = queue["_urgent"].astype(float).fillna(rank.astype(float))
         queue = queue.assign(_rank=rank).sort_values(["_rank", "patient_id"], kind="stable")
         queue = queue.drop(columns="_rank").reset_index(drop=True)
-    return queue
+    return queue.drop(columns="_urgent")
+
+
+STOP_RANK, FEVER_RANK = -2, -1  # before every other row: stops, then a current fever
+
+
+def _has_fever(p: dict) -> bool:
+    return any(t.get("rule_id") == "SAFETY_FEVER" and t.get("applied")
+               for t in p.get("trace") or [])
+
+
+def adaptation_stops(results: Path) -> dict[str, dict]:
+    """The patients whose latest weekly adaptation stopped for a red flag, as queue rows that
+    name the symptom and the day (listed whatever the sign-off of the base prescription)."""
+    latest: dict[str, tuple[int, dict]] = {}
+    for path in sorted((results / "adaptations" / "prescriptions").glob("*.week-*.json")):
+        if path.name.endswith(".fhir.json"):
+            continue
+        p = json.loads(path.read_text(encoding="utf-8"))
+        week = int((p.get("adaptation") or {}).get("week", 0))
+        if week >= latest.get(p["patient_id"], (0, {}))[0]:
+            latest[p["patient_id"]] = (week, p)
+    rows = {}
+    for pid, (week, p) in latest.items():
+        adaptation = p["adaptation"]
+        if adaptation.get("decision") != "stop":
+            continue
+        flag = (adaptation.get("features") or {}).get("red_flags") or "red-flag symptom"
+        rows[pid] = {"patient_id": pid, "status": "stopped", "triage": p.get("triage", ""),
+                     "signoff": "draft", "needs": f"STOP at weekly update {week} ({flag}): "
+                     "call the patient today; no exercise until the treating team clears",
+                     "signed_by": "", "signed_at": "", "_urgent": STOP_RANK}
+    return rows

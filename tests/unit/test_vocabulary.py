@@ -45,7 +45,8 @@ def test_unknown_terms_are_returned_not_dropped():
 
 
 @pytest.mark.parametrize("text,regions", [
-    ("T7, L2-L4", {"spine", "thoracic_spine"}), ("L2-L4", {"spine"}), ("C5", {"spine"}), ("sacrum", {"spine"}),
+    ("T7, L2-L4", {"spine", "thoracic_spine"}), ("L2-L4", {"spine"}), ("C5", {"spine"}),
+    ("sacrum", {"spine"}), ("T8 unstable", {"spine", "thoracic_spine"}),
     ("left femur; pelvis", {"pelvis_femur"}), ("acetabulum", {"pelvis_femur"}),
     ("humerus (R)", {"upper_limb"}), ("ribs", {"ribs_sternum"}), ("skull", {"skull"}),
     ("widespread", {"widespread"}),

@@ -31,7 +31,8 @@ from precex.prescription.rules import INTENSITIES, STATUSES, Rule, RuleBase, eva
 from precex.profile.host import json_value
 
 DECISIONS = ("advance", "hold", "step_back", "stop")  # ascending caution
-_REBUILT = frozenset({"status", "max_intensity", "max_intensity_planned", "excluded", "aerobic", "resistance",
+_REBUILT = frozenset({"status", "max_intensity", "max_intensity_planned", "excluded",
+                      "aerobic", "resistance",
                       "weekly_met_minutes", "schedule", "this_week", "referrals", "notes",
                       "adaptation", "adaptation_history", "trace"})
 WEEKS = 12

@@ -63,6 +63,14 @@ def _count(table: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_numeric(table[column], errors="coerce").fillna(0).astype(int)
 
 
+def _intensity_now(rx: pd.DataFrame) -> pd.Series:
+    """What each patient may do now (this week's highest intensity, never above the cap);
+    the cap alone for a table written before max_intensity_now existed."""
+    if "max_intensity_now" not in rx:
+        return rx["max_intensity"]
+    return rx["max_intensity_now"].where(rx["max_intensity_now"] != "", rx["max_intensity"])
+
+
 def review_queue(prescriptions: pd.DataFrame, stopped: list[dict[str, Any]] | None = None
                  ) -> list[dict[str, Any]]:
     """Patients a clinician must look at first: an adaptation that stopped, not simply
@@ -77,7 +85,8 @@ def review_queue(prescriptions: pd.DataFrame, stopped: list[dict[str, Any]] | No
         order = {"deferred": 0, "clearance_required": 1, "prescribed": 2}
         rows += [{"id": r["patient_id"], "href": quote(str(r["patient_id"])) + ".html",
                   "status": str(r["status"]).replace("_", " "), "triage": r["triage"],
-                  "supervision": r["supervision"], "max_intensity": r["max_intensity"],
+                  "supervision": r["supervision"],
+                  "max_intensity": r.get("max_intensity_now") or r["max_intensity"],
                   "data_to_obtain": int(float(r.get("data_to_obtain") or 0)),
                   "data_issues": int(float(r.get("data_issues") or 0)),
                   "rank": order.get(r["status"], 3)} for _, r in waiting.iterrows()]
@@ -106,7 +115,7 @@ def patient_table(profiles: pd.DataFrame, prescriptions: pd.DataFrame,
     frame = pd.DataFrame({
         "id": rx["patient_id"], "status": rx["status"].str.replace("_", " "),
         "triage": rx["triage"], "supervision": rx["supervision"],
-        "max_intensity": rx["max_intensity"], "flags": flags,
+        "max_intensity": _intensity_now(rx), "flags": flags,
         "obtain": counts["data_to_obtain"], "issues": counts["data_issues"],
         "signoff": rx["signoff"].str.replace("_", " ") if "signoff" in rx else "draft",
         "complete": completeness.astype(int).to_numpy(),

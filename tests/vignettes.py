@@ -15,13 +15,14 @@ from pathlib import Path
 
 from precex.prescription.fhir import prescription_bundle, validate_bundle
 from precex.prescription.rules import INTENSITIES, SUPERVISION
+from precex.reporting.handout import render_handout
 
 REF = dt.date(2026, 1, 5)
 COLUMNS = ["patient_id", "age", "sex", "height_cm", "weight_kg", "stage", "treatment_phase",
            "agents", "next_infusion_date", "cycle_length_days", "bone_metastases",
            "bone_metastasis_sites", "lvef_pct", "fever", "temperature_c", "resting_hr",
            "blood_pressure", "vo2peak_ml_kg_min", "hr_max_measured", "gait_speed_m_s",
-           "comorbidities", "surgery_date"]
+           "comorbidities", "surgery_date", "neuropathy_grade", "bmd_t_score"]
 DEFAULT = {"age": "55", "sex": "F", "height_cm": "165", "weight_kg": "65", "stage": "II",
            "treatment_phase": "survivorship", "fever": "no", "resting_hr": "68",
            "blood_pressure": "124/78", "lvef_pct": "62"}
@@ -147,9 +148,73 @@ VIGNETTES: dict[str, tuple[dict, list, dict]] = {
     "V52": ({"treatment_phase": "adjuvant_chemo", "agents": "docetaxel, cyclophosphamide",
              "next_infusion_date": "12/01/2026", "cycle_length_days": "21"}, NORMAL_CBC,
             {"max": "moderate", "obtain": "infusion date"}),
+    # Issue 28: the plan fits the patient (site, modes, fitness, dated data, habitual activity)
+    "V53": ({"stage": "IV", "treatment_phase": "metastatic", "bone_metastases": "unstable",
+             "bone_metastasis_sites": "T8"}, NORMAL_CBC,
+            {"status": "clearance_required", "excluded": {"upper_body_loading"},
+             "no_exercise": ("seated row", "chest press", "bird-dog", "wall push-up")}),
+    "V54": ({"stage": "IV", "treatment_phase": "metastatic", "bone_metastases": "stable",
+             "bone_metastasis_sites": "left acetabulum"}, NORMAL_CBC,
+            {"excluded": {"lower_body_loading"},
+             "no_exercise": ("glute bridge", "holding a weight", "leg press"),
+             "has_exercise": "sit-to-stand from a chair (body weight only)"}),
+    "V55": ({"neuropathy_grade": "2"}, [],
+            {"excluded": {"weight_bearing_cardio"}, "no_mode": "walk",
+             "handout_no": ("a brisk walk", "an easy walk", "walking, cycling"),
+             "handout_has": "exercise bike"}),
+    "V56": ({"neuropathy_grade": "1", "vo2peak_ml_kg_min": "30"}, [],
+            {"has_mode": "walk", "not_excluded": {"weight_bearing_cardio"}}),
+    "V57": ({"treatment_phase": "adjuvant_chemo"},
+            [("platelets", "220", "10^9/L"), ("hemoglobin", "12", "g/dL"),
+             ("neutrophils", "1.2", "10^9/L")],
+            {"excluded": {"public_facilities"}, "no_exercise": ("machine",), "no_mode": "pool",
+             "handout_no": ("public facilities", "public_facilities")}),
+    "V58": ({"treatment_phase": "post_surgery", "surgery_date": "2025-12-22"}, [],
+            {"excluded": {"upper_body_loading"}, "no_exercise": ("bird-dog", "plank",
+                                                                 "wall push-up")}),
+    "V59": ({"age": "86"}, [],
+            {"excluded": {"floor_work"}, "balance": True,
+             "no_exercise": ("glute bridge", "bird-dog", "sit-up", "plank"),
+             "has_exercise": "sit-to-stand"}),
+    "V60": ({"treatment_phase": "adjuvant_chemo", "vo2peak_ml_kg_min": "16",
+             "next_infusion_date": "2026-01-12", "cycle_length_days": "21"}, NORMAL_CBC,
+            {"base": "BASE_FUNCTIONAL_DISABILITY", "supervision": "supervised",
+             "this_week_max": "light", "guidance": "rpe"}),
+    "V61": ({"vo2peak_ml_kg_min": "12.5"}, [],
+            {"max": "light", "supervision": "supervised"}),
+    "V62": ({"vo2peak_ml_kg_min": "18"}, [],
+            {"not_fired": "SAFETY_VERY_LOW_FITNESS", "max": "vigorous_or_lower"}),
+    "V63": ({"stage": "IV", "treatment_phase": "metastatic", "bone_metastases": "none"},
+            NORMAL_CBC, {"plan_max": "moderate", "this_week_max": "light"}),
+    "V64": ({"comorbidities": "DEXA T-score -2.7"}, [],
+            {"excluded": {"high_impact", "spinal_loading"}}),
+    "V65": ({"bmd_t_score": "-2.4", "vo2peak_ml_kg_min": "30"}, [],
+            {"not_excluded": {"spinal_loading"}, "not_fired": "SAFETY_OSTEOPOROSIS"}),
+    "V66": ({"bmd_t_score": "-2.5"}, [], {"excluded": {"high_impact", "spinal_loading"}}),
+    "V67": ({"comorbidities": "vertebral compression fracture 2024"}, [],
+            {"excluded": {"high_impact", "spinal_loading"}}),
+    "V68": ({"vo2peak_ml_kg_min": "26"}, NORMAL_CBC,
+            {"min_aerobic_weekly": 280, "week1_aerobic_weekly": 280}),
+    "V69": ({"treatment_phase": "adjuvant_chemo", "agents": "EC",
+             "next_infusion_date": "2026-01-10", "cycle_length_days": "21"},
+            [("platelets", "240", "10^9/L", "2025-12-15"), ("hemoglobin", "12", "g/dL"),
+             ("neutrophils", "3", "10^9/L")],
+            {"state": ("platelets", "stale"), "obtain": "Full blood count",
+             "data_issue": "predates the current chemotherapy cycle"}),
+    "V70": ({"treatment_phase": "adjuvant_chemo", "agents": "paclitaxel"}, NORMAL_CBC,
+            {"obtain": "Next infusion date", "max": "moderate"}),
+    "V71": ({"treatment_phase": "survivorship", "agents": "paclitaxel"}, [],
+            {"data_issue": "cytotoxic", "obtain": "Full blood count"}),
+    "V72": ({"vo2peak_ml_kg_min": "10"}, [], {"data_issue": "impossible"}),
+    "V73": ({"treatment_phase": "adjuvant_chemo"},
+            [("platelets", "40", "10^9/L"), ("hemoglobin", "12", "g/dL"),
+             ("neutrophils", "3", "10^9/L")],
+            {"obtain": "Repeat platelet count", "excluded": {"resistance"}}),
 }
 WEARABLE_RISE = {"V25": [(d, 64 + (d % 3)) for d in range(4, 29)]
                  + [(3, 124), (2, 129), (1, 131)]}
+# Daily MVPA minutes over the 28 days before the reference date.
+WEARABLE_MVPA = {"V68": 45, "V72": 30}
 
 
 def write_inputs(tmp: Path) -> tuple[Path, Path, Path]:
@@ -166,10 +231,14 @@ def write_inputs(tmp: Path) -> tuple[Path, Path, Path]:
             date = lab[3] if len(lab) > 3 else "2026-01-02"
             blood.append(f"{pid}\t{marker}\t{value}\t{unit}\t{date}")
     (tmp / "blood.tsv").write_text("\n".join(blood) + "\n")
-    wear = ["patient_id\tdate\tsteps\tresting_hr"]
+    wear = ["patient_id\tdate\tsteps\tresting_hr\tmvpa_min"]
     for pid, days in WEARABLE_RISE.items():
         for back, hr in days:
-            wear.append(f"{pid}\t{(REF - dt.timedelta(days=back)).isoformat()}\t6000\t{hr}")
+            wear.append(f"{pid}\t{(REF - dt.timedelta(days=back)).isoformat()}\t6000\t{hr}\t")
+    for pid, minutes in WEARABLE_MVPA.items():
+        for back in range(1, 29):
+            wear.append(f"{pid}\t{(REF - dt.timedelta(days=back)).isoformat()}\t9000\t62\t"
+                        f"{minutes}")
     (tmp / "wearables.tsv").write_text("\n".join(wear) + "\n")
     return sheet, tmp / "blood.tsv", tmp / "wearables.tsv"
 
@@ -211,9 +280,42 @@ def check_vignette(pid: str, p: dict) -> None:
         assert p["triage"] == expect["triage"]
     if expect.get("balance"):
         assert p["balance"] is not None
+    names = " ".join(e["name"].lower() for e in (p["resistance"] or {}).get("exercises", []))
     if "no_exercise" in expect and p["resistance"]:
-        names = " ".join(e["name"].lower() for e in p["resistance"]["exercises"])
-        assert expect["no_exercise"] not in names
+        banned = expect["no_exercise"]
+        for name in (banned,) if isinstance(banned, str) else banned:
+            assert name not in names, (pid, name, names)
+    if "has_exercise" in expect:
+        assert expect["has_exercise"] in names, (pid, names)
+    modes = " ".join((p["aerobic"] or {}).get("modes", [])
+                     + [m for w in p["progression"] for m in (w.get("aerobic") or {}).get(
+                         "modes", [])])
+    if "no_mode" in expect:
+        assert expect["no_mode"] not in modes, (pid, modes)
+    if "has_mode" in expect:
+        assert expect["has_mode"] in modes, (pid, modes)
+    assert not expect.get("not_excluded", set()) & set(p["excluded"]), (pid, p["excluded"])
+    fired = {t["rule_id"] for t in p["trace"] if t["applied"]}
+    if "not_fired" in expect:
+        assert expect["not_fired"] not in fired, (pid, fired)
+    if "base" in expect:
+        assert expect["base"] in fired, (pid, fired)
+    if "this_week_max" in expect:
+        assert p["this_week"]["max_intensity"] == expect["this_week_max"], p["this_week"]
+    if "plan_max" in expect:
+        assert at_most(p["max_intensity_planned"], expect["plan_max"]), p["max_intensity_planned"]
+    if "min_aerobic_weekly" in expect:
+        assert p["aerobic"]["minutes_per_week"] >= expect["min_aerobic_weekly"], p["aerobic"]
+    if "week1_aerobic_weekly" in expect:
+        first = p["this_week"]["aerobic"]
+        assert first["sessions_per_week"] * first["minutes_per_session"] >= expect[
+            "week1_aerobic_weekly"], first
+    if "handout_no" in expect or "handout_has" in expect:
+        text = render_handout({**p, "status": "prescribed"}).lower()
+        for phrase in expect.get("handout_no", ()):
+            assert phrase not in text, (pid, phrase)
+        if "handout_has" in expect:
+            assert expect["handout_has"] in text, pid
     if expect.get("wearable_rise"):
         assert p["safety_inputs"]["resting_hr"]["source"].startswith("wearable")
     if "infusion_day" in expect:

@@ -38,7 +38,8 @@ LEVELS = ("none", "light", "moderate", "vigorous")
 # public facilities are, as in neutropenia: home versions follow), then home versions, then
 # body-weight or unloaded ones for site-specific bone restrictions and frailty.
 EXERCISES = [
-    ("Leg press (machine)", "legs", {"lower_body_loading", "public_facilities"}),
+    # Frail older adults train the movement they need, standing up (functional, not a machine).
+    ("Leg press (machine)", "legs", {"lower_body_loading", "public_facilities", "floor_work"}),
     ("Barbell back squat", "legs", {"spinal_loading", "lower_body_loading", "overhead_pressing"}),
     ("Sit-to-stand from a chair, holding a weight", "legs", {"lower_body_loading"}),
     ("Sit-to-stand from a chair (body weight only)", "legs", set()),

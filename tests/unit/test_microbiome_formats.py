@@ -126,3 +126,53 @@ def test_one_unreadable_per_sample_file_excludes_its_patient_only(tmp_path):
     assert list(features.index) == ["P301"]
     excl = pd.read_csv(out["exclusions"], sep="\t")
     assert list(excl["patient_id"]) == ["P304"] and "left out" in excl["reason"].iloc[0]
+
+
+def _mapped(names, sample_map, patients):
+    from precex.microbiome.stage import read_sample_map
+
+    mapping = read_sample_map(str(DATA / sample_map))
+    mapped, problems = [], []
+    for name in names:
+        table = read_microbiome(str(DATA / name))
+        values, found = map_samples(table, mapping, set(patients))
+        mapped.append((table, values))
+        problems += found
+    result = compute_features(mapped, min_depth=100)
+    return result.features, problems + result.problems
+
+
+# Shares written in the profiles' own phylum rows (checked by hand): MetaPhlAn 4 (vOct22,
+# SGB rows, UNCLASSIFIED 12.5) and MetaPhlAn 3 (v30), under the old names Firmicutes and
+# Bacteroidetes, named by run accessions and mapped to patients by the sample map.
+PHYLA = {"P501": (27.90168, 31.03622), "P502": (55.2, 30.1)}
+
+
+@pytest.mark.parametrize("names", [["SRS014476.txt", "SRS015989.txt"],
+                                   ["merged_abundance_table.txt"]])
+def test_metaphlan_phylum_shares_come_from_the_profiles_own_rows_through_a_sample_map(names):
+    features, problems = _mapped(names, "metaphlan_sample_map.tsv", {"P501", "P502"})
+    assert not [p for p in problems if p.excludes], problems
+    for pid, (bacillota, bacteroidota) in PHYLA.items():
+        row = features.loc[pid]
+        assert row["bacillota_pct"] == pytest.approx(bacillota, abs=1e-6)
+        assert row["bacteroidota_pct"] == pytest.approx(bacteroidota, abs=1e-6)
+        assert row["bacillota_bacteroidota_ratio"] == pytest.approx(bacillota / bacteroidota)
+    # species rows (not the SGB t__ rows, not the genus rows) make the butyrate guild
+    assert features.loc["P501", "guild_butyrate_producers_pct"] > 0
+
+
+def test_samples_outside_the_sample_map_are_one_line_not_an_error():
+    from precex.microbiome.features import map_samples as mapper
+    from precex.microbiome.stage import read_sample_map
+
+    mapping = read_sample_map(str(DATA / "metaphlan_sample_map.tsv"))
+    table = read_microbiome(str(DATA / "merged_abundance_table.txt"))
+    many = pd.concat([table.values] + [table.values.rename(index=lambda s, i=i: f"{s}_{i}")
+                                       for i in range(40)])
+    table.values = many
+    values, problems = mapper(table, mapping, {"P501", "P502"})
+    assert sorted(values.index) == ["P501", "P502"]
+    outside = [p for p in problems if "sample map" in p.message]
+    assert len(outside) == 1 and not outside[0].excludes
+    assert "80 samples" in outside[0].message

@@ -356,7 +356,8 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
             _add_unique(caps.monitoring, item)
 
     enforce_caps(dose, caps, base_dose)
-    habitual = keep_habitual_activity(dose, row, fired)
+    # The standard arm of a trial is the ACSM base dose alone: no modifier, this one included.
+    habitual = None if standard_arm else keep_habitual_activity(dose, row, fired)
     if habitual is not None:
         trace.append(habitual)
     plan = build_plan(row, dose, caps, settings.reference_date,

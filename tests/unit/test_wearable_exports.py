@@ -1,0 +1,146 @@
+"""Wearable exports as Fitbit (Fitabase), Apple Health, Oura and FHIR device platforms write
+them (fixtures in tests/data/formats/wearables, written from each format's documentation;
+expected values computed by hand in the comments)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from precex.problems import InputError
+from precex.wearables.exports import detect_export, read_export, read_id_map
+from precex.wearables.features import wearable_features
+from precex.wearables.stage import read_wearable_inputs
+
+DATA = Path(__file__).parents[1] / "data" / "formats" / "wearables"
+
+
+def test_each_export_is_recognised_by_its_own_layout():
+    assert detect_export(str(DATA / "fitabase")) == "fitabase"
+    assert detect_export(str(DATA / "fitabase" / "sleepDay_merged.csv")) == "fitabase"
+    assert detect_export(str(DATA / "P701_export.xml")) == "apple_health"
+    assert detect_export(str(DATA / "P801_device_observations.json")) == "fhir"
+    assert detect_export(str(DATA / "fitabase_id_map.tsv")) == "daily"
+
+
+def test_fitabase_daily_activity_sleep_and_heart_rate_seconds():
+    export = read_export(str(DATA / "fitabase"), read_id_map(str(DATA / "fitabase_id_map.tsv")))
+    daily = export.daily.set_index(["patient_id", "date"])
+    # 12/29/2025: 8000 steps, VeryActive 10 + FairlyActive 15 = 25 MVPA, Lightly 200
+    assert daily.loc[("P601", "2025-12-29"), ["steps", "mvpa_min", "light_min"]].tolist() == [
+        8000, 25, 200]
+    # TotalMinutesAsleep 390 -> 6.5 h
+    assert daily.loc[("P601", "2025-12-29"), "sleep_h"] == pytest.approx(6.5)
+    # 03:00-04:00 at 54/55/56 bpm in turn: every 5-minute mean is 55 (P602: 60)
+    assert daily.loc[("P601", "2026-01-01"), "resting_hr"] == pytest.approx(55)
+    assert daily.loc[("P602", "2026-01-04"), "resting_hr"] == pytest.approx(60)
+    assert "estimated" in export.sources["P601"]["resting_hr"]
+    assert export.sources["P601"]["steps"] == "Fitbit dailyActivity_merged.csv"
+    # the duplicated row of the merged file is one day, not two
+    assert len(daily.loc["P601"]) == 7
+
+
+def test_fitabase_mean_daily_steps_through_the_features():
+    daily, sources, problems = read_wearable_inputs(
+        [str(DATA / "fitabase")], str(DATA / "fitabase_id_map.tsv"), "UTC")
+    features, found = wearable_features(daily, "fitabase", dt.date(2026, 1, 5),
+                                        {"P601", "P602"})
+    # P601: 8000, 8500, ... 11000 -> mean 9500; P602 3000 more -> 12500
+    assert features.loc["P601", "steps_mean"] == pytest.approx(9500)
+    assert features.loc["P602", "steps_mean"] == pytest.approx(12500)
+    assert features.loc["P601", "resting_hr_mean_bpm"] == pytest.approx(55)
+    # the map's P999 has no data; the map's devices are all this batch's
+    assert not [p for p in problems + found if p.excludes]
+
+
+def test_apple_health_streams_records_and_keeps_sdnn_apart_from_rmssd():
+    export = read_export(str(DATA / "P701_export.xml"),
+                         read_id_map(str(DATA / "apple_id_map.tsv")))
+    daily = export.daily.set_index("date")
+    # phone 3000 + 2500 = 5500, watch 3200 + 2600 = 5800: the larger source, never 11300
+    assert daily.loc["2025-12-30", "steps"] == 5800
+    assert daily.loc["2025-12-31", "steps"] == 5300
+    # 23:30 UTC on 1 Jan is 00:30 on 2 Jan in Paris: a step of the 2nd
+    assert daily.loc["2026-01-01", "steps"] == 5500 and daily.loc["2026-01-02", "steps"] == 700
+    assert daily["resting_hr"].dropna().tolist() == [61, 63, 65]
+    assert daily["hrv_sdnn_ms"].dropna().tolist() == [38.5, 41.5, 44.5]
+    assert "hrv_rmssd_ms" not in daily  # SDNN is not RMSSD
+    assert daily.loc["2025-12-30", "mvpa_min"] == 25  # AppleExerciseTime
+    # asleep core 2 h + deep 1.5 h + REM 3.5 h = 7 h (in bed and awake are not sleep)
+    assert daily.loc["2025-12-30", "sleep_h"] == pytest.approx(7.0)
+    assert export.sources["P701"]["hrv_sdnn_ms"].endswith("(SDNN)")
+
+
+def test_apple_health_means_and_the_day_boundary_follow_the_patient_time_zone():
+    daily, _, _ = read_wearable_inputs([str(DATA / "P701_export.xml")],
+                                       str(DATA / "apple_id_map.tsv"), "UTC")
+    features, _ = wearable_features(daily, "export.xml", dt.date(2026, 1, 5), {"P701"})
+    assert features.loc["P701", "steps_mean"] == pytest.approx((5800 + 5300 + 5500 + 700) / 4)
+    assert features.loc["P701", "resting_hr_mean_bpm"] == pytest.approx(63)
+    assert features.loc["P701", "hrv_sdnn_mean_ms"] == pytest.approx(41.5)
+    # in London the late record stays on 1 Jan (a different day boundary)
+    london = read_export(str(DATA / "P701_export.xml"), read_id_map(None, "Europe/London"))
+    days = london.daily.set_index("date")
+    assert "2026-01-02" not in days.index
+
+
+def test_fhir_device_observations_by_loinc():
+    export = read_export(str(DATA / "P801_device_observations.json"),
+                         read_id_map(None, "America/Chicago"))
+    daily = export.daily.set_index("date")
+    assert daily["steps"].tolist() == [7000, 8000, 9000]  # 99999 entered-in-error not used
+    assert daily["resting_hr"].tolist() == [60, 61, 62]
+    assert daily["hrv_sdnn_ms"].tolist() == [40, 42, 44]
+    assert any("entered-in-error" in p.message for p in export.problems)
+
+
+def test_oura_trends_seconds_become_hours_and_minutes(tmp_path):
+    path = tmp_path / "oura_2025-12-01_2026-01-04_trends.csv"
+    path.write_text("date,Steps,Total Sleep Duration,Lowest Resting Heart Rate,Average HRV,"
+                    "High Activity Time,Medium Activity Time,Low Activity Time\n"
+                    "2026-01-02,9100,25200,52,48,600,1800,10800\n")
+    export = read_export(str(path), read_id_map(None))
+    row = export.daily.iloc[0]
+    assert detect_export(str(path)) == "oura"
+    assert (row["steps"], row["sleep_h"], row["resting_hr"], row["hrv_rmssd_ms"],
+            row["mvpa_min"], row["light_min"]) == (9100, 7.0, 52, 48, 40, 180)
+
+
+def test_an_invalid_export_names_its_file_and_what_is_accepted(tmp_path):
+    broken = tmp_path / "export.xml"
+    broken.write_text("<?xml version='1.0'?><HealthData><Record type='x'")
+    with pytest.raises(InputError) as err:
+        read_export(str(broken), read_id_map(None))
+    problem = err.value.problems[0]
+    assert problem.file == str(broken) and "Export All Health Data" in problem.fix
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    with pytest.raises(InputError) as err:
+        read_export(str(folder), read_id_map(None))
+    assert "dailyActivity_merged.csv" in err.value.problems[0].fix
+    bad_map = tmp_path / "map.tsv"
+    bad_map.write_text("source_id\tpatient_id\ttime_zone\n1\tP1\tMars/Olympus\n")
+    with pytest.raises(InputError) as err:
+        read_id_map(str(bad_map))
+    assert "IANA" in err.value.problems[0].message and err.value.problems[0].row == 2
+
+
+def test_one_unreadable_export_is_left_out_and_the_others_are_used(tmp_path):
+    broken = tmp_path / "P999_export.xml"
+    broken.write_text("<?xml version='1.0'?><HealthData><Record")
+    daily, sources, problems = read_wearable_inputs(
+        [str(broken), str(DATA / "P801_device_observations.json")], None, "America/Chicago")
+    assert set(daily["patient_id"]) == {"P801"}
+    assert any(p.file == str(broken) and p.patient_id == "P999" for p in problems)
+    assert sources["P801"]["steps"].startswith("FHIR Observation LOINC 55423-8")
+
+
+def test_the_daily_table_still_reads_as_before(tmp_path):
+    path = tmp_path / "daily.tsv"
+    path.write_text("Patient ID\tDate\tTotal Steps\tResting Heart Rate\nP1\t2026-01-02\t5000\t60\n")
+    daily, sources, _ = read_wearable_inputs([str(path)], None, "UTC")
+    assert daily.loc[0, "steps"] == "5000" or float(daily.loc[0, "steps"]) == 5000
+    assert sources["P1"]["steps"] == "daily table daily.tsv"
+    assert isinstance(daily, pd.DataFrame)

@@ -1,0 +1,441 @@
+"""Wearable exports as devices and platforms write them, mapped to precex's daily table.
+
+Every reader returns one row per patient and local day with the metrics it has (steps,
+mvpa_min, light_min, resting_hr, hrv_rmssd_ms, hrv_sdnn_ms, sleep_h) and, per patient, which
+metric came from which export (`DailyExport.sources`), so the profile can say so.
+
+- **Fitbit via Fitabase** (`dailyActivity_merged.csv`, `heartrate_seconds_merged.csv`,
+  `sleepDay_merged.csv`; a folder or the files): `Id` is the Fitbit user, mapped to a patient by
+  `wearables_id_map`; dates are the device's local days (M/D/YYYY, 12-hour clock). MVPA is
+  VeryActiveMinutes + FairlyActiveMinutes, light_min LightlyActiveMinutes, sleep
+  TotalMinutesAsleep / 60; resting HR, which the merged files do not hold, is estimated as the
+  day's lowest 5-minute mean of the heart-rate seconds (named so in the sources).
+- **Apple Health** `export.xml` (Health app > Export All Health Data): streamed with
+  iterparse (a 1 GB export is never held in memory), records only of the types used:
+  HKQuantityTypeIdentifierStepCount, AppleExerciseTime (MVPA), RestingHeartRate,
+  HeartRateVariabilitySDNN (SDNN, kept apart from RMSSD: they are different statistics),
+  HKCategoryTypeIdentifierSleepAnalysis (asleep stages, on the day the night ends). Each
+  record's own UTC offset puts it on the patient's local day (time zone from the ID map, else
+  `wearables_time_zone`). Steps counted by both the phone and the watch are not added: per day
+  the larger source total is used.
+- **Oura** trends CSV (`date`, `Steps`, `Total Sleep Duration` in seconds, `Lowest Resting
+  Heart Rate`, `Average HRV` = RMSSD, activity times in seconds).
+- **FHIR R4 Observations** (a Bundle or bulk NDJSON): LOINC 55423-8 steps, 40443-4 resting heart
+  rate, 80404-7 heart-rate variability (SDNN), 93832-4 sleep duration; UCUM units; status final,
+  amended or corrected only; the subject reference names the patient (through the ID map when
+  given).
+- Anything else is the daily table (precex.wearables.stage.read_wearables), whose column
+  aliases cover Garmin Connect and other summary CSVs.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pandas as pd
+
+from precex.problems import InputError, Problem
+
+DAILY_METRICS = ("steps", "mvpa_min", "light_min", "resting_hr", "hrv_rmssd_ms", "hrv_sdnn_ms",
+                 "sleep_h")
+FITABASE_FILES = {"dailyActivity_merged.csv": "activity",
+                  "heartrate_seconds_merged.csv": "heart_rate",
+                  "sleepDay_merged.csv": "sleep"}
+APPLE_TYPES = {
+    "HKQuantityTypeIdentifierStepCount": "steps",
+    "HKQuantityTypeIdentifierAppleExerciseTime": "mvpa_min",
+    "HKQuantityTypeIdentifierRestingHeartRate": "resting_hr",
+    "HKQuantityTypeIdentifierHeartRateVariabilitySDNN": "hrv_sdnn_ms",
+    "HKCategoryTypeIdentifierSleepAnalysis": "sleep_h",
+}
+APPLE_ASLEEP = {"HKCategoryValueSleepAnalysisAsleep", "HKCategoryValueSleepAnalysisAsleepCore",
+                "HKCategoryValueSleepAnalysisAsleepDeep", "HKCategoryValueSleepAnalysisAsleepREM",
+                "HKCategoryValueSleepAnalysisAsleepUnspecified"}
+APPLE_UNITS = {"steps": {"count"}, "mvpa_min": {"min"}, "resting_hr": {"count/min"},
+               "hrv_sdnn_ms": {"ms"}}
+LOINC_METRICS = {"55423-8": "steps", "41950-7": "steps", "40443-4": "resting_hr",
+                 "80404-7": "hrv_sdnn_ms", "93832-4": "sleep_h"}
+FHIR_UNITS = {"steps": {"/d": 1.0, "{steps}/d": 1.0, "{steps}": 1.0, "steps/day": 1.0,
+                        "1": 1.0, "{count}": 1.0},
+              "resting_hr": {"/min": 1.0, "{beats}/min": 1.0, "beats/minute": 1.0},
+              "hrv_sdnn_ms": {"ms": 1.0, "s": 1000.0},
+              "sleep_h": {"h": 1.0, "min": 1 / 60, "s": 1 / 3600}}
+FHIR_USABLE = {"final", "amended", "corrected"}
+OURA_COLUMNS = {"Steps": ("steps", 1.0), "Total Sleep Duration": ("sleep_h", 1 / 3600),
+                "Lowest Resting Heart Rate": ("resting_hr", 1.0),
+                "Average HRV": ("hrv_rmssd_ms", 1.0)}
+OURA_ACTIVE = ("High Activity Time", "Medium Activity Time")  # seconds: MVPA
+RESTING_BIN_MIN = 5  # Fitabase resting HR: the day's lowest 5-minute mean
+
+
+@dataclass
+class DailyExport:
+    """Daily rows (patient_id, date and metrics) and, per patient, the source of each metric."""
+
+    daily: pd.DataFrame
+    sources: dict[str, dict[str, str]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class IdMap:
+    """Device or file IDs -> patient IDs, with each patient's time zone."""
+
+    patients: dict[str, str]
+    zones: dict[str, str]
+    default_zone: str = "UTC"
+
+    def patient(self, source_id: str) -> str:
+        return self.patients.get(source_id, source_id)
+
+    def zone(self, patient_id: str) -> ZoneInfo:
+        return ZoneInfo(self.zones.get(patient_id) or self.default_zone)
+
+
+def read_id_map(path: str | None, default_zone: str = "UTC") -> IdMap:
+    """The wearables ID map (`source_id`, `patient_id`[, `time_zone`]); none: IDs are patients."""
+    if not path:
+        return IdMap({}, {}, default_zone)
+    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    if not {"source_id", "patient_id"} <= set(frame.columns):
+        raise InputError([Problem(path, "the wearables ID map needs columns source_id and "
+                                  "patient_id (time_zone optional).",
+                                  "add a header row: source_id<TAB>patient_id<TAB>time_zone.",
+                                  stage="wearables")])
+    zones = {}
+    for row in frame.itertuples():
+        zone = str(getattr(row, "time_zone", "") or "").strip()
+        if zone:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise InputError([Problem(path, f"time zone '{zone}' is not an IANA zone name.",
+                                          "write zones such as Europe/London or "
+                                          "America/New_York.", row=int(row.Index) + 2,
+                                          column="time_zone", stage="wearables")]) from None
+            zones[row.patient_id.strip()] = zone
+    return IdMap(dict(zip(frame["source_id"].str.strip(), frame["patient_id"].str.strip(),
+                          strict=True)), zones, default_zone)
+
+
+def detect_export(path: str) -> str:
+    """'fitabase', 'apple_health', 'oura', 'fhir' or 'daily' (the daily table)."""
+    p = Path(path)
+    if p.is_dir():
+        if any((p / name).exists() for name in FITABASE_FILES):
+            return "fitabase"
+        raise InputError([Problem(path, "is a folder without Fitabase files.",
+                                  "give the folder of dailyActivity_merged.csv (and "
+                                  "heartrate_seconds_merged.csv, sleepDay_merged.csv), or a "
+                                  "file.", stage="wearables")])
+    if p.name in FITABASE_FILES:
+        return "fitabase"
+    with open(path, "rb") as handle:
+        head = handle.read(4096).decode("utf-8", errors="replace").lstrip("\ufeff").lstrip()
+    if head.startswith("<?xml") or head.startswith("<HealthData") or "<!DOCTYPE HealthData" in head:
+        return "apple_health"
+    if head.startswith("{"):
+        return "fhir"
+    first = head.splitlines()[0] if head else ""
+    if "Total Sleep Duration" in first and "Average HRV" in first:
+        return "oura"
+    return "daily"
+
+
+def read_export(path: str, ids: IdMap) -> DailyExport:
+    kind = detect_export(path)
+    reader = {"fitabase": read_fitabase, "apple_health": read_apple_health,
+              "oura": read_oura, "fhir": read_fhir_observations}[kind]
+    return reader(path, ids)
+
+
+def _frame(rows: dict[tuple[str, str], dict[str, float]]) -> pd.DataFrame:
+    records = [{"patient_id": pid, "date": day, **metrics}
+               for (pid, day), metrics in sorted(rows.items())]
+    frame = pd.DataFrame(records, columns=["patient_id", "date", *DAILY_METRICS])
+    return frame.dropna(axis=1, how="all")
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        for number, row in enumerate(csv.DictReader(handle), start=2):
+            yield number, {k.strip(): (v or "").strip() for k, v in row.items() if k}
+
+
+def _us_date(text: str) -> dt.date:
+    """Fitabase's M/D/YYYY (with or without a 12-hour time)."""
+    return dt.datetime.strptime(text.split(" ")[0], "%m/%d/%Y").date()
+
+
+def _fitabase_paths(path: str) -> dict[str, Path]:
+    p = Path(path)
+    folder = p if p.is_dir() else p.parent
+    # A folder: every Fitabase file in it; a file: that file alone (a config may list each).
+    return {kind: folder / name for name, kind in FITABASE_FILES.items()
+            if (folder / name).exists() and (p.is_dir() or p.name == name)}
+
+
+def read_fitabase(path: str, ids: IdMap) -> DailyExport:
+    rows: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    sources: dict[str, dict[str, str]] = defaultdict(dict)
+    problems: list[Problem] = []
+    files = _fitabase_paths(path)
+
+    def number(text: str, file: Path, line: int, column: str) -> float | None:
+        try:
+            return float(text)
+        except ValueError:
+            problems.append(Problem(str(file), f"{column} '{text}' is not a number; that "
+                                    "day's value is not used.", "check the export.",
+                                    row=line, column=column, stage="wearables",
+                                    excludes=False))
+            return None
+
+    def day_of(text: str, file: Path, line: int, column: str) -> str | None:
+        try:
+            return _us_date(text).isoformat()
+        except ValueError:
+            problems.append(Problem(str(file), f"{column} '{text}' is not a Fitabase date "
+                                    "(M/D/YYYY); row not used.", "check the export.",
+                                    row=line, column=column, stage="wearables",
+                                    excludes=False))
+            return None
+
+    if "activity" in files:
+        file = files["activity"]
+        for line, row in _csv_rows(file):
+            pid, day = ids.patient(row.get("Id", "")), day_of(row.get("ActivityDate", ""),
+                                                             file, line, "ActivityDate")
+            if not day:
+                continue
+            values = {c: number(row.get(c, ""), file, line, c) for c in (
+                "TotalSteps", "VeryActiveMinutes", "FairlyActiveMinutes",
+                "LightlyActiveMinutes")}
+            target = rows[(pid, day)]
+            if values["TotalSteps"] is not None:
+                target["steps"] = values["TotalSteps"]
+            if values["VeryActiveMinutes"] is not None and values["FairlyActiveMinutes"] \
+                    is not None:
+                target["mvpa_min"] = values["VeryActiveMinutes"] + values["FairlyActiveMinutes"]
+            if values["LightlyActiveMinutes"] is not None:
+                target["light_min"] = values["LightlyActiveMinutes"]
+            sources[pid].update({m: f"Fitbit {file.name}" for m in ("steps", "mvpa_min",
+                                                                     "light_min")})
+    if "sleep" in files:
+        file = files["sleep"]
+        for line, row in _csv_rows(file):
+            pid, day = ids.patient(row.get("Id", "")), day_of(row.get("SleepDay", ""), file,
+                                                             line, "SleepDay")
+            minutes = number(row.get("TotalMinutesAsleep", ""), file, line,
+                             "TotalMinutesAsleep")
+            if day and minutes is not None:
+                rows[(pid, day)]["sleep_h"] = round(minutes / 60, 4)
+                sources[pid]["sleep_h"] = f"Fitbit {file.name}"
+    if "heart_rate" in files:
+        file = files["heart_rate"]
+        frame = pd.read_csv(file, dtype=str)
+        times = pd.to_datetime(frame["Time"], format="%m/%d/%Y %I:%M:%S %p", errors="coerce")
+        values = pd.to_numeric(frame["Value"], errors="coerce")
+        usable = times.notna() & values.between(25, 250)
+        if (~usable).any():
+            problems.append(Problem(str(file), f"{int((~usable).sum())} heart-rate rows with "
+                                    "an unreadable time or an impossible value are not used.",
+                                    "check the export.", stage="wearables", excludes=False))
+        beats = pd.DataFrame({"id": frame["Id"][usable].str.strip(), "time": times[usable],
+                              "bpm": values[usable]})
+        bins = beats.assign(bin=beats["time"].dt.floor(f"{RESTING_BIN_MIN}min")).groupby(
+            ["id", "bin"])["bpm"].mean().reset_index()
+        bins["day"] = bins["bin"].dt.date.astype(str)
+        lowest = bins.groupby(["id", "day"])["bpm"].min()
+        for (uid, day), bpm in lowest.items():
+            pid = ids.patient(uid)
+            rows[(pid, day)]["resting_hr"] = round(float(bpm), 2)
+            sources[pid]["resting_hr"] = (f"Fitbit {file.name} (estimated: the day's lowest "
+                                          f"{RESTING_BIN_MIN}-minute mean)")
+    if not files:
+        raise InputError([Problem(path, "holds no Fitabase file.", "give dailyActivity_merged"
+                                  ".csv, heartrate_seconds_merged.csv or sleepDay_merged.csv.",
+                                  stage="wearables")])
+    return DailyExport(_frame(rows), dict(sources), problems)
+
+
+def _apple_time(text: str) -> dt.datetime:
+    """Apple Health's '2025-12-30 09:00:00 +0100' (the offset of the device at the time)."""
+    return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S %z")
+
+
+def read_apple_health(path: str, ids: IdMap) -> DailyExport:
+    """Daily metrics of an export.xml, streamed: each record is dropped from the tree once
+    read (the root is cleared), so memory stays flat whatever the export's size."""
+    pid = ids.patient(os.path.basename(path))
+    zone = ids.zone(pid)
+    per_source: dict[tuple[str, str, str], float] = defaultdict(float)  # metric, day, source
+    readings: dict[tuple[str, str], list[float]] = defaultdict(list)  # metric, day
+    skipped: dict[str, int] = defaultdict(int)
+    root = None
+    try:
+        for event, element in ET.iterparse(path, events=("start", "end")):
+            if event == "start":
+                if root is None:
+                    root = element
+                continue
+            if element.tag != "Record":
+                if element.tag in ("Correlation", "Workout", "ActivitySummary",
+                                   "ClinicalRecord", "ExportDate", "Me"):
+                    root.clear()  # done with it: drop it from the tree too
+                continue
+            metric = APPLE_TYPES.get(element.get("type", ""))
+            if metric is None:
+                root.clear()
+                continue
+            try:
+                start = _apple_time(element.get("startDate", ""))
+                end = _apple_time(element.get("endDate", ""))
+            except ValueError:
+                skipped["an unreadable date"] += 1
+                root.clear()
+                continue
+            source = element.get("sourceName", "")
+            if metric == "sleep_h":
+                if element.get("value") in APPLE_ASLEEP:  # the night, on the day it ends
+                    day = end.astimezone(zone).date().isoformat()
+                    per_source[(metric, day, source)] += (end - start).total_seconds() / 3600
+            else:
+                unit = element.get("unit", "")
+                try:
+                    value = float(element.get("value", ""))
+                except ValueError:
+                    skipped["a value that is not a number"] += 1
+                    root.clear()
+                    continue
+                if unit not in APPLE_UNITS[metric]:
+                    skipped[f"an unexpected unit ('{unit}' for {metric})"] += 1
+                    root.clear()
+                    continue
+                day = start.astimezone(zone).date().isoformat()
+                if metric in ("steps", "mvpa_min"):
+                    per_source[(metric, day, source)] += value
+                else:
+                    readings[(metric, day)].append(value)
+            root.clear()  # every record read is dropped: memory stays flat
+    except ET.ParseError as err:
+        raise InputError([Problem(path, f"is not a readable Apple Health export ({err}).",
+                                  "export again from the Health app (Export All Health Data) "
+                                  "and give export.xml.", stage="wearables")]) from None
+    rows: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for (metric, day, _), total in per_source.items():  # the larger source, never the sum
+        key = (pid, day)
+        rows[key][metric] = max(rows[key].get(metric, 0.0), round(total, 4))
+    for (metric, day), values in readings.items():
+        rows[(pid, day)][metric] = round(sum(values) / len(values), 4)
+    used = {m for metrics in rows.values() for m in metrics}
+    sources = {pid: {m: f"Apple Health {os.path.basename(path)}"
+                        + (" (SDNN)" if m == "hrv_sdnn_ms" else "") for m in sorted(used)}}
+    problems = [Problem(path, f"{n} records with {why} are not used.", "check the export.",
+                        patient_id=None, stage="wearables", excludes=False)
+                for why, n in sorted(skipped.items())]
+    return DailyExport(_frame(rows), sources if used else {}, problems)
+
+
+def read_oura(path: str, ids: IdMap) -> DailyExport:
+    pid = ids.patient(os.path.basename(path))
+    rows: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for _, row in _csv_rows(Path(path)):
+        day = row.get("date", "")[:10]
+        if not day:
+            continue
+        for column, (metric, scale) in OURA_COLUMNS.items():
+            try:
+                rows[(pid, day)][metric] = round(float(row[column]) * scale, 4)
+            except (KeyError, ValueError):
+                continue
+        try:
+            rows[(pid, day)]["mvpa_min"] = sum(float(row[c]) for c in OURA_ACTIVE) / 60
+        except (KeyError, ValueError):
+            pass
+        if row.get("Low Activity Time"):
+            try:
+                rows[(pid, day)]["light_min"] = float(row["Low Activity Time"]) / 60
+            except ValueError:
+                pass
+    used = {m for metrics in rows.values() for m in metrics}
+    return DailyExport(_frame(rows), {pid: {m: f"Oura {os.path.basename(path)}"
+                                            for m in sorted(used)}} if used else {})
+
+
+def _fhir_resources(path: str) -> Iterator[dict]:
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        document = None
+    if isinstance(document, dict):
+        if document.get("resourceType") == "Bundle":
+            yield from (e.get("resource") or {} for e in document.get("entry") or [])
+        else:
+            yield document
+        return
+    for number, line in enumerate(text.splitlines(), start=1):  # bulk NDJSON
+        if line.strip():
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                raise InputError([Problem(path, f"line {number} is not JSON.", "give a FHIR "
+                                          "Bundle or NDJSON with one resource per line.",
+                                          row=number, stage="wearables")]) from None
+
+
+def read_fhir_observations(path: str, ids: IdMap) -> DailyExport:
+    rows: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    sources: dict[str, dict[str, str]] = defaultdict(dict)
+    skipped: dict[str, int] = defaultdict(int)
+    for resource in _fhir_resources(path):
+        if resource.get("resourceType") != "Observation":
+            continue
+        codes = [c.get("code") for c in (resource.get("code") or {}).get("coding") or []
+                 if c.get("system") == "http://loinc.org"]
+        metric = next((LOINC_METRICS[c] for c in codes if c in LOINC_METRICS), None)
+        if metric is None:
+            continue
+        if resource.get("status") not in FHIR_USABLE:
+            skipped[f"status '{resource.get('status')}'"] += 1
+            continue
+        quantity = resource.get("valueQuantity") or {}
+        unit = quantity.get("code") or quantity.get("unit") or ""
+        scale = FHIR_UNITS[metric].get(unit)
+        if scale is None or not isinstance(quantity.get("value"), int | float):
+            skipped[f"no usable value or unit ('{unit}' for {metric})"] += 1
+            continue
+        reference = (resource.get("subject") or {}).get("reference", "")
+        pid = ids.patient(reference.rsplit("/", 1)[-1])
+        period = resource.get("effectivePeriod") or {}
+        try:
+            if period.get("start") and period.get("end"):  # a day's total: its middle
+                start, end = (dt.datetime.fromisoformat(period[k].replace("Z", "+00:00"))
+                              for k in ("start", "end"))
+                moment = start + (end - start) / 2
+            else:
+                moment = dt.datetime.fromisoformat(
+                    (period.get("start") or resource.get("effectiveDateTime") or "")
+                    .replace("Z", "+00:00"))
+        except (ValueError, TypeError):
+            skipped["no effective date"] += 1
+            continue
+        local = moment.astimezone(ids.zone(pid)) if moment.tzinfo else moment
+        rows[(pid, local.date().isoformat())][metric] = round(quantity["value"] * scale, 4)
+        sources[pid][metric] = (f"FHIR Observation LOINC {codes[0]} ({os.path.basename(path)})"
+                                + (" (SDNN)" if metric == "hrv_sdnn_ms" else ""))
+    problems = [Problem(path, f"{n} Observations with {why} are not used.",
+                        "check the export.", stage="wearables", excludes=False)
+                for why, n in sorted(skipped.items())]
+    return DailyExport(_frame(rows), dict(sources), problems)

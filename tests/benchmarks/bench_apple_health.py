@@ -27,7 +27,8 @@ HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 ]>
 <HealthData locale="en_GB">
  <ExportDate value="2026-01-04 20:15:02 +0000"/>
- <Me HKCharacteristicTypeIdentifierDateOfBirth="1962-04-11" HKCharacteristicTypeIdentifierBiologicalSex="HKBiologicalSexFemale"/>
+ <Me HKCharacteristicTypeIdentifierDateOfBirth="1962-04-11"
+  HKCharacteristicTypeIdentifierBiologicalSex="HKBiologicalSexFemale"/>
 """
 TYPES = [("HKQuantityTypeIdentifierStepCount", "count", "112"),
          ("HKQuantityTypeIdentifierHeartRate", "count/min", "74"),

@@ -85,7 +85,8 @@ def modalities(batch, validated) -> dict[str, str]:
         inputs = {"roster": validated["roster"], "patients": validated["patients"],
                   "tables": config.get("microbiome") or [], "matrix": [config["methylation"]],
                   "gtf": config["genome_gtf"], "vcf": config.get("variants"),
-                  "blood": [config["blood"]], "wearables": config.get("wearables")}
+                  "blood": [config["blood"]], "wearables": config.get("wearables"),
+                  "id_map": None}
         params = {"taxonomy": None, "sample_map": None, "tree": None, "reference": None,
                   "min_depth": config["microbiome_min_depth"],
                   "manifest": config["methylation_manifest"],
@@ -98,7 +99,7 @@ def modalities(batch, validated) -> dict[str, str]:
                   "max_abs_acceleration": config["clock_max_abs_acceleration"],
                   "reference_date": config["reference_date"],
                   "window_days": config["blood_window_days"], "identifier_system": None,
-                  "previous_prescriptions": None}
+                  "previous_prescriptions": None, "time_zone": "UTC"}
         entry(inputs=module.Inputs(**{f.name: inputs[f.name] for f in fields(module.Inputs)}),
               outputs=module.Outputs(**outputs),
               params=module.Params(**{f.name: params[f.name] for f in fields(module.Params)}))

@@ -32,6 +32,7 @@ INPUT_KEYS = (
     "variants",
     "blood",
     "wearables",
+    "wearables_id_map",
     "followup_wearables",
     "followup_symptoms",
     "outcomes",
@@ -199,4 +200,8 @@ def input_files(config: dict[str, Any]) -> dict[str, list[str]]:
         from precex.io.files import expand_inputs
 
         files["blood"] = expand_inputs(files["blood"])
+    if "wearables" in files:  # a Fitabase folder counts as its CSV files
+        from precex.io.files import expand_inputs
+
+        files["wearables"] = expand_inputs(files["wearables"], (".csv",))
     return files

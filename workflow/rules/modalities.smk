@@ -144,6 +144,7 @@ rule wearables:
     input:
         wearables=CFG.get("wearables", []),
         roster=f"{RESULTS}/validated/roster.tsv",
+        id_map=CFG.get("wearables_id_map", []),
     output:
         features=f"{RESULTS}/wearables/features.tsv",
         exclusions=f"{RESULTS}/wearables/exclusions.tsv",
@@ -162,5 +163,6 @@ rule wearables:
     params:
         reference_date=CFG["reference_date"],
         previous_prescriptions=CFG.get("previous_prescriptions"),
+        time_zone=CFG["wearables_time_zone"],
     script:
         "../scripts/wearables.py"

@@ -102,6 +102,9 @@ def key_measurements(features: dict[str, Any], prescription: dict[str, Any]
                  quantity(f.get("mvpa_min_per_week"), "min/week MVPA", missing=""),
                  quantity(f.get("steps_mean"), "steps/day", missing="")]
         out.append(("Wearable (28 days)", ", ".join(p for p in parts if p)))
+    add("HRV (SDNN; not comparable with RMSSD)", f.get("hrv_sdnn_mean_ms"), "ms")
+    if f.get("wearable_sources"):
+        out.append(("Wearable sources", str(f["wearable_sources"]).replace("_", " ")))
     return out
 
 

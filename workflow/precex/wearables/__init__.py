@@ -6,4 +6,4 @@ def provided_features() -> set[str]:
     return {"wear_days", "wear_coverage", "steps_mean", "mvpa_min_per_week",
             "resting_hr_mean_bpm", "sleep_h_mean", "lnrmssd_today", "lnrmssd_mean_7d",
             "lnrmssd_sd_7d", "hrv_readings_7d", "hrv_readiness", "resting_hr_recent_bpm",
-            "resting_hr_recent_days"}
+            "resting_hr_recent_days", "hrv_sdnn_mean_ms", "wearable_sources"}

@@ -31,7 +31,7 @@ from precex.wearables.adherence import adherence
 
 WINDOW_DAYS = 28
 LIMITS = {"steps": (0, 100_000), "mvpa_min": (0, 1440), "resting_hr": (25, 250),
-          "hrv_rmssd_ms": (1e-9, 300), "sleep_h": (0, 24)}
+          "hrv_rmssd_ms": (1e-9, 300), "hrv_sdnn_ms": (1e-9, 400), "sleep_h": (0, 24)}
 
 
 def wearable_features(daily: pd.DataFrame, source: str, reference_date: dt.date,
@@ -95,6 +95,8 @@ def wearable_features(daily: pd.DataFrame, source: str, reference_date: dt.date,
         out = out.join(recent_resting_hr(daily_mean, reference_date))
     if "sleep_h" in metrics:
         out["sleep_h_mean"] = g["sleep_h"].mean()
+    if "hrv_sdnn_ms" in metrics:  # SDNN (Apple Health, FHIR 80404-7): shown, never as RMSSD
+        out["hrv_sdnn_mean_ms"] = g["hrv_sdnn_ms"].mean()
     if "hrv_rmssd_ms" in metrics:
         out = out.join(hrv_readiness(daily_mean, reference_date))
     if previous:

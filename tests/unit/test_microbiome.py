@@ -161,7 +161,9 @@ def test_sample_map_and_unmatched_samples(tmp_path):
     values, problems = map_samples(table, mapping, {"A"})
     assert list(values.index) == ["A"]
     messages = " ".join(p.message for p in problems)
-    assert "'P3' is not in the sample map" in messages and "'B'" in messages
+    assert "1 sample of this table is not in the sample map" in messages and "'P3'" in messages
+    assert "'B'" in messages
+    assert not [p for p in problems if "sample map" in p.message and p.excludes]
 
 
 @pytest.mark.parametrize("name,content,message", [

@@ -176,3 +176,30 @@ def test_samples_outside_the_sample_map_are_one_line_not_an_error():
     outside = [p for p in problems if "sample map" in p.message]
     assert len(outside) == 1 and not outside[0].excludes
     assert "80 samples" in outside[0].message
+
+
+def test_validate_a_study_wide_table_with_a_sample_map_is_one_line_and_exit_0(
+        tmp_path, monkeypatch, capsys):
+    """763 samples in the study's table, 40 of them this batch's (the reported case, smaller:
+    60 samples, the demo's 30 patients mapped)."""
+    from precex.cli import main
+    from precex.paths import resource_path
+
+    samples = [f"SRR{100000 + i}" for i in range(60)]
+    rows = ["# Constructed from biom file", "#OTU ID\t" + "\t".join(samples) + "\ttaxonomy"]
+    for j, genus in enumerate(("Faecalibacterium", "Bacteroides", "Roseburia")):
+        rows.append(f"OTU{j}\t" + "\t".join(str(500 + 10 * i + j) for i in range(60))
+                    + f"\tk__Bacteria; p__{'Bacteroidetes' if j == 1 else 'Firmicutes'}; "
+                      f"g__{genus}")
+    (tmp_path / "study_table.tsv").write_text("\n".join(rows) + "\n")
+    patients = [f"P{i:03d}" for i in range(1, 31)]
+    (tmp_path / "map.tsv").write_text("sample_id\tpatient_id\n" + "".join(
+        f"{s}\t{p}\n" for s, p in zip(samples, patients, strict=False)))
+    (tmp_path / "config.yaml").write_text(
+        f"patients: {resource_path('demo', 'patients.tsv')}\nreference_date: 2026-01-05\n"
+        "microbiome: study_table.tsv\nmicrobiome_sample_map: map.tsv\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", "--configfile", "config.yaml"]) == 0
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert text.count("not in the sample map") == 1 and "30 samples" in text

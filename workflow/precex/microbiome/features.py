@@ -51,31 +51,50 @@ def load_guilds() -> pd.DataFrame:
 
 def map_samples(table: MicrobiomeTable, sample_map: pd.Series | None, patients: set[str],
                 excluded: frozenset[str] = frozenset()) -> tuple[pd.DataFrame, list[Problem]]:
-    """Rename samples to patient IDs; unmatched samples are reported, never silently dropped."""
+    """Rename samples to patient IDs; unmatched samples are reported, never silently dropped.
+
+    The table's own rank shares (MetaPhlAn's phylum and species rows) are renamed with its
+    values, so phylum shares and guilds follow a sample map (they were read by sample ID and
+    came out as 0 for every mapped sample). Samples outside the map, as in a study-wide table,
+    are one line with a count, not one error each."""
     values = table.values
+    samples = pd.Index(values.index)
     problems: list[Problem] = []
     for sample, bad in sorted(table.bad_samples.items()):  # left out by the reader
         pid = sample_map.get(sample) if sample_map is not None else sample
         mine = pid in patients and pid not in excluded
         problems.append(bad.problem(table.source, sample, pid if mine else None, "microbiome"))
     if sample_map is not None:
-        unmapped = [s for s in values.index if s not in sample_map.index]
-        for s in unmapped:
-            problems.append(Problem(table.source, f"sample '{s}' is not in the sample map; it "
-                                    "is not used.", "add it to microbiome_sample_map.",
-                                    stage="microbiome"))
-        values = values.loc[[s for s in values.index if s in sample_map.index]]
+        mapped = values.index.isin(sample_map.index)
+        outside = [str(s) for s in values.index[~mapped]]
+        if outside:
+            shown = ", ".join(f"'{s}'" for s in outside[:5]) + (" ..." if len(outside) > 5
+                                                               else "")
+            many = len(outside) != 1
+            problems.append(Problem(table.source, f"{len(outside)} sample{'s' if many else ''} "
+                                    f"of this table {'are' if many else 'is'} not in the sample "
+                                    f"map and {'are' if many else 'is'} not used (e.g. {shown}).",
+                                    "nothing to do for a study-wide table; otherwise add them "
+                                    "to microbiome_sample_map.", stage="microbiome",
+                                    excludes=False))
+        values, samples = values[mapped], samples[mapped]
         values.index = sample_map.reindex(values.index).to_numpy()
     unknown = [s for s in values.index if s not in patients]
     problems += report_unmatched(table.source, unknown, patients, set(excluded), "microbiome",
                                  "samples")
-    values = values.loc[[s for s in values.index if s in patients]]
+    known = values.index.isin(list(patients))
+    values, samples = values[known], samples[known]
     dup = values.index[values.index.duplicated()].unique()
     for pid in dup:
         problems.append(Problem(table.source, "several samples map to this patient.",
                                 "keep one sample per patient.", patient_id=pid,
                                 stage="microbiome"))
-    values = values[~values.index.isin(dup)]
+    single = ~values.index.isin(dup)
+    values, samples = values[single], samples[single]
+    for rank in ("phylum", "species"):
+        shares = getattr(table, rank)
+        if shares is not None:
+            setattr(table, rank, shares.reindex(samples).set_axis(values.index, axis=0))
     return values, problems
 
 

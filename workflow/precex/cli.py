@@ -205,14 +205,15 @@ def _demo(args: argparse.Namespace) -> int:
 def check_inputs(config: dict[str, Any]) -> list[Problem]:
     """Read every configured input as the stages would, collecting problems (no outputs):
     the sheet, the rule base, then each configured modality's own checks (precex.modalities)."""
-    from precex.io.sheet import read_patient_sheet
+    from precex.io.validate_stage import read_sheet_with_ehr
     from precex.modalities import optional, resolve
     from precex.prescription.rules import load_rulebase
     from precex.problems import attempt
     from precex.rule_features import rule_features
 
     problems: list[Problem] = []
-    sheet = attempt(problems, read_patient_sheet, config["patients"])
+    sheet = attempt(problems, read_sheet_with_ehr, config["patients"],
+                    config.get("clinical_fhir"), str(config["reference_date"]))
     patients: set[str] = set()
     excluded: frozenset[str] = frozenset()
     if sheet is not None:

@@ -22,6 +22,7 @@ from precex.problems import InputError, Problem
 # Config keys naming the batch's input files; every one but `patients` may be absent.
 INPUT_KEYS = (
     "patients",
+    "clinical_fhir",
     "microbiome",
     "microbiome_taxonomy",
     "microbiome_sample_map",

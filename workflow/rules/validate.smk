@@ -5,6 +5,7 @@
 rule validate:
     input:
         sheet=CFG["patients"],
+        clinical_fhir=CFG.get("clinical_fhir", []),
     output:
         patients=f"{RESULTS}/validated/patients.tsv",
         roster=f"{RESULTS}/validated/roster.tsv",
@@ -22,6 +23,7 @@ rule validate:
         runtime=get_batch_runtime,
     params:
         strict=CFG["strict"],
+        reference_date=CFG["reference_date"],
     script:
         "../scripts/validate.py"
 

@@ -167,8 +167,27 @@ def _expected(spec: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def read_patient_sheet(path: str | os.PathLike[str]) -> Sheet:
-    """Read and validate the sheet. Raises InputError only when the file itself is unusable."""
+def _same_value(sheet_cell: str, ehr_cell: str, spec: dict[str, Any], col: str) -> bool:
+    """Whether the sheet and the EHR say the same thing (compared as parsed, coded values)."""
+    try:
+        a, b = _parse_cell(sheet_cell, spec, col), _parse_cell(ehr_cell, spec, col)
+    except _CellError:
+        return sheet_cell.strip().lower() == ehr_cell.strip().lower()
+    if col in _VOCABULARIES:
+        return set(_VOCABULARIES[col](";".join(a)).codes) == set(
+            _VOCABULARIES[col](";".join(b)).codes)
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) < 0.5
+    return a == b
+
+
+def read_patient_sheet(path: str | os.PathLike[str],
+                       ehr: dict[str, Any] | None = None, ehr_source: str = "") -> Sheet:
+    """Read and validate the sheet. Raises InputError only when the file itself is unusable.
+
+    `ehr` ({patient: precex.clinical.fhir_input.ClinicalRecord}) fills the sheet's blank
+    cells from the EHR; where both give a value the sheet wins and a disagreement is a data
+    issue naming both (`ehr_source`: the clinical_fhir file, for the message)."""
     source = str(path)
     try:
         raw = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment=None)
@@ -205,7 +224,10 @@ def read_patient_sheet(path: str | os.PathLike[str]) -> Sheet:
     counts = ids.value_counts()
     problems: list[Problem] = []
     records: list[dict[str, Any]] = []
-    known = [c for c in raw.columns if c in props]
+    ehr = ehr or {}
+    ehr_columns = sorted({c for r in ehr.values() for c in r.values} & set(props))
+    known = [c for c in raw.columns if c in props] + [c for c in ehr_columns
+                                                      if c not in raw.columns]
     for i, row in enumerate(raw.itertuples(index=False), start=1):
         values = dict(zip(raw.columns, row, strict=True))
         pid = values["patient_id"].strip()
@@ -214,6 +236,20 @@ def read_patient_sheet(path: str | os.PathLike[str]) -> Sheet:
         issues: list[Problem] = []  # data issues: named, shown, never excluding
         rejected: list[str] = []
         record: dict[str, Any] = {}
+        from_ehr = ehr.get(pid).values if pid in ehr else {}
+        for col, (ehr_cell, where) in from_ehr.items():
+            if col not in props:
+                continue
+            cell = values.get(col, "")
+            if cell.strip() == "" or is_missing_token(cell, props[col]):
+                values[col] = ehr_cell  # the EHR fills what the sheet leaves blank
+            elif not _same_value(cell, ehr_cell, props[col], col):
+                issues.append(Problem(source, f"{col} is '{cell.strip()}' in the sheet but "
+                                      f"'{ehr_cell}' in the EHR ({where}"
+                                      f"{', ' + ehr_source if ehr_source else ''}); the "
+                                      "sheet's value is used.", "correct whichever is wrong.",
+                                      row=i, column=col, patient_id=label, stage="sheet",
+                                      excludes=False))
 
         def reject(col: str, message: str, fix: str, *, row: int = i,
                    issues: list[Problem] = issues, rejected: list[str] = rejected,
@@ -224,7 +260,7 @@ def read_patient_sheet(path: str | os.PathLike[str]) -> Sheet:
                                   patient_id=label, stage="sheet", excludes=False))
 
         for col in known:
-            cell = values[col]
+            cell = values.get(col, "")
             if cell.strip() == "" or is_missing_token(cell, props[col]):
                 continue
             if col == "fever" and "temperature_c" not in record and _is_temperature(cell):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from precex.io.sheet import read_patient_sheet
+from precex.io.sheet import Sheet, read_patient_sheet
 from precex.io.validated import write_validated
 from precex.problems import InputError, write_problems
 from precex.roster import roster_frame, write_roster
@@ -13,6 +13,7 @@ from precex.roster import roster_frame, write_roster
 @dataclass(frozen=True)
 class Inputs:
     sheet: str
+    clinical_fhir: str | list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,27 @@ class Outputs:
 @dataclass(frozen=True)
 class Params:
     strict: bool
+    reference_date: str = ""
+
+
+def read_sheet_with_ehr(sheet: str, clinical_fhir: str | list[str] | None,
+                        reference_date: str) -> Sheet:
+    """The patient sheet, its blanks filled from the EHR's FHIR export when one is given."""
+    if not clinical_fhir:
+        return read_patient_sheet(sheet)
+    import datetime as dt
+
+    from precex.clinical.fhir_input import read_clinical_fhir
+
+    paths = [clinical_fhir] if isinstance(clinical_fhir, str) else list(clinical_fhir)
+    records, found = read_clinical_fhir(paths, dt.date.fromisoformat(reference_date))
+    read = read_patient_sheet(sheet, records, ", ".join(paths))
+    read.problems.extend(found)
+    return read
 
 
 def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
-    sheet = read_patient_sheet(inputs.sheet)
+    sheet = read_sheet_with_ehr(inputs.sheet, inputs.clinical_fhir, params.reference_date)
     if params.strict and sheet.problems:
         raise InputError(sheet.problems)
     write_validated(outputs.patients, sheet.patients)

@@ -104,7 +104,7 @@ def key_measurements(features: dict[str, Any], prescription: dict[str, Any]
         out.append(("Wearable (28 days)", ", ".join(p for p in parts if p)))
     add("HRV (SDNN; not comparable with RMSSD)", f.get("hrv_sdnn_mean_ms"), "ms")
     if f.get("wearable_sources"):
-        out.append(("Wearable sources", str(f["wearable_sources"]).replace("_", " ")))
+        out.append(("Wearable sources", str(f["wearable_sources"])))
     return out
 
 

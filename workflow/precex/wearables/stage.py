@@ -114,10 +114,23 @@ def read_wearable_inputs(paths: str | list[str], id_map: str | None, time_zone: 
     return daily, sources, problems
 
 
+METRIC_NAMES = {"steps": "steps", "mvpa_min": "MVPA", "light_min": "light minutes",
+                "resting_hr": "resting HR", "hrv_rmssd_ms": "HRV (RMSSD)",
+                "hrv_sdnn_ms": "HRV (SDNN)", "sleep_h": "sleep"}
+
+
 def sources_text(sources: dict[str, dict[str, str]]) -> pd.Series:
-    """Per patient, which metric came from where ('steps: Fitbit ...; resting_hr: ...')."""
-    return pd.Series({pid: "; ".join(f"{m}: {s}" for m, s in sorted(metrics.items()))
-                      for pid, metrics in sources.items()}, dtype=object,
+    """Per patient, which metrics came from which export ('Fitbit dailyActivity_merged.csv
+    (steps, MVPA, light minutes); Apple Health export.xml (resting HR)')."""
+    def text(metrics: dict[str, str]) -> str:
+        by_source: dict[str, list[str]] = {}
+        for metric in METRIC_NAMES:
+            if metric in metrics:
+                by_source.setdefault(metrics[metric], []).append(METRIC_NAMES[metric])
+        return "; ".join(f"{source} ({', '.join(names)})" for source, names in
+                         sorted(by_source.items()))
+
+    return pd.Series({pid: text(metrics) for pid, metrics in sources.items()}, dtype=object,
                      name="wearable_sources")
 
 

@@ -1,0 +1,96 @@
+"""Clinical context from the EHR (config clinical_fhir): an mCODE-style, Synthea-shaped
+transaction Bundle (tests/data/formats/fhir/mcode_clinical_bundle.json, written from the
+mCODE profiles and Synthea's output layout) read into the sheet's columns, values checked by
+hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from precex.clinical.fhir_input import read_clinical_fhir, subtype_of
+from precex.io.validate_stage import read_sheet_with_ehr
+from precex.problems import InputError
+
+DATA = Path(__file__).parents[1] / "data" / "formats" / "fhir"
+BUNDLE = str(DATA / "mcode_clinical_bundle.json")
+REF = dt.date(2026, 1, 5)
+
+
+def test_the_bundle_gives_the_sheet_columns():
+    records, problems = read_clinical_fhir(BUNDLE, REF)
+    assert problems == []
+    values = {k: v for k, (v, _) in records["P901"].values.items()}  # found by the MRN
+    assert values["sex"] == "F" and values["age"] == "61"  # born 1964-03-15
+    assert values["stage"] == "Stage IIA"
+    assert values["subtype"] == "HR+/HER2-"  # ER positive, PR negative, HER2 negative
+    assert float(values["lvef_pct"]) == 58 and values["lvef_date"] == "2025-12-01"  # latest
+    assert (float(values["systolic_bp"]), float(values["diastolic_bp"])) == (132, 84)
+    assert float(values["weight_kg"]) == pytest.approx(154 * 0.45359237, abs=0.01)
+    assert float(values["height_cm"]) == pytest.approx(64 * 2.54)
+    # three administrations 21 days apart: the last is the infusion date, 21 the cycle
+    assert values["next_infusion_date"] == "2025-12-29" and values["cycle_length_days"] == "21"
+    assert "Doxorubicin" in values["agents"] and "PACLitaxel" in values["agents"]
+    assert "Letrozole" not in values["agents"]  # a stopped request is not a current agent
+    assert values["surgery_date"] == "2025-10-20"
+    assert values["comorbidities"] == "axillary dissection"
+
+
+def test_the_sheet_wins_and_every_disagreement_is_a_data_issue(tmp_path):
+    sheet = tmp_path / "patients.tsv"
+    sheet.write_text("patient_id\tage\tsex\ttreatment_phase\tlvef_pct\n"
+                     "P901\t62\tF\tadjuvant chemotherapy\t\nP902\t50\tF\tsurvivorship\t60\n")
+    read = read_sheet_with_ehr(str(sheet), BUNDLE, REF.isoformat())
+    row = read.patients.loc["P901"]
+    assert row["age"] == 62  # the sheet's value
+    assert row["lvef_pct"] == 58 and row["stage"] == "II"  # blanks filled from the EHR
+    assert row["subtype"] == "HR+/HER2-" and row["cycle_length_days"] == 21
+    assert "anthracycline" in row["agents"] or "doxorubicin" in ";".join(row["agents"])
+    assert "axillary_dissection" in row["comorbidities"]
+    issues = [p for p in read.problems if p.patient_id == "P901"]
+    age = [p for p in issues if p.column == "age"]
+    assert len(age) == 1 and "'62' in the sheet but '61' in the EHR" in age[0].message
+    assert not age[0].excludes
+    assert "P902" in read.patients.index and read.patients.loc["P902", "lvef_pct"] == 60
+
+
+def test_the_prescription_reads_the_ehr_agents_and_calendar(tmp_path):
+    from precex.clinical.features import clinical_features
+
+    sheet = tmp_path / "patients.tsv"
+    sheet.write_text("patient_id\tage\tsex\ttreatment_phase\nP901\t61\tF\tadjuvant_chemo\n")
+    read = read_sheet_with_ehr(str(sheet), BUNDLE, REF.isoformat())
+    features = clinical_features(read.patients, REF)
+    assert bool(features.loc["P901", "cardiotoxic_exposure"])  # doxorubicin
+    assert features.loc["P901", "days_to_next_infusion"] == 14  # 2025-12-29 + 21 = 2026-01-19
+
+
+def test_a_file_that_is_not_fhir_names_itself(tmp_path):
+    bad = tmp_path / "export.ndjson"
+    bad.write_text('{"resourceType": "Patient", "id": "a"}\nnot json\n')
+    with pytest.raises(InputError) as err:
+        read_clinical_fhir(str(bad), REF)
+    problem = err.value.problems[0]
+    assert problem.file == str(bad) and problem.row == 2 and "NDJSON" in problem.fix
+
+
+def test_bulk_ndjson_reads_like_the_bundle(tmp_path):
+    bundle = json.loads(Path(BUNDLE).read_text())
+    lines = [json.dumps(e["resource"]) for e in bundle["entry"]]
+    (tmp_path / "all.ndjson").write_text("\n".join(lines) + "\n")
+    records, _ = read_clinical_fhir(str(tmp_path / "all.ndjson"), REF)
+    values = {k: v for k, (v, _) in records["P901"].values.items()}
+    assert values == {k: v for k, (v, _) in read_clinical_fhir(BUNDLE, REF)[0][
+        "P901"].values.items()}
+
+
+@pytest.mark.parametrize("er,pr,her2,subtype", [
+    ("positive", "negative", "negative", "HR+/HER2-"), (None, "positive", "negative",
+                                                         "HR+/HER2-"),
+    ("negative", "negative", "negative", "TNBC"), ("negative", None, "positive", "HER2+"),
+    ("positive", "positive", None, None), (None, None, "negative", None),
+])
+def test_subtype_from_receptors(er, pr, her2, subtype):
+    assert subtype_of(er, pr, her2) == subtype

@@ -1,0 +1,285 @@
+"""Clinical context from the EHR: a FHIR R4 Bundle or bulk NDJSON read into the patient
+sheet's columns (config `clinical_fhir`).
+
+What is read, for each Patient (matched to the sheet by Patient.id or any identifier value):
+
+- Patient: gender -> sex, birthDate -> age at the reference date;
+- Condition: breast cancer (SNOMED CT 254837009 and its children as coded by Synthea and the
+  mCODE examples, ICD-10-CM C50.*), its stage (Condition.stage.summary, as mCODE writes it)
+  and laterality;
+- Observation: ER 85337-4 / 16112-5, PR 85339-0 / 16113-3, HER2 48676-1 / 85319-2 / 18474-7
+  (Positive LA6576-8, Negative LA6577-6, or their text) -> subtype; TNM stage group 21908-9 /
+  21902-2 (mCODE) -> stage; LVEF 10230-1 -> lvef_pct (with its date); blood pressure 85354-9
+  (components 8480-6 and 8462-4) -> systolic_bp / diastolic_bp; heart rate 8867-4 ->
+  resting_hr; body weight 29463-7 and height 8302-2 (kg, [lb_av], cm, [in_i]); the latest
+  usable result of each (status final, amended or corrected);
+- MedicationRequest / MedicationStatement / MedicationAdministration: agents (the drug's text
+  or display, read later through resources/clinical/agents.tsv); administrations of an agent
+  give the infusion dates: the last one is next_infusion_date and the median interval between
+  them the cycle length (the sheet's calendar then rolls them forward);
+- Procedure: mastectomy, lumpectomy, sentinel node biopsy and axillary dissection (with its
+  date as surgery_date, and the terms for comorbidities).
+
+The sheet wins where both give a value; every disagreement is a data issue naming both
+values (precex.io.sheet). A file that is not FHIR names itself and what is accepted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from precex.problems import InputError, Problem
+
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+BREAST_CANCER_SNOMED = {"254837009", "408643008", "353431000119107", "1217010004",
+                        "278054005", "372064008", "372137005"}
+USABLE = {"final", "amended", "corrected", "active", "completed", "recurrence", "relapse"}
+RECEPTORS = {"85337-4": "er", "16112-5": "er", "85339-0": "pr", "16113-3": "pr",
+             "48676-1": "her2", "85319-2": "her2", "18474-7": "her2", "85318-4": "her2"}
+POSITIVE = {"LA6576-8", "10828004", "positive", "pos", "+", "3+", "amplified"}
+NEGATIVE = {"LA6577-6", "260385009", "negative", "neg", "-", "0", "1+", "not amplified"}
+STAGE_GROUP = {"21908-9", "21902-2", "21914-7"}
+VALUE_CODES = {"10230-1": ("lvef_pct", {"%"}), "8867-4": ("resting_hr", {"/min"}),
+               "29463-7": ("weight_kg", {"kg": 1.0, "[lb_av]": 0.45359237, "g": 0.001}),
+               "8302-2": ("height_cm", {"cm": 1.0, "[in_i]": 2.54, "m": 100.0})}
+BP_PANEL, SYSTOLIC, DIASTOLIC = "85354-9", "8480-6", "8462-4"
+SURGERY_WORDS = ("mastectomy", "lumpectomy", "axillary", "sentinel", "breast-conserving",
+                 "excision of breast", "partial mastectomy")
+MEDICATIONS = ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
+
+
+@dataclass
+class ClinicalRecord:
+    """One patient's sheet columns from the EHR: {column: (value as text, where from)}."""
+
+    values: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def set(self, column: str, value: Any, source: str) -> None:
+        self.values[column] = (str(value), source)
+
+
+def _resources(path: str) -> Iterator[dict[str, Any]]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError([Problem(path, f"cannot be read ({err}).", "give a FHIR R4 Bundle "
+                                  "(JSON) or bulk-data NDJSON.", stage="sheet")]) from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        document = None
+    if isinstance(document, dict) and document.get("resourceType") == "Bundle":
+        yield from ((e or {}).get("resource") or {} for e in document.get("entry") or [])
+        return
+    if isinstance(document, dict) and document.get("resourceType"):
+        yield document
+        return
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            resource = json.loads(line)
+        except json.JSONDecodeError:
+            raise InputError([Problem(path, f"line {number} is neither a FHIR Bundle nor an "
+                                      "NDJSON resource.", "give a FHIR R4 Bundle (JSON) or "
+                                      "bulk-data NDJSON (one resource per line).", row=number,
+                                      stage="sheet")]) from None
+        if not isinstance(resource, dict) or "resourceType" not in resource:
+            raise InputError([Problem(path, f"line {number} has no resourceType.",
+                                      "give FHIR resources.", row=number, stage="sheet")])
+        yield resource
+
+
+def _codes(concept: dict[str, Any] | None, system: str | None = None) -> list[str]:
+    return [c.get("code", "") for c in (concept or {}).get("coding") or []
+            if system is None or c.get("system") == system]
+
+
+def _words(concept: dict[str, Any] | None) -> str:
+    concept = concept or {}
+    parts = [concept.get("text") or ""] + [c.get("display") or "" for c in
+                                           concept.get("coding") or []]
+    return next((p for p in parts if p), "")
+
+
+def _subject(resource: dict[str, Any]) -> str:
+    reference = (resource.get("subject") or resource.get("patient") or {}).get("reference", "")
+    return reference.rsplit("/", 1)[-1].removeprefix("urn:uuid:")
+
+
+def _when(resource: dict[str, Any]) -> str:
+    for key in ("effectiveDateTime", "performedDateTime", "occurrenceDateTime", "authoredOn",
+                "recordedDate", "onsetDateTime", "issued"):
+        if resource.get(key):
+            return str(resource[key])[:10]
+    for key in ("effectivePeriod", "performedPeriod"):
+        if (resource.get(key) or {}).get("start"):
+            return str(resource[key]["start"])[:10]
+    return ""
+
+
+def _result(concept: dict[str, Any] | None) -> str | None:
+    codes = {c.lower() for c in _codes(concept)} | {_words(concept).strip().lower()}
+    if codes & {c.lower() for c in POSITIVE}:
+        return "positive"
+    if codes & {c.lower() for c in NEGATIVE}:
+        return "negative"
+    return None
+
+
+def subtype_of(er: str | None, pr: str | None, her2: str | None) -> str | None:
+    """The sheet's subtype code from receptor results (None when HER2 or HR is unknown)."""
+    if her2 is None:
+        return None
+    if her2 == "positive":
+        return "HER2+"
+    if er is None and pr is None:
+        return None
+    if "positive" in (er, pr):
+        return "HR+/HER2-"
+    if er == "negative" and pr == "negative":
+        return "TNBC"
+    return None
+
+
+def read_clinical_fhir(paths: str | list[str], reference_date: dt.date
+                       ) -> tuple[dict[str, ClinicalRecord], list[Problem]]:
+    """{patient: sheet columns from the EHR}; the keys are every Patient.id and identifier
+    value, so a sheet may name patients either way."""
+    listed = [paths] if isinstance(paths, str) else list(paths)
+    patients: dict[str, dict[str, Any]] = {}
+    by_patient: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    problems: list[Problem] = []
+    for path in listed:
+        for resource in _resources(path):
+            kind = resource.get("resourceType")
+            if kind == "Patient":
+                patients[str(resource.get("id", ""))] = resource
+            elif kind in ("Condition", "Observation", "Procedure", *MEDICATIONS):
+                by_patient[_subject(resource)].append((path, resource))
+    out: dict[str, ClinicalRecord] = {}
+    for pid in sorted(set(patients) | set(by_patient)):
+        record = ClinicalRecord()
+        patient = patients.get(pid, {})
+        _patient_columns(record, patient, reference_date)
+        _clinical_columns(record, sorted(by_patient.get(pid, []), key=lambda r: _when(r[1])))
+        if not record.values:
+            continue
+        names = {pid} | {str(i.get("value")) for i in patient.get("identifier") or []
+                         if i.get("value")}
+        for name in names:
+            out[name] = record
+    return out, problems
+
+
+def _patient_columns(record: ClinicalRecord, patient: dict[str, Any],
+                     reference_date: dt.date) -> None:
+    sex = {"female": "F", "male": "M"}.get(str(patient.get("gender", "")).lower())
+    if sex:
+        record.set("sex", sex, "Patient.gender")
+    born = patient.get("birthDate")
+    if born:
+        try:
+            day = dt.date.fromisoformat(str(born)[:10])
+        except ValueError:
+            return
+        age = reference_date.year - day.year - (
+            (reference_date.month, reference_date.day) < (day.month, day.day))
+        record.set("age", age, "Patient.birthDate")
+
+
+def _quantity(resource: dict[str, Any], units: Any) -> float | None:
+    quantity = resource.get("valueQuantity") or {}
+    unit = quantity.get("code") or quantity.get("unit") or ""
+    value = quantity.get("value")
+    if not isinstance(value, int | float):
+        return None
+    if isinstance(units, dict):
+        return None if unit not in units else round(value * units[unit], 2)
+    return float(value) if unit in units else None
+
+
+def _clinical_columns(record: ClinicalRecord, resources: Iterable[tuple[str, dict]]) -> None:
+    receptors: dict[str, str] = {}
+    agents: list[str] = []
+    given: dict[str, list[str]] = defaultdict(list)  # agent -> administration dates
+    surgeries: list[tuple[str, str]] = []
+    for path, r in resources:  # oldest first: later results overwrite earlier ones
+        kind = r.get("resourceType")
+        status = str(r.get("status") or (r.get("clinicalStatus") or {}).get(
+            "coding", [{}])[0].get("code", "")).lower()
+        if status and status not in USABLE:
+            continue
+        name = path.rsplit("/", 1)[-1]
+        if kind == "Condition":
+            codes = set(_codes(r.get("code"), SNOMED))
+            icd = [c for c in _codes(r.get("code")) if c.upper().startswith("C50")]
+            if codes & BREAST_CANCER_SNOMED or icd:
+                for stage in r.get("stage") or []:
+                    text = _words(stage.get("summary"))
+                    if text:
+                        record.set("stage", text, f"Condition.stage ({name})")
+        elif kind == "Observation":
+            codes = _codes(r.get("code"), LOINC)
+            when = _when(r)
+            for code in codes:
+                if code in RECEPTORS and _result(r.get("valueCodeableConcept")):
+                    receptors[RECEPTORS[code]] = _result(r.get("valueCodeableConcept"))
+                elif code in STAGE_GROUP and _words(r.get("valueCodeableConcept")):
+                    record.set("stage", _words(r.get("valueCodeableConcept")),
+                               f"Observation {code} ({name})")
+                elif code in VALUE_CODES:
+                    column, units = VALUE_CODES[code]
+                    value = _quantity(r, units)
+                    if value is not None:
+                        record.set(column, value, f"Observation {code} ({name})")
+                        if column == "lvef_pct" and when:
+                            record.set("lvef_date", when, f"Observation {code} ({name})")
+                elif code == BP_PANEL:
+                    for part in r.get("component") or []:
+                        sub = _codes(part.get("code"), LOINC)
+                        value = _quantity(part, {"mm[Hg]": 1.0, "mmHg": 1.0})
+                        column = ("systolic_bp" if SYSTOLIC in sub else "diastolic_bp"
+                                  if DIASTOLIC in sub else None)
+                        if column and value is not None:
+                            record.set(column, value, f"Observation {BP_PANEL} ({name})")
+        elif kind in MEDICATIONS:
+            drug = _words(r.get("medicationCodeableConcept"))
+            if not drug:
+                continue
+            if drug not in agents:
+                agents.append(drug)
+            if kind == "MedicationAdministration" and _when(r):
+                given[drug].append(_when(r))
+        elif kind == "Procedure":
+            words = _words(r.get("code")).lower()
+            if any(w in words for w in SURGERY_WORDS):
+                surgeries.append((_when(r), words))
+    subtype = subtype_of(receptors.get("er"), receptors.get("pr"), receptors.get("her2"))
+    if subtype:
+        record.set("subtype", subtype, "Observations ER/PR/HER2")
+    if agents:
+        record.set("agents", "; ".join(agents), "Medication resources")
+    infusions = sorted({d for dates in given.values() for d in dates})
+    if infusions:
+        record.set("next_infusion_date", infusions[-1], "MedicationAdministration")
+        gaps = [(dt.date.fromisoformat(b) - dt.date.fromisoformat(a)).days
+                for a, b in zip(infusions, infusions[1:], strict=False)]
+        if gaps:
+            record.set("cycle_length_days", int(statistics.median(gaps)),
+                       "MedicationAdministration (median interval)")
+    dated = [s for s in surgeries if s[0]]
+    if dated:
+        record.set("surgery_date", dated[-1][0], "Procedure")
+    # Axillary dissection is a lasting risk (lymphoedema); the breast surgery itself counts
+    # through its date (recent surgery within 8 weeks).
+    if any("axillary" in w and ("dissection" in w or "clearance" in w) for _, w in surgeries):
+        record.set("comorbidities", "axillary dissection", "Procedure")

@@ -37,7 +37,7 @@ def test_bundle_is_valid_r4_with_exercise_therapy(changes, careplan_status):
     assert all(u.startswith("urn:uuid:") and len(u) == 45 for u in full_urls.values())
     assert request.meta.profile[0].endswith("/pa-servicerequest") and request.reasonCode
     assert str(request.authoredOn) == "2026-01-05"
-    assert str(request.occurrencePeriod.end) == "2026-03-30"
+    assert str(request.occurrenceTiming.repeat.boundsPeriod.end) == "2026-03-30"
     assert parsed.entry[0].resource.status == careplan_status
     assert request.status == parsed.entry[0].resource.status  # statuses agree
     goal = parsed.entry[2].resource

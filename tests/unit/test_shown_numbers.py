@@ -233,7 +233,8 @@ def test_every_number_in_the_fhir_text_equals_its_source(row):
     _, p = make(row)
     bundle = prescription_bundle(p)
     request = bundle["entry"][1]["resource"]
-    text = request["patientInstruction"]
+    check_fhir_week(request["patientInstruction"], p)
+    text = bundle["entry"][0]["resource"]["description"]  # the CarePlan: the 12-week target
     if p["aerobic"]:
         a = p["aerobic"]
         m = re.search(r"Aerobic (\d+)x/week, (\d+) min, (\w+)", text)
@@ -249,6 +250,28 @@ def test_every_number_in_the_fhir_text_equals_its_source(row):
                       r"1RM", text)
         assert [int(g) for g in m.groups()] == [r["sessions_per_week"], r["sets"], r["reps_min"],
                                                 r["reps_max"], *r["load_pct_1rm"]]
+
+
+def check_fhir_week(text: str, p: dict) -> None:
+    """The order's patientInstruction is this week's dose (and says to wait for clearance)."""
+    week = p["this_week"] or {}
+    assert ("Do not start until cleared" in text) == (p["status"] == "clearance_required")
+    if p["status"] == "deferred":
+        assert text.startswith("Do not exercise")
+        return
+    if week.get("aerobic"):
+        a = week["aerobic"]
+        m = re.search(r"aerobic (\d+)x/week, (\d+) min, (\w+)", text)
+        assert (int(m.group(1)), int(m.group(2)), m.group(3)) == (
+            a["sessions_per_week"], a["minutes_per_session"], a["intensity"])
+        band = re.search(r"HR (\d+)-(\d+) bpm", text)
+        assert (band is None) == ("heart_rate_bpm" not in a)
+    if week.get("resistance"):
+        r = week["resistance"]
+        m = re.search(r"resistance (\d+)x/week, (\d+) sets? of (\d+)-(\d+) reps at (\d+)-"
+                      r"(\d+)% 1RM", text)
+        assert [int(g) for g in m.groups()] == [r["sessions_per_week"], r["sets"], *r["reps"],
+                                                *r["load_pct_1rm"]]
 
 
 @pytest.mark.parametrize("value,digits,expected", [

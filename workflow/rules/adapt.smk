@@ -70,6 +70,9 @@ rule adapt_shard:
         # Problems name the user's files; the job reads only its shard's rows of them.
         wearables_source=CFG.get("followup_wearables"),
         symptoms_source=CFG.get("followup_symptoms"),
+        fhir_requester=CFG["fhir_requester"],
+        fhir_bundle_type=CFG["fhir_bundle_type"],
+        fhir_identifier_system=CFG["fhir_identifier_system"],
     script:
         "../scripts/adapt_shard.py"
 

@@ -30,6 +30,9 @@ rule prescribe_shard:
         reference_date=CFG["reference_date"],
         evidence_floor=CFG["evidence_floor"],
         research_mode=CFG["research_mode"],
+        fhir_requester=CFG["fhir_requester"],
+        fhir_bundle_type=CFG["fhir_bundle_type"],
+        fhir_identifier_system=CFG["fhir_identifier_system"],
     script:
         "../scripts/prescribe_shard.py"
 

@@ -91,12 +91,12 @@ def adapt_one(prescription_path: str, wearables_path: str, symptoms_path: str | 
     return adapted
 
 
-def adapted_bundle(adapted: dict[str, Any]) -> dict[str, Any]:
+def adapted_bundle(adapted: dict[str, Any], options: Any = None) -> dict[str, Any]:
     """The adapted prescription's own FHIR bundle; its status follows the adaptation (a stop
-    leaves the CarePlan in draft until cleared)."""
-    from precex.prescription.fhir import prescription_bundle, validate_bundle
+    holds the CarePlan and the exercise order until cleared). `options`: FhirOptions."""
+    from precex.prescription.fhir import FhirOptions, prescription_bundle, validate_bundle
 
-    bundle = prescription_bundle(adapted)
+    bundle = prescription_bundle(adapted, options or FhirOptions())
     validate_bundle(bundle)
     return bundle
 
@@ -172,6 +172,9 @@ class ShardOutputs:
 class ShardParams:
     wearables_source: str  # the user's files, named in problems (the shard reads its slice)
     symptoms_source: str | None = None
+    fhir_requester: str = ""
+    fhir_bundle_type: str = "collection"
+    fhir_identifier_system: str = "urn:precex:patient-id"
 
 
 def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams) -> None:
@@ -199,6 +202,9 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
         problems += [Problem(q.file, q.message, q.fix, q.row, q.column, pid, "adaptation")
                      for q in found]
     fired = fired_rules(rulebase, features_by)  # each rule once for the shard
+    from precex.prescription.fhir import FhirOptions
+
+    options = FhirOptions.from_params(params)
     for pid, features in features_by.items():
         prescription = prescriptions[pid]
         through = last_day.get(pid) or issue_date(prescription)
@@ -207,7 +213,7 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
         name = f"{pid}.week-{week}.json"
         write_in_job_folder(out_dir / name, json_dumps(adapted))
         write_in_job_folder(out_dir / f"{pid}.week-{week}.fhir.json",
-                            json_dumps(adapted_bundle(adapted)))
+                            json_dumps(adapted_bundle(adapted, options)))
         rows.append({"patient_id": pid, "week": week,
                      "decision": adapted["adaptation"]["decision"],
                      "current_week": adapted["adaptation"]["current_week"],

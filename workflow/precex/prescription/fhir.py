@@ -29,6 +29,7 @@ import datetime as dt
 import hashlib
 import re
 import uuid
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -140,8 +141,8 @@ def _targets(p: dict[str, Any], due: str) -> list[dict[str, Any]]:
         targets.append({"measure": {"coding": [{
             "system": LOINC, "code": "82291-6",
             "display": "Frequency of muscle-strengthening physical activity"}]},
-            "detailQuantity": {"value": res["sessions_per_week"], "unit": "/wk",
-                               "system": UCUM, "code": "/wk"}, "dueDate": due})
+            "detailQuantity": {"value": res["sessions_per_week"], "unit": "days/week",
+                               "system": UCUM, "code": "d/wk"}, "dueDate": due})
     return targets
 
 
@@ -151,13 +152,94 @@ def _clearance_reasons(p: dict[str, Any]) -> list[str]:
             in ("clearance_required", "deferred")]
 
 
-def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class FhirOptions:
+    """How bundles are addressed (config): the requester of an unsigned order (an
+    organisation's name; a signed order's requester is its signer), the bundle type
+    (`collection`, or `transaction` with conditional, identifier-based references and
+    PUTs), and the identifier system of patient IDs for those references."""
+
+    requester: str = ""
+    bundle_type: str = "collection"
+    identifier_system: str = "urn:precex:patient-id"
+
+    @classmethod
+    def from_params(cls, params: Any) -> FhirOptions:
+        """From a stage's params (config fhir_requester, fhir_bundle_type,
+        fhir_identifier_system)."""
+        return cls(params.fhir_requester, params.fhir_bundle_type,
+                   params.fhir_identifier_system)
+
+
+UNSIGNED_REQUESTER = "Care team (unsigned draft: the signing clinician becomes the requester)"
+US_CORE_ASSESS_PLAN = {"coding": [{
+    "system": "http://hl7.org/fhir/us/core/CodeSystem/careplan-category",
+    "code": "assess-plan", "display": "Assessment and Plan of Treatment"}]}
+REFERRAL_PA = {"system": SNOMED, "code": "390893007",
+               "display": "Referral to physical activity program"}
+REFERRAL_OTHER = {"system": SNOMED, "code": "3457005", "display": "Patient referral"}
+PRECEX_IDS = "urn:precex:resource-id"
+
+
+def _week_lines(p: dict[str, Any]) -> list[str]:
+    """This week's dose in words (the patient's instruction), with what must come first."""
+    if (p.get("adaptation") or {}).get("decision") == "stop":
+        return _lines(p)
+    if p["status"] == "deferred":
+        return ["Do not exercise for now: exercise is deferred until the care team has "
+                "reviewed the plan"]
+    week = p.get("this_week") or {}
+    aer, res = week.get("aerobic"), week.get("resistance")
+    lines = []
+    if aer:
+        hr = aer.get("heart_rate_bpm")
+        lines.append(f"This week (week {week.get('week', 1)} of 12): aerobic "
+                     f"{aer['sessions_per_week']}x/week, {aer['minutes_per_session']} min, "
+                     f"{aer['intensity']}" + (f", HR {hr[0]}-{hr[1]} bpm" if hr else "")
+                     + f" ({', '.join(aer.get('modes') or [])})")
+    if res:
+        reps = res.get("reps") or [res["reps_min"], res["reps_max"]]  # adapted weeks: min/max
+        lines.append(f"resistance {res['sessions_per_week']}x/week, {res['sets']} "
+                     f"set{'s' if res['sets'] != 1 else ''} of {reps[0]}-{reps[1]} reps at "
+                     f"{res['load_pct_1rm'][0]}-{res['load_pct_1rm'][1]}% 1RM")
+    if not lines:
+        lines.append("No exercise sessions this week")
+    if p["status"] == "clearance_required":
+        lines.insert(0, "Do not start until cleared by the care team")
+    return lines
+
+
+def _narrative(lines: list[str]) -> dict[str, str]:
+    """The resource's human-readable text (escaped XHTML), as US Core CarePlan requires."""
+    import html
+
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    return {"status": "generated",
+            "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><ul>{items}</ul></div>'}
+
+
+def _timing(p: dict[str, Any], period: dict[str, str]) -> dict[str, Any]:
+    """The order's frequency: the days with sessions in a week of the plan, over 12 weeks."""
+    days = sum(1 for d in p.get("schedule") or [] if d.get("sessions"))
+    if not days:
+        aer, res = p.get("aerobic") or {}, p.get("resistance") or {}
+        days = min(7, max(1, aer.get("sessions_per_week", 0) + res.get("sessions_per_week",
+                                                                        0)))
+    return {"repeat": {"boundsPeriod": period, "frequency": days, "period": 1,
+                       "periodUnit": "wk"}}
+
+
+def prescription_bundle(p: dict[str, Any], options: FhirOptions = FhirOptions()
+                        ) -> dict[str, Any]:
     # An adapted prescription (precex adapt) gets resource ids of its own week.
     week = (p.get("adaptation") or {}).get("week")
     patient = p["patient_id"]
     pid = patient + (f"-week-{week}" if week else "")
-    subject = {"reference": f"Patient/{fhir_id(patient)}"}
+    transaction = options.bundle_type == "transaction"
+    subject = ({"reference": f"Patient?identifier={options.identifier_system}|{patient}"}
+               if transaction else {"reference": f"Patient/{fhir_id(patient)}"})
     signoff = effective_signoff(p)
+    signed = signoff["state"] in SIGNED_STATES
     plan_status, request_status = _status(p, signoff)
     start = dt.date.fromisoformat(p["engine"]["reference_date"])
     due = (start + dt.timedelta(weeks=PLAN_WEEKS)).isoformat()
@@ -165,6 +247,8 @@ def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
     ids = {k: fhir_id(f"{pid}-{k}") for k in ("careplan", "goal", "exercise")}
     ref = {k: {"reference": full_url(patient, v)} for k, v in ids.items()}
     lines = _lines(p)
+    instruction = _week_lines(p)
+    requester = _signer(signoff) or {"display": options.requester or UNSIGNED_REQUESTER}
     goal = {
         "resourceType": "Goal",
         "id": ids["goal"],
@@ -180,9 +264,12 @@ def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
     careplan = {
         "resourceType": "CarePlan",
         "id": ids["careplan"],
+        "meta": {"profile": [PA_PROFILE + "pa-careplan"]},
+        "text": _narrative(["Precision exercise prescription (12 weeks): " + "; ".join(lines),
+                            *instruction]),
         "status": plan_status,
         "intent": "plan",
-        "category": [PA_CATEGORY_CONCEPT],
+        "category": [US_CORE_ASSESS_PLAN, PA_CATEGORY_CONCEPT],
         "title": "Precision exercise prescription",
         "description": "; ".join(lines),
         "subject": subject,
@@ -192,8 +279,10 @@ def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
         "author": _signer(signoff),
         "note": [{"text": n} for n in (p.get("notes") or []) + _signoff_notes(signoff)]
         or None,
-        "activity": [{"detail": {"status": "not-started", "description": text}}
-                     for text in _activities(p)] or None,
+        # the exercise order first (by reference), then what the care team does around it
+        "activity": [{"reference": ref["exercise"]}]
+        + [{"detail": {"status": "not-started", "description": text}}
+           for text in _activities(p)],
     }
     request = {
         "resourceType": "ServiceRequest",
@@ -205,14 +294,17 @@ def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
         "code": {"coding": [{"system": SNOMED, "code": "229065009",
                              "display": "Exercise therapy"}]},
         "subject": subject,
+        "occurrenceTiming": _timing(p, period),
         "authoredOn": start.isoformat(),
-        "occurrencePeriod": period,
+        "requester": requester,
+        "performer": [subject],  # the patient does the exercise
         "reasonCode": [REASON],
         "basedOn": [ref["careplan"]],
-        "patientInstruction": "; ".join(lines),
+        "patientInstruction": "; ".join(instruction),
         "note": [{"text": f"Supervision: {p['supervision']}; triage: {p['triage']}; maximum "
                           f"intensity: {p['max_intensity']}; excluded: "
-                          f"{', '.join(p['excluded']) or 'none'}"}],
+                          f"{', '.join(p['excluded']) or 'none'}. 12-week target: "
+                          + "; ".join(lines)}],
         "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal",
                        "valueReference": ref["goal"]}],
     }
@@ -223,34 +315,46 @@ def prescription_bundle(p: dict[str, Any]) -> dict[str, Any]:
         extra.append({
             "resourceType": "ServiceRequest",
             "id": fhir_id(f"{pid}-clearance"),
-            "status": "active",
+            # an unsigned bundle orders nothing yet: its clearance order is a draft too
+            "status": "active" if signed else "draft",
             "intent": "order",
             "code": {"text": "Medical clearance before starting exercise"
                      if p["status"] == "clearance_required"
                      else "Medical review: exercise deferred"},
             "subject": subject,
             "authoredOn": start.isoformat(),
+            "requester": requester,
             "reasonCode": [{"text": r} for r in reasons] or [{"text": p["status"]}],
             "basedOn": [ref["careplan"]],
         })
     for i, text in enumerate(p.get("referrals") or [], start=1):
+        coding = REFERRAL_PA if "exercise" in text.lower() else REFERRAL_OTHER
         extra.append({
             "resourceType": "ServiceRequest",
             "id": fhir_id(f"{pid}-referral-{i}"),
             "status": request_status,
             "intent": "proposal",
-            "code": {"text": "Referral"},
+            "code": {"coding": [coding], "text": text},
             "subject": subject,
             "authoredOn": start.isoformat(),
+            "requester": requester,
             "basedOn": [ref["careplan"]],
             "patientInstruction": text,
         })
     resources = [careplan, request, goal, *extra]
+    entries = []
+    for r in resources:
+        entry: dict[str, Any] = {"fullUrl": full_url(patient, r["id"]), "resource": r}
+        if transaction:  # idempotent: a rerun updates the same resources, never duplicates
+            r["identifier"] = [{"system": PRECEX_IDS, "value": r["id"]}]
+            entry["request"] = {"method": "PUT", "url": f"{r['resourceType']}?identifier="
+                                                        f"{PRECEX_IDS}|{r['id']}"}
+        entries.append(entry)
     return {
         "resourceType": "Bundle",
         "id": fhir_id(f"{pid}-exercise-prescription"),
-        "type": "collection",
-        "entry": [{"fullUrl": full_url(patient, r["id"]), "resource": r} for r in resources],
+        "type": "transaction" if transaction else "collection",
+        "entry": entries,
     }
 
 

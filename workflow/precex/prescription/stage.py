@@ -17,7 +17,7 @@ import pandas as pd
 
 from precex.io.files import json_dumps, write_in_job_folder, write_tsv
 from precex.prescription.engine import SUMMARY_COLUMNS, EngineSettings, prescribe_one, summary_row
-from precex.prescription.fhir import prescription_bundle, validate_bundle
+from precex.prescription.fhir import FhirOptions, prescription_bundle, validate_bundle
 from precex.prescription.rules import evaluate, load_rulebase
 from precex.prescription.schema import check_prescription
 from precex.prescription.signoff import (
@@ -60,6 +60,9 @@ class Params:
     reference_date: str
     evidence_floor: str
     research_mode: bool
+    fhir_requester: str = ""
+    fhir_bundle_type: str = "collection"
+    fhir_identifier_system: str = "urn:precex:patient-id"
 
 
 def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
@@ -69,6 +72,7 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
     settings = EngineSettings(dt.date.fromisoformat(params.reference_date),
                               params.evidence_floor, params.research_mode)
     rule_list = rulebase.prescription_rules()
+    options = FhirOptions.from_params(params)
     fired = {r.id: evaluate(r.when, flat) for r in rule_list}
     # A trial prescribes by arm; a patient missing from the allocation log is not prescribed.
     arms = read_arms(inputs.trial) if inputs.trial else None
@@ -94,7 +98,7 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
             prescription = with_signoff(prescription, signoff_block(
                 decisions.get(pid), prescription_digest(prescription)))
             check_prescription(prescription)
-            bundle = prescription_bundle(prescription)
+            bundle = prescription_bundle(prescription, options)
             validate_bundle(bundle)
             profile = patient_profile(pid, records[i], domain_records[pid])
             texts = {Path(outputs.profiles) / f"{pid}.json": json_dumps(profile),

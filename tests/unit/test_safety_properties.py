@@ -48,6 +48,9 @@ profiles = st.fixed_dictionaries({
     "mvpa_min_per_week": st.none() | st.floats(0, 400),
     "hr_max_bpm": st.floats(120, 200),
     "glucose_mmol_l": st.none() | st.floats(3, 20),
+    "vo2peak_ml_kg_min": st.none() | st.floats(6, 50),
+    "neuropathy_grade": st.sampled_from([None, 0, 1, 2, 3]),
+    "bmd_t_score": st.none() | st.floats(-4, 2),
 })
 
 
@@ -82,6 +85,20 @@ def worse(f: dict, which: str, amount: float) -> dict:
         g["cardiotoxic_exposure"] = True
     elif which == "surgery":
         g["comorbidities"] = ";".join(x for x in [g["comorbidities"], "surgical_drain"] if x)
+    elif which == "vo2peak" and g["vo2peak_ml_kg_min"] is not None:
+        g["vo2peak_ml_kg_min"] = g["vo2peak_ml_kg_min"] * (1 - amount)
+    elif which == "neuropathy":
+        g["neuropathy_grade"] = min(4, (g["neuropathy_grade"] or 0) + 1)
+    elif which == "t_score":
+        g["bmd_t_score"] = (g["bmd_t_score"] if g["bmd_t_score"] is not None else 0) - 3 * amount
+    elif which == "fragility":
+        g["comorbidities"] = ";".join(x for x in [g["comorbidities"], "fragility_fracture"]
+                                      if x)
+    elif which == "thoracic":
+        g["bone_metastasis_sites"] = "T8"
+        g["bone_site_spine"] = g["bone_site_thoracic_spine"] = True
+    elif which == "older":
+        g["age"] = min(100.0, g["age"] + 30 * amount)
     return g
 
 
@@ -100,7 +117,8 @@ def at_least_as_restrictive(a: dict, b: dict) -> None:
 
 INPUTS = ["platelets", "hemoglobin", "neutrophils", "wbc", "lvef", "systolic", "diastolic",
           "resting_hr", "glucose", "bone", "bone_site", "fever", "myelosuppressive",
-          "cardiotoxic", "surgery"]
+          "cardiotoxic", "surgery", "vo2peak", "neuropathy", "t_score", "fragility", "thoracic",
+          "older"]
 
 
 @pytest.mark.slow  # a long property-based search: CI runs it
@@ -146,8 +164,8 @@ def test_heart_rate_floor_is_above_rest_and_fhir_status_agrees(f, beta_blocked):
                 "deferred": "on-hold"}[p["status"]]
     for entry in bundle["entry"]:
         resource = entry["resource"]
-        if resource["id"].endswith("-clearance"):  # the clearance itself is an active order
-            assert p["status"] != "prescribed" and resource["status"] == "active"
+        if resource["id"].endswith("-clearance"):  # unsigned: the clearance order is a draft
+            assert p["status"] != "prescribed" and resource["status"] == "draft"
         elif resource["resourceType"] in ("CarePlan", "ServiceRequest"):
             assert resource["status"] == expected
     if p["triage"] == "high":

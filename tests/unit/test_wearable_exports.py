@@ -144,3 +144,12 @@ def test_the_daily_table_still_reads_as_before(tmp_path):
     assert daily.loc[0, "steps"] == "5000" or float(daily.loc[0, "steps"]) == 5000
     assert sources["P1"]["steps"] == "daily table daily.tsv"
     assert isinstance(daily, pd.DataFrame)
+
+
+def test_an_unreadable_export_given_alone_does_not_stop_the_batch(tmp_path):
+    broken = tmp_path / "P998_export.xml"
+    broken.write_text("<?xml version='1.0'?><HealthData><Record")
+    daily, sources, problems = read_wearable_inputs([str(broken)], None, "UTC")
+    assert daily.empty and sources == {}
+    assert problems[0].file == str(broken) and problems[0].patient_id == "P998"
+    assert not problems[0].excludes

@@ -35,5 +35,9 @@ def alternative_plans(prescription: dict[str, Any]) -> dict[str, tuple[float, fl
     week1_met = min(float(first.get("weekly_met_minutes", met) or 0), met)
     plans = {"prescribed": (met, res), "week1": (week1_met, res),
              "half_dose": (met / 2, res), "aerobic_only": (met, 0.0)}
-    # An alternative identical to the prescribed plan adds nothing.
-    return {k: v for k, v in plans.items() if k == "prescribed" or v != plans["prescribed"]}
+    # An alternative identical to the prescribed plan adds nothing, and a first week that is
+    # exactly half the dose is the half dose (one plan, not two rows with the same numbers).
+    out = {k: v for k, v in plans.items() if k == "prescribed" or v != plans["prescribed"]}
+    if "week1" in out and out["week1"] == out.get("half_dose"):
+        del out["week1"]
+    return out

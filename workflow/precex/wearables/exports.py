@@ -39,6 +39,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
@@ -190,25 +191,22 @@ def read_fitabase(path: str, ids: IdMap) -> DailyExport:
     problems: list[Problem] = []
     files = _fitabase_paths(path)
 
-    def number(text: str, file: Path, line: int, column: str) -> float | None:
+    def parsed(parse: Any, what: str, text: str, file: Path, line: int, column: str) -> Any:
+        """parse(text), or None with a problem naming the file, row and column."""
         try:
-            return float(text)
+            return parse(text)
         except ValueError:
-            problems.append(Problem(str(file), f"{column} '{text}' is not a number; that "
-                                    "day's value is not used.", "check the export.",
-                                    row=line, column=column, stage="wearables",
-                                    excludes=False))
+            problems.append(Problem(str(file), f"{column} '{text}' is not {what}; not used.",
+                                    "check the export.", row=line, column=column,
+                                    stage="wearables", excludes=False))
             return None
 
+    def number(text: str, file: Path, line: int, column: str) -> float | None:
+        return parsed(float, "a number", text, file, line, column)
+
     def day_of(text: str, file: Path, line: int, column: str) -> str | None:
-        try:
-            return _us_date(text).isoformat()
-        except ValueError:
-            problems.append(Problem(str(file), f"{column} '{text}' is not a Fitabase date "
-                                    "(M/D/YYYY); row not used.", "check the export.",
-                                    row=line, column=column, stage="wearables",
-                                    excludes=False))
-            return None
+        return parsed(lambda t: _us_date(t).isoformat(), "a Fitabase date (M/D/YYYY)", text,
+                      file, line, column)
 
     if "activity" in files:
         file = files["activity"]

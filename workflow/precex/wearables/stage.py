@@ -61,8 +61,9 @@ def read_wearable_inputs(paths: str | list[str], id_map: str | None, time_zone: 
                          ) -> tuple[pd.DataFrame, dict[str, dict[str, str]], list[Problem]]:
     """Every configured wearable input (daily tables, Fitabase folders or files, Apple Health
     export.xml, Oura CSV, FHIR device Observations) as one daily table, with the source of
-    each patient's metrics. An unreadable export of one patient is left out with its file and
-    the patient named (the batch goes on); with a single input, its problem stops the stage.
+    each patient's metrics. An unreadable export is left out with its file and (for a
+    per-person export) the patient named, and the batch goes on; only an unreadable daily
+    table given alone stops the stage, with the file named.
     Where several inputs give a patient the same metric, the first listed is used and the
     others are named in one line."""
     ids = read_id_map(id_map, time_zone)
@@ -70,8 +71,10 @@ def read_wearable_inputs(paths: str | list[str], id_map: str | None, time_zone: 
     exports: list[DailyExport] = []
     problems: list[Problem] = []
     for path in listed:
+        kind = None
         try:
-            if detect_export(path) == "daily":
+            kind = detect_export(path)
+            if kind == "daily":
                 daily = read_wearables(path)
                 daily["patient_id"] = daily["patient_id"].astype(str).str.strip().map(ids.patient)
                 metrics = [c for c in DAILY_METRICS if c in daily.columns]
@@ -81,8 +84,8 @@ def read_wearable_inputs(paths: str | list[str], id_map: str | None, time_zone: 
             else:
                 exports.append(read_export(path, ids))
         except InputError as err:
-            if len(listed) == 1:
-                raise
+            if len(listed) == 1 and kind in (None, "daily"):
+                raise  # the batch's one table, or no such file: it stops with the file named
             owner = ids.patient(os.path.basename(path).split("_")[0].split(".")[0])
             problems += [Problem(p.file, f"{p.message} This export is left out; the other "
                                  "inputs are used.", p.fix, row=p.row, column=p.column,

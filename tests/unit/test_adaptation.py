@@ -256,7 +256,8 @@ def test_batch_split_by_shard_names_the_users_file_and_row(tmp_path):
             rulebase=str(resource_path("rules", "rulebase.yaml")), provenance=""),
             outputs=ShardOutputs(adaptations=str(tmp_path / shard / "adaptations"),
                                  reports=str(tmp_path / shard / "adapted_reports"),
-                                 table=names[0], exclusions=names[1], problems=names[2]),
+                                 table=names[0], exclusions=names[1], problems=names[2],
+                                 handouts=str(tmp_path / shard / "adapted_handouts")),
             params=ShardParams(wearables_source=str(user_file)))
         parts.append(names)
     merged = [str(tmp_path / f"merged.{k}.tsv") for k in ("table", "excl", "problems")]
@@ -275,6 +276,9 @@ def test_batch_split_by_shard_names_the_users_file_and_row(tmp_path):
     written = [p.name for shard in shards for p in (tmp_path / shard / "adaptations").iterdir()]
     assert sorted(written) == ["A.week-1.fhir.json", "A.week-1.json", "C.week-1.fhir.json",
                                "C.week-1.json"]
+    handouts = sorted(p.name for shard in shards if (tmp_path / shard / "adapted_handouts")
+                      .exists() for p in (tmp_path / shard / "adapted_handouts").iterdir())
+    assert handouts == ["A.week-1.html", "C.week-1.html"]  # each adapted week has its page
 
 
 profiles = st.fixed_dictionaries({
@@ -353,6 +357,13 @@ def test_a_stop_schedules_no_session_and_holds_the_order_naming_the_red_flag(tmp
     assert request["status"] == "on-hold"
     assert "fever on 2026-01-07" in request["patientInstruction"]
     assert out["adaptation"]["reasons"][0] == "red flag: fever on 2026-01-07"
+    from precex.reporting.handout import render_handout
+
+    page = render_handout(out, "020 7946 0000")
+    urgent = page[page.index('id="handout-urgent"'):]
+    assert "you reported fever on 2026-01-07" in urgent
+    assert "Call your oncology team today on 020 7946 0000" in urgent
+    assert "shorter, easier session" not in page and 'id="handout-sessions"' not in page
 
 
 @settings(max_examples=40, deadline=None)

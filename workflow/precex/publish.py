@@ -34,6 +34,7 @@ CONTRACT_FOLDERS = {
     "handouts": "handouts",
     "adaptations": "adaptations/prescriptions",
     "adapted_reports": "adaptations/reports",
+    "adapted_handouts": "adaptations/handouts",
 }
 # A patient's files in a contract folder are named {patient}{suffix}.
 PATIENT_SUFFIX = re.compile(r"(?:\.week-\d+)?\.(?:json|fhir\.json|html|pdf|ics)")
@@ -48,6 +49,7 @@ class Inputs:
     handouts: str
     adaptations: str | None = None
     adapted_reports: str | None = None
+    adapted_handouts: str | None = None
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,13 @@ rule adapt_shard:
             category="Adapted weekly reports",
             labels={"patient": "{patient}", "week": "{week}"},
         ),
+        handouts=report(
+            directory(f"{RESULTS}/shards/{{shard}}/adapted_handouts"),
+            patterns=["{patient}.week-{week}.html"],
+            caption="../report/handout.rst",
+            category="Adapted weekly handouts",
+            labels={"patient": "{patient}", "week": "{week}"},
+        ),
         table=f"{RESULTS}/shards/{{shard}}/adaptations.tsv",
         exclusions=f"{RESULTS}/shards/{{shard}}/adaptation_exclusions.tsv",
         problems=f"{RESULTS}/shards/{{shard}}/adaptation_problems.tsv",
@@ -73,6 +80,7 @@ rule adapt_shard:
         fhir_requester=CFG["fhir_requester"],
         fhir_bundle_type=CFG["fhir_bundle_type"],
         fhir_identifier_system=CFG["fhir_identifier_system"],
+        care_team_phone=CFG["care_team_phone"],
     script:
         "../scripts/adapt_shard.py"
 

@@ -203,7 +203,7 @@ def get_shard_folders(shard):
     """The shard's per-patient folders (publish input name -> folder)."""
     names = ["profiles", "prescriptions", "reports", "handouts"]
     if is_configured("followup_wearables"):
-        names += ["adaptations", "adapted_reports"]
+        names += ["adaptations", "adapted_reports", "adapted_handouts"]
     return {name: f"{RESULTS}/shards/{shard}/{name}" for name in names}
 
 

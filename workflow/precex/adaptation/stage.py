@@ -166,6 +166,7 @@ class ShardOutputs:
     table: str
     exclusions: str
     problems: str
+    handouts: str | None = None  # folder: {patient}.week-N.html, the patient's week
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,7 @@ class ShardParams:
     fhir_requester: str = ""
     fhir_bundle_type: str = "collection"
     fhir_identifier_system: str = "urn:precex:patient-id"
+    care_team_phone: str = ""
 
 
 def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams) -> None:
@@ -214,6 +216,12 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
         write_in_job_folder(out_dir / name, json_dumps(adapted))
         write_in_job_folder(out_dir / f"{pid}.week-{week}.fhir.json",
                             json_dumps(adapted_bundle(adapted, options)))
+        if outputs.handouts:  # the patient's own page for the week (a stop says so first)
+            from precex.reporting.handout import render_handout
+
+            os.makedirs(outputs.handouts, exist_ok=True)
+            write_in_job_folder(Path(outputs.handouts) / f"{pid}.week-{week}.html",
+                                render_handout(adapted, params.care_team_phone))
         rows.append({"patient_id": pid, "week": week,
                      "decision": adapted["adaptation"]["decision"],
                      "current_week": adapted["adaptation"]["current_week"],

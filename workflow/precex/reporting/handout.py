@@ -108,7 +108,8 @@ def scheduled_days(p: dict[str, Any]) -> list[dict[str, Any]]:
     if p["status"] in NO_SESSIONS or effective_signoff(p)["state"] == "rejected":
         return []
     week = p.get("this_week") or {}
-    reps = (week.get("resistance") or {}).get("reps")
+    res = week.get("resistance") or {}
+    reps = res.get("reps") or ([res["reps_min"], res["reps_max"]] if res else None)
     modes = (week.get("aerobic") or {}).get("modes") or (p.get("aerobic") or {}).get("modes")
     return [{"date": day["date"], "weekday": day["weekday"], "label": day_label(day["date"]),
              "sessions": [session_text(s, reps, modes) for s in day["sessions"]],
@@ -131,11 +132,19 @@ def fever_now(p: dict[str, Any]) -> bool:
 def handout_context(p: dict[str, Any], care_team_phone: str = "") -> dict[str, Any]:
     signoff = effective_signoff(p)
     urgent = ""
-    if fever_now(p):
+    adaptation = p.get("adaptation") or {}
+    if adaptation.get("decision") == "stop":  # which symptom, which day, and what to do now
+        flag = (adaptation.get("features") or {}).get("red_flags") or "a warning sign"
+        urgent = (f"Please stop exercising: you reported {flag}. Call your oncology team "
+                  "today" + (f" on {care_team_phone}" if care_team_phone else "")
+                  + ", and do not exercise again until they say you can.")
+    elif fever_now(p):
         urgent = ("You have a raised temperature or a fever. Do not exercise. Call your "
                   "oncology team today" + (f" on {care_team_phone}" if care_team_phone else "")
                   + ": a fever during cancer treatment can be a sign of infection.")
-    if p["status"] in NO_SESSIONS:
+    if urgent and adaptation.get("decision") == "stop":
+        first = ""  # the stop says it all, first
+    elif p["status"] in NO_SESSIONS:
         first = NO_SESSIONS[p["status"]]
     elif signoff["state"] == "rejected":
         first = "Your care team has withdrawn this plan. Please do not use it."

@@ -195,6 +195,8 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
     rulebase = load_rulebase(inputs.rulebase, rule_features())
     excluded = {p.patient_id for p in problems if p.patient_id}
     os.makedirs(out_dir, exist_ok=True)
+    if outputs.handouts:  # a declared output: there even when no patient is adapted
+        os.makedirs(outputs.handouts, exist_ok=True)
     rows = []
     features_by, failed = shard_adaptation_features(
         {pid: p for pid, p in prescriptions.items() if pid not in excluded}, wear, sym,
@@ -219,7 +221,6 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
         if outputs.handouts:  # the patient's own page for the week (a stop says so first)
             from precex.reporting.handout import render_handout
 
-            os.makedirs(outputs.handouts, exist_ok=True)
             write_in_job_folder(Path(outputs.handouts) / f"{pid}.week-{week}.html",
                                 render_handout(adapted, params.care_team_phone))
         rows.append({"patient_id": pid, "week": week,

@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from precex.blood.catalogue import load_catalogue
 from precex.io.files import write_in_job_folder, write_text
-from precex.prescription.plan import INTENSITY_TABLE
+from precex.prescription.plan import INTENSITY_TABLE, highest_intensity
 from precex.reporting.numbers import number, quantity
 
 STATUS_TEXT = {
@@ -111,8 +111,6 @@ def key_measurements(features: dict[str, Any], prescription: dict[str, Any]
 def intensity_summary(prescription: dict[str, Any]) -> dict[str, str]:
     """The maximum intensity the patient may do now (this week's dose, never above the cap)
     and, when the plan goes higher later, from which week: {intensity_now, intensity_later}."""
-    from precex.prescription.plan import highest_intensity
-
     tw = prescription.get("this_week") or {}
     now = tw.get("max_intensity") or highest_intensity(tw.get("aerobic"), tw.get("resistance"))
     planned = prescription.get("max_intensity_planned") or highest_intensity(

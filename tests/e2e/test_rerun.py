@@ -130,3 +130,67 @@ def test_one_deleted_report_reruns_one_publish_job(batch):
     assert set(jobs(dry)) == {("publish_shard", "shard0003"), ("all", "")}
     assert set(jobs(run(batch))) == {("publish_shard", "shard0003"), ("all", "")}
     assert (batch / "results/reports/P015.html").is_file()
+
+
+def adapt_weeks(log: str) -> set[tuple[str, str]]:
+    """(shard, week) of every adapt_shard job a Snakemake log shows starting."""
+    return set(re.findall(r"rule adapt_shard:.*?wildcards: shard=(\w+), week=(\d+)", log,
+                          re.S))
+
+
+def signoff(batch: Path, patient: str, week: int, decision: str = "approve") -> None:
+    result = subprocess.run([sys.executable, "-m", "precex.cli", "signoff", "--configfile",
+                             "config.yaml", "--patient", patient, "--week", str(week), "--by",
+                             "dr.ward", "--decision", decision], cwd=batch, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_week_is_adapted_and_a_new_week_reruns_only_that_week(batch):
+    """Issue 30: the demo's 3 weeks in one run; week 4's data adapts week 4 only (weeks 1-3
+    are the same files, signed ones stay signed); a changed past week makes the weeks after
+    it changed_since_signoff."""
+    import json
+
+    results = batch / "results"
+    adapted = results / "adaptations/prescriptions"
+    weeks = {p.name.split(".week-")[1][0] for p in adapted.glob("P010.week-*.json")}
+    assert weeks == {"1", "2", "3"}
+    for week in (2, 3):
+        signoff(batch, "P010", week)
+    run(batch)  # the decisions reach the plans and their FHIR bundles
+    for week in (2, 3):
+        plan = json.loads((adapted / f"P010.week-{week}.json").read_text())
+        assert plan["signoff"]["state"] == "approved"
+        bundle = json.loads((adapted / f"P010.week-{week}.fhir.json").read_text())
+        careplan = [e["resource"] for e in bundle["entry"]
+                    if e["resource"]["resourceType"] == "CarePlan"][0]
+        assert careplan["status"] == ("active" if plan["status"] == "prescribed" else "draft")
+    before = {p: (p.stat().st_ino, p.read_bytes()) for p in adapted.iterdir()}
+
+    for name in ("followup_wearables.tsv", "followup_symptoms.tsv"):
+        table = pd.read_csv(batch / name, sep="\t", dtype=str, keep_default_na=False)
+        last = table[table["date"] >= "2026-01-20"].copy()  # week 3's days
+        last["date"] = (pd.to_datetime(last["date"]) + pd.Timedelta(days=7)).dt.strftime(
+            "%Y-%m-%d")
+        time.sleep(1.1)
+        pd.concat([table, last]).to_csv(batch / name, sep="\t", index=False)
+    log = run(batch)
+    assert adapt_weeks(log) and {w for _, w in adapt_weeks(log)} == {"4"}, adapt_weeks(log)
+    assert not [k for k in jobs(log) if k[0] in ("prescribe_shard", "report_shard")]
+    for path, (inode, content) in before.items():
+        assert path.stat().st_ino == inode and path.read_bytes() == content, path.name
+    summary = pd.read_csv(results / "adaptations/adaptations.tsv", sep="\t", dtype=str)
+    per_patient = summary.groupby("patient_id")["week"].apply(set)
+    assert (per_patient == {"1", "2", "3", "4"}).all()
+    assert json.loads((adapted / "P010.week-2.json").read_text())["signoff"]["state"] == \
+        "approved"
+
+    # A late correction to week 2 changes weeks 2-4: the sign-offs of weeks 2 and 3 lapse.
+    edit(batch / "followup_wearables.tsv", "P010", "mvpa_min", lambda v: "0",
+         date="2026-01-14")
+    log = run(batch)
+    assert {w for s, w in adapt_weeks(log)} == {"2", "3", "4"}
+    for week in (2, 3):
+        plan = json.loads((adapted / f"P010.week-{week}.json").read_text())
+        assert plan["signoff"]["state"] == "changed_since_signoff", week

@@ -12,6 +12,7 @@ from jsonschema import Draft202012Validator
 from precex.adaptation.engine import adapt
 from precex.adaptation.features import adaptation_features, validate_days
 from precex.adaptation.stage import (
+    FOLLOWUP_KINDS,
     MergeInputs,
     MergeOutputs,
     MergeParams,
@@ -234,13 +235,13 @@ def test_batch_split_by_shard_names_the_users_file_and_row(tmp_path):
                              "resting_hr": 60, "hrv_rmssd_ms": 30.0}
     user_file = tmp_path / "followup.tsv"
     table.to_csv(user_file, sep="\t", index=False)
-    out = {what: {s: str(tmp_path / f"{s}.{what}.tsv") for s in shards}
-           for what in ("wearables", "symptoms")}
+    out = {what: {s: str(tmp_path / s / "followup" / f"week-1.{what}.tsv") for s in shards}
+           for what in FOLLOWUP_KINDS}
     split_followup(inputs=SplitInputs(wearables=str(user_file)),
-                   outputs=SplitOutputs(wearables=list(out["wearables"].values()),
-                                        symptoms=list(out["symptoms"].values()),
+                   outputs=SplitOutputs(tables=[p for kind in out.values()
+                                                for p in kind.values()],
                                         problems=str(tmp_path / "split_problems.tsv")),
-                   params=SplitParams(shards=shards))
+                   params=SplitParams(shards=shards, reference_date=REF.isoformat(), weeks=1))
     split = pd.read_csv(tmp_path / "split_problems.tsv", sep="\t")
     assert split[["row", "column"]].values.tolist() == [[10, "patient_id"]]
     assert "'Z' is not in the patient sheet" in split["message"].iloc[0]
@@ -253,6 +254,7 @@ def test_batch_split_by_shard_names_the_users_file_and_row(tmp_path):
             summary=str(summary), profiles=str(tmp_path / shard / "profiles"),
             prescriptions=str(tmp_path / shard / "prescriptions"),
             followup_wearables=out["wearables"][shard], followup_symptoms=out["symptoms"][shard],
+            patients=out["patients"][shard],
             rulebase=str(resource_path("rules", "rulebase.yaml")), provenance=""),
             outputs=ShardOutputs(adaptations=str(tmp_path / shard / "adaptations"),
                                  reports=str(tmp_path / shard / "adapted_reports"),

@@ -310,14 +310,22 @@ def adapted(batch, prescribed, reported) -> dict:
     from precex.adaptation import stage
 
     shards = batch["shards"]
-    split = {"wearables": [out(batch, "shards", s, "followup_wearables.tsv") for s in shards],
-             "symptoms": [out(batch, "shards", s, "followup_symptoms.tsv") for s in shards],
+    # Week 1 of the demo's follow-up, from the split's weekly tables (weeks 2 and 3 are the
+    # pipeline's: tests/e2e/test_rerun.py).
+    week = {kind: [out(batch, "shards", s, "followup", f"week-1.{kind}.tsv") for s in shards]
+            for kind in stage.FOLLOWUP_KINDS}
+    split = {"wearables": week["wearables"], "symptoms": week["symptoms"],
+             "patients": week["patients"],
              "problems": out(batch, "adaptations", "split_problems.tsv")}
     config = batch["config"]
+    tables = [out(batch, "shards", s, "followup", f"week-{w}.{kind}.tsv")
+              for s in shards for w in (1, 2, 3) for kind in stage.FOLLOWUP_KINDS]
     stage.split_followup(inputs=stage.SplitInputs(wearables=config["followup_wearables"],
                                                   symptoms=config["followup_symptoms"]),
-                         outputs=stage.SplitOutputs(**split),
-                         params=stage.SplitParams(shards=shards))
+                         outputs=stage.SplitOutputs(tables=tables, problems=split["problems"]),
+                         params=stage.SplitParams(shards=shards,
+                                                  reference_date=config["reference_date"],
+                                                  weeks=3))
     made = {}
     for i, (shard, rx) in enumerate(prescribed.items()):
         paths = {"adaptations": out(batch, "shards", shard, "adaptations"),
@@ -328,7 +336,7 @@ def adapted(batch, prescribed, reported) -> dict:
         stage.run_shard(inputs=stage.ShardInputs(
             summary=rx["summary"], profiles=rx["profiles"], prescriptions=rx["prescriptions"],
             followup_wearables=split["wearables"][i], followup_symptoms=split["symptoms"][i],
-            rulebase=config["rulebase"],
+            patients=split["patients"][i], rulebase=config["rulebase"],
             provenance=out(batch, "reports", "report_provenance.json"),
             notebook=str(REPO / "workflow/notebooks/patient_reports.ipynb")),
             outputs=stage.ShardOutputs(**paths),
@@ -553,7 +561,7 @@ def test_every_rule_gives_its_stage_exactly_its_fields(tmp_path):
         workflow = api.workflow(snakefile=REPO / "Snakefile",
                                 resource_settings=ResourceSettings(cores=1),
                                 workdir=tmp_path)._workflow
-        folders = workflow.globals["get_shard_folders"]("shard0001")
+        folders = workflow.globals["get_shard_folder_names"]()
         checked = 0
         for rule in workflow.rules:
             if not rule.script:

@@ -7,7 +7,7 @@ precex validate [--configfile F]      every problem in config, sheet and inputs;
 precex adapt --prescription P.json --wearables DAYS.tsv [--symptoms S.tsv] --out P.week-N.json
 precex trial allocate --patients sheet.tsv --log allocation.tsv --seed 7
 precex review [--configfile F] [--all]  prescriptions awaiting a clinician's review
-precex signoff --patient P --by ID --decision approve|amend|reject [--note ...]
+precex signoff --patient P [--week N] --by ID --decision approve|amend|reject [--note ...]
 
 Exit codes: 0 success; 1 input problems (each named with file, row or item, and the fix);
 2 a command line that argparse rejects; 130/143 `precex run` stopped by Ctrl-C/SIGTERM.
@@ -423,15 +423,18 @@ def _signoff(args: argparse.Namespace) -> int:
 
     try:
         results, log_path = _batch_paths(args.configfile)
-        prescription = load_prescription(results, args.patient)
-        row = append_signoff(log_path, patient_id=args.patient,
+        prescription = load_prescription(results, args.patient, args.week)
+        # An adapted week is signed on its own, under its file's name ({patient}.week-N).
+        key = args.patient if args.week is None else f"{args.patient}.week-{args.week}"
+        row = append_signoff(log_path, patient_id=key,
                              digest=prescription_digest(prescription), decision=args.decision,
                              signed_by=args.by, note=args.note or "")
     except InputError as err:
         print(err, file=sys.stderr)
         return 1
     run = "precex run" + (f" --configfile {args.configfile}" if args.configfile else "")
-    print(f"{args.patient}: {args.decision} by {row['signed_by']} at {row['signed_at']} recorded "
+    what = args.patient if args.week is None else f"{args.patient} week {args.week}"
+    print(f"{what}: {args.decision} by {row['signed_by']} at {row['signed_at']} recorded "
           f"in {log_path} (row {row['sequence']}). Run `{run} --cores N` to update the report "
           "and the FHIR bundle.")
     return 0
@@ -471,6 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     signoff = sub.add_parser("signoff", help="record a clinician's decision on a patient's "
                              "current prescription (append-only, SHA-256 chained log)")
     signoff.add_argument("--patient", required=True, help="patient ID")
+    signoff.add_argument("--week", type=int, default=None,
+                         help="sign the adapted plan of this follow-up week instead of the "
+                         "prescription (results/adaptations/prescriptions/P.week-N.json)")
     signoff.add_argument("--by", required=True, help="your staff ID (recorded as the signer)")
     signoff.add_argument("--decision", required=True, choices=["approve", "amend", "reject"],
                          help="approve as issued, approve with an amendment, or reject")

@@ -36,6 +36,7 @@ INPUT_KEYS = (
     "wearables_id_map",
     "followup_wearables",
     "followup_symptoms",
+    "followup_blood",
     "outcomes",
     "trial_allocation",
 )

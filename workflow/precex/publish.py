@@ -47,9 +47,10 @@ class Inputs:
     prescriptions: str
     reports: str
     handouts: str
-    adaptations: str | None = None
-    adapted_reports: str | None = None
-    adapted_handouts: str | None = None
+    # one folder per adapted follow-up week (shards/{shard}/weeks/{week}/...)
+    adaptations: list[str] | None = None
+    adapted_reports: list[str] | None = None
+    adapted_handouts: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,13 @@ def link(source: str, target: str) -> None:
     os.replace(tmp, target)
 
 
+def _same_file(source: str, target: str) -> bool:
+    try:
+        return os.path.samestat(os.stat(source), os.stat(target))
+    except FileNotFoundError:
+        return False
+
+
 def patient_of(name: str, members: set[str]) -> str | None:
     """The member whose contract file `name` is ({patient}{suffix}; IDs may contain dots)."""
     for at in [m.start() for m in re.finditer(r"\.", name)]:
@@ -88,19 +96,21 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
     members = set(params.members)
     rows: list[tuple[str, str]] = []
     for name, target in sorted(params.targets.items()):
-        source_dir = getattr(inputs, name)
-        if source_dir is None:
+        source = getattr(inputs, name)
+        if source is None:
             continue
         os.makedirs(target, exist_ok=True)
         produced = set()
-        with os.scandir(source_dir) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):  # Snakemake's own timestamp file
-                    continue
-                contract = os.path.join(target, entry.name)
-                link(entry.path, contract)
-                produced.add(entry.name)
-                rows.append((contract, entry.path))
+        for source_dir in [source] if isinstance(source, str) else source:
+            with os.scandir(source_dir) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):  # Snakemake's own timestamp file
+                        continue
+                    contract = os.path.join(target, entry.name)
+                    if not _same_file(entry.path, contract):  # an unchanged week stays
+                        link(entry.path, contract)
+                    produced.add(entry.name)
+                    rows.append((contract, entry.path))
         with os.scandir(target) as entries:  # this shard's patients' files not made this run
             for entry in entries:
                 if entry.name not in produced and patient_of(entry.name, members):

@@ -1,21 +1,26 @@
 # Weekly adaptation: `precex run adapt --configfile F` with followup_wearables set (also part of
-# the default target then). The follow-up tables are split by shard once; each shard adapts and
-# renders its patients; the batch tables are merged. A patient whose follow-up data has a
-# problem is excluded (results/adaptations/exclusions.tsv), the others are written.
+# the default target then). The follow-up tables are split by shard and week once; each shard
+# adapts and renders its patients week by week (week N from week N-1's adapted plans); the
+# batch tables are merged. A patient whose follow-up data has a problem is excluded
+# (results/adaptations/exclusions.tsv), the others are written.
 
 
 checkpoint split_followup:
     input:
         wearables=CFG.get("followup_wearables", []),
         symptoms=CFG.get("followup_symptoms", []),
+        blood=CFG.get("followup_blood", []),
     output:
-        # Each shard's rows, rewritten only when they changed: after this checkpoint only the
-        # shards whose follow-up data changed are adapted again.
-        wearables=update(
-            expand(f"{RESULTS}/shards/{{shard}}/followup_wearables.tsv", shard=SHARDS)
-        ),
-        symptoms=update(
-            expand(f"{RESULTS}/shards/{{shard}}/followup_symptoms.tsv", shard=SHARDS)
+        # Each shard's rows week by week, rewritten only when they changed: after this
+        # checkpoint only the weeks whose follow-up data changed (and the weeks after them)
+        # are adapted again.
+        tables=update(
+            expand(
+                f"{RESULTS}/shards/{{shard}}/followup/week-{{week}}.{{kind}}.tsv",
+                shard=SHARDS,
+                week=WEEKS,
+                kind=FOLLOWUP_KINDS,
+            )
         ),
         problems=f"{RESULTS}/adaptations/split_problems.tsv",
     log:
@@ -28,43 +33,50 @@ checkpoint split_followup:
         runtime=get_batch_runtime,
     params:
         shards=SHARDS,
+        reference_date=CFG["reference_date"],
+        weeks=len(WEEKS),
     script:
         "../scripts/split_followup.py"
 
 
 rule adapt_shard:
     input:
+        followup_wearables=get_week_followup("wearables"),
+        followup_symptoms=get_week_followup("symptoms"),
+        followup_blood=get_week_followup("blood"),
+        patients=get_week_followup("patients"),
         summary=get_prescribed("prescriptions.tsv"),
         profiles=get_prescribed("profiles"),
-        prescriptions=get_prescribed("prescriptions"),
-        followup_wearables=get_shard_followup("wearables"),
-        followup_symptoms=get_shard_followup("symptoms"),
+        features=get_shard_features,
+        # week 1 adapts the prescriptions; week N the adapted plans of week N-1
+        prescriptions=get_previous_week,
         rulebase=CFG["rulebase"],
         provenance=f"{RESULTS}/reports/report_provenance.json",
         notebook=workflow.source_path("../notebooks/patient_reports.ipynb"),
+        signoff=get_signoff_log,
     output:
-        adaptations=directory(f"{RESULTS}/shards/{{shard}}/adaptations"),
+        adaptations=directory(f"{RESULTS}/shards/{{shard}}/weeks/{{week}}/adaptations"),
         reports=report(
-            directory(f"{RESULTS}/shards/{{shard}}/adapted_reports"),
+            directory(f"{RESULTS}/shards/{{shard}}/weeks/{{week}}/adapted_reports"),
             patterns=["{patient}.week-{week}.html"],
             caption="../report/adaptation.rst",
             category="Adapted weekly reports",
             labels={"patient": "{patient}", "week": "{week}"},
         ),
         handouts=report(
-            directory(f"{RESULTS}/shards/{{shard}}/adapted_handouts"),
+            directory(f"{RESULTS}/shards/{{shard}}/weeks/{{week}}/adapted_handouts"),
             patterns=["{patient}.week-{week}.html"],
             caption="../report/handout.rst",
             category="Adapted weekly handouts",
             labels={"patient": "{patient}", "week": "{week}"},
         ),
-        table=f"{RESULTS}/shards/{{shard}}/adaptations.tsv",
-        exclusions=f"{RESULTS}/shards/{{shard}}/adaptation_exclusions.tsv",
-        problems=f"{RESULTS}/shards/{{shard}}/adaptation_problems.tsv",
+        table=f"{RESULTS}/shards/{{shard}}/weeks/{{week}}/adaptations.tsv",
+        exclusions=f"{RESULTS}/shards/{{shard}}/weeks/{{week}}/adaptation_exclusions.tsv",
+        problems=f"{RESULTS}/shards/{{shard}}/weeks/{{week}}/adaptation_problems.tsv",
     log:
-        f"{RESULTS}/logs/adapt_shard/{{shard}}.log",
+        f"{RESULTS}/logs/adapt_shard/{{shard}}.week-{{week}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/adapt_shard/{{shard}}.tsv"
+        f"{RESULTS}/benchmarks/adapt_shard/{{shard}}.week-{{week}}.tsv"
     # the longest shard job starts first, so the batch does not end waiting on one of them
     priority: 3
     conda:
@@ -74,9 +86,11 @@ rule adapt_shard:
         mem_mb=get_shard_mem_mb,
         runtime=get_shard_runtime,
     params:
+        week=lambda wildcards: int(wildcards.week),
         # Problems name the user's files; the job reads only its shard's rows of them.
         wearables_source=CFG.get("followup_wearables"),
         symptoms_source=CFG.get("followup_symptoms"),
+        blood_source=CFG.get("followup_blood"),
         fhir_requester=CFG["fhir_requester"],
         fhir_bundle_type=CFG["fhir_bundle_type"],
         fhir_identifier_system=CFG["fhir_identifier_system"],
@@ -87,12 +101,9 @@ rule adapt_shard:
 
 rule adapt:
     input:
-        tables=expand(f"{RESULTS}/shards/{{shard}}/adaptations.tsv", shard=SHARDS),
-        exclusions=expand(
-            f"{RESULTS}/shards/{{shard}}/adaptation_exclusions.tsv", shard=SHARDS
-        ),
-        problems=[f"{RESULTS}/adaptations/split_problems.tsv"]
-        + expand(f"{RESULTS}/shards/{{shard}}/adaptation_problems.tsv", shard=SHARDS),
+        tables=get_adapted_weeks_files("adaptations.tsv"),
+        exclusions=get_adapted_weeks_files("adaptation_exclusions.tsv"),
+        problems=get_adaptation_problems,
     output:
         table=f"{RESULTS}/adaptations/adaptations.tsv",
         exclusions=f"{RESULTS}/adaptations/exclusions.tsv",

@@ -19,6 +19,10 @@ RULEBASE_PROBLEMS = rulebase_problems(CFG["rulebase"], rule_features())
 if RULEBASE_PROBLEMS:
     raise WorkflowError(RULEBASE_PROBLEMS)
 SHARDS = assign_shards(raw_patient_ids(CFG["patients"]), CFG["shard_size"])
+# Follow-up weeks the pipeline can adapt (config adaptation_weeks), and what the split writes
+# for each shard and week.
+WEEKS = list(range(1, CFG["adaptation_weeks"] + 1))
+FOLLOWUP_KINDS = ["wearables", "symptoms", "blood", "patients"]
 # The profiling stages this config runs (precex.modalities: clinical always, each other
 # modality when its input is configured), in registry order.
 MODALITIES = [m.name for m in active(CFG)]
@@ -32,6 +36,7 @@ ENVS = {
 wildcard_constraints:
     shard=r"shard\d+",
     generation=r"\d+",
+    week=r"\d+",
 
 
 def is_configured(key):
@@ -90,12 +95,58 @@ def get_prescribed(name):
     return prescribed
 
 
-def get_shard_followup(kind):
-    def shard_table(wildcards):
-        checkpoints.split_followup.get()
-        return f"{RESULTS}/shards/{wildcards.shard}/followup_{kind}.tsv"
+def get_week_followup(kind):
+    """One of the week's follow-up tables of the shard (its patients table included); none
+    for the blood counts unless followup_blood is set."""
 
-    return shard_table
+    def week_table(wildcards):
+        checkpoints.split_followup.get()
+        if kind == "blood" and not is_configured("followup_blood"):
+            return []
+        shard, week = wildcards.shard, wildcards.week
+        return f"{RESULTS}/shards/{shard}/followup/week-{week}.{kind}.tsv"
+
+    return week_table
+
+
+def get_previous_week(wildcards):
+    """Week 1 adapts the shard's prescriptions; week N the shard's adaptations of week N-1."""
+    week = int(wildcards.week)
+    if week == 1:
+        return get_prescribed("prescriptions")(wildcards)
+    return f"{RESULTS}/shards/{wildcards.shard}/weeks/{week - 1}/adaptations"
+
+
+def get_adapted_weeks(shard):
+    """The weeks with patients to adapt in the shard (read after the split checkpoint)."""
+    checkpoints.split_followup.get()
+    weeks = []
+    for week in WEEKS:
+        table = Path(f"{RESULTS}/shards/{shard}/followup/week-{week}.patients.tsv")
+        with table.open(encoding="utf-8") as handle:
+            if sum(1 for _ in handle) <= 1:  # the header only: nobody reaches this week
+                break
+        weeks.append(week)
+    return weeks
+
+
+def get_adapted_weeks_files(name):
+    """A per-week output of every shard's adapted weeks (the batch merge's inputs)."""
+
+    def files(wildcards):
+        return [
+            f"{RESULTS}/shards/{shard}/weeks/{week}/{name}"
+            for shard in SHARDS
+            for week in get_adapted_weeks(shard)
+        ]
+
+    return files
+
+
+def get_adaptation_problems(wildcards):
+    return [f"{RESULTS}/adaptations/split_problems.tsv"] + get_adapted_weeks_files(
+        "adaptation_problems.tsv"
+    )(wildcards)
 
 
 def through_checkpoints():
@@ -116,15 +167,14 @@ def get_excluding_stages():
 
 def get_stage_exclusions(wildcards):
     parts = [f"{RESULTS}/{s}/exclusions.tsv" for s in get_excluding_stages()]
-    kinds = ["prescription", "report"]
-    if is_configured("followup_wearables"):
-        # the shards' own tables (the merged adaptations/exclusions.tsv holds the same
-        # rows): the batch exclusions need not wait for the adaptation merge job
-        kinds.append("adaptation")
-    for kind in kinds:
+    for kind in ["prescription", "report"]:
         parts += expand(
             f"{RESULTS}/shards/{{shard}}/{kind}_exclusions.tsv", shard=SHARDS
         )
+    if is_configured("followup_wearables"):
+        # the weeks' own tables (the merged adaptations/exclusions.tsv holds the same
+        # rows): the batch exclusions need not wait for the adaptation merge job
+        parts += get_adapted_weeks_files("adaptation_exclusions.tsv")(wildcards)
     return parts
 
 
@@ -149,6 +199,7 @@ def get_input_files():
     for key in (
         "followup_wearables",
         "followup_symptoms",
+        "followup_blood",
         "outcomes",
         "trial_allocation",
         "patients",
@@ -199,12 +250,24 @@ def get_adaptation_outputs():
     return [f"{RESULTS}/adaptations/adaptations.tsv"]
 
 
-def get_shard_folders(shard):
-    """The shard's per-patient folders (publish input name -> folder)."""
+def get_shard_folder_names():
+    """The publish job's input names (precex.publish.Inputs)."""
     names = ["profiles", "prescriptions", "reports", "handouts"]
     if is_configured("followup_wearables"):
         names += ["adaptations", "adapted_reports", "adapted_handouts"]
-    return {name: f"{RESULTS}/shards/{shard}/{name}" for name in names}
+    return names
+
+
+def get_shard_folders(shard):
+    """The shard's per-patient folders (publish input name -> folder, or the folders of
+    every adapted week); an input function's helper (it reads the split checkpoint)."""
+    names = ["profiles", "prescriptions", "reports", "handouts"]
+    folders = {name: f"{RESULTS}/shards/{shard}/{name}" for name in names}
+    if is_configured("followup_wearables"):
+        weeks = get_adapted_weeks(shard)
+        for name in ("adaptations", "adapted_reports", "adapted_handouts"):
+            folders[name] = [f"{RESULTS}/shards/{shard}/weeks/{w}/{name}" for w in weeks]
+    return folders
 
 
 def get_publish_inputs(wildcards):
@@ -217,7 +280,11 @@ def get_contract_folders():
 
 
 def get_all_shard_folders(wildcards):
-    return [f for shard in SHARDS for f in get_shard_folders(shard).values()]
+    folders = []
+    for shard in SHARDS:
+        for value in get_shard_folders(shard).values():
+            folders += value if isinstance(value, list) else [value]
+    return folders
 
 
 def get_publish_indexes():

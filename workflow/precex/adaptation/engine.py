@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from precex.adaptation.blood_recheck import Recheck
 from precex.adaptation.features import issue_date
 from precex.json_data import json_copy
 from precex.prescription.engine import Caps, enforce_caps, stricter
@@ -28,6 +29,7 @@ from precex.prescription.plan import (
     weekly_schedule,
 )
 from precex.prescription.rules import INTENSITIES, STATUSES, Rule, RuleBase, evaluate
+from precex.prescription.signoff import prescription_digest
 from precex.profile.host import json_value
 
 DECISIONS = ("advance", "hold", "step_back", "stop")  # ascending caution
@@ -127,18 +129,33 @@ def fired_rules(rulebase: RuleBase, features: Mapping[str, dict[str, Any]]
 
 
 def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: RuleBase,
-          data_through: dt.date, fired: list[Rule] | None = None) -> dict[str, Any]:
+          data_through: dt.date, fired: list[Rule] | None = None,
+          recheck: Recheck | None = None) -> dict[str, Any]:
     """The adapted prescription (same schema) with what changed and why in its trace.
-    `fired` is the patient's entry of fired_rules for the shard (computed here when absent)."""
+    `fired` is the patient's entry of fired_rules for the shard (computed here when absent).
+    `recheck`: the week's blood-count re-check (precex.adaptation.blood_recheck), whose caps
+    replace the prescription's; without one the caps carry over unchanged."""
     pid = prescription["patient_id"]
     if fired is None:
         fired = fired_rules(rulebase, {pid: features})[pid]
     decision, reasons = _decide(fired, features)
     previous = prescription.get("adaptation") or {}
     week = int(previous.get("current_week", 1))
-    if prescription["status"] == "deferred":
+    if recheck is not None and recheck.changed:
+        caps = recheck.caps
+    else:
+        caps = Caps(status=prescription["status"], max_intensity=prescription["max_intensity"],
+                    exclude=set(prescription["excluded"]),
+                    supervision=prescription["supervision"], triage=prescription["triage"])
+    no_plan = not prescription.get("progression")
+    if recheck is not None and recheck.changed and no_plan and caps.status == "prescribed":
+        # A recovered count cannot start a plan that was never built: re-prescribe.
+        caps.status = "clearance_required"
+        recheck.changes.append("the counts now allow exercise, but this prescription has no "
+                               "plan: re-prescribe (precex run with the new counts in blood)")
+    if caps.status == "deferred":
         decision, reasons = "hold", ["prescription is deferred: no sessions to adapt"]
-    elif prescription["status"] == "clearance_required" and decision == "advance":
+    elif caps.status == "clearance_required" and decision == "advance":
         decision, reasons = "hold", ["awaiting medical clearance: the plan does not advance"]
     new_week = {"advance": min(WEEKS, week + 1), "hold": week,
                 "step_back": max(1, week - 1), "stop": week}[decision]
@@ -147,12 +164,11 @@ def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: Rule
     missed = int(features.get("weeks_missed") or 0)
     resistance_week = max(1, new_week - step_back * missed)
 
-    caps = Caps(status=prescription["status"], max_intensity=prescription["max_intensity"],
-                exclude=set(prescription["excluded"]), supervision=prescription["supervision"],
-                triage=prescription["triage"])
+    held = str(previous.get("held_status", "prescribed"))
     for rule in fired:
         if "status" in rule.effect:
             caps.status = stricter(STATUSES, caps.status, rule.effect["status"])
+            held = stricter(STATUSES, held, rule.effect["status"])
     dose = _week_dose(prescription, new_week, resistance_week)
     enforce_caps(dose, caps)
     aerobic = _component(prescription.get("aerobic"), dose["aerobic"], "aerobic")
@@ -199,8 +215,27 @@ def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: Rule
             referrals.append(rule.effect["referral"])
         if rule.effect.get("note") and rule.effect["note"] not in notes:
             notes.append(rule.effect["note"])
+    if recheck is not None:  # what a newly triggered count rule asks for
+        for item in recheck.caps.referrals:
+            if item not in referrals:
+                referrals.append(item)
+        for item in recheck.caps.notes:
+            if item not in notes:
+                notes.append(item)
+        lifted = {t["rule_id"] for t in recheck.trace if not t["applied"]}
+        obtain = [o for o in out.get("data_to_obtain") or [] if o.get("rule_id") not in lifted]
+        known = {o["item"] for o in obtain}
+        obtain += [o for o in recheck.caps.obtain if o["item"] not in known]
+        out["data_to_obtain"] = obtain
+        inputs = json_copy(out.get("safety_inputs") or {})
+        for name, count in recheck.counts.items():
+            inputs[name] = {"state": count["state"], "value": count.get("value"),
+                            "date": count["date"], "source": count["source"]}
+        out["safety_inputs"] = inputs
     out["referrals"], out["notes"] = referrals, notes
+    out.pop("signoff", None)  # the week is signed on its own (precex signoff --week)
     number = int(previous.get("week", 0)) + 1
+    changes = list(reasons) + (recheck.changes if recheck is not None else [])
     entry = {
         "week": number,
         "decision": decision,
@@ -210,15 +245,27 @@ def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: Rule
         "data_from": (issue_date(prescription) + dt.timedelta(days=1)).isoformat(),
         "data_through": data_through.isoformat(),
         "reasons": reasons,
+        "changes": changes,
+        "held_status": held,
+        # The content this week was adapted from (the sign-off digest of the previous plan):
+        # a change to any past week changes every later week, so their sign-offs lapse.
+        "based_on": prescription_digest(prescription),
         "features": {k: json_value(v) for k, v in sorted(features.items())},
     }
+    if recheck is not None:
+        entry["safety_rules"] = recheck.safety_rules
+        entry["counts"] = recheck.counts
+    elif "safety_rules" in previous:
+        entry["safety_rules"] = previous["safety_rules"]
+        entry["counts"] = previous.get("counts", {})
     out["adaptation"] = entry
     out["adaptation_history"] = list(prescription.get("adaptation_history", [])) + [
-        {k: entry[k] for k in ("week", "decision", "current_week", "data_through")}]
+        {k: entry[k] for k in ("week", "decision", "current_week", "data_from", "data_through",
+                               "changes")}]
     out["trace"] = list(prescription["trace"]) + [{
         "rule_id": r.id, "kind": r.kind, "title": r.title, "grade": r.grade,
         "citation": r.citation, "rationale": r.rationale, "effect": json_copy(r.effect),
         "inputs": {f: json_value(features.get(f)) for f in r.features},
         "applied": True, "note": f"weekly adaptation {number}: {decision}",
-    } for r in fired]
+    } for r in fired] + (recheck.trace if recheck is not None else [])
     return out

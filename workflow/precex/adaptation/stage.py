@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from precex.adaptation.engine import adapt, fired_rules
@@ -42,7 +44,8 @@ from precex.problems import (
 )
 from precex.rule_features import rule_features
 
-SUMMARY = ["patient_id", "week", "decision", "current_week", "status", "data_through", "file"]
+SUMMARY = ["patient_id", "week", "decision", "current_week", "status", "data_through",
+           "signoff", "changes", "file"]
 
 
 def read_table(path: str, what: str) -> pd.DataFrame:
@@ -105,45 +108,107 @@ def adapted_bundle(adapted: dict[str, Any], options: Any = None) -> dict[str, An
 class SplitInputs:
     wearables: str
     symptoms: str | None = None
+    blood: str | None = None
 
 
 @dataclass(frozen=True)
 class SplitOutputs:
-    wearables: list[str]  # one table per shard, in the order of params.shards
-    symptoms: list[str]
-    problems: str  # rows of patients outside the batch; they exclude nobody
+    # shards/{shard}/followup/week-{week}.{kind}.tsv for every shard, week and FOLLOWUP_KINDS
+    tables: list[str]
+    problems: str  # rows of patients outside the batch or beyond the last week; none excludes
 
 
 @dataclass(frozen=True)
 class SplitParams:
     shards: dict[str, list[str]]
+    reference_date: str = ""  # the batch's: week N is days 7(N-1)+1 .. 7N after it
+    weeks: int = 12
+
+
+FOLLOWUP_KINDS = ("wearables", "symptoms", "blood", "patients")
+WEEK_TABLE = re.compile(r"(?P<shard>[^/\\]+)[/\\]followup[/\\]week-(?P<week>\d+)\."
+                        r"(?P<kind>[a-z]+)\.tsv$")
+PATIENT_COLUMNS = ["patient_id", "through"]
+
+
+def week_numbers(dates: pd.Series, reference: dt.date) -> np.ndarray:
+    """The follow-up week of each date text (1 = the 7 days after the reference date); a date
+    that is not YYYY-MM-DD or not after the reference date is put in week 1, whose job reports
+    it with the patient and row (as a single week's adaptation did)."""
+    day = pd.to_datetime(dates.astype(str).str.strip(), format="%Y-%m-%d", errors="coerce")
+    offset = (day - pd.Timestamp(reference)).dt.days.to_numpy(dtype=float)
+    week = np.floor((offset - 1) / 7) + 1
+    return np.where(np.isnan(offset) | (offset < 1), 1, week).astype(int)
+
+
+def block_end(reference: dt.date, week: int) -> dt.date:
+    return reference + dt.timedelta(days=7 * week)
 
 
 def split_followup(*, inputs: SplitInputs, outputs: SplitOutputs, params: SplitParams) -> None:
-    """Read the follow-up tables once and write each shard's rows (with the user's row
-    numbers), so shard jobs read only their own patients (reading the whole table in every
-    shard would cost patients x shards). Rows for a patient in no shard are reported here.
-    A shard's table is rewritten only when its rows changed, so only the shards whose
-    follow-up data changed are adapted again."""
+    """Read the follow-up tables once and write each shard's rows week by week (with the
+    user's row numbers), so that each week's job reads only its own patients and days, and a
+    week's table is rewritten only when its rows changed: new data for week 4 reruns week 4's
+    jobs, not weeks 1-3. Each week's patients table lists who is adapted that week (everyone
+    whose data reach that week or later; a week without data is adapted as such) and the day
+    the week's data run through (its last day, or the last day with data in the newest week).
+    Rows for a patient in no shard, or after the last adapted week, are reported here."""
     shard_of = {pid: shard for shard, ids in params.shards.items() for pid in ids}
+    reference = dt.date.fromisoformat(params.reference_date)
     problems: list[Problem] = []
-    tables = {"wearables": inputs.wearables, "symptoms": inputs.symptoms}
+    parts: dict[tuple[str, int, str], pd.DataFrame] = {}
+    last: dict[str, tuple[int, str]] = {}  # patient -> (last week, last day text in it)
+    tables = {"wearables": inputs.wearables, "symptoms": inputs.symptoms,
+              "blood": inputs.blood}
+    headers: dict[str, list[str]] = {}  # a week without rows keeps the table's columns
     for what, path in tables.items():
-        out_paths = dict(zip(params.shards, getattr(outputs, what), strict=True))
         frame = read_table(path, what) if path else pd.DataFrame(columns=["patient_id", "date"])
         frame = require_day_columns(frame, path or "", what)
         frame = frame.assign(**{SOURCE_ROW: range(1, len(frame) + 1)})
+        headers[what] = list(frame.columns)
         ids = frame["patient_id"].astype(str).str.strip()
         shard = ids.map(shard_of)
         for r, pid in zip(frame.loc[shard.isna(), SOURCE_ROW], ids[shard.isna()], strict=True):
             problems.append(Problem(path or "", f"patient '{pid}' is not in the patient sheet.",
                                     "check the ID or the sheet.", row=int(r),
                                     column="patient_id", stage="adaptation"))
-        groups = dict(tuple(frame.groupby(shard, sort=False))) if len(frame) else {}
-        for name in params.shards:
-            part = groups.get(name, frame.iloc[0:0])
-            write_text_if_changed(out_paths[name], part.to_csv(sep="\t", index=False,
-                                                               lineterminator="\n"))
+        week = pd.Series(week_numbers(frame["date"], reference), index=frame.index)
+        beyond = week > params.weeks
+        for r in frame[beyond & shard.notna()].itertuples():
+            problems.append(Problem(path or "", f"date {r.date} is after week {params.weeks}, "
+                                    "the last week adapted; the row is not used.",
+                                    "raise adaptation_weeks in the config to adapt later weeks.",
+                                    row=int(getattr(r, SOURCE_ROW)), column="date",
+                                    patient_id=str(r.patient_id).strip(), stage="adaptation",
+                                    excludes=False))
+        keep = shard.notna() & ~beyond
+        frame, shard, week, ids = frame[keep], shard[keep], week[keep], ids[keep]
+        if what != "blood" and len(frame):  # blood alone does not make a week to adapt
+            text = frame["date"].astype(str).str.strip()
+            for pid, w, day in zip(ids, week, text, strict=True):
+                if (w, day) > last.get(pid, (0, "")):
+                    last[pid] = (int(w), day)
+        for (name, number), part in frame.groupby([shard, week], sort=False):
+            parts[(name, int(number), what)] = part
+    week_patients: dict[tuple[str, int], list[dict[str, str]]] = {}
+    for pid in sorted(last):
+        final, day = last[pid]
+        for number in range(1, final + 1):
+            through = block_end(reference, number).isoformat() if number < final else (
+                day if re.fullmatch(r"\d{4}-\d{2}-\d{2}", day)
+                else block_end(reference, number).isoformat())
+            week_patients.setdefault((shard_of[pid], number), []).append(
+                {"patient_id": pid, "through": through})
+    for path in outputs.tables:
+        match = WEEK_TABLE.search(path)
+        if match is None:
+            raise ValueError(f"not a weekly follow-up table path: {path}")
+        key = (match["shard"], int(match["week"]), match["kind"])
+        if key[2] == "patients":
+            part = pd.DataFrame(week_patients.get(key[:2], []), columns=PATIENT_COLUMNS)
+        else:
+            part = parts.get(key, pd.DataFrame(columns=headers[key[2]]))
+        write_text_if_changed(path, part.to_csv(sep="\t", index=False, lineterminator="\n"))
     write_problems(problems, "adaptation", None, outputs.problems)
 
 
@@ -151,12 +216,18 @@ def split_followup(*, inputs: SplitInputs, outputs: SplitOutputs, params: SplitP
 class ShardInputs:
     summary: str
     profiles: str  # the shard's folders of profile and prescription JSON
+    # the plans adapted from: week 1, the shard's prescriptions ({patient}.json); week N, the
+    # shard's adaptations of week N-1 ({patient}.week-{N-1}.json)
     prescriptions: str
     followup_wearables: str
     followup_symptoms: str
     rulebase: str
     provenance: str
     notebook: str | None = None  # None: adapted prescriptions only, no reports (benchmarks)
+    patients: str | None = None  # the week's patients table; None: everyone in the summary
+    followup_blood: str | None = None  # the week's follow-up counts (blood re-check)
+    features: str | None = None  # the shard's host features (for the re-check)
+    signoff: str | None = None  # the sign-off log: each week is signed on its own
 
 
 @dataclass(frozen=True)
@@ -177,23 +248,61 @@ class ShardParams:
     fhir_bundle_type: str = "collection"
     fhir_identifier_system: str = "urn:precex:patient-id"
     care_team_phone: str = ""
+    week: int = 1
+    blood_source: str | None = None
+
+
+def signoff_key(patient_id: str, week: int) -> str:
+    """How the sign-off log names an adapted week: its file's name, {patient}.week-N."""
+    return f"{patient_id}.week-{week}"
+
+
+def _previous_name(pid: str, week: int) -> str:
+    return f"{pid}.json" if week == 1 else f"{pid}.week-{week - 1}.json"
+
+
+def _merge_counts(before: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
+    out = dict(before)
+    for name, entry in newer.items():
+        if name not in out or entry["date"] >= out[name]["date"]:
+            out[name] = entry
+    return out
 
 
 def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams) -> None:
-    """One shard's adapted prescriptions and their reports. A patient whose data has a
-    problem is excluded (stage adaptation). Problems name the user's file and row, not the
-    shard's slice of it."""
+    """One shard's adapted prescriptions of one follow-up week (params.week) and their reports,
+    each from the patient's plan of the week before. A patient whose data has a problem is
+    excluded (stage adaptation). Problems name the user's file and row, not the shard's slice
+    of it."""
+    week = params.week
     out_dir = Path(outputs.adaptations)
-    ids = read_text_table(inputs.summary)["patient_id"].tolist()
+    summary_ids = read_text_table(inputs.summary)["patient_id"].tolist()
+    through_of: dict[str, str] = {}
+    if inputs.patients:
+        listed = read_text_table(inputs.patients)
+        through_of = dict(zip(listed["patient_id"], listed["through"], strict=True))
+        ids = [pid for pid in summary_ids if pid in through_of]
+    else:
+        ids = summary_ids
     rx_dir = Path(inputs.prescriptions)
-    prescriptions = {pid: read_prescription(str(rx_dir / f"{pid}.json"), "adaptation")
-                     for pid in ids}
+    # A patient excluded in an earlier week has no plan to adapt from (and is excluded).
+    ids = [pid for pid in ids if (rx_dir / _previous_name(pid, week)).exists()]
+    prescriptions = {pid: read_prescription(str(rx_dir / _previous_name(pid, week)),
+                                            "adaptation") for pid in ids}
     issued = {pid: issue_date(p) for pid, p in prescriptions.items()}
     symptoms = inputs.followup_symptoms if params.symptoms_source else None
     wear, sym, problems = read_followup(inputs.followup_wearables, symptoms, issued,
                                         params.wearables_source, params.symptoms_source)
+    counts: dict[str, dict[str, Any]] = {}
+    if inputs.followup_blood and params.blood_source:
+        from precex.adaptation.blood_recheck import newest_counts, read_followup_counts
+
+        rows, found = read_followup_counts(read_table(inputs.followup_blood, "blood"),
+                                           params.blood_source, issued)
+        problems += found
+        counts = newest_counts(rows, params.blood_source)
     rulebase = load_rulebase(inputs.rulebase, rule_features())
-    excluded = {p.patient_id for p in problems if p.patient_id}
+    excluded = {p.patient_id for p in problems if p.patient_id and p.excludes}
     os.makedirs(out_dir, exist_ok=True)
     if outputs.handouts:  # a declared output: there even when no patient is adapted
         os.makedirs(outputs.handouts, exist_ok=True)
@@ -206,27 +315,40 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
         problems += [Problem(q.file, q.message, q.fix, q.row, q.column, pid, "adaptation")
                      for q in found]
     fired = fired_rules(rulebase, features_by)  # each rule once for the shard
+    rechecks = _rechecks(inputs.features, prescriptions, list(features_by), counts,
+                         through_of, last_day, rulebase, week)
+    decisions = {}
+    if inputs.signoff:
+        from precex.prescription.signoff import latest_decisions, read_signoff_log
+
+        decisions = latest_decisions(read_signoff_log(inputs.signoff))
     from precex.prescription.fhir import FhirOptions
+    from precex.prescription.signoff import prescription_digest, signoff_block, with_signoff
 
     options = FhirOptions.from_params(params)
     for pid, features in features_by.items():
         prescription = prescriptions[pid]
-        through = last_day.get(pid) or issue_date(prescription)
-        adapted = adapt(prescription, features, rulebase, through, fired[pid])
-        week = adapted["adaptation"]["week"]
-        name = f"{pid}.week-{week}.json"
+        through = _week_end(pid, through_of, last_day, prescription)
+        adapted = adapt(prescription, features, rulebase, through, fired[pid],
+                        rechecks.get(pid))
+        number = adapted["adaptation"]["week"]
+        adapted = with_signoff(adapted, signoff_block(decisions.get(signoff_key(pid, number)),
+                                                      prescription_digest(adapted)))
+        name = f"{pid}.week-{number}.json"
         write_in_job_folder(out_dir / name, json_dumps(adapted))
-        write_in_job_folder(out_dir / f"{pid}.week-{week}.fhir.json",
+        write_in_job_folder(out_dir / f"{pid}.week-{number}.fhir.json",
                             json_dumps(adapted_bundle(adapted, options)))
         if outputs.handouts:  # the patient's own page for the week (a stop says so first)
             from precex.reporting.handout import render_handout
 
-            write_in_job_folder(Path(outputs.handouts) / f"{pid}.week-{week}.html",
+            write_in_job_folder(Path(outputs.handouts) / f"{pid}.week-{number}.html",
                                 render_handout(adapted, params.care_team_phone))
-        rows.append({"patient_id": pid, "week": week,
+        rows.append({"patient_id": pid, "week": number,
                      "decision": adapted["adaptation"]["decision"],
                      "current_week": adapted["adaptation"]["current_week"],
                      "status": adapted["status"], "data_through": through.isoformat(),
+                     "signoff": adapted["signoff"]["state"],
+                     "changes": "; ".join(adapted["adaptation"]["changes"]),
                      "file": f"adaptations/prescriptions/{name}"})
     os.makedirs(outputs.reports, exist_ok=True)
     if inputs.notebook:
@@ -234,6 +356,38 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
                                    inputs.notebook, inputs.provenance)
     write_tsv(outputs.table, pd.DataFrame(rows, columns=SUMMARY))
     write_problems(problems, "adaptation", outputs.exclusions, outputs.problems)
+
+
+def _week_end(pid: str, through_of: dict[str, str], last_day: dict[str, dt.date],
+              prescription: dict[str, Any]) -> dt.date:
+    if pid in through_of:
+        return dt.date.fromisoformat(through_of[pid])
+    return last_day.get(pid) or issue_date(prescription)
+
+
+def _rechecks(features_path: str | None, prescriptions: dict[str, dict[str, Any]],
+              ids: list[str], counts: dict[str, dict[str, Any]], through_of: dict[str, str],
+              last_day: dict[str, dt.date], rulebase: Any, week: int) -> dict[str, Any]:
+    """The week's blood-count re-check of the shard's adapted patients (pipeline only: it
+    needs the host features; `precex adapt` by hand carries the caps over)."""
+    if not features_path or not ids:
+        return {}
+    from precex.adaptation.blood_recheck import RecheckInput, recheck_shard
+    from precex.profile.stage import read_records
+
+    records = read_records(features_path)
+    items = {}
+    for pid in ids:
+        if pid not in records.index:
+            continue
+        prescription = prescriptions[pid]
+        previous = prescription.get("adaptation") or {}
+        items[pid] = RecheckInput(
+            prescription=prescription, features=records.loc[pid].to_dict(),
+            counts=_merge_counts(previous.get("counts") or {}, counts.get(pid, {})),
+            week_end=_week_end(pid, through_of, last_day, prescription),
+            held_status=str(previous.get("held_status", "prescribed")))
+    return recheck_shard(items, rulebase, week)
 
 
 @dataclass(frozen=True)
@@ -258,7 +412,8 @@ class MergeParams:
 def merge_shards(*, inputs: MergeInputs, outputs: MergeOutputs, params: MergeParams) -> None:
     """The batch's adaptations.tsv, exclusions.tsv and problems.tsv from the shards' (and the
     split job's) tables, sorted so the result does not depend on the shard size."""
-    write_tsv(outputs.table, merge_sorted(inputs.tables, ["patient_id"], columns=SUMMARY))
+    write_tsv(outputs.table, merge_sorted(inputs.tables, ["patient_id", "week"], numeric=["week"],
+                                         columns=SUMMARY))
     write_tsv(outputs.exclusions, merge_sorted(inputs.exclusions,
                                                ["patient_id", "stage", "reason"],
                                                columns=EXCLUSION_COLUMNS))

@@ -40,7 +40,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +109,7 @@ class Cohort:
     followup_symptoms: pd.DataFrame
     reference_date: dt.date
     outcomes: pd.DataFrame
+    followup_blood: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _patient_ids(n: int) -> list[str]:
@@ -439,11 +440,12 @@ def _wearables(clin: pd.DataFrame, scen: np.ndarray, rng: np.random.Generator,
 
 
 FOLLOWUP_PATTERNS = ("good", "good", "poor", "hrv_suppressed", "partial", "resting_hr_rise")
+FOLLOWUP_WEEKS = 3  # the demo's follow-up: three weeks of wearables and symptoms
 
 
 def _followup(clin: pd.DataFrame, wearables: pd.DataFrame, seed: int, ref: dt.date
               ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The 7 days after the reference date, one adaptation pattern per patient (in turn):
+    """Three weeks after the reference date. Week 1, one adaptation pattern per patient (in turn):
     good adherence (daily MVPA 25-40 min), poor (0-5 min), partial (8-10 min), HRV
     suppression on the last morning, resting HR +15 bpm on the last 3 days; the seventh
     patient with wearables reports new bone pain (a red flag). A generator of its own keeps
@@ -472,7 +474,52 @@ def _followup(clin: pd.DataFrame, wearables: pd.DataFrame, seed: int, ref: dt.da
                              "fatigue": int(rng.integers(1, 6)), "pain": int(rng.integers(0, 4)),
                              "new_bone_pain": "true" if i == 6 and d == 3 else "false",
                              "fever": "false", "dyspnoea": "false", "chest_pain": "false"})
+    # Weeks 2 and 3 (a generator of their own, so week 1 is as above): each patient keeps
+    # their adherence pattern; the HRV and resting-HR warnings and the red flag were week 1's.
+    later = np.random.default_rng([seed, 7, 2])
+    for i, pid in enumerate(pids):
+        pattern = FOLLOWUP_PATTERNS[i % len(FOLLOWUP_PATTERNS)]
+        low, high = {"poor": (0, 6), "partial": (8, 11)}.get(pattern, (25, 41))
+        for d in range(8, 8 + 7 * (FOLLOWUP_WEEKS - 1)):
+            day = (ref + dt.timedelta(days=d)).isoformat()
+            wear_rows.append({"patient_id": pid, "date": day,
+                              "steps": int(later.integers(4000, 9000)),
+                              "mvpa_min": int(later.integers(low, high)),
+                              "resting_hr": round(float(base_hr.get(pid, 70.0)
+                                                        + later.normal(0, 1.5))),
+                              "hrv_rmssd_ms": round(float(np.exp(later.normal(np.log(30),
+                                                                              0.05))), 1),
+                              "sleep_h": 7.0})
+            sym_rows.append({"patient_id": pid, "date": day,
+                             "fatigue": int(later.integers(1, 6)),
+                             "pain": int(later.integers(0, 4)), "new_bone_pain": "false",
+                             "fever": "false", "dyspnoea": "false", "chest_pain": "false"})
     return pd.DataFrame(wear_rows), pd.DataFrame(sym_rows)
+
+
+def _followup_blood(blood: pd.DataFrame, followed: list[str], ref: dt.date) -> pd.DataFrame:
+    """Counts taken during follow-up, for the weekly re-check of the count caps: the last
+    followed patient with a baseline neutrophil count below 1.5 x10^9/L recovers in week 2
+    (2.4, a cap lifted); the first followed patient with normal platelets drops to 35 x10^9/L
+    in week 3 (a cap added). Written as a lab exports it: names, units, one row per result."""
+    rows = []
+    counts = blood[blood["marker"].isin(["neutrophils", "platelets"])].copy()
+    counts["value"] = pd.to_numeric(counts["value"], errors="coerce")
+    low = counts[(counts["marker"] == "neutrophils") & (counts["value"] < 1.5)
+                 & counts["patient_id"].isin(followed)]["patient_id"]
+    if len(low):
+        pid = sorted(low)[-1]
+        rows.append({"patient_id": pid, "marker": "Absolute neutrophil count", "value": "2.4",
+                     "unit": "10*9/L", "date": (ref + dt.timedelta(days=10)).isoformat()})
+        rows.append({"patient_id": pid, "marker": "WBC", "value": "4.8", "unit": "10^9/L",
+                     "date": (ref + dt.timedelta(days=10)).isoformat()})
+    normal = counts[(counts["marker"] == "platelets") & (counts["value"] >= 150)
+                    & counts["patient_id"].isin(followed)
+                    & ~counts["patient_id"].isin(low)]["patient_id"]
+    if len(normal):
+        rows.append({"patient_id": sorted(normal)[0], "marker": "Platelets", "value": "35",
+                     "unit": "x10^9/L", "date": (ref + dt.timedelta(days=16)).isoformat()})
+    return pd.DataFrame(rows, columns=["patient_id", "marker", "value", "unit", "date"])
 
 
 def _outcomes(clin: pd.DataFrame, blood: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -534,6 +581,8 @@ def generate_cohort(n: int, seed: int, reference_date: dt.date = REFERENCE_DATE)
         variants=variants, variant_table=variant_table,
         blood=blood, wearables=wearables, followup_wearables=followup_wear,
         followup_symptoms=followup_sym, reference_date=reference_date, outcomes=outcomes,
+        followup_blood=_followup_blood(blood, sorted(followup_wear["patient_id"].unique()),
+                                       reference_date),
     )
 
 
@@ -642,7 +691,8 @@ def write_cohort(cohort: Cohort, out_dir: str | Path) -> Files:
         if modality.demo:
             files.update(resolve(modality.demo)(cohort, out))
     for key, table in (("followup_wearables", cohort.followup_wearables),
-                       ("followup_symptoms", cohort.followup_symptoms)):
+                       ("followup_symptoms", cohort.followup_symptoms),
+                       ("followup_blood", cohort.followup_blood)):
         if not table.empty:
             write_tsv(out / f"{key}.tsv", table)
             files[key] = f"{key}.tsv"

@@ -29,10 +29,15 @@ PRIORITY = {"changed_since_signoff": 0, "clearance_required": 1, "deferred": 2, 
             "rejected": 4, "approved": 5, "amended": 5}
 
 
-def load_prescription(results: str, patient_id: str) -> dict:
+def load_prescription(results: str, patient_id: str, week: int | None = None) -> dict:
+    """The patient's prescription, or with `week` the adapted plan of that follow-up week
+    (results/adaptations/prescriptions/{patient}.week-N.json)."""
     path = Path(results) / "prescriptions" / f"{patient_id}.json"
+    if week is not None:
+        path = Path(results) / "adaptations" / "prescriptions" / f"{patient_id}.week-{week}.json"
     if not path.is_file():
-        raise InputError([Problem(str(path), f"patient '{patient_id}' has no prescription in "
+        what = "prescription" if week is None else f"adapted plan for week {week}"
+        raise InputError([Problem(str(path), f"patient '{patient_id}' has no {what} in "
                                   f"{results}.", "check the ID, run `precex run` first, or see "
                                   f"{results}/exclusions.tsv for why it was excluded.",
                                   patient_id=patient_id, stage="signoff")])

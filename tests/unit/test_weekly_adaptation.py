@@ -1,0 +1,181 @@
+"""Every follow-up week adapted (issue 30): the split by week, the weekly blood-count re-check
+(a recovered count lifts its cap, a new low or unreadable count adds one), and the chain of
+weeks (each from the week before, its sign-off lapsing when a past week changes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from precex.adaptation.blood_recheck import (
+    RecheckInput,
+    newest_counts,
+    read_followup_counts,
+    recheck_shard,
+)
+from precex.adaptation.engine import adapt
+from precex.adaptation.stage import (
+    FOLLOWUP_KINDS,
+    SplitInputs,
+    SplitOutputs,
+    SplitParams,
+    split_followup,
+    week_numbers,
+)
+from precex.paths import resource_path
+from precex.prescription.engine import EngineSettings, prescribe
+from precex.prescription.rules import INTENSITIES, STATUSES, load_rulebase
+from precex.prescription.signoff import prescription_digest
+from precex.rule_features import rule_features
+
+RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
+REF = dt.date(2026, 1, 5)
+COUNTS = {"platelets_10e9_l": 220.0, "hemoglobin_g_dl": 12.5, "neutrophils_10e9_l": 3.0,
+          "wbc_10e9_l": 6.0}
+
+
+def patient(**changes) -> dict:
+    return {"age": 55.0, "sex": "F", "hr_max_bpm": 170.0, "fitness_category": "good",
+            "mvpa_min_per_week": 200.0, "in_chemotherapy": False, **COUNTS,
+            **{f"{n}_date": "2026-01-02" for n in ("platelets", "hemoglobin", "neutrophils",
+                                                   "wbc")}, **changes}
+
+
+def prescribed(**changes) -> tuple[dict, dict]:
+    row = patient(**changes)
+    return prescribe(pd.DataFrame([row], index=["A"]), RB, EngineSettings(REF))[0], row
+
+
+def counts_of(rows: list[dict]) -> dict:
+    table = pd.DataFrame(rows)
+    found, problems = read_followup_counts(table, "lab.tsv", {"A": REF})
+    return newest_counts(found, "lab.tsv").get("A", {}), problems
+
+
+def recheck(prescription: dict, row: dict, counts: dict, week_end=REF + dt.timedelta(days=7)):
+    item = RecheckInput(prescription=prescription, features=row, counts=counts,
+                        week_end=week_end, held_status="prescribed")
+    return recheck_shard({"A": item}, RB, 1)["A"]
+
+
+def test_week_numbers_count_whole_weeks_after_the_reference_date():
+    dates = pd.Series(["2026-01-06", "2026-01-12", "2026-01-13", "2026-01-26", "2026-01-27",
+                       "2026-01-05", "06/01/2026", ""])
+    assert week_numbers(dates, REF).tolist() == [1, 1, 2, 3, 4, 1, 1, 1]
+
+
+def test_split_writes_each_week_and_who_is_adapted_through_which_day(tmp_path):
+    days = [REF + dt.timedelta(days=d) for d in range(1, 18)]  # weeks 1, 2 and 3 days 15-17
+    table = pd.DataFrame({"patient_id": "A", "date": [d.isoformat() for d in days],
+                          "mvpa_min": 30})
+    table.loc[len(table)] = {"patient_id": "B", "date": "2026-01-08", "mvpa_min": 10}
+    table.loc[len(table)] = {"patient_id": "B", "date": "2026-03-30", "mvpa_min": 10}  # week 12
+    source = tmp_path / "followup.tsv"
+    table.to_csv(source, sep="\t", index=False)
+    paths = [str(tmp_path / "shard0001" / "followup" / f"week-{w}.{k}.tsv")
+             for w in (1, 2, 3, 4) for k in FOLLOWUP_KINDS]
+    split_followup(inputs=SplitInputs(wearables=str(source)),
+                   outputs=SplitOutputs(tables=paths, problems=str(tmp_path / "problems.tsv")),
+                   params=SplitParams(shards={"shard0001": ["A", "B"]},
+                                      reference_date=REF.isoformat(), weeks=4))
+
+    def read(week, kind):
+        return pd.read_csv(tmp_path / "shard0001" / "followup" / f"week-{week}.{kind}.tsv",
+                           sep="\t", dtype=str)
+
+    assert read(1, "patients").values.tolist() == [["A", "2026-01-12"], ["B", "2026-01-08"]]
+    assert read(2, "patients").values.tolist() == [["A", "2026-01-19"]]
+    assert read(3, "patients").values.tolist() == [["A", "2026-01-22"]]  # the newest day
+    assert read(4, "patients").empty
+    assert read(2, "wearables")["source_row"].tolist() == [str(r) for r in range(8, 15)]
+    problems = pd.read_csv(tmp_path / "problems.tsv", sep="\t")
+    assert problems["row"].tolist() == [19] and "after week 4" in problems["message"][0]
+    assert problems["patient_id"].tolist() == ["B"]
+
+
+def test_a_recovered_neutrophil_count_lifts_its_cap_and_says_so():
+    base, row = prescribed(neutrophils_10e9_l=1.1)
+    assert "group_sessions" in base["excluded"]
+    counts, problems = counts_of([{"patient_id": "A", "marker": "ANC", "value": "2,6",
+                                   "unit": "10*9/L", "date": "2026-01-09"}])
+    assert not problems and counts["neutrophils"]["value"] == 2.6
+    result = recheck(base, row, counts)
+    assert result.changed and "SAFETY_NEUTROPENIA" not in result.safety_rules
+    assert "group_sessions" not in result.caps.exclude
+    lifted = [t for t in result.trace if t["rule_id"] == "SAFETY_NEUTROPENIA"]
+    assert lifted and not lifted[0]["applied"] and "2.6 on 2026-01-09" in lifted[0]["note"]
+    assert "lab.tsv row 1" in lifted[0]["note"]
+    adapted = adapt(base, {"followup_days": 0}, RB, REF + dt.timedelta(days=7), [], result)
+    assert adapted["safety_inputs"]["neutrophils"]["value"] == 2.6
+    assert any("cap lifted" in c for c in adapted["adaptation"]["changes"])
+
+
+def test_a_new_low_platelet_count_adds_its_cap_in_the_trace():
+    base, row = prescribed()
+    counts, _ = counts_of([{"patient_id": "A", "marker": "Platelets", "value": "35",
+                            "unit": "x10^9/L", "date": "2026-01-10"}])
+    result = recheck(base, row, counts)
+    assert "SAFETY_PLATELETS_20_50" in result.safety_rules
+    adapted = adapt(base, {"followup_days": 0}, RB, REF + dt.timedelta(days=7), [], result)
+    assert "vigorous" in adapted["excluded"] and adapted["max_intensity"] != "vigorous"
+    assert any(t["rule_id"] == "SAFETY_PLATELETS_20_50" and t["applied"]
+               and "weekly re-check" in t["note"] for t in adapted["trace"])
+
+
+def test_no_new_count_keeps_the_caps_as_they_are():
+    base, row = prescribed(neutrophils_10e9_l=1.1)
+    result = recheck(base, row, {})
+    assert not result.changed and not result.trace
+
+
+def test_an_unreadable_count_during_chemotherapy_is_capped_never_read_as_normal():
+    base, row = prescribed(in_chemotherapy=True, myelosuppressive_therapy=True)
+    counts, problems = counts_of([{"patient_id": "A", "marker": "platelets", "value": "see lab",
+                                   "unit": "10^9/L", "date": "2026-01-09"}])
+    assert counts["platelets"]["state"] == "rejected" and problems
+    assert problems[0].patient_id == "A" and not problems[0].excludes and problems[0].row == 1
+    result = recheck(base, row, counts)
+    assert "SAFETY_CBC_MISSING_IN_CHEMO" in result.safety_rules
+    assert INTENSITIES.index(result.caps.max_intensity) <= INTENSITIES.index("moderate")
+
+
+def test_same_day_counts_that_differ_use_the_lowest_and_are_flagged():
+    counts, _ = counts_of([
+        {"patient_id": "A", "marker": "platelets", "value": "140", "unit": "10^9/L",
+         "date": "2026-01-09"},
+        {"patient_id": "A", "marker": "platelets", "value": "45", "unit": "10^9/L",
+         "date": "2026-01-09"},
+        {"patient_id": "A", "marker": "platelets", "value": "30", "unit": "10^9/L",
+         "date": "2026-01-07"}])
+    assert counts["platelets"]["value"] == 45 and counts["platelets"]["state"] == "conflicting"
+
+
+@settings(max_examples=40, deadline=None)
+@given(low=st.floats(5, 400), high=st.floats(5, 400))
+def test_a_lower_platelet_count_never_relaxes_the_weeks_caps(low, high):
+    low, high = sorted((low, high))
+    base, row = prescribed()
+    caps = {}
+    for value in (low, high):
+        counts, _ = counts_of([{"patient_id": "A", "marker": "platelets", "value": str(value),
+                                "unit": "10^9/L", "date": "2026-01-09"}])
+        caps[value] = recheck(base, row, counts).caps
+    assert INTENSITIES.index(caps[low].max_intensity) <= INTENSITIES.index(
+        caps[high].max_intensity)
+    assert STATUSES.index(caps[low].status) >= STATUSES.index(caps[high].status)
+    assert caps[high].exclude <= caps[low].exclude
+
+
+def test_each_week_is_adapted_from_the_week_before_and_names_it():
+    base, _ = prescribed()
+    week1 = adapt(base, {"followup_days": 7, "aerobic_adherence_pct": 95.0}, RB,
+                  REF + dt.timedelta(days=7))
+    week2 = adapt(week1, {"followup_days": 7, "aerobic_adherence_pct": 95.0}, RB,
+                  REF + dt.timedelta(days=14))
+    assert week2["adaptation"]["week"] == 2
+    assert week2["adaptation"]["data_from"] == "2026-01-13"
+    assert week2["adaptation"]["based_on"] == prescription_digest(week1)
+    assert [h["week"] for h in week2["adaptation_history"]] == [1, 2]
+    assert "signoff" not in week2  # each week is signed on its own

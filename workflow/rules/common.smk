@@ -266,7 +266,9 @@ def get_shard_folders(shard):
     if is_configured("followup_wearables"):
         weeks = get_adapted_weeks(shard)
         for name in ("adaptations", "adapted_reports", "adapted_handouts"):
-            folders[name] = [f"{RESULTS}/shards/{shard}/weeks/{w}/{name}" for w in weeks]
+            folders[name] = [
+                f"{RESULTS}/shards/{shard}/weeks/{w}/{name}" for w in weeks
+            ]
     return folders
 
 

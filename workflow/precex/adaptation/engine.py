@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from precex.adaptation.blood_recheck import Recheck
 from precex.adaptation.features import issue_date
 from precex.json_data import json_copy
 from precex.prescription.engine import Caps, enforce_caps, stricter
@@ -31,6 +30,9 @@ from precex.prescription.plan import (
 from precex.prescription.rules import INTENSITIES, STATUSES, Rule, RuleBase, evaluate
 from precex.prescription.signoff import prescription_digest
 from precex.profile.host import json_value
+
+if TYPE_CHECKING:  # only a type here: the re-check's blood units (pint) load where it runs
+    from precex.adaptation.blood_recheck import Recheck
 
 DECISIONS = ("advance", "hold", "step_back", "stop")  # ascending caution
 _REBUILT = frozenset({"status", "max_intensity", "max_intensity_planned", "excluded",

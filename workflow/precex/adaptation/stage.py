@@ -131,12 +131,16 @@ WEEK_TABLE = re.compile(r"(?P<shard>[^/\\]+)[/\\]followup[/\\]week-(?P<week>\d+)
 PATIENT_COLUMNS = ["patient_id", "through"]
 
 
+def follow_up_days(dates: pd.Series) -> pd.Series:
+    """Each date text as a day (NaT when not YYYY-MM-DD, as validate_days reads it)."""
+    return pd.to_datetime(dates.astype(str).str.strip(), format="%Y-%m-%d", errors="coerce")
+
+
 def week_numbers(dates: pd.Series, reference: dt.date) -> np.ndarray:
     """The follow-up week of each date text (1 = the 7 days after the reference date); a date
     that is not YYYY-MM-DD or not after the reference date is put in week 1, whose job reports
     it with the patient and row (as a single week's adaptation did)."""
-    day = pd.to_datetime(dates.astype(str).str.strip(), format="%Y-%m-%d", errors="coerce")
-    offset = (day - pd.Timestamp(reference)).dt.days.to_numpy(dtype=float)
+    offset = (follow_up_days(dates) - pd.Timestamp(reference)).dt.days.to_numpy(dtype=float)
     week = np.floor((offset - 1) / 7) + 1
     return np.where(np.isnan(offset) | (offset < 1), 1, week).astype(int)
 
@@ -157,7 +161,7 @@ def split_followup(*, inputs: SplitInputs, outputs: SplitOutputs, params: SplitP
     reference = dt.date.fromisoformat(params.reference_date)
     problems: list[Problem] = []
     parts: dict[tuple[str, int, str], pd.DataFrame] = {}
-    last: dict[str, tuple[int, str]] = {}  # patient -> (last week, last day text in it)
+    marks = []  # (patient, week, day) of every wearable and symptom row kept
     tables = {"wearables": inputs.wearables, "symptoms": inputs.symptoms,
               "blood": inputs.blood}
     headers: dict[str, list[str]] = {}  # a week without rows keeps the table's columns
@@ -183,22 +187,22 @@ def split_followup(*, inputs: SplitInputs, outputs: SplitOutputs, params: SplitP
                                     excludes=False))
         keep = shard.notna() & ~beyond
         frame, shard, week, ids = frame[keep], shard[keep], week[keep], ids[keep]
-        if what != "blood" and len(frame):  # blood alone does not make a week to adapt
-            text = frame["date"].astype(str).str.strip()
-            for pid, w, day in zip(ids, week, text, strict=True):
-                if (w, day) > last.get(pid, (0, "")):
-                    last[pid] = (int(w), day)
+        if what != "blood":  # blood alone does not make a week to adapt
+            marks.append(pd.DataFrame({"patient_id": ids, "week": week,
+                                       "day": follow_up_days(frame["date"])}))
         for (name, number), part in frame.groupby([shard, week], sort=False):
             parts[(name, int(number), what)] = part
+    # Each patient's last week, and the newest readable day in it (an unreadable date is in
+    # week 1, and its job reports it): one sort over the rows, not a loop over them.
+    last = (pd.concat(marks).sort_values(["week", "day"], na_position="first")
+            .drop_duplicates("patient_id", keep="last").sort_values("patient_id"))
     week_patients: dict[tuple[str, int], list[dict[str, str]]] = {}
-    for pid in sorted(last):
-        final, day = last[pid]
-        for number in range(1, final + 1):
-            through = block_end(reference, number).isoformat() if number < final else (
-                day if re.fullmatch(r"\d{4}-\d{2}-\d{2}", day)
-                else block_end(reference, number).isoformat())
+    for pid, final, day in zip(last["patient_id"], last["week"], last["day"], strict=True):
+        for number in range(1, int(final) + 1):
+            end = block_end(reference, number)
+            through = day.date() if number == final and not pd.isna(day) else end
             week_patients.setdefault((shard_of[pid], number), []).append(
-                {"patient_id": pid, "through": through})
+                {"patient_id": pid, "through": through.isoformat()})
     for path in outputs.tables:
         match = WEEK_TABLE.search(path)
         if match is None:

@@ -118,10 +118,11 @@ def get_previous_week(wildcards):
 
 
 def get_adapted_weeks(shard):
-    """The weeks with patients to adapt in the shard (read after the split checkpoint)."""
+    """The weeks with patients to adapt in the shard (read after the split checkpoint): week 1
+    always (every prescribed patient is adapted once, with or without follow-up data)."""
     checkpoints.split_followup.get()
-    weeks = []
-    for week in WEEKS:
+    weeks = [1]
+    for week in WEEKS[1:]:
         table = Path(f"{RESULTS}/shards/{shard}/followup/week-{week}.patients.tsv")
         with table.open(encoding="utf-8") as handle:
             if sum(1 for _ in handle) <= 1:  # the header only: nobody reaches this week

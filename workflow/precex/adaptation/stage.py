@@ -228,7 +228,7 @@ class ShardInputs:
     rulebase: str
     provenance: str
     notebook: str | None = None  # None: adapted prescriptions only, no reports (benchmarks)
-    patients: str | None = None  # the week's patients table; None: everyone in the summary
+    patients: str | None = None  # the week's patients table (who is adapted after week 1)
     followup_blood: str | None = None  # the week's follow-up counts (blood re-check)
     features: str | None = None  # the shard's host features (for the re-check)
     signoff: str | None = None  # the sign-off log: each week is signed on its own
@@ -285,9 +285,9 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
     if inputs.patients:
         listed = read_text_table(inputs.patients)
         through_of = dict(zip(listed["patient_id"], listed["through"], strict=True))
-        ids = [pid for pid in summary_ids if pid in through_of]
-    else:
-        ids = summary_ids
+    # Week 1 adapts every prescribed patient: one without follow-up data holds, and says so
+    # ("no wearable data since the prescription"); later weeks, those whose data reach them.
+    ids = summary_ids if week == 1 else [pid for pid in summary_ids if pid in through_of]
     rx_dir = Path(inputs.prescriptions)
     # A patient excluded in an earlier week has no plan to adapt from (and is excluded).
     ids = [pid for pid in ids if (rx_dir / _previous_name(pid, week)).exists()]

@@ -119,7 +119,8 @@ def get_previous_week(wildcards):
 
 def get_adapted_weeks(shard):
     """The weeks with patients to adapt in the shard (read after the split checkpoint): week 1
-    always (every prescribed patient is adapted once, with or without follow-up data)."""
+    always (every prescribed patient is adapted once, with or without follow-up data).
+    """
     checkpoints.split_followup.get()
     weeks = [1]
     for week in WEEKS[1:]:

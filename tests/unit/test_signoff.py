@@ -207,9 +207,15 @@ def test_the_review_queue_lists_stops_first_then_a_current_fever(tmp_path):
     assert "chest pain on 2026-01-16" in queue.loc[0, "needs"]
     assert "weekly update 2" in queue.loc[0, "needs"]
     assert queue.loc[1, "needs"].startswith("current fever: call the patient")
-    (folder / "P5.week-3.json").write_text(json.dumps(
-        {**earlier, "adaptation": {"week": 3, "decision": "hold", "features": {}}}))
-    assert "P5" not in set(review_queue(str(results), log)["patient_id"])  # cleared, signed
+    held = {**earlier, "adaptation": {"week": 3, "decision": "hold", "features": {}}}
+    (folder / "P5.week-3.json").write_text(json.dumps(held))
+    queue = review_queue(str(results), log).set_index("patient_id")
+    # cleared: no stop; the unsigned weekly update is to sign, after the prescriptions
+    assert queue.loc["P5", "week"] == "3" and "STOP" not in queue.loc["P5", "needs"]
+    assert list(queue.index)[-1] == "P5"
+    append_signoff(log, patient_id="P5.week-3", digest=prescription_digest(held),
+                   decision="approve", signed_by="dr.a", signed_at=WHEN)
+    assert "P5" not in set(review_queue(str(results), log)["patient_id"])  # week signed
 
 
 def test_precex_signoff_and_review_commands(tmp_path, monkeypatch, capsys):

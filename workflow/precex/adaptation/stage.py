@@ -256,11 +256,6 @@ class ShardParams:
     blood_source: str | None = None
 
 
-def signoff_key(patient_id: str, week: int) -> str:
-    """How the sign-off log names an adapted week: its file's name, {patient}.week-N."""
-    return f"{patient_id}.week-{week}"
-
-
 def _previous_name(pid: str, week: int) -> str:
     return f"{pid}.json" if week == 1 else f"{pid}.week-{week - 1}.json"
 
@@ -327,7 +322,12 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
 
         decisions = latest_decisions(read_signoff_log(inputs.signoff))
     from precex.prescription.fhir import FhirOptions
-    from precex.prescription.signoff import prescription_digest, signoff_block, with_signoff
+    from precex.prescription.signoff import (
+        prescription_digest,
+        signoff_block,
+        signoff_key,
+        with_signoff,
+    )
 
     options = FhirOptions.from_params(params)
     for pid, features in features_by.items():

@@ -15,18 +15,24 @@ import pandas as pd
 from precex.prescription.schema import read_prescription
 from precex.prescription.signoff import (
     SIGNED_STATES,
+    append_signoff,
     latest_decisions,
     prescription_digest,
     read_signoff_log,
     signoff_block,
+    signoff_key,
 )
 from precex.problems import InputError, Problem
 
-QUEUE_COLUMNS = ["patient_id", "status", "triage", "signoff", "needs", "signed_by",
-                 "signed_at"]
-# Most urgent first: a signed plan that changed, then clearance/deferral, then plain drafts.
+# `week` is blank for a prescription and N for the adapted plan of follow-up week N;
+# `trigger` is what put the row here (the rule and the patient's value), `needs` the action.
+QUEUE_COLUMNS = ["patient_id", "week", "status", "triage", "signoff", "trigger", "needs",
+                 "signed_by", "signed_at"]
+# Most urgent first: a signed plan that changed, then clearance/deferral, then plain drafts,
+# then unsigned weekly updates.
 PRIORITY = {"changed_since_signoff": 0, "clearance_required": 1, "deferred": 2, "draft": 3,
             "rejected": 4, "approved": 5, "amended": 5}
+WEEK_RANK = 3.5
 
 
 def load_prescription(results: str, patient_id: str, week: int | None = None) -> dict:
@@ -45,9 +51,52 @@ def load_prescription(results: str, patient_id: str, week: int | None = None) ->
     return read_prescription(str(path), "signoff", patient_id)
 
 
+class StalePage(InputError):
+    """A decision taken on a page that showed other content than the plan now on disk."""
+
+
+def record_decision(results: str, signoff_log: str, *, patient_id: str, week: int | None,
+                    decision: str, signed_by: str, note: str = "",
+                    seen_digest: str | None = None) -> dict[str, str]:
+    """Append one clinician decision on the plan now on disk (the prescription, or the adapted
+    plan of `week`): the one code path of `precex signoff` and the review page. With
+    `seen_digest` (the digest of the plan the page showed), a plan changed since is refused."""
+    prescription = load_prescription(results, patient_id, week)
+    digest = prescription_digest(prescription)
+    what = "prescription" if week is None else f"adapted plan for week {week}"
+    if seen_digest is not None and seen_digest != digest:
+        raise StalePage([Problem(
+            str(Path(results)), f"the {what} changed since the page was opened (a run rebuilt "
+            "it): nothing was recorded.", "reload the page, review the plan as it is now and "
+            "decide again.", patient_id=patient_id, stage="signoff")])
+    return append_signoff(signoff_log, patient_id=signoff_key(patient_id, week), digest=digest,
+                          decision=decision, signed_by=signed_by, note=note)
+
+
+def trigger_text(p: dict) -> str:
+    """What put a plan in the queue, with the patient's values: the safety rules that set its
+    status (clearance, deferral) or, failing those, the caps it carries."""
+    applied = [t for t in p.get("trace") or [] if t.get("applied") and t.get("kind") == "safety"]
+    status_rules = [t for t in applied if (t.get("effect") or {}).get("status")
+                    in ("deferred", "clearance_required")]
+    caps = [t for t in applied if (t.get("effect") or {}).get("max_intensity")]
+    chosen = [t for t in applied if t.get("rule_id") == "SAFETY_FEVER"] or status_rules or caps
+    return "; ".join(_rule_with_values(t) for t in chosen[:4]) + \
+        (f"; and {len(chosen) - 4} more" if len(chosen) > 4 else "")
+
+
+def _rule_with_values(t: dict) -> str:
+    # each input that made the rule fire, with its value ("fever: yes", "platelets: 10.0")
+    values = [f"{k}: {'yes' if v is True else v}" for k, v in (t.get("inputs") or {}).items()
+              if v not in (None, False, "", "none")]
+    name = t.get("title") or t.get("rule_id", "")
+    return name + (f" ({', '.join(values)})" if values else "")
+
+
 def review_queue(results: str, signoff_log: str, *, include_signed: bool = False
                  ) -> pd.DataFrame:
-    """One row per prescription awaiting review (all with include_signed), most urgent first."""
+    """One row per plan awaiting review (all with include_signed), most urgent first: every
+    prescription, and each patient's latest adapted week (signed on its own)."""
     folder = Path(results) / "prescriptions"
     decisions = latest_decisions(read_signoff_log(signoff_log))
     rows = []
@@ -69,18 +118,25 @@ def review_queue(results: str, signoff_log: str, *, include_signed: bool = False
         urgent = FEVER_RANK if _has_fever(p) else None
         if urgent is not None:
             needs = "current fever: call the patient and the oncology team today; " + needs
-        rows.append({"patient_id": p["patient_id"], "status": p["status"],
-                     "triage": p.get("triage", ""), "signoff": state, "needs": needs,
-                     "signed_by": block.get("by", ""), "signed_at": block.get("at", ""),
-                     "_urgent": urgent})
-    stops = adaptation_stops(Path(results))
-    rows = [r for r in rows if r["patient_id"] not in stops] + list(stops.values())
+        trigger = trigger_text(p)
+        if state == "changed_since_signoff":
+            trigger = "; ".join(filter(None, [f"{block['decision']} by {block['by']} at "
+                                              f"{block['at']} on other content", trigger]))
+        rows.append({"patient_id": p["patient_id"], "week": "", "status": p["status"],
+                     "triage": p.get("triage", ""), "signoff": state, "trigger": trigger,
+                     "needs": needs, "signed_by": block.get("by", ""),
+                     "signed_at": block.get("at", ""), "_urgent": urgent})
+    weeks = latest_weeks(Path(results), decisions, include_signed=include_signed)
+    stops = {pid for pid, row in weeks.items() if row["_urgent"] == STOP_RANK}
+    rows = [r for r in rows if r["patient_id"] not in stops] + list(weeks.values())
     queue = pd.DataFrame(rows, columns=[*QUEUE_COLUMNS, "_urgent"])
     if len(queue):
         rank = queue["signoff"].map(PRIORITY).where(queue["signoff"] != "draft",
                                                     queue["status"].map(PRIORITY).fillna(3))
+        rank = rank.where((queue["week"] == "") | (queue["signoff"] != "draft"), WEEK_RANK)
         rank = queue["_urgent"].astype(float).fillna(rank.astype(float))
-        queue = queue.assign(_rank=rank).sort_values(["_rank", "patient_id"], kind="stable")
+        queue = queue.assign(_rank=rank).sort_values(["_rank", "patient_id", "week"],
+                                                     kind="stable")
         queue = queue.drop(columns="_rank").reset_index(drop=True)
     return queue.drop(columns="_urgent")
 
@@ -93,9 +149,12 @@ def _has_fever(p: dict) -> bool:
                for t in p.get("trace") or [])
 
 
-def adaptation_stops(results: Path) -> dict[str, dict]:
-    """The patients whose latest weekly adaptation stopped for a red flag, as queue rows that
-    name the symptom and the day (listed whatever the sign-off of the base prescription)."""
+def latest_weeks(results: Path, decisions: dict[str, dict[str, str]], *,
+                 include_signed: bool = False) -> dict[str, dict]:
+    """Each patient's latest adapted week as a queue row, unless it is signed. A week that
+    stopped for a red flag comes first in the queue, naming the symptom and the day, whatever
+    the sign-off of the prescription it came from; it leaves the queue once the week itself is
+    signed (the clinician has seen the stop)."""
     latest: dict[str, tuple[int, dict]] = {}
     for path in sorted((results / "adaptations" / "prescriptions").glob("*.week-*.json")):
         if path.name.endswith(".fhir.json"):
@@ -107,11 +166,20 @@ def adaptation_stops(results: Path) -> dict[str, dict]:
     rows = {}
     for pid, (week, p) in latest.items():
         adaptation = p["adaptation"]
-        if adaptation.get("decision") != "stop":
+        block = signoff_block(decisions.get(signoff_key(pid, week)), prescription_digest(p))
+        if block["state"] in SIGNED_STATES and not include_signed:
             continue
-        flag = (adaptation.get("features") or {}).get("red_flags") or "red-flag symptom"
-        rows[pid] = {"patient_id": pid, "status": "stopped", "triage": p.get("triage", ""),
-                     "signoff": "draft", "needs": f"STOP at weekly update {week} ({flag}): "
-                     "call the patient today; no exercise until the treating team clears",
-                     "signed_by": "", "signed_at": "", "_urgent": STOP_RANK}
+        changes = "; ".join(adaptation.get("changes") or adaptation.get("reasons") or [])
+        row = {"patient_id": pid, "week": str(week), "status": p["status"],
+               "triage": p.get("triage", ""), "signoff": block["state"],
+               "trigger": changes or f"weekly update: {adaptation.get('decision', '')}",
+               "needs": f"sign weekly update {week} ({adaptation.get('decision', '')})",
+               "signed_by": block.get("by", ""), "signed_at": block.get("at", ""),
+               "_urgent": None}
+        if adaptation.get("decision") == "stop":
+            flag = (adaptation.get("features") or {}).get("red_flags") or "red-flag symptom"
+            row.update(status="stopped", trigger=flag, _urgent=STOP_RANK,
+                       needs=f"STOP at weekly update {week} ({flag}): call the patient today; "
+                       "no exercise until the treating team clears")
+        rows[pid] = row
     return rows

@@ -46,6 +46,12 @@ def prescription_digest(prescription: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def signoff_key(patient_id: str, week: int | None = None) -> str:
+    """How the log names what was signed: the patient's prescription, or an adapted week by
+    its file's name, {patient}.week-N."""
+    return patient_id if week is None else f"{patient_id}.week-{week}"
+
+
 def read_signoff_log(path: str | None) -> pd.DataFrame:
     """Every row of the log, its chain verified; an absent log has no rows."""
     if not path or not Path(path).exists():

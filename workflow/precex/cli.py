@@ -8,6 +8,8 @@ precex adapt --prescription P.json --wearables DAYS.tsv [--symptoms S.tsv] --out
 precex trial allocate --patients sheet.tsv --log allocation.tsv --seed 7
 precex review [--configfile F] [--all]  prescriptions awaiting a clinician's review
 precex signoff --patient P [--week N] --by ID --decision approve|amend|reject [--note ...]
+precex serve [--results results] [--host 127.0.0.1] [--port 8765]   the review page
+precex users add --user ID [--name "Dr A"] | precex users remove --user ID
 
 Exit codes: 0 success; 1 input problems (each named with file, row or item, and the fix);
 2 a command line that argparse rejects; 130/143 `precex run` stopped by Ctrl-C/SIGTERM.
@@ -411,24 +413,21 @@ def _review(args: argparse.Namespace) -> int:
         print(f"Nothing to review: every prescription in {results} is signed.")
         return 0
     print(queue.to_string(index=False))
-    print(f"\n{len(queue)} prescription(s). Sign one with: precex signoff --patient ID --by "
-          "YOUR-ID --decision approve|amend|reject [--note ...]")
+    print(f"\n{len(queue)} plan(s) to review. Sign one with: precex signoff --patient ID "
+          "[--week N] --by YOUR-ID --decision approve|amend|reject [--note ...], or in the "
+          "browser: precex serve")
     return 0
 
 
 def _signoff(args: argparse.Namespace) -> int:
     """Record one clinician decision on a patient's current prescription."""
-    from precex.prescription.review import load_prescription
-    from precex.prescription.signoff import append_signoff, prescription_digest
+    from precex.prescription.review import record_decision
 
     try:
         results, log_path = _batch_paths(args.configfile)
-        prescription = load_prescription(results, args.patient, args.week)
         # An adapted week is signed on its own, under its file's name ({patient}.week-N).
-        key = args.patient if args.week is None else f"{args.patient}.week-{args.week}"
-        row = append_signoff(log_path, patient_id=key,
-                             digest=prescription_digest(prescription), decision=args.decision,
-                             signed_by=args.by, note=args.note or "")
+        row = record_decision(results, log_path, patient_id=args.patient, week=args.week,
+                              decision=args.decision, signed_by=args.by, note=args.note or "")
     except InputError as err:
         print(err, file=sys.stderr)
         return 1
@@ -437,6 +436,86 @@ def _signoff(args: argparse.Namespace) -> int:
     print(f"{what}: {args.decision} by {row['signed_by']} at {row['signed_at']} recorded "
           f"in {log_path} (row {row['sequence']}). Run `{run} --cores N` to update the report "
           "and the FHIR bundle.")
+    return 0
+
+
+def _serve_config(configfile: str | None) -> dict[str, Any]:
+    from precex.config import apply_defaults, load_config_file
+
+    return apply_defaults(load_config_file(configfile) if configfile else {})
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """The review page on one host and port until Ctrl-C."""
+    import uvicorn
+
+    from precex.prescription.fhir import FhirOptions
+    from precex.review_app.app import LOOPBACK_HOSTS, Settings, create_app
+
+    try:
+        config = _serve_config(args.configfile)
+    except InputError as err:
+        print(err, file=sys.stderr)
+        return 1
+    results = args.results or config["results"]
+    if not (Path(results) / "prescriptions").is_dir():
+        print(f"precex serve: {results} has no prescriptions folder: give --results with a "
+              "batch's results folder (or run `precex run` first).", file=sys.stderr)
+        return 1
+    users = args.users or config["review_users"]
+    if not Path(users).is_file():
+        print(f"precex serve: there is no users file {users}: add the first user with "
+              f"`precex users add --users {users} --user YOUR-ID`.", file=sys.stderr)
+        return 1
+    settings = Settings(
+        results=results, signoff_log=args.signoff_log or config["signoff_log"], users=users,
+        login_log=args.login_log or config["review_login_log"],
+        fhir=FhirOptions(config["fhir_requester"], config["fhir_bundle_type"],
+                         config["fhir_identifier_system"]),
+        secure_cookie=args.secure_cookie)
+    loopback = args.host in LOOPBACK
+    if not loopback:
+        print(f"precex serve: listening on {args.host}, not only this computer: put it behind "
+              "TLS (a reverse proxy) and give --secure-cookie.", file=sys.stderr)
+    allowed = LOOPBACK_HOSTS if loopback else (args.allowed_host or ["*"])
+    app = create_app(settings, allowed_hosts=[*allowed, *(args.allowed_host or [])])
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"precex review page: http://{shown}:{args.port}/ (results {results}, sign-off log "
+          f"{settings.signoff_log}, users {users}). Ctrl-C stops it.", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+                access_log=False, server_header=False)
+    return 0
+
+
+def _users(args: argparse.Namespace) -> int:
+    import getpass
+
+    from precex.review_app.users import add_user, remove_user
+
+    try:
+        path = args.users or _serve_config(args.configfile)["review_users"]
+        if args.users_command == "remove":
+            remove_user(path, user=args.user)
+            print(f"Removed {args.user} from {path}.")
+            return 0
+        if args.password_stdin:  # for scripts: the first line of standard input
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = getpass.getpass(f"Password for {args.user}: ")
+            if getpass.getpass("Again: ") != password:
+                print("precex users add: the passwords differ; nothing was changed.",
+                      file=sys.stderr)
+                return 1
+        add_user(path, user=args.user, password=password, name=args.name or "",
+                 replace=args.replace)
+    except InputError as err:
+        print(err, file=sys.stderr)
+        return 1
+    print(f"{'Set a new password for' if args.replace else 'Added'} {args.user} in {path} "
+          "(argon2id hash, file mode 0600). Start the review page with: precex serve")
     return 0
 
 
@@ -484,6 +563,44 @@ def build_parser() -> argparse.ArgumentParser:
                          help="what was amended or why it was rejected (required for both)")
     signoff.add_argument("--configfile", default=None,
                          help="the batch's config (default: the bundled demo config)")
+    serve = sub.add_parser("serve", help="the review page in the browser: the queue, each "
+                           "plan with its report, approve/amend/reject (same log as signoff)")
+    serve.add_argument("--results", default=None,
+                       help="the batch's results folder (default: the config's `results`)")
+    serve.add_argument("--signoff-log", default=None,
+                       help="sign-off log (default: the config's `signoff_log`)")
+    serve.add_argument("--users", default=None,
+                       help="users file from precex users add (default: `review_users`)")
+    serve.add_argument("--login-log", default=None,
+                       help="log of logins and failed logins (default: `review_login_log`)")
+    serve.add_argument("--configfile", default=None,
+                       help="the batch's config (default: the bundled demo config)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this computer only)")
+    serve.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    serve.add_argument("--allowed-host", action="append", default=None,
+                       help="a host name the page may be reached by (behind a proxy); "
+                       "repeatable")
+    serve.add_argument("--secure-cookie", action="store_true",
+                       help="send the session cookie over https only (behind a TLS proxy)")
+    users = sub.add_parser("users", help="who may sign in to the review page")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    for name, text in (("add", "add a user, or with --replace set a new password"),
+                       ("remove", "remove a user")):
+        one = users_sub.add_parser(name, help=text)
+        one.add_argument("--user", required=True, help="the user's staff ID (recorded as "
+                         "the signer of their decisions)")
+        one.add_argument("--users", default=None,
+                         help="users file (default: the config's `review_users`)")
+        one.add_argument("--configfile", default=None,
+                         help="the batch's config (default: the bundled demo config)")
+        if name == "add":
+            one.add_argument("--name", default=None, help="full name shown on the page")
+            one.add_argument("--replace", action="store_true",
+                             help="set a new password for an existing user")
+            one.add_argument("--password-stdin", action="store_true",
+                             help="read the password from standard input (for scripts; "
+                             "default: asked twice, not shown)")
     trial = sub.add_parser("trial", help="trial arms: stratified block randomisation")
     trial_sub = trial.add_subparsers(dest="trial_command", required=True)
     alloc = trial_sub.add_parser("allocate", help="allocate new patients to the standard or "
@@ -522,6 +639,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _review(args)
     if args.command == "signoff":
         return _signoff(args)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "users":
+        return _users(args)
     return _validate(args)
 
 

@@ -1,0 +1,286 @@
+"""The review page (precex serve) through Starlette's test client: who gets in, CSRF, the
+decision under the signed-in user, stale pages, the FHIR status following the decision.
+The real browser and concurrent requests are in tests/e2e/test_review_browser.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import stat
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from precex.adaptation.engine import adapt
+from precex.adaptation.features import adaptation_features, validate_days
+from precex.paths import resource_path
+from precex.prescription.engine import EngineSettings, prescribe
+from precex.prescription.fhir import validate_bundle
+from precex.prescription.rules import load_rulebase
+from precex.prescription.signoff import read_signoff_log
+from precex.problems import InputError
+from precex.review_app.app import LOOPBACK_HOSTS, Settings, create_app
+from precex.review_app.login_log import MAX_FAILURES
+from precex.review_app.users import add_user, authenticate, read_users, remove_user
+from precex.rule_features import rule_features
+from starlette.testclient import TestClient
+
+RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
+PASSWORD = "correct horse battery"
+
+
+def _prescription(pid: str, **changes) -> dict:
+    row = {"age": 60.0, "hr_max_bpm": 166.0, **changes}
+    return prescribe(pd.DataFrame([row], index=[pid]), RB, EngineSettings(dt.date(2026, 1, 5)))[0]
+
+
+def _adapted_week(prescription: dict) -> dict:
+    """Week 1 adapted by the real engine from a week of good adherence."""
+    issued = dt.date(2026, 1, 5)
+    wear = pd.DataFrame([{"patient_id": prescription["patient_id"],
+                          "date": (issued + dt.timedelta(days=d)).isoformat(), "mvpa_min": 40,
+                          "resting_hr": 60, "hrv_rmssd_ms": 30.0} for d in range(1, 8)])
+    wear, problems = validate_days(wear, "w.tsv", {prescription["patient_id"]: issued},
+                                   "wearables")
+    assert problems == []
+    features = adaptation_features(prescription, wear, None, "s.tsv")
+    return adapt(prescription, features, RB, max(wear["day"]))
+
+
+@pytest.fixture()
+def batch(tmp_path):
+    results = tmp_path / "results"
+    (results / "prescriptions").mkdir(parents=True)
+    (results / "reports").mkdir()
+    for p in (_prescription("P1"), _prescription("P2", platelets_10e9_l=10.0)):
+        (results / "prescriptions" / f"{p['patient_id']}.json").write_text(json.dumps(p))
+        (results / "reports" / f"{p['patient_id']}.html").write_text(
+            f"<html><body><h1>Report {p['patient_id']}</h1></body></html>")
+    week = _adapted_week(_prescription("P1"))
+    (results / "adaptations" / "prescriptions").mkdir(parents=True)
+    (results / "adaptations" / "prescriptions" / "P1.week-1.json").write_text(json.dumps(week))
+    users = str(tmp_path / "users.tsv")
+    add_user(users, user="dr.a", password=PASSWORD, name="Dr A")
+    add_user(users, user="dr.b", password=PASSWORD + "!")
+    settings = Settings(results=str(results), signoff_log=str(tmp_path / "signoffs.tsv"),
+                        users=users, login_log=str(tmp_path / "logins.tsv"))
+    return settings
+
+
+def _client(settings: Settings) -> TestClient:
+    return TestClient(create_app(settings, allowed_hosts=LOOPBACK_HOSTS + ["testserver"]),
+                      base_url="http://testserver", follow_redirects=False)
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def _login(client: TestClient, user: str = "dr.a", password: str = PASSWORD):
+    page = client.get("/login")
+    return client.post("/login", data={"csrf": _csrf(page.text), "user": user,
+                                       "password": password})
+
+
+def _form(client: TestClient, path: str, decision: str) -> dict[str, str]:
+    html = client.get(path).text
+    form = html[html.index(f'id="form-{decision}"'):]
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form)[:5])
+    return fields
+
+
+def test_users_file_holds_argon2id_hashes_owner_only_and_refuses_bad_entries(tmp_path):
+    path = str(tmp_path / "users.tsv")
+    add_user(path, user="dr.a", password=PASSWORD)
+    text = (tmp_path / "users.tsv").read_text()
+    assert PASSWORD not in text and "$argon2id$" in text
+    assert stat.S_IMODE((tmp_path / "users.tsv").stat().st_mode) == 0o600
+    assert authenticate(path, "dr.a", PASSWORD).user == "dr.a"
+    assert authenticate(path, "dr.a", PASSWORD + "x") is None
+    assert authenticate(path, "nobody", PASSWORD) is None
+    with pytest.raises(InputError, match="already exists"):
+        add_user(path, user="dr.a", password=PASSWORD)
+    with pytest.raises(InputError, match="shorter than 12"):
+        add_user(path, user="dr.c", password="short")
+    with pytest.raises(InputError, match="not usable"):
+        add_user(path, user="dr a\t", password=PASSWORD)
+    add_user(path, user="dr.a", password=PASSWORD + "2", replace=True)
+    assert authenticate(path, "dr.a", PASSWORD) is None
+    remove_user(path, user="dr.a")
+    assert read_users(path) == {}
+
+
+def test_wrong_password_is_refused_and_logged_then_the_right_one_gets_a_strict_cookie(batch):
+    client = _client(batch)
+    assert client.get("/queue").headers["location"] == "/login"  # nothing without a login
+    refused = _login(client, password="wrong password!")
+    assert refused.status_code == 401 and "Wrong user ID or password" in refused.text
+    assert client.get("/queue").status_code == 303
+    anonymous = client.cookies.get("precex_session")
+    ok = _login(client)
+    assert ok.status_code == 303 and ok.headers["location"] == "/queue"
+    cookie = ok.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
+    assert client.cookies.get("precex_session") != anonymous  # a new session at login
+    queue = client.get("/queue")
+    assert queue.status_code == 200 and "P2" in queue.text and "no-store" in \
+        queue.headers["cache-control"]
+    assert "frame-ancestors 'self'" in queue.headers["content-security-policy"]
+    log = pd.read_csv(batch.login_log, sep="\t")
+    assert list(log["outcome"]) == ["failed", "login"] and list(log["user"]) == ["dr.a"] * 2
+    stale = _client(batch)  # the anonymous token from before the login is worth nothing now
+    stale.cookies.set("precex_session", anonymous)
+    assert stale.get("/queue").status_code == 303
+
+
+def test_repeated_failures_throttle_the_user_id_even_with_the_right_password(batch):
+    client = _client(batch)
+    for _ in range(MAX_FAILURES):
+        assert _login(client, password="not the password").status_code == 401
+    throttled = _login(client)
+    assert throttled.status_code == 429 and "Too many failed logins" in throttled.text
+    assert _login(client, user="dr.b", password=PASSWORD + "!").status_code == 303
+    outcomes = pd.read_csv(batch.login_log, sep="\t")["outcome"].tolist()
+    assert outcomes == ["failed"] * MAX_FAILURES + ["throttled", "login"]
+
+
+def test_a_form_without_its_csrf_token_is_refused_and_records_nothing(batch):
+    client = _client(batch)
+    page = client.get("/login")
+    assert client.post("/login", data={"user": "dr.a", "password": PASSWORD}).status_code == 403
+    assert client.post("/login", data={"csrf": _csrf(page.text)[::-1], "user": "dr.a",
+                                       "password": PASSWORD}).status_code == 403
+    _login(client)
+    fields = _form(client, "/patients/P1", "approve")
+    missing = {k: v for k, v in fields.items() if k != "csrf"}
+    refused = client.post("/patients/P1/decision", data=missing)
+    assert refused.status_code == 403 and "CSRF" in refused.text
+    other = _client(batch)  # another session's token is not this session's
+    _login(other, "dr.b", PASSWORD + "!")
+    foreign = {**fields, "csrf": _form(other, "/patients/P1", "approve")["csrf"]}
+    assert client.post("/patients/P1/decision", data=foreign).status_code == 403
+    assert len(read_signoff_log(batch.signoff_log)) == 0
+
+
+def test_a_decision_is_recorded_under_the_signed_in_user_and_the_fhir_status_follows(batch):
+    client = _client(batch)
+    _login(client)
+    fhir = Bundle.model_validate(client.get("/patients/P1/fhir").json())
+    assert fhir.entry[0].resource.status == "draft"
+    fields = _form(client, "/patients/P1", "approve")
+    done = client.post("/patients/P1/decision", data={**fields, "signed_by": "dr.evil",
+                                                      "by": "dr.evil"})
+    assert done.status_code == 303 and done.headers["location"] == "/patients/P1"
+    page = client.get("/patients/P1").text
+    assert "Recorded: <b>approve</b> by dr.a" in page and 'id="careplan-status">active' in page
+    log = read_signoff_log(batch.signoff_log)
+    assert log[["patient_id", "decision", "signed_by"]].values.tolist() == \
+        [["P1", "approve", "dr.a"]]
+    bundle = client.get("/patients/P1/fhir").json()
+    validate_bundle(bundle)
+    careplan = Bundle.model_validate(bundle).entry[0].resource
+    assert careplan.status == "active" and careplan.author.display == "dr.a"
+    assert "P1" not in [r for r in re.findall(r'data-patient="(\w+)" data-week=""',
+                                              client.get("/queue").text)]
+    reject = _form(client, "/patients/P1", "reject")
+    assert client.post("/patients/P1/decision", data={**reject, "note": "  "}).status_code \
+        == 400  # a rejection needs its reason
+    client.post("/patients/P1/decision", data={**reject, "note": "platelets falling"})
+    assert Bundle.model_validate(client.get("/patients/P1/fhir").json()).entry[0] \
+        .resource.status == "revoked"
+    assert read_signoff_log(batch.signoff_log)["note"].tolist() == ["", "platelets falling"]
+
+
+def test_an_adapted_week_is_signed_on_its_own(batch):
+    client = _client(batch)
+    _login(client, "dr.b", PASSWORD + "!")
+    page = client.get("/patients/P1?week=1").text
+    assert "weekly update 1" in page and "ADAPT_GOOD_ADHERENCE" in page
+    fields = _form(client, "/patients/P1?week=1", "amend")
+    assert fields["week"] == "1"
+    client.post("/patients/P1/decision", data={**fields, "note": "walk 20 min, not 30"})
+    log = read_signoff_log(batch.signoff_log)
+    assert log[["patient_id", "decision", "signed_by", "note"]].values.tolist() == \
+        [["P1.week-1", "amend", "dr.b", "walk 20 min, not 30"]]
+
+
+def test_a_decision_on_a_page_opened_before_a_rerun_changed_the_plan_is_refused(batch):
+    client = _client(batch)
+    _login(client)
+    fields = _form(client, "/patients/P2", "approve")
+    changed = _prescription("P2", platelets_10e9_l=45.0)  # a rerun with a newer count
+    (Path(batch.results) / "prescriptions" / "P2.json").write_text(json.dumps(changed))
+    refused = client.post("/patients/P2/decision", data=fields)
+    assert refused.status_code == 409
+    assert "changed since the page was opened" in refused.text and "reload" in refused.text
+    assert len(read_signoff_log(batch.signoff_log)) == 0
+    fresh = _form(client, "/patients/P2", "approve")
+    assert client.post("/patients/P2/decision", data=fresh).status_code == 303
+    assert len(read_signoff_log(batch.signoff_log)) == 1
+
+
+def test_another_clinicians_decision_since_the_page_opened_is_kept_and_named(batch):
+    a, b = _client(batch), _client(batch)
+    _login(a)
+    _login(b, "dr.b", PASSWORD + "!")
+    seen_by_a = _form(a, "/patients/P1", "approve")
+    b.post("/patients/P1/decision", data={**_form(b, "/patients/P1", "reject"),
+                                          "note": "wait for the echo"})
+    a.post("/patients/P1/decision", data=seen_by_a)
+    page = a.get("/patients/P1").text
+    assert "Decided by others since you opened the page" in page and "dr.b" in page
+    assert read_signoff_log(batch.signoff_log)["signed_by"].tolist() == ["dr.b", "dr.a"]
+
+
+def test_only_report_files_are_served_and_other_hosts_are_refused(batch):
+    client = _client(batch)
+    _login(client)
+    report = client.get("/reports/P1.html")
+    assert report.status_code == 200 and "Report P1" in report.text
+    assert "sandbox" in report.headers["content-security-policy"]
+    for name in ("..%2Fprescriptions%2FP1.json", "P1.json", ".hidden.html", "P9.html"):
+        assert client.get(f"/reports/{name}").status_code == 404, name
+    assert client.get("/patients/P9").status_code == 404
+    assert client.get("/login", headers={"host": "evil.example"}).status_code == 400
+
+
+def test_precex_serve_and_users_commands(tmp_path, monkeypatch, capsys):
+    import io
+
+    from precex.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results" / "prescriptions").mkdir(parents=True)
+    assert main(["serve"]) == 1
+    assert "precex users add --users review_users.tsv" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(["users", "add", "--user", "dr.a", "--password-stdin"]) == 0
+    assert "Added dr.a in review_users.tsv" in capsys.readouterr().out
+    assert authenticate("review_users.tsv", "dr.a", PASSWORD) is not None
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["users", "add", "--user", "dr.b", "--password-stdin"]) == 1
+    err = capsys.readouterr().err
+    assert "shorter than 12" in err and "Traceback" not in err
+    assert main(["users", "remove", "--user", "dr.z"]) == 1
+    assert "there is no user 'dr.z'" in capsys.readouterr().err
+    assert main(["serve", "--results", "elsewhere"]) == 1
+    assert "has no prescriptions folder" in capsys.readouterr().err
+
+
+def test_an_approved_plan_that_stays_a_draft_or_on_hold_says_why(batch):
+    client = _client(batch)
+    _login(client)
+    status = json.loads((Path(batch.results) / "prescriptions" / "P2.json").read_text())["status"]
+    assert status in ("clearance_required", "deferred")  # platelets 10 x10^9/L
+    client.post("/patients/P2/decision", data=_form(client, "/patients/P2", "approve"))
+    page = client.get("/patients/P2").text
+    shown = re.search(r'id="careplan-status">(\w[\w-]*)</span> <span id="careplan-why">'
+                      r'\(signed, but ([^)]*)\)', page)
+    assert shown is not None
+    expected = {"clearance_required": ("draft", "medical clearance is still required"),
+                "deferred": ("on-hold", "exercise is deferred")}[status]
+    assert shown.group(1) == expected[0] and shown.group(2).startswith(expected[1])
+    client.post("/patients/P1/decision", data=_form(client, "/patients/P1", "approve"))
+    assert 'id="careplan-why"' not in client.get("/patients/P1").text  # active: nothing to say

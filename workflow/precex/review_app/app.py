@@ -1,0 +1,292 @@
+"""The review page (`precex serve`): the review queue, each plan with its report, and the
+clinician's decision, appended to the same chained sign-off log as `precex signoff` by the same
+code (precex.prescription.review.record_decision).
+
+Everything is read fresh from the results folder and the log at each request, so a decision or
+a rerun shows at once. A decision is taken under the signed-in user only (never a form field),
+needs the session's CSRF token, and names the digest of the plan the page showed: a plan that
+changed since (a rerun) is refused. Appends hold the log's file lock, so decisions taken at
+once by several clinicians are all kept, in one unbroken chain.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from precex.prescription.fhir import FhirOptions, prescription_bundle
+from precex.prescription.review import (
+    load_prescription,
+    record_decision,
+    review_queue,
+    trigger_text,
+)
+from precex.prescription.signoff import (
+    DECISIONS,
+    latest_decisions,
+    prescription_digest,
+    read_signoff_log,
+    signoff_block,
+    signoff_key,
+    with_signoff,
+)
+from precex.problems import InputError
+from precex.review_app.login_log import LoginLog
+from precex.review_app.sessions import COOKIE, Session, SessionStore, csrf_ok
+from precex.review_app.users import authenticate
+
+log = logging.getLogger("precex.review")
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+WEEK_FILE = re.compile(r"^(?P<pid>.+)\.week-(?P<week>[1-9][0-9]*)\.json$")
+HEADERS = {
+    # patient data: never cached, never framed by another site, no script, nothing fetched
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' "
+    "data:; frame-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    results: str
+    signoff_log: str
+    users: str
+    login_log: str
+    fhir: FhirOptions = FhirOptions()
+    secure_cookie: bool = False  # set behind a TLS proxy: the cookie then travels over https only
+    idle_minutes: float = 30
+
+
+def templates() -> Environment:
+    env = Environment(loader=PackageLoader("precex.review_app", "templates"),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["q"] = lambda text: quote(str(text), safe="")
+    return env
+
+
+def create_app(settings: Settings, allowed_hosts: list[str] | None = None) -> Starlette:
+    env = templates()
+    store = SessionStore(settings.idle_minutes * 60)
+    logins = LoginLog(settings.login_log)
+
+    def page(name: str, session: Session | None, status: int = 200, **context: Any
+             ) -> HTMLResponse:
+        html = env.get_template(name).render(session=session, **context)
+        return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+    def with_cookie(response: Response, token: str) -> Response:
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/",
+                            secure=settings.secure_cookie)
+        return response
+
+    def current(request: Request) -> tuple[str | None, Session | None]:
+        token = request.cookies.get(COOKIE)
+        return token, store.get(token)
+
+    def refused(session: Session | None, message: str, status: int) -> HTMLResponse:
+        return page("message.html", session, status, title="Not recorded", message=message)
+
+    async def home(request: Request) -> Response:
+        _, session = current(request)
+        return RedirectResponse("/queue" if session and session.user else "/login", 303)
+
+    async def login_form(request: Request) -> Response:
+        token, session = current(request)
+        if session is None:
+            token, session = store.new()
+        return with_cookie(page("login.html", session), token)
+
+    async def login(request: Request) -> Response:
+        token, session = current(request)
+        form = await request.form()
+        if not csrf_ok(session, form.get("csrf")):
+            return refused(session, "This login form has expired or has no security token. "
+                           "Open the login page again.", 403)
+        user, password = str(form.get("user", "")).strip(), str(form.get("password", ""))
+        client = request.client.host if request.client else ""
+        if logins.throttled(user):
+            await run_in_threadpool(logins.record, "throttled", user, client)
+            return page("login.html", session, 429, error="Too many failed logins for this "
+                        "user ID: try again in 15 minutes, or ask the administrator.")
+        found = await run_in_threadpool(authenticate, settings.users, user, password)
+        if found is None:
+            await run_in_threadpool(logins.record, "failed", user, client)
+            return page("login.html", session, 401, error="Wrong user ID or password.")
+        await run_in_threadpool(logins.record, "login", user, client)
+        store.end(token)  # a new session at login: the anonymous token is worthless now
+        token, session = store.new(found.user, found.name)
+        return with_cookie(RedirectResponse("/queue", 303), token)
+
+    async def logout(request: Request) -> Response:
+        token, session = current(request)
+        form = await request.form()
+        if session and csrf_ok(session, form.get("csrf")):
+            store.end(token)
+        response = RedirectResponse("/login", 303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    def signed_in(request: Request) -> Session | None:
+        _, session = current(request)
+        return session if session and session.user else None
+
+    async def queue(request: Request) -> Response:
+        session = signed_in(request)
+        if session is None:
+            return RedirectResponse("/login", 303)
+        include_signed = request.query_params.get("all") == "1"
+        rows = await run_in_threadpool(review_queue, settings.results, settings.signoff_log,
+                                       include_signed=include_signed)
+        return page("queue.html", session, rows=rows.to_dict("records"),
+                    include_signed=include_signed, results=settings.results)
+
+    def _week(request: Request) -> int | None:
+        text = request.query_params.get("week", "")
+        return int(text) if text.isdigit() and int(text) > 0 else None
+
+    def plan_view(patient_id: str, week: int | None) -> dict[str, Any]:
+        p = load_prescription(settings.results, patient_id, week)
+        digest = prescription_digest(p)
+        key = signoff_key(patient_id, week)
+        history = read_signoff_log(settings.signoff_log)
+        mine = history[history["patient_id"] == key].to_dict("records")
+        block = signoff_block(latest_decisions(history).get(key), digest)
+        bundle = prescription_bundle(with_signoff(p, block), settings.fhir)
+        careplan = bundle["entry"][0]["resource"]
+        weeks = sorted(int(m["week"]) for f in (Path(settings.results) / "adaptations" /
+                                               "prescriptions").glob(f"{patient_id}.week-*.json")
+                       if (m := WEEK_FILE.match(f.name)) and m["pid"] == patient_id)
+        adaptation = p.get("adaptation") or {}
+        return {"p": p, "patient_id": patient_id, "week": week, "digest": digest,
+                "block": block, "history": mine, "careplan_status": careplan["status"],
+                "seen": mine[-1]["sequence"] if mine else "0", "weeks": weeks,
+                "trigger": trigger_text(p), "adaptation": adaptation,
+                "changes": adaptation.get("changes") or [],
+                "report": report_name(patient_id, week)}
+
+    def report_name(patient_id: str, week: int | None) -> str | None:
+        name = f"{patient_id}.html" if week is None else f"{patient_id}.week-{week}.html"
+        return name if report_path(name, week) else None
+
+    def report_path(name: str, week: int | None) -> Path | None:
+        folder = Path(settings.results) / ("reports" if week is None else "adaptations/reports")
+        path = folder / name
+        # the name must be one file directly in the folder (no '..', no other folder)
+        if "/" in name or "\\" in name or name.startswith(".") or not path.is_file():
+            return None
+        return path
+
+    async def patient(request: Request) -> Response:
+        session = signed_in(request)
+        if session is None:
+            return RedirectResponse("/login", 303)
+        patient_id, week = request.path_params["patient_id"], _week(request)
+        try:
+            view = await run_in_threadpool(plan_view, patient_id, week)
+        except InputError as err:
+            return page("message.html", session, 404, title="Not found",
+                        message="; ".join(p.describe(full_path=False) for p in err.problems))
+        flash, session.flash = getattr(session, "flash", None), None
+        return page("patient.html", session, flash=flash, **view)
+
+    async def decide(request: Request) -> Response:
+        session = signed_in(request)
+        form = await request.form()
+        if session is None:
+            return refused(None, "You are not signed in (or your session expired): nothing was "
+                           "recorded. Sign in and decide again.", 401)
+        if not csrf_ok(session, form.get("csrf")):
+            return refused(session, "This form has no valid security token (CSRF): nothing was "
+                           "recorded. Reload the page and decide again.", 403)
+        patient_id = request.path_params["patient_id"]
+        week_text = str(form.get("week", ""))
+        week = int(week_text) if week_text.isdigit() and int(week_text) > 0 else None
+        decision = str(form.get("decision", ""))
+        if decision not in DECISIONS:
+            return refused(session, f"'{decision}' is not a decision: nothing was recorded.",
+                           400)
+        try:
+            row = await run_in_threadpool(
+                record_decision, settings.results, settings.signoff_log,
+                patient_id=patient_id, week=week, decision=decision, signed_by=session.user,
+                note=str(form.get("note", "")), seen_digest=str(form.get("digest", "")))
+        except InputError as err:
+            status = 409 if type(err).__name__ == "StalePage" else 400
+            return refused(session, "; ".join(p.describe(full_path=False)
+                                              for p in err.problems), status)
+        since = await run_in_threadpool(_decided_since, signoff_key(patient_id, week),
+                                        str(form.get("seen", "0")), row["sequence"])
+        session.flash = {"row": row, "since": since}
+        target = f"/patients/{quote(patient_id, safe='')}" + (f"?week={week}" if week else "")
+        return RedirectResponse(target, 303)
+
+    def _decided_since(key: str, seen: str, mine: str) -> list[dict[str, str]]:
+        """Decisions on the same plan recorded after the page was opened, before this one."""
+        history = read_signoff_log(settings.signoff_log)
+        seq = history["sequence"].astype(int)
+        low = int(seen) if seen.isdigit() else 0
+        return history[(history["patient_id"] == key) & (seq > low) & (seq < int(mine))
+                       ].to_dict("records")
+
+    async def fhir(request: Request) -> Response:
+        """The plan's FHIR bundle with the sign-off as it stands now in the log."""
+        if signed_in(request) is None:
+            return RedirectResponse("/login", 303)
+        try:
+            view = await run_in_threadpool(plan_view, request.path_params["patient_id"],
+                                           _week(request))
+        except InputError as err:
+            return JSONResponse({"error": str(err)}, 404, headers=HEADERS)
+        bundle = prescription_bundle(with_signoff(view["p"], view["block"]), settings.fhir)
+        return Response(json.dumps(bundle, indent=1, sort_keys=True), headers=HEADERS,
+                        media_type="application/fhir+json")
+
+    async def report(request: Request) -> Response:
+        if signed_in(request) is None:
+            return RedirectResponse("/login", 303)
+        name = request.path_params["name"]
+        match = re.match(r"^.+\.week-(?P<week>[1-9][0-9]*)\.html$", name)
+        path = report_path(name, int(match["week"]) if match else None)
+        if path is None:
+            return page("message.html", signed_in(request), 404, title="Not found",
+                        message=f"There is no report '{name}'.")
+        headers = {**HEADERS, "Content-Security-Policy": "default-src 'none'; style-src "
+                   "'unsafe-inline'; img-src data:; frame-ancestors 'self'; sandbox"}
+        return FileResponse(path, media_type="text/html", headers=headers)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("review page error on %s", request.url.path, exc_info=exc)
+        return refused(None, "Something went wrong on the server; nothing was recorded unless "
+                       "the queue shows it. The server's terminal has the details.", 500)
+
+    routes = [
+        Route("/", home),
+        Route("/login", login_form, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/queue", queue),
+        Route("/patients/{patient_id:str}", patient),
+        Route("/patients/{patient_id:str}/decision", decide, methods=["POST"]),
+        Route("/patients/{patient_id:str}/fhir", fhir),
+        Route("/reports/{name:str}", report),
+    ]
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts or ["*"])]
+    return Starlette(routes=routes, middleware=middleware,
+                     exception_handlers={Exception: server_error})

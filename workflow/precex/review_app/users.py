@@ -1,0 +1,114 @@
+"""Who may sign in to the review page: a TSV of user IDs and argon2id password hashes.
+
+Made and changed only by `precex users add` / `precex users remove`; the page reads it at
+every login, so a user added while the page runs can sign in at once and a removed one cannot.
+The file holds hashes, never passwords, and is written with mode 0600 (owner only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from precex.io.chained_log import locked
+from precex.io.files import write_text
+from precex.problems import InputError, Problem
+
+HEADER = "# precex review users (argon2id password hashes; edit with precex users add/remove)"
+COLUMNS = ["user", "name", "password_hash", "added_at"]
+USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+MIN_PASSWORD = 12
+HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Checked for an unknown user too, so that a reply's timing does not tell who exists.
+_UNKNOWN_USER_HASH = HASHER.hash("precex: no such user")
+
+
+@dataclass(frozen=True)
+class User:
+    user: str
+    name: str
+    password_hash: str
+
+
+def read_users(path: str) -> dict[str, User]:
+    """user ID -> User; an absent file has no users."""
+    file = Path(path)
+    if not file.exists():
+        return {}
+    lines = file.read_text(encoding="utf-8").splitlines()
+    if not lines or lines[0] != HEADER or len(lines) < 2 or lines[1].split("\t") != COLUMNS:
+        raise InputError([Problem(path, "not a precex users file.", "make it with `precex "
+                                  "users add --users FILE --user ID`.", stage="users")])
+    users = {}
+    for n, line in enumerate(lines[2:], start=1):
+        fields = line.split("\t")
+        if len(fields) != len(COLUMNS):
+            raise InputError([Problem(path, "this row is damaged.", "remove the user with "
+                                      "`precex users remove` and add them again.", row=n,
+                                      stage="users")])
+        users[fields[0]] = User(fields[0], fields[1], fields[2])
+    return users
+
+
+def _write(path: str, users: dict[str, list[str]]) -> None:
+    rows = ["\t".join(fields) for _, fields in sorted(users.items())]
+    write_text(path, "\n".join([HEADER, "\t".join(COLUMNS), *rows]) + "\n")
+    os.chmod(path, 0o600)
+
+
+def _rows(path: str) -> dict[str, list[str]]:
+    users = read_users(path)
+    lines = Path(path).read_text(encoding="utf-8").splitlines()[2:] if users else []
+    return {line.split("\t")[0]: line.split("\t") for line in lines}
+
+
+def add_user(path: str, *, user: str, password: str, name: str = "", replace: bool = False,
+             now: dt.datetime | None = None) -> None:
+    """Add a user (or with `replace`, set a new password for one)."""
+    problems = []
+    if not USER_ID.match(user):
+        problems.append(Problem(path, f"user ID '{user}' is not usable.", "use 1-64 letters, "
+                                "digits, '.', '_', '@' or '-' (your staff ID).", stage="users"))
+    if len(password) < MIN_PASSWORD:
+        problems.append(Problem(path, f"the password is shorter than {MIN_PASSWORD} "
+                                "characters.", "choose a longer one (a passphrase).",
+                                stage="users"))
+    clean_name = " ".join(name.split())
+    if problems:
+        raise InputError(problems)
+    when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with locked(path):
+        rows = _rows(path)
+        if user in rows and not replace:
+            raise InputError([Problem(path, f"user '{user}' already exists.", "give --replace "
+                                      "to set a new password.", stage="users")])
+        rows[user] = [user, clean_name or user, HASHER.hash(password), when]
+        _write(path, rows)
+
+
+def remove_user(path: str, *, user: str) -> None:
+    with locked(path):
+        rows = _rows(path)
+        if user not in rows:
+            raise InputError([Problem(path, f"there is no user '{user}'.", "check the ID "
+                                      "(the file lists them in its first column).",
+                                      stage="users")])
+        del rows[user]
+        _write(path, rows)
+
+
+def authenticate(path: str, user: str, password: str) -> User | None:
+    """The user if the password is theirs, else None (same work for an unknown user)."""
+    found = read_users(path).get(user)
+    try:
+        HASHER.verify(found.password_hash if found else _UNKNOWN_USER_HASH, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    return found

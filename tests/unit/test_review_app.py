@@ -284,3 +284,29 @@ def test_an_approved_plan_that_stays_a_draft_or_on_hold_says_why(batch):
     assert shown.group(1) == expected[0] and shown.group(2).startswith(expected[1])
     client.post("/patients/P1/decision", data=_form(client, "/patients/P1", "approve"))
     assert 'id="careplan-why"' not in client.get("/patients/P1").text  # active: nothing to say
+
+
+def test_serve_listens_where_the_config_says_and_warns_off_loopback(tmp_path, monkeypatch,
+                                                                    capsys):
+    import uvicorn
+    from precex.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results" / "prescriptions").mkdir(parents=True)
+    add_user("review_users.tsv", user="dr.a", password=PASSWORD)
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.append(kw))
+    assert main(["serve"]) == 0
+    assert (started[-1]["host"], started[-1]["port"]) == ("127.0.0.1", 8765)
+    assert "http://127.0.0.1:8765/" in capsys.readouterr().out
+    (tmp_path / "batch.yaml").write_text("review_host: 0.0.0.0\nreview_port: 9000\n")
+    assert main(["serve", "--configfile", "batch.yaml"]) == 0
+    assert (started[-1]["host"], started[-1]["port"]) == ("0.0.0.0", 9000)
+    assert "not only this computer" in capsys.readouterr().err
+    assert main(["serve", "--configfile", "batch.yaml", "--host", "127.0.0.1",
+                 "--port", "8800"]) == 0  # the command line wins
+    assert (started[-1]["host"], started[-1]["port"]) == ("127.0.0.1", 8800)
+    (tmp_path / "bad.yaml").write_text("review_port: 70000\n")
+    assert main(["serve", "--configfile", "bad.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert "review_port" in err and "Traceback" not in err

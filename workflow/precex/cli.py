@@ -440,9 +440,16 @@ def _signoff(args: argparse.Namespace) -> int:
 
 
 def _serve_config(configfile: str | None) -> dict[str, Any]:
-    from precex.config import apply_defaults, load_config_file
+    """The batch config for `precex serve` / `precex users`, checked against the schema (its
+    inputs need not be there: only the batch's required inputs may be missing)."""
+    from precex.config import apply_defaults, load_config_file, normalise_config, validate_config
 
-    return apply_defaults(load_config_file(configfile) if configfile else {})
+    config = normalise_config(dict(load_config_file(configfile))) if configfile else {}
+    problems = [p for p in validate_config(config, str(configfile))
+                if "is a required property" not in p.message]
+    if problems:
+        raise InputError(problems)
+    return apply_defaults(config)
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -476,16 +483,18 @@ def _serve(args: argparse.Namespace) -> int:
         fhir=FhirOptions(config["fhir_requester"], config["fhir_bundle_type"],
                          config["fhir_identifier_system"]),
         secure_cookie=args.secure_cookie)
-    loopback = args.host in LOOPBACK
+    host = args.host or config["review_host"]
+    port = args.port or config["review_port"]
+    loopback = host in LOOPBACK
     if not loopback:
-        print(f"precex serve: listening on {args.host}, not only this computer: put it behind "
+        print(f"precex serve: listening on {host}, not only this computer: put it behind "
               "TLS (a reverse proxy) and give --secure-cookie.", file=sys.stderr)
     allowed = LOOPBACK_HOSTS if loopback else (args.allowed_host or ["*"])
     app = create_app(settings, allowed_hosts=[*allowed, *(args.allowed_host or [])])
-    shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"precex review page: http://{shown}:{args.port}/ (results {results}, sign-off log "
+    shown = f"[{host}]" if ":" in host else host
+    print(f"precex review page: http://{shown}:{port}/ (results {results}, sign-off log "
           f"{settings.signoff_log}, users {users}). Ctrl-C stops it.", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+    uvicorn.run(app, host=host, port=port, log_level="warning",
                 access_log=False, server_header=False)
     return 0
 
@@ -575,9 +584,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="log of logins and failed logins (default: `review_login_log`)")
     serve.add_argument("--configfile", default=None,
                        help="the batch's config (default: the bundled demo config)")
-    serve.add_argument("--host", default="127.0.0.1",
-                       help="address to listen on (default 127.0.0.1: this computer only)")
-    serve.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    serve.add_argument("--host", default=None,
+                       help="address to listen on (default: the config's `review_host`, "
+                       "127.0.0.1: this computer only)")
+    serve.add_argument("--port", type=int, default=None,
+                       help="port (default: the config's `review_port`, 8765)")
     serve.add_argument("--allowed-host", action="append", default=None,
                        help="a host name the page may be reached by (behind a proxy); "
                        "repeatable")

@@ -28,7 +28,7 @@ REF = "2026-01-05"
 
 def make_inputs(work: str, n: int) -> dict:
     from precex.demo.cohort import generate_cohort, write_cohort
-    from precex.io import validate_stage
+    from precex.clinical import validate_stage
 
     w = Path(work)
     cohort = generate_cohort(n, 11)

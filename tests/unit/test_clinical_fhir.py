@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from precex.clinical.fhir_input import read_clinical_fhir, subtype_of
-from precex.io.validate_stage import read_sheet_with_ehr
+from precex.clinical.validate_stage import read_sheet_with_ehr
 from precex.problems import InputError
 
 DATA = Path(__file__).parents[1] / "data" / "formats" / "fhir"

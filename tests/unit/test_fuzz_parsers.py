@@ -24,10 +24,10 @@ from precex.adaptation.features import adaptation_features, validate_days
 from precex.blood.fhir_input import read_fhir_observations
 from precex.blood.markers import blood_features
 from precex.blood.stage import read_blood_input
+from precex.clinical.sheet import read_patient_sheet
 from precex.config import config_default, load_config_file, validate_config
 from precex.epigenetics.matrix import read_beta_matrix
 from precex.genetics.variants import read_genotypes
-from precex.io.sheet import read_patient_sheet
 from precex.microbiome.features import compute_features, map_samples
 from precex.microbiome.readers import read_microbiome
 from precex.paths import resource_path

@@ -120,8 +120,7 @@ def test_one_unreadable_per_sample_file_excludes_its_patient_only(tmp_path):
                                   roster=str(tmp_path / "roster.tsv")),
               outputs=stage.Outputs(features=out["features"], genus_clr=out["clr"],
                                     exclusions=out["exclusions"], problems=out["problems"]),
-              params=stage.Params(taxonomy=None, sample_map=None, tree=None, reference=None,
-                                  min_depth=100))
+              params=stage.Params(min_depth=100))
     features = pd.read_csv(out["features"], sep="\t", index_col=0)
     assert list(features.index) == ["P301"]
     excl = pd.read_csv(out["exclusions"], sep="\t")

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from precex.clinical.sheet import sheet_schema
 from precex.io.schema_check import SchemaCheck
-from precex.io.sheet import sheet_schema
 
 SCHEMA = sheet_schema()
 PROPS = SCHEMA["properties"]

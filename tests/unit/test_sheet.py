@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from precex.io.sheet import read_patient_sheet
+from precex.clinical.sheet import read_patient_sheet
 from precex.problems import InputError
 
 HEADER = "patient_id\tage\tsex\tsubtype\tfever\tagents\tneuropathy_grade\n"
@@ -135,7 +135,7 @@ def test_bad_safety_cells_are_rejected_not_excluding_and_unknown_terms_named(tmp
 
 
 def test_a_study_wide_table_is_summarised_in_one_line_not_one_per_sample():
-    from precex.io.validated import report_unmatched
+    from precex.roster import report_unmatched
 
     ids = [f"S{i:03d}" for i in range(763)]
     problems = report_unmatched("table.qza", ids, set(ids[:40]), set(), "microbiome", "samples")

@@ -50,7 +50,7 @@ def out(batch: dict, *parts: str) -> str:
 
 @pytest.fixture(scope="module")
 def validated(batch) -> dict:
-    from precex.io import validate_stage as stage
+    from precex.clinical import validate_stage as stage
 
     paths = {k: out(batch, "validated", f"{k}.tsv")
              for k in ("patients", "roster", "exclusions", "problems")}
@@ -86,10 +86,9 @@ def modalities(batch, validated) -> dict[str, str]:
                   "tables": config.get("microbiome") or [], "matrix": [config["methylation"]],
                   "gtf": config["genome_gtf"], "vcf": config.get("variants"),
                   "blood": [config["blood"]], "wearables": config.get("wearables"),
-                  "id_map": None}
-        params = {"taxonomy": None, "sample_map": None, "tree": None, "reference": None,
-                  "min_depth": config["microbiome_min_depth"],
-                  "manifest": config["methylation_manifest"],
+                  "id_map": None, "taxonomy": None, "sample_map": None, "tree": None,
+                  "reference": None, "manifest": config["methylation_manifest"]}
+        params = {"min_depth": config["microbiome_min_depth"],
                   "cache_dir": str(batch["root"] / "pyensembl"),
                   "value_type": config["methylation_values"],
                   "residual_min_batch": config["clock_residual_min_batch"],
@@ -191,7 +190,7 @@ def test_prescribe_shard_writes_every_patients_files_into_the_shard_folders(pres
 
 def test_a_trial_patient_without_an_arm_is_excluded_by_the_problem_writer(batch, validated,
                                                                           profiles, tmp_path):
-    from precex.io.validated import read_validated
+    from precex.clinical.validated import read_validated
     from precex.prescription import stage
     from precex.trial.allocation import Settings, allocate
 
@@ -553,7 +552,8 @@ def _stage_entry(script: Path):
 
 def test_every_rule_gives_its_stage_exactly_its_fields(tmp_path):
     """Load the workflow as Snakemake does (the demo config) and compare each rule's named
-    input, output and params with its stage's dataclasses: nothing missing, nothing unused."""
+    input, output and params with its stage's dataclasses: nothing missing, nothing unused
+    but the `code` param every rule has, which only reruns the job when its code changes."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import OutputSettings, ResourceSettings
 
@@ -569,7 +569,9 @@ def test_every_rule_gives_its_stage_exactly_its_fields(tmp_path):
             entry = _stage_entry((REPO / "workflow/rules" / rule.script).resolve())
             hints = get_type_hints(entry)
             given = {"inputs": set(rule.input._names) or set(folders),
-                     "outputs": set(rule.output._names), "params": set(rule.params._names)}
+                     "outputs": set(rule.output._names),
+                     "params": set(rule.params._names) - {"code"}}
+            assert "code" in rule.params._names, rule.name
             for what, names in given.items():
                 declared = fields(hints[what])
                 required = {f.name for f in declared if f.default is MISSING

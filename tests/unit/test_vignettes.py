@@ -9,9 +9,9 @@ import pytest
 from precex.blood.markers import blood_features
 from precex.blood.stage import read_blood_input
 from precex.clinical.features import clinical_features
-from precex.io.sheet import read_patient_sheet
+from precex.clinical.sheet import read_patient_sheet
+from precex.clinical.validated import read_validated, write_validated
 from precex.io.tables import write_features
-from precex.io.validated import read_validated, write_validated
 from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe
 from precex.prescription.rules import load_rulebase

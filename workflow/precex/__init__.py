@@ -1,3 +1,12 @@
 """precex: evidence-graded precision exercise prescriptions from breast-cancer multi-omics data."""
 
-__version__ = "0.1.0"
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    # The version is looked up (git or package metadata) only when someone asks for it.
+    if name == "__version__":
+        from precex.version import current_version
+
+        return current_version()
+    raise AttributeError(f"module 'precex' has no attribute {name!r}")

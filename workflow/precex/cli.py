@@ -207,7 +207,7 @@ def _demo(args: argparse.Namespace) -> int:
 def check_inputs(config: dict[str, Any]) -> list[Problem]:
     """Read every configured input as the stages would, collecting problems (no outputs):
     the sheet, the rule base, then each configured modality's own checks (precex.modalities)."""
-    from precex.io.validate_stage import read_sheet_with_ehr
+    from precex.clinical.validate_stage import read_sheet_with_ehr
     from precex.modalities import optional, resolve
     from precex.prescription.rules import load_rulebase
     from precex.problems import attempt
@@ -354,8 +354,8 @@ def _adapt(args: argparse.Namespace) -> int:
 
 def _trial_allocate(args: argparse.Namespace) -> int:
     """Allocate the sheet's valid patients not yet in the log; print the balance by stratum."""
+    from precex.clinical.sheet import read_patient_sheet
     from precex.config import load_config_file
-    from precex.io.sheet import read_patient_sheet
     from precex.trial.allocation import Settings, allocate, balance
 
     try:

@@ -35,17 +35,6 @@ class Modality:
     excludes: bool = True  # may exclude patients (writes {name}/exclusions.tsv)
 
 
-@dataclass(frozen=True)
-class ModalityOutputs:
-    """What every modality stage that can exclude writes under results/{name}/: its features,
-    and its problems (those naming a patient again as its exclusions). A stage writing more
-    extends it."""
-
-    features: str
-    exclusions: str
-    problems: str
-
-
 REGISTRY: tuple[Modality, ...] = (
     Modality(
         name="clinical", config_key="patients", env="core",

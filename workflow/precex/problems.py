@@ -123,21 +123,3 @@ def problems_frame(problems: Iterable[Problem]) -> pd.DataFrame:
     if not table.empty:
         table = table.sort_values(PROBLEM_ORDER, na_position="first", kind="stable")
     return table
-
-
-def write_problems(problems: Iterable[Problem], stage: str,
-                   exclusions_path: str | os.PathLike[str] | None,
-                   problems_path: str | os.PathLike[str]) -> pd.DataFrame:
-    """The one writer of a stage's problems: its exclusions (problems naming a patient, one row
-    per patient with every reason; None for a stage that never excludes anyone) and all its
-    problems, each table sorted. Returns the exclusions."""
-    from precex.io.files import write_tsv
-
-    problems = list(problems)
-    exclusions = exclusions_frame(problems, stage)
-    if exclusions_path is not None:
-        write_tsv(exclusions_path, exclusions)
-    elif len(exclusions):
-        raise ValueError(f"stage {stage} excluded patients but has no exclusions table")
-    write_tsv(problems_path, problems_frame(problems))
-    return exclusions

@@ -50,15 +50,20 @@ def config_digest(config: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def build_provenance(config: dict[str, Any]) -> dict[str, Any]:
+def build_provenance(config: dict[str, Any], stage_digests: dict[str, str] | None = None,
+                     version: str | None = None) -> dict[str, Any]:
+    """What made this batch: the version, config, rule base and inputs, and per rule the
+    digest of the package code and reference data it runs (precex.stage_code), which is
+    what reruns a stage after an upgrade."""
     inputs = {key: [{"name": os.path.basename(p), "sha256": sha256(p)} for p in paths
                     if os.path.isfile(p)]
               for key, paths in input_files(config).items()}
     return {
-        "precex_version": __version__,
+        "precex_version": version or __version__,
         "config": _portable_config(config),
         "config_digest": config_digest(config),
         "rulebase_digest": sha256(config["rulebase"]),
+        "stage_code_digests": dict(sorted((stage_digests or {}).items())),
         "inputs": inputs,
     }
 
@@ -149,11 +154,14 @@ class ProvenanceOutputs:
 @dataclass(frozen=True)
 class ProvenanceParams:
     config: dict[str, Any]
+    stage_digests: dict[str, str] | None = None  # rule script -> code digest
+    version: str | None = None  # precex's version where Snakemake planned the run
 
 
 def write_provenance(*, inputs: ProvenanceInputs, outputs: ProvenanceOutputs,
                      params: ProvenanceParams) -> None:
-    write_json(outputs.provenance, build_provenance(params.config))
+    write_json(outputs.provenance, build_provenance(params.config, params.stage_digests,
+                                                    params.version))
 
 
 @dataclass(frozen=True)

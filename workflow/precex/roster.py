@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from precex.io.files import write_tsv
+from precex.problems import Problem
 
 ROSTER_COLUMNS = ["patient_id", "status", "age"]
 
@@ -66,3 +67,33 @@ def read_roster(path: str | os.PathLike[str]) -> Roster:
                      index=pd.Index(valid["patient_id"], name="patient_id"), name="age")
     return Roster(ages.sort_index(), frozenset(frame.loc[frame["status"] == "excluded",
                                                          "patient_id"]))
+
+
+def report_unmatched(source: str, ids: pd.Series | list[str], patients: set[str],
+                     excluded: set[str], stage: str, what: str = "rows") -> list[Problem]:
+    """Problems for data whose patient is unknown or was excluded at the sheet stage.
+
+    Study-wide tables are common (a QIIME 2 table of 763 samples for a 40-patient batch), so
+    data of IDs outside this batch is summarised in one line per file with counts and a few
+    examples; it is not an error. Data of sheet-excluded patients gets one line too (the
+    patient's own exclusion already says why).
+    """
+    counts = pd.Series(list(ids), dtype=object).value_counts().sort_index()
+    problems: list[Problem] = []
+    dropped = [p for p in counts.index if p in excluded and p not in patients]
+    if dropped:
+        shown = ", ".join(dropped[:5]) + (" ..." if len(dropped) > 5 else "")
+        problems.append(Problem(source, f"{what} of {len(dropped)} patient(s) excluded at the "
+                                f"sheet stage are not used ({shown}).",
+                                "fix those patients' rows in the sheet (see exclusions.tsv).",
+                                stage=stage, excludes=False))
+    unknown = [p for p in counts.index if p not in patients and p not in excluded]
+    if unknown:
+        shown = ", ".join(f"'{p}'" for p in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        n = int(counts[unknown].sum())
+        problems.append(Problem(source, f"{n} {what} of {len(unknown)} ID(s) not in this "
+                                f"batch's patient sheet are not used (e.g. {shown}).",
+                                "nothing to do for a study-wide table; otherwise check the IDs "
+                                "or add the patients to the sheet.", stage=stage,
+                                excludes=False))
+    return problems

@@ -9,9 +9,18 @@ language (precex.prescription.rules) nor the prescription engine imports the ada
 
 from __future__ import annotations
 
+# The week's summaries that adaptation rules may read (precex.adaptation.features computes
+# each). Declared here, below the adaptation, so that the adaptation can check its rules
+# without the rule vocabulary importing the adaptation back.
+ADAPTATION_FEATURES = (
+    "followup_days", "aerobic_adherence_pct", "aerobic_minutes_pct_of_prescribed",
+    "sessions_completed_per_week", "weeks_missed",
+    "hrv_readiness", "resting_hr_rise_3d", "symptom_fever", "symptom_new_bone_pain",
+    "symptom_chest_pain", "symptom_dyspnoea", "fatigue_mean", "pain_mean", "red_flags",
+)
+
 
 def rule_features() -> dict[str, frozenset[str]]:
-    from precex.adaptation.features import ADAPTATION_FEATURES
     from precex.profile.host import known_features
 
     return {"prescription": frozenset(known_features()),

@@ -13,8 +13,8 @@ import pandas as pd
 def raw_patient_ids(sheet_path: str) -> list[str]:
     """Every non-empty patient_id in the sheet, unique, sorted (before any validation); the
     ID column is found as the sheet reader finds it ('Patient ID', 'patient-id', ...)."""
+    from precex.clinical.sheet import sheet_schema
     from precex.io.columns import resolve_columns
-    from precex.io.sheet import sheet_schema
 
     try:
         frame = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)

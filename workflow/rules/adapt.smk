@@ -32,6 +32,7 @@ checkpoint split_followup:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
     params:
+        code=get_code_digest("split_followup.py"),
         shards=SHARDS,
         reference_date=CFG["reference_date"],
         weeks=len(WEEKS),
@@ -86,6 +87,7 @@ rule adapt_shard:
         mem_mb=get_shard_mem_mb,
         runtime=get_shard_runtime,
     params:
+        code=get_code_digest("adapt_shard.py", "patient_reports.ipynb"),
         week=lambda wildcards: int(wildcards.week),
         # Problems name the user's files; the job reads only its shard's rows of them.
         wearables_source=CFG.get("followup_wearables"),
@@ -116,5 +118,7 @@ rule adapt:
     resources:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
+    params:
+        code=get_code_digest("adapt.py"),
     script:
         "../scripts/adapt.py"

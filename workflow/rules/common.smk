@@ -11,6 +11,8 @@ from precex.prescription.rules import rulebase_problems
 from precex.publish import CONTRACT_FOLDERS, publish_target
 from precex.rule_features import rule_features
 from precex.sharding import assign_shards, raw_patient_ids
+from precex.stage_code import code_digest, script_entries, stage_digests
+from precex.version import current_version
 
 CFG = resolve_config(config)
 RESULTS = CFG["results"]
@@ -41,6 +43,22 @@ wildcard_constraints:
 
 def is_configured(key):
     return CFG.get(key) is not None
+
+
+def get_code_digest(script, *notebooks):
+    """The digest of the package code and reference data a rule's script runs
+    (precex.stage_code): a param, so an upgrade that changes them reruns the rule."""
+    return code_digest(script_entries(script, *notebooks))
+
+
+def get_version():
+    """precex's version (git-derived): provenance.json records it."""
+    return current_version()
+
+
+def get_optional_input(key):
+    """A configured file as a declared input (none when the key is not set)."""
+    return [CFG[key]] if is_configured(key) else []
 
 
 def get_env(stage):

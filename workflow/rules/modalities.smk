@@ -8,6 +8,10 @@ rule microbiome:
     input:
         tables=get_microbiome_tables,
         roster=f"{RESULTS}/validated/roster.tsv",
+        taxonomy=get_optional_input("microbiome_taxonomy"),
+        sample_map=get_optional_input("microbiome_sample_map"),
+        tree=get_optional_input("microbiome_tree"),
+        reference=get_optional_input("microbiome_reference"),
     output:
         features=f"{RESULTS}/microbiome/features.tsv",
         genus_clr=f"{RESULTS}/microbiome/genus_clr.tsv",
@@ -25,10 +29,7 @@ rule microbiome:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
     params:
-        taxonomy=CFG.get("microbiome_taxonomy"),
-        sample_map=CFG.get("microbiome_sample_map"),
-        tree=CFG.get("microbiome_tree"),
-        reference=CFG.get("microbiome_reference"),
+        code=get_code_digest("microbiome.py"),
         min_depth=CFG["microbiome_min_depth"],
     script:
         "../scripts/microbiome.py"
@@ -39,6 +40,7 @@ rule epigenetics:
         matrix=get_methylation_files(),
         gtf=CFG["genome_gtf"],
         roster=f"{RESULTS}/validated/roster.tsv",
+        manifest=get_optional_input("methylation_manifest"),
     output:
         features=f"{RESULTS}/epigenetics/features.tsv",
         exclusions=f"{RESULTS}/epigenetics/exclusions.tsv",
@@ -55,7 +57,7 @@ rule epigenetics:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
     params:
-        manifest=CFG.get("methylation_manifest"),
+        code=get_code_digest("epigenetics.py"),
         cache_dir=CFG.get("pyensembl_cache_dir", f"{RESULTS}/cache/pyensembl"),
         value_type=CFG["methylation_values"],
         residual_min_batch=CFG["clock_residual_min_batch"],
@@ -87,6 +89,7 @@ rule genetics:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
     params:
+        code=get_code_digest("genetics.py"),
         cache_dir=CFG.get("pyensembl_cache_dir", f"{RESULTS}/cache/pyensembl"),
     script:
         "../scripts/genetics.py"
@@ -113,6 +116,7 @@ rule blood:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
     params:
+        code=get_code_digest("blood.py"),
         reference_date=CFG["reference_date"],
         window_days=CFG["blood_window_days"],
         identifier_system=CFG.get("blood_patient_identifier_system"),
@@ -135,6 +139,7 @@ rule clinical:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
     params:
+        code=get_code_digest("clinical.py"),
         reference_date=CFG["reference_date"],
     script:
         "../scripts/clinical.py"
@@ -161,6 +166,7 @@ rule wearables:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
     params:
+        code=get_code_digest("wearables.py"),
         reference_date=CFG["reference_date"],
         previous_prescriptions=CFG.get("previous_prescriptions"),
         time_zone=CFG["wearables_time_zone"],

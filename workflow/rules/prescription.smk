@@ -27,6 +27,7 @@ rule prescribe_shard:
         mem_mb=get_shard_mem_mb,
         runtime=get_shard_runtime,
     params:
+        code=get_code_digest("prescribe_shard.py"),
         reference_date=CFG["reference_date"],
         evidence_floor=CFG["evidence_floor"],
         research_mode=CFG["research_mode"],
@@ -52,6 +53,8 @@ rule collect_prescriptions:
     resources:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
+    params:
+        code=get_code_digest("collect_prescriptions.py"),
     script:
         "../scripts/collect_prescriptions.py"
 
@@ -72,6 +75,7 @@ rule exclusions:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
     params:
+        code=get_code_digest("exclusions.py"),
         sheet=CFG["patients"],
     script:
         "../scripts/exclusions.py"
@@ -97,6 +101,7 @@ rule publish_shard:
         mem_mb=get_shard_mem_mb,
         runtime=get_shard_runtime,
     params:
+        code=get_code_digest("publish_shard.py"),
         members=get_shard_ids,
         targets=get_contract_folders(),
     script:

@@ -24,6 +24,7 @@ checkpoint host_profile:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
     params:
+        code=get_code_digest("host_profile.py"),
         modalities=MODALITIES,
         shards=SHARDS,
     script:

@@ -36,6 +36,7 @@ rule report_shard:
         mem_mb=get_shard_mem_mb,
         runtime=get_shard_runtime,
     params:
+        code=get_code_digest("report_shard.py", "patient_reports.ipynb"),
         pdf=CFG["report_pdf"],
         care_team_phone=CFG["care_team_phone"],
     script:
@@ -70,6 +71,8 @@ rule cohort_report:
     resources:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
+    params:
+        code=get_code_digest("cohort_report.py", "cohort_report.ipynb"),
     script:
         "../scripts/cohort_report.py"
 
@@ -90,5 +93,7 @@ rule manifest:
     resources:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
+    params:
+        code=get_code_digest("manifest.py"),
     script:
         "../scripts/manifest.py"

@@ -36,6 +36,7 @@ rule research:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
     params:
+        code=get_code_digest("research.py"),
         shards=SHARDS,
         research_mode=is_research_mode(),
         features=CFG.get("research_features"),

@@ -22,6 +22,7 @@ rule validate:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
     params:
+        code=get_code_digest("validate.py"),
         strict=CFG["strict"],
         reference_date=CFG["reference_date"],
     script:
@@ -42,6 +43,7 @@ rule report_provenance:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
     params:
+        code=get_code_digest("report_provenance.py"),
         config=CFG,
     script:
         "../scripts/report_provenance.py"
@@ -61,6 +63,9 @@ rule provenance:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
     params:
+        code=get_code_digest("provenance.py"),
         config=CFG,
+        stage_digests=stage_digests(),
+        version=get_version(),
     script:
         "../scripts/provenance.py"

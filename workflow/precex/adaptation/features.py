@@ -29,14 +29,9 @@ import pandas as pd
 
 from precex.io.tokens import FALSE_WORDS, NUMERIC_MISSING, TRUE_WORDS, parse_bools
 from precex.problems import InputError, Problem
+from precex.rule_features import ADAPTATION_FEATURES
 from precex.wearables.features import hrv_readiness
 
-ADAPTATION_FEATURES = (
-    "followup_days", "aerobic_adherence_pct", "aerobic_minutes_pct_of_prescribed",
-    "sessions_completed_per_week", "weeks_missed",
-    "hrv_readiness", "resting_hr_rise_3d", "symptom_fever", "symptom_new_bone_pain",
-    "symptom_chest_pain", "symptom_dyspnoea", "fatigue_mean", "pain_mean", "red_flags",
-)
 SYMPTOM_FLAGS = ("fever", "new_bone_pain", "chest_pain", "dyspnoea")
 SYMPTOM_SCORES = ("fatigue", "pain")
 _TRUE = TRUE_WORDS

@@ -31,6 +31,7 @@ from precex.io.files import (
     write_text_if_changed,
     write_tsv,
 )
+from precex.io.problem_tables import write_problems
 from precex.io.tables import merge_sorted, read_text_table
 from precex.prescription.rules import load_rulebase
 from precex.prescription.schema import read_prescription
@@ -40,7 +41,6 @@ from precex.problems import (
     PROBLEM_ORDER,
     InputError,
     Problem,
-    write_problems,
 )
 from precex.rule_features import rule_features
 

@@ -31,8 +31,8 @@ from precex.blood.catalogue import find_marker, load_catalogue
 from precex.blood.units import UnitError, hba1c_to_ngsp, to_canonical
 from precex.io.dates import parse_dates
 from precex.io.tokens import parse_bools
-from precex.io.validated import report_unmatched
 from precex.problems import Problem
+from precex.roster import report_unmatched
 
 FASTING_MARKERS = ("glucose", "insulin", "triglycerides")
 CRP_ACUTE_MG_L = 10.0

@@ -11,9 +11,10 @@ from precex.blood.fhir_input import is_fhir_bundle, read_fhir_files
 from precex.blood.markers import blood_features
 from precex.io.columns import resolve_columns
 from precex.io.files import expand_inputs, read_delimited, write_tsv
+from precex.io.problem_tables import write_problems
 from precex.io.tables import write_features
-from precex.modalities import ModalityOutputs
-from precex.problems import InputError, Problem, write_problems
+from precex.modality_outputs import ModalityOutputs
+from precex.problems import InputError, Problem
 from precex.roster import read_roster
 
 BLOOD_COLUMNS = ("patient_id", "marker", "loinc", "value", "unit", "date", "fasting")

@@ -21,7 +21,7 @@ What is read, for each Patient (matched to the sheet by Patient.id or any identi
   date as surgery_date, and the terms for comorbidities).
 
 The sheet wins where both give a value; every disagreement is a data issue naming both
-values (precex.io.sheet). A file that is not FHIR names itself and what is accepted.
+values (precex.clinical.sheet). A file that is not FHIR names itself and what is accepted.
 """
 
 from __future__ import annotations

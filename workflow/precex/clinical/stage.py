@@ -6,8 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from precex.clinical.features import clinical_features
+from precex.clinical.validated import read_validated
 from precex.io.tables import write_features
-from precex.io.validated import read_validated
 
 
 @dataclass(frozen=True)

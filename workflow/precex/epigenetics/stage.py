@@ -16,11 +16,11 @@ from precex.epigenetics.features import (
 )
 from precex.epigenetics.genome import load_genome
 from precex.epigenetics.matrix import BetaMatrix, read_beta_matrix
+from precex.io.problem_tables import write_problems
 from precex.io.tables import write_features
-from precex.io.validated import report_unmatched
-from precex.modalities import ModalityOutputs
-from precex.problems import InputError, Problem, write_problems
-from precex.roster import read_roster
+from precex.modality_outputs import ModalityOutputs
+from precex.problems import InputError, Problem
+from precex.roster import read_roster, report_unmatched
 
 
 def read_manifest(path: str) -> pd.DataFrame:
@@ -56,6 +56,7 @@ class Inputs:
     matrix: list[str]
     gtf: str
     roster: str
+    manifest: str | None = None
 
 
 Outputs = ModalityOutputs
@@ -63,7 +64,6 @@ Outputs = ModalityOutputs
 
 @dataclass(frozen=True)
 class Params:
-    manifest: str | None
     cache_dir: str
     value_type: str
     residual_min_batch: int
@@ -77,7 +77,7 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
     roster = read_roster(inputs.roster)
     ages, excluded = roster.ages, roster.excluded
     problems: list[Problem] = []
-    manifest_path, gtf = params.manifest, inputs.gtf
+    manifest_path, gtf = inputs.manifest, inputs.gtf
     manifest = read_manifest(manifest_path) if manifest_path else None
     wanted = set(clock_cpgs()) | (set(manifest["probe_id"]) if manifest is not None else set())
     matrix_path: str | list[str] = inputs.matrix

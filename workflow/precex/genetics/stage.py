@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from precex.epigenetics.genome import load_genome
 from precex.genetics.variants import annotate_variants, read_genotypes
 from precex.io.files import write_tsv
+from precex.io.problem_tables import write_problems
 from precex.io.tables import write_features
-from precex.modalities import ModalityOutputs
-from precex.problems import Problem, write_problems
+from precex.modality_outputs import ModalityOutputs
+from precex.problems import Problem
 from precex.roster import read_roster
 
 

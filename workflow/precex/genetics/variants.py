@@ -21,9 +21,9 @@ import pandas as pd
 
 from precex.epigenetics.features import normalise_contig
 from precex.io.files import open_input
-from precex.io.validated import report_unmatched
 from precex.paths import resource_path
 from precex.problems import InputError, Problem
+from precex.roster import report_unmatched
 
 
 def variant_table() -> pd.DataFrame:

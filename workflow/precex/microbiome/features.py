@@ -31,11 +31,11 @@ import pandas as pd
 from skbio.diversity import alpha_diversity
 from skbio.stats.composition import clr, multi_replace
 
-from precex.io.validated import report_unmatched
 from precex.microbiome.readers import MicrobiomeTable
 from precex.microbiome.taxonomy import genus_of, phylum_of, species_of
 from precex.paths import resource_path
 from precex.problems import Problem
+from precex.roster import report_unmatched
 
 
 @dataclass

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from precex.io.files import write_tsv
+from precex.io.problem_tables import write_problems
 from precex.io.tables import write_features
 from precex.microbiome.features import compute_features, map_samples
 from precex.microbiome.readers import read_microbiome, read_tree
-from precex.modalities import ModalityOutputs
-from precex.problems import InputError, Problem, write_problems
+from precex.modality_outputs import ModalityOutputs
+from precex.problems import InputError, Problem
 from precex.roster import read_roster
 
 
@@ -44,6 +45,10 @@ def _left_out(problem: Problem, path: str, patients: set[str],
 class Inputs:
     tables: list[str]
     roster: str
+    taxonomy: str | None = None
+    sample_map: str | None = None
+    tree: str | None = None
+    reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,24 +58,20 @@ class Outputs(ModalityOutputs):
 
 @dataclass(frozen=True)
 class Params:
-    taxonomy: str | None
-    sample_map: str | None
-    tree: str | None
-    reference: str | None
     min_depth: int
 
 
 def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
     roster = read_roster(inputs.roster)
     patients, excluded = roster.valid, roster.excluded
-    mapping = read_sample_map(params.sample_map) if params.sample_map else None
+    mapping = read_sample_map(inputs.sample_map) if inputs.sample_map else None
     problems: list[Problem] = []
     mapped = []
     seen: dict[str, str] = {}
     tables = inputs.tables
     for path in tables:
         try:
-            table = read_microbiome(path, params.taxonomy)
+            table = read_microbiome(path, inputs.taxonomy)
         except InputError as err:
             left_out = [_left_out(p, path, patients, mapping) for p in err.problems]
             if len(tables) == 1 or not any(p.patient_id for p in left_out):
@@ -91,8 +92,8 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
     dropped = {p.patient_id for p in problems if p.patient_id}
     mapped = [(t, v[~v.index.isin(dropped)]) for t, v in mapped]
     result = compute_features(mapped, params.min_depth,
-                              read_tree(params.tree) if params.tree else None,
-                              read_microbiome(params.reference) if params.reference else None)
+                              read_tree(inputs.tree) if inputs.tree else None,
+                              read_microbiome(inputs.reference) if inputs.reference else None)
     problems += result.problems
     write_features(outputs.features, result.features)
     write_tsv(outputs.genus_clr, result.genus_clr, index=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from precex.io.files import json_dumps, write_in_job_folder, write_tsv
+from precex.io.problem_tables import write_problems
 from precex.prescription.engine import SUMMARY_COLUMNS, EngineSettings, prescribe_one, summary_row
 from precex.prescription.fhir import FhirOptions, prescription_bundle, validate_bundle
 from precex.prescription.rules import evaluate, load_rulebase
@@ -27,7 +28,7 @@ from precex.prescription.signoff import (
     signoff_block,
     with_signoff,
 )
-from precex.problems import Problem, write_problems
+from precex.problems import Problem
 from precex.profile.host import patient_profile
 from precex.profile.safety_inputs import with_safety_inputs
 from precex.profile.stage import read_records

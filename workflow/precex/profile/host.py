@@ -252,7 +252,7 @@ def patient_profile(pid: str, flat_row: Mapping[str, Any], domains_row: Mapping[
 def known_features() -> set[str]:
     """Every feature name a rule may read (rule-base typos are caught against this): the
     sheet's columns, the profile's derived features and what every modality provides."""
-    from precex.io.sheet import sheet_schema
+    from precex.clinical.sheet import sheet_schema
     from precex.modalities import provided_features
 
     return (set(sheet_schema()["properties"]) | set(DERIVED_FEATURES)

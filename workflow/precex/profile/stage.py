@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from precex.clinical.validated import read_validated
 from precex.io.files import write_text_if_changed, write_tsv
-from precex.io.validated import read_validated
 from precex.profile.host import domain_table, json_value, merge_modalities
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from precex.io.files import write_in_job_folder, write_tsv
-from precex.problems import Problem, write_problems
+from precex.io.problem_tables import write_problems
+from precex.problems import Problem
 from precex.reporting.pdf import print_pdf, require_chromium
 from precex.reporting.runner import RenderJob, render_batch, render_many
 

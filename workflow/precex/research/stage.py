@@ -21,8 +21,9 @@ import pandas as pd
 
 from precex import __version__
 from precex.io.files import json_dumps, read_delimited, write_text, write_tsv
+from precex.io.problem_tables import write_problems
 from precex.io.tables import read_text_table
-from precex.problems import Problem, write_problems
+from precex.problems import Problem
 from precex.research.model import DEFAULT_FEATURES, MIN_PATIENTS, Design, OutcomeModel, fit_outcome
 from precex.research.plans import PLAN_LABELS, alternative_plans
 

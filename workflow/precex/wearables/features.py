@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from precex.io.dates import parse_dates
-from precex.io.validated import report_unmatched
 from precex.problems import Problem
+from precex.roster import report_unmatched
 from precex.wearables.adherence import adherence
 
 WINDOW_DAYS = 28

@@ -10,9 +10,10 @@ import pandas as pd
 
 from precex.io.columns import resolve_columns
 from precex.io.files import read_delimited
+from precex.io.problem_tables import write_problems
 from precex.io.tables import write_features
-from precex.modalities import ModalityOutputs
-from precex.problems import InputError, Problem, write_problems
+from precex.modality_outputs import ModalityOutputs
+from precex.problems import InputError, Problem
 from precex.roster import read_roster
 from precex.wearables.adherence import read_previous
 from precex.wearables.exports import (

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from precex.io.sheet import Sheet, read_patient_sheet
-from precex.io.validated import write_validated
-from precex.problems import InputError, write_problems
+from precex.clinical.sheet import Sheet, read_patient_sheet
+from precex.clinical.validated import write_validated
+from precex.io.problem_tables import write_problems
+from precex.problems import InputError
 from precex.roster import roster_frame, write_roster
 
 

@@ -1,7 +1,9 @@
 """Every case of the bad-input corpus gets its expected outcome, and nothing is lost.
 
 Cases that exclude a patient or report a problem are applied together (each to its own
-patient) to one cohort and checked after one run; cases that must stop the run each get a run.
+patient) to one cohort and checked after one run. Every case that must stop is checked
+in-process by tests/unit/test_bad_input_stops.py; those marked `real_run` (one per layer where
+a run stops, and those only a run finds) each get a run here.
 In every run no Python traceback or internal error reaches the user, and every patient of the
 sheet is in the prescriptions or in results/exclusions.tsv.
 """
@@ -16,13 +18,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from .bad_inputs import apply_case, load_cases
+from bad_inputs import apply_case, load_cases
 
 pytestmark = pytest.mark.slow
 CASES = load_cases()
 RUNS_THROUGH = [c for c in CASES if "error" not in c["expect"]]
 STOPS = [c for c in CASES if "error" in c["expect"]]
+REAL_RUNS = [c for c in STOPS if c.get("real_run")]
 
 
 def run(cohort: Path) -> subprocess.CompletedProcess:
@@ -106,19 +108,26 @@ def test_combined_cases_exclude_or_report_and_lose_nobody(combined_run):
 
 @pytest.fixture(scope="module")
 def stopped_runs(base_cohort, tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
-    """Every stopping case, four runs at a time: most of a failed run's time is start-up
-    (Snakemake's SLURM plugin queries the cluster on import), not CPU."""
+    """The stopping cases run for real, three at a time: most of a failed run's time is
+    start-up (Snakemake's SLURM plugin queries the cluster on import), not CPU."""
     def one(case: dict) -> tuple[str, subprocess.CompletedProcess]:
         cohort = tmp_path_factory.mktemp(case["id"]) / "cohort"
         shutil.copytree(base_cohort, cohort)
         apply_case(case, cohort)
         return case["id"], run(cohort)
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(pool.map(one, STOPS))
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return dict(pool.map(one, REAL_RUNS))
 
 
-@pytest.mark.parametrize("case", STOPS, ids=[c["id"] for c in STOPS])
+def test_every_stop_is_checked_in_process_or_by_a_run_and_each_layer_by_a_run():
+    assert all(c.get("validate", True) or c.get("real_run") for c in STOPS)
+    layers = {"config", "rulebase", "patients"}
+    assert layers <= {c["target"] for c in REAL_RUNS}
+    assert {c["target"] for c in REAL_RUNS} - layers, "a modality stop through a real run"
+
+
+@pytest.mark.parametrize("case", REAL_RUNS, ids=[c["id"] for c in REAL_RUNS])
 def test_case_stops_with_a_clear_error(case, stopped_runs):
     result = stopped_runs[case["id"]]
     assert result.returncode != 0

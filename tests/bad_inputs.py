@@ -9,7 +9,12 @@ and what precex must do (`expect`):
 - `problem: {file, row, message}`: the run succeeds and a results/**/problems.tsv row names the
   file, the row (when given) and the message; the patient keeps the rest of its data;
 - `error: {messages: [...]}`: the run stops with a non-zero exit code and the messages on
-  stderr (each naming the file, the row or item, and the fix).
+  stderr (each naming the file, the row or item, and the fix). Every stop is checked
+  in-process through `precex validate` (tests/unit/test_bad_input_stops.py: the same readers
+  and checks a run's jobs use, in a fraction of a second); a case with `real_run: true` is
+  also run through `precex run` (tests/e2e/test_bad_inputs.py), one per layer where a run
+  stops (config and rule base at workflow parse, the sheet in its job, a modality in its job),
+  and a case with `validate: false` is one that only a run finds.
 
 Edits (the corpus files live in tests/data/bad_inputs/files/):
 
@@ -35,8 +40,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-CORPUS = Path(__file__).resolve().parents[1] / "data" / "bad_inputs"
-BUNDLED_RULEBASE = Path(__file__).resolve().parents[2] / "resources" / "rules" / "rulebase.yaml"
+CORPUS = Path(__file__).resolve().parent / "data" / "bad_inputs"
+BUNDLED_RULEBASE = Path(__file__).resolve().parents[1] / "resources" / "rules" / "rulebase.yaml"
 
 
 def load_cases() -> list[dict[str, Any]]:

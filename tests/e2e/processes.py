@@ -132,9 +132,9 @@ def _cluster_command(action: str, state: Path, port: int) -> list[str]:
 @contextlib.contextmanager
 def slurm_cluster(state: Path) -> Iterator[Cluster | str]:
     """A one-node cluster with all its state in `state`; yields it, or the reason it could not
-    start (not root, SLURM not installable). Stops exactly its own daemons on exit."""
+    start (not root, SLURM not installed). Stops exactly its own daemons on exit."""
     if os.geteuid() != 0:
-        yield "the SLURM tests install and start daemons, which needs root"
+        yield "the SLURM tests start daemons, which needs root"
         return
     state.mkdir(parents=True, exist_ok=True)
     port = free_port_pair()
@@ -142,7 +142,8 @@ def slurm_cluster(state: Path) -> Iterator[Cluster | str]:
                              text=True, timeout=900)
     try:
         if started.returncode != 0:
-            yield "SLURM could not be installed or started here: " + started.stderr[-1500:]
+            yield ("SLURM is not installed or could not start here (CI installs it: bash "
+                   "tests/hpc/slurm_cluster.sh prepare): " + started.stderr[-1500:])
         else:
             yield Cluster(state, dict(os.environ, SLURM_CONF=str(state / "slurm.conf")))
     finally:

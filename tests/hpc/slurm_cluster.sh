@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A single-node SLURM cluster on localhost for the HPC tests, kept entirely in one state folder.
-#   PRECEX_SLURM_STATE=DIR PRECEX_SLURM_PORT=P tests/hpc/slurm_cluster.sh start|stop|status|env
-#   start   install Debian slurm-wlm + munge if missing (the only change outside DIR), write
-#           DIR/slurm.conf and start a munged, slurmctld and slurmd of its own, all state,
+#   PRECEX_SLURM_STATE=DIR PRECEX_SLURM_PORT=P tests/hpc/slurm_cluster.sh prepare|start|stop|status|env
+#   prepare install Debian slurm-wlm + munge if missing (as root; .ci/run does it before the
+#           tests, which never install system packages themselves)
+#   start   write DIR/slurm.conf and start a munged, slurmctld and slurmd of its own, all state,
 #           sockets, spool, logs and PID files in DIR; ports P (slurmctld) and P+1 (slurmd)
 #   stop    stop exactly the daemons started for DIR (by the PIDs recorded there)
 #   status  exit 0 when DIR's node is up and idle/mixed/allocated
@@ -90,7 +91,10 @@ start_daemons() {  # run inside the cluster's own mount namespace (see start)
 }
 
 start() {
-    install_if_missing
+    if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+        log "SLURM is not installed: run 'bash tests/hpc/slurm_cluster.sh prepare' as root first"
+        exit 3
+    fi
     if is_up; then log "already running"; return; fi
     write_config
     # Inside a job, the executor plugin drops every SLURM_* variable (SLURM_CONF too), so the
@@ -145,10 +149,11 @@ stop() {
 }
 
 case "${1:-}" in
+    prepare) install_if_missing ;;
     start) start ;;
     stop) stop ;;
     status) is_up ;;
     env) echo "export SLURM_CONF=$CONF" ;;
-    *) echo "usage: PRECEX_SLURM_STATE=DIR PRECEX_SLURM_PORT=P $0 start|stop|status|env" >&2
+    *) echo "usage: PRECEX_SLURM_STATE=DIR PRECEX_SLURM_PORT=P $0 prepare|start|stop|status|env" >&2
        exit 2 ;;
 esac

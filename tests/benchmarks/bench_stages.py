@@ -27,8 +27,8 @@ REF = "2026-01-05"
 
 
 def make_inputs(work: str, n: int) -> dict:
-    from precex.demo.cohort import generate_cohort, write_cohort
     from precex.clinical import validate_stage
+    from precex.demo.cohort import generate_cohort, write_cohort
 
     w = Path(work)
     cohort = generate_cohort(n, 11)

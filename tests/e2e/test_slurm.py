@@ -3,10 +3,9 @@
 Each test starts a cluster of its own (tests/hpc/slurm_cluster.sh: state, sockets, logs and
 PID files in the test's temporary folder, its own ports; Debian slurm-wlm and munge are
 installed by .ci/run, never by the tests) and stops exactly the daemons it started. Runs
-are bounded: past their
-timeout the process group gets SIGTERM (precex then stops Snakemake's session), then SIGKILL,
-so a cluster that dies under a run can never hang the suite. Skipped, saying why, only where
-SLURM is not installed or cannot start (it needs root).
+are bounded: past their timeout the process group gets SIGTERM (precex then stops Snakemake's
+session), then SIGKILL, so a cluster that dies under a run can never hang the suite. Skipped,
+saying why, only where SLURM is not installed or cannot start (it needs root).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+from builders import RB, REF, prescription
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -30,19 +31,13 @@ from precex.adaptation.stage import (
 from precex.cli import main
 from precex.config import load_yaml
 from precex.paths import resource_path, schema_path
-from precex.prescription.engine import EngineSettings, prescribe
-from precex.prescription.rules import INTENSITIES, load_rulebase
-from precex.rule_features import rule_features
+from precex.prescription.rules import INTENSITIES
 
-RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
-REF = dt.date(2026, 1, 5)
 SCHEMA = Draft202012Validator(load_yaml(schema_path("prescription.schema.yaml")))
 
 
 def base_prescription(**changes):
-    row = {"age": 55.0, "sex": "F", "hr_max_bpm": 170.0, "fitness_category": "good",
-           "mvpa_min_per_week": 200.0, "in_chemotherapy": False, **changes}
-    return prescribe(pd.DataFrame([row], index=["A"]), RB, EngineSettings(REF))[0]
+    return prescription(**changes)
 
 
 def days(mvpa, start=1, **extra):

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from builders import REF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from precex.blood.catalogue import find_marker, load_catalogue
@@ -12,7 +13,6 @@ from precex.blood.fhir_input import read_fhir_observations
 from precex.blood.markers import blood_features, crp_status, harmonise, phenoage_clinical
 from precex.blood.units import UnitError, to_canonical
 
-REF = dt.date(2026, 1, 5)
 CAT = load_catalogue()
 
 

@@ -5,18 +5,17 @@ hand."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
 import pytest
+from builders import REF
 from precex.clinical.fhir_input import read_clinical_fhir, subtype_of
 from precex.clinical.validate_stage import read_sheet_with_ehr
 from precex.problems import InputError
 
 DATA = Path(__file__).parents[1] / "data" / "formats" / "fhir"
 BUNDLE = str(DATA / "mcode_clinical_bundle.json")
-REF = dt.date(2026, 1, 5)
 
 
 def test_the_bundle_gives_the_sheet_columns():

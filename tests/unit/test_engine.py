@@ -1,10 +1,10 @@
 """Safety of the prescription engine: examples at every threshold and hypothesis properties."""
 
-import datetime as dt
 
 import numpy as np
 import pandas as pd
 import pytest
+from builders import REF
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from precex.paths import resource_path
@@ -14,7 +14,6 @@ from precex.prescription.rules import INTENSITIES, load_rulebase
 from precex.rule_features import rule_features
 
 RULEBASE = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
-REF = dt.date(2026, 1, 5)
 BASELINE = {
     "age": 55.0, "sex": "F", "treatment_phase": "survivorship", "agents": "",
     "platelets_10e9_l": 250.0, "hemoglobin_g_dl": 13.0, "neutrophils_10e9_l": 4.0,

@@ -2,15 +2,11 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+from builders import RB
 from fhir.resources.R4B.bundle import Bundle
-from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe
 from precex.prescription.fhir import prescription_bundle, validate_bundle
-from precex.prescription.rules import load_rulebase
-from precex.rule_features import rule_features
 from pydantic import ValidationError
-
-RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
 
 
 # Unsigned: a prescribed plan is a draft until a clinician signs it (tests/unit/test_signoff.py).

@@ -8,17 +8,14 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+from builders import RB, json_paths
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe
 from precex.prescription.fhir import prescription_bundle
 from precex.prescription.fhir_check import BundleCheck, _shape
-from precex.prescription.rules import load_rulebase
-from precex.rule_features import rule_features
 from pydantic import ValidationError
 
-RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
 ROWS = [{"age": 60.0, "hr_max_bpm": 166.0},
         {"age": 70.0, "fever": True, "comorbidities": "AF"},
         {"age": 55.0, "platelets_10e9_l": 10.0, "treatment_phase": "adjuvant_chemo"},
@@ -29,15 +26,9 @@ BUNDLES = [prescription_bundle(p) for p in prescribe(
     EngineSettings(dt.date(2026, 1, 5)))]
 
 
-def leaves(node, path=()):
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from leaves(value, (*path, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from leaves(value, (*path, i))
-    else:
-        yield path
+def leaves(node):
+    """The path of every scalar in a JSON document."""
+    return (path for path, value in json_paths(node) if not isinstance(value, dict | list))
 
 
 def full_accepts(bundle) -> bool:

@@ -10,15 +10,12 @@ import importlib.util
 
 import pandas as pd
 import pytest
+from builders import RB
 from fhir.resources.R4B.bundle import Bundle
-from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe
 from precex.prescription.fhir import FhirOptions, prescription_bundle, validate_bundle
-from precex.prescription.rules import load_rulebase
 from precex.prescription.signoff import prescription_digest, signoff_block, with_signoff
-from precex.rule_features import rule_features
 
-RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
 PA = "http://hl7.org/fhir/us/physical-activity/"
 
 

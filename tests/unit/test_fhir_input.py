@@ -1,15 +1,14 @@
 """FHIR blood input as EHR exports write it (fixtures in tests/data/formats/fhir)."""
 
-import datetime as dt
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from builders import REF
 from precex.blood.markers import blood_features
 from precex.blood.stage import read_blood_input
 
 DATA = Path(__file__).parents[1] / "data" / "formats" / "fhir"
-REF = dt.date(2026, 1, 5)
 PT = "b1f3c2a4-5d6e-4f70-8a91-2b3c4d5e6f70"
 
 

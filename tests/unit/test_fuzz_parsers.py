@@ -10,7 +10,6 @@ its database and shrinks them.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import tempfile
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from builders import REF
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from precex.adaptation.features import adaptation_features, validate_days
@@ -43,7 +43,6 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3000"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much])
-REF = dt.date(2026, 1, 5)
 WORK = Path(tempfile.mkdtemp(prefix="precex-fuzz-"))
 
 TOKENS = ["", " ", "NA", "nan", "NaN", "inf", "-inf", "0", "1", "-1", "0.5", "1.7", "-3.2",

@@ -5,15 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
+from builders import RB
 from icalendar import Calendar
-from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe
-from precex.prescription.rules import load_rulebase
 from precex.prescription.signoff import prescription_digest, signoff_block, with_signoff
 from precex.reporting.handout import render_handout, session_calendar
-from precex.rule_features import rule_features
-
-RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
 
 
 def _prescription(signed: bool = False, **changes) -> dict:

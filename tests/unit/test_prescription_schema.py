@@ -9,35 +9,24 @@ import json
 
 import pandas as pd
 import pytest
+from builders import RB, json_paths
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe
-from precex.prescription.rules import load_rulebase
 from precex.prescription.schema import (
     check_prescription,
     prescription_validator,
     read_prescription,
     schema_errors,
 )
-from precex.rule_features import rule_features
 
-RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
 ROW = {"age": 58, "sex": "F", "treatment_phase": "adjuvant_chemo", "platelets_10e9_l": 40.0,
        "lvef_pct": 55.0, "resting_hr": 72, "fever": False}
 PRESCRIPTION = prescribe(pd.DataFrame([ROW], index=["P1"]), RB,
                          EngineSettings(dt.date(2026, 1, 5)))[0]
 
 
-def paths(doc, prefix=()):
-    """Every (path, value) in a JSON document, containers included."""
-    yield prefix, doc
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            yield from paths(v, (*prefix, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            yield from paths(v, (*prefix, i))
+paths = json_paths
 
 
 ALL_PATHS = [p for p, _ in paths(PRESCRIPTION) if p]

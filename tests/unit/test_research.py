@@ -7,15 +7,13 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from builders import RB
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe
-from precex.prescription.rules import load_rulebase
 from precex.research.model import fit_outcome
 from precex.research.plans import alternative_plans, resistance_sessions
 from precex.research.stage import predictions, read_outcomes
-from precex.rule_features import rule_features
 
 
 def simulated(n: int, effect: float, seed: int = 1) -> pd.DataFrame:
@@ -67,7 +65,6 @@ def test_no_predictions_without_skill_and_none_for_deferred():
     assert alternative_plans({"status": "deferred", "weekly_met_minutes": 0}) == {}
 
 
-RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
 profiles = st.fixed_dictionaries({
     "platelets_10e9_l": st.none() | st.floats(5, 400),
     "hemoglobin_g_dl": st.none() | st.floats(6, 16),

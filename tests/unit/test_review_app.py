@@ -12,22 +12,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from builders import RB
 from fhir.resources.R4B.bundle import Bundle
 from precex.adaptation.engine import adapt
 from precex.adaptation.features import adaptation_features, validate_days
-from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe
 from precex.prescription.fhir import validate_bundle
-from precex.prescription.rules import load_rulebase
 from precex.prescription.signoff import read_signoff_log
 from precex.problems import InputError
 from precex.review_app.app import LOOPBACK_HOSTS, Settings, create_app
 from precex.review_app.login_log import MAX_FAILURES
 from precex.review_app.users import add_user, authenticate, read_users, remove_user
-from precex.rule_features import rule_features
 from starlette.testclient import TestClient
 
-RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
 PASSWORD = "correct horse battery"
 
 

@@ -8,10 +8,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pandas as pd
 import pytest
+from builders import REF
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from precex.paths import resource_path
@@ -21,7 +20,6 @@ from precex.prescription.rules import INTENSITIES, STATUSES, SUPERVISION, load_r
 from precex.rule_features import rule_features
 
 RULEBASE = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
-REF = dt.date(2026, 1, 5)
 SETTINGS = EngineSettings(REF)
 
 profiles = st.fixed_dictionaries({

@@ -1,16 +1,15 @@
 """At, above and below every threshold of the real-world safety rules (issue 15)."""
 
-import datetime as dt
 
 import pandas as pd
 import pytest
+from builders import REF
 from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe
 from precex.prescription.rules import INTENSITIES, load_rulebase
 from precex.rule_features import rule_features
 
 RULEBASE = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
-REF = dt.date(2026, 1, 5)
 BASE = {"age": 55.0, "sex": "F", "treatment_phase": "survivorship", "stage": "II",
         "resting_hr": 68.0, "systolic_bp": 124.0, "diastolic_bp": 78.0, "lvef_pct": 62.0,
         "hr_max_bpm": 170.0, "fitness_category": "moderate", "bmi_kg_m2": 24.0,

@@ -15,21 +15,17 @@ import re
 
 import pandas as pd
 import pytest
+from builders import RB, REF
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe, summary_row
 from precex.prescription.fhir import prescription_bundle
-from precex.prescription.rules import load_rulebase
 from precex.profile.safety_inputs import with_safety_inputs
 from precex.reporting.cohort import patient_table
 from precex.reporting.handout import render_handout
 from precex.reporting.numbers import number, quantity
 from precex.reporting.patient import environment, report_context
-from precex.rule_features import rule_features
 
-RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
-REF = dt.date(2026, 1, 5)
 PROVENANCE = {"precex_version": "0.1.0", "config_digest": "a" * 64, "rulebase_digest": "b" * 64,
               "input_names": {"patients": ["patients.tsv"]}}
 DOMAINS = {"haematology": {"category": "normal", "rule": "r", "grade": "G3",

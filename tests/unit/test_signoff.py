@@ -7,13 +7,12 @@ import json
 
 import pandas as pd
 import pytest
+from builders import RB
 from fhir.resources.R4B.bundle import Bundle
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe
 from precex.prescription.fhir import prescription_bundle, validate_bundle
-from precex.prescription.rules import load_rulebase
 from precex.prescription.signoff import (
     append_signoff,
     effective_signoff,
@@ -24,9 +23,7 @@ from precex.prescription.signoff import (
     with_signoff,
 )
 from precex.problems import InputError
-from precex.rule_features import rule_features
 
-RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
 WHEN = dt.datetime(2026, 1, 6, 9, 30, tzinfo=dt.UTC)
 
 

@@ -6,14 +6,14 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+from builders import RB
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from precex.cli import main
 from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe_one
-from precex.prescription.rules import evaluate, load_rulebase
+from precex.prescription.rules import evaluate
 from precex.problems import InputError
-from precex.rule_features import rule_features
 from precex.trial.allocation import Settings, allocate, balance, read_arms
 
 SETTINGS = Settings(11, ("subtype", "treatment_phase"), (2, 4, 6))
@@ -85,7 +85,6 @@ def test_cli_allocates_and_names_bad_settings(tmp_path, capsys):
                  "--strata", "postcode"]) == 1
 
 
-RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
 RULES = RB.prescription_rules()
 profiles = st.fixed_dictionaries({
     "platelets_10e9_l": st.none() | st.floats(5, 400),

@@ -2,9 +2,8 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+from builders import REF
 from precex.wearables.features import wearable_features
-
-REF = dt.date(2026, 1, 5)
 
 
 def days(pid, rmssd, start=REF - dt.timedelta(days=7), **extra):

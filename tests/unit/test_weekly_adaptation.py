@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
+from builders import RB, REF, patient_row
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from precex.adaptation.blood_recheck import (
@@ -24,23 +25,17 @@ from precex.adaptation.stage import (
     split_followup,
     week_numbers,
 )
-from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe
-from precex.prescription.rules import INTENSITIES, STATUSES, load_rulebase
+from precex.prescription.rules import INTENSITIES, STATUSES
 from precex.prescription.signoff import prescription_digest
-from precex.rule_features import rule_features
 
-RB = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
-REF = dt.date(2026, 1, 5)
 COUNTS = {"platelets_10e9_l": 220.0, "hemoglobin_g_dl": 12.5, "neutrophils_10e9_l": 3.0,
           "wbc_10e9_l": 6.0}
 
 
 def patient(**changes) -> dict:
-    return {"age": 55.0, "sex": "F", "hr_max_bpm": 170.0, "fitness_category": "good",
-            "mvpa_min_per_week": 200.0, "in_chemotherapy": False, **COUNTS,
-            **{f"{n}_date": "2026-01-02" for n in ("platelets", "hemoglobin", "neutrophils",
-                                                   "wbc")}, **changes}
+    return patient_row(**{**COUNTS, **{f"{n}_date": "2026-01-02" for n in (
+        "platelets", "hemoglobin", "neutrophils", "wbc")}, **changes})
 
 
 def prescribed(**changes) -> tuple[dict, dict]:

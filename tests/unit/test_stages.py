@@ -1,25 +1,31 @@
 """Every stage entry point, called as its rule calls it: `run(*, inputs, outputs, params)` with
-the dataclasses of the stage, in a temporary folder, on a 12-patient demo cohort cut into two
-shards. The stages run in pipeline order (module-scoped fixtures), each test checking what its
-stage wrote. test_every_rule_gives_its_stage_exactly_its_fields checks the other half: that
-each rule of the workflow names what its stage's dataclasses ask for."""
+the dataclasses of the stage, in a temporary folder, on a 12-patient cohort kept in
+tests/data/stage_cohort/ and cut into two shards. The stages run in pipeline order
+(module-scoped fixtures), each test checking what its stage wrote, and every file written is
+compared with its snapshot (tests/data/snapshots/stages.json, as nf-test snapshots do).
+test_every_rule_gives_its_stage_exactly_its_fields checks the other half: that each rule of
+the workflow names what its stage's dataclasses ask for."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+import shutil
 from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import get_type_hints
 
 import pandas as pd
 import pytest
-from precex.config import apply_defaults, resolve_config
-from precex.demo.cohort import generate_cohort, write_cohort
+from precex.config import apply_defaults, load_yaml, resolve_config
 from precex.paths import resource_path
 from precex.sharding import assign_shards
 
 REPO = Path(__file__).resolve().parents[2]
+COHORT = REPO / "tests/data/stage_cohort"
+SNAPSHOT = REPO / "tests/data/snapshots/stages.json"
 N, SHARD_SIZE = 12, 7
 
 
@@ -31,15 +37,15 @@ def read(path: str | Path) -> pd.DataFrame:
 def batch(tmp_path_factory) -> dict:
     """The cohort, its resolved config, the shards and a results folder."""
     root = tmp_path_factory.mktemp("stages")
-    cohort = generate_cohort(N, 3)
-    files = write_cohort(cohort, root / "in")
-    config = {k: v for k, v in files.items()}
-    config.update(reference_date=cohort.reference_date.isoformat(), shard_size=SHARD_SIZE,
+    shutil.copytree(COHORT, root / "in", ignore=shutil.ignore_patterns("README.md"))
+    config = {k: v for k, v in load_yaml(root / "in/config.yaml").items()}
+    config.update(reference_date=str(config["reference_date"]), shard_size=SHARD_SIZE,
                   base_dir=str(root / "in"))
     config = resolve_config(apply_defaults(config))
     ids = read(config["patients"])["patient_id"].tolist()
+    assert len(ids) == N
     return {"root": root, "config": config, "results": root / "results",
-            "shards": assign_shards(ids, SHARD_SIZE), "cohort": cohort}
+            "shards": assign_shards(ids, SHARD_SIZE)}
 
 
 def out(batch: dict, *parts: str) -> str:
@@ -413,6 +419,44 @@ def merged_exclusions(batch, validated, modalities, prescribed, reported, adapte
                    outputs=exclusions.Outputs(exclusions=path),
                    params=exclusions.Params(sheet=batch["config"]["patients"]))
     return path
+
+
+def _written_files(*outputs) -> list[Path]:
+    """Every file under the given output paths (files, folders, or dicts/lists of them)."""
+    found: list[Path] = []
+    for item in outputs:
+        if isinstance(item, dict):
+            found += _written_files(*item.values())
+        elif isinstance(item, list | tuple):
+            found += _written_files(*item)
+        elif Path(item).is_dir():
+            found += [p for p in Path(item).rglob("*") if p.is_file()]
+        elif Path(item).is_file():
+            found.append(Path(item))
+    return found
+
+
+def test_every_stage_output_matches_its_snapshot(batch, validated, modalities, profiles,
+                                                 prescribed, reported, adapted,
+                                                 merged_exclusions):
+    """The SHA-256 of every file the stages wrote from the stage cohort equals the stored
+    snapshot: no stage output changes unless a commit rewrites the snapshot on purpose
+    (PRECEX_UPDATE_SNAPSHOTS=1; tests/data/stage_cohort/README.md)."""
+    folders = [Path(f).parent for f in modalities.values()]
+    files = sorted(set(_written_files(validated, folders, profiles, prescribed, reported,
+                                      adapted, merged_exclusions)))
+    digests = {p.relative_to(batch["results"]).as_posix():
+               hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    assert len(digests) > 100
+    if os.environ.get("PRECEX_UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
+        SNAPSHOT.write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
+    stored = json.loads(SNAPSHOT.read_text())
+    changed = sorted(k for k in digests.keys() & stored.keys() if digests[k] != stored[k])
+    new, gone = sorted(digests.keys() - stored.keys()), sorted(stored.keys() - digests.keys())
+    assert (changed, new, gone) == ([], [], []), (
+        "stage outputs differ from tests/data/snapshots/stages.json; if intended, rewrite it "
+        "with PRECEX_UPDATE_SNAPSHOTS=1 and review its diff")
 
 
 def test_exclusions_merge_orders_stages_as_a_patient_meets_them(merged_exclusions):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -45,7 +46,21 @@ def precex_run(cwd: Path, *args: str, check: bool = True) -> subprocess.Complete
 
 
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory) -> Path:
-    cwd = tmp_path_factory.mktemp("run1")
-    precex_run(cwd)
+def demo_run(tmp_path_factory, worker_id) -> Path:
+    """The bundled demo, run once for the whole test run. Under pytest-xdist the first worker
+    that needs it runs it under a file lock in the run's shared temporary folder and the
+    others wait for it and read the same results (no test writes into them)."""
+    if worker_id == "master":  # not distributed (-n 0)
+        cwd = tmp_path_factory.mktemp("run1")
+        precex_run(cwd)
+        return cwd / "results"
+    shared = tmp_path_factory.getbasetemp().parent
+    cwd, done = shared / "demo_run", shared / "demo_run.done"
+    with open(shared / "demo_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(cwd, ignore_errors=True)  # left by a worker whose run failed
+            cwd.mkdir()
+            precex_run(cwd)
+            done.write_text("")
     return cwd / "results"

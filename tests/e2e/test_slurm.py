@@ -28,6 +28,16 @@ REPO = Path(__file__).resolve().parents[2]
 SLURM_RUN = [sys.executable, "-m", "precex.cli", "run", "--workflow-profile",
              str(REPO / "workflow/profiles/slurm"), "--slurm-init-seconds-before-status-checks",
              "1", "--slurm-status-command", "squeue", "--jobs", "4"]
+# A site profile as the README tells a core to write one: its partition and account must
+# reach every submitted job through the bundled workflow profile.
+SITE_PROFILE = ("default-resources:\n  slurm_partition: \"short\"\n"
+                "  slurm_account: \"my_lab\"\n")
+
+
+def site_profile(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(SITE_PROFILE)
+    return folder
 
 
 @pytest.fixture
@@ -38,10 +48,25 @@ def own_cluster(tmp_path):
         yield cluster
 
 
+def test_a_site_profiles_partition_and_account_reach_every_job_of_a_dry_run(tmp_path):
+    """The README's command: `--workflow-profile slurm --profile <site>`. The bundled profile
+    sets no default-resources, so the site's are not replaced key by key (Snakemake's
+    precedence: a workflow profile's keys win over --profile's)."""
+    command = [*SLURM_RUN, "--profile", str(site_profile(tmp_path / "site")), "-n"]
+    result = run_bounded(command, cwd=tmp_path, timeout=300)
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text[-3000:]
+    resources = re.findall(r"^\s+resources: (.*)$", text, flags=re.M)
+    submitted = [r for r in resources if "mem_mb=<TBD>" not in r]  # not rule all
+    assert len(submitted) >= 15
+    assert all("slurm_partition=short" in r and "slurm_account=my_lab" in r for r in submitted)
+
+
 def test_demo_runs_through_slurm_with_identical_outputs(own_cluster, demo_run, tmp_path):
     work = tmp_path / "run"
     work.mkdir()
-    result = run_bounded(SLURM_RUN, cwd=work, env=own_cluster.env, timeout=1200)
+    command = [*SLURM_RUN, "--profile", str(site_profile(tmp_path / "site"))]
+    result = run_bounded(command, cwd=work, env=own_cluster.env, timeout=1200)
     log = result.stdout + result.stderr
     assert not result.timed_out and result.returncode == 0, log[-4000:]
     job_ids = re.findall(r"submitted with SLURM jobid (\d+)", log)
@@ -54,6 +79,7 @@ def test_demo_runs_through_slurm_with_identical_outputs(own_cluster, demo_run, t
         state = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True,
                                text=True, env=own_cluster.env).stdout
         assert "JobState=COMPLETED" in state, state
+        assert "Partition=short" in state and "Account=my_lab" in state, state
     with_times = ("manifest.json", "manifest.html")
     names = sorted(p.relative_to(demo_run).as_posix() for p in demo_run.rglob("*")
                    if p.is_file() and not p.relative_to(demo_run).as_posix().startswith(

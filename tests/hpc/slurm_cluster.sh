@@ -64,6 +64,8 @@ SlurmdLogFile=$STATE/log/slurmd.log
 DefMemPerCPU=1000
 NodeName=localhost CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+# a site's own partition, named by the tests' site profile (not the default one)
+PartitionName=short Nodes=localhost Default=NO MaxTime=INFINITE State=UP
 CONF
 }
 

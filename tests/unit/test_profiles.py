@@ -1,0 +1,32 @@
+"""The bundled workflow profiles leave a site's default resources alone: Snakemake lets a
+workflow profile's keys replace those of --profile key by key, so a `default-resources` block
+here would drop a site profile's partition and account (found on a real cluster)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROFILES = sorted((Path(__file__).resolve().parents[2] / "workflow/profiles").glob("*/config.yaml"))
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=[p.parent.name for p in PROFILES])
+def test_a_bundled_profile_sets_no_default_resources(profile):
+    assert "default-resources" not in (yaml.safe_load(profile.read_text()) or {})
+
+
+def test_every_rule_declares_what_a_cluster_job_needs():
+    """With no default resources from the bundled profile, each job's memory, time and cores
+    come from its rule."""
+    rules = Path(__file__).resolve().parents[2] / "workflow/rules"
+    text = "\n".join(p.read_text() for p in sorted(rules.glob("*.smk")))
+    blocks = [b for b in text.split("\nrule ")[1:] + text.split("\ncheckpoint ")[1:]]
+    assert len(blocks) >= 20
+    for block in blocks:
+        name = block.split(":", 1)[0]
+        body = block.split("\nrule ", 1)[0]
+        if "localrule: True" in body or name == "all":
+            continue
+        assert "threads:" in body and "mem_mb=" in body and "runtime=" in body, name

@@ -52,7 +52,7 @@ def demo_run(tmp_path_factory, worker_id) -> Path:
     others wait for it and read the same results (no test writes into them)."""
     if worker_id == "master":  # not distributed (-n 0)
         cwd = tmp_path_factory.mktemp("run1")
-        precex_run(cwd)
+        precex_run(cwd, "--demo")
         return cwd / "results"
     shared = tmp_path_factory.getbasetemp().parent
     cwd, done = shared / "demo_run", shared / "demo_run.done"
@@ -61,6 +61,6 @@ def demo_run(tmp_path_factory, worker_id) -> Path:
         if not done.exists():
             shutil.rmtree(cwd, ignore_errors=True)  # left by a worker whose run failed
             cwd.mkdir()
-            precex_run(cwd)
+            precex_run(cwd, "--demo")
             done.write_text("")
     return cwd / "results"

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_killed_run_resumes_without_redoing_finished_jobs(demo_run, tmp_path):
-    first = subprocess.Popen([sys.executable, "-m", "precex.cli", "run", "--cores", "1"],
+    first = subprocess.Popen([sys.executable, "-m", "precex.cli", "run", "--demo", "--cores", "1"],
                              cwd=tmp_path, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True)
     marker = tmp_path / "results/profiles/host_profiles.tsv"
@@ -29,11 +29,11 @@ def test_killed_run_resumes_without_redoing_finished_jobs(demo_run, tmp_path):
     os.killpg(first.pid, signal.SIGKILL)  # a hard kill, as a node failure would be
     first.wait()
     done_before = {p.name for p in (tmp_path / "results/validated").iterdir()}
-    resumed = subprocess.run([sys.executable, "-m", "precex.cli", "run", "--cores", "2",
+    resumed = subprocess.run([sys.executable, "-m", "precex.cli", "run", "--demo", "--cores", "2",
                               "--rerun-incomplete", "--unlock"], cwd=tmp_path,
                              capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    resumed = subprocess.run([sys.executable, "-m", "precex.cli", "run", "--cores", "2",
+    resumed = subprocess.run([sys.executable, "-m", "precex.cli", "run", "--demo", "--cores", "2",
                               "--rerun-incomplete"], cwd=tmp_path, capture_output=True,
                              text=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -50,8 +50,8 @@ def test_killed_run_resumes_without_redoing_finished_jobs(demo_run, tmp_path):
     names += ["exclusions.tsv", "reports/cohort.html", "profiles/host_profiles.tsv"]
     match, mismatch, errors = filecmp.cmpfiles(demo_run, results, names, shallow=False)
     assert mismatch == [] and errors == []
-    again = subprocess.run([sys.executable, "-m", "precex.cli", "run", "--cores", "1", "-n"],
-                           cwd=tmp_path, capture_output=True, text=True)
+    again = subprocess.run([sys.executable, "-m", "precex.cli", "run", "--demo", "--cores", "1",
+                            "-n"], cwd=tmp_path, capture_output=True, text=True)
     assert "Nothing to be done" in again.stdout + again.stderr
     assert Path(results / "manifest.json").exists()
 
@@ -90,7 +90,8 @@ def test_killed_at_six_points_and_resumed_gives_the_uninterrupted_outputs(demo_r
     --rerun-incomplete; the final outputs equal the uninterrupted run's byte for byte."""
     from .test_workflow import per_patient_files
 
-    run = [sys.executable, "-m", "precex.cli", "run", "--cores", "1", "--rerun-incomplete"]
+    run = [sys.executable, "-m", "precex.cli", "run", "--demo", "--cores", "1",
+           "--rerun-incomplete"]
     killed_at = []
     for steps, delay in KILL_POINTS:
         subprocess.run(run + ["--unlock"], cwd=tmp_path, capture_output=True)
@@ -144,7 +145,7 @@ def test_a_stopped_run_leaves_no_process_prints_no_traceback_and_says_how_to_res
     command finishes the run. precex is started with SIGINT ignored, as a script's background
     job is: Snakemake must still get its stop."""
     folder = tmp_path.resolve()
-    run = subprocess.Popen([sys.executable, "-m", "precex.cli", "run", "--cores", "2"],
+    run = subprocess.Popen([sys.executable, "-m", "precex.cli", "run", "--demo", "--cores", "2"],
                            cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True, start_new_session=True,
                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)

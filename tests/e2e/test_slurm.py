@@ -25,7 +25,7 @@ from .processes import Cluster, processes_in, run_bounded, slurm_cluster
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
-SLURM_RUN = [sys.executable, "-m", "precex.cli", "run", "--workflow-profile",
+SLURM_RUN = [sys.executable, "-m", "precex.cli", "run", "--demo", "--workflow-profile",
              str(REPO / "workflow/profiles/slurm"), "--slurm-init-seconds-before-status-checks",
              "1", "--slurm-status-command", "squeue", "--jobs", "4"]
 # A site profile as the README tells a core to write one: its partition and account must

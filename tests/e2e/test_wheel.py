@@ -33,7 +33,13 @@ def test_wheel_carries_the_workflow_and_runs_from_any_directory(tmp_path):
     assert where[0].startswith(str(env_dir)) and where[1].endswith("_workflow")
     work = tmp_path / "elsewhere"
     work.mkdir()
-    result = subprocess.run([str(env_dir / "bin" / "precex"), "run", "--cores", "2",
+    # an installed precex never runs the demo by accident: without a config it stops, saying
+    # how to run the demo on purpose (issue 42)
+    refused = subprocess.run([str(env_dir / "bin" / "precex"), "run", "--cores", "2"], cwd=work,
+                             capture_output=True, text=True, env=env)
+    assert refused.returncode == 2 and "precex run --demo" in refused.stderr
+    assert not (work / "results").exists()
+    result = subprocess.run([str(env_dir / "bin" / "precex"), "run", "--demo", "--cores", "2",
                              "--quiet"], cwd=work, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (work / "results/prescriptions/prescriptions.tsv").exists()

@@ -109,7 +109,7 @@ def test_plain_snakemake_with_other_shards_gives_byte_identical_outputs(demo_run
 def test_snakemake_report_packages_every_report(demo_run, tmp_path):
     """As the README words it: `precex run --report report.zip` in the batch's folder (a bare
     `snakemake --report` there finds no Snakefile); patient, adapted and batch reports."""
-    result = subprocess.run([sys.executable, "-m", "precex.cli", "run",
+    result = subprocess.run([sys.executable, "-m", "precex.cli", "run", "--demo",
                              "--report", str(tmp_path / "report.zip")], cwd=demo_run.parent,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -177,7 +177,8 @@ def test_trial_arms_and_research_mode_on_the_demo(tmp_path):
                             "--patients", str(REPO / "resources/demo/patients.tsv"), "--log",
                             str(log), "--seed", "5"], capture_output=True, text=True)
     assert alloc.returncode == 0, alloc.stderr
-    precex_run(tmp_path, "--config", f"trial_allocation={log}", "research_mode=True")
+    precex_run(tmp_path, "--demo", "--config", f"trial_allocation={log}",
+               "research_mode=True")
     results = tmp_path / "results"
     arms = pd.read_csv(log, sep="\t", comment="#", dtype=str).set_index("patient_id")["arm"]
     summary = pd.read_csv(results / "prescriptions/prescriptions.tsv", sep="\t", dtype=str)
@@ -223,7 +224,7 @@ def test_signoff_loop_through_the_pipeline(demo_run, tmp_path):
                              "--by", "dr.smith", "--decision", "approve"], cwd=work,
                             capture_output=True, text=True)
     assert signed.returncode == 0, signed.stderr
-    precex_run(work)
+    precex_run(work, "--demo")
     assert careplan(pid)["status"] == "active"
     assert careplan(pid)["author"]["display"] == "dr.smith"
     assert "Signed: approved by dr.smith" in (results / f"reports/{pid}.html").read_text()
@@ -231,7 +232,7 @@ def test_signoff_loop_through_the_pipeline(demo_run, tmp_path):
     assert summary.set_index("patient_id").loc[pid, "signoff"] == "approved"
     log = work / "signoffs.tsv"
     log.write_text(log.read_text().replace("approve", "reject"))
-    tampered = precex_run(work, check=False)
+    tampered = precex_run(work, "--demo", check=False)
     assert tampered.returncode != 0
     assert "signoffs.tsv" in tampered.stderr and "edited, removed or reordered" in \
         tampered.stderr and "Traceback" not in tampered.stderr

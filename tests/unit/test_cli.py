@@ -128,3 +128,34 @@ def test_a_moved_installation_is_explained_once(tmp_path):
     message = note_moved_install(tmp_path / "checkout", tmp_path)
     assert message and "site-packages" in message and "checkout" in message
     assert note_moved_install(tmp_path / "checkout", tmp_path) is None  # said once
+
+
+def test_no_config_outside_a_checkout_runs_no_demo_and_says_how_to(tmp_path, monkeypatch,
+                                                                    capsys):
+    """A core's batch folder without --configfile: run and validate stop (exit 2) and say how
+    to run the demo on purpose; nothing is written (issue 42)."""
+    from precex import cli
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["run", "--cores", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "precex run --demo --cores 2" in err and "--configfile batch.yaml" in err
+    assert cli.main(["validate"]) == 2
+    assert "precex validate --demo" in capsys.readouterr().err
+    assert cli.main(["run", "--demo", "--configfile", "my.yaml"]) == 2
+    assert not (tmp_path / "results").exists()
+    assert cli.main(["validate", "--demo"]) == 0
+
+
+def test_a_config_naming_the_patients_in_any_form_is_a_batch(tmp_path):
+    from precex.cli import inside_checkout, names_a_batch
+
+    assert names_a_batch(["--configfile", "b.yaml"]) and names_a_batch(["--configfile=b.yaml"])
+    assert names_a_batch(["--config", "shard_size=7", "patients=sheet.tsv"])
+    assert not names_a_batch(["--cores", "2", "--config", "shard_size=7"])
+    profile = tmp_path / "site"
+    profile.mkdir()
+    (profile / "config.yaml").write_text("configfile: /data/batch.yaml\n")
+    assert names_a_batch(["--profile", str(profile)])
+    assert not inside_checkout(tmp_path)
+

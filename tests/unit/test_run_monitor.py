@@ -150,6 +150,9 @@ def test_the_resume_command_is_the_users_own_plus_rerun_incomplete_once():
         "precex run --cores 4 --rerun-incomplete"
     assert resume_command(["--unlock", "--cores", "1"]) == \
         "precex run --cores 1 --rerun-incomplete"
+    # a forced run is not forced again: the resume keeps what finished (issue 42)
+    assert resume_command(["--demo", "--forceall", "--cores", "2"]) == \
+        "precex run --demo --cores 2 --rerun-incomplete"
 
 
 def test_chatter_patterns_never_hide_a_precex_message():

@@ -3,7 +3,8 @@
 precex run [snakemake arguments...]    Snakemake with the packaged Snakefile; every argument
                                        is forwarded verbatim (profiles, --cores, targets...)
 precex demo --patients N --seed S --out DIR
-precex validate [--configfile F]      every problem in config, sheet and inputs; exit 1 if any
+precex validate [--configfile F | --demo]  every problem in config, sheet and inputs; exit 1
+                                       if any (2 without a config outside a precex checkout)
 precex adapt --prescription P.json --wearables DAYS.tsv [--symptoms S.tsv] --out P.week-N.json
 precex trial allocate --patients sheet.tsv --log allocation.tsv --seed 7
 precex review [--configfile F] [--all]  prescriptions awaiting a clinician's review
@@ -39,6 +40,9 @@ own profile and settings apply. Common options:
 
   --cores N             cores to use (required for local runs without a profile)
   --configfile F        your batch's config (replaces the bundled demo config entirely)
+  --demo                run the bundled 30-patient demo cohort (precex's own option: outside
+                        a precex checkout a run without a config that names the patients
+                        stops and says so, so that the demo never lands in a real batch)
   -n, --dry-run         show the jobs without running them
   --unlock              remove a stale lock left by a killed run
   --rerun-incomplete    rerun jobs whose outputs were left incomplete
@@ -66,12 +70,69 @@ def bundled_profiles(args: list[str]) -> list[str]:
     return out
 
 
+def _profile_configfiles(forwarded: list[str]) -> bool:
+    """Whether a --profile or --workflow-profile folder sets a configfile or the patients."""
+    import yaml
+
+    for i, arg in enumerate(forwarded[:-1]):
+        if arg not in ("--profile", "--workflow-profile"):
+            continue
+        path = Path(forwarded[i + 1]) / "config.yaml"
+        try:
+            profile = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(profile, dict) and (
+                {"configfile", "configfiles"} & set(profile)
+                or "patients" in str(profile.get("config", ""))):
+            return True
+    return False
+
+
+def names_a_batch(forwarded: list[str]) -> bool:
+    """Whether the arguments give a config naming the patients (a --configfile, a
+    `--config patients=...`, or a profile with a configfile)."""
+    return bool(_configfile_paths(forwarded)) or any(
+        a.startswith("patients=") for a in forwarded) or _profile_configfiles(forwarded)
+
+
+def inside_checkout(folder: Path) -> bool:
+    """A folder inside a git checkout of precex, where the bundled demo is the default."""
+    root = workflow_root()
+    if not (root / ".git").exists():
+        return False
+    folder = folder.resolve()
+    return folder == root.resolve() or root.resolve() in folder.parents
+
+
+def demo_refusal(command: str, folder: Path) -> str:
+    return (f"precex {command}: no config names your batch's patients (--configfile), so this "
+            f"would {'run' if command == 'run' else 'check'} the bundled 30-patient demo cohort"
+            f"{' into ' + str(folder / 'results') if command == 'run' else ''} instead.\n"
+            f"  Your batch: precex {command} --configfile batch.yaml"
+            f"{' --cores 2' if command == 'run' else ''}\n"
+            f"  The demo, on purpose: precex {command} --demo"
+            f"{' --cores 2' if command == 'run' else ''} (or `precex demo --out DIR` writes a "
+            "demo cohort with its config.yaml to run or edit)")
+
+
 def _run(user_args: list[str]) -> int:
     from precex.run_monitor import run_snakemake
 
     if any(a in ("-h", "--help") for a in user_args):
         print(RUN_HELP, end="")
         return 0
+    given = list(user_args)  # the resume hint repeats them, --demo included
+    demo = "--demo" in user_args
+    user_args = [a for a in user_args if a != "--demo"]
+    folder = Path(_working_folder(user_args)).resolve()
+    if demo and names_a_batch(user_args):
+        print("precex run: --demo runs the bundled demo cohort; it takes no --configfile or "
+              "`--config patients=...` (drop one of them).", file=sys.stderr)
+        return 2
+    if not demo and not names_a_batch(user_args) and not inside_checkout(folder):
+        print(demo_refusal("run", folder), file=sys.stderr)
+        return 2
     verbose = "--verbose" in user_args  # precex's own option; Snakemake also takes it
     forwarded = bundled_profiles(user_args)
     broken = _unreadable_configfiles(forwarded)
@@ -84,7 +145,7 @@ def _run(user_args: list[str]) -> int:
     if moved:
         print(moved, file=sys.stderr)
     env = dict(os.environ, PRECEX_VERBOSE="1") if verbose else None
-    return run_snakemake([sys.executable, "-m", "snakemake", *forwarded], user_args=user_args,
+    return run_snakemake([sys.executable, "-m", "snakemake", *forwarded], user_args=given,
                          verbose=verbose, shard_sizes=lambda: shard_sizes(forwarded), env=env)
 
 
@@ -278,6 +339,9 @@ def _validate(args: argparse.Namespace) -> int:
     if args.configfile:
         source = args.configfile
         base = None
+    elif not args.demo and not inside_checkout(Path.cwd()):
+        print(demo_refusal("validate", Path.cwd()), file=sys.stderr)
+        return 2
     else:
         source = str(workflow_root() / "config" / "config.yaml")
         base = str(workflow_root())
@@ -544,7 +608,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="YYYY-MM-DD; unset means 2026-01-05, the bundled demo's date")
     validate = sub.add_parser("validate", help="check config, sheet and inputs; run nothing")
     validate.add_argument("--configfile", default=None,
-                          help="config to check (default: the bundled demo config)")
+                          help="your batch's config to check")
+    validate.add_argument("--demo", action="store_true",
+                          help="check the bundled demo config (the default only inside a "
+                               "precex checkout)")
     adapt = sub.add_parser("adapt", help="update a prescription from the week's wearable and "
                            "symptom data")
     adapt.add_argument("--prescription", required=True, help="the current prescription JSON")

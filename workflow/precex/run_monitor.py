@@ -214,8 +214,9 @@ def signal_session(session: int, signum: int) -> None:
 
 
 def resume_command(user_args: list[str]) -> str:
-    """The user's own `precex run` arguments plus --rerun-incomplete."""
-    args = [a for a in user_args if a != "--unlock"]
+    """The user's own `precex run` arguments plus --rerun-incomplete, without those that
+    would redo finished work (--forceall, -F) or only unlock."""
+    args = [a for a in user_args if a not in ("--unlock", "--forceall", "-F")]
     if "--rerun-incomplete" not in args and "--ri" not in args:
         args.append("--rerun-incomplete")
     return shlex.join(["precex", "run", *args])

@@ -75,6 +75,8 @@ def test_combined_cases_exclude_or_report_and_lose_nobody(combined_run):
     cohort, result = combined_run
     assert result.returncode == 0, result.stderr[-4000:]
     assert_clean_failure_output(result)
+    # the run ends saying what went wrong, not just "Complete log" (issue 42)
+    assert "precex: batch finished:" in result.stderr and "Problems by stage:" in result.stderr
     results = cohort / "results"
     exclusions = pd.concat([table(results / "exclusions.tsv"),
                             table(results / "adaptations/exclusions.tsv")])

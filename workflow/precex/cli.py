@@ -145,8 +145,41 @@ def _run(user_args: list[str]) -> int:
     if moved:
         print(moved, file=sys.stderr)
     env = dict(os.environ, PRECEX_VERBOSE="1") if verbose else None
-    return run_snakemake([sys.executable, "-m", "snakemake", *forwarded], user_args=given,
+    code = run_snakemake([sys.executable, "-m", "snakemake", *forwarded], user_args=given,
                          verbose=verbose, shard_sizes=lambda: shard_sizes(forwarded), env=env)
+    if code == 0 and not NOT_A_RUN & set(user_args):
+        from precex.run_summary import run_summary
+
+        summary = run_summary(results_folder(forwarded))
+        if summary:
+            print(summary, file=sys.stderr)
+    return code
+
+
+# Snakemake options after which no batch was run (no summary is printed).
+NOT_A_RUN = {"-n", "--dry-run", "--dryrun", "--report", "--unlock", "--lint", "--dag",
+             "--rulegraph", "--filegraph", "--list", "-l", "--list-rules", "--summary", "-S",
+             "--detailed-summary", "-D", "--touch", "-t", "--cleanup-metadata",
+             "--delete-all-output", "--delete-temp-output", "--list-changes", "--lc",
+             "--list-input-changes", "--li", "--list-params-changes", "--lp",
+             "--list-code-changes", "--create-envs-only", "--conda-create-envs-only"}
+
+
+def results_folder(forwarded: list[str]) -> Path:
+    """The batch's results folder: `results` in the config files or `--config`, relative to
+    the working folder (default results/)."""
+    from precex.config import load_config_file
+
+    results = "results"
+    for path in _configfile_paths(forwarded):
+        try:
+            results = str(load_config_file(path).get("results", results))
+        except InputError:
+            continue
+    for arg in forwarded:
+        if arg.startswith("results="):
+            results = arg.split("=", 1)[1]
+    return Path(_working_folder(forwarded)) / results
 
 
 def _working_folder(forwarded: list[str]) -> str:

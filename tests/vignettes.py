@@ -251,6 +251,14 @@ def check_vignette(pid: str, p: dict) -> None:
     """The decisions a careful clinician expects for vignette `pid` (asserts)."""
     expect = VIGNETTES[pid][2]
     where = f"{pid}: {p['status']}, max {p['max_intensity']}, {p['excluded']}"
+    _check_decision(expect, p, where)
+    _check_plan(pid, expect, p)
+    _check_what_the_patient_reads(pid, expect, p)
+    _check_every_plan(p)
+
+
+def _check_decision(expect: dict, p: dict, where: str) -> None:
+    """Status, intensity cap, exclusions, supervision, triage and the data to obtain."""
     if "status" in expect:
         assert p["status"] == expect["status"], where
     if expect.get("max") in INTENSITIES:
@@ -280,6 +288,10 @@ def check_vignette(pid: str, p: dict) -> None:
         assert p["triage"] == expect["triage"]
     if expect.get("balance"):
         assert p["balance"] is not None
+
+
+def _check_plan(pid: str, expect: dict, p: dict) -> None:
+    """Exercises, modes, the rules that fired and the doses of the plan."""
     names = " ".join(e["name"].lower() for e in (p["resistance"] or {}).get("exercises", []))
     if "no_exercise" in expect and p["resistance"]:
         banned = expect["no_exercise"]
@@ -310,6 +322,10 @@ def check_vignette(pid: str, p: dict) -> None:
         first = p["this_week"]["aerobic"]
         assert first["sessions_per_week"] * first["minutes_per_session"] >= expect[
             "week1_aerobic_weekly"], first
+
+
+def _check_what_the_patient_reads(pid: str, expect: dict, p: dict) -> None:
+    """The handout, the wearable source and the infusion days of the schedule."""
     if "handout_no" in expect or "handout_has" in expect:
         text = render_handout({**p, "status": "prescribed"}).lower()
         for phrase in expect.get("handout_no", ()):
@@ -327,7 +343,10 @@ def check_vignette(pid: str, p: dict) -> None:
         for day in p["schedule"]:
             if day["date"] >= expect["infusion_day"]:  # infusion day and recovery: light only
                 assert all(s["intensity"] == "light" for s in day["sessions"]), day
-    # Every vignette: heart-rate floors above rest, FHIR status agrees, bundle valid.
+
+
+def _check_every_plan(p: dict) -> None:
+    """Every vignette: heart-rate floors above rest, FHIR status agrees, bundle valid."""
     aer = p["aerobic"]
     if aer and "heart_rate_bpm" in aer and aer.get("resting_hr_bpm") is not None:
         assert aer["heart_rate_bpm"][0] > aer["resting_hr_bpm"]
@@ -337,5 +356,3 @@ def check_vignette(pid: str, p: dict) -> None:
     # no clinician has signed it: a prescribed plan is a draft until signed
     assert careplan["status"] == {"prescribed": "draft", "clearance_required": "draft",
                                   "deferred": "on-hold"}[p["status"]]
-
-

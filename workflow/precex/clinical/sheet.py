@@ -181,13 +181,11 @@ def _same_value(sheet_cell: str, ehr_cell: str, spec: dict[str, Any], col: str) 
     return a == b
 
 
-def read_patient_sheet(path: str | os.PathLike[str],
-                       ehr: dict[str, Any] | None = None, ehr_source: str = "") -> Sheet:
-    """Read and validate the sheet. Raises InputError only when the file itself is unusable.
-
-    `ehr` ({patient: precex.clinical.fhir_input.ClinicalRecord}) fills the sheet's blank
-    cells from the EHR; where both give a value the sheet wins and a disagreement is a data
-    issue naming both (`ehr_source`: the clinical_fhir file, for the message)."""
+def _read_table(path: str | os.PathLike[str], schema: dict[str, Any]
+                ) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """The sheet as text with precex's column names: (table, respelling notes, unread
+    columns). A file that cannot be read, lacks a required column or has no row is an
+    InputError."""
     source = str(path)
     try:
         raw = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment=None)
@@ -199,7 +197,6 @@ def read_patient_sheet(path: str | os.PathLike[str],
                                   "save the sheet as UTF-8 TSV with a header row.",
                                   stage="sheet")]) from None
     raw.columns = [c.strip() for c in raw.columns]
-    schema = sheet_schema()
     props = schema["properties"]
     # 'Patient ID', 'LVEF', 'Gender': read as precex's columns, each respelling noted.
     mapping, respelled = resolve_columns(list(raw.columns), list(props),
@@ -213,7 +210,148 @@ def read_patient_sheet(path: str | os.PathLike[str],
     if raw.empty:
         raise InputError([Problem(source, "the sheet has no patients.",
                                   "add one row per patient below the header.", stage="sheet")])
+    return raw, respelled, unused
 
+
+@dataclass
+class _Row:
+    """One sheet row being read: its cells, the record parsed so far and what was found."""
+
+    source: str
+    number: int
+    values: dict[str, str]
+    pid: str
+    record: dict[str, Any] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)  # excluding the patient
+    issues: list[Problem] = field(default_factory=list)  # data issues: named, never excluding
+    rejected: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str | None:
+        return self.pid or None
+
+    def problem(self, message: str, fix: str, column: str | None, *,
+                excludes: bool = True) -> Problem:
+        return Problem(self.source, message, fix, row=self.number, column=column,
+                       patient_id=self.label, stage="sheet", excludes=excludes)
+
+    def reject(self, col: str, message: str, fix: str) -> None:
+        self.rejected.append(col)
+        self.issues.append(self.problem(f"{message} The value is rejected and handled as "
+                                        "missing (conservatively).", fix, col, excludes=False))
+
+
+def _fill_from_ehr(row: _Row, from_ehr: dict[str, tuple[str, str]], props: dict[str, Any],
+                   ehr_source: str) -> None:
+    """The EHR fills what the sheet leaves blank; where both give a value the sheet wins and a
+    disagreement is a data issue naming both."""
+    for col, (ehr_cell, where) in from_ehr.items():
+        if col not in props:
+            continue
+        cell = row.values.get(col, "")
+        if cell.strip() == "" or is_missing_token(cell, props[col]):
+            row.values[col] = ehr_cell
+        elif not _same_value(cell, ehr_cell, props[col], col):
+            row.issues.append(row.problem(
+                f"{col} is '{cell.strip()}' in the sheet but '{ehr_cell}' in the EHR ({where}"
+                f"{', ' + ehr_source if ehr_source else ''}); the sheet's value is used.",
+                "correct whichever is wrong.", col, excludes=False))
+
+
+def _parse_cells(row: _Row, known: list[str], props: dict[str, Any],
+                 rejectable: dict[str, SchemaCheck]) -> None:
+    """Each cell parsed by its column's schema; an unreadable value of a rejectable column
+    is rejected (handled as missing), of any other column a problem excluding the patient."""
+    record = row.record
+    for col in known:
+        cell = row.values.get(col, "")
+        if cell.strip() == "" or is_missing_token(cell, props[col]):
+            continue
+        if col == "fever" and "temperature_c" not in record and _is_temperature(cell):
+            # a temperature written in the fever column
+            record["temperature_c"] = _number(cell, props["temperature_c"], "a number")
+            continue
+        if col == "neuropathy_grade":  # 'grade 2', 'G2', 'CTCAE 2'
+            cell = re.sub(r"^\s*(?:ctcae\s*)?(?:grade|gr|g)\s*", "", cell, flags=re.I)
+        if col == "cycle_length_days":  # 'q3w', 'every 2 weeks', 'weekly'
+            cell = _cycle_days(cell)
+        try:
+            record[col] = _parse_cell(cell, props[col], col)
+        except _CellError as err:
+            if col in rejectable:
+                row.reject(col, f"{err}.", f"expected {_expected(props[col])}.")
+            else:
+                row.problems.append(row.problem(f"{err}.", f"expected {_expected(props[col])}.",
+                                                col))
+            continue
+        if col in rejectable:
+            errors = list(rejectable[col].iter_errors(record[col]))
+            if errors:
+                del record[col]
+                row.reject(col, f"'{cell.strip()}': {errors[0].message}.",
+                           f"expected {_expected(props[col])}.")
+
+
+def _code_terms(row: _Row) -> None:
+    """Agents, comorbidities and bone sites coded by their vocabularies; an unknown term is
+    kept as written and named as a data issue."""
+    record = row.record
+    for col, code in _VOCABULARIES.items():
+        if col not in record:
+            continue
+        coded = code(";".join(record[col]))
+        side = surgery_side(";".join(record[col])) if col == "comorbidities" else ""
+        record[col] = list(coded.codes) + list(coded.unrecognised) + (
+            [f"operated_side_{side}"] if side else [])
+        for term in coded.unrecognised:
+            row.issues.append(row.problem(
+                f"'{term}' is not in the {col} vocabulary; it is kept as written but no rule "
+                "can read it.", f"use a name from resources/clinical/{col}.tsv, or ask for the "
+                "term to be added.", col, excludes=False))
+
+
+def _schema_problems(row: _Row, validator: SchemaCheck, props: dict[str, Any]) -> None:
+    unparsed = {p.column for p in row.problems}
+    for err in validator.iter_errors(row.record):
+        if err.validator == "required":
+            col = err.message.split("'")[1]
+            if col in unparsed:  # already reported as unparseable
+                continue
+            msg, fix = "required value is empty.", f"enter {_expected(props[col])}."
+        else:
+            col = str(err.absolute_path[0]) if err.absolute_path else None
+            msg = f"{err.message}."
+            fix = f"expected {_expected(props[col])}." if col in props else ""
+        row.problems.append(row.problem(msg, fix, col))
+
+
+def _id_problems(row: _Row, ids: pd.Series, counts: pd.Series) -> None:
+    """A duplicate, empty or reserved patient ID excludes the row."""
+    pid = row.pid
+    if pid and counts.get(pid, 0) > 1:
+        rows = [str(j + 1) for j in np.flatnonzero(ids.to_numpy() == pid)]
+        row.problems.append(row.problem(f"patient_id appears in rows {', '.join(rows)}.",
+                                        "give each patient one row.", "patient_id"))
+    if not pid:
+        row.problems.append(row.problem("row has no patient_id and cannot be processed.",
+                                        "enter the patient's ID.", "patient_id"))
+    elif pid.lower() in RESERVED_IDS:
+        row.problems.append(row.problem(f"patient_id '{pid}' is the name of a batch output "
+                                        f"({RESERVED_IDS[pid.lower()]}).",
+                                        "give the patient another ID.", "patient_id"))
+
+
+def read_patient_sheet(path: str | os.PathLike[str],
+                       ehr: dict[str, Any] | None = None, ehr_source: str = "") -> Sheet:
+    """Read and validate the sheet. Raises InputError only when the file itself is unusable.
+
+    `ehr` ({patient: precex.clinical.fhir_input.ClinicalRecord}) fills the sheet's blank
+    cells from the EHR; where both give a value the sheet wins and a disagreement is a data
+    issue naming both (`ehr_source`: the clinical_fhir file, for the message)."""
+    source = str(path)
+    schema = sheet_schema()
+    props = schema["properties"]
+    raw, respelled, unused = _read_table(path, schema)
     validator = SchemaCheck(schema, formats=True)
     ids = raw["patient_id"].str.strip()
     # A rejectable column's own schema, checked cell by cell (built once, not per cell).
@@ -228,110 +366,23 @@ def read_patient_sheet(path: str | os.PathLike[str],
     ehr_columns = sorted({c for r in ehr.values() for c in r.values} & set(props))
     known = [c for c in raw.columns if c in props] + [c for c in ehr_columns
                                                       if c not in raw.columns]
-    for i, row in enumerate(raw.itertuples(index=False), start=1):
-        values = dict(zip(raw.columns, row, strict=True))
-        pid = values["patient_id"].strip()
-        label = pid or None
-        row_problems: list[Problem] = []
-        issues: list[Problem] = []  # data issues: named, shown, never excluding
-        rejected: list[str] = []
-        record: dict[str, Any] = {}
-        from_ehr = ehr.get(pid).values if pid in ehr else {}
-        for col, (ehr_cell, where) in from_ehr.items():
-            if col not in props:
-                continue
-            cell = values.get(col, "")
-            if cell.strip() == "" or is_missing_token(cell, props[col]):
-                values[col] = ehr_cell  # the EHR fills what the sheet leaves blank
-            elif not _same_value(cell, ehr_cell, props[col], col):
-                issues.append(Problem(source, f"{col} is '{cell.strip()}' in the sheet but "
-                                      f"'{ehr_cell}' in the EHR ({where}"
-                                      f"{', ' + ehr_source if ehr_source else ''}); the "
-                                      "sheet's value is used.", "correct whichever is wrong.",
-                                      row=i, column=col, patient_id=label, stage="sheet",
-                                      excludes=False))
-
-        def reject(col: str, message: str, fix: str, *, row: int = i,
-                   issues: list[Problem] = issues, rejected: list[str] = rejected,
-                   label: str | None = label) -> None:
-            rejected.append(col)
-            issues.append(Problem(source, f"{message} The value is rejected and handled as "
-                                  "missing (conservatively).", fix, row=row, column=col,
-                                  patient_id=label, stage="sheet", excludes=False))
-
-        for col in known:
-            cell = values.get(col, "")
-            if cell.strip() == "" or is_missing_token(cell, props[col]):
-                continue
-            if col == "fever" and "temperature_c" not in record and _is_temperature(cell):
-                # a temperature written in the fever column
-                record["temperature_c"] = _number(cell, props["temperature_c"], "a number")
-                continue
-            if col == "neuropathy_grade":  # 'grade 2', 'G2', 'CTCAE 2'
-                cell = re.sub(r"^\s*(?:ctcae\s*)?(?:grade|gr|g)\s*", "", cell, flags=re.I)
-            if col == "cycle_length_days":  # 'q3w', 'every 2 weeks', 'weekly'
-                cell = _cycle_days(cell)
-            try:
-                record[col] = _parse_cell(cell, props[col], col)
-            except _CellError as err:
-                if col in rejectable:
-                    reject(col, f"{err}.", f"expected {_expected(props[col])}.")
-                    continue
-                row_problems.append(Problem(source, f"{err}.", f"expected {_expected(props[col])}.",
-                                            row=i, column=col, patient_id=label, stage="sheet"))
-                continue
-            if col in rejectable:
-                errors = list(rejectable[col].iter_errors(record[col]))
-                if errors:
-                    del record[col]
-                    reject(col, f"'{cell.strip()}': {errors[0].message}.",
-                           f"expected {_expected(props[col])}.")
-        for col, code in _VOCABULARIES.items():
-            if col in record:
-                coded = code(";".join(record[col]))
-                side = surgery_side(";".join(record[col])) if col == "comorbidities" else ""
-                record[col] = list(coded.codes) + list(coded.unrecognised) + (
-                    [f"operated_side_{side}"] if side else [])
-                for term in coded.unrecognised:
-                    issues.append(Problem(source, f"'{term}' is not in the {col} vocabulary; it "
-                                          "is kept as written but no rule can read it.",
-                                          f"use a name from resources/clinical/{col}.tsv, or ask "
-                                          "for the term to be added.", row=i, column=col,
-                                          patient_id=label, stage="sheet", excludes=False))
-        _check_blood_pressure(record, reject)
-        unparsed = {p.column for p in row_problems}
-        for err in validator.iter_errors(record):
-            if err.validator == "required":
-                col = err.message.split("'")[1]
-                if col in unparsed:  # already reported as unparseable
-                    continue
-                msg, fix = "required value is empty.", f"enter {_expected(props[col])}."
-            else:
-                col = str(err.absolute_path[0]) if err.absolute_path else None
-                msg = f"{err.message}."
-                fix = f"expected {_expected(props[col])}." if col in props else ""
-            row_problems.append(Problem(source, msg, fix, row=i, column=col, patient_id=label,
-                                        stage="sheet"))
-        if pid and counts.get(pid, 0) > 1:
-            rows = [str(j + 1) for j in np.flatnonzero(ids.to_numpy() == pid)]
-            row_problems.append(Problem(source, f"patient_id appears in rows {', '.join(rows)}.",
-                                        "give each patient one row.", row=i, column="patient_id",
-                                        patient_id=pid, stage="sheet"))
-        if not pid:
-            row_problems.append(Problem(source, "row has no patient_id and cannot be processed.",
-                                        "enter the patient's ID.", row=i, column="patient_id",
-                                        stage="sheet"))
-        elif pid.lower() in RESERVED_IDS:
-            row_problems.append(Problem(source, f"patient_id '{pid}' is the name of a batch "
-                                        f"output ({RESERVED_IDS[pid.lower()]}).",
-                                        "give the patient another ID.", row=i,
-                                        column="patient_id", patient_id=pid, stage="sheet"))
-        problems.extend(row_problems)
-        problems.extend(issues)
-        if not row_problems:
-            record[REJECTED_COLUMN] = ";".join(dict.fromkeys(rejected))
-            record[ISSUES_COLUMN] = " | ".join(p.describe(full_path=False) for p in issues)
-            records.append(record)
+    for i, cells in enumerate(raw.itertuples(index=False), start=1):
+        values = dict(zip(raw.columns, cells, strict=True))
+        row = _Row(source, i, values, values["patient_id"].strip())
+        if row.pid in ehr:
+            _fill_from_ehr(row, ehr[row.pid].values, props, ehr_source)
+        _parse_cells(row, known, props, rejectable)
+        _code_terms(row)
+        _check_blood_pressure(row.record, row.reject)
+        _schema_problems(row, validator, props)
+        _id_problems(row, ids, counts)
+        problems.extend(row.problems)
+        problems.extend(row.issues)
+        if not row.problems:
+            row.record[REJECTED_COLUMN] = ";".join(dict.fromkeys(row.rejected))
+            row.record[ISSUES_COLUMN] = " | ".join(p.describe(full_path=False)
+                                                   for p in row.issues)
+            records.append(row.record)
 
     patients = _typed_frame(records, props)
     return Sheet(patients=patients, problems=column_problems + problems,

@@ -81,96 +81,102 @@ def templates() -> Environment:
     return env
 
 
-def create_app(settings: Settings, allowed_hosts: list[str] | None = None) -> Starlette:
-    env = templates()
-    store = SessionStore(settings.idle_minutes * 60)
-    logins = LoginLog(settings.login_log)
+class ReviewPages:
+    """The review page's handlers, one method each, sharing the settings, the templates, the
+    session store and the login log (create_app routes them)."""
 
-    def page(name: str, session: Session | None, status: int = 200, **context: Any
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.env = templates()
+        self.store = SessionStore(settings.idle_minutes * 60)
+        self.logins = LoginLog(settings.login_log)
+
+
+    def page(self, name: str, session: Session | None, status: int = 200, **context: Any
              ) -> HTMLResponse:
-        html = env.get_template(name).render(session=session, **context)
+        html = self.env.get_template(name).render(session=session, **context)
         return HTMLResponse(html, status_code=status, headers=HEADERS)
 
-    def with_cookie(response: Response, token: str) -> Response:
+    def with_cookie(self, response: Response, token: str) -> Response:
         response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/",
-                            secure=settings.secure_cookie)
+                            secure=self.settings.secure_cookie)
         return response
 
-    def current(request: Request) -> tuple[str | None, Session | None]:
+    def current(self, request: Request) -> tuple[str | None, Session | None]:
         token = request.cookies.get(COOKIE)
-        return token, store.get(token)
+        return token, self.store.get(token)
 
-    def refused(session: Session | None, message: str, status: int) -> HTMLResponse:
-        return page("message.html", session, status, title="Not recorded", message=message)
+    def refused(self, session: Session | None, message: str, status: int) -> HTMLResponse:
+        return self.page("message.html", session, status, title="Not recorded", message=message)
 
-    async def home(request: Request) -> Response:
-        _, session = current(request)
+    async def home(self, request: Request) -> Response:
+        _, session = self.current(request)
         return RedirectResponse("/queue" if session and session.user else "/login", 303)
 
-    async def login_form(request: Request) -> Response:
-        token, session = current(request)
+    async def login_form(self, request: Request) -> Response:
+        token, session = self.current(request)
         if session is None:
-            token, session = store.new()
-        return with_cookie(page("login.html", session), token)
+            token, session = self.store.new()
+        return self.with_cookie(self.page("login.html", session), token)
 
-    async def login(request: Request) -> Response:
-        token, session = current(request)
+    async def login(self, request: Request) -> Response:
+        token, session = self.current(request)
         form = await request.form()
         if not csrf_ok(session, form.get("csrf")):
-            return refused(session, "This login form has expired or has no security token. "
-                           "Open the login page again.", 403)
+            return self.refused(session, "This login form has expired or has no security token. "
+                                "Open the login page again.", 403)
         user, password = str(form.get("user", "")).strip(), str(form.get("password", ""))
         client = request.client.host if request.client else ""
-        if logins.throttled(user):
-            await run_in_threadpool(logins.record, "throttled", user, client)
-            return page("login.html", session, 429, error="Too many failed logins for this "
-                        "user ID: try again in 15 minutes, or ask the administrator.")
-        found = await run_in_threadpool(authenticate, settings.users, user, password)
+        if self.logins.throttled(user):
+            await run_in_threadpool(self.logins.record, "throttled", user, client)
+            return self.page("login.html", session, 429, error="Too many failed logins for this "
+                             "user ID: try again in 15 minutes, or ask the administrator.")
+        found = await run_in_threadpool(authenticate, self.settings.users, user, password)
         if found is None:
-            await run_in_threadpool(logins.record, "failed", user, client)
-            return page("login.html", session, 401, error="Wrong user ID or password.")
-        await run_in_threadpool(logins.record, "login", user, client)
-        store.end(token)  # a new session at login: the anonymous token is worthless now
-        token, session = store.new(found.user, found.name)
-        return with_cookie(RedirectResponse("/queue", 303), token)
+            await run_in_threadpool(self.logins.record, "failed", user, client)
+            return self.page("login.html", session, 401, error="Wrong user ID or password.")
+        await run_in_threadpool(self.logins.record, "login", user, client)
+        self.store.end(token)  # a new session at login: the anonymous token is worthless now
+        token, session = self.store.new(found.user, found.name)
+        return self.with_cookie(RedirectResponse("/queue", 303), token)
 
-    async def logout(request: Request) -> Response:
-        token, session = current(request)
+    async def logout(self, request: Request) -> Response:
+        token, session = self.current(request)
         form = await request.form()
         if session and csrf_ok(session, form.get("csrf")):
-            store.end(token)
+            self.store.end(token)
         response = RedirectResponse("/login", 303)
         response.delete_cookie(COOKIE, path="/")
         return response
 
-    def signed_in(request: Request) -> Session | None:
-        _, session = current(request)
+    def signed_in(self, request: Request) -> Session | None:
+        _, session = self.current(request)
         return session if session and session.user else None
 
-    async def queue(request: Request) -> Response:
-        session = signed_in(request)
+    async def queue(self, request: Request) -> Response:
+        session = self.signed_in(request)
         if session is None:
             return RedirectResponse("/login", 303)
         include_signed = request.query_params.get("all") == "1"
-        rows = await run_in_threadpool(review_queue, settings.results, settings.signoff_log,
-                                       include_signed=include_signed)
-        return page("queue.html", session, rows=rows.to_dict("records"),
-                    include_signed=include_signed, results=settings.results)
+        rows = await run_in_threadpool(review_queue, self.settings.results,
+                                       self.settings.signoff_log, include_signed=include_signed)
+        return self.page("queue.html", session, rows=rows.to_dict("records"),
+                         include_signed=include_signed, results=self.settings.results)
 
-    def _week(request: Request) -> int | None:
+    def _week(self, request: Request) -> int | None:
         text = request.query_params.get("week", "")
         return int(text) if text.isdigit() and int(text) > 0 else None
 
-    def plan_view(patient_id: str, week: int | None) -> dict[str, Any]:
-        p = load_prescription(settings.results, patient_id, week)
+    def plan_view(self, patient_id: str, week: int | None) -> dict[str, Any]:
+        p = load_prescription(self.settings.results, patient_id, week)
         digest = prescription_digest(p)
         key = signoff_key(patient_id, week)
-        history = read_signoff_log(settings.signoff_log)
+        history = read_signoff_log(self.settings.signoff_log)
         mine = history[history["patient_id"] == key].to_dict("records")
         block = signoff_block(latest_decisions(history).get(key), digest)
-        bundle = prescription_bundle(with_signoff(p, block), settings.fhir)
+        bundle = prescription_bundle(with_signoff(p, block), self.settings.fhir)
         careplan = bundle["entry"][0]["resource"]
-        weeks = sorted(int(m["week"]) for f in (Path(settings.results) / "adaptations" /
+        weeks = sorted(int(m["week"]) for f in (Path(self.settings.results) / "adaptations" /
                                                "prescriptions").glob(f"{patient_id}.week-*.json")
                        if (m := WEEK_FILE.match(f.name)) and m["pid"] == patient_id)
         adaptation = p.get("adaptation") or {}
@@ -179,114 +185,118 @@ def create_app(settings: Settings, allowed_hosts: list[str] | None = None) -> St
                 "seen": mine[-1]["sequence"] if mine else "0", "weeks": weeks,
                 "trigger": trigger_text(p), "adaptation": adaptation,
                 "changes": adaptation.get("changes") or [],
-                "report": report_name(patient_id, week)}
+                "report": self.report_name(patient_id, week)}
 
-    def report_name(patient_id: str, week: int | None) -> str | None:
+    def report_name(self, patient_id: str, week: int | None) -> str | None:
         name = f"{patient_id}.html" if week is None else f"{patient_id}.week-{week}.html"
-        return name if report_path(name, week) else None
+        return name if self.report_path(name, week) else None
 
-    def report_path(name: str, week: int | None) -> Path | None:
-        folder = Path(settings.results) / ("reports" if week is None else "adaptations/reports")
+    def report_path(self, name: str, week: int | None) -> Path | None:
+        folder = Path(self.settings.results) / ("reports" if week is None
+                                                else "adaptations/reports")
         path = folder / name
         # the name must be one file directly in the folder (no '..', no other folder)
         if "/" in name or "\\" in name or name.startswith(".") or not path.is_file():
             return None
         return path
 
-    async def patient(request: Request) -> Response:
-        session = signed_in(request)
+    async def patient(self, request: Request) -> Response:
+        session = self.signed_in(request)
         if session is None:
             return RedirectResponse("/login", 303)
-        patient_id, week = request.path_params["patient_id"], _week(request)
+        patient_id, week = request.path_params["patient_id"], self._week(request)
         try:
-            view = await run_in_threadpool(plan_view, patient_id, week)
+            view = await run_in_threadpool(self.plan_view, patient_id, week)
         except InputError as err:
-            return page("message.html", session, 404, title="Not found",
-                        message="; ".join(p.describe(full_path=False) for p in err.problems))
+            return self.page("message.html", session, 404, title="Not found",
+                             message="; ".join(p.describe(full_path=False) for p in err.problems))
         flash, session.flash = getattr(session, "flash", None), None
-        return page("patient.html", session, flash=flash, **view)
+        return self.page("patient.html", session, flash=flash, **view)
 
-    async def decide(request: Request) -> Response:
-        session = signed_in(request)
+    async def decide(self, request: Request) -> Response:
+        session = self.signed_in(request)
         form = await request.form()
         if session is None:
-            return refused(None, "You are not signed in (or your session expired): nothing was "
-                           "recorded. Sign in and decide again.", 401)
+            return self.refused(None, "You are not signed in (or your session expired): "
+                                "nothing was recorded. Sign in and decide again.", 401)
         if not csrf_ok(session, form.get("csrf")):
-            return refused(session, "This form has no valid security token (CSRF): nothing was "
-                           "recorded. Reload the page and decide again.", 403)
+            return self.refused(session, "This form has no valid security token (CSRF): "
+                                "nothing was recorded. Reload the page and decide again.", 403)
         patient_id = request.path_params["patient_id"]
         week_text = str(form.get("week", ""))
         week = int(week_text) if week_text.isdigit() and int(week_text) > 0 else None
         decision = str(form.get("decision", ""))
         if decision not in DECISIONS:
-            return refused(session, f"'{decision}' is not a decision: nothing was recorded.",
-                           400)
+            return self.refused(session, f"'{decision}' is not a decision: nothing was recorded.",
+                                400)
         try:
             row = await run_in_threadpool(
-                record_decision, settings.results, settings.signoff_log,
+                record_decision, self.settings.results, self.settings.signoff_log,
                 patient_id=patient_id, week=week, decision=decision, signed_by=session.user,
                 note=str(form.get("note", "")), seen_digest=str(form.get("digest", "")))
         except InputError as err:
             status = 409 if type(err).__name__ == "StalePage" else 400
-            return refused(session, "; ".join(p.describe(full_path=False)
+            return self.refused(session, "; ".join(p.describe(full_path=False)
                                               for p in err.problems), status)
-        since = await run_in_threadpool(_decided_since, signoff_key(patient_id, week),
+        since = await run_in_threadpool(self._decided_since, signoff_key(patient_id, week),
                                         str(form.get("seen", "0")), row["sequence"])
         session.flash = {"row": row, "since": since}
         target = f"/patients/{quote(patient_id, safe='')}" + (f"?week={week}" if week else "")
         return RedirectResponse(target, 303)
 
-    def _decided_since(key: str, seen: str, mine: str) -> list[dict[str, str]]:
+    def _decided_since(self, key: str, seen: str, mine: str) -> list[dict[str, str]]:
         """Decisions on the same plan recorded after the page was opened, before this one."""
-        history = read_signoff_log(settings.signoff_log)
+        history = read_signoff_log(self.settings.signoff_log)
         seq = history["sequence"].astype(int)
         low = int(seen) if seen.isdigit() else 0
         return history[(history["patient_id"] == key) & (seq > low) & (seq < int(mine))
                        ].to_dict("records")
 
-    async def fhir(request: Request) -> Response:
+    async def fhir(self, request: Request) -> Response:
         """The plan's FHIR bundle with the sign-off as it stands now in the log."""
-        if signed_in(request) is None:
+        if self.signed_in(request) is None:
             return RedirectResponse("/login", 303)
         try:
-            view = await run_in_threadpool(plan_view, request.path_params["patient_id"],
-                                           _week(request))
+            view = await run_in_threadpool(self.plan_view, request.path_params["patient_id"],
+                                           self._week(request))
         except InputError as err:
             return JSONResponse({"error": str(err)}, 404, headers=HEADERS)
-        bundle = prescription_bundle(with_signoff(view["p"], view["block"]), settings.fhir)
+        bundle = prescription_bundle(with_signoff(view["p"], view["block"]), self.settings.fhir)
         return Response(json.dumps(bundle, indent=1, sort_keys=True), headers=HEADERS,
                         media_type="application/fhir+json")
 
-    async def report(request: Request) -> Response:
-        if signed_in(request) is None:
+    async def report(self, request: Request) -> Response:
+        if self.signed_in(request) is None:
             return RedirectResponse("/login", 303)
         name = request.path_params["name"]
         match = re.match(r"^.+\.week-(?P<week>[1-9][0-9]*)\.html$", name)
-        path = report_path(name, int(match["week"]) if match else None)
+        path = self.report_path(name, int(match["week"]) if match else None)
         if path is None:
-            return page("message.html", signed_in(request), 404, title="Not found",
-                        message=f"There is no report '{name}'.")
+            return self.page("message.html", self.signed_in(request), 404, title="Not found",
+                             message=f"There is no report '{name}'.")
         headers = {**HEADERS, "Content-Security-Policy": "default-src 'none'; style-src "
                    "'unsafe-inline'; img-src data:; frame-ancestors 'self'; sandbox"}
         return FileResponse(path, media_type="text/html", headers=headers)
 
-    async def server_error(request: Request, exc: Exception) -> Response:
+    async def server_error(self, request: Request, exc: Exception) -> Response:
         log.exception("review page error on %s", request.url.path, exc_info=exc)
-        return refused(None, "Something went wrong on the server; nothing was recorded unless "
-                       "the queue shows it. The server's terminal has the details.", 500)
+        return self.refused(None, "Something went wrong on the server; nothing was recorded unless "
+                            "the queue shows it. The server's terminal has the details.", 500)
 
+
+def create_app(settings: Settings, allowed_hosts: list[str] | None = None) -> Starlette:
+    pages = ReviewPages(settings)
     routes = [
-        Route("/", home),
-        Route("/login", login_form, methods=["GET"]),
-        Route("/login", login, methods=["POST"]),
-        Route("/logout", logout, methods=["POST"]),
-        Route("/queue", queue),
-        Route("/patients/{patient_id:str}", patient),
-        Route("/patients/{patient_id:str}/decision", decide, methods=["POST"]),
-        Route("/patients/{patient_id:str}/fhir", fhir),
-        Route("/reports/{name:str}", report),
+        Route("/", pages.home),
+        Route("/login", pages.login_form, methods=["GET"]),
+        Route("/login", pages.login, methods=["POST"]),
+        Route("/logout", pages.logout, methods=["POST"]),
+        Route("/queue", pages.queue),
+        Route("/patients/{patient_id:str}", pages.patient),
+        Route("/patients/{patient_id:str}/decision", pages.decide, methods=["POST"]),
+        Route("/patients/{patient_id:str}/fhir", pages.fhir),
+        Route("/reports/{name:str}", pages.report),
     ]
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts or ["*"])]
     return Starlette(routes=routes, middleware=middleware,
-                     exception_handlers={Exception: server_error})
+                     exception_handlers={Exception: pages.server_error})

@@ -102,7 +102,7 @@ def test_combined_cases_exclude_or_report_and_lose_nobody(combined_run):
         if not ok:
             failures.append(case["id"])
     assert failures == []
-    # an ID that is a path (sheet_patient_id_path_traversal) has no file anywhere
+    # an ID that is a path (sheet_id_path_traversal) has no file anywhere
     assert not [p for p in cohort.rglob("*escape*")], "a file was written for '../escape'"
     # every stage's problems reach the batch report (adaptation and research included)
     report = (results / "reports/cohort.html").read_text()

@@ -32,7 +32,7 @@ def demo_copy(demo_cohort_dir: Path, tmp_path: Path) -> Path:
     return dest
 
 
-# Longest modules first, so that the two xdist workers (pyproject: -n 2 --dist loadscope
+# Longest modules first, so that the xdist workers (pyproject: -n 3 --dist loadscope
 # --no-loadscope-reorder) never end the run waiting on one long module: measured seconds per
 # module on this 2-core machine (2026-12-06), largest first. The SLURM runs wait on the
 # executor's status checks and leave the cores to the other worker; a module not listed goes

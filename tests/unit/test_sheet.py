@@ -30,13 +30,30 @@ def test_three_errors_are_all_reported_with_row_column_and_expectation(tmp_path)
             "../x\t50\tF\tTNBC\tno\t\t0\n"
             "A4\t50\tF\tTNBC\tno\t\t0\n")
     sheet = read_patient_sheet(write(tmp_path, body))
-    assert [(p.row, p.column) for p in sheet.problems] == [(1, "age"), (2, "subtype"),
-                                                           (3, "patient_id")]
+    assert [(p.row, p.column, p.excludes) for p in sheet.problems] == [
+        (1, "age", True), (2, "subtype", False), (3, "patient_id", True)]
     text = [str(p) for p in sheet.problems]
     assert "'sixty' is not a number" in text[0] and "18 to 110" in text[0]
-    assert "HR+/HER2-" in text[1]
+    # a subtype no rule needs to be safe is rejected as a data issue, never excluding
+    assert "HR+/HER2-" in text[1] and "rejected and handled as missing" in text[1]
     assert "does not match" in text[2]
-    assert list(sheet.patients.index) == ["A4"]
+    assert list(sheet.patients.index) == ["A2", "A4"]
+
+
+def test_receptor_notation_and_tnm_are_read_as_subtype_and_stage(tmp_path):
+    """As clinics write them (issue 42): 'ER+/PR+/HER2-' and 'T2N1M0' excluded a patient or
+    were rejected; the stage group comes from resources/clinical/tnm_stage_groups.tsv."""
+    body = ("A1\t50\tF\tER+/PR+/HER2-\tno\t\t0\n"
+            "A2\t50\tF\tER- PR- HER2 0\tno\t\t0\n"
+            "A3\t50\tF\tER+ PgR- HER2 3+\tno\t\t0\n")
+    sheet = read_patient_sheet(write(tmp_path, body))
+    assert sheet.problems == []
+    assert sheet.patients["subtype"].tolist() == ["HR+/HER2-", "TNBC", "HER2+"]
+    from precex.clinical.vocabulary import infer_stage
+
+    assert [infer_stage(t) for t in ("T2N1M0", "pT1c pN0 M0", "ypT2 ypN1a M0", "T4b N2 M0",
+                                     "T1 N3 M0", "Tis N0 M0", "T2N1M1", "T0 N1mi M0")] == [
+        "II", "I", "II", "III", "III", "0", "IV", "I"]
 
 
 def test_duplicate_ids_exclude_every_copy(tmp_path):

@@ -158,16 +158,58 @@ def infer_phase(text: str) -> str | None:
     return None
 
 
+_TNM = re.compile(r"(?:^|[^a-z])[cpy]*t(is|[0-4])[a-d]?(?:\s*\(\w+\))?\s*"
+                  r"[cpy]*n(1mi|[0-3])[a-c]?(?:\s*\(\w+\))?\s*[cpy]*m([01])")
+_RECEPTOR = re.compile(r"(er|pr|pgr|hr|her-?2)\s*[:(]?\s*(\+|-|pos\w*|neg\w*|3\+|2\+|1\+|0)")
+
+
+@cache
+def tnm_stage_groups() -> tuple[tuple[str, str, str, str], ...]:
+    """(t, n, m, stage) rows of resources/clinical/tnm_stage_groups.tsv, in order."""
+    table = _table("tnm_stage_groups.tsv")
+    return tuple((r.t, r.n, r.m, r.stage) for r in table.itertuples(index=False))
+
+
+def stage_from_tnm(t: str, n: str, m: str) -> str | None:
+    """The AJCC anatomic stage group of T, N and M categories ('T2', 'N1', 'M0'), or None."""
+    for rt, rn, rm, stage in tnm_stage_groups():
+        if rt in ("*", t) and rn in ("*", n) and rm in ("*", m):
+            return stage
+    return None
+
+
 def infer_stage(text: str) -> str | None:
-    """AJCC stage group from 'Stage IIIA', '4', 'IV (M1)', 'T2N1M1' (M1 is stage IV)."""
+    """AJCC stage group from 'Stage IIIA', '4', 'IV (M1)', 'T2N1M0', 'pT1c pN0 M0' (the TNM
+    categories through resources/clinical/tnm_stage_groups.tsv; M1 is stage IV)."""
     low = normalise_text(text)
     if re.search(r"(?<![a-z])m1", low.replace(" ", "")):
         return "IV"
+    tnm = _TNM.search(low)
+    if tnm:
+        t = "Tis" if tnm.group(1) == "is" else f"T{tnm.group(1)}"
+        return stage_from_tnm(t, f"N{tnm.group(2)}", f"M{tnm.group(3)}")
     if "dcis" in low or "tis" in low.split():
         return "0"
     compact = low.replace("stage", "").replace(" ", "")
     match = _STAGE.match(compact)
     return _ROMAN[match.group(1)] if match else None
+
+
+def infer_subtype(text: str) -> str | None:
+    """The subtype from receptor notation: 'ER+/PR+/HER2-', 'ER pos PR neg HER2 neg',
+    'ER+ PgR- HER2 3+'. HER2 positive (+, pos, 3+) is HER2+; else ER or PR positive is
+    HR+/HER2-; ER, PR and HER2 all negative is TNBC; anything less is not guessed (None)."""
+    found: dict[str, bool] = {}
+    for name, value in _RECEPTOR.findall(normalise_text(text).replace(" / ", "/")):
+        key = {"pgr": "pr", "her2": "her2", "her-2": "her2"}.get(name, name)
+        found[key] = value in ("+", "3+") or value.startswith("pos")
+    if found.get("her2"):
+        return "HER2+"
+    if found.get("er") or found.get("pr") or found.get("hr"):
+        return "HR+/HER2-" if found.get("her2") is False else None
+    if found.get("her2") is False and found.get("er") is False and found.get("pr") is False:
+        return "TNBC"
+    return None
 
 
 def coded_value(column: str, raw: str) -> str:
@@ -180,6 +222,8 @@ def coded_value(column: str, raw: str) -> str:
         code = infer_phase(raw)
     if code is None and column == "stage":
         code = infer_stage(raw)
+    if code is None and column == "subtype":
+        code = infer_subtype(raw)
     return code if code is not None else raw
 
 

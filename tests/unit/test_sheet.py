@@ -270,3 +270,23 @@ def test_an_id_that_names_a_batch_output_is_excluded_with_the_reason(tmp_path, p
     assert list(sheet.patients.index) == ["P2"]
     (problem,) = [p for p in sheet.problems if p.patient_id == pid]
     assert problem.excludes and "batch report" in problem.message and problem.row == 1
+
+
+def test_a_comma_separated_sheet_is_read_and_says_so(tmp_path):
+    """A spreadsheet's CSV export: by its .csv name, or by a header of commas and no tab
+    (said as a note); 'required column(s) missing: patient_id, age, sex' was all one saw
+    (issue 42). The shard assignment reads it the same way."""
+    from precex.sharding import raw_patient_ids
+
+    rows = "patient_id,age,sex,subtype\nA1,55,F,TNBC\nA2,61,F,HER2+\n"
+    named = tmp_path / "patients.csv"
+    named.write_text(rows)
+    sheet = read_patient_sheet(named)
+    assert sheet.problems == [] and list(sheet.patients.index) == ["A1", "A2"]
+    misnamed = tmp_path / "patients.tsv"
+    misnamed.write_text(rows)
+    sheet = read_patient_sheet(misnamed)
+    assert list(sheet.patients.index) == ["A1", "A2"]
+    assert [p.excludes for p in sheet.problems] == [False]
+    assert "read as comma-separated" in sheet.problems[0].message
+    assert raw_patient_ids(str(misnamed)) == raw_patient_ids(str(named)) == ["A1", "A2"]

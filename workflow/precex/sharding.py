@@ -13,11 +13,12 @@ import pandas as pd
 def raw_patient_ids(sheet_path: str) -> list[str]:
     """Every non-empty patient_id in the sheet, unique, sorted (before any validation); the
     ID column is found as the sheet reader finds it ('Patient ID', 'patient-id', ...)."""
-    from precex.clinical.sheet import sheet_schema
+    from precex.clinical.sheet import sheet_schema, sheet_separator
     from precex.io.columns import resolve_columns
 
     try:
-        frame = pd.read_csv(sheet_path, sep="\t", dtype=str, keep_default_na=False)
+        frame = pd.read_csv(sheet_path, sep=sheet_separator(sheet_path)[0], dtype=str,
+                            keep_default_na=False)
     except (FileNotFoundError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return []
     frame.columns = [str(c).strip() for c in frame.columns]

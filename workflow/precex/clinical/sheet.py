@@ -181,26 +181,47 @@ def _same_value(sheet_cell: str, ehr_cell: str, spec: dict[str, Any], col: str) 
     return a == b
 
 
+def sheet_separator(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """The sheet's column separator and, when it was not the name's, what was seen: a .csv
+    is comma-separated; a sheet whose header has commas and no tab (a spreadsheet's 'CSV'
+    export saved under another name) is read as comma-separated and says so."""
+    name = str(path).lower()
+    if name.endswith((".csv", ".csv.gz")):
+        return ",", ""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
+            header = handle.readline()
+    except OSError:
+        return "\t", ""
+    if "\t" not in header and header.count(",") >= 2:
+        return ",", (f"read as comma-separated: its header has {header.count(',')} commas "
+                     "and no tab (name it .csv, or save it as tab-separated)")
+    return "\t", ""
+
+
 def _read_table(path: str | os.PathLike[str], schema: dict[str, Any]
                 ) -> tuple[pd.DataFrame, list[str], list[str]]:
     """The sheet as text with precex's column names: (table, respelling notes, unread
     columns). A file that cannot be read, lacks a required column or has no row is an
     InputError."""
     source = str(path)
+    sep, seen = sheet_separator(path)
     try:
-        raw = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment=None)
+        raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, comment=None)
     except FileNotFoundError:
         raise InputError([Problem(source, "file not found.", "check the 'patients' path.",
                                   stage="sheet")]) from None
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
-        raise InputError([Problem(source, f"cannot be read as a tab-separated table ({err}).",
-                                  "save the sheet as UTF-8 TSV with a header row.",
+        kind = "comma" if sep == "," else "tab"
+        raise InputError([Problem(source, f"cannot be read as a {kind}-separated table ({err}).",
+                                  "save the sheet as UTF-8 TSV (or CSV) with a header row.",
                                   stage="sheet")]) from None
     raw.columns = [c.strip() for c in raw.columns]
     props = schema["properties"]
     # 'Patient ID', 'LVEF', 'Gender': read as precex's columns, each respelling noted.
     mapping, respelled = resolve_columns(list(raw.columns), list(props),
                                          schema.get("x-aliases", {}))
+    respelled = ([seen] if seen else []) + list(respelled)
     unused = [c for c in raw.columns if c not in mapping]
     raw = raw[list(mapping)].rename(columns=mapping)
     missing_cols = [c for c in schema["required"] if c not in raw.columns]

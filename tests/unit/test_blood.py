@@ -241,6 +241,10 @@ def test_fhir_bundle(tmp_path):
     ("albumin", 40, "G/L", 40),  # a concentration: G/L is grams, not giga
     ("insulin", 10, "u[IU]/mL", 10), ("insulin", 10, "m[IU]/L", 10),
     ("glucose", 100, "mg/dL", 100 / 18.0156),
+    # US lab exports (issue 42); 'x1000/uL' was read as 10^00 per uL, a thousandth
+    ("hemoglobin", 12.1, "gm/dL", 12.1), ("hemoglobin", 11, "g%", 11),
+    ("platelets", 180, "cells/uL x1000", 180), ("platelets", 180, "x1000/uL", 180),
+    ("neutrophils", 1.2, "thous/uL", 1.2), ("platelets", 180, "x10³/µL", 180),
 ])
 def test_laboratory_and_ucum_unit_spellings(marker, value, unit, expected):
     from precex.blood.catalogue import load_catalogue

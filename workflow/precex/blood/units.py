@@ -32,7 +32,8 @@ _ALIASES = {
     "fl": "fL", "mg/l": "mg/L", "mg/dl": "mg/dL", "g/dl": "g/dL", "g/l": "g/L",
     "pg/ml": "pg/mL", "ng/ml": "ng/mL", "ng/l": "ng/L", "nmol/l": "nmol/L",
     "mmol/l": "mmol/L", "umol/l": "umol/L", "pmol/l": "pmol/L", "uiu/ml": "uIU/mL",
-    "mmol/mol": "mmol/mol",
+    "mmol/mol": "mmol/mol", "gm/dl": "g/dL", "gm/l": "g/L", "gms/dl": "g/dL",
+    "gm%": "g/dL", "g%": "g/dL",
 }
 
 
@@ -49,13 +50,17 @@ def registry() -> pint.UnitRegistry:
 
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 # Powers of ten as labs write them: 10^9/L, x10E9/L, 10*9/L (UCUM), 10e3/uL, x 10^3/mcL.
-_POWER_COUNT = re.compile(r"^x?10(?:\^|\*|e|\*\*)?(\d{1,2})(?:cells)?/(ul|l|ml|mm3|mm\^3|nl)$")
+# (An exponent never starts with 0: 'x1000/uL' is a thousand per uL, not 10^00.)
+_POWER_COUNT = re.compile(r"^x?10(?:\^|\*|e|\*\*)?([1-9]\d?)(?:cells)?/(ul|l|ml|mm3|mm\^3|nl)$")
 _COUNT_ALIASES = {
     "g/l": "1e9/L", "gpt/l": "1e9/L", "giga/l": "1e9/L", "/nl": "1e9/L", "t/l": "1e12/L",
     "tpt/l": "1e12/L", "k/ul": "1e3/uL", "k/mm3": "1e3/mm^3", "thou/ul": "1e3/uL",
     "thou/mm3": "1e3/mm^3", "thousand/ul": "1e3/uL", "/ul": "1/uL", "/mm3": "1/mm^3",
     "/mm^3": "1/mm^3", "cells/ul": "1/uL", "cells/mm3": "1/mm^3", "/cumm": "1/mm^3",
     "cells/cumm": "1/mm^3", "cumm": "1/mm^3", "m/ul": "1e6/uL", "mill/ul": "1e6/uL",
+    # US lab exports: 'cells/uL x1000', 'x1000/uL', 'thous/uL'
+    "cells/ulx1000": "1e3/uL", "x1000cells/ul": "1e3/uL", "x1000/ul": "1e3/uL",
+    "1000/ul": "1e3/uL", "thous/ul": "1e3/uL", "thous/mm3": "1e3/mm^3",
 }
 
 

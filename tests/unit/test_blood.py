@@ -330,3 +330,52 @@ def test_marker_catalogue_reads_as_pandas_reads_it():
         assert marker.reference_m == (float(row.ref_low_m), float(row.ref_high_m))
         for synonym in filter(None, row.synonyms.split(";")):
             assert find_marker(name=synonym) == row.marker
+
+
+def _us_lab_export(folder):
+    """A lab export as a US hospital writes it: month-first date-times, gm/dL and
+    cells/uL x1000, a CSV with its own header names."""
+    rows = ["MRN,Test,Result,Units,Collected",
+            "P001,Hemoglobin,9.1,gm/dL,12/29/2025 08:15",
+            "P001,Platelets,88,cells/uL x1000,12/29/2025 08:15",
+            "P001,ANC,0.9,x1000/uL,1/2/2026 07:50"]
+    path = folder / "labs.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_us_dates_are_read_only_in_the_order_the_site_declares(tmp_path):
+    from precex.blood.markers import blood_features
+    from precex.blood.stage import read_blood_input
+
+    long, problems = read_blood_input(str(_us_lab_export(tmp_path)))
+    age = pd.Series({"P001": 55.0})
+    guessed = blood_features(long, "labs.csv", REF, 90, age).markers.loc["P001"]
+    for column in ("hemoglobin_g_dl", "platelets_10e9_l", "neutrophils_10e9_l"):
+        assert pd.isna(guessed.get(column)), column  # a US date is never guessed
+    assert guessed["platelets_state"] == "rejected"  # so the caps treat it as unusable
+    assert "date_format: MDY" in guessed["blood_data_issues"]
+    us = blood_features(long, "labs.csv", REF, 90, age, date_format="MDY")
+    row = us.markers.loc["P001"]
+    assert row["hemoglobin_g_dl"] == pytest.approx(9.1)
+    assert row["platelets_10e9_l"] == pytest.approx(88)
+    assert row["neutrophils_10e9_l"] == pytest.approx(0.9)
+    dates = us.provenance.set_index("marker")["date"].astype(str)
+    assert dates["neutrophils"].startswith("2026-01-02")  # 1/2/2026 is 2 January in MDY
+
+
+def test_validate_fails_when_a_patient_loses_every_lab_row(demo_copy, monkeypatch, capsys):
+    """A US export read as ISO: every row of the patient is rejected, and validate says so
+    with its exit code (it said 'valid' and the plan said 'may start', issue 42)."""
+    from precex.cli import main
+
+    labs = _us_lab_export(demo_copy)
+    config = (demo_copy / "config.yaml").read_text()
+    config = "\n".join(line for line in config.splitlines() if not line.startswith("blood:"))
+    (demo_copy / "config.yaml").write_text(config + f"\nblood: {labs.name}\n")
+    monkeypatch.chdir(demo_copy)
+    assert main(["validate", "--configfile", "config.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert "every lab row of patient P001 (3) was rejected" in err and "date_format: MDY" in err
+    (demo_copy / "config.yaml").write_text(config + f"\nblood: {labs.name}\ndate_format: MDY\n")
+    assert main(["validate", "--configfile", "config.yaml"]) == 0, capsys.readouterr().err

@@ -105,6 +105,7 @@ def modalities(batch, validated) -> dict[str, str]:
                   "max_abs_acceleration": config["clock_max_abs_acceleration"],
                   "reference_date": config["reference_date"],
                   "window_days": config["blood_window_days"], "identifier_system": None,
+                  "date_format": config["date_format"],
                   "previous_prescriptions": None, "time_zone": "UTC"}
         entry(inputs=module.Inputs(**{f.name: inputs[f.name] for f in fields(module.Inputs)}),
               outputs=module.Outputs(**outputs),

@@ -120,6 +120,7 @@ rule blood:
         reference_date=CFG["reference_date"],
         window_days=CFG["blood_window_days"],
         identifier_system=CFG.get("blood_patient_identifier_system"),
+        date_format=CFG["date_format"],
     script:
         "../scripts/blood.py"
 

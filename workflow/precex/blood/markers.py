@@ -76,7 +76,7 @@ def parse_values(text: pd.Series) -> pd.DataFrame:
 
 
 def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients: set[str],
-              excluded: frozenset[str] = frozenset()
+              excluded: frozenset[str] = frozenset(), date_format: str = "ISO"
               ) -> tuple[pd.DataFrame, list[Problem], pd.DataFrame]:
     """Canonical long table (patient_id, marker, value, date, fasting, row, original_*,
     conflicting), the problems, and the rejected rows (patient_id, marker, date, reason).
@@ -96,7 +96,7 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
     df = df.fillna("").astype({"patient_id": str, "marker": str, "loinc": str, "unit": str,
                                "date": str, "fasting": str, "value": str})
     df["patient_id"] = df["patient_id"].str.strip()
-    df["date_parsed"] = parse_dates(df["date"])
+    df["date_parsed"] = parse_dates(df["date"], date_format)
     df["canonical"] = None
 
     def reject_row(r: Any, message: str, fix: str, column: str) -> None:
@@ -135,8 +135,10 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
     df = df[~bad_value]
 
     bad_date = df["date_parsed"].isna()
-    reject(bad_date, "date '{r.date}' is not a YYYY-MM-DD date.", "write dates as YYYY-MM-DD.",
-           "date")
+    reject(bad_date, "date '{r.date}' is not a YYYY-MM-DD date" + (
+        "." if date_format != "ISO" else " (month- or day-first dates are read only when the "
+        "config's date_format says which)."), "write dates as YYYY-MM-DD, or set date_format: "
+        "MDY (or DMY) in the config for the site's order.", "date")
     df = df[~bad_date]
     future = df["date_parsed"].dt.date > reference_date
     reject(future, "date {r.date} is after the reference date " + reference_date.isoformat()
@@ -184,9 +186,11 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
            "absolute count cannot be derived.",
            "export the absolute count, or the WBC of the same sample.", "unit")
     df = df[~df.index.isin(differential_rows)]
-    lo = df["canonical"].map(lambda m: catalogue[m].plausible[0])
-    hi = df["canonical"].map(lambda m: catalogue[m].plausible[1])
-    implausible = (df["canonical_value"] < lo) | (df["canonical_value"] > hi)
+    # as floats also when no row is left (every row rejected: an empty column has no dtype)
+    lo = df["canonical"].map(lambda m: catalogue[m].plausible[0]).astype(float)
+    hi = df["canonical"].map(lambda m: catalogue[m].plausible[1]).astype(float)
+    value = df["canonical_value"].astype(float)
+    implausible = (value < lo) | (value > hi)
     for r in df.loc[implausible].itertuples():
         m = catalogue[r.canonical]
         reject_row(r, f"{r.canonical} {r.canonical_value:.4g} {m.canonical_unit} (given "
@@ -453,9 +457,10 @@ def crp_status(canon: pd.DataFrame, reference_date: dt.date, window_days: int) -
 
 
 def blood_features(long: pd.DataFrame, source: str, reference_date: dt.date, window_days: int,
-                   age: pd.Series, excluded: frozenset[str] = frozenset()) -> BloodResult:
+                   age: pd.Series, excluded: frozenset[str] = frozenset(),
+                   date_format: str = "ISO") -> BloodResult:
     canon, problems, rejected = harmonise(long, source, reference_date, set(age.index),
-                                          excluded)
+                                          excluded, date_format)
     wide, provenance = select_values(canon, reference_date, window_days)
     states, stale = marker_states(canon, rejected, reference_date, window_days, source)
     catalogue = load_catalogue()

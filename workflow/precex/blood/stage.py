@@ -20,7 +20,8 @@ from precex.roster import read_roster
 BLOOD_COLUMNS = ("patient_id", "marker", "loinc", "value", "unit", "date", "fasting")
 # Lab exports name the same columns many ways; each respelling is noted in problems.tsv.
 BLOOD_ALIASES = {
-    "patient_id": ["patient", "patient_identifier", "subject_id", "patientid", "study_id"],
+    "patient_id": ["patient", "patient_identifier", "subject_id", "patientid", "study_id", "mrn",
+                   "medical_record_number", "patient_number"],
     "marker": ["test", "test_name", "analyte", "component", "lab_test", "observation", "name",
                "parameter"],
     "loinc": ["loinc_code", "loinc_num", "loinc_id"],
@@ -93,6 +94,7 @@ class Params:
     reference_date: str
     window_days: int
     identifier_system: str | None
+    date_format: str = "ISO"  # ISO, or MDY / DMY: the site's order for 12/29/2025-style dates
 
 
 def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
@@ -101,11 +103,29 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
     long, problems = read_blood_input(paths, params.identifier_system)
     source = ", ".join(paths)
     result = blood_features(long, source, dt.date.fromisoformat(params.reference_date),
-                            params.window_days, roster.ages, roster.excluded)
+                            params.window_days, roster.ages, roster.excluded,
+                            params.date_format)
     write_features(outputs.features, result.markers)
     write_tsv(outputs.provenance,
               result.provenance.assign(date=result.provenance["date"].astype(str)))
     write_problems(problems + result.problems, "blood", outputs.exclusions, outputs.problems)
+
+
+def lost_every_row(long: pd.DataFrame, canon: pd.DataFrame, patients: set[str],
+                   source: str) -> list[Problem]:
+    """For `precex validate`: a patient of the sheet whose every lab row was rejected (a date
+    or unit the reader does not take) would be prescribed with no blood count at all, which is
+    an input problem (exit 1), not a detail: it names the patient, the rows and the fix."""
+    if long.empty or "patient_id" not in long.columns:
+        return []
+    given = long["patient_id"].astype(str).str.strip()
+    rows = given[given.isin(patients)].value_counts()
+    usable = set(canon["patient_id"]) if "patient_id" in canon.columns else set()
+    return [Problem(source, f"every lab row of patient {pid} ({n}) was rejected, so the run "
+                    "would have no blood count for this patient (see the rows above).",
+                    "fix those rows' dates or units (for a US export, set date_format: MDY "
+                    "in the config).", patient_id=pid, stage="blood")
+            for pid, n in sorted(rows.items()) if pid not in usable]
 
 
 def check_inputs(config: dict, patients: set[str], excluded: frozenset[str]) -> list[Problem]:
@@ -121,6 +141,8 @@ def check_inputs(config: dict, patients: set[str], excluded: frozenset[str]) -> 
         problems.extend(found)
         source = config["blood"] if isinstance(config["blood"], str) else ", ".join(
             config["blood"])
-        problems.extend(harmonise(long, source, dt.date.fromisoformat(
-            config["reference_date"]), patients, excluded)[1])
+        canon, found, _ = harmonise(long, source, dt.date.fromisoformat(
+            config["reference_date"]), patients, excluded, config.get("date_format", "ISO"))
+        problems.extend(found)
+        problems.extend(lost_every_row(long, canon, patients, source))
     return problems

@@ -9,12 +9,22 @@ import re
 import pandas as pd
 
 _ISO_DAY = re.compile(r"^\s*(\d{4})[-/.]?(\d{2})[-/.]?(\d{2})(?:[T ].*)?\s*$")
+# 12/29/2025, 29.12.2025, 1/5/2026 08:15: read only in the order a site declares (config
+# date_format: MDY or DMY); a year of two digits is never guessed.
+_NUMERIC_DAY = re.compile(r"^\s*(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})(?:[T ,].*)?\s*$")
+DATE_FORMATS = ("ISO", "MDY", "DMY")
 
 
-def parse_dates(text: pd.Series) -> pd.Series:
-    """Timestamps at midnight (NaT when not a date in one of the accepted forms)."""
+def parse_dates(text: pd.Series, date_format: str = "ISO") -> pd.Series:
+    """Timestamps at midnight (NaT when not a date in one of the accepted forms). ISO dates
+    are always read; with date_format MDY or DMY, month-first or day-first dates too."""
     parts = text.astype(str).str.extract(_ISO_DAY)
     day = parts[0] + "-" + parts[1] + "-" + parts[2]
+    if date_format in ("MDY", "DMY"):
+        local = text.astype(str).str.extract(_NUMERIC_DAY)
+        month, dom = (local[0], local[1]) if date_format == "MDY" else (local[1], local[0])
+        ordered = local[2] + "-" + month.str.zfill(2) + "-" + dom.str.zfill(2)
+        day = day.fillna(ordered)
     # The caller's index, also for an empty column (extract would give a fresh RangeIndex).
     return pd.to_datetime(day, format="%Y-%m-%d", errors="coerce").set_axis(text.index)
 

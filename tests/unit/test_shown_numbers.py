@@ -221,6 +221,13 @@ def test_every_number_in_the_batch_table_equals_its_source(rows):
         assert row["issues"] == len(p["data_issues"])
         assert row["max_intensity"] == (p["this_week"] or {}).get("max_intensity", "none")
         assert_equals_source(str(row["complete"]), 100 * share, "completeness")
+    # the batch summary counts what the table shows (issue 42: 'vigorous: 15' above a table
+    # that never showed vigorous)
+    from collections import Counter
+
+    from precex.reporting.cohort import intensity_now
+
+    assert Counter(intensity_now(summary)) == Counter(r["max_intensity"] for r in table.values())
 
 
 @settings(max_examples=40, deadline=None)

@@ -15,7 +15,7 @@ from precex.profile.host import DOMAINS
 from precex.reporting.numbers import number
 from precex.reporting.patient import environment
 
-SUMMARY_FIELDS = ("status", "triage", "supervision", "max_intensity", "aerobic_intensity")
+SUMMARY_FIELDS = ("status", "triage", "supervision", "aerobic_intensity")
 # Rows written into the page itself (it works without JavaScript); the table script pages
 # through all rows from the embedded JSON, so 10,000 patients never make 10,000 DOM rows.
 FIRST_PAGE = 100
@@ -63,7 +63,7 @@ def _count(table: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_numeric(table[column], errors="coerce").fillna(0).astype(int)
 
 
-def _intensity_now(rx: pd.DataFrame) -> pd.Series:
+def intensity_now(rx: pd.DataFrame) -> pd.Series:
     """What each patient may do now (this week's highest intensity, never above the cap);
     the cap alone for a table written before max_intensity_now existed."""
     if "max_intensity_now" not in rx:
@@ -115,7 +115,7 @@ def patient_table(profiles: pd.DataFrame, prescriptions: pd.DataFrame,
     frame = pd.DataFrame({
         "id": rx["patient_id"], "status": rx["status"].str.replace("_", " "),
         "triage": rx["triage"], "supervision": rx["supervision"],
-        "max_intensity": _intensity_now(rx), "flags": flags,
+        "max_intensity": intensity_now(rx), "flags": flags,
         "obtain": counts["data_to_obtain"], "issues": counts["data_issues"],
         "signoff": rx["signoff"].str.replace("_", " ") if "signoff" in rx else "draft",
         "complete": completeness.astype(int).to_numpy(),
@@ -233,7 +233,10 @@ def cohort_context(profiles: pd.DataFrame, prescriptions: pd.DataFrame,
         "n_excluded_patients": exclusions["patient_id"].nunique(),
         "exclusions": exclusions.sort_values(["stage", "patient_id"]).to_dict("records"),
         "domains": domains,
-        "summaries": {f: _counts(prescriptions[f]) for f in SUMMARY_FIELDS},
+        # the intensity each patient may do now, as the table shows it (the cap alone counted
+        # 'vigorous: 15' above a table that never showed vigorous, issue 42)
+        "summaries": {**{f: _counts(prescriptions[f]) for f in SUMMARY_FIELDS},
+                      "max_intensity_now": _counts(intensity_now(prescriptions))},
         "flags": [{"rule": k, "title": titles.get(k, k), "n": int(v)}
                   for k, v in flag_counts.items()],
         "review_queue": review_queue(prescriptions),

@@ -65,7 +65,8 @@ REGISTRY: tuple[Modality, ...] = (
         entry="precex.epigenetics.stage:run",
         features="precex.epigenetics:provided_features",
         domains={"epigenetic_age": ("phenoage2018_age", "horvath2013_age", "hannum2013_age")},
-        related_keys=("methylation_manifest", "methylation_values", "methylation_detection_p",
+        related_keys=("methylation_manifest", "methylation_sample_map", "methylation_values",
+                      "methylation_detection_p",
                       "genome_gtf", "gene_panel", "clock_residual_min_batch",
                       "clock_max_missing_fraction", "clock_max_abs_acceleration"),
         check="precex.epigenetics.stage:check_inputs",
@@ -75,7 +76,7 @@ REGISTRY: tuple[Modality, ...] = (
         entry="precex.genetics.stage:run",
         features="precex.genetics:provided_features",
         domains={"genetics": ("rs1815739_genotype", "rs4341_genotype", "rs8192678_genotype")},
-        related_keys=("genome_gtf",),
+        related_keys=("genome_gtf", "variants_sample_map"),
         check="precex.genetics.stage:check_inputs",
         demo="precex.demo.cohort:write_variants"),
     Modality(

@@ -97,3 +97,34 @@ def report_unmatched(source: str, ids: pd.Series | list[str], patients: set[str]
                                 "or add the patients to the sheet.", stage=stage,
                                 excludes=False))
     return problems
+
+
+def read_sample_map(path: str, stage: str) -> pd.Series:
+    """A sample map (TSV: sample_id, patient_id) as a Series sample -> patient, for any
+    modality whose files name samples, not patients (array barcodes, sequencing IDs)."""
+    from precex.problems import InputError
+
+    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    if not {"sample_id", "patient_id"} <= set(frame.columns):
+        raise InputError([Problem(path, "the sample map needs columns sample_id and patient_id.",
+                                  "add a header row: sample_id<TAB>patient_id.", stage=stage)])
+    dup = frame["sample_id"][frame["sample_id"].duplicated()].unique()
+    if len(dup):
+        raise InputError([Problem(path, f"sample IDs mapped twice: {', '.join(dup[:5])}.",
+                                  "map each sample once.", stage=stage)])
+    return pd.Series(frame["patient_id"].str.strip().to_numpy(),
+                     index=frame["sample_id"].str.strip())
+
+
+def no_sample_matches(source: str, samples: list[str], patients: set[str], stage: str,
+                      map_key: str) -> list[Problem]:
+    """A file none of whose samples is a patient of this batch gives nobody a value: that is
+    an input problem (precex validate exits 1), not a study-wide table's note."""
+    if not samples or any(s in patients for s in samples):
+        return []
+    shown = ", ".join(f"'{s}'" for s in samples[:3]) + (" ..." if len(samples) > 3 else "")
+    return [Problem(source, f"none of its {len(samples)} samples ({shown}) is a patient of this "
+                    f"batch's sheet, so no patient gets a value from it.",
+                    f"map samples to patients with {map_key} (a TSV: sample_id, patient_id), "
+                    "or check the sheet's patient IDs.", stage=stage)]
+

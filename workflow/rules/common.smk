@@ -228,6 +228,8 @@ def get_input_files():
         "microbiome_reference",
         "microbiome_sample_map",
         "methylation_manifest",
+        "methylation_sample_map",
+        "variants_sample_map",
         "variants",
         "wearables",
     ):

@@ -41,6 +41,7 @@ rule epigenetics:
         gtf=CFG["genome_gtf"],
         roster=f"{RESULTS}/validated/roster.tsv",
         manifest=get_optional_input("methylation_manifest"),
+        sample_map=get_optional_input("methylation_sample_map"),
     output:
         features=f"{RESULTS}/epigenetics/features.tsv",
         exclusions=f"{RESULTS}/epigenetics/exclusions.tsv",
@@ -74,6 +75,7 @@ rule genetics:
         vcf=CFG.get("variants", []),
         gtf=CFG["genome_gtf"],
         roster=f"{RESULTS}/validated/roster.tsv",
+        sample_map=get_optional_input("variants_sample_map"),
     output:
         features=f"{RESULTS}/genetics/features.tsv",
         exclusions=f"{RESULTS}/genetics/exclusions.tsv",

@@ -20,7 +20,7 @@ from precex.io.problem_tables import write_problems
 from precex.io.tables import write_features
 from precex.modality_outputs import ModalityOutputs
 from precex.problems import InputError, Problem
-from precex.roster import read_roster, report_unmatched
+from precex.roster import no_sample_matches, read_roster, read_sample_map, report_unmatched
 
 
 def read_manifest(path: str) -> pd.DataFrame:
@@ -46,9 +46,14 @@ def name_by_title(matrix: BetaMatrix, patients: set[str]) -> None:
     by_gsm = sum(c in patients for c in matrix.beta.columns)
     by_title = sum(titles.get(c) in patients for c in matrix.beta.columns)
     if by_title > by_gsm and len(set(titles.values())) == len(titles):
-        matrix.beta = matrix.beta.rename(columns=titles)
-        matrix.bad_samples = {titles.get(k, k): v for k, v in matrix.bad_samples.items()}
-        matrix.notes = [(titles.get(s, s) if s else s, m) for s, m in matrix.notes]
+        rename_samples(matrix, titles)
+
+
+def rename_samples(matrix: BetaMatrix, names: dict[str, str]) -> None:
+    """Rename the matrix's sample columns (and what names them) by `names`."""
+    matrix.beta = matrix.beta.rename(columns=names)
+    matrix.bad_samples = {names.get(k, k): v for k, v in matrix.bad_samples.items()}
+    matrix.notes = [(names.get(s, s) if s else s, m) for s, m in matrix.notes]
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class Inputs:
     gtf: str
     roster: str
     manifest: str | None = None
+    sample_map: str | None = None  # array barcodes or sample names -> patient IDs
 
 
 Outputs = ModalityOutputs
@@ -84,8 +90,13 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
     if len(matrix_path) == 1:
         matrix_path = matrix_path[0]
     matrix = read_beta_matrix(matrix_path, wanted, params.value_type, params.detection_p)
+    if inputs.sample_map:
+        rename_samples(matrix, read_sample_map(inputs.sample_map, "epigenetics").to_dict())
     name_by_title(matrix, set(ages.index))
     source = matrix.source
+    problems += no_sample_matches(source, list(matrix.beta.columns),
+                                  set(ages.index) | set(excluded), "epigenetics",
+                                  "methylation_sample_map")
     for sample, message in matrix.notes:
         mine = sample in ages.index
         problems.append(Problem(source, message, "", column=sample,
@@ -136,6 +147,16 @@ def check_inputs(config: dict, patients: set[str], excluded: frozenset[str]) -> 
         manifest = attempt(problems, read_manifest, config["methylation_manifest"])
         if manifest is not None:
             wanted |= set(manifest["probe_id"])
-    attempt(problems, read_beta_matrix, config["methylation"], wanted,
-            config["methylation_values"], config["methylation_detection_p"])
+    matrix = attempt(problems, read_beta_matrix, config["methylation"], wanted,
+                     config["methylation_values"], config["methylation_detection_p"])
+    if matrix is not None:
+        if config.get("methylation_sample_map"):
+            names = attempt(problems, read_sample_map, config["methylation_sample_map"],
+                            "epigenetics")
+            if names is not None:
+                rename_samples(matrix, names.to_dict())
+        name_by_title(matrix, patients)
+        problems += no_sample_matches(matrix.source, list(matrix.beta.columns),
+                                      patients | set(excluded), "epigenetics",
+                                      "methylation_sample_map")
     return problems

@@ -11,7 +11,7 @@ from precex.io.problem_tables import write_problems
 from precex.io.tables import write_features
 from precex.modality_outputs import ModalityOutputs
 from precex.problems import Problem
-from precex.roster import read_roster
+from precex.roster import read_roster, read_sample_map
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class Inputs:
     vcf: str
     gtf: str
     roster: str
+    sample_map: str | None = None  # VCF sample names -> patient IDs
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,9 @@ class Params:
 
 def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
     roster = read_roster(inputs.roster)
-    genotypes, problems = read_genotypes(inputs.vcf, roster.valid, roster.excluded)
+    names = read_sample_map(inputs.sample_map, "genetics").to_dict() if inputs.sample_map \
+        else None
+    genotypes, problems = read_genotypes(inputs.vcf, roster.valid, roster.excluded, names)
     write_features(outputs.features, genotypes)
     write_tsv(outputs.variants, annotate_variants(load_genome(inputs.gtf, params.cache_dir)))
     write_problems(problems, "genetics", outputs.exclusions, outputs.problems)
@@ -44,7 +47,11 @@ def check_inputs(config: dict, patients: set[str], excluded: frozenset[str]) -> 
     from precex.problems import attempt
 
     problems: list[Problem] = []
-    result = attempt(problems, read_genotypes, config["variants"], patients, excluded)
+    names = None
+    if config.get("variants_sample_map"):
+        found = attempt(problems, read_sample_map, config["variants_sample_map"], "genetics")
+        names = found.to_dict() if found is not None else None
+    result = attempt(problems, read_genotypes, config["variants"], patients, excluded, names)
     if result is not None:
         problems.extend(result[1])
     return problems

@@ -23,7 +23,7 @@ from precex.epigenetics.features import normalise_contig
 from precex.io.files import open_input
 from precex.paths import resource_path
 from precex.problems import InputError, Problem
-from precex.roster import report_unmatched
+from precex.roster import no_sample_matches, report_unmatched
 
 
 def variant_table() -> pd.DataFrame:
@@ -132,8 +132,11 @@ def genome_build(header: str) -> str:
     return ""
 
 
-def read_genotypes(vcf_path: str, patients: set[str], excluded: frozenset[str] = frozenset()
+def read_genotypes(vcf_path: str, patients: set[str], excluded: frozenset[str] = frozenset(),
+                   sample_map: dict[str, str] | None = None
                    ) -> tuple[pd.DataFrame, list[Problem]]:
+    """Genotypes of the exercise variants per patient; `sample_map` names the patient of each
+    VCF sample when the VCF's sample names are not patient IDs."""
     import cyvcf2
 
     table = variant_table()
@@ -153,9 +156,11 @@ def read_genotypes(vcf_path: str, patients: set[str], excluded: frozenset[str] =
         raise InputError([Problem(vcf_path, f"cannot be read as VCF ({err}).",
                                   "give a VCF 4.x file, plain or bgzipped.",
                                   stage="genetics")]) from None
-    samples = list(vcf.samples)
-    problems = report_unmatched(vcf_path, [s for s in samples if s not in patients], patients,
-                                set(excluded), "genetics", "samples")
+    samples = [(sample_map or {}).get(s, s) for s in vcf.samples]
+    problems = no_sample_matches(vcf_path, samples, patients | set(excluded), "genetics",
+                                 "variants_sample_map")
+    problems += report_unmatched(vcf_path, [s for s in samples if s not in patients], patients,
+                                 set(excluded), "genetics", "samples")
     build = genome_build(vcf.raw_header)
     column = {"GRCh37": "pos_grch37", "GRCh38": "pos_grch38"}.get(build)
     by_pos = ({(normalise_contig(r.chrom), int(getattr(r, column))): r

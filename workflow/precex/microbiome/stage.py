@@ -14,20 +14,11 @@ from precex.microbiome.readers import read_microbiome, read_tree
 from precex.modality_outputs import ModalityOutputs
 from precex.problems import InputError, Problem
 from precex.roster import read_roster
+from precex.roster import read_sample_map as read_roster_sample_map
 
 
 def read_sample_map(path: str) -> pd.Series:
-    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    if not {"sample_id", "patient_id"} <= set(frame.columns):
-        raise InputError([Problem(path, "the sample map needs columns sample_id and patient_id.",
-                                  "add a header row: sample_id<TAB>patient_id.",
-                                  stage="microbiome")])
-    dup = frame["sample_id"][frame["sample_id"].duplicated()].unique()
-    if len(dup):
-        raise InputError([Problem(path, f"sample IDs mapped twice: {', '.join(dup[:5])}.",
-                                  "map each sample once.", stage="microbiome")])
-    return pd.Series(frame["patient_id"].str.strip().to_numpy(),
-                     index=frame["sample_id"].str.strip())
+    return read_roster_sample_map(path, "microbiome")
 
 
 def _left_out(problem: Problem, path: str, patients: set[str],

@@ -24,14 +24,23 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def test_snakedeploy_deploy_workflow_then_a_run_on_a_users_config(tmp_path):
     source = tmp_path / "precex"
     _run(["git", "clone", "--quiet", str(REPO), str(source)], tmp_path)
-    commit = _run(["git", "rev-parse", "HEAD"], source).stdout.strip()
+    # a tagged release, as users deploy catalog workflows (the clone's own tags when present)
+    tags = _run(["git", "tag", "--list", "v[0-9]*", "--points-at", "HEAD"], source).stdout
+    tag = tags.split()[0] if tags.split() else "v9.9.9"
+    if not tags.split():
+        _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "tag", "-a", tag, "-m", tag],
+             source)
     deployment = tmp_path / "deployment"
     _run([str(Path(sys.executable).with_name("snakedeploy")), "deploy-workflow", str(source),
-          str(deployment), "--commit", commit, "--name", "precex"], tmp_path)
+          str(deployment), "--tag", tag, "--name", "precex"], tmp_path)
     snakefile = deployment / "workflow" / "Snakefile"
     text = snakefile.read_text()
     assert "module precex:" in text and "use rule * from precex" in text
     assert (deployment / "config" / "README.md").is_file()
+    # the deployed config is a template to fill in, not the demo's (issue 42), and a run on
+    # it unfilled stops on its config, naming the key
+    template = (deployment / "config" / "config.yaml").read_text()
+    assert "YYYY-MM-DD" in template and "resources/demo" not in template
     # snakedeploy's local provider writes the module's path relative to the source repository,
     # while Snakemake reads it relative to the deployment; from GitHub it writes github(...).
     snakefile.write_text(text.replace('"workflow/Snakefile"',

@@ -218,13 +218,18 @@ def shard_sizes(forwarded: list[str]) -> dict[str, int]:
 
     paths = _configfile_paths(forwarded)
     merged: dict[str, Any] = {}
-    for path in paths or [str(workflow_root() / "config" / "config.yaml")]:
+    for path in paths or [str(demo_config())]:
         merged.update(load_config_file(path))
     if not paths:
-        merged.setdefault("base_dir", str(workflow_root()))
+        merged.setdefault("base_dir", str(demo_config().parent))
     config = resolve_config(merged)
     shards = assign_shards(raw_patient_ids(config["patients"]), config["shard_size"])
     return {name: len(ids) for name, ids in shards.items()}
+
+
+def demo_config() -> Path:
+    """The bundled demo cohort's config (its paths are relative to its own folder)."""
+    return workflow_root() / "resources" / "demo" / "config.yaml"
 
 
 def _configfile_paths(forwarded: list[str]) -> list[str]:
@@ -376,8 +381,8 @@ def _validate(args: argparse.Namespace) -> int:
         print(demo_refusal("validate", Path.cwd()), file=sys.stderr)
         return 2
     else:
-        source = str(workflow_root() / "config" / "config.yaml")
-        base = str(workflow_root())
+        source = str(demo_config())
+        base = str(demo_config().parent)
     try:
         raw = load_config_file(source)
     except InputError as err:  # no config to check the rest against

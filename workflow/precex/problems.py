@@ -45,8 +45,8 @@ class Problem:
         where = [self.file if full_path else os.path.basename(self.file)] if self.file else []
         if self.row is not None:
             where.append(f"row {self.row}")
-        if self.column:
-            where.append(f"column '{self.column}'")
+        if self.column:  # a config file has keys, not columns
+            where.append(f"{'key' if self.stage == 'config' else 'column'} '{self.column}'")
         if self.patient_id:
             where.append(f"patient '{self.patient_id}'")
         text = f"{', '.join(where)}: {self.message}"

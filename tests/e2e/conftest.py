@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .processes import Cluster, slurm_cluster
+from .processes import Cluster, short_folder, slurm_cluster
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -25,7 +25,7 @@ def answering_slurm_controller(tmp_path_factory):
         yield
         return
     previous = os.environ.get("SLURM_CONF")
-    with slurm_cluster(tmp_path_factory.mktemp("slurm_session")) as cluster:
+    with short_folder("slurm-s-") as state, slurm_cluster(state / "c") as cluster:
         if isinstance(cluster, Cluster):
             os.environ["SLURM_CONF"] = cluster.env["SLURM_CONF"]
         try:

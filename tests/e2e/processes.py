@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -130,12 +132,29 @@ def _cluster_command(action: str, state: Path, port: int) -> list[str]:
 
 
 @contextlib.contextmanager
+def short_folder(prefix: str) -> Iterator[Path]:
+    """A fresh folder with a short path, removed afterwards. slurmstepd's Unix sockets live
+    in the cluster's state folder, and a socket path may not exceed 108 bytes: under
+    pytest-xdist (basetemp .../popen-gw0/...) a job ID of two digits crossed it, and that job
+    stayed 'launch failed requeued held' until the run's timeout."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def slurm_cluster(state: Path) -> Iterator[Cluster | str]:
-    """A one-node cluster with all its state in `state`; yields it, or the reason it could not
-    start (not root, SLURM not installed). Stops exactly its own daemons on exit."""
+    """A one-node cluster with all its state in `state` (keep its path short: short_folder);
+    yields it, or the reason it could not start (not root, SLURM not installed). Stops exactly
+    its own daemons on exit."""
     if os.geteuid() != 0:
         yield "the SLURM tests start daemons, which needs root"
         return
+    if len(str(state)) > 40:
+        raise ValueError(f"{state}: a SLURM state folder needs a short path (slurmstepd's "
+                         "socket paths are limited to 108 bytes); use short_folder()")
     state.mkdir(parents=True, exist_ok=True)
     port = free_port_pair()
     started = subprocess.run(_cluster_command("start", state, port), capture_output=True,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .processes import Cluster, processes_in, run_bounded, slurm_cluster
+from .processes import Cluster, processes_in, run_bounded, short_folder, slurm_cluster
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -42,7 +42,7 @@ def site_profile(folder: Path) -> Path:
 
 @pytest.fixture
 def own_cluster(tmp_path):
-    with slurm_cluster(tmp_path / "slurm") as cluster:
+    with short_folder("slurm-t-") as state, slurm_cluster(state / "c") as cluster:
         if not isinstance(cluster, Cluster):
             pytest.skip(cluster)
         yield cluster

@@ -174,3 +174,12 @@ def test_each_week_is_adapted_from_the_week_before_and_names_it():
     assert week2["adaptation"]["based_on"] == prescription_digest(week1)
     assert [h["week"] for h in week2["adaptation_history"]] == [1, 2]
     assert "signoff" not in week2  # each week is signed on its own
+
+
+def test_a_count_names_its_file_not_where_the_batch_lives():
+    """Outputs never depend on the batch's folder: the re-check names the file, not its path
+    (the demo's adapted weeks differed between two checkouts by the path alone)."""
+    counts = pd.DataFrame({"patient_id": ["A"], "marker": ["platelets"], "value": [35.0],
+                           "date": [dt.date(2026, 1, 21)], "state": ["measured"], "row": [3]})
+    entry = newest_counts(counts, "/data/site/batch7/followup_blood.tsv")["A"]["platelets"]
+    assert entry["source"] == "followup_blood.tsv row 3"

@@ -17,6 +17,7 @@ that a re-prescription is needed to progress beyond it.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,8 +120,9 @@ def newest_counts(counts: pd.DataFrame, source: str) -> dict[str, dict[str, dict
         last = group[group["date"] == group["date"].max()]
         usable = last[last["state"] == "measured"]
         rows = ", ".join(str(r) for r in sorted(last["row"]))
+        # the file's name only: an output never depends on where the batch lives
         entry: dict[str, Any] = {"date": last["date"].iloc[0],
-                                 "source": f"{source} row {rows}"}
+                                 "source": f"{os.path.basename(source)} row {rows}"}
         if usable.empty:
             entry.update(value=None, state="rejected")
         else:

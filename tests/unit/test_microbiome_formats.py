@@ -128,9 +128,9 @@ def test_one_unreadable_per_sample_file_excludes_its_patient_only(tmp_path):
 
 
 def _mapped(names, sample_map, patients):
-    from precex.microbiome.stage import read_sample_map
+    from precex.roster import read_sample_map
 
-    mapping = read_sample_map(str(DATA / sample_map))
+    mapping = read_sample_map(str(DATA / sample_map), "microbiome")
     mapped, problems = [], []
     for name in names:
         table = read_microbiome(str(DATA / name))
@@ -163,9 +163,9 @@ def test_metaphlan_phylum_shares_come_from_the_profiles_own_rows_through_a_sampl
 
 def test_samples_outside_the_sample_map_are_one_line_not_an_error():
     from precex.microbiome.features import map_samples as mapper
-    from precex.microbiome.stage import read_sample_map
+    from precex.roster import read_sample_map
 
-    mapping = read_sample_map(str(DATA / "metaphlan_sample_map.tsv"))
+    mapping = read_sample_map(str(DATA / "metaphlan_sample_map.tsv"), "microbiome")
     table = read_microbiome(str(DATA / "merged_abundance_table.txt"))
     many = pd.concat([table.values] + [table.values.rename(index=lambda s, i=i: f"{s}_{i}")
                                        for i in range(40)])

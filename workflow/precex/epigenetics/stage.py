@@ -49,6 +49,17 @@ def name_by_title(matrix: BetaMatrix, patients: set[str]) -> None:
         rename_samples(matrix, titles)
 
 
+def name_by_patient(matrix: BetaMatrix, names: dict[str, str] | None, patients: set[str],
+                    excluded: set[str]) -> list[Problem]:
+    """Name the matrix's columns by patient (the sample map's names, else GEO titles when
+    they fit the sheet better); a matrix none of whose samples is a patient is a problem."""
+    if names:
+        rename_samples(matrix, names)
+    name_by_title(matrix, patients)
+    return no_sample_matches(matrix.source, list(matrix.beta.columns), patients | excluded,
+                             "epigenetics", "methylation_sample_map")
+
+
 def rename_samples(matrix: BetaMatrix, names: dict[str, str]) -> None:
     """Rename the matrix's sample columns (and what names them) by `names`."""
     matrix.beta = matrix.beta.rename(columns=names)
@@ -90,13 +101,10 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
     if len(matrix_path) == 1:
         matrix_path = matrix_path[0]
     matrix = read_beta_matrix(matrix_path, wanted, params.value_type, params.detection_p)
-    if inputs.sample_map:
-        rename_samples(matrix, read_sample_map(inputs.sample_map, "epigenetics").to_dict())
-    name_by_title(matrix, set(ages.index))
+    names = (read_sample_map(inputs.sample_map, "epigenetics").to_dict()
+             if inputs.sample_map else None)
+    problems += name_by_patient(matrix, names, set(ages.index), set(excluded))
     source = matrix.source
-    problems += no_sample_matches(source, list(matrix.beta.columns),
-                                  set(ages.index) | set(excluded), "epigenetics",
-                                  "methylation_sample_map")
     for sample, message in matrix.notes:
         mine = sample in ages.index
         problems.append(Problem(source, message, "", column=sample,
@@ -150,13 +158,8 @@ def check_inputs(config: dict, patients: set[str], excluded: frozenset[str]) -> 
     matrix = attempt(problems, read_beta_matrix, config["methylation"], wanted,
                      config["methylation_values"], config["methylation_detection_p"])
     if matrix is not None:
-        if config.get("methylation_sample_map"):
-            names = attempt(problems, read_sample_map, config["methylation_sample_map"],
-                            "epigenetics")
-            if names is not None:
-                rename_samples(matrix, names.to_dict())
-        name_by_title(matrix, patients)
-        problems += no_sample_matches(matrix.source, list(matrix.beta.columns),
-                                      patients | set(excluded), "epigenetics",
-                                      "methylation_sample_map")
+        names = (attempt(problems, read_sample_map, config["methylation_sample_map"],
+                         "epigenetics") if config.get("methylation_sample_map") else None)
+        problems += name_by_patient(matrix, names.to_dict() if names is not None else None,
+                                    patients, set(excluded))
     return problems

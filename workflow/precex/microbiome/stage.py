@@ -13,12 +13,7 @@ from precex.microbiome.features import compute_features, map_samples
 from precex.microbiome.readers import read_microbiome, read_tree
 from precex.modality_outputs import ModalityOutputs
 from precex.problems import InputError, Problem
-from precex.roster import read_roster
-from precex.roster import read_sample_map as read_roster_sample_map
-
-
-def read_sample_map(path: str) -> pd.Series:
-    return read_roster_sample_map(path, "microbiome")
+from precex.roster import read_roster, read_sample_map
 
 
 def _left_out(problem: Problem, path: str, patients: set[str],
@@ -55,7 +50,7 @@ class Params:
 def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
     roster = read_roster(inputs.roster)
     patients, excluded = roster.valid, roster.excluded
-    mapping = read_sample_map(inputs.sample_map) if inputs.sample_map else None
+    mapping = read_sample_map(inputs.sample_map, "microbiome") if inputs.sample_map else None
     problems: list[Problem] = []
     mapped = []
     seen: dict[str, str] = {}
@@ -98,7 +93,7 @@ def check_inputs(config: dict, patients: set[str], excluded: frozenset[str]) -> 
     problems: list[Problem] = []
     tables = config["microbiome"] if isinstance(config["microbiome"], list) else [
         config["microbiome"]]
-    mapping = (attempt(problems, read_sample_map, config["microbiome_sample_map"])
+    mapping = (attempt(problems, read_sample_map, config["microbiome_sample_map"], "microbiome")
                if config.get("microbiome_sample_map") else None)
     if config.get("microbiome_tree"):
         attempt(problems, read_tree, config["microbiome_tree"])

@@ -49,8 +49,9 @@ def test_receptor_notation_and_tnm_are_read_as_subtype_and_stage(tmp_path):
     sheet = read_patient_sheet(write(tmp_path, body))
     assert sheet.problems == []
     assert sheet.patients["subtype"].tolist() == ["HR+/HER2-", "TNBC", "HER2+"]
-    from precex.clinical.vocabulary import infer_stage
+    from precex.clinical.vocabulary import infer_stage, infer_subtype
 
+    assert infer_subtype("ER+/PR+/HER2 2+") is None  # IHC 2+ is equivocal: not guessed
     assert [infer_stage(t) for t in ("T2N1M0", "pT1c pN0 M0", "ypT2 ypN1a M0", "T4b N2 M0",
                                      "T1 N3 M0", "Tis N0 M0", "T2N1M1", "T0 N1mi M0")] == [
         "II", "I", "II", "III", "III", "0", "IV", "I"]

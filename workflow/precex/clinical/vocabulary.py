@@ -198,10 +198,13 @@ def infer_stage(text: str) -> str | None:
 def infer_subtype(text: str) -> str | None:
     """The subtype from receptor notation: 'ER+/PR+/HER2-', 'ER pos PR neg HER2 neg',
     'ER+ PgR- HER2 3+'. HER2 positive (+, pos, 3+) is HER2+; else ER or PR positive is
-    HR+/HER2-; ER, PR and HER2 all negative is TNBC; anything less is not guessed (None)."""
+    HR+/HER2-; ER, PR and HER2 all negative is TNBC; anything less is not guessed (None).
+    HER2 IHC 2+ is equivocal until ISH says otherwise: it decides nothing."""
     found: dict[str, bool] = {}
     for name, value in _RECEPTOR.findall(normalise_text(text).replace(" / ", "/")):
         key = {"pgr": "pr", "her2": "her2", "her-2": "her2"}.get(name, name)
+        if value == "2+":
+            continue
         found[key] = value in ("+", "3+") or value.startswith("pos")
     if found.get("her2"):
         return "HER2+"

@@ -12,7 +12,6 @@ _ISO_DAY = re.compile(r"^\s*(\d{4})[-/.]?(\d{2})[-/.]?(\d{2})(?:[T ].*)?\s*$")
 # 12/29/2025, 29.12.2025, 1/5/2026 08:15: read only in the order a site declares (config
 # date_format: MDY or DMY); a year of two digits is never guessed.
 _NUMERIC_DAY = re.compile(r"^\s*(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})(?:[T ,].*)?\s*$")
-DATE_FORMATS = ("ISO", "MDY", "DMY")
 
 
 def parse_dates(text: pd.Series, date_format: str = "ISO") -> pd.Series:

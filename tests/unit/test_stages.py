@@ -604,9 +604,11 @@ def test_every_rule_gives_its_stage_exactly_its_fields(tmp_path):
     """Load the workflow as Snakemake does (the demo config) and compare each rule's named
     input, output and params with its stage's dataclasses: nothing missing, nothing unused
     but the `code` param every rule has, which only reruns the job when its code changes."""
+    from precex.stage_code import stage_digests
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import OutputSettings, ResourceSettings
 
+    digests = stage_digests()
     with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
         workflow = api.workflow(snakefile=REPO / "Snakefile",
                                 resource_settings=ResourceSettings(cores=1),
@@ -622,6 +624,8 @@ def test_every_rule_gives_its_stage_exactly_its_fields(tmp_path):
                      "outputs": set(rule.output._names),
                      "params": set(rule.params._names) - {"code"}}
             assert "code" in rule.params._names, rule.name
+            # provenance records the same digest that reruns the rule (the notebook included)
+            assert rule.params.code == digests[Path(rule.script).stem], rule.name
             for what, names in given.items():
                 declared = fields(hints[what])
                 required = {f.name for f in declared if f.default is MISSING

@@ -172,17 +172,22 @@ def code_digest(entries: Iterable[str | Path]) -> str:
     return digest.hexdigest()
 
 
-def script_entries(rule_script: str, *notebooks: str) -> list[Path]:
-    """A rule's shim under workflow/scripts/ and its notebooks under workflow/notebooks/."""
+# The notebooks a rule's script renders (the rest of its code is found from its imports).
+NOTEBOOKS = {"report_shard.py": ("patient_reports.ipynb",),
+             "adapt_shard.py": ("patient_reports.ipynb",),
+             "cohort_report.py": ("cohort_report.ipynb",)}
+
+
+def script_entries(rule_script: str) -> list[Path]:
+    """A rule's shim under workflow/scripts/ and the notebooks it renders."""
     workflow = workflow_root() / "workflow"
     return [workflow / "scripts" / rule_script] + [workflow / "notebooks" / n
-                                                    for n in notebooks]
+                                                    for n in NOTEBOOKS.get(rule_script, ())]
 
 
 def stage_digests() -> dict[str, str]:
-    """Every shim's code digest, by script name (provenance.json records them)."""
+    """Every shim's code digest, by script name (provenance.json records them); the same
+    digest its rule carries as a param."""
     scripts = sorted((workflow_root() / "workflow" / "scripts").glob("*.py"))
-    notebooks = {"report_shard.py": ("patient_reports.ipynb",),
-                 "cohort_report.py": ("cohort_report.ipynb",)}
-    return {s.stem: code_digest(script_entries(s.name, *notebooks.get(s.name, ())))
+    return {s.stem: code_digest(script_entries(s.name))
             for s in scripts if s.name != "precex_path.py"}

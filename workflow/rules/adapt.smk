@@ -87,7 +87,7 @@ rule adapt_shard:
         mem_mb=get_shard_mem_mb,
         runtime=get_shard_runtime,
     params:
-        code=get_code_digest("adapt_shard.py", "patient_reports.ipynb"),
+        code=get_code_digest("adapt_shard.py"),
         week=lambda wildcards: int(wildcards.week),
         # Problems name the user's files; the job reads only its shard's rows of them.
         wearables_source=CFG.get("followup_wearables"),

@@ -45,10 +45,10 @@ def is_configured(key):
     return CFG.get(key) is not None
 
 
-def get_code_digest(script, *notebooks):
-    """The digest of the package code and reference data a rule's script runs
+def get_code_digest(script):
+    """The digest of the package code, notebooks and reference data a rule's script runs
     (precex.stage_code): a param, so an upgrade that changes them reruns the rule."""
-    return code_digest(script_entries(script, *notebooks))
+    return code_digest(script_entries(script))
 
 
 def get_version():

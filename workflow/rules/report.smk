@@ -36,7 +36,7 @@ rule report_shard:
         mem_mb=get_shard_mem_mb,
         runtime=get_shard_runtime,
     params:
-        code=get_code_digest("report_shard.py", "patient_reports.ipynb"),
+        code=get_code_digest("report_shard.py"),
         pdf=CFG["report_pdf"],
         care_team_phone=CFG["care_team_phone"],
     script:
@@ -72,7 +72,7 @@ rule cohort_report:
         mem_mb=get_batch_mem_mb,
         runtime=get_batch_runtime,
     params:
-        code=get_code_digest("cohort_report.py", "cohort_report.ipynb"),
+        code=get_code_digest("cohort_report.py"),
     script:
         "../scripts/cohort_report.py"
 

@@ -109,8 +109,10 @@ def test_advance_follows_the_capped_progression_plan():
     p = base_prescription()
     out = run(p, days([30] * 7))
     week2 = p["progression"][1]["aerobic"]
-    assert out["aerobic"]["minutes_per_session"] == week2["minutes_per_session"]
-    assert out["aerobic"]["intensity"] == week2["intensity"]
+    assert out["this_week"]["week"] == 2
+    assert out["this_week"]["aerobic"] == week2
+    # the week-12 target stays the target: the FHIR Goal due at week 12 does not move
+    assert out["aerobic"] == p["aerobic"] and out["target"] == p["target"]
     again = run(out, days([30] * 7, start=8))
     assert again["adaptation"]["week"] == 2 and again["adaptation"]["current_week"] == 3
     assert [h["current_week"] for h in again["adaptation_history"]] == [2, 3]
@@ -159,7 +161,8 @@ def test_missed_weeks_step_resistance_back_two_weeks_each():
     out = run(p, wear)
     assert out["adaptation"]["current_week"] == 5  # poor adherence steps back one week
     assert out["adaptation"]["resistance_week"] == 1  # 5 - 2 x 2, not below week 1
-    assert out["resistance"]["sets"] == p["progression"][0]["resistance"]["sets"]
+    assert out["this_week"]["resistance"] == p["progression"][0]["resistance"]
+    assert out["this_week"]["aerobic"] == p["progression"][4]["aerobic"]
 
 
 def test_clearance_required_does_not_advance():

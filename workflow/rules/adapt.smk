@@ -48,7 +48,6 @@ rule adapt_shard:
         patients=get_week_followup("patients"),
         summary=get_prescribed("prescriptions.tsv"),
         profiles=get_prescribed("profiles"),
-        features=get_shard_features,
         # week 1 adapts the prescriptions; week N the adapted plans of week N-1
         prescriptions=get_previous_week,
         rulebase=CFG["rulebase"],

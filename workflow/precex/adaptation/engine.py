@@ -1,45 +1,38 @@
-"""Adapt a prescription to the week that followed it.
+"""A week's plan: the baseline engine, run on the patient's picture as of the week.
 
-The adaptation rules of the rule base (kind `adaptation`) are evaluated over the patient's
+The adaptation rules of the rule base (kind `adaptation`) are evaluated over the week's
 adaptation features; the most cautious decision wins (stop > step_back > hold > advance). The
-plan moves along the prescription's own 12-week progression, whose every week already respects
-the patient's caps; the caps are applied again at the end, so an adaptation can never raise a
-dose above them. `stop` (a red flag) never progresses and returns status clearance_required.
+decision sets only the position in the 12-week progression (and a red flag's stop, an
+HRV-suppressed first day, missed weeks' resistance step-back); the plan itself is written by
+the baseline's prescription engine and plan builder (precex.prescription.engine.prescribe_one)
+on the patient's clinical picture as of the week: the prescription's picture with every newer
+dated value (the weekly counts). So a week keeps every invariant of the baseline (caps,
+exercises, modes, heart-rate guidance, supervision and triage, infusion recovery days), a cap
+lifts when its value recovers and a new low value adds one. A stop (a red flag) schedules
+nothing and holds status clearance_required from that week on.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from precex.adaptation.features import issue_date
 from precex.json_data import json_copy
-from precex.prescription.engine import Caps, enforce_caps, stricter
-from precex.prescription.plan import (
-    INTENSITY_TABLE,
-    heart_rate_band,
-    highest_intensity,
-    resistance_targets,
-    this_week,
-    weekly_met_minutes,
-    weekly_schedule,
-)
-from precex.prescription.rules import INTENSITIES, STATUSES, Rule, RuleBase, evaluate
+from precex.prescription.engine import EngineSettings, prescribe_one, stricter
+from precex.prescription.plan import WEEKS, PlanPosition
+from precex.prescription.rules import STATUSES, Rule, RuleBase, evaluate
 from precex.prescription.signoff import prescription_digest
+from precex.problems import InputError, Problem
 from precex.profile.host import json_value
-
-if TYPE_CHECKING:  # only a type here: the re-check's blood units (pint) load where it runs
-    from precex.adaptation.blood_recheck import Recheck
+from precex.profile.safety_inputs import BLOOD_COLUMNS, with_safety_inputs
 
 DECISIONS = ("advance", "hold", "step_back", "stop")  # ascending caution
-_REBUILT = frozenset({"status", "max_intensity", "max_intensity_planned", "excluded",
-                      "aerobic", "resistance",
-                      "weekly_met_minutes", "schedule", "this_week", "referrals", "notes",
-                      "adaptation", "adaptation_history", "trace"})
-WEEKS = 12
 
 
 def _decide(fired: list[Any], features: dict[str, Any]) -> tuple[str, list[str]]:
@@ -53,66 +46,6 @@ def _decide(fired: list[Any], features: dict[str, Any]) -> tuple[str, list[str]]
     if decision == "stop" and features.get("red_flags"):  # which symptom, which day
         reasons.insert(0, f"red flag: {features['red_flags']}")
     return decision, reasons
-
-
-def _week_dose(prescription: dict[str, Any], week: int, resistance_week: int
-               ) -> dict[str, Any]:
-    plan = prescription.get("progression") or []
-    dose: dict[str, Any] = {"aerobic": None, "resistance": None}
-    if not plan:
-        return dose
-    aer = plan[week - 1].get("aerobic")
-    if aer and prescription.get("aerobic"):
-        dose["aerobic"] = {"sessions_per_week": aer["sessions_per_week"],
-                           "minutes_per_session": aer["minutes_per_session"],
-                           "intensity": aer["intensity"]}
-        if aer.get("modes"):  # the modes that suit this week's intensity
-            dose["aerobic"]["modes"] = list(aer["modes"])
-    res = plan[resistance_week - 1].get("resistance")
-    if res and prescription.get("resistance"):
-        dose["resistance"] = {"sessions_per_week": res["sessions_per_week"], "sets": res["sets"],
-                              "reps_min": res["reps"][0], "reps_max": res["reps"][1],
-                              "intensity": res["intensity"]}
-    return dose
-
-
-def _component(original: dict[str, Any] | None, dose: dict[str, Any] | None, kind: str
-               ) -> dict[str, Any] | None:
-    """The original component with the week's dose and the targets of its intensity."""
-    if original is None or dose is None:
-        return None
-    out = json_copy(original)
-    out.update(dose)
-    intensity = dose["intensity"]
-    table = INTENSITY_TABLE[intensity]
-    if kind == "aerobic":
-        out["minutes_per_week"] = dose["sessions_per_week"] * dose["minutes_per_session"]
-        out["rpe"] = list(table["rpe"])
-        out["percent_hr_max"] = list(table["pct_hr_max"])
-        # The same bands as the plan's: the reserve above rest when it was used, so no band
-        # falls at or below rest; an RPE-guided plan keeps heart rate for information only.
-        rest = out.get("resting_hr_bpm") if "heart_rate_reserve_bpm" in out else None
-        band = heart_rate_band(out.get("hr_max_bpm"), rest, intensity)
-        if out.get("hr_max_bpm") is not None:
-            out["heart_rate_max_pct_bpm"] = heart_rate_band(out["hr_max_bpm"], None, intensity)
-        for key in ("heart_rate_bpm", "heart_rate_info_bpm", "heart_rate_reserve_bpm"):
-            if key in out and band is not None:
-                out[key] = band
-    else:
-        out.update(resistance_targets([dose["reps_min"], dose["reps_max"]], intensity))
-    return out
-
-
-def days_to_infusion(prescription: dict[str, Any], start: dt.date) -> int | None:
-    """Days from `start` to the next infusion, rolling the calendar on by the cycle length."""
-    calendar = prescription.get("treatment_calendar") or {}
-    if not calendar.get("next_infusion_date"):
-        return None
-    nxt = dt.date.fromisoformat(calendar["next_infusion_date"])
-    cycle = calendar.get("cycle_length_days")
-    while nxt < start and cycle:
-        nxt += dt.timedelta(days=int(cycle))
-    return (nxt - start).days if nxt >= start else None
 
 
 def fired_rules(rulebase: RuleBase, features: Mapping[str, dict[str, Any]]
@@ -130,144 +63,234 @@ def fired_rules(rulebase: RuleBase, features: Mapping[str, dict[str, Any]]
             for i, pid in enumerate(ids)}
 
 
-def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: RuleBase,
-          data_through: dt.date, fired: list[Rule] | None = None,
-          recheck: Recheck | None = None) -> dict[str, Any]:
-    """The adapted prescription (same schema) with what changed and why in its trace.
-    `fired` is the patient's entry of fired_rules for the shard (computed here when absent).
-    `recheck`: the week's blood-count re-check (precex.adaptation.blood_recheck), whose caps
-    replace the prescription's; without one the caps carry over unchanged."""
-    pid = prescription["patient_id"]
-    if fired is None:
-        fired = fired_rules(rulebase, {pid: features})[pid]
+@dataclass(frozen=True)
+class WeekInput:
+    """One patient's week: the plan it followed, what the week's data say, and the newest
+    dated values that arrived during it."""
+    prescription: dict[str, Any]  # the plan of the week before (the baseline for week 1)
+    features: dict[str, Any]  # the week's adaptation features
+    data_through: dt.date  # the last day of the week's data; the new plan starts the day after
+    fired: list[Rule] | None = None  # the adaptation rules the features fire (computed if None)
+    counts: dict[str, dict[str, Any]] = field(default_factory=dict)  # newest_counts' entries
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision: str
+    reasons: list[str]
+    position: PlanPosition
+    held_status: str
+
+
+def decide(item: WeekInput, fired: list[Rule]) -> Decision:
+    """Where the plan goes this week (advance, hold, step back, stop) and why: the position
+    the engine prescribes at. The adaptation never edits a plan by hand."""
+    prescription, features = item.prescription, item.features
     decision, reasons = _decide(fired, features)
     previous = prescription.get("adaptation") or {}
     week = int(previous.get("current_week", 1))
-    if recheck is not None and recheck.changed:
-        caps = recheck.caps
-    else:
-        caps = Caps(status=prescription["status"], max_intensity=prescription["max_intensity"],
-                    exclude=set(prescription["excluded"]),
-                    supervision=prescription["supervision"], triage=prescription["triage"])
-    no_plan = not prescription.get("progression")
-    if recheck is not None and recheck.changed and no_plan and caps.status == "prescribed":
-        # A recovered count cannot start a plan that was never built: re-prescribe.
-        caps.status = "clearance_required"
-        recheck.changes.append("the counts now allow exercise, but this prescription has no "
-                               "plan: re-prescribe (precex run with the new counts in blood)")
-    if caps.status == "deferred":
+    if prescription["status"] == "deferred" and decision != "stop":
         decision, reasons = "hold", ["prescription is deferred: no sessions to adapt"]
-    elif caps.status == "clearance_required" and decision == "advance":
+    elif prescription["status"] == "clearance_required" and decision == "advance":
         decision, reasons = "hold", ["awaiting medical clearance: the plan does not advance"]
     new_week = {"advance": min(WEEKS, week + 1), "hold": week,
                 "step_back": max(1, week - 1), "stop": week}[decision]
     step_back = max((r.effect.get("resistance_step_back_weeks_per_missed_week", 0)
                      for r in fired), default=0)
     missed = int(features.get("weeks_missed") or 0)
-    resistance_week = max(1, new_week - step_back * missed)
-
     held = str(previous.get("held_status", "prescribed"))
     for rule in fired:
         if "status" in rule.effect:
-            caps.status = stricter(STATUSES, caps.status, rule.effect["status"])
             held = stricter(STATUSES, held, rule.effect["status"])
-    dose = _week_dose(prescription, new_week, resistance_week)
-    enforce_caps(dose, caps)
-    aerobic = _component(prescription.get("aerobic"), dose["aerobic"], "aerobic")
-    resistance = _component(prescription.get("resistance"), dose["resistance"], "resistance")
+    stop = (features.get("red_flags") or "red-flag symptom") if decision == "stop" else None
+    position = PlanPosition(
+        week=new_week, resistance_week=max(1, new_week - step_back * missed),
+        start=item.data_through + dt.timedelta(days=1), held_status=held, stop=stop,
+        easy_first_day=any(r.effect.get("swap_vigorous_today") for r in fired))
+    return Decision(decision, reasons, position, held)
 
-    start = data_through + dt.timedelta(days=1)
-    extras = [k for k in ("balance", "flexibility") if prescription.get(k)]
-    schedule = weekly_schedule({"days_to_next_infusion": days_to_infusion(prescription, start)},
-                               aerobic, resistance, extras, start)
-    if decision == "stop":  # a red flag: no session is scheduled until the team has cleared
-        flag = features.get("red_flags") or "red-flag symptom"
-        for day in schedule:
-            day["sessions"] = []
-            day["note"] = f"stopped ({flag}): no exercise until the treating team clears"
-    swap = any(r.effect.get("swap_vigorous_today") for r in fired)
-    if swap and schedule:
-        today = schedule[0]
-        for session in today["sessions"]:
-            if session["type"] == "aerobic" and INTENSITIES.index(session["intensity"]) > \
-                    INTENSITIES.index("moderate"):
-                session["intensity"] = "moderate"
-        today["note"] = "HRV below the 7-day band: no vigorous session today"
 
-    # Keys rebuilt below are not copied (the trace alone is half the prescription).
-    out = {k: v if k in _REBUILT else json_copy(v) for k, v in prescription.items()}
-    out.update({
-        "status": caps.status,
-        "max_intensity": caps.max_intensity,
-        "max_intensity_planned": highest_intensity(aerobic, resistance),
-        "excluded": sorted(caps.exclude),
-        "aerobic": aerobic,
-        "resistance": resistance,
-        "weekly_met_minutes": weekly_met_minutes(aerobic, resistance),
-        "schedule": schedule,
-        # The week the plan is now at; none while stopped for a red flag.
-        "this_week": None if decision == "stop" else this_week(
-            {"aerobic": aerobic, "resistance": resistance,
-             "weekly_met_minutes": weekly_met_minutes(aerobic, resistance)}, new_week),
-    })
-    referrals = list(out.get("referrals", []))
-    notes = list(out.get("notes", []))
-    for rule in fired:
-        if rule.effect.get("referral") and rule.effect["referral"] not in referrals:
-            referrals.append(rule.effect["referral"])
-        if rule.effect.get("note") and rule.effect["note"] not in notes:
-            notes.append(rule.effect["note"])
-    if recheck is not None:  # what a newly triggered count rule asks for
-        for item in recheck.caps.referrals:
-            if item not in referrals:
-                referrals.append(item)
-        for item in recheck.caps.notes:
-            if item not in notes:
-                notes.append(item)
-        lifted = {t["rule_id"] for t in recheck.trace if not t["applied"]}
-        obtain = [o for o in out.get("data_to_obtain") or [] if o.get("rule_id") not in lifted]
-        known = {o["item"] for o in obtain}
-        obtain += [o for o in recheck.caps.obtain if o["item"] not in known]
-        out["data_to_obtain"] = obtain
-        inputs = json_copy(out.get("safety_inputs") or {})
-        for name, count in recheck.counts.items():
-            inputs[name] = {"state": count["state"], "value": count.get("value"),
-                            "date": count["date"], "source": count["source"]}
-        out["safety_inputs"] = inputs
-    out["referrals"], out["notes"] = referrals, notes
-    out.pop("signoff", None)  # the week is signed on its own (precex signoff --week)
+def last_infusion_by(calendar: dict[str, Any] | None, day: dt.date, given: str) -> str:
+    """The latest infusion on or before `day`, rolling the calendar on by its cycle length
+    (the sheet's last infusion when none is later): counts before it are stale."""
+    if not calendar or not calendar.get("next_infusion_date"):
+        return given
+    nxt = dt.date.fromisoformat(calendar["next_infusion_date"])
+    cycle = calendar.get("cycle_length_days")
+    last = None
+    while nxt <= day:
+        last = nxt
+        if not cycle:
+            break
+        nxt += dt.timedelta(days=int(cycle))
+    if last is None:
+        return given
+    return max(given or "", last.isoformat())
+
+
+def weekly_picture(prescription: dict[str, Any], counts: dict[str, dict[str, Any]],
+                   week_end: dt.date) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The patient's clinical picture as of the week's end: the plan's own picture (the
+    baseline values and every newer value so far) with the week's newer counts, and the
+    last infusion rolled on by the calendar (counts before it are stale in a cycle). Returns
+    the row for the engine and the counts now in force."""
+    picture = prescription.get("picture")
+    if picture is None:
+        raise InputError([Problem("", "this prescription has no clinical picture (written by "
+                                  "an older precex), so its week cannot be prescribed again.",
+                                  "run precex run again to rewrite the prescriptions.",
+                                  patient_id=prescription["patient_id"], stage="adaptation")])
+    in_force = json_copy((prescription.get("adaptation") or {}).get("counts") or {})
+    newer = {name: entry for name, entry in counts.items()
+             if name not in in_force or entry["date"] >= in_force[name]["date"]}
+    in_force.update(newer)
+    row = {k: v for k, v in picture.items() if k not in {f"{n}_state" for n in newer}}
+    for name, entry in newer.items():
+        value = entry.get("value")
+        row[BLOOD_COLUMNS[name]] = np.nan if value is None else value
+        row[f"{name}_date"] = entry["date"]
+        if entry.get("state") == "rejected":
+            row[f"{name}_state"] = "rejected"
+    given = str(picture.get("last_infusion_date") or "")
+    rolled = last_infusion_by(prescription.get("treatment_calendar"), week_end, given)
+    if rolled:
+        row["last_infusion_date"] = rolled
+    return row, in_force
+
+
+def prescribe_weeks(items: Mapping[str, WeekInput], rulebase: RuleBase
+                    ) -> dict[str, dict[str, Any]]:
+    """The week's plan of every patient of a shard ({patient: WeekInput}): each patient's
+    picture as of the week, every prescription rule evaluated once on the shard's frame, and
+    the baseline engine (prescribe_one) at the position the week's decision set."""
+    if not items:
+        return {}
+    ids = list(items)
+    adaptation_rules = (fired_rules(rulebase, {pid: items[pid].features for pid in ids})
+                        if any(items[pid].fired is None for pid in ids) else {})
+    rows, in_force = {}, {}
+    for pid in ids:
+        rows[pid], in_force[pid] = weekly_picture(items[pid].prescription, items[pid].counts,
+                                                  items[pid].data_through)
+    frame = with_safety_inputs(pd.DataFrame([rows[pid] for pid in ids], index=ids))
+    for pid in ids:  # a same-day conflict is flagged, as in the baseline table
+        for name, entry in in_force[pid].items():
+            if entry.get("state") == "conflicting":
+                frame.loc[pid, f"{name}_state"] = "conflicting"
+    rule_list = rulebase.prescription_rules()
+    masks = np.column_stack([evaluate(r.when, frame) for r in rule_list])
+    records = frame.to_dict("records")
+    out = {}
+    for i, pid in enumerate(ids):
+        item = items[pid]
+        fired = item.fired if item.fired is not None else adaptation_rules[pid]
+        now = [r for r, hit in zip(rule_list, masks[i], strict=True) if hit]
+        decision = decide(item, fired)
+        plan = prescribe_one(pid, records[i], now, EngineSettings.of_prescription(
+            item.prescription), decision.position)
+        out[pid] = _with_adaptation(plan, item, fired, decision, rulebase, records[i],
+                                    in_force[pid])
+    return out
+
+
+def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: RuleBase,
+          data_through: dt.date, fired: list[Rule] | None = None,
+          counts: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One patient's plan for the week after `data_through` (prescribe_weeks for one)."""
+    pid = prescription["patient_id"]
+    item = WeekInput(prescription, features, data_through, fired, counts or {})
+    return prescribe_weeks({pid: item}, rulebase)[pid]
+
+
+def _in_force(prescription: dict[str, Any]) -> set[str]:
+    """The safety rules the previous plan's caps rested on."""
+    return {t["rule_id"] for t in prescription.get("trace") or []
+            if t.get("kind") == "safety" and t.get("applied")}
+
+
+def _count_text(name: str, entry: dict[str, Any]) -> str:
+    value = entry.get("value")
+    shown = "unreadable" if value is None else f"{value:g}"
+    return f"{name} {shown} on {entry['date']} ({entry.get('state')}; {entry.get('source')})"
+
+
+def _cap_changes(plan: dict[str, Any], previous: dict[str, Any], rulebase: RuleBase,
+                 record: Mapping[str, Any], counts: dict[str, dict[str, Any]], week: int,
+                 week_end: dt.date) -> tuple[list[str], list[dict[str, Any]]]:
+    """What the week's values changed in the safety rules: a cap added (a rule that now
+    fires) or lifted (one that no longer does), with the values and their dates."""
+    now = {t["rule_id"] for t in plan["trace"] if t["kind"] == "safety" and t["applied"]}
+    before = _in_force(previous)
+    if now == before:
+        return [], []
+    counts_text = ("; ".join(_count_text(n, e) for n, e in sorted(counts.items()))
+                   or "no count since the prescription")
+    changes, trace = [], []
+    for rule in rulebase.of_kind("safety"):
+        if rule.id in now and rule.id not in before:
+            what, applied = "cap added", True
+        elif rule.id in before and rule.id not in now:
+            what, applied = "cap lifted", False
+        else:
+            continue
+        shown = ", ".join(f"{f} {json_value(record.get(f))}" for f in rule.features)
+        changes.append(f"{what}: {rule.title} ({shown})")
+        trace.append({
+            "rule_id": rule.id, "kind": rule.kind, "title": rule.title, "grade": rule.grade,
+            "citation": rule.citation, "rationale": rule.rationale,
+            "effect": json_copy(rule.effect),
+            "inputs": {f: json_value(record.get(f)) for f in rule.features},
+            "applied": applied,
+            "note": f"weekly re-check {week} ({week_end.isoformat()}): {what} by the week's "
+                    f"values: {counts_text}"})
+    return changes, trace
+
+
+def _with_adaptation(plan: dict[str, Any], item: WeekInput, fired: list[Rule],
+                     decision: Decision, rulebase: RuleBase, record: Mapping[str, Any],
+                     counts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The engine's plan with the week's decision, its reasons and its history."""
+    prescription, features = item.prescription, item.features
+    previous = prescription.get("adaptation") or {}
     number = int(previous.get("week", 0)) + 1
-    changes = list(reasons) + (recheck.changes if recheck is not None else [])
+    for rule in fired:  # the adaptation rules' referrals and notes (never a dose)
+        if rule.effect.get("referral") and rule.effect["referral"] not in plan["referrals"]:
+            plan["referrals"].append(rule.effect["referral"])
+        if rule.effect.get("note") and rule.effect["note"] not in plan["notes"]:
+            plan["notes"].append(rule.effect["note"])
+    for name, entry in counts.items():  # each count with its own date and source
+        if name in plan["safety_inputs"]:
+            plan["safety_inputs"][name].update(
+                {"date": entry["date"], "source": entry.get("source", "")})
+    changes, recheck_trace = _cap_changes(plan, prescription, rulebase, record, counts,
+                                          number, item.data_through)
     entry = {
         "week": number,
-        "decision": decision,
-        "current_week": new_week,
-        "resistance_week": resistance_week,
-        "previous_week": week,
+        "decision": decision.decision,
+        "current_week": decision.position.week,
+        "resistance_week": decision.position.resistance_week,
+        "previous_week": int(previous.get("current_week", 1)),
         "data_from": (issue_date(prescription) + dt.timedelta(days=1)).isoformat(),
-        "data_through": data_through.isoformat(),
-        "reasons": reasons,
-        "changes": changes,
-        "held_status": held,
+        "data_through": item.data_through.isoformat(),
+        "reasons": decision.reasons,
+        "changes": list(decision.reasons) + changes,
+        "held_status": decision.held_status,
         # The content this week was adapted from (the sign-off digest of the previous plan):
         # a change to any past week changes every later week, so their sign-offs lapse.
         "based_on": prescription_digest(prescription),
         "features": {k: json_value(v) for k, v in sorted(features.items())},
+        "safety_rules": sorted(t["rule_id"] for t in plan["trace"]
+                               if t["kind"] == "safety" and t["applied"]),
+        "counts": counts,
     }
-    if recheck is not None:
-        entry["safety_rules"] = recheck.safety_rules
-        entry["counts"] = recheck.counts
-    elif "safety_rules" in previous:
-        entry["safety_rules"] = previous["safety_rules"]
-        entry["counts"] = previous.get("counts", {})
-    out["adaptation"] = entry
-    out["adaptation_history"] = list(prescription.get("adaptation_history", [])) + [
+    plan["adaptation"] = entry
+    plan["adaptation_history"] = list(prescription.get("adaptation_history", [])) + [
         {k: entry[k] for k in ("week", "decision", "current_week", "data_from", "data_through",
                                "changes")}]
-    out["trace"] = list(prescription["trace"]) + [{
+    plan["trace"] = plan["trace"] + [{
         "rule_id": r.id, "kind": r.kind, "title": r.title, "grade": r.grade,
         "citation": r.citation, "rationale": r.rationale, "effect": json_copy(r.effect),
         "inputs": {f: json_value(features.get(f)) for f in r.features},
-        "applied": True, "note": f"weekly adaptation {number}: {decision}",
-    } for r in fired] + (recheck.trace if recheck is not None else [])
-    return out
+        "applied": True, "note": f"weekly adaptation {number}: {decision.decision}",
+    } for r in fired] + recheck_trace
+    return plan

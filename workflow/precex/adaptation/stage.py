@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from precex.adaptation.engine import adapt, fired_rules
+from precex.adaptation.engine import WeekInput, adapt, fired_rules, prescribe_weeks
 from precex.adaptation.features import (
     SOURCE_ROW,
     adaptation_features,
@@ -87,6 +87,9 @@ def adapt_one(prescription_path: str, wearables_path: str, symptoms_path: str | 
     features = adaptation_features(prescription, wear, sym, symptoms_path or "", wearables_path)
     through = last_days(wear, sym).get(prescription["patient_id"]) or issue_date(prescription)
     adapted = adapt(prescription, features, rulebase, through)
+    from precex.prescription.coherence import check_coherence
+
+    check_coherence(adapted)
     write_text(out_path, json_dumps(adapted))
     fhir_path = out_path[:-5] + ".fhir.json" if out_path.endswith(".json") else (
         out_path + ".fhir.json")
@@ -230,7 +233,6 @@ class ShardInputs:
     notebook: str | None = None  # None: adapted prescriptions only, no reports (benchmarks)
     patients: str | None = None  # the week's patients table (who is adapted after week 1)
     followup_blood: str | None = None  # the week's follow-up counts (blood re-check)
-    features: str | None = None  # the shard's host features (for the re-check)
     signoff: str | None = None  # the sign-off log: each week is signed on its own
 
 
@@ -258,14 +260,6 @@ class ShardParams:
 
 def _previous_name(pid: str, week: int) -> str:
     return f"{pid}.json" if week == 1 else f"{pid}.week-{week - 1}.json"
-
-
-def _merge_counts(before: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
-    out = dict(before)
-    for name, entry in newer.items():
-        if name not in out or entry["date"] >= out[name]["date"]:
-            out[name] = entry
-    return out
 
 
 def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams) -> None:
@@ -314,13 +308,17 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
         problems += [Problem(q.file, q.message, q.fix, q.row, q.column, pid, "adaptation")
                      for q in found]
     fired = fired_rules(rulebase, features_by)  # each rule once for the shard
-    rechecks = _rechecks(inputs.features, prescriptions, list(features_by), counts,
-                         through_of, last_day, rulebase, week)
+    weeks = {pid: WeekInput(prescriptions[pid], features, _week_end(pid, through_of, last_day,
+                                                                      prescriptions[pid]),
+                            fired[pid], counts.get(pid, {}))
+             for pid, features in features_by.items()}
+    plans = prescribe_weeks(weeks, rulebase)  # the baseline engine, every rule once
     decisions = {}
     if inputs.signoff:
         from precex.prescription.signoff import latest_decisions, read_signoff_log
 
         decisions = latest_decisions(read_signoff_log(inputs.signoff))
+    from precex.prescription.coherence import check_coherence
     from precex.prescription.fhir import FhirOptions
     from precex.prescription.signoff import (
         prescription_digest,
@@ -330,11 +328,9 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
     )
 
     options = FhirOptions.from_params(params)
-    for pid, features in features_by.items():
-        prescription = prescriptions[pid]
-        through = _week_end(pid, through_of, last_day, prescription)
-        adapted = adapt(prescription, features, rulebase, through, fired[pid],
-                        rechecks.get(pid))
+    for pid, adapted in plans.items():
+        through = weeks[pid].data_through
+        check_coherence(adapted)  # an incoherent plan fails the job: never a file
         number = adapted["adaptation"]["week"]
         adapted = with_signoff(adapted, signoff_block(decisions.get(signoff_key(pid, number)),
                                                       prescription_digest(adapted)))
@@ -367,31 +363,6 @@ def _week_end(pid: str, through_of: dict[str, str], last_day: dict[str, dt.date]
     if pid in through_of:
         return dt.date.fromisoformat(through_of[pid])
     return last_day.get(pid) or issue_date(prescription)
-
-
-def _rechecks(features_path: str | None, prescriptions: dict[str, dict[str, Any]],
-              ids: list[str], counts: dict[str, dict[str, Any]], through_of: dict[str, str],
-              last_day: dict[str, dt.date], rulebase: Any, week: int) -> dict[str, Any]:
-    """The week's blood-count re-check of the shard's adapted patients (pipeline only: it
-    needs the host features; `precex adapt` by hand carries the caps over)."""
-    if not features_path or not ids:
-        return {}
-    from precex.adaptation.blood_recheck import RecheckInput, recheck_shard
-    from precex.profile.stage import read_records
-
-    records = read_records(features_path)
-    items = {}
-    for pid in ids:
-        if pid not in records.index:
-            continue
-        prescription = prescriptions[pid]
-        previous = prescription.get("adaptation") or {}
-        items[pid] = RecheckInput(
-            prescription=prescription, features=records.loc[pid].to_dict(),
-            counts=_merge_counts(previous.get("counts") or {}, counts.get(pid, {})),
-            week_end=_week_end(pid, through_of, last_day, prescription),
-            held_status=str(previous.get("held_status", "prescribed")))
-    return recheck_shard(items, rulebase, week)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ import pandas as pd
 
 from precex.config import config_default
 from precex.json_data import json_copy
-from precex.prescription.plan import build_plan, highest_intensity
+from precex.prescription.plan import PlanPosition, build_plan, highest_intensity
 from precex.prescription.rules import (
     INTENSITIES,
     STATUSES,
@@ -57,6 +57,14 @@ class EngineSettings:
     # A trial arm (precex trial allocate): "standard" uses the ACSM base prescription without
     # precision base rules or modifiers; "precision" (or None, no trial) uses every rule.
     trial_arm: str | None = None
+
+    @classmethod
+    def of_prescription(cls, prescription: Mapping[str, Any]) -> EngineSettings:
+        """The settings a prescription was written with (its `engine` block): its weekly
+        plans are prescribed with the same ones."""
+        engine = prescription["engine"]
+        return cls(dt.date.fromisoformat(engine["reference_date"]), engine["evidence_floor"],
+                   bool(engine["research_mode"]), engine.get("trial_arm"))
 
 
 @dataclass
@@ -291,9 +299,29 @@ def safety_input_summary(row: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+# Derived by with_safety_inputs from the rest of the row: not part of the stored picture, so
+# a weekly plan derives them again from the week's values.
+_RECOMPUTED = frozenset({"safety_data_gaps"})
+
+
+def picture_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The engine's inputs as the prescription records them: every known value of the row
+    (JSON values, sorted), from which a weekly plan is prescribed again with newer values."""
+    out = {}
+    for key in sorted(row):
+        value = json_value(row[key])
+        if value is not None and value != "" and key not in _RECOMPUTED:
+            out[str(key)] = value
+    return out
+
+
 def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
-                  settings: EngineSettings) -> dict[str, Any]:
-    """One patient's prescription from their features (a dict or pandas row) and fired rules."""
+                  settings: EngineSettings, position: PlanPosition | None = None
+                  ) -> dict[str, Any]:
+    """One patient's prescription from their features (a dict or pandas row) and fired rules,
+    at `position` in the progression (week 1 from the reference date when not given: the
+    baseline; a weekly plan passes the week its adaptation decided)."""
+    position = position or PlanPosition()
     caps = Caps()
     trace: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
@@ -355,13 +383,16 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
         for item in rule.effect.get("monitoring", []):
             _add_unique(caps.monitoring, item)
 
+    # A weekly decision's status (a red flag holds the plan until cleared) is a cap like any
+    # other, so triage and supervision follow it in enforce_caps.
+    caps.status = stricter(STATUSES, caps.status, position.held_status)
     enforce_caps(dose, caps, base_dose)
     # The standard arm of a trial is the ACSM base dose alone: no modifier, this one included.
     habitual = None if standard_arm else keep_habitual_activity(dose, row, fired)
     if habitual is not None:
         trace.append(habitual)
     plan = build_plan(row, dose, caps, settings.reference_date,
-                      aerobic_ramp=habitual is None)
+                      aerobic_ramp=habitual is None, position=position)
     _drop_guideline_note_below_target(plan, annotations, trace)
     issues = row.get("data_issues")
     return {
@@ -390,6 +421,7 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
                    "research_mode": settings.research_mode,
                    "reference_date": settings.reference_date.isoformat(),
                    **({"trial_arm": settings.trial_arm} if settings.trial_arm else {})},
+        "picture": picture_of(row),
     }
 
 

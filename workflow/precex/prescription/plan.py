@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
@@ -76,6 +77,22 @@ AEROBIC_MODES = [
     ("group exercise class", True, False, True, ("moderate", "vigorous")),
 ]
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+WEEKS = 12
+
+
+@dataclass(frozen=True)
+class PlanPosition:
+    """Where a plan stands in its 12-week progression, and what a weekly decision adds.
+
+    The baseline prescription is week 1 from the reference date; a weekly plan is the same
+    engine at the week its adaptation decided (precex.adaptation.engine), scheduled from the
+    day after the data it was decided on."""
+    week: int = 1
+    resistance_week: int | None = None  # None: the same as `week` (missed weeks step it back)
+    start: dt.date | None = None  # the schedule's first day (None: the reference date)
+    held_status: str = "prescribed"  # the strictest status a weekly decision has set
+    stop: str | None = None  # a red flag: nothing is scheduled; the text names it and its day
+    easy_first_day: bool = False  # HRV below its band: no vigorous session on the first day
 
 
 def _num(row: Mapping[str, Any], key: str) -> float | None:
@@ -325,10 +342,38 @@ def weekly_schedule(row: Mapping[str, Any], aerobic: dict | None, resistance: di
     return out
 
 
+def infusion_offsets(row: Mapping[str, Any], start: dt.date) -> dict[str, float | None]:
+    """days_to_next_infusion and days_since_last_infusion seen from `start`: the projected
+    infusions of the plan (infusion_dates_12w), rolled on by the cycle length beyond them, and
+    the last infusion given. Seen from the reference date they are the row's own values."""
+    dates = sorted(set(_infusions(row)) | set(_dates(row, "next_infusion_date"))
+                   | set(_dates(row, "last_infusion_date")))
+    cycle = _num(row, "cycle_length_days")
+    if dates and cycle and cycle > 0:
+        nxt = dates[-1]
+        while nxt < start + dt.timedelta(days=7):
+            nxt += dt.timedelta(days=int(cycle))
+            dates.append(nxt)
+    ahead = [(d - start).days for d in dates if d >= start]
+    behind = [(start - d).days for d in dates if d < start]
+    return {"days_to_next_infusion": float(min(ahead)) if ahead else None,
+            "days_since_last_infusion": float(min(behind)) if behind else None}
+
+
+def _dates(row: Mapping[str, Any], key: str) -> list[dt.date]:
+    text = row.get(key)
+    if not isinstance(text, str) or not text:
+        return []
+    try:
+        return [dt.date.fromisoformat(text[:10])]
+    except ValueError:
+        return []
+
+
 def this_week(week: dict[str, Any], number: int) -> dict[str, Any]:
     """The dose of one progression week as the report's 'this week' shows it, with the
     highest intensity it asks for (what the patient may do now)."""
-    return {"week": number, "of_weeks": 12, "aerobic": week.get("aerobic"),
+    return {"week": number, "of_weeks": WEEKS, "aerobic": week.get("aerobic"),
             "resistance": week.get("resistance"),
             "weekly_met_minutes": week.get("weekly_met_minutes", 0),
             "max_intensity": highest_intensity(week.get("aerobic"), week.get("resistance"))}
@@ -383,8 +428,54 @@ def _spread(slots: list[int], n: int) -> list[int]:
     return sorted({slots[int(k * step)] for k in range(n)})
 
 
+def position_week(progression: list[dict[str, Any]], position: PlanPosition
+                  ) -> dict[str, Any]:
+    """The progression week the position is at: its aerobic dose, and the resistance dose of
+    the resistance week (stepped back after missed weeks)."""
+    week = progression[min(WEEKS, max(1, position.week)) - 1]
+    resistance_week = min(position.week, max(1, position.resistance_week or position.week))
+    out = dict(week)
+    if resistance_week != position.week:
+        out["resistance"] = progression[resistance_week - 1].get("resistance")
+        out["weekly_met_minutes"] = weekly_met_minutes(out.get("aerobic"), out.get("resistance"))
+    return out
+
+
+def target_summary(aerobic: dict | None, resistance: dict | None) -> dict[str, Any]:
+    """The week-12 target in brief (the components themselves hold its full detail)."""
+    return {"week": WEEKS,
+            "aerobic": {k: aerobic[k] for k in ("sessions_per_week", "minutes_per_session",
+                                                "minutes_per_week", "intensity")}
+            if aerobic else None,
+            "resistance": {k: resistance[k] for k in ("sessions_per_week", "sets", "reps_min",
+                                                      "reps_max", "intensity")}
+            if resistance else None,
+            "weekly_met_minutes": weekly_met_minutes(aerobic, resistance),
+            "max_intensity": highest_intensity(aerobic, resistance)}
+
+
+def _stopped_schedule(start: dt.date, stop: str) -> list[dict[str, Any]]:
+    return [{"date": (start + dt.timedelta(days=i)).isoformat(),
+             "weekday": WEEKDAYS[(start + dt.timedelta(days=i)).weekday()], "sessions": [],
+             "note": f"stopped ({stop}): no exercise until the treating team clears"}
+            for i in range(7)]
+
+
+def _ease_first_day(schedule: list[dict[str, Any]]) -> None:
+    """HRV below its 7-day band: the first day's vigorous aerobic session becomes moderate."""
+    if not schedule:
+        return
+    first = schedule[0]
+    for session in first["sessions"]:
+        if session["type"] == "aerobic" and session["intensity"] == "vigorous":
+            session["intensity"] = "moderate"
+    first["note"] = "HRV below the 7-day band: no vigorous session today"
+
+
 def build_plan(row: Mapping[str, Any], dose: dict[str, Any], caps: Any, reference_date: dt.date,
-               aerobic_ramp: bool = True) -> dict[str, Any]:
+               aerobic_ramp: bool = True, position: PlanPosition | None = None
+               ) -> dict[str, Any]:
+    position = position or PlanPosition()
     aerobic, resistance = dose.get("aerobic"), dose.get("resistance")
     a_out = r_out = None
     if aerobic:
@@ -436,7 +527,17 @@ def build_plan(row: Mapping[str, Any], dose: dict[str, Any], caps: Any, referenc
     slow = caps.progression == "slow"
     progression = progression_plan(a_out, r_out, slow, _infusions(row), reference_date,
                                    caps.exclude, aerobic_ramp) if (a_out or r_out) else []
-    first = progression[0] if progression else {}
+    current = position_week(progression, position) if progression else {}
+    start = position.start or reference_date
+    # Infusion days seen from the schedule's first day (a weekly plan starts later).
+    timing = row if start == reference_date else infusion_offsets(row, start)
+    if position.stop is not None:
+        schedule = _stopped_schedule(start, position.stop)
+    else:
+        schedule = weekly_schedule(timing, current.get("aerobic"), current.get("resistance"),
+                                   extras, start)
+        if position.easy_first_day:
+            _ease_first_day(schedule)
     monitoring = list(caps.monitoring)
     if a_out or r_out:
         for item in ("Re-assess VO2peak or 6-minute walk, grip strength and body composition "
@@ -450,9 +551,11 @@ def build_plan(row: Mapping[str, Any], dose: dict[str, Any], caps: Any, referenc
         "flexibility": components.get("flexibility"),
         "weekly_met_minutes": weekly_met_minutes(a_out, r_out),
         "progression": progression,
-        # The dated schedule and "this week" are week 1 of the progression, not the target.
-        "this_week": this_week(first, 1) if first else None,
-        "schedule": weekly_schedule(row, first.get("aerobic"), first.get("resistance"), extras,
-                                    reference_date),
+        # The dated schedule and "this week" are the position's week (week 1 when issued),
+        # never the week-12 target; nothing is this week's while stopped for a red flag.
+        "this_week": this_week(current, position.week)
+        if current and position.stop is None else None,
+        "target": target_summary(a_out, r_out),
+        "schedule": schedule,
         "monitoring": monitoring,
     }

@@ -17,6 +17,7 @@ import pandas as pd
 
 from precex.io.files import json_dumps, write_in_job_folder, write_tsv
 from precex.io.problem_tables import write_problems
+from precex.prescription.coherence import check_coherence
 from precex.prescription.engine import SUMMARY_COLUMNS, EngineSettings, prescribe_one, summary_row
 from precex.prescription.fhir import FhirOptions, prescription_bundle, validate_bundle
 from precex.prescription.rules import evaluate, load_rulebase
@@ -111,6 +112,9 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
                                     f" {err}).", "see the job log; please report this precex "
                                     "bug.", patient_id=pid, stage="prescription"))
             continue
+        # Outside the per-patient guard: an incoherent plan is a precex bug that fails the
+        # job (never a file, never a quietly excluded patient).
+        check_coherence(prescription)
         for path, text in texts.items():  # all of a patient's files, or none
             write_in_job_folder(path, text)
         rows.append(summary_row(prescription))

@@ -57,3 +57,31 @@ def test_high_triage_is_never_prescribed_without_clearance(prescriptions):
 
 def test_at_least_forty_vignettes():
     assert len(VIGNETTES) >= 40
+
+
+def test_every_vignette_plan_is_coherent_at_baseline_and_for_three_weeks(prescriptions):
+    """The coherence check holds for every vignette's baseline plan and for the weekly plans
+    the engine prescribes from it: a completed week, a missed one, then a red flag."""
+    import datetime as dt
+
+    from precex.adaptation.engine import WeekInput, prescribe_weeks
+    from precex.prescription.coherence import coherence_problems
+
+    rulebase = load_rulebase(str(resource_path("rules", "rulebase.yaml")), rule_features())
+    weeks = [{"followup_days": 7, "valid_days": 7, "aerobic_adherence_pct": 100.0},
+             {"followup_days": 7, "valid_days": 7, "aerobic_adherence_pct": 10.0,
+              "weeks_missed": 1},
+             {"followup_days": 7, "valid_days": 7, "aerobic_adherence_pct": 90.0,
+              "symptom_fever": True, "red_flags": "fever on 2026-01-25"}]
+    plans = dict(prescriptions)
+    for pid, plan in plans.items():
+        assert coherence_problems(plan) == [], pid
+    for number, features in enumerate(weeks, start=1):
+        through = REF + dt.timedelta(days=7 * number)
+        plans = prescribe_weeks({pid: WeekInput(plan, features, through)
+                                 for pid, plan in plans.items()}, rulebase)
+        for pid, plan in plans.items():
+            assert coherence_problems(plan) == [], (pid, number)
+            assert plan["adaptation"]["week"] == number
+    assert all(p["adaptation"]["decision"] == "stop" and p["this_week"] is None
+               for p in plans.values())

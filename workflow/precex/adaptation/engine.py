@@ -275,6 +275,12 @@ def _with_adaptation(plan: dict[str, Any], item: WeekInput, fired: list[Rule],
         "reasons": decision.reasons,
         "changes": list(decision.reasons) + changes,
         "held_status": decision.held_status,
+        # Where the engine prescribed this week (a red flag's stop, an easy first day).
+        "position": {"week": decision.position.week,
+                     "resistance_week": decision.position.resistance_week,
+                     "start": (decision.position.start or item.data_through).isoformat(),
+                     "stop": decision.position.stop,
+                     "easy_first_day": decision.position.easy_first_day},
         # The content this week was adapted from (the sign-off digest of the previous plan):
         # a change to any past week changes every later week, so their sign-offs lapse.
         "based_on": prescription_digest(prescription),

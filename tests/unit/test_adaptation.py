@@ -41,9 +41,11 @@ def base_prescription(**changes):
 
 
 def days(mvpa, start=1, **extra):
+    """Daily rows from day `start` after REF; an extra column's list gives a value a day."""
     return pd.DataFrame([{"patient_id": "A", "date": (REF + dt.timedelta(days=start + i))
                           .isoformat(), "mvpa_min": m, "resting_hr": 60, "hrv_rmssd_ms": 30.0,
-                          **extra} for i, m in enumerate(mvpa)])
+                          **{k: v[i] if isinstance(v, list) else v for k, v in extra.items()}}
+                         for i, m in enumerate(mvpa)])
 
 
 def run(prescription, wear, symptoms=None):
@@ -95,14 +97,70 @@ def test_doing_week_ones_dose_advances_and_more_is_not_adherence_above_100():
     assert features["aerobic_minutes_pct_of_prescribed"] == pytest.approx(253, abs=0.1)
 
 
-def test_a_light_week_counts_light_minutes_too():
+def test_a_light_week_never_counts_everyday_movement_as_exercise():
+    """Light-activity minutes are everyday movement: 10 minutes of exercise in a week with
+    hours of light activity is not 100 % adherence, and the plan does not advance."""
     p = base_prescription(fitness_category="functional_disability", mvpa_min_per_week=0.0)
     first = p["this_week"]["aerobic"]
     assert first["intensity"] == "light"
+    out = run(p, days([10.0] + [0.0] * 6, light_min=300))
+    features = out["adaptation"]["features"]
+    assert features["aerobic_adherence_pct"] is None
+    assert features["adherence_source"] == "unknown: a light week without a session log"
+    assert out["adaptation"]["decision"] == "hold"
+    assert any("ADAPT_ADHERENCE_UNKNOWN" in r for r in out["adaptation"]["reasons"])
+
+
+def test_a_light_week_counts_its_logged_sessions():
+    p = base_prescription(fitness_category="functional_disability", mvpa_min_per_week=0.0)
+    first = p["this_week"]["aerobic"]
+    sessions = [1, 0, 1, 0, 1, 0, 0][:7]
+    out = run(p, days([0.0] * 7, light_min=300, logged_sessions=sessions))
+    features = out["adaptation"]["features"]
+    expected = 100 * sum(sessions) / first["sessions_per_week"]
+    assert features["aerobic_adherence_pct"] == pytest.approx(min(100, expected), abs=0.1)
+    assert features["adherence_source"] == "session log"
+
+
+def test_two_worn_days_are_too_little_data_and_the_week_holds():
+    p = base_prescription()
+    first = p["this_week"]["aerobic"]
+    daily = first["sessions_per_week"] * first["minutes_per_session"]  # a week's dose a day
+    wear = days([daily] * 7, worn=["true", "true"] + ["false"] * 5)
+    out = run(p, wear)
+    features = out["adaptation"]["features"]
+    assert features["valid_days"] == 2 and features["too_little_data"] is True
+    assert features["aerobic_adherence_pct"] is None
+    assert out["adaptation"]["decision"] == "hold"
+    assert any("ADAPT_TOO_LITTLE_DATA" in r for r in out["adaptation"]["reasons"])
+    assert any("Too little wearable data" in n for n in out["notes"])
+
+
+def test_days_not_worn_count_as_no_exercise_never_as_an_average_day():
+    p = base_prescription()
+    first = p["this_week"]["aerobic"]
     weekly = first["sessions_per_week"] * first["minutes_per_session"]
-    out = run(p, days([0.0] * 7, light_min=weekly / 7))
-    assert out["adaptation"]["features"]["aerobic_adherence_pct"] == pytest.approx(100, abs=0.1)
-    assert out["adaptation"]["decision"] == "advance"
+    # 5 worn days with a fifth of the weekly dose each... and 2 days without wear minutes
+    wear = days([weekly / 5] * 5 + [weekly] * 2, wear_min=[900] * 5 + [120] * 2)
+    out = run(p, wear)
+    features = out["adaptation"]["features"]
+    assert features["valid_days"] == 5
+    assert features["aerobic_minutes_pct_of_prescribed"] == pytest.approx(100, abs=0.1)
+
+
+def test_a_resting_hr_rise_is_measured_against_the_devices_own_baseline():
+    """Clinic pulse 91, the watch's own 28-day baseline 61: 76 bpm for 3 days is a 15 bpm
+    rise with falling HRV, and the plan steps back (against the clinic pulse it was hidden)."""
+    p = base_prescription(resting_hr=91.0, resting_hr_mean_bpm=61.0)
+    wear = days([40] * 7)
+    wear["resting_hr"] = [61, 60, 62, 61, 76, 77, 76]
+    out = run(p, wear)
+    features = out["adaptation"]["features"]
+    assert features["resting_hr_baseline_bpm"] == 61.0
+    assert features["resting_hr_baseline_source"] == \
+        "device: 28-day mean before the prescription"
+    assert features["resting_hr_rise_3d"] is True
+    assert out["adaptation"]["decision"] == "step_back"
 
 
 def test_advance_follows_the_capped_progression_plan():

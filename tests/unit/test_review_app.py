@@ -38,7 +38,8 @@ def _adapted_week(prescription: dict) -> dict:
     issued = dt.date(2026, 1, 5)
     wear = pd.DataFrame([{"patient_id": prescription["patient_id"],
                           "date": (issued + dt.timedelta(days=d)).isoformat(), "mvpa_min": 40,
-                          "resting_hr": 60, "hrv_rmssd_ms": 30.0} for d in range(1, 8)])
+                          "logged_exercise_min": 40, "resting_hr": 60, "hrv_rmssd_ms": 30.0}
+                         for d in range(1, 8)])
     wear, problems = validate_days(wear, "w.tsv", {prescription["patient_id"]: issued},
                                    "wearables")
     assert problems == []

@@ -13,7 +13,9 @@ from __future__ import annotations
 # each). Declared here, below the adaptation, so that the adaptation can check its rules
 # without the rule vocabulary importing the adaptation back.
 ADAPTATION_FEATURES = (
-    "followup_days", "aerobic_adherence_pct", "aerobic_minutes_pct_of_prescribed",
+    "followup_days", "valid_days", "too_little_data", "adherence_source",
+    "resting_hr_baseline_bpm", "resting_hr_baseline_source",
+    "aerobic_adherence_pct", "aerobic_minutes_pct_of_prescribed",
     "sessions_completed_per_week", "weeks_missed",
     "hrv_readiness", "resting_hr_rise_3d", "symptom_fever", "symptom_new_bone_pain",
     "symptom_chest_pain", "symptom_dyspnoea", "fatigue_mean", "pain_mean", "red_flags",

@@ -1,18 +1,28 @@
 """What the adaptation rules read: per-patient summaries of the days since the prescription.
 
 - followup_days: days with wearable data after the prescription's reference date;
-- aerobic_adherence_pct: observed minutes per 7 days at the prescribed week's intensity or above
-  / that week's prescribed aerobic minutes x 100, at most 100 (the week that was prescribed,
-  this_week: week 1's lighter dose when issued, never the week-12 target). A light week counts
-  light minutes too (`light_min`, Fitbit's LightlyActiveMinutes) beside MVPA; a moderate or
-  vigorous week counts MVPA. aerobic_minutes_pct_of_prescribed keeps the uncapped share, so
-  doing more than prescribed is shown as such, not as adherence above 100%;
-- sessions_completed_per_week: days with those minutes >= the prescribed session length, per
-  7 days;
+- valid_days: days of the last 7 on which the device was worn (resources/adaptation/
+  adherence.yaml: the device's wear flag, else >= 600 wear minutes, else a resting heart rate
+  or >= 1,000 steps); too_little_data: fewer than 4, and adherence is then unknown (the week
+  holds: ADAPT_TOO_LITTLE_DATA), never scaled up from the days there are;
+- aerobic_adherence_pct: exercise minutes per week at the prescribed week's intensity or
+  above / that week's prescribed aerobic minutes x 100, at most 100 (the week that was
+  prescribed, this_week: week 1's lighter dose when issued, never the week-12 target). A
+  moderate or vigorous week counts device MVPA (or exercise) minutes, or logged session
+  minutes; a light week counts only logged sessions (logged_exercise_min, or logged_sessions x
+  the session length): a watch's light-activity minutes are everyday movement, so without a
+  log a light week's adherence is unknown. Minutes are summed over valid days and divided by
+  the weeks the data span (a day not worn counts as no exercise, never as an average day).
+  aerobic_minutes_pct_of_prescribed keeps the uncapped share; adherence_source names the
+  measure;
+- sessions_completed_per_week: valid days with those minutes >= the prescribed session length
+  (or a logged session), per week;
 - weeks_missed: complete 7-day blocks since the prescription with no such session day;
 - hrv_readiness: the last day's lnRMSSD against the 7-day band (precex.wearables.features);
-- resting_hr_rise_3d: the last 3 days' resting HR all > baseline + 10 bpm (baseline: the
-  prescription's resting HR, else the median of the first 7 follow-up days);
+- resting_hr_rise_3d: the last 3 days' device resting HR all > the device's own baseline + 10
+  bpm; the baseline (resting_hr_baseline_bpm, with resting_hr_baseline_source) is the 28-day
+  device mean before the prescription, else the one an earlier week used, else the median of
+  the first 7 follow-up days - never the clinic pulse;
 - symptom_fever, symptom_new_bone_pain, symptom_chest_pain, symptom_dyspnoea: any day true;
 - fatigue_mean, pain_mean: mean 0-10 scores over the last 7 days;
 - red_flags: each red-flag symptom with the first day it was reported ("fever on
@@ -27,12 +37,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from precex.config import load_yaml
 from precex.io.tokens import FALSE_WORDS, NUMERIC_MISSING, TRUE_WORDS, parse_bools
+from precex.paths import resource_path
 from precex.problems import InputError, Problem
 from precex.rule_features import ADAPTATION_FEATURES
 from precex.wearables.features import hrv_readiness
 
 SYMPTOM_FLAGS = ("fever", "new_bone_pain", "chest_pain", "dyspnoea")
+# The follow-up wearable columns read as numbers (and validated), and the wear flag.
+NUMBER_COLUMNS = ("mvpa_min", "light_min", "resting_hr", "hrv_rmssd_ms", "steps", "wear_min",
+                  "logged_sessions", "logged_exercise_min")
+ADHERENCE = load_yaml(resource_path("adaptation", "adherence.yaml"))
 SYMPTOM_SCORES = ("fatigue", "pain")
 _TRUE = TRUE_WORDS
 _FALSE = FALSE_WORDS | {""}  # a blank symptom flag: not reported
@@ -207,12 +223,14 @@ def shard_adaptation_features(prescriptions: dict[str, dict[str, Any]],
     wear_rows = wearables["row"].to_numpy() if "row" in wearables else None
     days = _day_numbers(wearables["day"]) if len(wearables) else np.zeros(0, np.int64)
     numbers = {}
-    for col in ("mvpa_min", "light_min", "resting_hr", "hrv_rmssd_ms"):
+    for col in NUMBER_COLUMNS:
         if col in wearables:
             text, values, bad = _parse_numbers(wearables[col])
             numbers[col] = (text.to_numpy(), values.to_numpy(dtype=float), bad)
         else:
             numbers[col] = (None, np.full(len(wearables), np.nan), np.zeros(len(wearables), bool))
+    worn, bad_worn = (_parse_flags(wearables["worn"]) if "worn" in wearables
+                      else (None, np.zeros(len(wearables), bool)))
     sym_at: dict[str, np.ndarray] = {}
     flags: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     scores: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -231,13 +249,18 @@ def shard_adaptation_features(prescriptions: dict[str, dict[str, Any]],
     for pid, prescription in prescriptions.items():
         mine = wear_at.get(pid, empty)
         problem = None
-        for col in ("mvpa_min", "light_min", "resting_hr", "hrv_rmssd_ms"):
+        for col in NUMBER_COLUMNS:
             text, _, bad = numbers[col]
             hits = np.flatnonzero(bad[mine])
             if len(hits):
                 at = mine[hits[0]]
                 problem = _number_problem(text[at], wearables_source, col, int(wear_rows[at]))
                 break
+        hits = np.flatnonzero(bad_worn[mine])
+        if problem is None and len(hits):
+            at = mine[hits[0]]
+            problem = _flag_problem(wearables["worn"].iloc[at], wearables_source, "worn",
+                                    int(wear_rows[at]))
         if problem is None and symptoms is not None:
             problem = _symptom_problem(sym_at.get(pid, empty), symptoms, sym_rows, flags,
                                        scores, symptoms_source)
@@ -245,8 +268,10 @@ def shard_adaptation_features(prescriptions: dict[str, dict[str, Any]],
             failed[pid] = [problem]
             continue
         features = {name: None for name in ADAPTATION_FEATURES}
-        _wearable_features(features, prescription, days[mine],
-                           {c: v[1][mine] for c, v in numbers.items()}, readiness.get(pid))
+        values = {c: v[1][mine] for c, v in numbers.items() if v[0] is not None}
+        if worn is not None:
+            values["worn"] = np.where(bad_worn[mine], np.nan, worn[mine].astype(float))
+        _wearable_features(features, prescription, days[mine], values, readiness.get(pid))
         if symptoms is not None:
             theirs = sym_at.get(pid, empty)
             their_days = sym_days[theirs]
@@ -293,40 +318,119 @@ def _symptom_problem(mine: np.ndarray, symptoms: pd.DataFrame, rows: np.ndarray,
     return None
 
 
+def worn_days(values: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """Whether the device was worn on each day (resources/adaptation/adherence.yaml): the
+    device's wear flag where given, else enough wear minutes, else a resting heart rate or
+    enough steps; a day with none of these is not a valid day."""
+    rule = ADHERENCE["valid_day"]
+    known = np.zeros(n, bool)
+    out = np.zeros(n, bool)
+    if "worn" in values:
+        flag = values["worn"]
+        known = ~np.isnan(flag)
+        out = np.where(known, flag == 1, out)
+    if "wear_min" in values:
+        minutes = values["wear_min"]
+        here = ~known & ~np.isnan(minutes)
+        out = np.where(here, minutes >= rule["wear_minutes"], out)
+        known = known | here
+    rest = values.get("resting_hr", np.full(n, np.nan))
+    steps = values.get("steps", np.full(n, np.nan))
+    with np.errstate(invalid="ignore"):
+        surrogate = ~np.isnan(rest) | (steps >= rule["steps"])
+    return np.where(known, out, surrogate)
+
+
+def _device_baseline(prescription: dict[str, Any], rest: np.ndarray
+                     ) -> tuple[float | None, str | None]:
+    """The device's own resting-HR baseline and where it came from (never the clinic pulse)."""
+    picture = prescription.get("picture") or {}
+    mean = picture.get("resting_hr_mean_bpm")
+    if isinstance(mean, int | float) and not np.isnan(mean):
+        return round(float(mean), 1), "device: 28-day mean before the prescription"
+    earlier = ((prescription.get("adaptation") or {}).get("features") or {})
+    if isinstance(earlier.get("resting_hr_baseline_bpm"), int | float):
+        return (float(earlier["resting_hr_baseline_bpm"]),
+                str(earlier.get("resting_hr_baseline_source") or "device: an earlier week"))
+    first = rest[:7]
+    first = first[~np.isnan(first)]
+    if len(first):
+        return round(float(np.median(first)), 1), "device: median of the first follow-up week"
+    return None, None
+
+
 def _wearable_features(out: dict[str, Any], prescription: dict[str, Any], days: np.ndarray,
                        values: dict[str, np.ndarray], readiness: str | None) -> None:
     """The wearable features of one patient from their rows (day numbers, parsed columns)."""
-    aerobic = prescription.get("aerobic") or {}
     week = prescribed_week(prescription)
     n_days = len(np.unique(days))
     out["followup_days"] = n_days
     if not n_days:
         return
     issued = _date_number(issue_date(prescription))
-    per_week = 7 / n_days
-    mvpa = np.where(np.isnan(values["mvpa_min"]), 0.0, values["mvpa_min"])
-    if week.get("intensity") == "light" and "light_min" in values:
-        mvpa = mvpa + np.where(np.isnan(values["light_min"]), 0.0, values["light_min"])
-    minutes = float(mvpa.sum()) * per_week
-    weekly = week.get("sessions_per_week", 0) * week.get("minutes_per_session", 0)
-    if weekly:
-        share = round(100 * minutes / weekly, 1)
-        out["aerobic_minutes_pct_of_prescribed"] = share
-        out["aerobic_adherence_pct"] = min(100.0, share)
+    order = np.argsort(days, kind="stable")
+    days = days[order]
+    values = {k: v[order] for k, v in values.items()}
+    valid = worn_days(values, len(days))
+    last = days.max()
+    recent_valid = len(np.unique(days[valid & (days > last - 7)]))
+    out["valid_days"] = recent_valid
+    too_little = recent_valid < ADHERENCE["too_little_data"]["min_valid_days"]
+    out["too_little_data"] = bool(too_little)
     session_len = week.get("minutes_per_session", 0) or 0
-    session_days = mvpa >= max(session_len, 1)
-    out["sessions_completed_per_week"] = round(float(session_days.sum()) * per_week, 2)
-    weeks_with = set(((days[session_days] - issued - 1) // 7).tolist())
-    complete = int(days.max() - issued) // 7  # whole weeks since the prescription
-    out["weeks_missed"] = sum(1 for w in range(complete) if w not in weeks_with)
+    minutes, source = _exercise_minutes(values, week.get("intensity"), session_len)
+    span_weeks = max(1.0, (last - issued) / 7)  # the weeks the data cover, worn or not
+    if minutes is not None:
+        minutes = np.where(valid, minutes, 0.0)
+        session_days = valid & (minutes >= max(session_len, 1))
+        if "logged_sessions" in values:
+            session_days |= valid & (np.nan_to_num(values["logged_sessions"]) >= 1)
+        out["sessions_completed_per_week"] = round(float(session_days.sum()) / span_weeks, 2)
+        weeks_with = set(((days[session_days] - issued - 1) // 7).tolist())
+        complete = int(last - issued) // 7  # whole weeks since the prescription
+        out["weeks_missed"] = sum(1 for w in range(complete) if w not in weeks_with)
+        weekly = week.get("sessions_per_week", 0) * session_len
+        if weekly and not too_little:
+            share = round(100 * _sum_filled(minutes) / span_weeks / weekly, 1)
+            out["aerobic_minutes_pct_of_prescribed"] = share
+            out["aerobic_adherence_pct"] = min(100.0, share)
+            out["adherence_source"] = source
+    if "adherence_source" not in out or out["adherence_source"] is None:
+        out["adherence_source"] = (
+            "unknown: too few valid days" if too_little else
+            "unknown: a light week without a session log" if week.get("intensity") == "light"
+            else "unknown: no exercise minutes recorded" if minutes is None else None)
     out["hrv_readiness"] = readiness
-    ordered = values["resting_hr"][np.argsort(days, kind="stable")]
-    base = aerobic.get("resting_hr_bpm")
-    if base is None:
-        first = ordered[:7]
-        first = first[~np.isnan(first)]
-        base = float(np.median(first)) if len(first) else np.nan
-    recent = ordered[-3:]
+    rest = values.get("resting_hr", np.full(len(days), np.nan))
+    base, base_source = _device_baseline(prescription, rest)
+    out["resting_hr_baseline_bpm"] = base
+    out["resting_hr_baseline_source"] = base_source
+    recent = rest[-3:]
     with np.errstate(invalid="ignore"):
-        out["resting_hr_rise_3d"] = bool(len(recent) == 3 and not np.isnan(recent).any()
-                                         and (recent > float(base) + 10).all())
+        out["resting_hr_rise_3d"] = bool(
+            base is not None and len(recent) == 3 and not np.isnan(recent).any()
+            and (recent > base + ADHERENCE["resting_hr_baseline"]["rise_bpm"]).all())
+
+
+def _exercise_minutes(values: dict[str, np.ndarray], intensity: str | None, session_len: int
+                      ) -> tuple[np.ndarray | None, str | None]:
+    """Each day's minutes of exercise at or above the week's intensity, and what measured
+    them; None when nothing measures exercise at that intensity (a light week without a log)."""
+    logged = values.get("logged_exercise_min")
+    if logged is None and "logged_sessions" in values:
+        logged = values["logged_sessions"] * session_len
+    has_log = logged is not None and bool((~np.isnan(logged)).any())
+    if intensity == "light":
+        if has_log:
+            return np.nan_to_num(logged), "session log"
+        return None, None
+    mvpa = values.get("mvpa_min")
+    has_mvpa = mvpa is not None and bool((~np.isnan(mvpa)).any())
+    if has_mvpa and has_log:
+        return np.fmax(np.nan_to_num(mvpa), np.nan_to_num(logged)), \
+            "device MVPA minutes or the session log, whichever is more"
+    if has_mvpa:
+        return np.nan_to_num(mvpa), "device MVPA minutes"
+    if has_log:
+        return np.nan_to_num(logged), "session log"
+    return None, None

@@ -99,16 +99,23 @@ def test_doing_week_ones_dose_advances_and_more_is_not_adherence_above_100():
 
 def test_a_light_week_never_counts_everyday_movement_as_exercise():
     """Light-activity minutes are everyday movement: 10 minutes of exercise in a week with
-    hours of light activity is not 100 % adherence, and the plan does not advance."""
+    hours of light activity is 10 minutes of exercise, and the plan does not advance."""
     p = base_prescription(fitness_category="functional_disability", mvpa_min_per_week=0.0)
     first = p["this_week"]["aerobic"]
     assert first["intensity"] == "light"
+    weekly = first["sessions_per_week"] * first["minutes_per_session"]
     out = run(p, days([10.0] + [0.0] * 6, light_min=300))
     features = out["adaptation"]["features"]
+    assert features["aerobic_adherence_pct"] == pytest.approx(100 * 10 / weekly, abs=0.1)
+    assert features["adherence_source"] == "device MVPA minutes (above a light week's intensity)"
+    assert out["adaptation"]["decision"] != "advance"
+    # only light-activity minutes: nothing measures the sessions, so adherence is unknown
+    only_light = run(p, days([0.0] * 7, light_min=300).drop(columns="mvpa_min"))
+    features = only_light["adaptation"]["features"]
     assert features["aerobic_adherence_pct"] is None
-    assert features["adherence_source"] == "unknown: a light week without a session log"
-    assert out["adaptation"]["decision"] == "hold"
-    assert any("ADAPT_ADHERENCE_UNKNOWN" in r for r in out["adaptation"]["reasons"])
+    assert features["adherence_source"] == "unknown: no exercise minutes or session log recorded"
+    assert only_light["adaptation"]["decision"] == "hold"
+    assert any("ADAPT_ADHERENCE_UNKNOWN" in r for r in only_light["adaptation"]["reasons"])
 
 
 def test_a_light_week_counts_its_logged_sessions():
@@ -232,7 +239,7 @@ def test_clearance_required_does_not_advance():
     ([{"patient_id": "A", "date": "2026-01-05", "mvpa_min": 10}], "not after the prescription"),
     ([{"patient_id": "A", "date": "2026-01-06", "mvpa_min": 10}] * 2, "more than one row"),
     ([{"patient_id": "B", "date": "2026-01-06", "mvpa_min": 10}], "'B' has no prescription"),
-    ([{"patient_id": "A", "date": "06/01/2026", "mvpa_min": 10}], "is not YYYY-MM-DD"),
+    ([{"patient_id": "A", "date": "06/01/2026", "mvpa_min": 10}], "is not a date precex reads"),
     ([{"patient_id": "A", "date": "2026-01-06", "mvpa_min": "lots"}], "'lots' is not a number"),
 ])
 def test_bad_follow_up_days_are_errors(tmp_path, rows, message, capsys):

@@ -17,13 +17,26 @@ ADAPTATION_FEATURES = (
     "resting_hr_baseline_bpm", "resting_hr_baseline_source",
     "aerobic_adherence_pct", "aerobic_minutes_pct_of_prescribed",
     "sessions_completed_per_week", "weeks_missed",
-    "hrv_readiness", "resting_hr_rise_3d", "symptom_fever", "symptom_new_bone_pain",
-    "symptom_chest_pain", "symptom_dyspnoea", "fatigue_mean", "pain_mean", "red_flags",
+    "hrv_readiness", "resting_hr_rise_3d", "fatigue_mean", "pain_mean", "red_flags",
+    "temperature_max_c", "comments",
 )
+
+
+def adaptation_features() -> tuple[str, ...]:
+    """ADAPTATION_FEATURES and symptom_<name> for every coded flag symptom of
+    resources/adaptation/symptoms.tsv (read here, so the vocabulary stays data)."""
+    import csv
+
+    from precex.paths import resource_path
+
+    with open(resource_path("adaptation", "symptoms.tsv"), encoding="utf-8") as handle:
+        flags = [r["symptom"] for r in csv.DictReader(handle, delimiter="\t")
+                 if r["kind"] == "flag"]
+    return ADAPTATION_FEATURES + tuple(f"symptom_{name}" for name in flags)
 
 
 def rule_features() -> dict[str, frozenset[str]]:
     from precex.profile.host import known_features
 
     return {"prescription": frozenset(known_features()),
-            "adaptation": frozenset(ADAPTATION_FEATURES)}
+            "adaptation": frozenset(adaptation_features())}

@@ -35,6 +35,7 @@ checkpoint split_followup:
         code=get_code_digest("split_followup.py"),
         shards=SHARDS,
         reference_date=CFG["reference_date"],
+        date_format=CFG["date_format"],
         weeks=len(WEEKS),
     script:
         "../scripts/split_followup.py"
@@ -96,6 +97,7 @@ rule adapt_shard:
         fhir_bundle_type=CFG["fhir_bundle_type"],
         fhir_identifier_system=CFG["fhir_identifier_system"],
         care_team_phone=CFG["care_team_phone"],
+        date_format=CFG["date_format"],
     script:
         "../scripts/adapt_shard.py"
 

@@ -128,6 +128,21 @@ def last_infusion_by(calendar: dict[str, Any] | None, day: dt.date, given: str) 
     return max(given or "", last.isoformat())
 
 
+def picture_place(name: str) -> tuple[str, str, str | None]:
+    """Where a follow-up value goes in the picture: its column, its date column, and the
+    safety input whose state it sets (None for a marker without one)."""
+    from precex.blood.catalogue import load_catalogue
+
+    if name in BLOOD_COLUMNS:
+        return BLOOD_COLUMNS[name], f"{name}_date", name
+    if name == "lvef":
+        return "lvef_pct", "lvef_date", "lvef"
+    if name == "temperature":
+        return "temperature_c", "temperature_date", "fever"
+    marker = load_catalogue()[name]
+    return f"{name}_{marker.column_unit}", f"{name}_date", None
+
+
 def weekly_picture(prescription: dict[str, Any], counts: dict[str, dict[str, Any]],
                    week_end: dt.date) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The patient's clinical picture as of the week's end: the plan's own picture (the
@@ -144,13 +159,16 @@ def weekly_picture(prescription: dict[str, Any], counts: dict[str, dict[str, Any
     newer = {name: entry for name, entry in counts.items()
              if name not in in_force or entry["date"] >= in_force[name]["date"]}
     in_force.update(newer)
-    row = {k: v for k, v in picture.items() if k not in {f"{n}_state" for n in newer}}
+    places = {name: picture_place(name) for name in newer}
+    row = {k: v for k, v in picture.items()
+           if k not in {f"{state}_state" for _, _, state in places.values() if state}}
     for name, entry in newer.items():
+        column, date_column, state = places[name]
         value = entry.get("value")
-        row[BLOOD_COLUMNS[name]] = np.nan if value is None else value
-        row[f"{name}_date"] = entry["date"]
-        if entry.get("state") == "rejected":
-            row[f"{name}_state"] = "rejected"
+        row[column] = np.nan if value is None else value
+        row[date_column] = entry["date"]
+        if state and entry.get("state") == "rejected":
+            row[f"{state}_state"] = "rejected"
     given = str(picture.get("last_infusion_date") or "")
     rolled = last_infusion_by(prescription.get("treatment_calendar"), week_end, given)
     if rolled:
@@ -175,8 +193,9 @@ def prescribe_weeks(items: Mapping[str, WeekInput], rulebase: RuleBase
     frame = with_safety_inputs(pd.DataFrame([rows[pid] for pid in ids], index=ids))
     for pid in ids:  # a same-day conflict is flagged, as in the baseline table
         for name, entry in in_force[pid].items():
-            if entry.get("state") == "conflicting":
-                frame.loc[pid, f"{name}_state"] = "conflicting"
+            state = picture_place(name)[2]
+            if entry.get("state") == "conflicting" and state:
+                frame.loc[pid, f"{state}_state"] = "conflicting"
     rule_list = rulebase.prescription_rules()
     masks = np.column_stack([evaluate(r.when, frame) for r in rule_list])
     records = frame.to_dict("records")
@@ -258,9 +277,10 @@ def _with_adaptation(plan: dict[str, Any], item: WeekInput, fired: list[Rule],
             plan["referrals"].append(rule.effect["referral"])
         if rule.effect.get("note") and rule.effect["note"] not in plan["notes"]:
             plan["notes"].append(rule.effect["note"])
-    for name, entry in counts.items():  # each count with its own date and source
-        if name in plan["safety_inputs"]:
-            plan["safety_inputs"][name].update(
+    for name, entry in counts.items():  # each value with its own date and source
+        state = picture_place(name)[2]
+        if state in plan["safety_inputs"]:
+            plan["safety_inputs"][state].update(
                 {"date": entry["date"], "source": entry.get("source", "")})
     changes, recheck_trace = _cap_changes(plan, prescription, rulebase, record, counts,
                                           number, item.data_through)

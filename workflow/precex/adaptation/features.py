@@ -9,10 +9,11 @@
   above / that week's prescribed aerobic minutes x 100, at most 100 (the week that was
   prescribed, this_week: week 1's lighter dose when issued, never the week-12 target). A
   moderate or vigorous week counts device MVPA (or exercise) minutes, or logged session
-  minutes; a light week counts only logged sessions (logged_exercise_min, or logged_sessions x
-  the session length): a watch's light-activity minutes are everyday movement, so without a
-  log a light week's adherence is unknown. Minutes are summed over valid days and divided by
-  the weeks the data span (a day not worn counts as no exercise, never as an average day).
+  minutes; a light week counts logged sessions (logged_exercise_min, or logged_sessions x the
+  session length), else MVPA minutes (above its intensity). A watch's light-activity minutes
+  are everyday movement and never count; with neither measure adherence is unknown. Minutes
+  are summed over valid days and divided by the weeks the data span (a day not worn counts as
+  no exercise, never as an average day).
   aerobic_minutes_pct_of_prescribed keeps the uncapped share; adherence_source names the
   measure;
 - sessions_completed_per_week: valid days with those minutes >= the prescribed session length
@@ -37,19 +38,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from precex.adaptation.followup import red_flag_symptoms, red_flag_terms, symptoms_of_kind
 from precex.config import load_yaml
 from precex.io.tokens import FALSE_WORDS, NUMERIC_MISSING, TRUE_WORDS, parse_bools
 from precex.paths import resource_path
 from precex.problems import InputError, Problem
-from precex.rule_features import ADAPTATION_FEATURES
+from precex.rule_features import adaptation_features as _feature_names
 from precex.wearables.features import hrv_readiness
 
-SYMPTOM_FLAGS = ("fever", "new_bone_pain", "chest_pain", "dyspnoea")
+# The coded symptoms a follow-up symptom table may carry (resources/adaptation/symptoms.tsv).
+SYMPTOM_FLAGS = symptoms_of_kind("flag")
+RED_FLAGS = red_flag_symptoms()
+FEVER_C = 38.0  # as the baseline reads temperature_c (precex.profile.safety_inputs)
+FAHRENHEIT_ABOVE = 45.0  # no living patient is 45 C: a higher value is read as F
 # The follow-up wearable columns read as numbers (and validated), and the wear flag.
 NUMBER_COLUMNS = ("mvpa_min", "light_min", "resting_hr", "hrv_rmssd_ms", "steps", "wear_min",
                   "logged_sessions", "logged_exercise_min")
 ADHERENCE = load_yaml(resource_path("adaptation", "adherence.yaml"))
-SYMPTOM_SCORES = ("fatigue", "pain")
+SYMPTOM_SCORES = symptoms_of_kind("score")
+FEATURE_NAMES = _feature_names()
+TEMPERATURE_C = (30.0, 45.0)  # plausible body temperatures once F is converted
 _TRUE = TRUE_WORDS
 _FALSE = FALSE_WORDS | {""}  # a blank symptom flag: not reported
 
@@ -99,8 +107,10 @@ def validate_days(frame: pd.DataFrame, source: str, issued: dict[str, dt.date],
     day = pd.to_datetime(df["date"].astype(str).str.strip(), format="%Y-%m-%d", errors="coerce")
     for r in df[day.isna()].itertuples():
         # Naming the patient excludes them: a lost day would change their adherence.
-        problems.append(Problem(source, f"date '{r.date}' is not YYYY-MM-DD.",
-                                "write dates as YYYY-MM-DD.", row=int(r.row), column="date",
+        problems.append(Problem(source, f"date '{r.date}' is not a date precex reads.",
+                                "write dates as YYYY-MM-DD (month- or day-first dates are "
+                                "read when the config's date_format says which).",
+                                row=int(r.row), column="date",
                                 patient_id=r.patient_id if r.patient_id in issued else None,
                                 stage="adaptation"))
     df = df.assign(day=day.dt.date)
@@ -243,6 +253,10 @@ def shard_adaptation_features(prescriptions: dict[str, dict[str, Any]],
             if score in symptoms:
                 text, values, bad = _parse_numbers(symptoms[score])
                 scores[score] = (text.to_numpy(), values.to_numpy(dtype=float), bad)
+        temperature = (_temperatures(symptoms["temperature_c"]) if "temperature_c" in symptoms
+                       else None)
+        comments = (symptoms["comments"].astype("string").fillna("").astype(str).str.strip()
+                    .to_numpy() if "comments" in symptoms else None)
     empty = np.zeros(0, dtype=np.int64)
     out: dict[str, dict[str, Any]] = {}
     failed: dict[str, list[Problem]] = {}
@@ -263,11 +277,11 @@ def shard_adaptation_features(prescriptions: dict[str, dict[str, Any]],
                                     int(wear_rows[at]))
         if problem is None and symptoms is not None:
             problem = _symptom_problem(sym_at.get(pid, empty), symptoms, sym_rows, flags,
-                                       scores, symptoms_source)
+                                       scores, symptoms_source, temperature)
         if problem is not None:
             failed[pid] = [problem]
             continue
-        features = {name: None for name in ADAPTATION_FEATURES}
+        features = dict.fromkeys(FEATURE_NAMES)
         values = {c: v[1][mine] for c, v in numbers.items() if v[0] is not None}
         if worn is not None:
             values["worn"] = np.where(bad_worn[mine], np.nan, worn[mine].astype(float))
@@ -275,14 +289,9 @@ def shard_adaptation_features(prescriptions: dict[str, dict[str, Any]],
         if symptoms is not None:
             theirs = sym_at.get(pid, empty)
             their_days = sym_days[theirs]
-            named = []
-            for flag, (truth, _) in flags.items():
-                hits = truth[theirs]
-                features[f"symptom_{flag}"] = bool(hits.any())
-                if hits.any():
-                    first = np.datetime64(int(their_days[hits].min()), "D").astype(str)
-                    named.append(f"{flag.replace('_', ' ')} on {first}")
-            features["red_flags"] = "; ".join(named) or None
+            _symptom_features(features, their_days, {f: t[theirs] for f, (t, _) in flags.items()},
+                              None if temperature is None else temperature[0][theirs],
+                              None if comments is None else comments[theirs])
             recent = their_days > their_days.max() - 7 if len(theirs) else np.zeros(0, bool)
             for score, (_, values, _) in scores.items():
                 last_week = values[theirs][recent]
@@ -293,10 +302,58 @@ def shard_adaptation_features(prescriptions: dict[str, dict[str, Any]],
     return out, failed
 
 
+def _temperatures(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(degrees C, text, not a number) per cell: a value above 45 is read as F."""
+    text, values, bad = _parse_numbers(series)
+    celsius = values.to_numpy(dtype=float)
+    fahrenheit = celsius > FAHRENHEIT_ABOVE
+    celsius = np.where(fahrenheit, (celsius - 32) * 5 / 9, celsius)
+    return celsius, text.to_numpy(), bad
+
+
+def _day_text(day: int) -> str:
+    return str(np.datetime64(int(day), "D").astype(str))
+
+
+def _symptom_features(out: dict[str, Any], days: np.ndarray, flags: dict[str, np.ndarray],
+                      temperature: np.ndarray | None, comments: np.ndarray | None) -> None:
+    """symptom_<name> for every coded symptom given, the week's highest temperature, the
+    comments (for the reviewer) and red_flags: each red flag with its first day and how it
+    was reported (a flag column, a temperature, a comment)."""
+    hits = {name: (truth, "") for name, truth in flags.items()}
+    if temperature is not None:
+        with np.errstate(invalid="ignore"):
+            fever = temperature >= FEVER_C
+        known = ~np.isnan(temperature)
+        out["temperature_max_c"] = round(float(temperature[known].max()), 1) if known.any() \
+            else None
+        if fever.any():
+            before = hits.get("fever", (np.zeros(len(days), bool), ""))[0]
+            hits["fever"] = (before | fever, f" ({out['temperature_max_c']:g} C)")
+    if comments is not None:
+        shown = [f"{_day_text(d)}: {c}" for d, c in zip(days, comments, strict=True) if c]
+        out["comments"] = " | ".join(shown) or None
+        for i, text in enumerate(comments):
+            for name in red_flag_terms(text) if text else []:
+                truth = hits.get(name, (np.zeros(len(days), bool), ""))[0].copy()
+                if not truth[i]:
+                    truth[i] = True
+                    hits[name] = (truth, " (in a comment)")
+    named = []
+    for name, (truth, how) in hits.items():
+        out[f"symptom_{name}"] = bool(truth.any())
+        if truth.any() and name in RED_FLAGS:
+            named.append((int(days[truth].min()), f"{name.replace('_', ' ')}{how} on "
+                          f"{_day_text(int(days[truth].min()))}"))
+    out["red_flags"] = "; ".join(text for _, text in sorted(named)) or None
+
+
 def _symptom_problem(mine: np.ndarray, symptoms: pd.DataFrame, rows: np.ndarray,
                      flags: dict[str, tuple[np.ndarray, np.ndarray]],
                      scores: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
-                     source: str) -> Problem | None:
+                     source: str,
+                     temperature: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                     ) -> Problem | None:
     """The first problem of one patient's symptom rows, in adaptation_features' order."""
     for flag, (_, bad) in flags.items():
         hits = np.flatnonzero(bad[mine])
@@ -315,6 +372,20 @@ def _symptom_problem(mine: np.ndarray, symptoms: pd.DataFrame, rows: np.ndarray,
             return Problem(source, f"{score} {symptoms[score].iloc[at]} is outside 0-10.",
                            "give a 0-10 score.", row=int(rows[at]), column=score,
                            stage="adaptation")
+    if temperature is not None:
+        celsius, text, bad = temperature
+        hits = np.flatnonzero(bad[mine])
+        if len(hits):
+            at = mine[hits[0]]
+            return _number_problem(text[at], source, "temperature_c", int(rows[at]))
+        with np.errstate(invalid="ignore"):
+            odd = np.flatnonzero((celsius[mine] < TEMPERATURE_C[0])
+                                 | (celsius[mine] > TEMPERATURE_C[1]))
+        if len(odd):
+            at = mine[odd[0]]
+            return Problem(source, f"temperature {text[at]} is not a body temperature (read "
+                           f"as {celsius[at]:.1f} C).", "give degrees C (or F).",
+                           row=int(rows[at]), column="temperature_c", stage="adaptation")
     return None
 
 
@@ -398,8 +469,7 @@ def _wearable_features(out: dict[str, Any], prescription: dict[str, Any], days: 
     if "adherence_source" not in out or out["adherence_source"] is None:
         out["adherence_source"] = (
             "unknown: too few valid days" if too_little else
-            "unknown: a light week without a session log" if week.get("intensity") == "light"
-            else "unknown: no exercise minutes recorded" if minutes is None else None)
+            "unknown: no exercise minutes or session log recorded" if minutes is None else None)
     out["hrv_readiness"] = readiness
     rest = values.get("resting_hr", np.full(len(days), np.nan))
     base, base_source = _device_baseline(prescription, rest)
@@ -415,22 +485,23 @@ def _wearable_features(out: dict[str, Any], prescription: dict[str, Any], days: 
 def _exercise_minutes(values: dict[str, np.ndarray], intensity: str | None, session_len: int
                       ) -> tuple[np.ndarray | None, str | None]:
     """Each day's minutes of exercise at or above the week's intensity, and what measured
-    them; None when nothing measures exercise at that intensity (a light week without a log)."""
+    them; None when nothing does. Light-activity minutes never count (everyday movement); a
+    light week counts its session log, else the device's MVPA minutes (above a light
+    intensity, so at or above the week's: the documented surrogate)."""
     logged = values.get("logged_exercise_min")
     if logged is None and "logged_sessions" in values:
         logged = values["logged_sessions"] * session_len
     has_log = logged is not None and bool((~np.isnan(logged)).any())
-    if intensity == "light":
-        if has_log:
-            return np.nan_to_num(logged), "session log"
-        return None, None
     mvpa = values.get("mvpa_min")
     has_mvpa = mvpa is not None and bool((~np.isnan(mvpa)).any())
+    if intensity == "light" and has_log:
+        return np.nan_to_num(logged), "session log"
     if has_mvpa and has_log:
         return np.fmax(np.nan_to_num(mvpa), np.nan_to_num(logged)), \
             "device MVPA minutes or the session log, whichever is more"
     if has_mvpa:
-        return np.nan_to_num(mvpa), "device MVPA minutes"
+        return np.nan_to_num(mvpa), ("device MVPA minutes (above a light week's intensity)"
+                                     if intensity == "light" else "device MVPA minutes")
     if has_log:
         return np.nan_to_num(logged), "session log"
     return None, None

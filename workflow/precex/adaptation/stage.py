@@ -23,6 +23,7 @@ from precex.adaptation.features import (
     shard_hrv_readiness,
     validate_days,
 )
+from precex.adaptation.followup import normalise_followup
 from precex.io.files import (
     json_dumps,
     read_delimited,
@@ -59,18 +60,30 @@ def last_days(*frames: pd.DataFrame | None) -> dict[str, dt.date]:
     return days.dropna(subset=["day"]).groupby("patient_id")["day"].max().to_dict()
 
 
+def read_normalised(path: str, what: str, source: str | None = None,
+                    date_format: str = "ISO") -> tuple[pd.DataFrame, list[Problem]]:
+    """A follow-up table with precex's headers, IDs and dates (precex.adaptation.followup),
+    and a data issue for each column it does not read. A shard's slice is read again the same
+    way (already normalised: nothing changes)."""
+    return normalise_followup(read_table(path, what), source or path, what, date_format)
+
+
 def read_followup(wearables_path: str, symptoms_path: str | None, issued: dict[str, dt.date],
-                  wearables_source: str | None = None, symptoms_source: str | None = None
+                  wearables_source: str | None = None, symptoms_source: str | None = None,
+                  date_format: str = "ISO"
                   ) -> tuple[pd.DataFrame, pd.DataFrame | None, list[Problem]]:
     """The follow-up wearable (and symptom) days, validated against each patient's date.
     Problems name the *_source files (default: the paths read), e.g. the user's file when a
     shard's slice of it is read."""
-    wear, problems = validate_days(read_table(wearables_path, "wearables"),
-                                   wearables_source or wearables_path, issued, "wearables")
+    frame, problems = read_normalised(wearables_path, "wearables", wearables_source,
+                                      date_format)
+    wear, found = validate_days(frame, wearables_source or wearables_path, issued, "wearables")
+    problems += found
     sym = None
     if symptoms_path:
-        sym, found = validate_days(read_table(symptoms_path, "symptoms"),
-                                   symptoms_source or symptoms_path, issued, "symptoms")
+        frame, found = read_normalised(symptoms_path, "symptoms", symptoms_source, date_format)
+        problems += found
+        sym, found = validate_days(frame, symptoms_source or symptoms_path, issued, "symptoms")
         problems += found
     return wear, sym, problems
 
@@ -126,6 +139,7 @@ class SplitParams:
     shards: dict[str, list[str]]
     reference_date: str = ""  # the batch's: week N is days 7(N-1)+1 .. 7N after it
     weeks: int = 12
+    date_format: str = "ISO"  # the site's order for month- or day-first dates (config)
 
 
 FOLLOWUP_KINDS = ("wearables", "symptoms", "blood", "patients")
@@ -169,7 +183,11 @@ def split_followup(*, inputs: SplitInputs, outputs: SplitOutputs, params: SplitP
               "blood": inputs.blood}
     headers: dict[str, list[str]] = {}  # a week without rows keeps the table's columns
     for what, path in tables.items():
-        frame = read_table(path, what) if path else pd.DataFrame(columns=["patient_id", "date"])
+        if path:
+            frame, found = read_normalised(path, what, date_format=params.date_format)
+            problems += found
+        else:
+            frame = pd.DataFrame(columns=["patient_id", "date"])
         frame = require_day_columns(frame, path or "", what)
         frame = frame.assign(**{SOURCE_ROW: range(1, len(frame) + 1)})
         headers[what] = list(frame.columns)
@@ -256,6 +274,7 @@ class ShardParams:
     care_team_phone: str = ""
     week: int = 1
     blood_source: str | None = None
+    date_format: str = "ISO"
 
 
 def _previous_name(pid: str, week: int) -> str:
@@ -285,13 +304,16 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
     issued = {pid: issue_date(p) for pid, p in prescriptions.items()}
     symptoms = inputs.followup_symptoms if params.symptoms_source else None
     wear, sym, problems = read_followup(inputs.followup_wearables, symptoms, issued,
-                                        params.wearables_source, params.symptoms_source)
+                                        params.wearables_source, params.symptoms_source,
+                                        params.date_format)
     counts: dict[str, dict[str, Any]] = {}
     if inputs.followup_blood and params.blood_source:
         from precex.adaptation.blood_recheck import newest_counts, read_followup_counts
 
-        rows, found = read_followup_counts(read_table(inputs.followup_blood, "blood"),
-                                           params.blood_source, issued)
+        table, _ = read_normalised(inputs.followup_blood, "blood", params.blood_source,
+                                   params.date_format)
+        rows, found = read_followup_counts(table, params.blood_source, issued,
+                                           params.date_format)
         problems += found
         counts = newest_counts(rows, params.blood_source)
     rulebase = load_rulebase(inputs.rulebase, rule_features())

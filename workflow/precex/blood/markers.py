@@ -105,7 +105,7 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
                                 patient_id=r.patient_id or None, stage="blood",
                                 excludes=False))
         rejected_rows.append({"patient_id": r.patient_id, "marker": r.canonical,
-                              "date": r.date_parsed, "reason": message})
+                              "date": r.date_parsed, "reason": message, "row": int(r.row)})
 
     def reject(mask: pd.Series, message: str, fix: str, column: str) -> None:
         for r in df.loc[mask].itertuples():
@@ -211,7 +211,8 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
     })
     out, conflict_problems = _resolve_conflicts(out)
     problems += conflict_problems
-    rejected = pd.DataFrame(rejected_rows, columns=["patient_id", "marker", "date", "reason"])
+    rejected = pd.DataFrame(rejected_rows, columns=["patient_id", "marker", "date", "reason",
+                                                    "row"])
     rejected["date"] = pd.to_datetime(rejected["date"]).dt.date
     return out.reset_index(drop=True), problems, rejected
 

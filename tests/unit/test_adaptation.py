@@ -420,13 +420,14 @@ def test_a_stop_schedules_no_session_and_holds_the_order_naming_the_red_flag(tmp
     assert bundle["entry"][0]["resource"]["status"] == "on-hold"
     request = bundle["entry"][1]["resource"]
     assert request["status"] == "on-hold"
-    assert "fever on 2026-01-07" in request["patientInstruction"]
+    assert "fever on Wed 7 Jan" in request["patientInstruction"]  # as patients read dates
     assert out["adaptation"]["reasons"][0] == "red flag: fever on 2026-01-07"
     from precex.reporting.handout import render_handout
 
     page = render_handout(out, "020 7946 0000")
     urgent = page[page.index('id="handout-urgent"'):]
-    assert "you reported fever on 2026-01-07" in urgent
+    assert "you reported fever on Wed 7 Jan" in urgent
+    assert "<title>Your exercise plan - week 1 (weekly update 1)" in page
     assert "Call your oncology team today on 020 7946 0000" in urgent
     assert "shorter, easier session" not in page and 'id="handout-sessions"' not in page
 

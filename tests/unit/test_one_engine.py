@@ -207,3 +207,27 @@ def test_worse_follow_up_data_never_relaxes_a_week(profile, data, a, b, worse_in
     assert worse["adaptation"]["current_week"] <= better["adaptation"]["current_week"]
     assert (worse["this_week"] or {}).get("weekly_met_minutes", 0) <= (
         better["this_week"] or {}).get("weekly_met_minutes", 0)
+
+
+def test_the_report_shows_each_value_with_its_own_date_and_only_the_caps_in_force():
+    from precex.reporting.patient import key_measurements, report_context
+
+    base = baseline(platelets_10e9_l=35.0)
+    assert any(t["rule_id"] == "SAFETY_PLATELETS_20_50" and t["applied"] for t in base["trace"])
+    recovered = week(base, platelets=count(180.0, "2026-01-09"))
+    shown = dict(key_measurements(base["picture"], recovered))
+    assert shown["Platelets"] == "180 x10^9/L, 2026-01-09, lab.tsv row 1"
+    profile = {"domains": {}, "features": base["picture"]}
+    context = report_context(profile, recovered, {})
+    assert "SAFETY_PLATELETS_20_50" not in {t["rule_id"] for t in context["safety"]}
+    lifted = [t for t in recovered["trace"] if t["rule_id"] == "SAFETY_PLATELETS_20_50"]
+    assert lifted and not lifted[0]["applied"]  # in the trace as lifted, not as a flag
+
+
+def test_a_weekly_handout_names_its_own_week():
+    from precex.reporting.handout import render_handout
+
+    one = week(baseline())
+    page = render_handout(one)
+    assert "<title>Your exercise plan - week 2 (weekly update 1) - A</title>" in page
+    assert "week 2 of 12" in page

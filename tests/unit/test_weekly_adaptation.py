@@ -182,3 +182,68 @@ def test_a_count_names_its_file_not_where_the_batch_lives():
                            "date": [dt.date(2026, 1, 21)], "state": ["measured"], "row": [3]})
     entry = newest_counts(counts, "/data/site/batch7/followup_blood.tsv")["A"]["platelets"]
     assert entry["source"] == "followup_blood.tsv row 3"
+
+
+def test_a_red_flag_is_acted_on_in_the_run_that_receives_it(tmp_path):
+    """Chest pain reported on Friday 16 January, in the middle of follow-up week 2 (data
+    through that Friday): this run's week-2 plan stops, dated that Friday, in the plan, the
+    handout, the FHIR bundle and the review queue - not the next week's."""
+    import json
+
+    from precex.adaptation.stage import ShardInputs, ShardOutputs, ShardParams, run_shard
+    from precex.paths import resource_path
+    from precex.prescription.review import latest_weeks
+
+    base, _ = prescribed()
+    (tmp_path / "rx").mkdir()
+    (tmp_path / "rx" / "A.json").write_text(json.dumps(base))
+    days = [REF + dt.timedelta(days=d) for d in range(1, 12)]  # through Fri 16 Jan
+    wear = pd.DataFrame({"Patient ID": "A", "Date": [d.strftime("%Y/%m/%d") for d in days],
+                         "Intensity Minutes": 30, "Resting HR": 60})
+    wear_path = tmp_path / "garmin.csv"
+    wear.to_csv(wear_path, index=False)
+    symptoms = pd.DataFrame({"patient_id": ["A", "A"], "date": ["2026-01-08", "2026-01-16"],
+                             "chest_pain": ["no", "yes"]})
+    sym_path = tmp_path / "epro.tsv"
+    symptoms.to_csv(sym_path, sep="\t", index=False)
+    folder = tmp_path / "shard" / "followup"
+    tables = [str(folder / f"week-{w}.{k}.tsv") for w in (1, 2) for k in FOLLOWUP_KINDS]
+    split_followup(inputs=SplitInputs(wearables=str(wear_path), symptoms=str(sym_path)),
+                   outputs=SplitOutputs(tables=tables, problems=str(tmp_path / "split.tsv")),
+                   params=SplitParams(shards={"shard": ["A"]}, reference_date=REF.isoformat(),
+                                      weeks=2))
+    summary = tmp_path / "summary.tsv"
+    pd.DataFrame({"patient_id": ["A"]}).to_csv(summary, sep="\t", index=False)
+    results = tmp_path / "results" / "adaptations" / "prescriptions"
+    previous = tmp_path / "rx"
+    for week in (1, 2):
+        out = tmp_path / f"week{week}"
+        run_shard(inputs=ShardInputs(
+            summary=str(summary), profiles=str(tmp_path / "profiles"),
+            prescriptions=str(previous),
+            followup_wearables=str(folder / f"week-{week}.wearables.tsv"),
+            followup_symptoms=str(folder / f"week-{week}.symptoms.tsv"),
+            patients=str(folder / f"week-{week}.patients.tsv"),
+            rulebase=str(resource_path("rules", "rulebase.yaml")), provenance=""),
+            outputs=ShardOutputs(adaptations=str(out / "adaptations"),
+                                 reports=str(out / "reports"), table=str(out / "t.tsv"),
+                                 exclusions=str(out / "e.tsv"), problems=str(out / "p.tsv"),
+                                 handouts=str(out / "handouts")),
+            params=ShardParams(wearables_source=str(wear_path), symptoms_source=str(sym_path),
+                               week=week, care_team_phone="020 7946 0000"))
+        previous = out / "adaptations"
+    plan = json.loads((previous / "A.week-2.json").read_text())
+    assert plan["adaptation"]["decision"] == "stop"
+    assert plan["adaptation"]["data_through"] == "2026-01-16"
+    assert plan["adaptation"]["features"]["red_flags"] == "chest pain on 2026-01-16"
+    assert plan["schedule"][0]["date"] == "2026-01-17"  # from the day after the report
+    handout = (tmp_path / "week2" / "handouts" / "A.week-2.html").read_text()
+    assert "you reported chest pain on Fri 16 Jan" in handout
+    bundle = json.loads((previous / "A.week-2.fhir.json").read_text())
+    assert bundle["entry"][0]["resource"]["status"] == "on-hold"
+    assert "chest pain on Fri 16 Jan" in bundle["entry"][1]["resource"]["patientInstruction"]
+    results.mkdir(parents=True)
+    for path in previous.glob("A.week-2*"):
+        (results / path.name).write_text(path.read_text())
+    row = latest_weeks(tmp_path / "results", {})["A"]
+    assert row["status"] == "stopped" and "chest pain on 2026-01-16" in row["needs"]

@@ -35,3 +35,17 @@ def iso_date(text: str) -> str | None:
         return None
     day = pd.to_datetime("-".join(match.groups()), format="%Y-%m-%d", errors="coerce")
     return None if pd.isna(day) else day.date().isoformat()
+
+
+def day_label(date: str) -> str:
+    """'Mon 5 Jan': the weekday and the date as people write them (no ISO dates)."""
+    day = pd.Timestamp(date[:10]).date()
+    return f"{day.strftime('%a')} {day.day} {day.strftime('%b')}"
+
+
+_ISO_IN_TEXT = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
+
+
+def patient_dates(text: str) -> str:
+    """The text with every ISO date written as patients read dates ('fever on Fri 9 Jan')."""
+    return _ISO_IN_TEXT.sub(lambda m: day_label(m.group(1)), text)

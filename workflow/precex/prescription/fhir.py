@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from precex.io.dates import patient_dates
 from precex.prescription.fhir_check import BundleCheck
 from precex.prescription.signoff import SIGNED_STATES, effective_signoff
 
@@ -117,7 +118,8 @@ def _lines(p: dict[str, Any]) -> list[str]:
         lines.append("No exercise sessions: " + p["status"].replace("_", " "))
     stop = p.get("adaptation") or {}
     if stop.get("decision") == "stop":
-        flag = (stop.get("features") or {}).get("red_flags") or "a red-flag symptom"
+        flag = patient_dates((stop.get("features") or {}).get("red_flags")
+                             or "a red-flag symptom")
         lines = [f"STOP - do not exercise: {flag}. Call the oncology team today; no session "
                  "until the treating team has cleared the patient"]
     return lines

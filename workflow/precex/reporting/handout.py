@@ -18,6 +18,7 @@ import functools
 import uuid
 from typing import Any
 
+from precex.io.dates import day_label, patient_dates
 from precex.prescription.signoff import SIGNED_STATES, effective_signoff
 
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://precex.invalid/handout")
@@ -75,12 +76,6 @@ NO_SESSIONS = {
 }
 
 
-def day_label(date: str) -> str:
-    """'Mon 5 Jan': the weekday and the date as people write them (no ISO dates)."""
-    day = dt.date.fromisoformat(date)
-    return f"{day.strftime('%a')} {day.day} {day.strftime('%b')}"
-
-
 def modes_text(modes: list[str]) -> str:
     """'An exercise bike or a recumbent bike': the week's aerobic modes in words."""
     words = [MODE_WORDS.get(m, m) for m in modes] or ["an exercise bike"]
@@ -134,7 +129,8 @@ def handout_context(p: dict[str, Any], care_team_phone: str = "") -> dict[str, A
     urgent = ""
     adaptation = p.get("adaptation") or {}
     if adaptation.get("decision") == "stop":  # which symptom, which day, and what to do now
-        flag = (adaptation.get("features") or {}).get("red_flags") or "a warning sign"
+        flag = patient_dates((adaptation.get("features") or {}).get("red_flags")
+                             or "a warning sign")
         urgent = (f"Please stop exercising: you reported {flag}. Call your oncology team "
                   "today" + (f" on {care_team_phone}" if care_team_phone else "")
                   + ", and do not exercise again until they say you can.")
@@ -157,7 +153,11 @@ def handout_context(p: dict[str, Any], care_team_phone: str = "") -> dict[str, A
     exercises = [e["name"] for e in (p.get("resistance") or {}).get("exercises", [])]
     schedule = p.get("schedule") or []
     start = schedule[0]["date"] if schedule else p["engine"]["reference_date"]
+    # The week of the plan the page shows (the baseline's week 1, a weekly plan's own week).
+    plan_week = ((p.get("this_week") or {}).get("week")
+                 or (adaptation.get("position") or {}).get("week") or 1)
     return {"p": p, "first": first, "urgent": urgent, "days": days, "exercises": exercises,
+            "plan_week": plan_week, "update": adaptation.get("week"),
             "week_start": day_label(start) + f" {dt.date.fromisoformat(start).year}",
             "efforts": effort_rows(days), "phone": care_team_phone,
             "rir": ((p.get("this_week") or {}).get("resistance") or {}).get("reps_in_reserve"),

@@ -81,13 +81,19 @@ def key_measurements(features: dict[str, Any], prescription: dict[str, Any]
                                 ("hemoglobin", "Haemoglobin", "g/dL"),
                                 ("neutrophils", "Neutrophils", "x10^9/L")):
         entry = inputs.get(marker) or {}
-        date = f.get(f"{marker}_date")
+        # Each value with its own date and source: a weekly count is not the baseline's.
+        date = entry.get("date") or f.get(f"{marker}_date")
         state = entry.get("state")
         flag = f" ({state})" if state in ("conflicting", "stale", "rejected") else ""
-        add(label, entry.get("value"), unit, (f", {date}" if date else "") + flag)
-    lvef, base = f.get("lvef_pct"), f.get("lvef_baseline_pct")
+        source = f", {entry['source']}" if entry.get("source") and entry.get("date") else ""
+        add(label, entry.get("value"), unit, (f", {date}" if date else "") + source + flag)
+    lvef_entry = inputs.get("lvef") or {}
+    lvef = lvef_entry.get("value") if lvef_entry.get("value") is not None else f.get("lvef_pct")
+    base = f.get("lvef_baseline_pct")
     baseline = quantity(base, "%", 1, missing="")
-    add("LVEF", lvef, "%", f" (baseline {baseline})" if baseline else "")
+    lvef_date = lvef_entry.get("date") or f.get("lvef_date")
+    add("LVEF", lvef, "%", (f", {lvef_date}" if lvef_date else "")
+        + (f" (baseline {baseline})" if baseline else ""))
     sbp, dbp = number(f.get("systolic_bp"), 0, missing=""), number(f.get("diastolic_bp"), 0,
                                                                     missing="")
     if sbp:
@@ -286,7 +292,9 @@ def signoff_text(prescription: dict[str, Any]) -> dict[str, str]:
 def report_context(profile: dict[str, Any], prescription: dict[str, Any],
                    provenance: dict[str, Any]) -> dict[str, Any]:
     trace = prescription.get("trace", [])
-    safety = [t for t in trace if t["kind"] == "safety"]
+    # The caps in force: a weekly plan's trace also records caps lifted that week (not
+    # applied), which are not shown as active flags.
+    safety = [t for t in trace if t["kind"] == "safety" and t["applied"]]
     evidence = [t for t in trace if t["applied"] and t["kind"] in ("base", "modifier")
                 and t["grade"] != "H"]
     hypotheses = [a for a in prescription.get("annotations", []) if a["grade"] == "H"]

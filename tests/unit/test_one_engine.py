@@ -231,3 +231,32 @@ def test_a_weekly_handout_names_its_own_week():
     page = render_handout(one)
     assert "<title>Your exercise plan - week 2 (weekly update 1) - A</title>" in page
     assert "week 2 of 12" in page
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.booleans()), min_size=7, max_size=7),
+       st.sets(st.integers(0, 6), min_size=1), st.booleans())
+def test_fewer_worn_days_never_relax_a_week(days, unworn, light):
+    """The same week with some days not worn (the device's flag false): never a higher
+    adherence, never a further step along the plan."""
+    from precex.adaptation.features import adaptation_features, validate_days
+
+    base = baseline(**({"fitness_category": "functional_disability",
+                        "mvpa_min_per_week": 0.0} if light else {}))
+    rows = [{"patient_id": "A", "date": (REF + dt.timedelta(days=i + 1)).isoformat(),
+             "mvpa_min": m, "resting_hr": 60, "logged_sessions": int(s), "worn": "true"}
+            for i, (m, s) in enumerate(days)]
+    fewer = [dict(r, worn="false") if i in unworn else r for i, r in enumerate(rows)]
+    plans = {}
+    for name, table in (("all", rows), ("fewer", fewer)):
+        wear, problems = validate_days(pd.DataFrame(table), "w.tsv", {"A": REF}, "wearables")
+        assert not problems
+        plans[name] = week(base, adaptation_features(base, wear))
+    full, less = (p["adaptation"] for p in (plans["all"], plans["fewer"]))
+    assert (less["features"]["aerobic_adherence_pct"] or 0) <= (
+        full["features"]["aerobic_adherence_pct"] or 0)
+    assert less["current_week"] <= full["current_week"]
+    if less["features"]["valid_days"] < 4:
+        assert less["decision"] in ("hold", "step_back", "stop")
+        assert less["features"]["aerobic_adherence_pct"] is None

@@ -1,5 +1,6 @@
-"""Weekly adaptation of one shard (issue 20): features, rules, JSON, FHIR (and with --reports
-the adapted reports).
+"""Weekly adaptation of one shard's first follow-up week (issues 20, 36): the week's plans by
+the one engine (features, rules, JSON, FHIR) and, with --reports, its reports and handouts
+(the adapt_report job).
 
     python tests/benchmarks/bench_adaptation.py [--patients 1000] [--runs 3] [--workdir DIR]
                                                 [--reports]
@@ -38,7 +39,8 @@ def main() -> None:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="precex-adapt-"))
     work.mkdir(parents=True, exist_ok=True)
     cohort = work / "cohort"
-    if not (cohort / "results" / "shards" / "shard0001" / "followup_wearables.tsv").exists():
+    week = cohort / "results" / "shards" / "shard0001" / "followup"
+    if not (week / "week-1.wearables.tsv").exists():
         for cmd, cwd in (([sys.executable, "-m", "precex.cli", "demo", "--patients",
                            str(args.patients), "--seed", "11", "--out", str(cohort)], work),
                          ([sys.executable, "-m", "precex.cli", "run", "--cores", "2", "--quiet",
@@ -56,19 +58,25 @@ def main() -> None:
         stage.run_shard(inputs=stage.ShardInputs(
             summary=str(shard / "prescriptions.tsv"), profiles=str(shard / "profiles"),
             prescriptions=str(shard / "prescriptions"),
-            followup_wearables=str(shard / "followup_wearables.tsv"),
-            followup_symptoms=str(shard / "followup_symptoms.tsv"),
+            followup_wearables=str(week / "week-1.wearables.tsv"),
+            followup_symptoms=str(week / "week-1.symptoms.tsv"),
+            followup_blood=str(week / "week-1.blood.tsv"),
+            patients=str(week / "week-1.patients.tsv"),
             rulebase=config.get("rulebase") or str(
                 Path(stage.__file__).parents[3] / "resources/rules/rulebase.yaml"),
             provenance=str(cohort / "results/reports/report_provenance.json"),
             notebook=NOTEBOOK if args.reports else None),
             outputs=stage.ShardOutputs(adaptations=str(out / f"{run}/adaptations"),
-                                       reports=str(out / f"{run}/reports"),
+                                       reports=str(out / f"{run}/reports") if args.reports
+                                       else None,
+                                       handouts=str(out / f"{run}/handouts") if args.reports
+                                       else None,
                                        table=str(out / f"{run}.t.tsv"),
                                        exclusions=str(out / f"{run}.e.tsv"),
                                        problems=str(out / f"{run}.p.tsv")),
             params=stage.ShardParams(wearables_source=config["followup_wearables"],
-                                     symptoms_source=config.get("followup_symptoms")))
+                                     symptoms_source=config.get("followup_symptoms"),
+                                     blood_source=config.get("followup_blood"), week=1))
         times.append(time.perf_counter() - start)
     best = min(times)
     print(json.dumps({"patients": len(ids), "runs": args.runs, "best_s": round(best, 2),

@@ -260,3 +260,32 @@ def test_fewer_worn_days_never_relax_a_week(days, unworn, light):
     if less["features"]["valid_days"] < 4:
         assert less["decision"] in ("hold", "step_back", "stop")
         assert less["features"]["aerobic_adherence_pct"] is None
+
+
+def test_the_adapted_report_shows_the_weeks_data_basis_and_the_patients_comments(tmp_path):
+    import json
+
+    from precex.adaptation.features import FEATURE_NAMES
+    from precex.reporting.patient import render_patient_report
+
+    adapted = week(baseline(), {**dict.fromkeys(FEATURE_NAMES),
+                                "followup_days": 7, "valid_days": 2, "too_little_data": True,
+                                "adherence_source": "unknown: too few valid days",
+                                "resting_hr_baseline_bpm": 61.0,
+                                "resting_hr_baseline_source": "device: 28-day mean before the "
+                                                              "prescription",
+                                "comments": "2026-01-08: knee sore after the walk"})
+    paths = {"profile": tmp_path / "p.json", "rx": tmp_path / "rx.json",
+             "prov": tmp_path / "prov.json"}
+    paths["profile"].write_text(json.dumps({"patient_id": "A", "domains": {},
+                                            "features": adapted["picture"]}))
+    paths["rx"].write_text(json.dumps(adapted))
+    paths["prov"].write_text(json.dumps({
+        "precex_version": "0.1.0", "config_digest": "a" * 64, "rulebase_digest": "b" * 64,
+        "input_names": {"patients": ["patients.tsv"]},
+        "config": {"reference_date": "2026-01-05"}}))
+    page = render_patient_report(str(paths["profile"]), str(paths["rx"]), str(paths["prov"]))
+    basis = page[page.index('id="adaptation-basis"'):]
+    assert "2 worn in the last 7" in basis and "too little data" in basis
+    assert "61 bpm (device: 28-day mean before the prescription)" in basis
+    assert "knee sore after the walk" in basis

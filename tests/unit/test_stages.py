@@ -336,20 +336,29 @@ def adapted(batch, prescribed, reported) -> dict:
     made = {}
     for i, (shard, rx) in enumerate(prescribed.items()):
         paths = {"adaptations": out(batch, "shards", shard, "adaptations"),
-                 "reports": out(batch, "shards", shard, "adapted_reports"),
                  "table": out(batch, "shards", shard, "adaptations.tsv"),
                  "exclusions": out(batch, "shards", shard, "adaptation_exclusions.tsv"),
                  "problems": out(batch, "shards", shard, "adaptation_problems.tsv")}
+        # As the pipeline runs them: the week's plans (adapt_shard), then its reports and
+        # handouts in their own job (adapt_report).
         stage.run_shard(inputs=stage.ShardInputs(
-            summary=rx["summary"], profiles=rx["profiles"], prescriptions=rx["prescriptions"],
+            summary=rx["summary"], prescriptions=rx["prescriptions"],
             followup_wearables=split["wearables"][i], followup_symptoms=split["symptoms"][i],
-            patients=split["patients"][i], rulebase=config["rulebase"],
-            provenance=out(batch, "reports", "report_provenance.json"),
-            notebook=str(REPO / "workflow/notebooks/patient_reports.ipynb")),
+            patients=split["patients"][i], rulebase=config["rulebase"]),
             outputs=stage.ShardOutputs(**paths),
             params=stage.ShardParams(wearables_source=config["followup_wearables"],
                                      symptoms_source=config["followup_symptoms"]))
-        made[shard] = paths
+        rendered = {"reports": out(batch, "shards", shard, "adapted_reports"),
+                    "handouts": out(batch, "shards", shard, "adapted_handouts"),
+                    "problems": out(batch, "shards", shard, "adapted_report_problems.tsv")}
+        stage.render_week(inputs=stage.WeekReportInputs(
+            table=paths["table"], adaptations=paths["adaptations"], profiles=rx["profiles"],
+            provenance=out(batch, "reports", "report_provenance.json"),
+            notebook=str(REPO / "workflow/notebooks/patient_reports.ipynb")),
+            outputs=stage.WeekReportOutputs(**rendered), params=stage.WeekReportParams())
+        made[shard] = {**paths, "reports": rendered["reports"],
+                       "handouts": rendered["handouts"],
+                       "report_problems": rendered["problems"]}
     merged = {k: out(batch, "adaptations", f"{k}.tsv")
               for k in ("adaptations", "exclusions", "problems")}
     stage.merge_shards(inputs=stage.MergeInputs(
@@ -382,6 +391,8 @@ def test_adapt_shard_and_merge_adapt_every_prescribed_patient_or_exclude_them(pr
             name = Path(row.file).name
             assert (Path(paths["adaptations"]) / name).is_file()
             assert (Path(paths["reports"]) / name.replace(".json", ".html")).is_file()
+            assert (Path(paths["handouts"]) / name.replace(".json", ".html")).is_file()
+        assert read(paths["report_problems"]).empty
 
 
 def test_research_fits_the_model_and_writes_no_shard_files_outside_research_mode(
@@ -696,8 +707,10 @@ def test_jobs_on_the_critical_path_start_first(tmp_path):
     assert priority["prescribe_shard"] == priority["collect_prescriptions"]
     assert priority["collect_prescriptions"] > priority["research"]
     assert priority["adapt_shard"] > priority["report_shard"]
-    assert min(priority[r] for r in ("adapt_shard", "report_shard", "research")) > max(
-        priority[r] for r in fillers)
+    # the chain of weekly plans first, then each week's reports beside the next week's plans
+    assert priority["adapt_shard"] > priority["adapt_report"] > priority["report_shard"]
+    assert min(priority[r] for r in ("adapt_shard", "adapt_report", "report_shard",
+                                     "research")) > max(priority[r] for r in fillers)
 
 
 def test_a_stage_leaves_its_heap_out_of_the_exit_collection(tmp_path):

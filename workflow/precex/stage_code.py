@@ -174,7 +174,7 @@ def code_digest(entries: Iterable[str | Path]) -> str:
 
 # The notebooks a rule's script renders (the rest of its code is found from its imports).
 NOTEBOOKS = {"report_shard.py": ("patient_reports.ipynb",),
-             "adapt_shard.py": ("patient_reports.ipynb",),
+             "adapt_report.py": ("patient_reports.ipynb",),
              "cohort_report.py": ("cohort_report.ipynb",)}
 
 

@@ -48,29 +48,12 @@ rule adapt_shard:
         followup_blood=get_week_followup("blood"),
         patients=get_week_followup("patients"),
         summary=get_prescribed("prescriptions.tsv"),
-        profiles=get_prescribed("profiles"),
         # week 1 adapts the prescriptions; week N the adapted plans of week N-1
         prescriptions=get_previous_week,
         rulebase=CFG["rulebase"],
-        provenance=f"{RESULTS}/reports/report_provenance.json",
-        notebook=workflow.source_path("../notebooks/patient_reports.ipynb"),
         signoff=get_signoff_log,
     output:
         adaptations=directory(f"{RESULTS}/shards/{{shard}}/weeks/{{week}}/adaptations"),
-        reports=report(
-            directory(f"{RESULTS}/shards/{{shard}}/weeks/{{week}}/adapted_reports"),
-            patterns=["{patient}.week-{week}.html"],
-            caption="../report/adaptation.rst",
-            category="Adapted weekly reports",
-            labels={"patient": "{patient}", "week": "{week}"},
-        ),
-        handouts=report(
-            directory(f"{RESULTS}/shards/{{shard}}/weeks/{{week}}/adapted_handouts"),
-            patterns=["{patient}.week-{week}.html"],
-            caption="../report/handout.rst",
-            category="Adapted weekly handouts",
-            labels={"patient": "{patient}", "week": "{week}"},
-        ),
         table=f"{RESULTS}/shards/{{shard}}/weeks/{{week}}/adaptations.tsv",
         exclusions=f"{RESULTS}/shards/{{shard}}/weeks/{{week}}/adaptation_exclusions.tsv",
         problems=f"{RESULTS}/shards/{{shard}}/weeks/{{week}}/adaptation_problems.tsv",
@@ -78,10 +61,10 @@ rule adapt_shard:
         f"{RESULTS}/logs/adapt_shard/{{shard}}.week-{{week}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/adapt_shard/{{shard}}.week-{{week}}.tsv"
-    # the longest shard job starts first, so the batch does not end waiting on one of them
-    priority: 3
+    # the chain of weeks is the critical path: its jobs start first
+    priority: 4
     conda:
-        ENVS["report"]  # renders the adapted reports
+        ENVS["core"]
     threads: 1
     resources:
         mem_mb=get_shard_mem_mb,
@@ -96,10 +79,52 @@ rule adapt_shard:
         fhir_requester=CFG["fhir_requester"],
         fhir_bundle_type=CFG["fhir_bundle_type"],
         fhir_identifier_system=CFG["fhir_identifier_system"],
-        care_team_phone=CFG["care_team_phone"],
         date_format=CFG["date_format"],
     script:
         "../scripts/adapt_shard.py"
+
+
+# A week's reports and handouts in a job of their own: week N+1's plans (the chain) do not
+# wait for week N's reports, which render beside them.
+rule adapt_report:
+    input:
+        table=f"{RESULTS}/shards/{{shard}}/weeks/{{week}}/adaptations.tsv",
+        adaptations=f"{RESULTS}/shards/{{shard}}/weeks/{{week}}/adaptations",
+        profiles=get_prescribed("profiles"),
+        provenance=f"{RESULTS}/reports/report_provenance.json",
+        notebook=workflow.source_path("../notebooks/patient_reports.ipynb"),
+    output:
+        reports=report(
+            directory(f"{RESULTS}/shards/{{shard}}/weeks/{{week}}/adapted_reports"),
+            patterns=["{patient}.week-{week}.html"],
+            caption="../report/adaptation.rst",
+            category="Adapted weekly reports",
+            labels={"patient": "{patient}", "week": "{week}"},
+        ),
+        handouts=report(
+            directory(f"{RESULTS}/shards/{{shard}}/weeks/{{week}}/adapted_handouts"),
+            patterns=["{patient}.week-{week}.html"],
+            caption="../report/handout.rst",
+            category="Adapted weekly handouts",
+            labels={"patient": "{patient}", "week": "{week}"},
+        ),
+        problems=f"{RESULTS}/shards/{{shard}}/weeks/{{week}}/adapted_report_problems.tsv",
+    log:
+        f"{RESULTS}/logs/adapt_report/{{shard}}.week-{{week}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/adapt_report/{{shard}}.week-{{week}}.tsv"
+    priority: 3
+    conda:
+        ENVS["report"]  # renders the adapted reports
+    threads: 1
+    resources:
+        mem_mb=get_shard_mem_mb,
+        runtime=get_shard_runtime,
+    params:
+        code=get_code_digest("adapt_report.py"),
+        care_team_phone=CFG["care_team_phone"],
+    script:
+        "../scripts/adapt_report.py"
 
 
 rule adapt:

@@ -164,9 +164,11 @@ def get_adapted_weeks_files(name):
 
 
 def get_adaptation_problems(wildcards):
-    return [f"{RESULTS}/adaptations/split_problems.tsv"] + get_adapted_weeks_files(
-        "adaptation_problems.tsv"
-    )(wildcards)
+    return (
+        [f"{RESULTS}/adaptations/split_problems.tsv"]
+        + get_adapted_weeks_files("adaptation_problems.tsv")(wildcards)
+        + get_adapted_weeks_files("adapted_report_problems.tsv")(wildcards)
+    )
 
 
 def through_checkpoints():

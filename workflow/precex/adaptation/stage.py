@@ -240,27 +240,31 @@ def split_followup(*, inputs: SplitInputs, outputs: SplitOutputs, params: SplitP
 @dataclass(frozen=True)
 class ShardInputs:
     summary: str
-    profiles: str  # the shard's folders of profile and prescription JSON
     # the plans adapted from: week 1, the shard's prescriptions ({patient}.json); week N, the
     # shard's adaptations of week N-1 ({patient}.week-{N-1}.json)
     prescriptions: str
     followup_wearables: str
     followup_symptoms: str
     rulebase: str
-    provenance: str
-    notebook: str | None = None  # None: adapted prescriptions only, no reports (benchmarks)
     patients: str | None = None  # the week's patients table (who is adapted after week 1)
-    followup_blood: str | None = None  # the week's follow-up counts (blood re-check)
+    followup_blood: str | None = None  # the week's follow-up values (counts, LVEF, ...)
     signoff: str | None = None  # the sign-off log: each week is signed on its own
+    # In-process reports only (the pipeline renders them in render_week):
+    profiles: str = ""  # the shard's profile JSON folder
+    provenance: str = ""
+    notebook: str | None = None  # None: adapted prescriptions only, no reports
 
 
 @dataclass(frozen=True)
 class ShardOutputs:
     adaptations: str  # folder: {patient}.week-N.json and .week-N.fhir.json
-    reports: str  # folder: {patient}.week-N.html
     table: str
     exclusions: str
     problems: str
+    # In-process use (tests, benchmarks): the reports and handouts in the same call. The
+    # pipeline renders them in their own job (render_week), so the next week's plans need
+    # not wait for this week's reports.
+    reports: str | None = None  # folder: {patient}.week-N.html
     handouts: str | None = None  # folder: {patient}.week-N.html, the patient's week
 
 
@@ -319,8 +323,6 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
     rulebase = load_rulebase(inputs.rulebase, rule_features())
     excluded = {p.patient_id for p in problems if p.patient_id and p.excludes}
     os.makedirs(out_dir, exist_ok=True)
-    if outputs.handouts:  # a declared output: there even when no patient is adapted
-        os.makedirs(outputs.handouts, exist_ok=True)
     rows = []
     features_by, failed = shard_adaptation_features(
         {pid: p for pid, p in prescriptions.items() if pid not in excluded}, wear, sym,
@@ -360,11 +362,6 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
         write_in_job_folder(out_dir / name, json_dumps(adapted))
         write_in_job_folder(out_dir / f"{pid}.week-{number}.fhir.json",
                             json_dumps(adapted_bundle(adapted, options)))
-        if outputs.handouts:  # the patient's own page for the week (a stop says so first)
-            from precex.reporting.handout import render_handout
-
-            write_in_job_folder(Path(outputs.handouts) / f"{pid}.week-{number}.html",
-                                render_handout(adapted, params.care_team_phone))
         rows.append({"patient_id": pid, "week": number,
                      "decision": adapted["adaptation"]["decision"],
                      "current_week": adapted["adaptation"]["current_week"],
@@ -372,12 +369,63 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
                      "signoff": adapted["signoff"]["state"],
                      "changes": "; ".join(adapted["adaptation"]["changes"]),
                      "file": f"adaptations/prescriptions/{name}"})
-    os.makedirs(outputs.reports, exist_ok=True)
-    if inputs.notebook:
-        problems += render_reports(rows, inputs.profiles, str(out_dir), outputs.reports,
-                                   inputs.notebook, inputs.provenance)
+    if outputs.handouts:
+        write_handouts(rows, str(out_dir), outputs.handouts, params.care_team_phone)
+    if outputs.reports:
+        os.makedirs(outputs.reports, exist_ok=True)
+        if inputs.notebook:
+            problems += render_reports(rows, inputs.profiles, str(out_dir), outputs.reports,
+                                       inputs.notebook, inputs.provenance)
     write_tsv(outputs.table, pd.DataFrame(rows, columns=SUMMARY))
     write_problems(problems, "adaptation", outputs.exclusions, outputs.problems)
+
+
+def write_handouts(rows: list[dict[str, Any]], adaptations: str, handouts: str,
+                   care_team_phone: str) -> None:
+    """Each adapted week's patient page (a stop says so first)."""
+    from precex.reporting.handout import render_handout
+
+    os.makedirs(handouts, exist_ok=True)  # a declared output: there even when nobody is
+    for row in rows:
+        name = Path(row["file"]).name
+        adapted = read_prescription(str(Path(adaptations) / name), "adaptation",
+                                    str(row["patient_id"]))
+        write_in_job_folder(Path(handouts) / name.replace(".json", ".html"),
+                            render_handout(adapted, care_team_phone))
+
+
+@dataclass(frozen=True)
+class WeekReportInputs:
+    table: str  # the week's adaptations.tsv (who was adapted, and their files)
+    adaptations: str  # the week's adapted prescriptions
+    profiles: str
+    provenance: str
+    notebook: str
+
+
+@dataclass(frozen=True)
+class WeekReportOutputs:
+    reports: str
+    handouts: str
+    problems: str
+
+
+@dataclass(frozen=True)
+class WeekReportParams:
+    care_team_phone: str = ""
+
+
+def render_week(*, inputs: WeekReportInputs, outputs: WeekReportOutputs,
+                params: WeekReportParams) -> None:
+    """The reports and handouts of one shard's adapted week (rule adapt_report): a job of its
+    own, so week N+1's plans are prescribed while week N's reports render."""
+    table = read_text_table(inputs.table)
+    rows = table.to_dict("records")
+    write_handouts(rows, inputs.adaptations, outputs.handouts, params.care_team_phone)
+    os.makedirs(outputs.reports, exist_ok=True)
+    problems = render_reports(rows, inputs.profiles, inputs.adaptations, outputs.reports,
+                              inputs.notebook, inputs.provenance)
+    write_problems(problems, "adaptation", None, outputs.problems)
 
 
 def _week_end(pid: str, through_of: dict[str, str], last_day: dict[str, dt.date],

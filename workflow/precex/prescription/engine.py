@@ -24,6 +24,7 @@ Conditions are evaluated for all patients at once; assembly per patient is plain
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -308,10 +309,17 @@ def picture_of(row: Mapping[str, Any]) -> dict[str, Any]:
     """The engine's inputs as the prescription records them: every known value of the row
     (JSON values, sorted), from which a weekly plan is prescribed again with newer values."""
     out = {}
-    for key in sorted(row):
-        value = json_value(row[key])
-        if value is not None and value != "" and key not in _RECOMPUTED:
-            out[str(key)] = value
+    for key, value in row.items():
+        kind = type(value)
+        if kind is float:  # most values: checked here, not through json_value (10,000s a shard)
+            if value != value or value in (math.inf, -math.inf):
+                continue
+            value = round(value, 6)
+        elif kind is not str and kind is not bool and kind is not int:
+            value = json_value(value)
+        if value is None or value == "" or key in _RECOMPUTED:
+            continue
+        out[str(key)] = value
     return out
 
 

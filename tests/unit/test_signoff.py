@@ -273,3 +273,19 @@ def test_a_damaged_or_foreign_prescription_file_is_never_signed(tmp_path, monkey
         err = capsys.readouterr().err
         assert says in err and f"{pid}.json" in err and "Traceback" not in err
     assert not (tmp_path / "signoffs.tsv").exists()
+
+
+def test_a_signed_document_is_the_bytes_json_dumps_writes_and_its_digest_the_contents():
+    """signed_document serialises the content once for the digest and the file: the same
+    bytes as json_dumps of the signed prescription, for a draft and for a signed one."""
+    from builders import prescription
+    from precex.io.files import json_dumps
+    from precex.prescription.signoff import prescription_digest, signed_document
+
+    plan = prescription(platelets_10e9_l=35.0, agents="épirubicine")
+    for latest in (None, {"decision": "approve", "prescription_digest": "0" * 64,
+                          "signed_by": "dr.ø", "signed_at": "2026-01-06T09:00:00Z",
+                          "note": "ok"}):
+        doc, text = signed_document(plan, latest)
+        assert text == json_dumps(doc)
+        assert doc["signoff"]["digest"] == prescription_digest(doc)

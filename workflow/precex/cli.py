@@ -296,7 +296,7 @@ def _demo(args: argparse.Namespace) -> int:
         print("precex demo: --patients must be at least 1.", file=sys.stderr)
         return 2
     ref = dt.date.fromisoformat(args.reference_date) if args.reference_date else REFERENCE_DATE
-    cohort = generate_cohort(args.patients, args.seed, ref)
+    cohort = generate_cohort(args.patients, args.seed, ref, args.followup_weeks)
     write_cohort(cohort, args.out)
     print(f"Wrote a {args.patients}-patient demo cohort (seed {args.seed}) to {args.out}.\n"
           f"Run it with: cd {args.out} && precex run --configfile config.yaml --cores 2")
@@ -642,6 +642,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--patients", type=int, default=30, help="number of patients")
     demo.add_argument("--seed", type=int, default=42, help="random seed (same seed, same files)")
     demo.add_argument("--out", required=True, help="folder to write the cohort into")
+    demo.add_argument("--followup-weeks", type=int, default=3, choices=range(1, 13),
+                      metavar="{1..12}", help="weeks of follow-up wearables and symptoms")
     demo.add_argument("--reference-date", default=None,
                       help="YYYY-MM-DD; unset means 2026-01-05, the bundled demo's date")
     validate = sub.add_parser("validate", help="check config, sheet and inputs; run nothing")

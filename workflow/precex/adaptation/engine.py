@@ -303,7 +303,9 @@ def _with_adaptation(plan: dict[str, Any], item: WeekInput, fired: list[Rule],
                      "easy_first_day": decision.position.easy_first_day},
         # The content this week was adapted from (the sign-off digest of the previous plan):
         # a change to any past week changes every later week, so their sign-offs lapse.
-        "based_on": prescription_digest(prescription),
+        # (its sign-off block holds it, written with it; computed for a plan without one)
+        "based_on": (prescription.get("signoff") or {}).get("digest")
+        or prescription_digest(prescription),
         "features": {k: json_value(v) for k, v in sorted(features.items())},
         "safety_rules": sorted(t["rule_id"] for t in plan["trace"]
                                if t["kind"] == "safety" and t["applied"]),

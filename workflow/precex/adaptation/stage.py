@@ -344,22 +344,16 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
         decisions = latest_decisions(read_signoff_log(inputs.signoff))
     from precex.prescription.coherence import check_coherence
     from precex.prescription.fhir import FhirOptions
-    from precex.prescription.signoff import (
-        prescription_digest,
-        signoff_block,
-        signoff_key,
-        with_signoff,
-    )
+    from precex.prescription.signoff import signed_document, signoff_key
 
     options = FhirOptions.from_params(params)
     for pid, adapted in plans.items():
         through = weeks[pid].data_through
         check_coherence(adapted)  # an incoherent plan fails the job: never a file
         number = adapted["adaptation"]["week"]
-        adapted = with_signoff(adapted, signoff_block(decisions.get(signoff_key(pid, number)),
-                                                      prescription_digest(adapted)))
+        adapted, text = signed_document(adapted, decisions.get(signoff_key(pid, number)))
         name = f"{pid}.week-{number}.json"
-        write_in_job_folder(out_dir / name, json_dumps(adapted))
+        write_in_job_folder(out_dir / name, text)
         write_in_job_folder(out_dir / f"{pid}.week-{number}.fhir.json",
                             json_dumps(adapted_bundle(adapted, options)))
         rows.append({"patient_id": pid, "week": number,

@@ -443,8 +443,8 @@ FOLLOWUP_PATTERNS = ("good", "good", "poor", "hrv_suppressed", "partial", "resti
 FOLLOWUP_WEEKS = 3  # the demo's follow-up: three weeks of wearables and symptoms
 
 
-def _followup(clin: pd.DataFrame, wearables: pd.DataFrame, seed: int, ref: dt.date
-              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _followup(clin: pd.DataFrame, wearables: pd.DataFrame, seed: int, ref: dt.date,
+              weeks: int = FOLLOWUP_WEEKS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Three weeks after the reference date. Week 1, one adaptation pattern per patient (in turn):
     good adherence (daily MVPA 25-40 min), poor (0-5 min), partial (8-10 min), HRV
     suppression on the last morning, resting HR +15 bpm on the last 3 days; the seventh
@@ -480,7 +480,7 @@ def _followup(clin: pd.DataFrame, wearables: pd.DataFrame, seed: int, ref: dt.da
     for i, pid in enumerate(pids):
         pattern = FOLLOWUP_PATTERNS[i % len(FOLLOWUP_PATTERNS)]
         low, high = {"poor": (0, 6), "partial": (8, 11)}.get(pattern, (25, 41))
-        for d in range(8, 8 + 7 * (FOLLOWUP_WEEKS - 1)):
+        for d in range(8, 8 + 7 * (weeks - 1)):
             day = (ref + dt.timedelta(days=d)).isoformat()
             wear_rows.append({"patient_id": pid, "date": day,
                               "steps": int(later.integers(4000, 9000)),
@@ -560,9 +560,15 @@ def _outcomes(clin: pd.DataFrame, blood: pd.DataFrame, seed: int) -> pd.DataFram
     return pd.concat(rows, ignore_index=True)
 
 
-def generate_cohort(n: int, seed: int, reference_date: dt.date = REFERENCE_DATE) -> Cohort:
+def generate_cohort(n: int, seed: int, reference_date: dt.date = REFERENCE_DATE,
+                    followup_weeks: int = FOLLOWUP_WEEKS) -> Cohort:
+    """A synthetic cohort; `followup_weeks` of wearables and symptoms after the reference
+    date (3 in the bundled demo; up to 12, the weeks a plan runs, for the care-loop
+    benchmark)."""
     if n < 1:
         raise ValueError("a demo cohort needs at least one patient")
+    if not 1 <= followup_weeks <= 12:
+        raise ValueError("followup_weeks is 1 to 12")
     rng = np.random.default_rng(seed)
     ids = _patient_ids(n)
     scen = _scenarios(n, rng)
@@ -573,7 +579,8 @@ def generate_cohort(n: int, seed: int, reference_date: dt.date = REFERENCE_DATE)
     variants, variant_table = _variants(clin, scen, rng)
     blood = _blood(clin, scen, rng, reference_date)
     wearables = _wearables(clin, scen, rng, reference_date)
-    followup_wear, followup_sym = _followup(clin, wearables, seed, reference_date)
+    followup_wear, followup_sym = _followup(clin, wearables, seed, reference_date,
+                                            followup_weeks)
     outcomes = _outcomes(clin, blood, seed)
     return Cohort(
         patients=clin, scenario=pd.Series(scen, index=ids, name="scenario"), counts=counts,

@@ -46,6 +46,28 @@ def prescription_digest(prescription: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def signed_document(prescription: dict[str, Any], latest: dict[str, str] | None
+                    ) -> tuple[dict[str, Any], str]:
+    """The prescription with its sign-off block, and its file text (precex.io.files.json_dumps
+    of it), serialising the content once for both the digest and the file: each top-level
+    value is written once, and the digest's text and the file's are joined from the parts
+    (the same bytes json.dumps with sorted keys writes)."""
+    parts = {key: _canonical(value) for key, value in prescription.items() if key != "signoff"}
+
+    def joined(items: dict[str, str]) -> str:
+        return "{" + ",".join(f"{_canonical(k)}:{items[k]}" for k in sorted(items)) + "}"
+
+    digest = hashlib.sha256(joined(parts).encode("utf-8")).hexdigest()
+    block = signoff_block(latest, digest)
+    parts["signoff"] = _canonical(block)
+    return with_signoff(prescription, block), joined(parts) + "\n"
+
+
 def signoff_key(patient_id: str, week: int | None = None) -> str:
     """How the log names what was signed: the patient's prescription, or an adapted week by
     its file's name, {patient}.week-N."""

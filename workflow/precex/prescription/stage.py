@@ -24,10 +24,8 @@ from precex.prescription.rules import evaluate, load_rulebase
 from precex.prescription.schema import check_prescription
 from precex.prescription.signoff import (
     latest_decisions,
-    prescription_digest,
     read_signoff_log,
-    signoff_block,
-    with_signoff,
+    signed_document,
 )
 from precex.problems import Problem
 from precex.profile.host import patient_profile
@@ -97,14 +95,13 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
             rules = [r for r in rule_list if fired[r.id][i]]
             mine = replace(settings, trial_arm=arms[pid]) if arms is not None else settings
             prescription = prescribe_one(pid, records[i], rules, mine)
-            prescription = with_signoff(prescription, signoff_block(
-                decisions.get(pid), prescription_digest(prescription)))
+            prescription, text = signed_document(prescription, decisions.get(pid))
             check_prescription(prescription)
             bundle = prescription_bundle(prescription, options)
             validate_bundle(bundle)
             profile = patient_profile(pid, records[i], domain_records[pid])
             texts = {Path(outputs.profiles) / f"{pid}.json": json_dumps(profile),
-                     Path(outputs.prescriptions) / f"{pid}.json": json_dumps(prescription),
+                     Path(outputs.prescriptions) / f"{pid}.json": text,
                      Path(outputs.prescriptions) / f"{pid}.fhir.json": json_dumps(bundle)}
         except Exception as err:  # one patient's failure must not lose the shard
             log.exception("prescription failed for %s", pid)

@@ -75,6 +75,19 @@ def test_every_demo_patient_has_outputs_or_an_exclusion(demo_run):
                 .replace(".json", ".html")).is_file()
 
 
+def test_every_demo_plan_baseline_and_weekly_is_coherent(demo_run):
+    """The coherence check holds for every prescription the demo wrote, baseline and every
+    adapted week (the stages check each before writing; this reads the published files)."""
+    from precex.prescription.coherence import coherence_problems
+
+    plans = [p for folder in ("prescriptions", "adaptations/prescriptions")
+             for p in (demo_run / folder).glob("*.json") if not p.name.endswith(".fhir.json")]
+    weekly = [p for p in plans if ".week-" in p.name]
+    assert len(weekly) >= 3 * 20 and len(plans) - len(weekly) >= 20
+    for path in plans:
+        assert coherence_problems(json.loads(path.read_text())) == [], path.name
+
+
 def test_demo_exercises_safety_rules(demo_run):
     summary = pd.read_csv(demo_run / "prescriptions/prescriptions.tsv", sep="\t", dtype=str,
                           keep_default_na=False)

@@ -289,3 +289,36 @@ def test_the_adapted_report_shows_the_weeks_data_basis_and_the_patients_comments
     assert "2 worn in the last 7" in basis and "too little data" in basis
     assert "61 bpm (device: 28-day mean before the prescription)" in basis
     assert "knee sore after the walk" in basis
+
+
+def test_an_incoherent_weekly_plan_fails_the_job_and_writes_no_file(tmp_path, monkeypatch):
+    import json
+
+    from precex.adaptation import stage
+    from precex.paths import resource_path
+
+    (tmp_path / "rx").mkdir()
+    (tmp_path / "rx" / "A.json").write_text(json.dumps(baseline()))
+    pd.DataFrame({"patient_id": ["A"]}).to_csv(tmp_path / "summary.tsv", sep="\t", index=False)
+    pd.DataFrame({"patient_id": ["A"], "date": ["2026-01-06"], "mvpa_min": [30]}).to_csv(
+        tmp_path / "wear.tsv", sep="\t", index=False)
+    real = stage.prescribe_weeks
+
+    def broken(items, rulebase):
+        plans = real(items, rulebase)
+        for plan in plans.values():
+            plan["status"], plan["triage"] = "clearance_required", "low"
+        return plans
+
+    monkeypatch.setattr(stage, "prescribe_weeks", broken)
+    with pytest.raises(CoherenceError, match="beside low triage"):
+        stage.run_shard(inputs=stage.ShardInputs(
+            summary=str(tmp_path / "summary.tsv"), prescriptions=str(tmp_path / "rx"),
+            followup_wearables=str(tmp_path / "wear.tsv"), followup_symptoms="",
+            rulebase=str(resource_path("rules", "rulebase.yaml"))),
+            outputs=stage.ShardOutputs(adaptations=str(tmp_path / "out"),
+                                       table=str(tmp_path / "t.tsv"),
+                                       exclusions=str(tmp_path / "e.tsv"),
+                                       problems=str(tmp_path / "p.tsv")),
+            params=stage.ShardParams(wearables_source=str(tmp_path / "wear.tsv")))
+    assert not list((tmp_path / "out").glob("A.week-1*"))

@@ -153,3 +153,60 @@ def test_an_unreadable_export_given_alone_does_not_stop_the_batch(tmp_path):
     assert daily.empty and sources == {}
     assert problems[0].file == str(broken) and problems[0].patient_id == "P998"
     assert not problems[0].excludes
+
+
+APPLE_HEAD = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE HealthData [
+<!-- HealthKit Export Version: 11 -->
+<!ELEMENT HealthData (ExportDate,Me,(Record|Correlation|Workout)*,ActivitySummary*)>
+<!ATTLIST HealthData
+  locale CDATA #REQUIRED
+>
+]>
+<HealthData locale="en_GB">
+ <ExportDate value="2026-01-05 08:00:00 +0000"/>
+ <Me HKCharacteristicTypeIdentifierDateOfBirth="1961-03-02"
+  HKCharacteristicTypeIdentifierBiologicalSex="HKBiologicalSexFemale"/>
+"""
+ASLEEP = ('<Record type="HKCategoryTypeIdentifierSleepAnalysis" sourceName="{app}" '
+          'sourceVersion="1" creationDate="{end}" startDate="{start}" endDate="{end}" '
+          'value="HKCategoryValueSleepAnalysisAsleep"/>\n')
+
+
+def test_apple_sleep_merges_overlapping_samples_and_flags_placeholder_blocks(tmp_path):
+    """Two overlapping 'asleep' samples of one app for one night (23:00-07:00 and
+    01:00-07:08) are one span of 8 h 8 min, not 14 h 8 min; a 12-hour block is an app's
+    placeholder: flagged, not sleep."""
+    records = [ASLEEP.format(app="SleepCycle", start="2025-12-29 23:00:00 +0000",
+                             end="2025-12-30 07:00:00 +0000"),
+               ASLEEP.format(app="SleepCycle", start="2025-12-30 01:00:00 +0000",
+                             end="2025-12-30 07:08:00 +0000"),
+               ASLEEP.format(app="Pillow", start="2025-12-31 19:00:00 +0000",
+                             end="2026-01-01 07:00:00 +0000")]
+    path = tmp_path / "P702_export.xml"
+    path.write_text(APPLE_HEAD + "".join(records) + "</HealthData>\n")
+    export = read_export(str(path), read_id_map(None))
+    daily = export.daily.set_index("date")
+    assert daily.loc["2025-12-30", "sleep_h"] == pytest.approx(8 + 8 / 60, abs=1e-4)
+    assert "2026-01-01" not in daily.index or pd.isna(daily.loc["2026-01-01"].get("sleep_h"))
+    assert any("placeholder" in p.message and p.message.startswith("1 records")
+               for p in export.problems)
+
+
+def test_apple_watch_exercise_minutes_come_from_the_activity_rings(tmp_path):
+    summary = ('<ActivitySummary dateComponents="2025-12-30" activeEnergyBurned="412.5" '
+               'activeEnergyBurnedGoal="500" activeEnergyBurnedUnit="kcal" appleMoveTime="0" '
+               'appleMoveTimeGoal="0" appleExerciseTime="34" appleExerciseTimeGoal="30" '
+               'appleStandHours="10" appleStandHoursGoal="12"/>\n')
+    path = tmp_path / "P703_export.xml"
+    path.write_text(APPLE_HEAD + summary + "</HealthData>\n")
+    export = read_export(str(path), read_id_map(None))
+    assert export.daily.set_index("date").loc["2025-12-30", "mvpa_min"] == 34
+
+
+def test_oura_exports_of_2020_name_sleep_total_sleep_time(tmp_path):
+    path = tmp_path / "oura_2020-06-01_2020-06-30_trends.csv"
+    path.write_text("date,Steps,Total Sleep Time,Lowest Resting Heart Rate,Average HRV\n"
+                    "2020-06-02,8000,27000,55,40\n")
+    assert detect_export(str(path)) == "oura"
+    assert read_export(str(path), read_id_map(None)).daily.iloc[0]["sleep_h"] == 7.5

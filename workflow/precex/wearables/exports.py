@@ -71,11 +71,17 @@ FHIR_UNITS = {"steps": {"/d": 1.0, "{steps}/d": 1.0, "{steps}": 1.0, "steps/day"
               "hrv_sdnn_ms": {"ms": 1.0, "s": 1000.0},
               "sleep_h": {"h": 1.0, "min": 1 / 60, "s": 1 / 3600}}
 FHIR_USABLE = {"final", "amended", "corrected"}
+# Oura trends: "Total Sleep Duration" in current exports, "Total Sleep Time" in 2020 ones.
 OURA_COLUMNS = {"Steps": ("steps", 1.0), "Total Sleep Duration": ("sleep_h", 1 / 3600),
+                "Total Sleep Time": ("sleep_h", 1 / 3600),
                 "Lowest Resting Heart Rate": ("resting_hr", 1.0),
                 "Average HRV": ("hrv_rmssd_ms", 1.0)}
 OURA_ACTIVE = ("High Activity Time", "Medium Activity Time")  # seconds: MVPA
 RESTING_BIN_MIN = 5  # Fitabase resting HR: the day's lowest 5-minute mean
+# A single "asleep" sample this long is an app's placeholder block, not measured sleep (precex
+# convention, UNCONFIRMED threshold): flagged and not used.
+APPLE_SLEEP_BLOCK_MAX_H = 12.0
+APPLE_SUMMARY_SOURCE = "Activity rings (ActivitySummary)"
 
 
 @dataclass
@@ -147,7 +153,8 @@ def detect_export(path: str) -> str:
     if head.startswith("{"):
         return "fhir"
     first = head.splitlines()[0] if head else ""
-    if "Total Sleep Duration" in first and "Average HRV" in first:
+    if ("Total Sleep Duration" in first or "Total Sleep Time" in first) \
+            and "Average HRV" in first:
         return "oura"
     return "daily"
 
@@ -278,6 +285,8 @@ def read_apple_health(path: str, ids: IdMap) -> DailyExport:
     zone = ids.zone(pid)
     per_source: dict[tuple[str, str, str], float] = defaultdict(float)  # metric, day, source
     readings: dict[tuple[str, str], list[float]] = defaultdict(list)  # metric, day
+    # asleep intervals by night and source: overlapping samples are merged, never added
+    asleep: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
     skipped: dict[str, int] = defaultdict(int)
     root = None
     try:
@@ -286,9 +295,13 @@ def read_apple_health(path: str, ids: IdMap) -> DailyExport:
                 if root is None:
                     root = element
                 continue
+            if element.tag == "ActivitySummary":
+                _activity_summary(element, per_source, skipped)
+                root.clear()
+                continue
             if element.tag != "Record":
-                if element.tag in ("Correlation", "Workout", "ActivitySummary",
-                                   "ClinicalRecord", "ExportDate", "Me"):
+                if element.tag in ("Correlation", "Workout", "ClinicalRecord", "ExportDate",
+                                   "Me"):
                     root.clear()  # done with it: drop it from the tree too
                 continue
             metric = APPLE_TYPES.get(element.get("type", ""))
@@ -305,8 +318,13 @@ def read_apple_health(path: str, ids: IdMap) -> DailyExport:
             source = element.get("sourceName", "")
             if metric == "sleep_h":
                 if element.get("value") in APPLE_ASLEEP:  # the night, on the day it ends
-                    day = end.astimezone(zone).date().isoformat()
-                    per_source[(metric, day, source)] += (end - start).total_seconds() / 3600
+                    hours = (end - start).total_seconds() / 3600
+                    if hours >= APPLE_SLEEP_BLOCK_MAX_H:
+                        skipped[f"an 'asleep' block of {APPLE_SLEEP_BLOCK_MAX_H:g} h or more "
+                                "(an app's placeholder, not measured sleep)"] += 1
+                    else:
+                        day = end.astimezone(zone).date().isoformat()
+                        asleep[(day, source)].append((start.timestamp(), end.timestamp()))
             else:
                 unit = element.get("unit", "")
                 try:
@@ -329,6 +347,8 @@ def read_apple_health(path: str, ids: IdMap) -> DailyExport:
         raise InputError([Problem(path, f"is not a readable Apple Health export ({err}).",
                                   "export again from the Health app (Export All Health Data) "
                                   "and give export.xml.", stage="wearables")]) from None
+    for (day, source), spans in asleep.items():
+        per_source[("sleep_h", day, source)] = _merged_hours(spans)
     rows: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
     for (metric, day, _), total in per_source.items():  # the larger source, never the sum
         key = (pid, day)
@@ -342,6 +362,34 @@ def read_apple_health(path: str, ids: IdMap) -> DailyExport:
                         patient_id=None, stage="wearables", excludes=False)
                 for why, n in sorted(skipped.items())]
     return DailyExport(_frame(rows), sources if used else {}, problems)
+
+
+def _merged_hours(spans: list[tuple[float, float]]) -> float:
+    """Hours covered by the union of (start, end) intervals in seconds: two overlapping
+    samples of one night from one app count once."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end <= reach:
+            continue
+        total += end - max(start, reach)
+        reach = end
+    return total / 3600
+
+
+def _activity_summary(element: Any, per_source: dict[tuple[str, str, str], float],
+                      skipped: dict[str, int]) -> None:
+    """A day's activity rings: the watch's exercise minutes (appleExerciseTime), a source of
+    MVPA beside AppleExerciseTime records (the larger source is used)."""
+    day, minutes = element.get("dateComponents", ""), element.get("appleExerciseTime")
+    if not day or minutes in (None, ""):
+        return
+    try:
+        value = float(minutes)
+        dt.date.fromisoformat(day)
+    except ValueError:
+        skipped["an activity summary with an unreadable date or exercise time"] += 1
+        return
+    per_source[("mvpa_min", day, APPLE_SUMMARY_SOURCE)] = value
 
 
 def read_oura(path: str, ids: IdMap) -> DailyExport:

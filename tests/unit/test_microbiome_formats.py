@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from precex.microbiome.features import compute_features, map_samples
 from precex.microbiome.readers import read_microbiome
+from precex.problems import InputError
 
 DATA = Path(__file__).parents[1] / "data" / "formats" / "microbiome"
 
@@ -60,17 +61,19 @@ def test_kraken2_report_direct_reads_and_lineage(name):
     table = read_microbiome(str(DATA / name))
     assert table.format == "kraken2" and table.relative is False
     sample = name.split(".")[0]
-    # Direct reads of classified taxa: 5+5+60+240+20+100+20+100+200 = 750 (unclassified out)
-    assert table.values.loc[sample].sum() == pytest.approx(750)
+    # Direct reads of bacterial taxa: 5+60+240+20+100+20+100+200 = 745 (unclassified reads,
+    # and the 5 reads placed only at the root, are not bacteria: left out, and noted)
+    assert table.values.loc[sample].sum() == pytest.approx(745)
+    assert "no domain (root) 0.7 %" in table.left_out[sample]
     assert table.lineage["853"].endswith("g__Faecalibacterium|s__Faecalibacterium_prausnitzii")
     assert "s__Roseburia_intestinalis" in table.lineage["999999"]  # a strain keeps its species
     _, f, _ = profile([name], [sample])
-    # Phylum shares of all classified reads: Bacillota 440/750, Bacteroidota 300/750
-    assert f.loc[sample, "bacillota_pct"] == pytest.approx(100 * 440 / 750)
-    assert f.loc[sample, "bacteroidota_pct"] == pytest.approx(100 * 300 / 750)
+    # Phylum shares of bacterial reads: Bacillota 440/745, Bacteroidota 300/745
+    assert f.loc[sample, "bacillota_pct"] == pytest.approx(100 * 440 / 745)
+    assert f.loc[sample, "bacteroidota_pct"] == pytest.approx(100 * 300 / 745)
     # Butyrate producers: Faecalibacterium 60 + F. prausnitzii 240 + Roseburia 20
     # + R. intestinalis 100 + its strain 20 (direct reads, no read counted twice)
-    assert f.loc[sample, "guild_butyrate_producers_pct"] == pytest.approx(100 * 440 / 750)
+    assert f.loc[sample, "guild_butyrate_producers_pct"] == pytest.approx(100 * 440 / 745)
 
 
 def test_bracken_table():
@@ -78,8 +81,11 @@ def test_bracken_table():
     assert table.format == "bracken"
     np.testing.assert_allclose(table.values.loc["P403", ["853", "166486", "820"]],
                                [295, 125, 300])
-    _, f, _ = profile(["P403.bracken"], ["P403"])
+    _, f, problems = profile(["P403.bracken"], ["P403"])
     assert f.loc["P403", "guild_butyrate_producers_pct"] == pytest.approx(100 * 420 / 720)
+    # one rank, no phylum information: phylum shares are missing, not 0, and it is said
+    assert pd.isna(f.loc["P403", "bacillota_pct"]) and pd.isna(f.loc["P403", "bacteroidota_pct"])
+    assert any("no phylum information" in p.message and not p.excludes for p in problems)
 
 
 def test_taxpasta_merged_table_with_lineages():
@@ -202,3 +208,52 @@ def test_validate_a_study_wide_table_with_a_sample_map_is_one_line_and_exit_0(
     out = capsys.readouterr()
     text = out.out + out.err
     assert text.count("not in the sample map") == 1 and "30 samples" in text
+
+
+def test_kraken2_shares_are_of_bacteria_with_what_was_left_out_noted(tmp_path):
+    """Human (150) and phage (140) reads, and 10 at the root, are not bacteria: Bacillota is
+    300 of 1,500 bacterial reads (20 %), not 300 of 1,800 classified (16.7 %)."""
+    table = read_microbiome(str(DATA / "P404.kreport2"))
+    assert table.values.loc["P404"].sum() == pytest.approx(1500)
+    assert not any("Homo" in lineage for lineage in table.lineage)
+    _, f, problems = profile(["P404.kreport2"], ["P404"])
+    assert f.loc["P404", "bacillota_pct"] == pytest.approx(20.0)
+    assert f.loc["P404", "bacteroidota_pct"] == pytest.approx(80.0)
+    note = next(p for p in problems if p.patient_id == "P404" and "left out" in p.message)
+    assert "Eukaryota 8.3 %, Viruses 7.8 %, no domain (root) 0.6 %" in note.message
+    assert not note.excludes
+
+
+def test_a_gzipped_kraken2_report_is_read(tmp_path):
+    import gzip
+
+    path = tmp_path / "P404.kreport2.gz"
+    path.write_bytes(gzip.compress((DATA / "P404.kreport2").read_bytes()))
+    table = read_microbiome(str(path))
+    assert table.format == "kraken2" and table.values.loc["P404"].sum() == pytest.approx(1500)
+
+
+@pytest.mark.parametrize("text,what,fix", [
+    # centrifuge --report kraken-style output: '-' as the rank of taxa without one
+    (" 95.00\t950\t0\t-\t1\troot\n 90.00\t900\t0\t-\t131567\t  cellular organisms\n",
+     "a centrifuge-kreport (rank '-' for taxa without a rank)",
+     "taxpasta standardise -p centrifuge"),
+    # KrakenUniq's report: comment lines, then its own header
+    ("# KrakenUniq v1.0.4\n# Database: /db\n%\treads\ttaxReads\tkmers\tdup\tcov\ttaxID\t"
+     "rank\ttaxName\n10.0\t100\t100\t500\t1.1\tNA\t0\tno rank\tunclassified\n",
+     "a KrakenUniq report", "taxpasta standardise -p krakenuniq"),
+    # mOTUs profiler output: version lines, then #consensus_taxonomy
+    ("# git tag version 3.0.3 |  motus version 3.0.3 | map_tax 3.0.3\n"
+     "# call: python motus profile -s reads.fq\n#consensus_taxonomy\tunnamed sample\n"
+     "Faecalibacterium prausnitzii [ref_mOTU_v3_00861]\t0.25\n",
+     "raw mOTUs profiler output", "taxpasta standardise -p motus"),
+])
+def test_profiler_outputs_precex_does_not_read_are_refused_with_what_they_are(tmp_path, text,
+                                                                             what, fix):
+    path = tmp_path / "S1.report"
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        read_microbiome(str(path))
+    problem = err.value.problems[0]
+    assert problem.message == f"is {what}, which precex does not read directly."
+    assert fix in problem.fix

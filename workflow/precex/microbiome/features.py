@@ -95,6 +95,11 @@ def map_samples(table: MicrobiomeTable, sample_map: pd.Series | None, patients: 
         shares = getattr(table, rank)
         if shares is not None:
             setattr(table, rank, shares.reindex(samples).set_axis(values.index, axis=0))
+    for sample, pid in zip(samples, values.index, strict=True):  # what the shares leave out
+        if str(sample) in table.left_out:
+            problems.append(Problem(table.source, f"sample '{sample}': "
+                                    f"{table.left_out[str(sample)]}.", "", patient_id=pid,
+                                    stage="microbiome", excludes=False))
     return values, problems
 
 
@@ -174,8 +179,18 @@ def _profile_table(table: MicrobiomeTable, values: pd.DataFrame, min_depth: int,
         phylum_props = _aggregate(own, pd.Series(own.columns.map(phylum_of), index=own.columns))
     else:
         phylum_props = _aggregate(props, phylum)
-    bac = phylum_props.get("Bacillota", pd.Series(0.0, index=props.index))
-    bact = phylum_props.get("Bacteroidota", pd.Series(0.0, index=props.index))
+    # A table without phylum information (a Bracken -o table at one rank) says nothing of
+    # phyla: its phylum shares are missing, not 0.
+    known = table.phylum is not None or phylum.ne("unclassified").any()
+    if not known:
+        problems.append(Problem(table.source, "the table has no phylum information (one "
+                                "rank, as a Bracken -o table), so phylum shares are missing, "
+                                "not 0.", "give the kraken-style report (bracken -w) or a "
+                                "taxonomy (microbiome_taxonomy).", stage="microbiome",
+                                excludes=False))
+    absent = pd.Series(0.0 if known else np.nan, index=props.index)
+    bac = phylum_props.get("Bacillota", absent)
+    bact = phylum_props.get("Bacteroidota", absent)
     out["bacillota_pct"] = bac * 100
     out["bacteroidota_pct"] = bact * 100
     out["bacillota_bacteroidota_ratio"] = (bac / bact.where(bact > 0)).astype(float)

@@ -22,8 +22,10 @@ plus the profile's own phylum and species shares when the ranks are known.
 
 from __future__ import annotations
 
+import gzip
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,16 +69,81 @@ def looks_like_kraken_report(text: str) -> bool:
     return False
 
 
+def open_text(path: str) -> Any:
+    """A text handle on a plain or gzipped file (a report written as .kreport2.gz)."""
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    return (gzip.open(path, "rt", encoding="utf-8") if gzipped
+            else open(path, encoding="utf-8"))
+
+
+def refused_profile(text: str) -> str | None:
+    """The name of a profiler output precex does not read directly, from its first lines, so
+    the message says what the file is and how to convert it (never 'not a Kraken2 line')."""
+    lines = [line for line in text.splitlines() if line.strip()][:12]
+    joined = "\n".join(lines).lower()
+    if "krakenuniq" in joined or any(line.startswith("%\treads\ttaxReads") for line in lines):
+        return "krakenuniq"
+    if "motus" in joined or any(line.startswith("#consensus_taxonomy") for line in lines):
+        return "motus"
+    for line in lines:
+        fields = line.split("\t")
+        if len(fields) == 6 and fields[3].strip() == "-":
+            return "centrifuge"
+    return None
+
+
+REFUSED_FIX = {
+    "krakenuniq": "a KrakenUniq report; convert it with taxpasta (taxpasta standardise -p "
+                  "krakenuniq --add-name --add-rank --add-lineage --add-rank-lineage).",
+    "motus": "raw mOTUs profiler output; convert it with taxpasta (taxpasta standardise -p "
+             "motus --add-name --add-rank --add-lineage --add-rank-lineage).",
+    "centrifuge": "a centrifuge-kreport (rank '-' for taxa without a rank); give centrifuge's "
+                  "own report through taxpasta (taxpasta standardise -p centrifuge "
+                  "--add-name --add-rank --add-lineage --add-rank-lineage).",
+}
+
+
+def bacteria_only(values: pd.DataFrame, lineage: pd.Series
+                  ) -> tuple[pd.DataFrame, pd.Series, dict[str, str]]:
+    """The bacterial features only, and per sample what was left out: a read classifier
+    also assigns human, viral, archaeal and root-level reads, which would dilute every
+    bacterial share and diversity. Unchanged when no feature is placed in a domain."""
+    domain = lineage.reindex(values.columns).fillna("").map(
+        lambda text: next((p[3:] for p in text.split("|") if p.startswith("d__")), ""))
+    if not domain.eq("Bacteria").any():
+        return values, lineage, {}
+    other = domain.ne("Bacteria").to_numpy()
+    total = values.sum(axis=1)
+    notes = {}
+    for sample in values.index:
+        left = values.loc[sample, other]
+        left = left[left > 0]
+        if left.empty or not total[sample]:
+            continue
+        by = left.groupby(domain[other][left.index].replace("", "no domain (root)")).sum()
+        shown = ", ".join(f"{name} {100 * n / total[sample]:.1f} %"
+                          for name, n in by.sort_values(ascending=False).items())
+        notes[str(sample)] = (f"shares and diversity are of bacterial reads; left out of "
+                              f"the classified reads: {shown}")
+    kept = values.columns[~other]
+    return values[kept], lineage.reindex(kept), notes
+
+
 def read_kraken_report(path: str) -> tuple[pd.DataFrame, pd.Series]:
     """Direct reads per taxon (one sample) and each taxon's lineage."""
     counts: dict[str, float] = {}
     lineage: dict[str, str] = {}
     stack: list[tuple[int, str]] = []  # (depth, 'x__Name') of the ancestors
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:
         for n, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             fields = line.rstrip("\n").split("\t")
+            refused = refused_profile(line) if n <= 12 else None
+            if refused:
+                raise _fail(path, f"is {REFUSED_FIX[refused].split(';')[0]}, which precex "
+                            "does not read directly.", REFUSED_FIX[refused].split("; ", 1)[1])
             if len(fields) not in (6, 8):
                 raise _fail(path, f"line {n} has {len(fields)} fields; a Kraken2 report has 6 "
                             "(or 8 with --report-minimizer-data).",
@@ -109,7 +176,8 @@ def read_kraken_report(path: str) -> tuple[pd.DataFrame, pd.Series]:
 
 
 def read_bracken_table(path: str) -> tuple[pd.DataFrame, pd.Series]:
-    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    with open_text(path) as handle:
+        table = pd.read_csv(handle, sep="\t", dtype=str, keep_default_na=False)
     missing = [c for c in ("name", "taxonomy_id", "taxonomy_lvl", "new_est_reads")
                if c not in table.columns]
     if missing:

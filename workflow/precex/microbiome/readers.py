@@ -12,6 +12,7 @@ Every reader returns a `MicrobiomeTable`: samples x features, with the lineage o
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -25,11 +26,14 @@ import pandas as pd
 
 from precex.microbiome.profilers import (
     BRACKEN_COLUMNS,
+    REFUSED_FIX,
+    bacteria_only,
     looks_like_kraken_report,
     rank_shares,
     read_bracken_table,
     read_kraken_report,
     read_taxpasta,
+    refused_profile,
 )
 from precex.problems import BadSample, InputError, Problem
 
@@ -56,6 +60,8 @@ class MicrobiomeTable:
     # instead of re-deriving phyla from renormalised genera, and guilds count species.
     phylum: pd.DataFrame | None = None
     species: pd.DataFrame | None = None
+    # What a read classifier's shares leave out, per sample (human, viral, archaeal reads).
+    left_out: dict[str, str] = field(default_factory=dict)
 
 
 def _fail(path: str | os.PathLike[str], message: str, fix: str) -> InputError:
@@ -72,6 +78,13 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         return "biom-hdf5"
     if zipfile.is_zipfile(p):
         return "qiime2-qza"
+    if head.startswith(b"\x1f\x8b"):  # a gzipped report or table: its text decides
+        with gzip.open(p, "rb") as handle:
+            try:
+                head = handle.read(4096)
+            except (OSError, EOFError):
+                raise _fail(path, "is a damaged gzip file.", "compress it again, or give "
+                            "the file uncompressed.") from None
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
     if text.lstrip().startswith("{"):
         return "biom-json"
@@ -86,6 +99,10 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         return "bracken"
     if looks_like_kraken_report(text):
         return "kraken2"
+    refused = refused_profile(text)
+    if refused:
+        what, fix = REFUSED_FIX[refused].split("; ", 1)
+        raise _fail(path, f"is {what}, which precex does not read directly.", fix)
     raise _fail(path, "format not recognised.",
                 "give a BIOM (1.0 JSON or 2.1 HDF5), classic BIOM TSV, QIIME 2 .qza feature "
                 "table, MetaPhlAn 3/4 profile, Kraken2/Bracken report or taxpasta table.")
@@ -306,10 +323,11 @@ def read_microbiome(path: str, taxonomy: str | None = None) -> MicrobiomeTable:
         reader = {"kraken2": read_kraken_report, "bracken": read_bracken_table,
                   "taxpasta": read_taxpasta}[fmt]
         values, lineage = reader(path)
+        values, lineage, left_out = bacteria_only(values, lineage)
         _check_unique(values.index, path, "sample")
         numeric = values.apply(pd.to_numeric, errors="coerce")
         table = MicrobiomeTable(numeric.fillna(np.nan), lineage.reindex(values.columns)
-                                .fillna(""), False, path, fmt)
+                                .fillna(""), False, path, fmt, left_out=left_out)
         table.phylum = rank_shares(numeric.fillna(0), table.lineage, "p")
         table.species = rank_shares(numeric.fillna(0), table.lineage, "s")
     else:

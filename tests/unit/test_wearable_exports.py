@@ -77,7 +77,10 @@ def test_apple_health_means_and_the_day_boundary_follow_the_patient_time_zone():
     daily, _, _ = read_wearable_inputs([str(DATA / "P701_export.xml")],
                                        str(DATA / "apple_id_map.tsv"), "UTC")
     features, _ = wearable_features(daily, "export.xml", dt.date(2026, 1, 5), {"P701"})
-    assert features.loc["P701", "steps_mean"] == pytest.approx((5800 + 5300 + 5500 + 700) / 4)
+    # 2 Jan (700 steps, no resting HR: 30 minutes of it in Paris) is not a worn day: the mean
+    # is over the three worn days
+    assert features.loc["P701", "steps_mean"] == pytest.approx((5800 + 5300 + 5500) / 3)
+    assert features.loc["P701", "wear_days"] == 3
     assert features.loc["P701", "resting_hr_mean_bpm"] == pytest.approx(63)
     assert features.loc["P701", "hrv_sdnn_mean_ms"] == pytest.approx(41.5)
     # in London the late record stays on 1 Jan (a different day boundary)
@@ -210,3 +213,34 @@ def test_oura_exports_of_2020_name_sleep_total_sleep_time(tmp_path):
                     "2020-06-02,8000,27000,55,40\n")
     assert detect_export(str(path)) == "oura"
     assert read_export(str(path), read_id_map(None)).daily.iloc[0]["sleep_h"] == 7.5
+
+
+def test_fitabase_days_without_wear_and_a_partial_last_day_are_not_counted(tmp_path):
+    """A 28-day Fitabase user with 13 days of 0 steps and 1,440 sedentary minutes (the tracker
+    left off) and an export cut off on its last day (931 of 1,440 minutes): coverage is over
+    the 14 worn full days and so are the means."""
+    header = ("Id,ActivityDate,TotalSteps,TotalDistance,TrackerDistance,LoggedActivitiesDistance,"
+              "VeryActiveDistance,ModeratelyActiveDistance,LightActiveDistance,"
+              "SedentaryActiveDistance,VeryActiveMinutes,FairlyActiveMinutes,"
+              "LightlyActiveMinutes,SedentaryMinutes,Calories\n")
+    lines = []
+    for i in range(28):
+        day = dt.date(2025, 12, 8) + dt.timedelta(days=i)
+        text = f"{day.month}/{day.day}/{day.year}"
+        if i % 2 == 1 and i < 26:  # 13 days without wear
+            lines.append(f"1503960366,{text},0,0,0,0,0,0,0,0,0,0,0,1440,1200")
+        elif i == 27:  # the export's last day, cut off
+            lines.append(f"1503960366,{text},4000,2.9,2.9,0,0.5,0.4,2,0,10,10,200,711,900")
+        else:
+            lines.append(f"1503960366,{text},8000,5.8,5.8,0,1.6,0.9,3.3,0,20,10,240,1170,2100")
+    (tmp_path / "dailyActivity_merged.csv").write_text(header + "\n".join(lines) + "\n")
+    ids = tmp_path / "map.tsv"
+    ids.write_text("source_id\tpatient_id\n1503960366\tP901\n")
+    daily, _, problems = read_wearable_inputs([str(tmp_path)], str(ids), "UTC")
+    features, found = wearable_features(daily, "fitabase", dt.date(2026, 1, 4), {"P901"})
+    assert features.loc["P901", "wear_days"] == 14
+    assert features.loc["P901", "wear_coverage"] == pytest.approx(14 / 28)
+    assert features.loc["P901", "steps_mean"] == pytest.approx(8000)  # worn days only
+    assert features.loc["P901", "mvpa_min_per_week"] == pytest.approx(30 * 7)
+    assert any("931 of 1,440 minutes" in p.message for p in problems)
+    assert any("14 patient-day(s) without wear" in p.message for p in found)

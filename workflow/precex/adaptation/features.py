@@ -1,8 +1,8 @@
 """What the adaptation rules read: per-patient summaries of the days since the prescription.
 
 - followup_days: days with wearable data after the prescription's reference date;
-- valid_days: days of the last 7 on which the device was worn (resources/adaptation/
-  adherence.yaml: the device's wear flag, else >= 600 wear minutes, else a resting heart rate
+- valid_days: days of the last 7 on which the device was worn (resources/wearables/
+  wear_time.yaml: the device's wear flag, else >= 600 wear minutes, else a resting heart rate
   or >= 1,000 steps); too_little_data: fewer than 4, and adherence is then unknown (the week
   holds: ADAPT_TOO_LITTLE_DATA), never scaled up from the days there are;
 - aerobic_adherence_pct: exercise minutes per week at the prescribed week's intensity or
@@ -45,6 +45,7 @@ from precex.paths import resource_path
 from precex.problems import InputError, Problem
 from precex.rule_features import adaptation_features as _feature_names
 from precex.wearables.features import hrv_readiness
+from precex.wearables.wear import worn_days
 
 # The coded symptoms a follow-up symptom table may carry (resources/adaptation/symptoms.tsv).
 SYMPTOM_FLAGS = symptoms_of_kind("flag")
@@ -387,29 +388,6 @@ def _symptom_problem(mine: np.ndarray, symptoms: pd.DataFrame, rows: np.ndarray,
                            f"as {celsius[at]:.1f} C).", "give degrees C (or F).",
                            row=int(rows[at]), column="temperature_c", stage="adaptation")
     return None
-
-
-def worn_days(values: dict[str, np.ndarray], n: int) -> np.ndarray:
-    """Whether the device was worn on each day (resources/adaptation/adherence.yaml): the
-    device's wear flag where given, else enough wear minutes, else a resting heart rate or
-    enough steps; a day with none of these is not a valid day."""
-    rule = ADHERENCE["valid_day"]
-    known = np.zeros(n, bool)
-    out = np.zeros(n, bool)
-    if "worn" in values:
-        flag = values["worn"]
-        known = ~np.isnan(flag)
-        out = np.where(known, flag == 1, out)
-    if "wear_min" in values:
-        minutes = values["wear_min"]
-        here = ~known & ~np.isnan(minutes)
-        out = np.where(here, minutes >= rule["wear_minutes"], out)
-        known = known | here
-    rest = values.get("resting_hr", np.full(n, np.nan))
-    steps = values.get("steps", np.full(n, np.nan))
-    with np.errstate(invalid="ignore"):
-        surrogate = ~np.isnan(rest) | (steps >= rule["steps"])
-    return np.where(known, out, surrogate)
 
 
 def _device_baseline(prescription: dict[str, Any], rest: np.ndarray

@@ -26,12 +26,9 @@ from precex.problems import Problem
 from precex.wearables.stage import WEARABLE_ALIASES, WEARABLE_COLUMNS
 
 SOURCE_ROW = "source_row"  # the user's row number, carried by a shard's slice of a table
-# Follow-up wearable columns beyond the baseline's: the device's wear flag and wear time, and
+# Follow-up wearable columns beyond the baseline's (which include the wear flag and wear time):
 # a session log (or an ePRO "did you do your session" column).
 WEARABLE_EXTRA_ALIASES = {
-    "worn": ["wear_flag", "device_worn", "valid_day", "worn_flag", "is_worn"],
-    "wear_min": ["wear_minutes", "wear_time_min", "wear_time", "wear_time_minutes",
-                 "hr_minutes", "minutes_with_heart_rate", "heart_rate_minutes"],
     "logged_sessions": ["sessions", "exercise_sessions", "sessions_logged", "session_count",
                         "session_done", "exercise_session_done", "did_exercise_session"],
     "logged_exercise_min": ["logged_minutes", "exercise_log_min", "session_minutes",

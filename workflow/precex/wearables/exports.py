@@ -45,9 +45,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 
 from precex.problems import InputError, Problem
+from precex.wearables.wear import WEAR_TIME
 
 DAILY_METRICS = ("steps", "mvpa_min", "light_min", "resting_hr", "hrv_rmssd_ms", "hrv_sdnn_ms",
-                 "sleep_h")
+                 "sleep_h", "worn")  # worn: 1/0, the export's own wear signal where it has one
 FITABASE_FILES = {"dailyActivity_merged.csv": "activity",
                   "heartrate_seconds_merged.csv": "heart_rate",
                   "sleepDay_merged.csv": "sleep"}
@@ -192,8 +193,28 @@ def _fitabase_paths(path: str) -> dict[str, Path]:
             if (folder / name).exists() and (p.is_dir() or p.name == name)}
 
 
+def _partial_last_days(rows: dict[tuple[str, str], dict[str, float]],
+                       minutes: dict[tuple[str, str], float], problems: list[Problem],
+                       file: Path | None) -> None:
+    """Each user's last export day with fewer recorded minutes than a day (activity,
+    sedentary and asleep; resources/wearables/wear_time.yaml) was cut off by the export: not a
+    valid day (its steps and minutes are a part of a day)."""
+    last: dict[str, str] = {}
+    for pid, day in minutes:
+        last[pid] = max(last.get(pid, ""), day)
+    floor = WEAR_TIME["fitabase_partial_day_minutes"]
+    for pid, day in sorted(last.items()):
+        if minutes[(pid, day)] < floor:
+            rows[(pid, day)]["worn"] = 0.0
+            problems.append(Problem(str(file or ""), f"{day} is the export's last day for "
+                                    f"'{pid}' and records {minutes[(pid, day)]:g} of 1,440 "
+                                    "minutes: a partial day, not counted.", "",
+                                    patient_id=None, stage="wearables", excludes=False))
+
+
 def read_fitabase(path: str, ids: IdMap) -> DailyExport:
     rows: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    minutes: dict[tuple[str, str], float] = {}  # recorded minutes of each user-day
     sources: dict[str, dict[str, str]] = defaultdict(dict)
     problems: list[Problem] = []
     files = _fitabase_paths(path)
@@ -222,10 +243,17 @@ def read_fitabase(path: str, ids: IdMap) -> DailyExport:
                                                              file, line, "ActivityDate")
             if not day:
                 continue
-            values = {c: number(row.get(c, ""), file, line, c) for c in (
-                "TotalSteps", "VeryActiveMinutes", "FairlyActiveMinutes",
-                "LightlyActiveMinutes")}
+            values = {c: number(row.get(c, ""), file, line, c) if row.get(c, "") != "" else None
+                      for c in ("TotalSteps", "VeryActiveMinutes", "FairlyActiveMinutes",
+                                "LightlyActiveMinutes", "SedentaryMinutes")}
             target = rows[(pid, day)]
+            recorded = [values[c] for c in ("VeryActiveMinutes", "FairlyActiveMinutes",
+                                            "LightlyActiveMinutes", "SedentaryMinutes")]
+            if all(v is not None for v in recorded):
+                minutes[(pid, day)] = sum(recorded)  # type: ignore[arg-type]
+                # Fitbit writes a day without wear as 0 steps and 1,440 sedentary minutes.
+                target["worn"] = 0.0 if (values["TotalSteps"] == 0 and (
+                    values["SedentaryMinutes"] or 0) >= 1440) else 1.0
             if values["TotalSteps"] is not None:
                 target["steps"] = values["TotalSteps"]
             if values["VeryActiveMinutes"] is not None and values["FairlyActiveMinutes"] \
@@ -240,11 +268,14 @@ def read_fitabase(path: str, ids: IdMap) -> DailyExport:
         for line, row in _csv_rows(file):
             pid, day = ids.patient(row.get("Id", "")), day_of(row.get("SleepDay", ""), file,
                                                              line, "SleepDay")
-            minutes = number(row.get("TotalMinutesAsleep", ""), file, line,
-                             "TotalMinutesAsleep")
-            if day and minutes is not None:
-                rows[(pid, day)]["sleep_h"] = round(minutes / 60, 4)
+            asleep = number(row.get("TotalMinutesAsleep", ""), file, line,
+                            "TotalMinutesAsleep")
+            if day and asleep is not None:
+                rows[(pid, day)]["sleep_h"] = round(asleep / 60, 4)
                 sources[pid]["sleep_h"] = f"Fitbit {file.name}"
+                if (pid, day) in minutes:
+                    minutes[(pid, day)] += asleep
+    _partial_last_days(rows, minutes, problems, files.get("activity"))
     if "heart_rate" in files:
         file = files["heart_rate"]
         frame = pd.read_csv(file, dtype=str)

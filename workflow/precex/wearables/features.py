@@ -6,7 +6,12 @@ Rules for messy data (each application is reported in results/wearables/problems
   (devices re-sync partial days) and reported;
 - impossible values become missing for that day: steps < 0 or > 100,000, MVPA < 0 or > 1,440
   min, resting HR < 25 or > 250 bpm, RMSSD <= 0 or > 300 ms, sleep < 0 or > 24 h;
-- gaps are not imputed: coverage reports the share of the 28 days with any data.
+- gaps are not imputed, and a day the device was not worn is no data, never a day without
+  activity (resources/wearables/wear_time.yaml: the device's wear flag, else 600 wear minutes,
+  else a resting heart rate or 1,000 steps; a Fitabase day of 0 steps and 1,440 sedentary
+  minutes is the tracker left off): wear_days and wear_coverage count valid days, and every
+  mean is over them. A table with no signal of wear at all (only MVPA minutes) counts every
+  day with data, and says so.
 
 Columns of results/wearables/features.tsv:
 wear_days, wear_coverage (0-1), steps_mean, mvpa_min_per_week (mean daily MVPA x 7),
@@ -25,9 +30,11 @@ import numpy as np
 import pandas as pd
 
 from precex.io.dates import parse_dates
+from precex.io.tokens import FALSE_WORDS, TRUE_WORDS, parse_bools
 from precex.problems import Problem
 from precex.roster import report_unmatched
 from precex.wearables.adherence import adherence
+from precex.wearables.wear import wear_judged, worn_days
 
 WINDOW_DAYS = 28
 LIMITS = {"steps": (0, 100_000), "mvpa_min": (0, 1440), "resting_hr": (25, 250),
@@ -72,6 +79,12 @@ def wearable_features(daily: pd.DataFrame, source: str, reference_date: dt.date,
                                     "missing.", "check the device export.", row=int(r.row),
                                     column=col, stage="wearables"))
         df[col] = num.where(~bad)
+    wear = [c for c in ("worn", "wear_min") if c in df.columns]
+    if "worn" in df.columns:  # a wear flag as devices write it: true/false, 1/0, yes/no
+        df["worn"] = parse_bools(df["worn"].astype("string").fillna("").astype(str),
+                                 TRUE_WORDS | {"1.0"}, FALSE_WORDS | {"0.0"}).astype(float)
+    if "wear_min" in df.columns:
+        df["wear_min"] = pd.to_numeric(df["wear_min"], errors="coerce")
     dup = df.duplicated(["patient_id", "day"], keep=False)
     if dup.any():
         for (pid, day), grp in df[dup].groupby(["patient_id", "day"]):
@@ -80,11 +93,13 @@ def wearable_features(daily: pd.DataFrame, source: str, reference_date: dt.date,
                                     f"{', '.join(map(str, grp['row']))}); averaged.",
                                     "export one row per day.", patient_id=None,
                                     column="date", stage="wearables"))
-    daily_mean = df.groupby(["patient_id", "day"], sort=True)[metrics].mean().reset_index()
+    daily_mean = df.groupby(["patient_id", "day"], sort=True)[metrics + wear].mean() \
+        .reset_index()
+    daily_mean = _valid_days(daily_mean, source, problems)
     g = daily_mean.groupby("patient_id", sort=True)
     out = pd.DataFrame(index=pd.Index(sorted(daily_mean["patient_id"].unique()),
                                       name="patient_id"))
-    out["wear_days"] = g["day"].nunique()
+    out["wear_days"] = g["day"].nunique().astype(float)
     out["wear_coverage"] = out["wear_days"] / WINDOW_DAYS
     if "steps" in metrics:
         out["steps_mean"] = g["steps"].mean()
@@ -158,3 +173,26 @@ def hrv_readiness(daily: pd.DataFrame,
         [~enough | stale, out["lnrmssd_today"] < lo, out["lnrmssd_today"] > hi],
         ["insufficient_data", "below", "above"], default="normal")
     return out
+
+
+def _valid_days(daily: pd.DataFrame, source: str, problems: list[Problem]) -> pd.DataFrame:
+    """The patient-days the device was worn (precex.wearables.wear); the others are reported
+    in one line and left out of coverage and every mean."""
+    values = {c: daily[c].to_numpy(dtype=float) for c in ("worn", "wear_min", "resting_hr",
+                                                          "steps") if c in daily.columns}
+    if not wear_judged(values):
+        if len(daily):
+            problems.append(Problem(source, "the table has no signal of wear (a wear flag, "
+                                    "wear minutes, resting heart rate or steps), so every day "
+                                    "with data is counted as worn.", "export steps or resting "
+                                    "heart rate with the activity minutes.", stage="wearables",
+                                    excludes=False))
+        return daily.drop(columns=[c for c in ("worn", "wear_min") if c in daily.columns])
+    valid = worn_days(values, len(daily))
+    if (~valid).any():
+        problems.append(Problem(source, f"{int((~valid).sum())} patient-day(s) without wear "
+                                "(the device's flag, under 600 wear minutes, or no resting "
+                                "heart rate and under 1,000 steps) are not counted: coverage "
+                                "and means are over worn days.", "", stage="wearables",
+                                excludes=False))
+    return daily[valid].drop(columns=[c for c in ("worn", "wear_min") if c in daily.columns])

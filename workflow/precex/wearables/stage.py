@@ -26,7 +26,7 @@ from precex.wearables.exports import (
 from precex.wearables.features import wearable_features
 
 WEARABLE_COLUMNS = ("patient_id", "date", "steps", "mvpa_min", "light_min", "resting_hr",
-                    "hrv_rmssd_ms", "hrv_sdnn_ms", "sleep_h")
+                    "hrv_rmssd_ms", "hrv_sdnn_ms", "sleep_h", "worn", "wear_min")
 # Device exports name the same columns many ways (Fitbit, Garmin, Apple Health summaries).
 WEARABLE_ALIASES = {
     "patient_id": ["patient", "participant_id", "subject_id", "user_id", "patientid"],
@@ -39,6 +39,10 @@ WEARABLE_ALIASES = {
     "hrv_rmssd_ms": ["hrv", "rmssd", "hrv_rmssd", "hrv_ms", "daily_rmssd"],
     "hrv_sdnn_ms": ["sdnn", "hrv_sdnn", "heart_rate_variability_sdnn"],
     "sleep_h": ["sleep_hours", "sleep", "hours_asleep", "total_sleep_hours"],
+    # the device's own wear signal (precex.wearables.wear)
+    "worn": ["wear_flag", "device_worn", "valid_day", "worn_flag", "is_worn"],
+    "wear_min": ["wear_minutes", "wear_time_min", "wear_time", "wear_time_minutes",
+                 "hr_minutes", "minutes_with_heart_rate", "heart_rate_minutes"],
 }
 
 

@@ -257,3 +257,15 @@ def test_profiler_outputs_precex_does_not_read_are_refused_with_what_they_are(tm
     problem = err.value.problems[0]
     assert problem.message == f"is {what}, which precex does not read directly."
     assert fix in problem.fix
+
+
+def test_percentiles_rank_each_profilers_samples_among_their_own():
+    """Kraken2 reads and Bracken re-estimates are not ranked against each other: each
+    sample's percentile is within its own profiler's samples, and the mix is said."""
+    _, f, problems = profile(["P401.kreport2", "P402.kreport2", "P403.bracken"],
+                             ["P401", "P402", "P403"])
+    assert f.loc["P403", "shannon_percentile"] == pytest.approx(100.0)  # alone in its group
+    kraken = f.loc[["P401", "P402"], "shannon_percentile"]
+    assert sorted(kraken.round(6).tolist()) in ([50.0, 100.0], [75.0, 75.0])
+    assert any("mixes profiles (bracken: 1 sample, kraken2: 2 samples)" in p.message
+               for p in problems)

@@ -278,7 +278,22 @@ def compute_features(tables: list[tuple[MicrobiomeTable, pd.DataFrame]], min_dep
                         for p in profiled])
     else:
         features["reference"] = "batch"
-        group = np.where(features["relative_input"], "relative", "counts")
+        # Like with like: each profiler's samples are their own reference group (Kraken2
+        # reads and Bracken re-estimates, or 16S and shotgun, do not rank against each other).
+        group = features["source_format"].astype(str).to_numpy()
+        sizes = pd.Series(group).value_counts().sort_index()
+        if len(sizes) > 1:
+            sources = sorted({t.source for t, _ in tables})
+            problems.append(Problem(sources[0],
+                                    f"with {', '.join(os.path.basename(s) for s in sources[1:])}"
+                                    ", the batch mixes profiles ("
+                                    + ", ".join(f"{k}: {v} sample{'s' if v != 1 else ''}"
+                                                for k, v in sizes.items())
+                                    + "): diversity and guild percentiles rank each sample "
+                                    "within its own profiler's samples only.",
+                                    "give a microbiome_reference table profiled the same way "
+                                    "for percentiles against a fixed reference.",
+                                    stage="microbiome", excludes=False))
         features["shannon_percentile"] = _percentile(features["shannon"], pd.Series(
             group, index=features.index))
         features["guild_butyrate_producers_percentile"] = _percentile(

@@ -11,8 +11,9 @@
 # Nothing is written to /etc, /run or /var (the daemons see this folder as /etc/slurm in a
 # mount namespace of their own): several clusters (one per test) can run side by side, and
 # another run stopping its own cluster cannot stop this one. Needs root (slurmd, unshare).
-# No accounting (slurmdbd): the executor plugin polls with squeue, so MinJobAge is 300 s to
-# keep finished jobs visible to squeue.
+# No accounting (slurmdbd): the executor plugin polls with squeue, and the tests check every
+# job's final state with scontrol after the run, so MinJobAge keeps finished jobs visible for
+# an hour (at the default 300 s, the first jobs of a demo run longer than 5 minutes were gone).
 set -euo pipefail
 STATE=${PRECEX_SLURM_STATE:-/run/precex-slurm}
 PORT=${PRECEX_SLURM_PORT:-6817}
@@ -51,7 +52,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 SlurmdParameters=config_overrides
 ReturnToService=2
-MinJobAge=300
+MinJobAge=3600
 SchedulerType=sched/backfill
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none

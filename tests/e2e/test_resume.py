@@ -63,14 +63,16 @@ KILL_POINTS = [(1, 0.2), (2, 1.0), (2, 0.5), (3, 2.0), (1, 0.1), (2, 1.5)]
 
 def assert_no_partial_file_looks_complete(results: Path) -> None:
     """Every file a reader would take as finished parses completely; temporary files of an
-    interrupted atomic write are hidden (.name.tmp) and never take the final name."""
+    interrupted atomic write are hidden (.name.tmp), and so are the folders a killed job was
+    filling (.name.partial): neither ever takes the final name."""
     import json
 
     import pandas as pd
 
     for path in results.rglob("*"):
-        if not path.is_file() or path.name.startswith(".") or {"logs", "benchmarks"} & set(
-                path.relative_to(results).parts):
+        parts = path.relative_to(results).parts
+        if not path.is_file() or any(part.startswith(".") for part in parts) or {
+                "logs", "benchmarks"} & set(parts):
             continue
         text = path.read_bytes()
         if path.suffix == ".json":

@@ -2,6 +2,7 @@
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 from precex.io.files import atomic_path, write_in_job_folder, write_text
@@ -42,3 +43,89 @@ def test_job_folder_writes_text_and_bytes_whole_with_the_usual_mode(tmp_path):
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
     write_in_job_folder(target, "short")  # a rewrite truncates the longer old content
     assert target.read_text(encoding="utf-8") == "short"
+
+
+def test_a_job_folder_appears_whole_or_not_at_all(tmp_path):
+    """staged_folders fills each output folder under a hidden name and renames it only when
+    the block succeeds; a failure leaves neither the folder nor its staging copy, and a
+    staging copy that a killed job left behind is cleared before the next attempt."""
+    from precex.io.files import staged_folders, staging_folder
+
+    reports = tmp_path / "shard" / "reports"
+    stale = staging_folder(reports)
+    stale.mkdir(parents=True)
+    (stale / "P9.html").write_text("")  # a killed attempt's empty file
+    with pytest.raises(RuntimeError), staged_folders({"reports": str(reports)}) as staged:
+        assert Path(staged["reports"]).name == ".reports.partial"
+        assert list(Path(staged["reports"]).iterdir()) == []  # the stale file is gone
+        write_in_job_folder(Path(staged["reports"]) / "P1.html", "<html></html>\n")
+        assert not reports.exists()
+        raise RuntimeError("the stage failed midway")
+    assert sorted(p.name for p in reports.parent.iterdir()) == []
+    with staged_folders({"reports": str(reports)}) as staged:
+        write_in_job_folder(Path(staged["reports"]) / "P1.html", "<html></html>\n")
+    assert sorted(p.name for p in reports.parent.iterdir()) == ["reports"]
+    assert (reports / "P1.html").read_text() == "<html></html>\n"
+
+
+def test_a_killed_stage_leaves_only_its_hidden_staging_folder(tmp_path):
+    """SIGKILL runs no cleanup: what the job wrote stays under the hidden staging name, which
+    readers skip, never under the folder's real name (the resume test's empty handout)."""
+    import signal
+    import subprocess
+    import sys
+
+    handouts = tmp_path / "weeks" / "3" / "adapted_handouts"
+    code = f"""
+import os, signal
+from pathlib import Path
+from precex.io.files import staged_folders, write_in_job_folder
+with staged_folders({{"handouts": {str(handouts)!r}}}) as staged:
+    write_in_job_folder(Path(staged["handouts"]) / "P015.week-3.html", "")
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert done.returncode == -signal.SIGKILL
+    assert not handouts.exists()
+    assert [p.name for p in handouts.parent.iterdir()] == [".adapted_handouts.partial"]
+
+
+def test_run_stage_stages_the_folders_a_stage_declares(tmp_path):
+    """A stage sees its output folders under their staging names; after it returns, the
+    folders have their real names and nothing hidden is left."""
+    import dataclasses
+    import types
+
+    from precex.io.files import job_folder
+    from precex.script_runner import run_stage
+
+    @dataclasses.dataclass(frozen=True)
+    class Inputs:
+        pass
+
+    @dataclasses.dataclass(frozen=True)
+    class Outputs:
+        handouts: str = job_folder()
+        table: str = ""
+
+    @dataclasses.dataclass(frozen=True)
+    class Params:
+        pass
+
+    seen = {}
+
+    def entry(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
+        seen.update(handouts=Path(outputs.handouts).name, table=Path(outputs.table).name)
+        write_in_job_folder(Path(outputs.handouts) / "P1.html", "<html></html>\n")
+        write_text(outputs.table, "patient_id\n")
+
+    empty = types.SimpleNamespace(keys=lambda: [])
+    out = {"handouts": str(tmp_path / "handouts"), "table": str(tmp_path / "t.tsv")}
+    snakemake = types.SimpleNamespace(
+        rule="demo", log=[str(tmp_path / "demo.log")], input=empty, params=empty,
+        output=types.SimpleNamespace(keys=lambda: list(out), **out))
+    entry.__annotations__.update(inputs=Inputs, outputs=Outputs, params=Params)
+    run_stage(snakemake, entry)
+    assert seen == {"handouts": ".handouts.partial", "table": "t.tsv"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.log", "handouts", "t.tsv"]
+    assert (tmp_path / "handouts" / "P1.html").read_text() == "<html></html>\n"

@@ -23,6 +23,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+from precex.io.files import staged_folders
 from precex.problems import InputError
 
 
@@ -85,7 +86,11 @@ def run_stage(snakemake: Any, entry: Callable[..., None]) -> None:
         arguments = stage_arguments(entry, snakemake.rule, {
             "inputs": named(snakemake.input), "outputs": named(snakemake.output),
             "params": named(snakemake.params)})
-        entry(**arguments)
+        outputs = arguments["outputs"]
+        folders = {f.name: getattr(outputs, f.name) for f in dataclasses.fields(outputs)
+                   if f.metadata.get("job_folder") and getattr(outputs, f.name)}
+        with staged_folders(folders) as staged:
+            entry(**{**arguments, "outputs": dataclasses.replace(outputs, **staged)})
 
     run_step(snakemake, step)
 

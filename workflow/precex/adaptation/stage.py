@@ -25,7 +25,9 @@ from precex.adaptation.features import (
 )
 from precex.adaptation.followup import normalise_followup
 from precex.io.files import (
+    job_folder,
     json_dumps,
+    optional_job_folder,
     read_delimited,
     write_in_job_folder,
     write_text,
@@ -257,15 +259,15 @@ class ShardInputs:
 
 @dataclass(frozen=True)
 class ShardOutputs:
-    adaptations: str  # folder: {patient}.week-N.json and .week-N.fhir.json
+    adaptations: str = job_folder()  # folder: {patient}.week-N.json and .week-N.fhir.json
     table: str
     exclusions: str
     problems: str
     # In-process use (tests, benchmarks): the reports and handouts in the same call. The
     # pipeline renders them in their own job (render_week), so the next week's plans need
     # not wait for this week's reports.
-    reports: str | None = None  # folder: {patient}.week-N.html
-    handouts: str | None = None  # folder: {patient}.week-N.html, the patient's week
+    reports: str | None = optional_job_folder()  # folder: {patient}.week-N.html
+    handouts: str | None = optional_job_folder()  # folder: the patient's week-N.html
 
 
 @dataclass(frozen=True)
@@ -399,8 +401,8 @@ class WeekReportInputs:
 
 @dataclass(frozen=True)
 class WeekReportOutputs:
-    reports: str
-    handouts: str
+    reports: str = job_folder()
+    handouts: str = job_folder()
     problems: str
 
 

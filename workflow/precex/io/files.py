@@ -7,11 +7,13 @@ float format and row order, so the same inputs give byte-identical files.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,11 +47,52 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def job_folder() -> Any:
+    """An output field that is a folder (a Snakemake directory()): the stage runner fills it under a
+    hidden staging name and renames it whole when the stage succeeds."""
+    return dataclasses.field(metadata={"job_folder": True})
+
+
+def optional_job_folder() -> Any:
+    """An optional output folder (None: not written), staged like job_folder()."""
+    return dataclasses.field(default=None, metadata={"job_folder": True})
+
+
+def staging_folder(path: str | os.PathLike[str]) -> Path:
+    """The hidden sibling in which a job's output folder is filled: `.{name}.partial`."""
+    target = Path(path)
+    return target.parent / f".{target.name}.partial"
+
+
+@contextmanager
+def staged_folders(paths: Mapping[str, str]) -> Iterator[dict[str, str]]:
+    """Fill each output folder (name -> path) under its hidden staging name and rename it onto
+    its real name only when the block succeeds: a folder appears whole or not at all, so a job
+    killed midway (SIGKILL, a node failure: no cleanup runs) leaves no half-written report under
+    a real name. A staging folder left by a killed job is removed before the next attempt."""
+    staged = {}
+    for name, path in paths.items():
+        staging = staging_folder(path)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        staged[name] = str(staging)
+    try:
+        yield staged
+        for name, path in paths.items():
+            if os.path.lexists(path):  # Snakemake removes it first; an older copy if not
+                shutil.rmtree(path)
+            os.rename(staged[name], path)
+    finally:
+        for staging in staged.values():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
 def write_in_job_folder(path: str | os.PathLike[str], data: str | bytes) -> None:
     """A file in a folder that a job declares as its output (a Snakemake directory()),
-    written in place: Snakemake removes the folder of a job that fails or is killed, and
-    marks it incomplete meanwhile, so a partial file can never pass for a finished one; the
-    temporary name and rename of write_text would only cost time (a third of a write).
+    written in place: the folder is filled under a hidden staging name and renamed whole when
+    the job succeeds (staged_folders, done by the stage runner), so a partial file never takes
+    a real name; the temporary name and rename of write_text per file would only cost time
+    (a third of a write).
     Written with os.open/os.write: Python's buffered open adds a terminal check, a seek and a
     stat per file (tens of thousands of files a batch); the bytes and the mode are the same."""
     payload = data if isinstance(data, bytes) else data.encode("utf-8")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from precex.io.files import json_dumps, write_in_job_folder, write_tsv
+from precex.io.files import job_folder, json_dumps, write_in_job_folder, write_tsv
 from precex.io.problem_tables import write_problems
 from precex.prescription.coherence import check_coherence
 from precex.prescription.engine import SUMMARY_COLUMNS, EngineSettings, prescribe_one, summary_row
@@ -48,8 +48,8 @@ class Inputs:
 
 @dataclass(frozen=True)
 class Outputs:
-    profiles: str  # folder: {patient}.json
-    prescriptions: str  # folder: {patient}.json and {patient}.fhir.json
+    profiles: str = job_folder()  # folder: {patient}.json
+    prescriptions: str = job_folder()  # folder: {patient}.json and {patient}.fhir.json
     summary: str
     exclusions: str
     problems: str

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from precex.io.files import write_in_job_folder, write_tsv
+from precex.io.files import job_folder, write_in_job_folder, write_tsv
 from precex.io.problem_tables import write_problems
 from precex.problems import Problem
 from precex.reporting.pdf import print_pdf, require_chromium
@@ -29,8 +29,8 @@ class ShardInputs:
 
 @dataclass(frozen=True)
 class ShardOutputs:
-    reports: str  # folder: {patient}.html (and .pdf)
-    handouts: str  # folder: {patient}.html and {patient}.ics
+    reports: str = job_folder()  # folder: {patient}.html (and .pdf)
+    handouts: str = job_folder()  # folder: {patient}.html and {patient}.ics
     index: str
     exclusions: str
     problems: str

@@ -78,8 +78,7 @@ class WeekInput:
 class Decision:
     decision: str
     reasons: list[str]
-    position: PlanPosition
-    held_status: str
+    position: PlanPosition  # its held_status is the week's held status
 
 
 def decide(item: WeekInput, fired: list[Rule]) -> Decision:
@@ -107,7 +106,7 @@ def decide(item: WeekInput, fired: list[Rule]) -> Decision:
         week=new_week, resistance_week=max(1, new_week - step_back * missed),
         start=item.data_through + dt.timedelta(days=1), held_status=held, stop=stop,
         easy_first_day=any(r.effect.get("swap_vigorous_today") for r in fired))
-    return Decision(decision, reasons, position, held)
+    return Decision(decision, reasons, position)
 
 
 def last_infusion_by(calendar: dict[str, Any] | None, day: dt.date, given: str) -> str:
@@ -294,7 +293,7 @@ def _with_adaptation(plan: dict[str, Any], item: WeekInput, fired: list[Rule],
         "data_through": item.data_through.isoformat(),
         "reasons": decision.reasons,
         "changes": list(decision.reasons) + changes,
-        "held_status": decision.held_status,
+        "held_status": decision.position.held_status,
         # Where the engine prescribed this week (a red flag's stop, an easy first day).
         "position": {"week": decision.position.week,
                      "resistance_week": decision.position.resistance_week,

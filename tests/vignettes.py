@@ -210,6 +210,25 @@ VIGNETTES: dict[str, tuple[dict, list, dict]] = {
             [("platelets", "40", "10^9/L"), ("hemoglobin", "12", "g/dL"),
              ("neutrophils", "3", "10^9/L")],
             {"obtain": "Repeat platelet count", "excluded": {"resistance"}}),
+    # Free text read in context (issue 37): denied, a relative's, stopped and old events do
+    # not count; a possible one does; rate-control drugs make heart rate unreliable.
+    "V74": ({"comorbidities": "no history of DVT; denies chest pain; mother had MI",
+             "treatment_phase": "endocrine", "agents": "letrozole", "vo2peak_ml_kg_min": "31"},
+            [], {"status": "prescribed", "max": "vigorous", "data_issue": "negated"}),
+    "V75": ({"comorbidities": "?DVT"}, [],
+            {"status": "clearance_required", "max": "moderate", "data_issue": "possible"}),
+    "V76": ({"comorbidities": "verapamil 80 mg tds"}, [],
+            {"guidance": "rpe", "no_hr_target": True}),
+    "V77": ({"comorbidities": "stopped bisoprolol", "treatment_phase": "endocrine",
+             "agents": "letrozole", "vo2peak_ml_kg_min": "31"},
+            [], {"status": "prescribed", "max": "vigorous"}),
+    "V78": ({"comorbidities": "mastectomy 2015; DVT 2019", "treatment_phase": "endocrine",
+             "agents": "letrozole", "vo2peak_ml_kg_min": "31"},
+            [], {"status": "prescribed", "max": "vigorous", "data_issue": "over 13 weeks"}),
+    "V79": ({"comorbidities": "DVT 3 weeks ago, on apixaban"}, [],
+            {"status": "clearance_required", "max": "moderate", "excluded": {"high_impact"}}),
+    "V80": ({"comorbidities": "AF on digoxin and warfarin"}, [],
+            {"guidance": "rpe", "no_hr_target": True, "excluded": {"high_impact"}}),
 }
 WEARABLE_RISE = {"V25": [(d, 64 + (d % 3)) for d in range(4, 29)]
                  + [(3, 124), (2, 129), (1, 131)]}

@@ -26,7 +26,7 @@ from vignettes import REF, VIGNETTES, check_vignette, write_inputs
 def prescriptions(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("vignettes")
     sheet_path, blood_path, wear_path = write_inputs(tmp)
-    sheet = read_patient_sheet(sheet_path)
+    sheet = read_patient_sheet(sheet_path, reference_date=REF)
     assert not [p for p in sheet.problems if p.excludes], sheet.problems  # nobody excluded
     write_validated(tmp / "validated.tsv", sheet.patients)
     validated = read_validated(tmp / "validated.tsv")

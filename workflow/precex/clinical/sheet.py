@@ -17,6 +17,7 @@ prescription (conservatively, and visibly).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from precex.clinical.context import mixed_scripts
+from precex.clinical.facts import read_comorbidities
 from precex.clinical.vocabulary import (
     code_agents,
     code_comorbidities,
@@ -219,11 +222,12 @@ def _read_table(path: str | os.PathLike[str], schema: dict[str, Any]
     raw.columns = [c.strip() for c in raw.columns]
     props = schema["properties"]
     # 'Patient ID', 'LVEF', 'Gender': read as precex's columns, each respelling noted.
+    lists = [c for c, spec in props.items() if spec.get("type") == "array"]
     mapping, respelled = resolve_columns(list(raw.columns), list(props),
-                                         schema.get("x-aliases", {}))
+                                         schema.get("x-aliases", {}), several=lists)
     respelled = ([seen] if seen else []) + list(respelled)
     unused = [c for c in raw.columns if c not in mapping]
-    raw = raw[list(mapping)].rename(columns=mapping)
+    raw = _joined_columns(raw[list(mapping)], mapping)
     missing_cols = [c for c in schema["required"] if c not in raw.columns]
     if missing_cols:
         raise InputError([Problem(source, f"required column(s) missing: {', '.join(missing_cols)}.",
@@ -232,6 +236,21 @@ def _read_table(path: str | os.PathLike[str], schema: dict[str, Any]
         raise InputError([Problem(source, "the sheet has no patients.",
                                   "add one row per patient below the header.", stage="sheet")])
     return raw, respelled, unused
+
+
+def _joined_columns(raw: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
+    """The sheet with precex's names; several columns naming one list column ('PMH',
+    'Medications', 'Comments') are joined into it, clause by clause ('; '), so none is lost."""
+    out = {}
+    for target in dict.fromkeys(mapping.values()):
+        sources = [c for c, t in mapping.items() if t == target]
+        joined = raw[sources[0]]
+        for col in sources[1:]:
+            more = raw[col]
+            joined = joined.where(more.str.strip().eq(""), joined.where(
+                joined.str.strip().eq(""), joined + "; ") + more)
+        out[target] = joined
+    return pd.DataFrame(out, index=raw.index)
 
 
 @dataclass
@@ -313,14 +332,32 @@ def _parse_cells(row: _Row, known: list[str], props: dict[str, Any],
                            f"expected {_expected(props[col])}.")
 
 
-def _code_terms(row: _Row) -> None:
+def _code_terms(row: _Row, reference: dt.date | None) -> None:
     """Agents, comorbidities and bone sites coded by their vocabularies; an unknown term is
-    kept as written and named as a data issue."""
+    kept as written and named as a data issue. The history (comorbidities) is read in
+    context: a denied, family, planned or too old mention does not count, and how it was
+    read is a data issue the report shows; a possible one counts and asks to be confirmed."""
     record = row.record
     for col, code in _VOCABULARIES.items():
         if col not in record:
             continue
-        coded = code(";".join(record[col]))
+        if col == "comorbidities":
+            coded, reading = read_comorbidities(row.values.get(col, ""), reference)
+            for item in reading.confirm:
+                row.issues.append(row.problem(f"{item}.", "confirm it in the sheet.", col,
+                                              excludes=False))
+            for item in reading.not_counted:
+                row.issues.append(row.problem(f"{item}.", "nothing to do if this reading is "
+                                              "right; else correct the sheet.", col,
+                                              excludes=False))
+        else:
+            coded = code(";".join(record[col]))
+        raw_cell = row.values.get(col, "")
+        if mixed_scripts(raw_cell):
+            row.issues.append(row.problem(
+                f"'{raw_cell.strip()[:80]}' mixes Latin with Cyrillic or Greek letters (a "
+                "look-alike such as a Cyrillic 'Т' in 'T8'); such words are not read.",
+                "retype the value in Latin letters.", col, excludes=False))
         side = surgery_side(";".join(record[col])) if col == "comorbidities" else ""
         record[col] = list(coded.codes) + list(coded.unrecognised) + (
             [f"operated_side_{side}"] if side else [])
@@ -363,12 +400,14 @@ def _id_problems(row: _Row, ids: pd.Series, counts: pd.Series) -> None:
 
 
 def read_patient_sheet(path: str | os.PathLike[str],
-                       ehr: dict[str, Any] | None = None, ehr_source: str = "") -> Sheet:
+                       ehr: dict[str, Any] | None = None, ehr_source: str = "",
+                       reference_date: dt.date | None = None) -> Sheet:
     """Read and validate the sheet. Raises InputError only when the file itself is unusable.
 
     `ehr` ({patient: precex.clinical.fhir_input.ClinicalRecord}) fills the sheet's blank
     cells from the EHR; where both give a value the sheet wins and a disagreement is a data
-    issue naming both (`ehr_source`: the clinical_fhir file, for the message)."""
+    issue naming both (`ehr_source`: the clinical_fhir file, for the message).
+    `reference_date` dates the history: 'mastectomy 2015' is not recent surgery."""
     source = str(path)
     schema = sheet_schema()
     props = schema["properties"]
@@ -393,7 +432,7 @@ def read_patient_sheet(path: str | os.PathLike[str],
         if row.pid in ehr:
             _fill_from_ehr(row, ehr[row.pid].values, props, ehr_source)
         _parse_cells(row, known, props, rejectable)
-        _code_terms(row)
+        _code_terms(row, reference_date)
         _check_blood_pressure(row.record, row.reject)
         _schema_problems(row, validator, props)
         _id_problems(row, ids, counts)

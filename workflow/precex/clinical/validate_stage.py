@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from precex.clinical.sheet import Sheet, read_patient_sheet
@@ -34,15 +35,14 @@ class Params:
 def read_sheet_with_ehr(sheet: str, clinical_fhir: str | list[str] | None,
                         reference_date: str) -> Sheet:
     """The patient sheet, its blanks filled from the EHR's FHIR export when one is given."""
+    reference = dt.date.fromisoformat(reference_date) if reference_date else None
     if not clinical_fhir:
-        return read_patient_sheet(sheet)
-    import datetime as dt
-
+        return read_patient_sheet(sheet, reference_date=reference)
     from precex.clinical.fhir_input import read_clinical_fhir
 
     paths = [clinical_fhir] if isinstance(clinical_fhir, str) else list(clinical_fhir)
     records, found = read_clinical_fhir(paths, dt.date.fromisoformat(reference_date))
-    read = read_patient_sheet(sheet, records, ", ".join(paths))
+    read = read_patient_sheet(sheet, records, ", ".join(paths), reference_date=reference)
     read.problems.extend(found)
     return read
 

@@ -94,6 +94,11 @@ def agents_vocabulary() -> Vocabulary:
 
 
 @cache
+def comorbidity_table() -> pd.DataFrame:
+    return _table("comorbidities.tsv").set_index("code")
+
+
+@cache
 def comorbidity_vocabulary() -> Vocabulary:
     pairs = [(s, (row.code,)) for row in _table("comorbidities.tsv").itertuples()
              for s in [row.code, *row.synonyms.split(";")]]

@@ -8,16 +8,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 
 def normalise_header(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
 
 
-def resolve_columns(columns: list[str], known: list[str], aliases: dict[str, list[str]]
-                    ) -> tuple[dict[str, str], list[str]]:
+def resolve_columns(columns: list[str], known: list[str], aliases: dict[str, list[str]],
+                    several: Collection[str] = ()) -> tuple[dict[str, str], list[str]]:
     """{column as given: precex name} for every column that names a known one (directly, by
-    case/spacing, or by alias), and a note per alias or respelling used."""
+    case/spacing, or by alias), and a note per alias or respelling used. A name in `several`
+    (a list column: PMH, Medications and Comments are all history) takes every column that
+    names it, and the caller joins them; any other name takes the first."""
     mapping: dict[str, str] = {}
     notes: list[str] = []
     alias_of = {normalise_header(a): target for target, names in aliases.items()
@@ -27,7 +30,7 @@ def resolve_columns(columns: list[str], known: list[str], aliases: dict[str, lis
         norm = normalise_header(col)
         if col in known or norm in known:
             target = col if col in known else norm
-            if target not in taken:
+            if target not in taken or target in several:
                 mapping[col] = target
                 taken.add(target)
                 if col != target:
@@ -36,7 +39,7 @@ def resolve_columns(columns: list[str], known: list[str], aliases: dict[str, lis
         if col in mapping:
             continue
         target = alias_of.get(normalise_header(col))
-        if target and target not in taken:
+        if target and (target not in taken or target in several):
             mapping[col] = target
             taken.add(target)
             notes.append(f"column '{col}' read as '{target}'")

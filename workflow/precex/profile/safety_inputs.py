@@ -204,6 +204,7 @@ def with_safety_inputs(flat: pd.DataFrame) -> pd.DataFrame:
     f["frail_older_adult"] = ((age >= 80) | ((age >= 70) & at_risk)).astype(bool)
     hb = _num(f, "hemoglobin_g_dl")
     f["hr_guidance_unreliable"] = (_has(comorbid, "beta_blocker")
+                                   | _has(comorbid, "rate_control")
                                    | _has(comorbid, "atrial_fibrillation")
                                    | _has(comorbid, "pacemaker") | (hb < 8)
                                    | f["resting_hr_state"].isin(["rejected"])).astype(bool)

@@ -59,7 +59,9 @@ def comorbidity_facts(text: str | None, source: str,
 
 
 def _label(fact: Fact) -> str:
-    return f"'{fact.text}'"
+    """The words as written, and where from when not the sheet's own history cell."""
+    where = "" if fact.source == "comorbidities" else f" ({fact.source})"
+    return f"'{fact.text}'{where}"
 
 
 def read_facts(facts: list[Fact], reference: dt.date | None) -> Reading:
@@ -107,13 +109,16 @@ def read_facts(facts: list[Fact], reference: dt.date | None) -> Reading:
 
 
 def read_comorbidities(text: str | None, reference: dt.date | None = None,
-                       source: str = "comorbidities") -> tuple[Coded, Reading]:
+                       source: str = "comorbidities", more: list[Fact] | None = None
+                       ) -> tuple[Coded, Reading]:
     """A history cell read in context: the codes that count (and the terms no vocabulary
-    knows), with the reading that says what was confirmed, negated or too old.
+    knows), with the reading that says what was confirmed, negated or too old. `more`: the
+    same patient's facts from other sources (the EHR), read through the same policy.
 
     A written T-score decides bone density whatever the word beside it ('osteopenia, T-score
     -2.8' is osteoporosis), as in code_comorbidities."""
-    reading = read_facts(comorbidity_facts(text, source, reference), reference)
+    reading = read_facts(comorbidity_facts(text, source, reference) + list(more or []),
+                         reference)
     terms = code_comorbidities(text)
     codes = [c for c in reading.codes if c != "none"]
     codes += [c for c in terms.codes if c in ("osteoporosis", "osteopenia")

@@ -34,6 +34,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from precex.clinical.facts import Fact
+from precex.clinical.vocabulary import code_agents
 from precex.problems import InputError, Problem
 
 SNOMED = "http://snomed.info/sct"
@@ -57,9 +59,13 @@ MEDICATIONS = ("MedicationRequest", "MedicationStatement", "MedicationAdministra
 
 @dataclass
 class ClinicalRecord:
-    """One patient's sheet columns from the EHR: {column: (value as text, where from)}."""
+    """One patient's sheet columns from the EHR: {column: (value as text, where from)}, and
+    the conditions and medicines as clinical facts with their FHIR status and date (read with
+    the sheet's history through the same policy: precex.clinical.facts)."""
 
     values: dict[str, tuple[str, str]] = field(default_factory=dict)
+    facts: list[Fact] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)  # medicines and conditions not read
 
     def set(self, column: str, value: Any, source: str) -> None:
         self.values[column] = (str(value), source)
@@ -207,6 +213,81 @@ def _quantity(resource: dict[str, Any], units: Any) -> float | None:
     return float(value) if unit in units else None
 
 
+# FHIR Condition.verificationStatus / clinicalStatus and medication status -> fact status.
+CONDITION_VERIFICATION = {"refuted": "negated", "unconfirmed": "possible",
+                          "provisional": "possible", "differential": "possible"}
+CONDITION_CLINICAL = {"inactive": "historical", "resolved": "historical",
+                      "remission": "historical"}
+MEDICATION_STATUS = {"active": "active", "on-hold": "active", "in-progress": "active",
+                     "completed": "historical", "stopped": "historical",
+                     "not-taken": "negated", "cancelled": "negated", "intended": "planned",
+                     "draft": "planned", "preparation": "planned", "unknown": "possible"}
+
+
+def _first_code(concept: dict[str, Any] | None) -> str:
+    return str(((concept or {}).get("coding") or [{}])[0].get("code") or "").lower()
+
+
+def _condition_fact(r: dict[str, Any], name: str) -> tuple[list[Fact], str]:
+    """Facts of a Condition that is not the breast cancer: its codes through the SNOMED table
+    and its words through the history vocabulary; (facts, words when nothing was read)."""
+    from precex.clinical.vocabulary import comorbidity_codes_of
+
+    verification = _first_code(r.get("verificationStatus"))
+    if verification == "entered-in-error":
+        return [], ""
+    status = CONDITION_VERIFICATION.get(verification) or CONDITION_CLINICAL.get(
+        _first_code(r.get("clinicalStatus")), "active")
+    date = str(r.get("abatementDateTime") or "")[:10] if status == "historical" else ""
+    date = date or _when(r)
+    words = _words(r.get("code"))
+    codes = comorbidity_codes_of(_codes(r.get("code"), SNOMED), words)
+    source = f"Condition/{r.get('id', '')} ({name})"
+    return [Fact(code, status, date if status != "active" else "", words, source)
+            for code in codes], ("" if codes else words)
+
+
+def _medication_fact(r: dict[str, Any], name: str) -> tuple[list[Fact], str]:
+    from precex.clinical.vocabulary import comorbidity_codes_of
+
+    status = str(r.get("status") or "").lower()
+    if status == "entered-in-error":
+        return [], ""
+    fact_status = MEDICATION_STATUS.get(status, "active")
+    if r.get("resourceType") == "MedicationAdministration":
+        fact_status = "active" if status in ("completed", "in-progress", "") else fact_status
+    words = _words(r.get("medicationCodeableConcept"))
+    period = r.get("effectivePeriod") or {}
+    date = str(period.get("end") or "")[:10] if fact_status == "historical" else ""
+    codes = comorbidity_codes_of([], words)
+    source = f"{r.get('resourceType')}/{r.get('id', '')} ({name})"
+    return [Fact(code, fact_status, date, words, source) for code in codes], (
+        "" if codes else words)
+
+
+def _is_breast_cancer(r: dict[str, Any]) -> bool:
+    return bool(set(_codes(r.get("code"), SNOMED)) & BREAST_CANCER_SNOMED
+                or any(c.upper().startswith("C50") for c in _codes(r.get("code"))))
+
+
+def _read_as_fact(record: ClinicalRecord, r: dict[str, Any], name: str) -> bool:
+    """Every condition but the breast cancer, and every medicine that is not a cancer agent,
+    is a fact with its status (an inactive condition is history, a stopped medicine is not
+    current), which the safety rules read; True when `r` was one."""
+    kind = r.get("resourceType")
+    if kind == "Condition" and not _is_breast_cancer(r):
+        facts, unread = _condition_fact(r, name)
+    elif kind in MEDICATIONS and not code_agents(
+            _words(r.get("medicationCodeableConcept"))).codes:
+        facts, unread = _medication_fact(r, name)
+    else:
+        return False
+    record.facts.extend(facts)
+    if unread and unread not in record.unread:
+        record.unread.append(unread)
+    return True
+
+
 def _clinical_columns(record: ClinicalRecord, resources: Iterable[tuple[str, dict]]) -> None:
     receptors: dict[str, str] = {}
     agents: list[str] = []
@@ -214,19 +295,18 @@ def _clinical_columns(record: ClinicalRecord, resources: Iterable[tuple[str, dic
     surgeries: list[tuple[str, str]] = []
     for path, r in resources:  # oldest first: later results overwrite earlier ones
         kind = r.get("resourceType")
+        name = path.rsplit("/", 1)[-1]
+        if _read_as_fact(record, r, name):
+            continue
         status = str(r.get("status") or (r.get("clinicalStatus") or {}).get(
             "coding", [{}])[0].get("code", "")).lower()
         if status and status not in USABLE:
             continue
-        name = path.rsplit("/", 1)[-1]
-        if kind == "Condition":
-            codes = set(_codes(r.get("code"), SNOMED))
-            icd = [c for c in _codes(r.get("code")) if c.upper().startswith("C50")]
-            if codes & BREAST_CANCER_SNOMED or icd:
-                for stage in r.get("stage") or []:
-                    text = _words(stage.get("summary"))
-                    if text:
-                        record.set("stage", text, f"Condition.stage ({name})")
+        if kind == "Condition":  # the breast cancer: any other is a fact (_read_as_fact)
+            for stage in r.get("stage") or []:
+                text = _words(stage.get("summary"))
+                if text:
+                    record.set("stage", text, f"Condition.stage ({name})")
         elif kind == "Observation":
             codes = _codes(r.get("code"), LOINC)
             when = _when(r)

@@ -332,17 +332,27 @@ def _parse_cells(row: _Row, known: list[str], props: dict[str, Any],
                            f"expected {_expected(props[col])}.")
 
 
-def _code_terms(row: _Row, reference: dt.date | None) -> None:
+def _code_terms(row: _Row, reference: dt.date | None, ehr: Any = None) -> None:
     """Agents, comorbidities and bone sites coded by their vocabularies; an unknown term is
     kept as written and named as a data issue. The history (comorbidities) is read in
     context: a denied, family, planned or too old mention does not count, and how it was
     read is a data issue the report shows; a possible one counts and asks to be confirmed."""
     record = row.record
+    ehr_facts = list(getattr(ehr, "facts", []))
+    for text in getattr(ehr, "unread", []):
+        row.issues.append(row.problem(
+            f"the EHR lists '{text}', which no vocabulary reads; no rule can use it.",
+            "check whether it matters for exercise (a heart-rate or bleeding medicine, a "
+            "heart or bone condition) and add it to the sheet's history in words precex "
+            "knows, or ask for the term to be added.", "comorbidities", excludes=False))
+    if ehr_facts and "comorbidities" not in record:
+        record["comorbidities"] = []
     for col, code in _VOCABULARIES.items():
         if col not in record:
             continue
         if col == "comorbidities":
-            coded, reading = read_comorbidities(row.values.get(col, ""), reference)
+            coded, reading = read_comorbidities(row.values.get(col, ""), reference,
+                                                more=ehr_facts)
             for item in reading.confirm:
                 row.issues.append(row.problem(f"{item}.", "confirm it in the sheet.", col,
                                               excludes=False))
@@ -432,7 +442,7 @@ def read_patient_sheet(path: str | os.PathLike[str],
         if row.pid in ehr:
             _fill_from_ehr(row, ehr[row.pid].values, props, ehr_source)
         _parse_cells(row, known, props, rejectable)
-        _code_terms(row, reference_date)
+        _code_terms(row, reference_date, ehr.get(row.pid))
         _check_blood_pressure(row.record, row.reject)
         _schema_problems(row, validator, props)
         _id_problems(row, ids, counts)

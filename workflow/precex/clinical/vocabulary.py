@@ -106,6 +106,23 @@ def comorbidity_vocabulary() -> Vocabulary:
 
 
 @cache
+def _snomed_codes() -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for code, row in comorbidity_table().iterrows():
+        for concept in filter(None, row["snomed"].split(";")):
+            out[concept] = (*out.get(concept, ()), str(code))
+    return out
+
+
+def comorbidity_codes_of(snomed: list[str], words: str) -> list[str]:
+    """History codes of a coded EHR entry: by its SNOMED CT concepts (the table's `snomed`
+    column) and by its words through the vocabulary ('Warfarin Sodium 5 MG Oral Tablet')."""
+    found = [c for concept in snomed for c in _snomed_codes().get(concept, ())]
+    found += comorbidity_vocabulary().match(normalise_text(words)) if words else []
+    return [c for c in dict.fromkeys(found) if c != "none"]
+
+
+@cache
 def bone_site_table() -> pd.DataFrame:
     return _table("bone_sites.tsv").set_index("region")
 

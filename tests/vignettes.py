@@ -229,6 +229,31 @@ VIGNETTES: dict[str, tuple[dict, list, dict]] = {
             {"status": "clearance_required", "max": "moderate", "excluded": {"high_impact"}}),
     "V80": ({"comorbidities": "AF on digoxin and warfarin"}, [],
             {"guidance": "rpe", "no_hr_target": True, "excluded": {"high_impact"}}),
+    # Bone sites in every notation; a lesion at risk is unstable; an unread site is any bone.
+    "V81": ({"stage": "IV", "treatment_phase": "metastatic", "bone_metastases": "stable",
+             "bone_metastasis_sites": "left femur, Mirels 9"}, [],
+            {"status": "clearance_required", "supervision": "supervised", "triage": "high",
+             "excluded": {"vigorous", "lower_body_loading"}, "data_issue": "mirels score 9"}),
+    "V82": ({"stage": "IV", "bone_metastases": "stable", "bone_metastasis_sites": "BWK 8"}, [],
+            {"excluded": {"spinal_loading", "upper_body_loading"}}),
+    "V83": ({"stage": "IV", "bone_metastases": "stable", "bone_metastasis_sites": "Th8"}, [],
+            {"excluded": {"spinal_loading", "upper_body_loading"},
+             "no_exercise": "chest press"}),
+    "V84": ({"stage": "IV", "bone_metastases": "stable",
+             "bone_metastasis_sites": "L 5th-7th ribs"}, [],
+            {"excluded": {"upper_body_loading"}}),
+    "V85": ({"stage": "IV", "bone_metastases": "stable",
+             "bone_metastasis_sites": "T\u200b8"}, [],
+            {"excluded": {"spinal_loading", "upper_body_loading"}}),
+    "V86": ({"stage": "IV", "bone_metastases": "stable",
+             "bone_metastasis_sites": "Tx 8"}, [],
+            {"excluded": {"spinal_loading", "upper_body_loading", "lower_body_loading"},
+             "data_issue": "tx 8"}),
+    # Oral chemotherapy has no infusion date to ask for; infused chemotherapy does.
+    "V87": ({"treatment_phase": "adjuvant chemotherapy", "agents": "capecitabine"},
+            NORMAL_CBC, {"not_obtain": "infusion date"}),
+    "V88": ({"treatment_phase": "adjuvant chemotherapy", "agents": "paclitaxel"},
+            NORMAL_CBC, {"obtain": "infusion date"}),
 }
 WEARABLE_RISE = {"V25": [(d, 64 + (d % 3)) for d in range(4, 29)]
                  + [(3, 124), (2, 129), (1, 131)]}
@@ -287,6 +312,9 @@ def _check_decision(expect: dict, p: dict, where: str) -> None:
     assert expect.get("excluded", set()) <= set(p["excluded"]), where
     if "supervision" in expect:
         assert SUPERVISION.index(p["supervision"]) >= SUPERVISION.index(expect["supervision"])
+    if "not_obtain" in expect:
+        items = " ".join(d["item"] for d in p["data_to_obtain"]).lower()
+        assert expect["not_obtain"].lower() not in items, (where, p["data_to_obtain"])
     if "obtain" in expect:
         items = " ".join(d["item"] for d in p["data_to_obtain"]).lower()
         assert expect["obtain"].lower() in items, (where, p["data_to_obtain"])

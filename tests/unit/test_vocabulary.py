@@ -98,6 +98,10 @@ def test_every_synonym_of_every_vocabulary_maps_to_its_code():
     ("post-op week 2", "post_surgery"), ("awaiting surgery", "pre_treatment"),
     ("Radiation therapy (week 3/5)", "radiotherapy"), ("metastatic, bone", "metastatic"),
     ("completed treatment 2023", "survivorship"), ("planned review", None),
+    # in context: a finished or planned treatment is not the current phase
+    ("chemo completed, on letrozole", "endocrine"), ("chemo completed", "survivorship"),
+    ("completed chemo, now on tamoxifen", "endocrine"), ("planned chemo", "pre_treatment"),
+    ("s/p mastectomy, on AC cycle 2", "adjuvant_chemo"),
 ])
 def test_treatment_phase_from_free_text(text, phase):
     from precex.clinical.vocabulary import infer_phase
@@ -111,3 +115,24 @@ def test_stage_from_free_text(text, stage):
     from precex.clinical.vocabulary import infer_stage
 
     assert infer_stage(text) == stage
+
+
+@pytest.mark.parametrize("text,codes,at_risk", [
+    ("Th8", {"spine", "thoracic_spine"}, ""), ("D8", {"spine", "thoracic_spine"}, ""),
+    ("BWK 8", {"spine", "thoracic_spine"}, ""), ("T\u200b8", {"spine", "thoracic_spine"}, ""),
+    ("LWK 2", {"spine"}, ""), ("L1-L3", {"spine"}, ""), ("C5/6", {"spine"}, ""),
+    ("L 5th-7th ribs", {"ribs_sternum"}, ""),  # left ribs, not the fifth lumbar vertebra
+    ("left femur, Mirels 9", {"pelvis_femur"}, "Mirels score 9"),
+    ("impending fracture right femur", {"pelvis_femur"}, "'impending'"),
+    ("SINS 11 at L3", {"spine"}, "SINS 11"), ("lytic lesion T10", {"spine", "thoracic_spine"}, ""),
+    ("femur, Mirels 6", {"pelvis_femur"}, ""),
+])
+def test_bone_sites_in_every_notation(text, codes, at_risk):
+    """Spine levels as C/T/Th/D/BWK/LWK/L/S with ranges, ordinals not read as levels, format
+    characters ignored; Mirels 8+, SINS 7+ and 'impending' mark a lesion at risk; a fragment that
+    only describes the lesion is not an unknown site."""
+    from precex.clinical.vocabulary import bone_lesion_at_risk
+
+    coded = code_bone_sites(text)
+    assert set(coded.codes) == codes and coded.unrecognised == ()
+    assert bone_lesion_at_risk(text) == at_risk

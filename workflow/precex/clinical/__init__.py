@@ -9,10 +9,12 @@ def provided_features() -> set[str]:
              "fitness_category", "hr_max_bpm", "hr_max_source", "in_chemotherapy",
              "cardiotoxic_exposure", "days_to_next_infusion", "lvef_drop_points",
              "myelosuppressive_therapy", "cytotoxic_agent", "myelosuppressive_agent",
-             "neurotoxic_agent", "hyperglycaemic_agent", "agent_classes", "agents_known",
+             "neurotoxic_agent", "hyperglycaemic_agent", "infused_cytotoxic_agent",
+             "agent_classes", "agents_known",
              "days_since_last_infusion", "last_infusion_date", "infusion_schedule_unknown",
              "infusion_dates_12w",
-             "bone_site_regions", "bone_sites_unrecognised", "lvef_age_days", "sheet_rejected",
+             "bone_site_regions", "bone_sites_unrecognised", "bone_site_at_risk",
+             "lvef_age_days", "sheet_rejected",
              "sheet_data_issues", "days_since_surgery", "comorbidities_unrecognised",
              "temperature_c", "weight_loss_pct", "operated_side"}
     return names | {f"bone_site_{r}" for r in bone_site_table().index}

@@ -31,6 +31,7 @@ import pandas as pd
 from precex.clinical.vocabulary import (
     AGENT_FLAGS,
     agent_table,
+    bone_lesion_at_risk,
     bone_site_table,
     code_agents,
     code_bone_sites,
@@ -49,6 +50,8 @@ def agent_flags(agents: pd.Series) -> pd.DataFrame:
     flags_of = {code: {flag: bool(v) for flag, v in values.items()}
                 for code, values in table[list(AGENT_FLAGS)].to_dict("index").items()}
     class_of = table["agent_class"].to_dict()
+    # Agents given by infusion have a schedule to ask for; oral ones (capecitabine) do not.
+    infused = set(table.index[table["route"].eq("iv")])
     by_text: dict[str, dict] = {}  # agent lists repeat across a batch: each read once
     rows = []
     for text in agents.fillna("").astype(str):
@@ -56,11 +59,14 @@ def agent_flags(agents: pd.Series) -> pd.DataFrame:
             codes = [c for c in code_agents(text).codes if c in flags_of]
             row = {f"{flag}_agent": any(flags_of[c][flag] for c in codes)
                    for flag in AGENT_FLAGS}
+            row["infused_cytotoxic_agent"] = any(flags_of[c]["cytotoxic"] and c in infused
+                                                 for c in codes)
             row["agent_classes"] = ";".join(sorted({class_of[c] for c in codes}))
             row["agents_known"] = bool(codes)
             by_text[text] = row
         rows.append(by_text[text])
-    flag_columns = [f"{flag}_agent" for flag in AGENT_FLAGS] + ["agents_known"]
+    flag_columns = [f"{flag}_agent" for flag in AGENT_FLAGS] + ["agents_known",
+                                                                "infused_cytotoxic_agent"]
     # Explicit columns and dtypes so an empty sheet (all patients excluded) still has them.
     flags = pd.DataFrame(rows, index=agents.index, columns=[*flag_columns, "agent_classes"])
     return flags.astype(dict.fromkeys(flag_columns, bool))
@@ -103,6 +109,11 @@ def bone_site_flags(sites: pd.Series) -> pd.DataFrame:
                        index=sites.index)
     out["bone_site_regions"] = [";".join(c.codes) for c in coded]
     out["bone_sites_unrecognised"] = ["; ".join(c.unrecognised) for c in coded]
+    # A site no vocabulary reads could be any bone: every site's restrictions apply until a
+    # clinician names it (the cautious reading; the data issue says so).
+    unread = out["bone_sites_unrecognised"].ne("")
+    out["bone_site_widespread"] = out["bone_site_widespread"] | unread
+    out["bone_site_at_risk"] = [bone_lesion_at_risk(t) for t in sites.fillna("").astype(str)]
     return out
 
 

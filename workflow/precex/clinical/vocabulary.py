@@ -19,16 +19,33 @@ import pandas as pd
 from precex.paths import resource_path
 
 TERM_SEPARATORS = re.compile(r"[;,|+\n]+")
-SPINE_LEVEL = re.compile(r"(?<![a-z0-9])[ctls]\s?-?\s?\d{1,2}(?![0-9])")
-THORACIC_LEVEL = re.compile(r"(?<![a-z0-9])t\s?-?\s?\d{1,2}(?![0-9])")
+# Spine levels as clinics write them: C/T/L/S, Th and D (thoracic, dorsal), and the German
+# HWK/BWK/LWK (Hals-, Brust-, Lendenwirbelkoerper); '5th' is an ordinal ('L 5th-7th ribs' is
+# the left ribs), never a level.
+_LEVEL_END = r"(?![0-9]|st\b|nd\b|rd\b|th\b)"
+SPINE_LEVEL = re.compile(r"(?<![a-z0-9])(?:th|bwk|lwk|hwk|[ctlsd])\s?-?\s?\d{1,2}" + _LEVEL_END)
+THORACIC_LEVEL = re.compile(r"(?<![a-z0-9])(?:th|bwk|[td])\s?-?\s?\d{1,2}" + _LEVEL_END)
+# A lesion at risk of fracture (precex.clinical.features.bone_site_flags): an impending or
+# pathological fracture, a Mirels score of 8 or more (Mirels H. Clin Orthop 1989;249:256-264:
+# 8 borderline, 9 or more prophylactic fixation), a SINS of 7 or more (Fisher CG et al. Spine
+# 2010;35(22):E1221-9: 7-12 potentially unstable, 13-18 unstable).
+MIRELS = re.compile(r"mirels?(?:'s)?(?:\s*score)?\s*(?:of|=|:)?\s*(\d{1,2})")
+SINS = re.compile(r"(?<![a-z])sins(?:\s*score)?\s*(?:of|=|:)?\s*(\d{1,2})")
+AT_RISK_WORDS = re.compile(r"impending|pathological fracture|pathologic fracture|"
+                           r"fracture risk|at risk of fracture")
+LESION_WORDS = re.compile(r"(?<![a-z])(lytic|osteolytic|blastic|osteoblastic|sclerotic|mixed|"
+                          r"lesions?|mets?|metastas[ie]s|deposits?|disease)(?![a-z])")
 SIDE = re.compile(r"(?<![a-z])(left|right|bilateral|lt|rt|l|r)(?![a-z])")
 _SIDES = {"left": "left", "lt": "left", "l": "left", "right": "right", "rt": "right",
           "r": "right", "bilateral": "bilateral"}
 
 
 def normalise_text(text: str) -> str:
-    """Lower case, NFKC, '_' as a space, single spaces, no stray end punctuation."""
-    folded = unicodedata.normalize("NFKC", str(text)).lower().replace("_", " ")
+    """Lower case, NFKC, invisible format characters (soft hyphen, zero-width space) removed,
+    '_' as a space, single spaces, no stray end punctuation."""
+    folded = unicodedata.normalize("NFKC", str(text))
+    folded = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+    folded = folded.lower().replace("_", " ")
     folded = re.sub(r"\s+", " ", folded)
     return folded.strip(" .:;,()[]{}!?\"'")
 
@@ -161,13 +178,33 @@ _ROMAN = {"0": "0", "i": "I", "ii": "II", "iii": "III", "iv": "IV", "1": "I", "2
           "3": "III", "4": "IV"}
 
 
+@cache
+def _phase_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
+    return tuple((re.compile(rf"(?<![a-z]){re.escape(w.strip())}[a-z]*"), phase)
+                 for phase, words in _PHASE_WORDS for w in words)
+
+
+def _phase_words_in(clause: str) -> list[tuple[int, int, str]]:
+    """(start, end, phase) of every phase word in a clause (context.read_mentions finder)."""
+    return [(m.start(), m.end(), phase) for pattern, phase in _phase_patterns()
+            for m in pattern.finditer(clause)]
+
+
 def infer_phase(text: str) -> str | None:
     """A treatment phase from free text ('AC cycle 3 of 4', 'on letrozole', 'post-op week 2');
     agent names count too, so 'weekly paclitaxel' is chemotherapy."""
-    low = f" {normalise_text(text)} "
-    for phase, words in _PHASE_WORDS:  # words match at a word start ('ned' is not 'planned')
-        if any(re.search(rf"(?<![a-z]){re.escape(w.strip())}", low) for w in words):
+    from precex.clinical.context import read_mentions
+
+    # Words match at a word start ('ned' is not 'planned'), each in its context: a finished,
+    # stopped, denied or planned treatment is not the current phase ('chemo completed, on
+    # letrozole' is endocrine therapy).
+    mentions = read_mentions(text, _phase_words_in)
+    current = {m.code for m in mentions if m.status in ("active", "possible")}
+    for phase, _ in _PHASE_WORDS:
+        if phase in current:
             return phase
+    if any(m.status == "planned" for m in mentions):
+        return "pre_treatment"  # 'planned chemo': treatment has not started
     coded = code_agents(text)
     if coded.codes:
         table = agent_table().loc[list(coded.codes)]
@@ -307,11 +344,39 @@ def code_comorbidities(text: str | None) -> Coded:
     return Coded(tuple(sorted(codes)), tuple(unknown))
 
 
+def bone_lesion_at_risk(text: str | None) -> str:
+    """Why the written sites mark a lesion at risk of fracture ('' when they do not): an
+    impending or pathological fracture, Mirels 8 or more, SINS 7 or more."""
+    low = " ".join(split_terms(text))
+    reasons = []
+    mirels = [int(m) for m in MIRELS.findall(low)]
+    sins = [int(m) for m in SINS.findall(low)]
+    if any(8 <= m <= 12 for m in mirels):
+        reasons.append(f"Mirels score {max(mirels)}")
+    if any(7 <= m <= 18 for m in sins):
+        reasons.append(f"SINS {max(sins)}")
+    found = AT_RISK_WORDS.search(low)
+    if found:
+        reasons.append(f"'{found.group(0)}'")
+    return ", ".join(reasons)
+
+
+def _describes_a_lesion(term: str) -> bool:
+    """A fragment that only describes the lesion ('lytic', 'Mirels 9', 'impending fracture'):
+    read by bone_lesion_at_risk, not an unknown site."""
+    rest = LESION_WORDS.sub(" ", MIRELS.sub(" ", SINS.sub(" ", AT_RISK_WORDS.sub(" ", term))))
+    rest = re.sub(r"\b(score|of|with|and|a|an|the|small|large|multiple|fracture|lesion)\b",
+                  " ", rest)
+    return re.sub(r"[\s\-:=()/0-9]", "", rest) == "" and rest != term
+
+
 def code_bone_sites(text: str | None) -> Coded:
     coded = code_list(bone_site_vocabulary(), text, ((THORACIC_LEVEL, "thoracic_spine"),
                                                      (SPINE_LEVEL, "spine")))
-    # "none"/"no" in the sites column means no sites, not an unknown term.
-    unknown = tuple(t for t in coded.unrecognised if t not in ("none", "no", "nil", "n/a"))
+    # "none"/"no" in the sites column means no sites, not an unknown term; a fragment that
+    # describes the lesion (lytic, Mirels 9) is read by bone_lesion_at_risk.
+    unknown = tuple(t for t in coded.unrecognised if t not in ("none", "no", "nil", "n/a")
+                    and not _describes_a_lesion(t))
     codes = set(coded.codes)
     if "thoracic_spine" in codes:  # a thoracic lesion is a spinal lesion too
         codes.add("spine")

@@ -77,6 +77,46 @@ def _state(value_present: pd.Series, rejected: pd.Series, conflicting: pd.Series
         index=value_present.index, dtype=object)
 
 
+def _bone_status(f: pd.DataFrame, rejected_cols: pd.Series,
+                 note: Callable[[pd.Series, Any], None]) -> None:
+    """bone_status and bone_state from the status column, the sites and the stage (in place)."""
+    idx = f.index
+    # Bone: status, sites and metastatic disease; the most adverse reading wins.
+    status = _text(f, "bone_metastases").str.lower()
+    regions = _text(f, "bone_site_regions")
+    sites_text = _text(f, "bone_metastasis_sites")
+    has_sites = regions.ne("") | (sites_text.ne("") & ~sites_text.str.lower().isin(
+        ["none", "no", "nil", "n/a"]))
+    metastatic = _text(f, "stage").eq("IV") | _text(f, "treatment_phase").eq("metastatic")
+    rejected_bone = _rejected(rejected_cols, "bone_metastases", "bone_metastasis_sites")
+    implied = np.select([status.isin(["stable", "unstable", "unknown"]),
+                         has_sites | rejected_bone,
+                         status.eq("none"),
+                         metastatic],
+                        [status, "unknown", "none", "unknown"], default="")
+    # Sites written beside 'none' contradict it: bone metastases of unknown stability. A lesion
+    # the sites mark at risk of fracture (Mirels 8+, SINS 7+, impending) is unstable, whatever
+    # the status column says: the most adverse reading wins.
+    conflict_bone = status.eq("none") & has_sites
+    at_risk = _text(f, "bone_site_at_risk")
+    f["bone_status"] = pd.Series(implied, index=idx).where(~conflict_bone, "unknown").where(
+        at_risk.eq(""), "unstable")
+    note(at_risk.ne("") & ~status.eq("unstable"), lambda pid: (
+        f"the bone metastasis sites mark a lesion at risk of fracture ({at_risk[pid]}): "
+        "treated as unstable until a clinician assesses it"))
+    unread_sites = _text(f, "bone_sites_unrecognised")
+    note(unread_sites.ne(""), lambda pid: (
+        f"bone metastasis site '{unread_sites[pid]}' is not a bone precex knows: every "
+        "site's restrictions apply until a clinician names the bone (correct the sheet)"))
+    f["bone_state"] = np.select(
+        [conflict_bone, rejected_bone & status.eq(""), status.ne(""), has_sites],
+        ["conflicting", "rejected", "measured", "measured"], default="missing")
+    note(conflict_bone, lambda pid: f"bone_metastases is 'none' but sites are given "
+         f"('{sites_text[pid]}'): treated as bone metastases of unknown stability")
+    note(has_sites & status.eq(""), "bone metastasis sites are given without a status: treated "
+         "as bone metastases of unknown stability")
+
+
 def with_safety_inputs(flat: pd.DataFrame) -> pd.DataFrame:
     """`flat` with the safety-input states and derived safety features (vectorised)."""
     if "safety_data_gaps" in flat.columns:
@@ -166,29 +206,7 @@ def with_safety_inputs(flat: pd.DataFrame) -> pd.DataFrame:
     note(hr_conflict, lambda pid: f"resting HR {sheet_hr[pid]:g} bpm in the sheet but "
          f"{recent[pid]:.0f} bpm on the wearable's last days: the higher is used")
 
-    # Bone: status, sites and metastatic disease; the most adverse reading wins.
-    status = _text(f, "bone_metastases").str.lower()
-    regions = _text(f, "bone_site_regions")
-    sites_text = _text(f, "bone_metastasis_sites")
-    has_sites = regions.ne("") | (sites_text.ne("") & ~sites_text.str.lower().isin(
-        ["none", "no", "nil", "n/a"]))
-    metastatic = _text(f, "stage").eq("IV") | _text(f, "treatment_phase").eq("metastatic")
-    rejected_bone = _rejected(rejected_cols, "bone_metastases", "bone_metastasis_sites")
-    implied = np.select([status.isin(["stable", "unstable", "unknown"]),
-                         has_sites | rejected_bone,
-                         status.eq("none"),
-                         metastatic],
-                        [status, "unknown", "none", "unknown"], default="")
-    # Sites written beside 'none' contradict it: bone metastases of unknown stability.
-    conflict_bone = status.eq("none") & has_sites
-    f["bone_status"] = pd.Series(implied, index=idx).where(~conflict_bone, "unknown")
-    f["bone_state"] = np.select(
-        [conflict_bone, rejected_bone & status.eq(""), status.ne(""), has_sites],
-        ["conflicting", "rejected", "measured", "measured"], default="missing")
-    note(conflict_bone, lambda pid: f"bone_metastases is 'none' but sites are given "
-         f"('{sites_text[pid]}'): treated as bone metastases of unknown stability")
-    note(has_sites & status.eq(""), "bone metastasis sites are given without a status: treated "
-         "as bone metastases of unknown stability")
+    _bone_status(f, rejected_cols, note)
 
     # Populations the guidelines single out.
     bmi = _num(f, "bmi_kg_m2")

@@ -93,3 +93,28 @@ def test_bulk_ndjson_reads_like_the_bundle(tmp_path):
 ])
 def test_subtype_from_receptors(er, pr, her2, subtype):
     assert subtype_of(er, pr, her2) == subtype
+
+
+def test_ehr_vitals_go_stale_like_counts_and_a_versioned_subject_is_its_patient(tmp_path):
+    """Blood pressure, heart rate and weight count within the window before the reference
+    date; older ones are not used and say so (LVEF keeps its date for its own rule; height does
+    not go stale). A subject written Patient/<id>/_history/<n> is patient <id>, not <n>."""
+    import datetime as dt
+
+    later = dt.date(2026, 12, 1)
+    records, _ = read_clinical_fhir(BUNDLE, later, 90)
+    record = records["P901"]
+    assert not {"systolic_bp", "diastolic_bp", "weight_kg"} & set(record.values)
+    assert "height_cm" in record.values and "lvef_pct" in record.values
+    stale = " ".join(record.stale)
+    assert "systolic_bp 132" in stale and "2025-12-29" in stale and "over 90" in stale
+    data = json.loads(Path(BUNDLE).read_text())
+    for entry in data["entry"]:
+        subject = (entry["resource"].get("subject") or {})
+        if subject.get("reference", "").startswith("Patient/"):
+            subject["reference"] += "/_history/3"
+    versioned = tmp_path / "versioned.json"
+    versioned.write_text(json.dumps(data))
+    again, _ = read_clinical_fhir(str(versioned), REF)
+    assert "3" not in again
+    assert again["P901"].values["stage"][0] == records["P901"].values["stage"][0]

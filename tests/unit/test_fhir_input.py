@@ -98,3 +98,22 @@ def test_gzipped_bulk_ndjson_is_read(tmp_path):
         dst.write(src.read())
     result, _ = features(str(tmp_path), ["P201", "P202"])
     assert result.markers.loc["P201", "platelets_10e9_l"] == 15
+
+
+def test_member_results_take_their_panels_or_reports_date():
+    """As the FHIR specification's lab panel example writes it: the panel Observation
+    (hasMember) and the DiagnosticReport (result) carry the date, the members none. A member
+    takes its panel's or report's date (a neutrophil count of 0.9 is read, not dropped); one
+    listed by nothing stays undated, is named by entry and id, and never taken as current. The
+    subject Patient/P07/_history/3 is patient P07."""
+    from precex.blood.fhir_input import read_fhir_files
+
+    long, problems = read_fhir_files([str(DATA / "lab_panel_members.json")])
+    dated = {row.loinc: (row.patient_id, row.date) for row in long.itertuples()}
+    assert dated == {"751-8": ("P07", "2026-01-02"), "777-3": ("P07", "2026-01-02"),
+                     "718-7": ("P07", "2026-01-03")}
+    text = " ".join(p.message for p in problems)
+    assert "1 Observations with no date" in text and "entry 7 (wbc)" in text
+    assert "row" not in text and "column 'date'" not in text
+    result, _ = features(str(DATA / "lab_panel_members.json"), ["P07"])
+    assert result.markers.loc["P07", "neutrophils_10e9_l"] == 0.9

@@ -1,6 +1,8 @@
 """Controlled vocabularies: every synonym class maps to its code; unknown terms are kept."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from precex.clinical.vocabulary import (
     code_agents,
     code_bone_sites,
@@ -136,3 +138,44 @@ def test_bone_sites_in_every_notation(text, codes, at_risk):
     coded = code_bone_sites(text)
     assert set(coded.codes) == codes and coded.unrecognised == ()
     assert bone_lesion_at_risk(text) == at_risk
+
+
+def _all_synonyms() -> list[tuple[str, str, str]]:
+    """(vocabulary, code, synonym) for every synonym of every vocabulary."""
+    out = []
+    for row in _rows("comorbidities.tsv").itertuples():
+        out += [("comorbidities", row.code, s) for s in [row.code, *row.synonyms.split(";")]
+                if row.code != "none"]
+    for row in _rows("agents.tsv").itertuples():
+        out += [("agents", row.agent, s) for s in [row.agent, *row.synonyms.split(";")]]
+    for row in _rows("bone_sites.tsv").itertuples():
+        out += [("bone_sites", row.region, s) for s in [row.region, *row.synonyms.split(";")]]
+    return out
+
+
+INVISIBLE = ["\u00ad", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u200e"]
+
+
+def _fullwidth(text: str) -> str:
+    """ASCII letters and digits as their fullwidth forms (NFKC folds them back)."""
+    return "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c for c in text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(_all_synonyms()), st.data())
+def test_unicode_noise_never_hides_a_term_in_any_vocabulary(entry, data):
+    """Copy-paste noise (soft hyphens, zero-width and direction characters, fullwidth forms,
+    upper case, surrounding spaces) never changes what any synonym of any vocabulary means."""
+    vocabulary, code, synonym = entry
+    text = synonym
+    if data.draw(st.booleans(), label="fullwidth"):
+        text = _fullwidth(text)
+    if data.draw(st.booleans(), label="upper"):
+        text = text.upper()
+    for _ in range(data.draw(st.integers(0, 3), label="invisible")):
+        at = data.draw(st.integers(0, len(text)), label="at")
+        text = text[:at] + data.draw(st.sampled_from(INVISIBLE), label="char") + text[at:]
+    text = data.draw(st.sampled_from(["", " ", "\u00a0"]), label="pad") + text
+    coder = {"comorbidities": code_comorbidities, "agents": code_agents,
+             "bone_sites": code_bone_sites}[vocabulary]
+    assert code in coder(text).codes, (synonym, text)

@@ -25,6 +25,7 @@ rule validate:
         code=get_code_digest("validate.py"),
         strict=CFG["strict"],
         reference_date=CFG["reference_date"],
+        window_days=CFG["blood_window_days"],
     script:
         "../scripts/validate.py"
 

@@ -192,6 +192,46 @@ def _load_resources(path: str) -> list[tuple[int, str | None, dict[str, Any]]]:
              else {}) for i, e in enumerate(entries, start=1)]
 
 
+def _own_keys(resource: dict[str, Any], full_url: str | None) -> list[str]:
+    """The references by which a panel or report can list this resource."""
+    keys = [f"{resource.get('resourceType')}/{resource['id']}"] if isinstance(
+        resource.get("id"), str) else []
+    return keys + ([full_url] if isinstance(full_url, str) and full_url else [])
+
+
+def _reference(item: Any) -> str | None:
+    ref = item.get("reference") if isinstance(item, dict) else None
+    if not isinstance(ref, str) or not ref:
+        return None
+    if ref.startswith("urn:"):
+        return ref
+    parts = ref.rstrip("/").split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]  # Observation/x/_history/2 is Observation/x
+    return "/".join(parts[-2:]) if len(parts) >= 2 else ref
+
+
+def _panel_dates(loaded: dict[str, list[tuple[int, str | None, dict[str, Any]]]]
+                 ) -> dict[str, str]:
+    """{member reference: date} from every panel Observation (hasMember) and DiagnosticReport
+    (result) that has a date: a member result without a date of its own takes its panel's or
+    report's (the FHIR specification's lab panel example dates only the panel)."""
+    out: dict[str, str] = {}
+    for resources in loaded.values():
+        for _, _, res in resources:
+            kind = res.get("resourceType")
+            members = res.get("hasMember") if kind == "Observation" else res.get(
+                "result") if kind == "DiagnosticReport" else None
+            date = _date(res)
+            if not isinstance(members, list) or not date:
+                continue
+            for item in members:
+                ref = _reference(item)
+                if ref:
+                    out.setdefault(ref, date)
+    return out
+
+
 def read_fhir_files(paths: list[str], identifier_system: str | None = None,
                     tolerate: bool = False) -> tuple[pd.DataFrame, list[Problem]]:
     """Long blood rows from every FHIR file; Patients from any file resolve subjects in all.
@@ -218,10 +258,11 @@ def read_fhir_files(paths: list[str], identifier_system: str | None = None,
                 refs, pid = _patient_keys(res, full_url, identifier_system)
                 for ref in refs:
                     patients[ref] = pid
+    panel_dates = _panel_dates(loaded)
     for path, resources in loaded.items():
         summary = _Summary(path)
         others: Counter = Counter()
-        for i, _, res in resources:
+        for i, full_url, res in resources:
             rtype = str(res.get("resourceType") or "an entry without a resource")
             if rtype != "Observation":
                 if rtype != "Patient":
@@ -247,6 +288,8 @@ def read_fhir_files(paths: list[str], identifier_system: str | None = None,
                 summary.add("Observations whose subject could not be resolved to a patient",
                             str(key or "no subject"))
                 continue
+            date = _date(res) or next((panel_dates[k] for k in _own_keys(res, full_url)
+                                       if k in panel_dates), "")
             parts = [(res.get("code"), res.get("valueQuantity"))]
             parts += [(c.get("code"), c.get("valueQuantity"))
                       for c in res.get("component") or [] if isinstance(c, dict)]
@@ -260,9 +303,17 @@ def read_fhir_files(paths: list[str], identifier_system: str | None = None,
                                 f"{code} {display}".strip())
                     used = True
                     continue
+                if not date:
+                    summary.add("Observations with no date: none of their own (effective[x], "
+                                "issued) and no panel (hasMember) or DiagnosticReport (result) "
+                                "that lists them; a result of unknown age is never taken as "
+                                "current", f"entry {i} ({res.get('id') or 'no id'}): "
+                                f"{code} {display}".strip())
+                    used = True
+                    continue
                 rows.append({"patient_id": str(pid), "marker": "", "loinc": code,
                              "value": repr(float(qty["value"])), "unit": _unit(qty),
-                             "date": _date(res), "fasting": "", "_file": path, "_row": i})
+                             "date": date, "fasting": "", "_file": path, "_row": i})
                 used = True
             if not used:
                 code, display = _loinc(res.get("code"))

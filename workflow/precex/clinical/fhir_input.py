@@ -66,6 +66,7 @@ class ClinicalRecord:
     values: dict[str, tuple[str, str]] = field(default_factory=dict)
     facts: list[Fact] = field(default_factory=list)
     unread: list[str] = field(default_factory=list)  # medicines and conditions not read
+    stale: list[str] = field(default_factory=list)  # vitals too old (or undated) to be current
 
     def set(self, column: str, value: Any, source: str) -> None:
         self.values[column] = (str(value), source)
@@ -117,8 +118,13 @@ def _words(concept: dict[str, Any] | None) -> str:
 
 
 def _subject(resource: dict[str, Any]) -> str:
+    """The patient a resource is about: 'Patient/P07', 'Patient/P07/_history/3' (a versioned
+    reference: still P07), an absolute URL, or 'urn:uuid:...'."""
     reference = (resource.get("subject") or resource.get("patient") or {}).get("reference", "")
-    return reference.rsplit("/", 1)[-1].removeprefix("urn:uuid:")
+    parts = str(reference).rstrip("/").split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    return parts[-1].removeprefix("urn:uuid:")
 
 
 def _when(resource: dict[str, Any]) -> str:
@@ -156,10 +162,13 @@ def subtype_of(er: str | None, pr: str | None, her2: str | None) -> str | None:
     return None
 
 
-def read_clinical_fhir(paths: str | list[str], reference_date: dt.date
+def read_clinical_fhir(paths: str | list[str], reference_date: dt.date,
+                       window_days: int = 90
                        ) -> tuple[dict[str, ClinicalRecord], list[Problem]]:
     """{patient: sheet columns from the EHR}; the keys are every Patient.id and identifier
-    value, so a sheet may name patients either way."""
+    value, so a sheet may name patients either way. A vital sign (blood pressure, heart rate,
+    weight) counts when measured at most `window_days` before the reference date, like a
+    blood count; an older or undated one is not used, and says so."""
     listed = [paths] if isinstance(paths, str) else list(paths)
     patients: dict[str, dict[str, Any]] = {}
     by_patient: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
@@ -176,7 +185,8 @@ def read_clinical_fhir(paths: str | list[str], reference_date: dt.date
         record = ClinicalRecord()
         patient = patients.get(pid, {})
         _patient_columns(record, patient, reference_date)
-        _clinical_columns(record, sorted(by_patient.get(pid, []), key=lambda r: _when(r[1])))
+        _clinical_columns(record, sorted(by_patient.get(pid, []), key=lambda r: _when(r[1])),
+                          reference_date, window_days)
         if not record.values:
             continue
         names = {pid} | {str(i.get("value")) for i in patient.get("identifier") or []
@@ -288,7 +298,28 @@ def _read_as_fact(record: ClinicalRecord, r: dict[str, Any], name: str) -> bool:
     return True
 
 
-def _clinical_columns(record: ClinicalRecord, resources: Iterable[tuple[str, dict]]) -> None:
+VITALS = {"resting_hr", "weight_kg", "systolic_bp", "diastolic_bp"}
+
+
+def _current(record: ClinicalRecord, column: str, value: float, when: str, where: str,
+             reference_date: dt.date, window_days: int) -> bool:
+    """Whether a vital is recent enough to count; if not, why, for the data issues."""
+    if column not in VITALS:
+        return True
+    age = (reference_date - dt.date.fromisoformat(when)).days if when else None
+    if age is not None and 0 <= age <= window_days:
+        return True
+    said = (f"{column} {value:g} from {where} has no date" if age is None else
+            f"{column} {value:g} from {where} was measured on {when}, "
+            + (f"{age} days before the reference date (over {window_days})" if age > 0
+               else "after the reference date"))
+    record.stale.append(f"{said}: not used (a vital sign of unknown currency is never taken "
+                        "as current)")
+    return False
+
+
+def _clinical_columns(record: ClinicalRecord, resources: Iterable[tuple[str, dict]],
+                      reference_date: dt.date, window_days: int) -> None:
     receptors: dict[str, str] = {}
     agents: list[str] = []
     given: dict[str, list[str]] = defaultdict(list)  # agent -> administration dates
@@ -319,7 +350,9 @@ def _clinical_columns(record: ClinicalRecord, resources: Iterable[tuple[str, dic
                 elif code in VALUE_CODES:
                     column, units = VALUE_CODES[code]
                     value = _quantity(r, units)
-                    if value is not None:
+                    if value is not None and _current(record, column, value, when,
+                                                      f"Observation {code} ({name})",
+                                                      reference_date, window_days):
                         record.set(column, value, f"Observation {code} ({name})")
                         if column == "lvef_pct" and when:
                             record.set("lvef_date", when, f"Observation {code} ({name})")
@@ -329,7 +362,10 @@ def _clinical_columns(record: ClinicalRecord, resources: Iterable[tuple[str, dic
                         value = _quantity(part, {"mm[Hg]": 1.0, "mmHg": 1.0})
                         column = ("systolic_bp" if SYSTOLIC in sub else "diastolic_bp"
                                   if DIASTOLIC in sub else None)
-                        if column and value is not None:
+                        if column and value is not None and _current(
+                                record, column, value, when,
+                                f"Observation {BP_PANEL} ({name})", reference_date,
+                                window_days):
                             record.set(column, value, f"Observation {BP_PANEL} ({name})")
         elif kind in MEDICATIONS:
             drug = _words(r.get("medicationCodeableConcept"))

@@ -339,6 +339,9 @@ def _code_terms(row: _Row, reference: dt.date | None, ehr: Any = None) -> None:
     read is a data issue the report shows; a possible one counts and asks to be confirmed."""
     record = row.record
     ehr_facts = list(getattr(ehr, "facts", []))
+    for text in getattr(ehr, "stale", []):
+        row.issues.append(row.problem(f"the EHR's {text}.", "measure it again, or enter a "
+                                      "current value in the sheet.", None, excludes=False))
     for text in getattr(ehr, "unread", []):
         row.issues.append(row.problem(
             f"the EHR lists '{text}', which no vocabulary reads; no rule can use it.",

@@ -30,10 +30,11 @@ class Outputs:
 class Params:
     strict: bool
     reference_date: str = ""
+    window_days: int = 90  # how old an EHR vital sign may be and still count (blood_window_days)
 
 
 def read_sheet_with_ehr(sheet: str, clinical_fhir: str | list[str] | None,
-                        reference_date: str) -> Sheet:
+                        reference_date: str, window_days: int = 90) -> Sheet:
     """The patient sheet, its blanks filled from the EHR's FHIR export when one is given."""
     reference = dt.date.fromisoformat(reference_date) if reference_date else None
     if not clinical_fhir:
@@ -41,14 +42,16 @@ def read_sheet_with_ehr(sheet: str, clinical_fhir: str | list[str] | None,
     from precex.clinical.fhir_input import read_clinical_fhir
 
     paths = [clinical_fhir] if isinstance(clinical_fhir, str) else list(clinical_fhir)
-    records, found = read_clinical_fhir(paths, dt.date.fromisoformat(reference_date))
+    records, found = read_clinical_fhir(paths, dt.date.fromisoformat(reference_date),
+                                        window_days)
     read = read_patient_sheet(sheet, records, ", ".join(paths), reference_date=reference)
     read.problems.extend(found)
     return read
 
 
 def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
-    sheet = read_sheet_with_ehr(inputs.sheet, inputs.clinical_fhir, params.reference_date)
+    sheet = read_sheet_with_ehr(inputs.sheet, inputs.clinical_fhir, params.reference_date,
+                                params.window_days)
     if params.strict and sheet.problems:
         raise InputError(sheet.problems)
     write_validated(outputs.patients, sheet.patients)

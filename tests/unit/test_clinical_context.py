@@ -147,3 +147,22 @@ def test_the_sheet_reads_every_history_column_in_context(tmp_path):
     assert "drains removed" in issues["P1"] and "negated" in issues["P1"]
     assert "family" in issues["P2"] and "not on insulin" in issues["P2"]
     assert "Cyrillic" in issues["P3"]
+
+
+def test_patient_ids_that_could_collide_with_files_or_identifiers_are_refused(tmp_path):
+    """Issue 39: 'P006.fhir' would take P006's FHIR bundle name, 'P006.week-1' and
+    'P006-week-1' an adapted week's file and identifier; 'p006' beside 'P006' is one file on
+    case-insensitive file systems. Each is excluded with a message naming the row; P006 and an
+    ordinary ID are read."""
+    from precex.clinical.sheet import read_patient_sheet
+
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text("patient_id\tage\tsex\n"
+                     "P006\t50\tF\nP006.fhir\t50\tF\nP006.week-1\t50\tF\nP006-week-1\t50\tF\n"
+                     "p007\t50\tF\nP007\t50\tF\nP_week\t50\tF\n", encoding="utf-8")
+    read = read_patient_sheet(sheet, reference_date=REFERENCE)
+    assert sorted(read.patients.index) == ["P006", "P_week"]
+    excluded = {p.patient_id: p for p in read.problems if p.excludes}
+    assert set(excluded) == {"P006.fhir", "P006.week-1", "P006-week-1", "p007", "P007"}
+    assert excluded["p007"].row == 5 and "differs only in case" in excluded["p007"].message
+    assert "'.fhir'" in excluded["P006.fhir"].message

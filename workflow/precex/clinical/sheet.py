@@ -396,9 +396,30 @@ def _schema_problems(row: _Row, validator: SchemaCheck, props: dict[str, Any]) -
         row.problems.append(row.problem(msg, fix, col))
 
 
+# An ID that another patient's file name or FHIR identifier could produce: '<id>.fhir.json'
+# is a patient's FHIR bundle, '<id>.week-1.json' and the identifier '<id>-week-1' an adapted
+# week. Such IDs, and IDs that differ only in case (one file on macOS and Windows), are refused.
+_COLLIDING_ID = re.compile(r"(?i)[._-]week[._-]?\d+|\.(?:fhir|json|html|ics|pdf|tsv|csv|xml)$")
+
+
 def _id_problems(row: _Row, ids: pd.Series, counts: pd.Series) -> None:
-    """A duplicate, empty or reserved patient ID excludes the row."""
+    """A duplicate, empty or reserved patient ID excludes the row, and so does one that could
+    collide with another patient's files or identifiers."""
     pid = row.pid
+    if pid and _COLLIDING_ID.search(pid):
+        row.problems.append(row.problem(
+            f"patient_id '{pid}' ends like a precex file name or identifier ('.fhir', "
+            "'.week-N', '-week-N'): another patient's files or FHIR identifiers could take its "
+            "name.", "give the patient an ID without such an ending (letters, digits, '_').",
+            "patient_id"))
+    folded = ids.str.casefold()
+    same_but_case = [str(j + 1) for j in np.flatnonzero(
+        (folded.to_numpy() == pid.casefold()) & (ids.to_numpy() != pid))] if pid else []
+    if same_but_case:
+        row.problems.append(row.problem(
+            f"patient_id '{pid}' differs only in case from the ID in row(s) "
+            f"{', '.join(same_but_case)}: their files would be one file on macOS and Windows.",
+            "give each patient an ID that differs in more than case.", "patient_id"))
     if pid and counts.get(pid, 0) > 1:
         rows = [str(j + 1) for j in np.flatnonzero(ids.to_numpy() == pid)]
         row.problems.append(row.problem(f"patient_id appears in rows {', '.join(rows)}.",

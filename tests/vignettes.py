@@ -254,6 +254,20 @@ VIGNETTES: dict[str, tuple[dict, list, dict]] = {
             NORMAL_CBC, {"not_obtain": "infusion date"}),
     "V88": ({"treatment_phase": "adjuvant chemotherapy", "agents": "paclitaxel"},
             NORMAL_CBC, {"obtain": "infusion date"}),
+    # A copy-pasted soft hyphen or zero-width space still names the agent; a name no
+    # vocabulary reads caps the plan until a clinician names it.
+    "V89": ({"treatment_phase": "endocrine", "agents": "letro\u00adzole",
+             "vo2peak_ml_kg_min": "31"}, [], {"status": "prescribed", "max": "vigorous"}),
+    # A line, a port or a radiotherapy skin reaction: no water (ACS guidance).
+    "V91": ({"comorbidities": "PICC line in situ"}, [], {"excluded": {"water_exposure"},
+                                                         "no_mode": "water"}),
+    "V92": ({"comorbidities": "radiation dermatitis left breast"}, [],
+            {"excluded": {"water_exposure"}, "no_mode": "water"}),
+    "V93": ({"comorbidities": "port removed"}, [],
+            {"not_excluded": {"water_exposure"}}),
+    "V90": ({"treatment_phase": "endocrine", "agents": "zorbitinib",
+             "vo2peak_ml_kg_min": "31"}, [],
+            {"max": "moderate", "excluded": {"vigorous"}, "obtain": "unrecognised agent"}),
 }
 WEARABLE_RISE = {"V25": [(d, 64 + (d % 3)) for d in range(4, 29)]
                  + [(3, 124), (2, 129), (1, 131)]}

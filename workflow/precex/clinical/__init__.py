@@ -16,5 +16,6 @@ def provided_features() -> set[str]:
              "bone_site_regions", "bone_sites_unrecognised", "bone_site_at_risk",
              "lvef_age_days", "sheet_rejected",
              "sheet_data_issues", "days_since_surgery", "comorbidities_unrecognised",
+             "agents_unrecognised",
              "temperature_c", "weight_loss_pct", "operated_side"}
     return names | {f"bone_site_{r}" for r in bone_site_table().index}

@@ -177,6 +177,9 @@ def clinical_features(sheet: pd.DataFrame, reference_date: dt.date) -> pd.DataFr
     sides = _column(s, "comorbidities").fillna("").astype(str).str.extract(
         r"operated_side_(left|right|bilateral)")[0]
     out["operated_side"] = sides.fillna("").to_numpy()
+    out["agents_unrecognised"] = [
+        "; ".join(code_agents(t).unrecognised)
+        for t in _column(s, "agents").fillna("").astype(str)]
     out["comorbidities_unrecognised"] = [
         "; ".join(code_comorbidities(t).unrecognised)
         for t in _column(s, "comorbidities").fillna("").astype(str)]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from precex.prescription.plan import AEROBIC_MODES, EXERCISES, LEVELS
+from precex.prescription.plan import AEROBIC_MODES, EXERCISES, FALLBACK_MODE, LEVELS
 from precex.prescription.rules import SUPERVISION, TRIAGE
 
 
@@ -22,8 +22,7 @@ class CoherenceError(ValueError):
 
 
 _RANK = LEVELS.index
-_MODES = {name: (weight_bearing, impact, public, (lo, hi))
-          for name, weight_bearing, impact, public, (lo, hi) in AEROBIC_MODES}
+_MODES = {name: (ruled_out_by, band) for name, ruled_out_by, band, _ in AEROBIC_MODES}
 _RULED_OUT = {name: ruled_out for name, _, ruled_out in EXERCISES}
 
 
@@ -48,15 +47,11 @@ def _mode_problems(where: str, modes: list[str], intensity: str, excluded: set[s
         if mode not in _MODES:
             yield f"{where}: unknown aerobic mode '{mode}'"
             continue
-        weight_bearing, impact, public, (lo, hi) = _MODES[mode]
-        if weight_bearing and "weight_bearing_cardio" in excluded:
-            yield f"{where}: '{mode}' is weight-bearing, which is excluded"
-        if impact and "high_impact" in excluded:
-            yield f"{where}: '{mode}' is high impact, which is excluded"
-        if public and excluded & {"public_facilities", "group_sessions"}:
-            yield f"{where}: '{mode}' needs public facilities, which are excluded"
+        ruled_out_by, (lo, hi) = _MODES[mode]
+        for restriction in sorted(ruled_out_by & excluded):
+            yield f"{where}: '{mode}' is ruled out by {restriction}, which is excluded"
         # The fallback mode (nothing else suits) is allowed outside its range.
-        if not _RANK(lo) <= _RANK(intensity) <= _RANK(hi) and modes != ["stationary cycling"]:
+        if not _RANK(lo) <= _RANK(intensity) <= _RANK(hi) and modes != [FALLBACK_MODE]:
             yield f"{where}: '{mode}' does not suit {intensity} intensity"
 
 

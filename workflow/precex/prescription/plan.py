@@ -14,6 +14,7 @@ training 3.5 (Compendium of Physical Activities).
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import math
 from collections.abc import Mapping
@@ -21,14 +22,26 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
-INTENSITY_TABLE = {
-    "light": {"pct_hr_max": (57, 63), "rpe": (9, 11), "pct_1rm": (30, 49), "rir": (4, 6),
-              "met": 2.5},
-    "moderate": {"pct_hr_max": (64, 76), "rpe": (12, 13), "pct_1rm": (50, 69), "rir": (2, 3),
-                 "met": 4.0},
-    "vigorous": {"pct_hr_max": (77, 95), "rpe": (14, 17), "pct_1rm": (70, 84), "rir": (1, 2),
-                 "met": 7.0},
-}
+from precex.paths import resource_path
+
+
+def _intensity_table() -> dict[str, dict[str, Any]]:
+    """The intensity classes of resources/prescription/intensity.tsv (knowledge as data: the
+    plan, the report and the handout read this one table)."""
+    table = {}
+    with open(resource_path("prescription", "intensity.tsv"), encoding="utf-8") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            def pair(name: str, row: dict[str, str] = row) -> tuple[int, int]:
+                return int(row[f"{name}_low"]), int(row[f"{name}_high"])
+            table[row["intensity"]] = {
+                "pct_hr_max": pair("pct_hr_max"), "pct_hrr": pair("pct_hrr"),
+                "rpe": pair("rpe"), "pct_1rm": pair("pct_1rm"), "rir": pair("rir"),
+                "met": float(row["met"]), "effort_words": row["effort_words"],
+                "talk_test": row["talk_test"]}
+    return table
+
+
+INTENSITY_TABLE = _intensity_table()
 RESISTANCE_MET = 3.5
 # One set of every exercise of the session, with its rests: a 2-set session is 30 minutes.
 RESISTANCE_MIN_PER_SET = 15
@@ -62,20 +75,21 @@ EXERCISES = [
 ]
 # Loaded spinal exercises only when nothing safer exists; never by default.
 _SPINAL = {"Barbell back squat", "Deadlift", "Weighted sit-up"}
-RESERVE_BANDS = {"light": (30, 39), "moderate": (40, 59), "vigorous": (60, 89)}
+RESERVE_BANDS = {name: row["pct_hrr"] for name, row in INTENSITY_TABLE.items()}
 MIN_RESERVE_BPM = 20
-# name, weight-bearing, high impact, public facility or group, and the intensities it suits
-# (Compendium of Physical Activities: brisk walking is moderate, about 4-5 METs; an easy walk
-# is light; cycling and water-based exercise span every intensity).
-AEROBIC_MODES = [
-    ("brisk walking", True, False, False, ("moderate", "moderate")),
-    ("walking at an easy pace", True, False, False, ("light", "light")),
-    ("stationary cycling", False, False, False, ("light", "vigorous")),
-    ("recumbent cycling", False, False, False, ("light", "vigorous")),
-    ("water-based exercise (pool)", False, False, True, ("light", "vigorous")),
-    ("jogging or running intervals", True, True, False, ("vigorous", "vigorous")),
-    ("group exercise class", True, False, True, ("moderate", "vigorous")),
-]
+
+
+def _aerobic_modes() -> list[tuple[str, frozenset[str], tuple[str, str], str]]:
+    """(mode, the restrictions that rule it out, (lowest, highest) intensity it suits, the
+    patient's words) from resources/prescription/aerobic_modes.tsv, in order of preference."""
+    with open(resource_path("prescription", "aerobic_modes.tsv"), encoding="utf-8") as handle:
+        return [(row["mode"], frozenset(filter(None, row["ruled_out_by"].split(";"))),
+                 (row["lowest"], row["highest"]), row["patient_words"])
+                for row in csv.DictReader(handle, delimiter="\t")]
+
+
+AEROBIC_MODES = _aerobic_modes()
+FALLBACK_MODE = "stationary cycling"  # when no mode suits: nothing rules it out
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 WEEKS = 12
 
@@ -110,19 +124,16 @@ def _one_below(level: str) -> str:
 
 def aerobic_modes(exclude: set[str], intensity: str) -> list[str]:
     """Up to three modes that suit `intensity` and no exclusion rules out (never walking when
-    weight-bearing cardio is excluded, never a pool or class without public facilities)."""
+    weight-bearing cardio is excluded, never a pool or class without public facilities, never
+    water with a line or broken skin)."""
     out = []
-    for name, weight_bearing, impact, public, (lowest, highest) in AEROBIC_MODES:
-        if weight_bearing and "weight_bearing_cardio" in exclude:
-            continue
-        if impact and "high_impact" in exclude:
-            continue
-        if public and ({"public_facilities", "group_sessions"} & exclude):
+    for name, ruled_out_by, (lowest, highest), _ in AEROBIC_MODES:
+        if ruled_out_by & exclude:
             continue
         if not LEVELS.index(lowest) <= LEVELS.index(intensity) <= LEVELS.index(highest):
             continue
         out.append(name)
-    return out[:3] or ["stationary cycling"]
+    return out[:3] or [FALLBACK_MODE]
 
 
 def resistance_exercises(exclude: set[str]) -> list[dict[str, str]]:

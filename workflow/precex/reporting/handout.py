@@ -13,51 +13,49 @@ deferral, schedules nothing.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import functools
 import uuid
 from typing import Any
 
 from precex.io.dates import day_label, patient_dates
+from precex.paths import resource_path
+from precex.prescription.plan import AEROBIC_MODES, FALLBACK_MODE, INTENSITY_TABLE
+from precex.prescription.restrictions import PATIENT_TEXT
 from precex.prescription.signoff import SIGNED_STATES, effective_signoff
 
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://precex.invalid/handout")
 # Borg's 6-20 scale with its own words (Borg 1982): the number and the word go together, and
 # the talk test says the same thing in everyday terms. Shown once, in "How hard".
-EFFORT = {
-    "light": {"words": "fairly light", "scale": "9 to 11",
-              "talk": "you can talk in full sentences"},
-    "moderate": {"words": "somewhat hard", "scale": "12 to 13",
-                 "talk": "you can talk, but not sing"},
-    "vigorous": {"words": "hard", "scale": "14 to 16",
-                 "talk": "you can say only a few words at a time"},
-}
+# The words and numbers come from resources/prescription/intensity.tsv, the table the plan and
+# the report read, so the handout cannot give another RPE range than the clinician's report.
+EFFORT = {name: {"words": row["effort_words"],
+                 "scale": f"{row['rpe'][0]} to {row['rpe'][1]}", "talk": row["talk_test"]}
+          for name, row in INTENSITY_TABLE.items()}
 KIND = {"resistance": "Strength exercises", "balance": "Balance exercises",
         "flexibility": "Stretching"}
-MODE_WORDS = {  # the plan's aerobic modes as a patient says them
-    "brisk walking": "a brisk walk", "walking at an easy pace": "an easy walk",
-    "stationary cycling": "an exercise bike", "recumbent cycling": "a recumbent bike",
-    "water-based exercise (pool)": "water-based exercise", "group exercise class": "a class",
-    "jogging or running intervals": "jogging or running intervals",
-}
+MODE_WORDS = {mode: words for mode, _, _, words in AEROBIC_MODES}  # as a patient says them
 # Every restriction the rule base can set, in words a patient uses (tests check that no
 # code such as "weight_bearing_cardio" or "public facilities" reaches the handout).
-EXCLUDED_PLAIN = {
-    "vigorous": "hard, breathless effort", "high_impact": "jumping and running",
-    "resistance": "strength training (for now)",
-    "isometric_heavy": "heavy straining or holding your breath while lifting",
-    "overhead_pressing": "pressing weights above your head",
-    "upper_body_loading": "lifting, pushing or pulling weights with your arms, and taking "
-                          "your weight on your hands",
-    "lower_body_loading": "weights on your legs or hips (your own body weight only)",
-    "spinal_loading": "bending forward or twisting while lifting or holding a weight, and "
-                      "sit-ups",
-    "public_facilities": "public gyms and swimming pools (to lower the risk of infection)",
-    "group_sessions": "group exercise classes (to lower the risk of infection)",
-    "weight_bearing_cardio": "walking or treadmill workouts for exercise (use a bike or "
-                             "water-based exercise instead)",
-    "floor_work": "exercises lying or kneeling on the floor",
-}
+EXCLUDED_PLAIN = PATIENT_TEXT  # resources/prescription/restrictions.tsv
+
+
+def _precautions() -> dict[str, str]:
+    with open(resource_path("prescription", "precautions.tsv"), encoding="utf-8") as handle:
+        return {row["code"]: row["patient_text"]
+                for row in csv.DictReader(handle, delimiter="\t")}
+
+
+PRECAUTIONS = _precautions()  # resources/prescription/precautions.tsv: what the patient does
+
+
+def precautions(p: dict[str, Any]) -> list[str]:
+    """The precautions that concern what this patient does, in plain words, from the codes
+    that counted in the engine's picture (the history), in the table's order; one sentence
+    once even when several codes give it."""
+    codes = set(str((p.get("picture") or {}).get("comorbidities") or "").split(";"))
+    return list(dict.fromkeys(text for code, text in PRECAUTIONS.items() if code in codes))
 STOP_SIGNS = [
     "chest pain, pressure or tightness",
     "sudden or severe shortness of breath",
@@ -78,7 +76,7 @@ NO_SESSIONS = {
 
 def modes_text(modes: list[str]) -> str:
     """'An exercise bike or a recumbent bike': the week's aerobic modes in words."""
-    words = [MODE_WORDS.get(m, m) for m in modes] or ["an exercise bike"]
+    words = [MODE_WORDS.get(m, m) for m in modes] or [MODE_WORDS[FALLBACK_MODE]]
     text = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
     return text[0].upper() + text[1:]
 
@@ -164,6 +162,7 @@ def handout_context(p: dict[str, Any], care_team_phone: str = "") -> dict[str, A
             # A shorter session is fine only when sessions are on: never beside a stop.
             "shorter_ok": bool(days) and not urgent,
             "avoid": [EXCLUDED_PLAIN.get(e, e.replace("_", " ")) for e in p["excluded"]],
+            "precautions": precautions(p),
             "stop_signs": STOP_SIGNS, "supervised": p.get("supervision") == "supervised"}
 
 
@@ -197,6 +196,7 @@ def session_calendar(p: dict[str, Any]) -> bytes:
     calendar.add("x-wr-calname", f"Exercise plan {p['patient_id']}")
     stamp = dt.datetime.combine(dt.date.fromisoformat(p["engine"]["reference_date"]),
                                 dt.time(0, 0), tzinfo=dt.UTC)
+    care = "".join(f"{c} " for c in precautions(p))
     for day in scheduled_days(p):
         date = dt.date.fromisoformat(day["date"])
         for index, text in enumerate(day["sessions"]):
@@ -208,8 +208,8 @@ def session_calendar(p: dict[str, Any]) -> bytes:
             event.add("dtend", date + dt.timedelta(days=1))
             event.add("summary", "Exercise: " + (text.rsplit(", ", 1)[0]
                                                  if text.endswith(" effort") else text))
-            event.add("description", text + ". Stop and call your care team if you notice: "
-                      + "; ".join(STOP_SIGNS) + ".")
+            event.add("description", text + ". " + care + "Stop and call your care team if "
+                      "you notice: " + "; ".join(STOP_SIGNS) + ".")
             event.add("transp", "TRANSPARENT")  # a reminder, not a busy slot
             calendar.add_component(event)
     return calendar.to_ical()

@@ -18,6 +18,7 @@ from markupsafe import Markup
 from precex.blood.catalogue import load_catalogue
 from precex.io.files import write_in_job_folder, write_text
 from precex.prescription.plan import INTENSITY_TABLE, highest_intensity
+from precex.prescription.restrictions import CLINICIAN_TEXT
 from precex.reporting.numbers import number, quantity
 
 STATUS_TEXT = {
@@ -25,20 +26,7 @@ STATUS_TEXT = {
     "clearance_required": "Medical clearance required before starting",
     "deferred": "Exercise deferred",
 }
-EXCLUDED_TEXT = {
-    "resistance": "No resistance training",
-    "high_impact": "No high-impact activity (jumping, running)",
-    "spinal_loading": "No loaded spinal flexion/extension or twisting",
-    "public_facilities": "No public gym or pool",
-    "group_sessions": "No group classes",
-    "weight_bearing_cardio": "No walking/treadmill cardio - use cycling or water",
-    "isometric_heavy": "No heavy isometric straining",
-    "vigorous": "No vigorous intensity",
-    "overhead_pressing": "No overhead pressing",
-    "upper_body_loading": "No loaded upper-body exercise (pressing, pulling)",
-    "lower_body_loading": "No loaded lower-limb exercise (body weight only)",
-    "floor_work": "No floor exercises (standing or seated with support)",
-}
+EXCLUDED_TEXT = CLINICIAN_TEXT  # resources/prescription/restrictions.tsv
 SAFETY_INPUT_LABELS = {
     "platelets": "Platelets", "hemoglobin": "Haemoglobin", "neutrophils": "Neutrophils",
     "wbc": "White cells (WBC)", "fever": "Fever / temperature", "lvef": "LVEF",

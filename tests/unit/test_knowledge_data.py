@@ -1,0 +1,87 @@
+"""Knowledge as data (issue 38): the intensity classes live in resources/prescription and every
+reader (plan, report, handout) takes them from there, each row with its source."""
+
+from __future__ import annotations
+
+import csv
+
+from precex.paths import resource_path
+from precex.prescription.plan import INTENSITY_TABLE, RESERVE_BANDS, heart_rate_band
+from precex.reporting.handout import EFFORT
+
+
+def _rows() -> list[dict[str, str]]:
+    with open(resource_path("prescription", "intensity.tsv"), encoding="utf-8") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def test_every_intensity_class_has_its_source_and_ordered_bands():
+    rows = _rows()
+    assert [r["intensity"] for r in rows] == ["light", "moderate", "vigorous"]
+    assert all(r["source"].strip() for r in rows)
+    for low, high in zip(rows, rows[1:], strict=False):  # classes do not overlap
+        for band in ("pct_hr_max", "pct_hrr", "rpe", "pct_1rm"):
+            assert int(low[f"{band}_high"]) < int(high[f"{band}_low"]), band
+
+
+def test_the_handout_and_the_plan_read_the_same_rpe():
+    """The report shows the plan's RPE; the handout's effort scale is the same range (it said
+    '14 to 16' for vigorous while the report said 14-17)."""
+    for name, row in INTENSITY_TABLE.items():
+        assert EFFORT[name]["scale"] == f"{row['rpe'][0]} to {row['rpe'][1]}"
+        assert EFFORT[name]["words"] == row["effort_words"]
+
+
+def test_the_heart_rate_reserve_band_comes_from_the_table():
+    for name, row in INTENSITY_TABLE.items():
+        assert RESERVE_BANDS[name] == row["pct_hrr"]
+    low, high = INTENSITY_TABLE["moderate"]["pct_hrr"]
+    assert heart_rate_band(180, 60, "moderate") == [round(60 + 120 * low / 100),
+                                                    round(60 + 120 * high / 100)]
+
+
+def test_one_restriction_vocabulary_with_both_wordings():
+    """Every restriction the rule base may set is in the one table with a clinician's and a
+    patient's wording, and the schemas list exactly those codes."""
+    from precex.config import load_yaml
+    from precex.paths import schema_path
+    from precex.prescription.restrictions import RESTRICTIONS
+
+    rulebase = load_yaml(schema_path("rulebase.schema.yaml"))["$defs"]["excludable"]["enum"]
+    prescription = load_yaml(schema_path("prescription.schema.yaml"))
+    excluded = prescription["properties"]["excluded"]["items"]["enum"]
+    assert set(rulebase) == set(excluded) == set(RESTRICTIONS)
+    for code, words in RESTRICTIONS.items():
+        assert words["clinician"] and words["patient"], code
+        assert "_" not in words["patient"], code  # a patient never reads a code
+
+
+def test_aerobic_modes_name_the_restrictions_that_rule_them_out():
+    from precex.prescription.plan import AEROBIC_MODES, aerobic_modes
+    from precex.prescription.restrictions import RESTRICTIONS
+
+    for mode, ruled_out_by, _, words in AEROBIC_MODES:
+        assert ruled_out_by <= set(RESTRICTIONS) and words, mode
+    no_walking = {"weight_bearing_cardio"}
+    assert "water-based exercise (pool)" in aerobic_modes(no_walking, "moderate")
+    assert "water-based exercise (pool)" not in aerobic_modes(no_walking | {"water_exposure"},
+                                                              "moderate")
+    assert "water-based exercise (pool)" not in aerobic_modes(no_walking | {"public_facilities"},
+                                                              "moderate")
+
+
+def test_the_patient_reads_the_precautions_that_concern_them():
+    """Insulin, a line, lymphoedema, a blood thinner: the handout and the calendar carry the
+    precaution in plain words, from resources/prescription/precautions.tsv; a patient without
+    those codes reads none of them."""
+    from builders import prescription as prescription_for
+    from precex.reporting.handout import PRECAUTIONS, render_handout, session_calendar
+
+    p = prescription_for(comorbidities="insulin;central_line;lymphoedema;anticoagulation")
+    html = render_handout(p)
+    calendar = session_calendar(p).decode()
+    for code in ("insulin", "central_line", "lymphoedema", "anticoagulation"):
+        assert PRECAUTIONS[code] in html, code
+        assert PRECAUTIONS[code].split(",")[0] in calendar.replace("\r\n ", ""), code
+    plain = render_handout(prescription_for(comorbidities="hypertension"))
+    assert not any(text in plain for text in PRECAUTIONS.values())

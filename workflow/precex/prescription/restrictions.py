@@ -1,0 +1,22 @@
+"""The one restriction vocabulary (resources/prescription/restrictions.tsv): every restriction
+the rule base can set, with the clinician's wording (the report) and the patient's (the
+handout, the calendar). The rule-base and prescription schemas list the same codes (a test
+checks), so a restriction cannot exist in one place and not another."""
+
+from __future__ import annotations
+
+import csv
+
+from precex.paths import resource_path
+
+
+def _restrictions() -> dict[str, dict[str, str]]:
+    with open(resource_path("prescription", "restrictions.tsv"), encoding="utf-8") as handle:
+        return {row["restriction"]: {"clinician": row["clinician_text"],
+                                     "patient": row["patient_text"]}
+                for row in csv.DictReader(handle, delimiter="\t")}
+
+
+RESTRICTIONS = _restrictions()
+CLINICIAN_TEXT = {code: words["clinician"] for code, words in RESTRICTIONS.items()}
+PATIENT_TEXT = {code: words["patient"] for code, words in RESTRICTIONS.items()}

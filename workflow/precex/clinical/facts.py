@@ -41,6 +41,18 @@ class Reading:
     codes: tuple[str, ...]
     confirm: tuple[str, ...]
     not_counted: tuple[str, ...]
+    facts: tuple[Fact, ...] = ()
+
+
+SURGICAL = ("recent_surgery", "axillary_dissection", "abdominal_surgery", "lung_surgery")
+
+
+def latest_surgery(facts: tuple[Fact, ...] | list[Fact]) -> Fact | None:
+    """The most recent dated, past surgical fact ('mastectomy 3 weeks ago', 'ALND 2019'):
+    the surgery date when the sheet gives none."""
+    dated = [f for f in facts if f.code in SURGICAL and f.date
+             and f.status in ("active", "historical", "possible")]
+    return max(dated, key=lambda f: f.date) if dated else None
 
 
 @cache
@@ -105,7 +117,7 @@ def read_facts(facts: list[Fact], reference: dt.date | None) -> Reading:
             not_counted.append(f"{_label(fact)}: {fact.code} read as {fact.status}: "
                                "not counted")
     return Reading(tuple(sorted(codes)), tuple(dict.fromkeys(confirm)),
-                   tuple(dict.fromkeys(not_counted)))
+                   tuple(dict.fromkeys(not_counted)), tuple(facts))
 
 
 def read_comorbidities(text: str | None, reference: dt.date | None = None,

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from precex.clinical.context import mixed_scripts
-from precex.clinical.facts import read_comorbidities
+from precex.clinical.facts import latest_surgery, read_comorbidities
 from precex.clinical.vocabulary import (
     code_agents,
     code_comorbidities,
@@ -359,6 +359,15 @@ def _code_terms(row: _Row, reference: dt.date | None, ehr: Any = None) -> None:
             for item in reading.confirm:
                 row.issues.append(row.problem(f"{item}.", "confirm it in the sheet.", col,
                                               excludes=False))
+            surgery = latest_surgery(reading.facts)
+            if surgery is not None and "surgery_date" not in record and (
+                    reference is None or surgery.date <= reference.isoformat()):
+                record["surgery_date"] = surgery.date
+                row.issues.append(row.problem(
+                    f"surgery_date is taken from '{surgery.text}' ({surgery.date}"
+                    + (", the latest day it can mean" if surgery.date.endswith("-12-31")
+                       else "") + ").", "enter the surgery date if it is known more exactly.",
+                    "surgery_date", excludes=False))
             for item in reading.not_counted:
                 row.issues.append(row.problem(f"{item}.", "nothing to do if this reading is "
                                               "right; else correct the sheet.", col,

@@ -47,34 +47,19 @@ RESISTANCE_MET = 3.5
 RESISTANCE_MIN_PER_SET = 15
 LEVELS = ("none", "light", "moderate", "vigorous")
 
-# name, muscle group, and the exclusions (rule-base excludables) that rule it out. Within a
-# group the first that no exclusion rules out is chosen: gym machines first (ruled out when
-# public facilities are, as in neutropenia: home versions follow), then home versions, then
-# body-weight or unloaded ones for site-specific bone restrictions and frailty.
-EXERCISES = [
-    # Frail older adults train the movement they need, standing up (functional, not a machine).
-    ("Leg press (machine)", "legs", {"lower_body_loading", "public_facilities", "floor_work"}),
-    ("Barbell back squat", "legs", {"spinal_loading", "lower_body_loading", "overhead_pressing"}),
-    ("Sit-to-stand from a chair, holding a weight", "legs", {"lower_body_loading"}),
-    ("Sit-to-stand from a chair (body weight only)", "legs", set()),
-    ("Seated row (machine)", "back", {"upper_body_loading", "public_facilities"}),
-    ("Seated row with a resistance band", "back", {"upper_body_loading"}),
-    ("Deadlift", "back", {"spinal_loading", "lower_body_loading"}),
-    ("Chest press (machine)", "chest", {"upper_body_loading", "public_facilities"}),
-    ("Wall push-up", "chest", {"upper_body_loading"}),
-    ("Seated dumbbell shoulder press", "shoulders", {"upper_body_loading", "overhead_pressing"}),
-    ("Shoulder range of motion (unloaded wall slides)", "shoulders", set()),
-    ("Glute bridge", "hips", {"lower_body_loading", "floor_work"}),
-    ("Standing hip extension holding a chair", "hips", {"lower_body_loading"}),
-    ("Supported calf raise", "calves", set()),
-    ("Weighted sit-up", "core", {"spinal_loading", "floor_work"}),
-    # Bird-dog bears weight on the hands: an upper-body load, and floor work.
-    ("Bird-dog (neutral spine)", "core", {"upper_body_loading", "floor_work"}),
-    ("Seated upright posture with core bracing", "core", set()),
-    ("Heavy plank hold", "core", {"isometric_heavy", "upper_body_loading", "floor_work"}),
-]
-# Loaded spinal exercises only when nothing safer exists; never by default.
-_SPINAL = {"Barbell back squat", "Deadlift", "Weighted sit-up"}
+def _exercises() -> tuple[list[tuple[str, str, frozenset[str]]], frozenset[str]]:
+    """The exercise catalogue of resources/prescription/exercises.tsv: (name, muscle group, the
+    restrictions that rule it out), in order of preference (within a group the first that no
+    restriction rules out is chosen: gym machines first, home versions next, body-weight or
+    unloaded ones last), and the loaded spinal exercises used only when nothing safer exists."""
+    with open(resource_path("prescription", "exercises.tsv"), encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    catalogue = [(row["exercise"], row["muscle_group"],
+                  frozenset(filter(None, row["ruled_out_by"].split(";")))) for row in rows]
+    return catalogue, frozenset(row["exercise"] for row in rows if row["last_resort"] == "yes")
+
+
+EXERCISES, _SPINAL = _exercises()
 RESERVE_BANDS = {name: row["pct_hrr"] for name, row in INTENSITY_TABLE.items()}
 MIN_RESERVE_BPM = 20
 

@@ -85,3 +85,53 @@ def test_the_patient_reads_the_precautions_that_concern_them():
         assert PRECAUTIONS[code].split(",")[0] in calendar.replace("\r\n ", ""), code
     plain = render_handout(prescription_for(comorbidities="hypertension"))
     assert not any(text in plain for text in PRECAUTIONS.values())
+
+
+def test_the_review_document_shows_every_rule_and_every_row():
+    """The clinician review document (precex knowledge) is rendered from the data: every rule
+    with its condition, grade and source, every row of every knowledge table, every context
+    trigger."""
+    import html as html_lib
+
+    import yaml
+    from precex.reporting.knowledge import TABLES, knowledge_document
+
+    document = html_lib.unescape(knowledge_document())
+    rules = yaml.safe_load(resource_path("rules", "rulebase.yaml").read_text())["rules"]
+    for rule in rules:
+        assert f"rule-{rule['id']}" in document and rule["title"] in document, rule["id"]
+        assert rule["citation"] in document, rule["id"]
+    for _, parts, _ in TABLES:
+        with open(resource_path(*parts), encoding="utf-8") as handle:
+            for row in list(csv.reader(handle, delimiter="\t"))[1:]:
+                assert row[0] in document, (parts, row[0])
+    context = yaml.safe_load(resource_path("clinical", "context_rules.yaml").read_text())
+    for lists in context["triggers"].values():
+        for phrases in lists.values():
+            assert all(p in document for p in phrases)
+
+
+def test_the_shipped_review_document_matches_the_data():
+    """resources/docs/knowledge.html is what a clinician signed off; it must be the document
+    the current data renders. After changing a rule or a table, review the change and write it
+    again: `precex knowledge --out resources/docs`."""
+    from precex.reporting.knowledge import knowledge_document
+
+    shipped = resource_path("docs", "knowledge.html").read_text(encoding="utf-8")
+    assert shipped == knowledge_document(), (
+        "resources/docs/knowledge.html is out of date: run `precex knowledge --out "
+        "resources/docs` and have the change reviewed")
+
+
+def test_the_review_document_prints_to_pdf(tmp_path):
+    import shutil
+
+    import pytest
+    from precex.cli import main
+
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        pytest.skip("Chromium is not installed (CI installs it)")
+    assert main(["knowledge", "--out", str(tmp_path), "--pdf"]) == 0
+    assert (tmp_path / "knowledge.pdf").read_bytes()[:5] == b"%PDF-"
+    assert (tmp_path / "knowledge.html").read_text() == resource_path(
+        "docs", "knowledge.html").read_text()

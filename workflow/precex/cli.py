@@ -601,6 +601,31 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _knowledge(args: argparse.Namespace) -> int:
+    """The clinician review document: every rule, threshold, vocabulary, exercise, mode,
+    restriction and precaution, with grade and source, as HTML (and PDF)."""
+    from precex.paths import resource_path
+    from precex.reporting.knowledge import knowledge_document
+    from precex.reporting.pdf import print_pdf, require_chromium
+
+    rulebase = args.rulebase or str(resource_path("rules", "rulebase.yaml"))
+    if not Path(rulebase).is_file():
+        print(InputError([Problem(rulebase, "file not found.", "give the rule base to review "
+                                  "with --rulebase, or leave it out for the bundled one.")]),
+              file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    html = out / "knowledge.html"
+    html.write_text(knowledge_document(rulebase), encoding="utf-8")
+    print(f"wrote {html}")
+    if args.pdf:
+        pdf = out / "knowledge.pdf"
+        print_pdf(html, pdf, "2000-01-01", require_chromium("precex knowledge --pdf"))
+        print(f"wrote {pdf}")
+    return 0
+
+
 def _users(args: argparse.Namespace) -> int:
     import getpass
 
@@ -701,6 +726,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "repeatable")
     serve.add_argument("--secure-cookie", action="store_true",
                        help="send the session cookie over https only (behind a TLS proxy)")
+    knowledge = sub.add_parser("knowledge", help="write the clinician review document: every "
+                               "rule, threshold, vocabulary, exercise and precaution with its "
+                               "grade and source")
+    knowledge.add_argument("--out", required=True, help="folder to write knowledge.html into")
+    knowledge.add_argument("--pdf", action="store_true", help="also print knowledge.pdf "
+                           "(needs Chromium)")
+    knowledge.add_argument("--rulebase", default=None,
+                           help="rule base to review (default: the bundled one)")
     users = sub.add_parser("users", help="who may sign in to the review page")
     users_sub = users.add_subparsers(dest="users_command", required=True)
     for name, text in (("add", "add a user, or with --replace set a new password"),
@@ -761,6 +794,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "users":
         return _users(args)
+    if args.command == "knowledge":
+        return _knowledge(args)
     return _validate(args)
 
 

@@ -139,10 +139,17 @@ def adapt_weeks(log: str) -> set[tuple[str, str]]:
 
 
 def signoff(batch: Path, patient: str, week: int, decision: str = "approve") -> None:
+    password = "correct horse battery staple\n"
+    if not (batch / "review_users.tsv").exists():
+        added = subprocess.run([sys.executable, "-m", "precex.cli", "users", "add",
+                                "--configfile", "config.yaml", "--user", "dr.ward",
+                                "--password-stdin"], cwd=batch, input=password,
+                               capture_output=True, text=True)
+        assert added.returncode == 0, added.stderr
     result = subprocess.run([sys.executable, "-m", "precex.cli", "signoff", "--configfile",
                              "config.yaml", "--patient", patient, "--week", str(week), "--by",
-                             "dr.ward", "--decision", decision], cwd=batch, capture_output=True,
-                            text=True)
+                             "dr.ward", "--decision", decision, "--password-stdin"], cwd=batch,
+                            input=password, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
 

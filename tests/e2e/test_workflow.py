@@ -233,9 +233,14 @@ def test_signoff_loop_through_the_pipeline(demo_run, tmp_path):
 
     assert careplan(pid)["status"] == "draft"
     assert "DRAFT - not signed" in (results / f"reports/{pid}.html").read_text()
+    password = "correct horse battery staple\n"
+    added = subprocess.run([sys.executable, "-m", "precex.cli", "users", "add", "--user",
+                            "dr.smith", "--password-stdin"], cwd=work, input=password,
+                           capture_output=True, text=True)
+    assert added.returncode == 0, added.stderr
     signed = subprocess.run([sys.executable, "-m", "precex.cli", "signoff", "--patient", pid,
-                             "--by", "dr.smith", "--decision", "approve"], cwd=work,
-                            capture_output=True, text=True)
+                             "--by", "dr.smith", "--decision", "approve", "--password-stdin"],
+                            cwd=work, input=password, capture_output=True, text=True)
     assert signed.returncode == 0, signed.stderr
     precex_run(work, "--demo")
     assert careplan(pid)["status"] == "active"

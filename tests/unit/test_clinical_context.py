@@ -166,3 +166,21 @@ def test_patient_ids_that_could_collide_with_files_or_identifiers_are_refused(tm
     assert set(excluded) == {"P006.fhir", "P006.week-1", "P006-week-1", "p007", "P007"}
     assert excluded["p007"].row == 5 and "differs only in case" in excluded["p007"].message
     assert "'.fhir'" in excluded["P006.fhir"].message
+
+
+def test_a_huge_cell_is_never_echoed_in_full(tmp_path):
+    """Issue 39: one 5 MB cell in a sheet was repeated in full in every data issue, problem
+    table and report. Problems cut what they echo and say how much was cut."""
+    from precex.clinical.sheet import read_patient_sheet
+    from precex.problems import MAX_MESSAGE, Problem
+
+    sheet = tmp_path / "sheet.tsv"
+    terms = "; ".join(f"term{i}" for i in range(100_000))  # 1 MB of words no vocabulary knows
+    sheet.write_text("patient_id\tage\tsex\tcomorbidities\tlvef_pct\n"
+                     f"P1\t50\tF\t{terms}\t{'9' * 5_000_000}\n", encoding="utf-8")
+    read = read_patient_sheet(sheet, reference_date=REFERENCE)
+    assert read.problems and all(len(p.message) < MAX_MESSAGE + 100 for p in read.problems)
+    assert any("more characters not shown" in p.message for p in read.problems)
+    assert len(read.patients.loc["P1", "sheet_data_issues"]) < 20_000
+    assert "99,980 more terms" in read.patients.loc["P1", "sheet_data_issues"]
+    assert len(Problem("f", "m", column="c" * 10_000).column) < 300

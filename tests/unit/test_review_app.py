@@ -110,6 +110,41 @@ def test_users_file_holds_argon2id_hashes_owner_only_and_refuses_bad_entries(tmp
     assert read_users(path) == {}
 
 
+@pytest.mark.parametrize("user,password,says", [
+    ("dr.b", " " * 12, "too easy"), ("dr.b", "aaaaaaaaaaaa", "too easy"),
+    ("dr.b", "abababababab", "too easy"), ("dr.smith.long", "DR.SMITH.LONG", "too easy"),
+])
+def test_passwords_that_only_pass_the_length_check_are_refused(tmp_path, user, password, says):
+    """Issue 39: twelve spaces, a repeated character or the user ID itself were accepted."""
+    with pytest.raises(InputError, match=says):
+        add_user(str(tmp_path / "users.tsv"), user=user, password=password)
+
+
+def test_user_ids_that_differ_only_in_case_cannot_coexist_and_the_file_is_never_readable(
+        tmp_path, monkeypatch):
+    """'Dr.Smith' beside 'dr.smith' is refused; the users file is created owner-only (written
+    under umask 077: never 0644, not even between its creation and the rename)."""
+    import os
+
+    path = str(tmp_path / "users.tsv")
+    created_modes = []
+    real_replace = os.replace
+
+    def spy(src, dst):
+        created_modes.append(stat.S_IMODE(os.stat(src).st_mode))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    old = os.umask(0o022)
+    try:
+        add_user(path, user="dr.smith", password=PASSWORD)
+    finally:
+        os.umask(old)
+    assert created_modes and all(mode & 0o077 == 0 for mode in created_modes)
+    with pytest.raises(InputError, match="differs only in case"):
+        add_user(path, user="Dr.Smith", password=PASSWORD)
+
+
 def test_wrong_password_is_refused_and_logged_then_the_right_one_gets_a_strict_cookie(batch):
     client = _client(batch)
     assert client.get("/queue").headers["location"] == "/login"  # nothing without a login

@@ -44,6 +44,21 @@ def _careplan(p: dict):
     return Bundle.model_validate(bundle).entry[0].resource
 
 
+
+PASSWORD = "correct horse battery staple"
+
+
+def _signer(folder, monkeypatch, user: str = "dr.smith") -> None:
+    """A review user in the batch folder's users file, and the password on standard input
+    for each `precex signoff --password-stdin` (as a script gives it)."""
+    import io
+
+    from precex.review_app.users import add_user
+
+    if not (folder / "review_users.tsv").exists():
+        add_user(str(folder / "review_users.tsv"), user=user, password=PASSWORD)
+    monkeypatch.setattr("sys.stdin", io.StringIO((PASSWORD + "\n") * 20))
+
 def test_a_prescription_is_a_draft_until_approved_then_active_with_the_signer(tmp_path):
     log = str(tmp_path / "signoffs.tsv")
     p = _prescription()
@@ -220,18 +235,19 @@ def test_precex_signoff_and_review_commands(tmp_path, monkeypatch, capsys):
 
     monkeypatch.chdir(tmp_path)
     _write_batch(tmp_path / "results", [_prescription("P1")])
+    _signer(tmp_path, monkeypatch)
     assert main(["review"]) == 0
     assert "P1" in capsys.readouterr().out
-    assert main(["signoff", "--patient", "P1", "--by", "dr.smith", "--decision",
+    assert main(["signoff", "--patient", "P1", "--by", "dr.smith", "--password-stdin", "--decision",
                  "approve"]) == 0
     assert "recorded in signoffs.tsv (row 1)" in capsys.readouterr().out
     assert main(["review"]) == 0
     assert "Nothing to review" in capsys.readouterr().out
-    assert main(["signoff", "--patient", "P9", "--by", "dr.smith", "--decision",
+    assert main(["signoff", "--patient", "P9", "--by", "dr.smith", "--password-stdin", "--decision",
                  "approve"]) == 1
     err = capsys.readouterr().err
     assert "'P9' has no prescription" in err and "Traceback" not in err
-    assert main(["signoff", "--patient", "P1", "--by", "dr.smith", "--decision",
+    assert main(["signoff", "--patient", "P1", "--by", "dr.smith", "--password-stdin", "--decision",
                  "amend"]) == 1
     assert "needs a note" in capsys.readouterr().err
 
@@ -265,11 +281,12 @@ def test_a_damaged_or_foreign_prescription_file_is_never_signed(tmp_path, monkey
     good = _prescription("P1")
     _write_batch(tmp_path / "results", [good, _prescription("P2")])
     folder = tmp_path / "results" / "prescriptions"
+    _signer(tmp_path, monkeypatch)
     (folder / "P1.json").write_text(json.dumps(good)[:200])  # truncated
     (folder / "P2.json").write_text(json.dumps({"patient_id": "P2", "dose": "all of it"}))
     for pid, says in (("P1", "cannot be read as JSON"), ("P2", "not a precex prescription")):
-        assert main(["signoff", "--patient", pid, "--by", "dr.smith", "--decision",
-                     "approve"]) == 1
+        assert main(["signoff", "--patient", pid, "--by", "dr.smith", "--password-stdin",
+                     "--decision", "approve"]) == 1
         err = capsys.readouterr().err
         assert says in err and f"{pid}.json" in err and "Traceback" not in err
     assert not (tmp_path / "signoffs.tsv").exists()
@@ -289,3 +306,33 @@ def test_a_signed_document_is_the_bytes_json_dumps_writes_and_its_digest_the_con
         doc, text = signed_document(plan, latest)
         assert text == json_dumps(doc)
         assert doc["signoff"]["digest"] == prescription_digest(doc)
+
+
+def test_precex_signoff_signs_only_as_a_known_user_with_their_password(tmp_path, monkeypatch,
+                                                                      capsys):
+    """Issue 39: `--by` must be a review user and the password theirs; a name outside the
+    users file, a wrong password or no users file signs nothing, and says why; a name with a
+    terminal escape or a direction override is recorded without it."""
+    import io
+
+    from precex.cli import main
+    from precex.prescription.signoff import append_signoff, read_signoff_log
+
+    monkeypatch.chdir(tmp_path)
+    _write_batch(tmp_path / "results", [_prescription("P1")])
+    args = ["signoff", "--patient", "P1", "--decision", "approve", "--password-stdin"]
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert main([*args, "--by", "dr.smith"]) == 1  # no users file yet
+    assert "no review users" in capsys.readouterr().err
+    _signer(tmp_path, monkeypatch)
+    for by, password in (("dr.x", PASSWORD), ("dr.smith", "wrong password!!")):
+        monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
+        assert main([*args, "--by", by]) == 1
+        assert "nothing was signed" in capsys.readouterr().err
+    assert not (tmp_path / "signoffs.tsv").exists()
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert main([*args, "--by", "dr.smith"]) == 0
+    append_signoff(str(tmp_path / "other.tsv"), patient_id="P1", digest="d" * 64,
+                   decision="approve", signed_by="dr.x\x1b[2K\rdr.smith (verified)\u202e")
+    assert read_signoff_log(str(tmp_path / "other.tsv"))["signed_by"].tolist() == [
+        "dr.x[2Kdr.smith (verified)"]

@@ -523,10 +523,33 @@ def _review(args: argparse.Namespace) -> int:
 
 def _signoff(args: argparse.Namespace) -> int:
     """Record one clinician decision on a patient's current prescription."""
+    import getpass
+
     from precex.prescription.review import record_decision
+    from precex.review_app.users import authenticate, read_users
 
     try:
         results, log_path = _batch_paths(args.configfile)
+        users = args.users or _serve_config(args.configfile)["review_users"]
+        # The signer is who they say: a user of the users file, with their password (as on
+        # the review page); any name could be typed otherwise.
+        if not read_users(users):
+            raise InputError([Problem(users, "there are no review users, so nobody can sign.",
+                                      "add yourself first: `precex users add --user YOUR-ID`.",
+                                      stage="signoff")])
+        if args.password_stdin:  # for scripts: the first line of standard input
+            password = sys.stdin.readline().rstrip("\r\n")
+        elif sys.stdin.isatty():
+            password = getpass.getpass(f"Password for {args.by}: ")
+        else:
+            raise InputError([Problem(users, "no password: standard input is not a terminal.",
+                                      "give --password-stdin and the password on standard "
+                                      "input.", stage="signoff")])
+        if authenticate(users, args.by, password) is None:
+            raise InputError([Problem(users, f"'{args.by}' is not a review user, or the "
+                                      "password is wrong; nothing was signed.",
+                                      "sign with your own user ID and password (precex users "
+                                      "add).", stage="signoff")])
         # An adapted week is signed on its own, under its file's name ({patient}.week-N).
         row = record_decision(results, log_path, patient_id=args.patient, week=args.week,
                               decision=args.decision, signed_by=args.by, note=args.note or "")
@@ -697,13 +720,20 @@ def build_parser() -> argparse.ArgumentParser:
     signoff.add_argument("--week", type=int, default=None,
                          help="sign the adapted plan of this follow-up week instead of the "
                          "prescription (results/adaptations/prescriptions/P.week-N.json)")
-    signoff.add_argument("--by", required=True, help="your staff ID (recorded as the signer)")
+    signoff.add_argument("--by", required=True, help="your user ID in the users file "
+                         "(recorded as the signer; your password is asked)")
     signoff.add_argument("--decision", required=True, choices=["approve", "amend", "reject"],
                          help="approve as issued, approve with an amendment, or reject")
     signoff.add_argument("--note", default=None,
                          help="what was amended or why it was rejected (required for both)")
     signoff.add_argument("--configfile", default=None,
                          help="the batch's config (default: the bundled demo config)")
+    signoff.add_argument("--users", default=None,
+                         help="users file the signer is checked against (default: the "
+                         "config's `review_users`)")
+    signoff.add_argument("--password-stdin", action="store_true",
+                         help="read the signer's password from standard input (for scripts; "
+                         "default: asked, not shown)")
     serve = sub.add_parser("serve", help="the review page in the browser: the queue, each "
                            "plan with its report, approve/amend/reject (same log as signoff)")
     serve.add_argument("--results", default=None,

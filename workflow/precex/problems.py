@@ -20,6 +20,14 @@ if TYPE_CHECKING:  # pandas loads where tables are built: `precex run` starts Sn
     import pandas as pd  # without importing it (0.3 s before the first job)
 
 EXCLUSION_COLUMNS = ["patient_id", "stage", "reason"]
+MAX_MESSAGE = 1000  # characters of a problem's message or fix
+MAX_NAME = 200  # characters of a column name or patient ID named in a problem
+
+
+def shortened(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, saying how much was cut."""
+    cut = len(text) - limit
+    return f"{text[:limit]}... ({cut:,} more characters not shown)"
 T = TypeVar("T")
 
 
@@ -35,6 +43,15 @@ class Problem:
     # A data issue names its patient but does not exclude them: the value is treated as
     # rejected (conservatively, like missing) and shown in that patient's trace and report.
     excludes: bool = True
+
+    def __post_init__(self) -> None:
+        # A message echoes the value it is about: one 50 MB cell must not become 50 MB in every
+        # problem table, data issue and report that repeats it.
+        for name, limit in (("message", MAX_MESSAGE), ("fix", MAX_MESSAGE),
+                            ("column", MAX_NAME), ("patient_id", MAX_NAME)):
+            value = getattr(self, name)
+            if isinstance(value, str) and len(value) > limit:
+                object.__setattr__(self, name, shortened(value, limit))
 
     def __str__(self) -> str:
         return self.describe(full_path=True)

@@ -24,6 +24,7 @@ from precex.paths import resource_path
 if TYPE_CHECKING:  # spaCy loads only when free text is read (about 2 s)
     from spacy.language import Language
 
+MAX_TEXT = 20_000  # characters of one cell read for context; a longer one says so (sheet)
 STATUSES = ("active", "negated", "hypothetical", "family", "planned", "possible", "historical")
 CLAUSE_BREAK = re.compile(r"[;|\n\r]+|(?<=[a-z0-9)\]])\.\s+|\.$|\s[-\u2013\u2014]\s")
 
@@ -206,7 +207,7 @@ def read_mentions(text: str | None, find: Finder,
         return []
     rules = context_rules()
     nlp = _pipeline()
-    parts = clauses(str(text))
+    parts = clauses(str(text)[:MAX_TEXT])
     docs = []
     for clause in parts:
         blocked = [range(m.start(), m.end()) for phrase in rules.not_a_mention

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from precex.clinical.context import mixed_scripts
+from precex.clinical.context import MAX_TEXT, mixed_scripts
 from precex.clinical.facts import latest_surgery, read_comorbidities
 from precex.clinical.vocabulary import (
     code_agents,
@@ -332,6 +332,9 @@ def _parse_cells(row: _Row, known: list[str], props: dict[str, Any],
                            f"expected {_expected(props[col])}.")
 
 
+MAX_TERM_ISSUES = 20  # unrecognised terms named one by one per cell
+
+
 def _code_terms(row: _Row, reference: dt.date | None, ehr: Any = None) -> None:
     """Agents, comorbidities and bone sites coded by their vocabularies; an unknown term is
     kept as written and named as a data issue. The history (comorbidities) is read in
@@ -375,6 +378,11 @@ def _code_terms(row: _Row, reference: dt.date | None, ehr: Any = None) -> None:
         else:
             coded = code(";".join(record[col]))
         raw_cell = row.values.get(col, "")
+        if len(raw_cell) > MAX_TEXT:
+            row.issues.append(row.problem(
+                f"the cell has {len(raw_cell):,} characters; only the first {MAX_TEXT:,} are "
+                "read for context.", "keep the history to the conditions, medicines and "
+                "procedures that matter; move notes elsewhere.", col, excludes=False))
         if mixed_scripts(raw_cell):
             row.issues.append(row.problem(
                 f"'{raw_cell.strip()[:80]}' mixes Latin with Cyrillic or Greek letters (a "
@@ -383,11 +391,16 @@ def _code_terms(row: _Row, reference: dt.date | None, ehr: Any = None) -> None:
         side = surgery_side(";".join(record[col])) if col == "comorbidities" else ""
         record[col] = list(coded.codes) + list(coded.unrecognised) + (
             [f"operated_side_{side}"] if side else [])
-        for term in coded.unrecognised:
+        for term in coded.unrecognised[:MAX_TERM_ISSUES]:
             row.issues.append(row.problem(
                 f"'{term}' is not in the {col} vocabulary; it is kept as written but no rule "
                 "can read it.", f"use a name from resources/clinical/{col}.tsv, or ask for the "
                 "term to be added.", col, excludes=False))
+        if len(coded.unrecognised) > MAX_TERM_ISSUES:  # one line for the rest, not thousands
+            row.issues.append(row.problem(
+                f"{len(coded.unrecognised) - MAX_TERM_ISSUES:,} more terms are not in the {col} "
+                "vocabulary.", "check the cell: it may hold notes rather than a list.", col,
+                excludes=False))
 
 
 def _schema_problems(row: _Row, validator: SchemaCheck, props: dict[str, Any]) -> None:

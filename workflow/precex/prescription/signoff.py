@@ -87,8 +87,14 @@ def read_signoff_log(path: str | None) -> pd.DataFrame:
 
 
 def _clean(text: str) -> str:
-    """One TSV field: tabs and line breaks would break the row."""
-    return " ".join(str(text).split())
+    """One TSV field: tabs and line breaks would break the row; control characters (an ANSI
+    escape that repaints a terminal: 'dr.x' shown as 'dr.smith (verified)') and invisible
+    format characters (direction overrides) are removed, so the log shows what was typed."""
+    import unicodedata
+
+    shown = "".join(ch for ch in str(text) if unicodedata.category(ch) not in ("Cc", "Cf")
+                    or ch in "\t\n")
+    return " ".join(shown.split())
 
 
 def append_signoff(path: str, *, patient_id: str, digest: str, decision: str, signed_by: str,

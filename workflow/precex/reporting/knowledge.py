@@ -94,7 +94,14 @@ def knowledge_context(rulebase: str | Path) -> dict[str, Any]:
     return {"rules": rules, "grades": sorted(grades.items()),
             "rulebase": {"file": rules_path.name, "digest": _digest(rules_path)},
             "context": {"file": "resources/clinical/context_rules.yaml",
-                        "digest": _digest(context_path), **context},
+                        "digest": _digest(context_path),
+                        "precedence": context["precedence"],
+                        "termination": context["termination"],
+                        "not_a_mention": context["not_a_mention"],
+                        "policy": [(status, rule["counts"], rule["confirm"])
+                                   for status, rule in context["policy"].items()],
+                        "triggers": [(status, list(lists.items()))
+                                     for status, lists in context["triggers"].items()]},
             "tables": tables}
 
 

@@ -58,7 +58,13 @@ def read_users(path: str) -> dict[str, User]:
 
 def _write(path: str, users: dict[str, list[str]]) -> None:
     rows = ["\t".join(fields) for _, fields in sorted(users.items())]
-    write_text(path, "\n".join([HEADER, "\t".join(COLUMNS), *rows]) + "\n")
+    # Written under umask 077, so the file is never readable by others, not even between the
+    # temporary file's creation and the rename (a chmod afterwards left a window at 0644).
+    old = os.umask(0o077)
+    try:
+        write_text(path, "\n".join([HEADER, "\t".join(COLUMNS), *rows]) + "\n")
+    finally:
+        os.umask(old)
     os.chmod(path, 0o600)
 
 
@@ -79,6 +85,12 @@ def add_user(path: str, *, user: str, password: str, name: str = "", replace: bo
         problems.append(Problem(path, f"the password is shorter than {MIN_PASSWORD} "
                                 "characters.", "choose a longer one (a passphrase).",
                                 stage="users"))
+    elif not password.strip() or len(set(password)) < 4 or password.casefold() in (
+            user.casefold(), name.casefold()):
+        # Twelve spaces, 'aaaaaaaaaaaa' or the user ID itself pass a length check only.
+        problems.append(Problem(path, "the password is too easy to guess (blank, one or a few "
+                                "characters repeated, or the user ID or name).",
+                                "choose a passphrase of several words.", stage="users"))
     clean_name = " ".join(name.split())
     if problems:
         raise InputError(problems)
@@ -89,6 +101,11 @@ def add_user(path: str, *, user: str, password: str, name: str = "", replace: bo
         if user in rows and not replace:
             raise InputError([Problem(path, f"user '{user}' already exists.", "give --replace "
                                       "to set a new password.", stage="users")])
+        twin = next((u for u in rows if u != user and u.casefold() == user.casefold()), None)
+        if twin:  # 'Dr.Smith' beside 'dr.smith' reads as one person in every list
+            raise InputError([Problem(path, f"user '{user}' differs only in case from the "
+                                      f"existing user '{twin}'.", "use the existing ID, or "
+                                      "one that differs in more than case.", stage="users")])
         rows[user] = [user, clean_name or user, HASHER.hash(password), when]
         _write(path, rows)
 

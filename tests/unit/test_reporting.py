@@ -475,3 +475,36 @@ def test_report_kernel_imports_no_pandas():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_full_disk_fails_the_report_job_and_excludes_nobody(tmp_path, monkeypatch):
+    """Issue 39: 'No space left on device' while writing reports was recorded as two patients'
+    exclusions, so a rerun after freeing space did nothing. A machine's error (no space, quota,
+    read-only, I/O) now stops the batch with that reason and names no patient; a patient's own
+    error still fails that patient alone."""
+    import errno
+
+    from precex.reporting import patient
+
+    prof, pres, prov = write_inputs(tmp_path)
+    jobs = [{"key": f"P{i}", "out_html": str(tmp_path / f"out/P{i}.html"),
+             "parameters": {"profile_path": prof, "prescription_path": pres,
+                            "provenance_path": prov}} for i in (1, 2)]
+    jobs_path, failures_path = tmp_path / "jobs.json", tmp_path / "failures.json"
+    jobs_path.write_text(json.dumps(jobs))
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(patient, "write_in_job_folder", full)
+    patient.render_patient_reports(str(jobs_path), str(failures_path))
+    failures = json.loads(failures_path.read_text())
+    assert list(failures) == [patient.ENVIRONMENT_ERROR]
+    assert "No space left" in failures[patient.ENVIRONMENT_ERROR]
+
+    def denied(path, data):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(patient, "write_in_job_folder", denied)
+    patient.render_patient_reports(str(jobs_path), str(failures_path))
+    assert set(json.loads(failures_path.read_text())) == {"P1", "P2"}

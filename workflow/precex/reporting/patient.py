@@ -7,6 +7,7 @@ only arranges it. Jinja2 autoescaping escapes every value from the inputs, so a 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 from functools import cache
@@ -363,6 +364,18 @@ def _render(profile_path: str, prescription_path: str, provenance: dict[str, Any
     return template.render(**context)
 
 
+# The key under which a batch reports an error of the machine (disk full, read-only, I/O)
+# rather than of a patient; the stage fails the job instead of excluding anyone.
+ENVIRONMENT_ERROR = "__environment_error__"
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EMFILE,
+                       errno.ENFILE}
+
+
+def environment_error(err: BaseException) -> bool:
+    """An OS error that says nothing about the patient: no space, quota, read-only, I/O."""
+    return isinstance(err, OSError) and err.errno in _ENVIRONMENT_ERRNOS
+
+
 def render_patient_reports(jobs_path: str, failures_path: str) -> None:
     """Every report a batch lists (JSON: [{key, parameters, out_html}], the parameters those of
     render_patient_report), each written to its out_html; {key: reason} for the patients whose
@@ -389,6 +402,12 @@ def render_patient_reports(jobs_path: str, failures_path: str) -> None:
             if not html.strip():
                 raise ValueError("the report is empty")
             write_in_job_folder(job["out_html"], html if html.endswith("\n") else html + "\n")
+        except OSError as err:
+            if environment_error(err):  # a full disk is the machine's problem, not the
+                # patient's: the job stops (the stage fails it) and a rerun renders everyone
+                failures[ENVIRONMENT_ERROR] = f"{type(err).__name__}: {err}"
+                break
+            failures[job["key"]] = f"report failed ({type(err).__name__}: {err})"
         except Exception as err:  # one patient's failure is recorded; the batch carries on
             failures[job["key"]] = f"report failed ({type(err).__name__}: {err})"
     write_text(failures_path, json.dumps(failures, sort_keys=True))

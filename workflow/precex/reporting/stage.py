@@ -13,6 +13,7 @@ from pathlib import Path
 from precex.io.files import job_folder, write_in_job_folder, write_tsv
 from precex.io.problem_tables import write_problems
 from precex.problems import Problem
+from precex.reporting.patient import ENVIRONMENT_ERROR, environment_error
 from precex.reporting.pdf import print_pdf, require_chromium
 from precex.reporting.runner import RenderJob, render_batch, render_many
 
@@ -69,6 +70,10 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
         write_handouts(summary["patient_id"], inputs.prescriptions, outputs.handouts,
                        params.care_team_phone)
         failures = rendering.result() if rendering else {}
+    if ENVIRONMENT_ERROR in failures:
+        raise OSError(f"the reports could not be written ({failures[ENVIRONMENT_ERROR]}); no "
+                      "patient is excluded for it: free space or fix the file system and run "
+                      "again")
     if params.pdf:
         reference = json.loads(Path(inputs.provenance).read_text(encoding="utf-8"))["config"][
             "reference_date"]
@@ -79,6 +84,8 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
                 print_pdf(job.out_html, Path(job.out_html).with_suffix(".pdf"), reference,
                           chromium)
             except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
+                if environment_error(err):
+                    raise  # the machine's problem: the job fails, nobody is excluded
                 # a requested output is missing: the report fails as a whole (an exclusion
                 # with the reason), never a silent HTML-only patient, and leaves no part of
                 # itself to publish (render_batch already removed failed renders' HTML)

@@ -129,3 +129,31 @@ def test_run_stage_stages_the_folders_a_stage_declares(tmp_path):
     assert seen == {"handouts": ".handouts.partial", "table": "t.tsv"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.log", "handouts", "t.tsv"]
     assert (tmp_path / "handouts" / "P1.html").read_text() == "<html></html>\n"
+
+
+@pytest.mark.parametrize("cell,written", [
+    ("=HYPERLINK(\"http://x\",\"click\")", "'=HYPERLINK(\"http://x\",\"click\")"),
+    ("+1+1", "'+1+1"), ("@SUM(A1)", "'@SUM(A1)"), ("-cmd", "'-cmd"), ("\tx", "'\tx"),
+    ("-2.5", "-2.5"), ("+3", "+3"), ("P001", "P001"), ("HR+/HER2-", "HR+/HER2-"),
+])
+def test_text_a_spreadsheet_would_run_is_written_as_text(cell, written):
+    """Issue 39: cells starting with =, +, - or @ reached TSV outputs that people open in
+    spreadsheets. Such text gets a leading apostrophe; numbers and ordinary text do not."""
+    from precex.io.files import spreadsheet_cell
+
+    assert spreadsheet_cell(cell) == written
+
+
+def test_the_tables_people_open_are_spreadsheet_safe(tmp_path):
+    import pandas as pd
+    from precex.io.files import write_tsv
+    from precex.io.problem_tables import write_problems
+    from precex.problems import Problem
+
+    frame = pd.DataFrame({"patient_id": ["P1"], "note": ["=1+2"], "value": [-2.5]})
+    write_tsv(tmp_path / "t.tsv", frame, spreadsheet=True)
+    assert (tmp_path / "t.tsv").read_text() == "patient_id\tnote\tvalue\nP1\t'=1+2\t-2.5\n"
+    write_problems([Problem("s.tsv", "=cmd|' /C calc'!A0", patient_id="P1", stage="sheet")],
+                   "sheet", str(tmp_path / "ex.tsv"), str(tmp_path / "pr.tsv"))
+    text = (tmp_path / "pr.tsv").read_text()
+    assert "\t=cmd" not in text and "\t'=cmd" in text

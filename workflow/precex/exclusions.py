@@ -53,4 +53,4 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
                                   + "). First reasons: " + " | ".join(examples),
                                   "fix the inputs named above and run again.",
                                   stage="prescription")])
-    write_tsv(outputs.exclusions, merged)
+    write_tsv(outputs.exclusions, merged, spreadsheet=True)

@@ -372,7 +372,7 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
         if inputs.notebook:
             problems += render_reports(rows, inputs.profiles, str(out_dir), outputs.reports,
                                        inputs.notebook, inputs.provenance)
-    write_tsv(outputs.table, pd.DataFrame(rows, columns=SUMMARY))
+    write_tsv(outputs.table, pd.DataFrame(rows, columns=SUMMARY), spreadsheet=True)
     write_problems(problems, "adaptation", outputs.exclusions, outputs.problems)
 
 

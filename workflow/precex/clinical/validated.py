@@ -43,4 +43,4 @@ def write_validated(path: str | os.PathLike[str], patients: pd.DataFrame) -> Non
     for col in out.columns:
         if pd.api.types.is_bool_dtype(out[col]) or str(out[col].dtype) == "boolean":
             out[col] = out[col].map({True: "true", False: "false"}).fillna("")
-    write_tsv(path, out, index=True)
+    write_tsv(path, out, index=True, spreadsheet=True)

@@ -136,7 +136,42 @@ def json_dumps(obj: Any) -> str:
                       separators=(",", ":")) + "\n"
 
 
-def write_tsv(path: str | os.PathLike[str], frame: pd.DataFrame, index: bool = False) -> None:
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(text: str) -> str:
+    """A text cell a spreadsheet will not run as a formula: one starting with =, +, -, @, a tab
+    or a carriage return gets a leading apostrophe (OWASP's advice for CSV injection), unless
+    it is a number ('-2.5' stays a number)."""
+    if not text.startswith(FORMULA_START):
+        return text
+    try:
+        float(text)
+        return text
+    except ValueError:
+        return "'" + text
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every text cell (and text index) made safe by spreadsheet_cell."""
+    from pandas.api.types import is_string_dtype
+
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or is_string_dtype(out[col].dtype):
+            out[col] = out[col].map(lambda v: spreadsheet_cell(v) if isinstance(v, str) else v)
+    if out.index.dtype == object or is_string_dtype(out.index.dtype):
+        out.index = out.index.map(lambda v: spreadsheet_cell(v) if isinstance(v, str) else v)
+    return out
+
+
+def write_tsv(path: str | os.PathLike[str], frame: pd.DataFrame, index: bool = False,
+              spreadsheet: bool = False) -> None:
+    """A table as TSV. `spreadsheet`: a table people open in a spreadsheet (exclusions,
+    problems, host profiles, prescriptions): text that a spreadsheet would run as a formula
+    is written as text (spreadsheet_cell)."""
+    if spreadsheet:
+        frame = spreadsheet_safe(frame)
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, sep="\t", index=index, float_format="%.6g", lineterminator="\n")
 

@@ -22,8 +22,8 @@ def write_problems(problems: Iterable[Problem], stage: str,
     problems = list(problems)
     exclusions = exclusions_frame(problems, stage)
     if exclusions_path is not None:
-        write_tsv(exclusions_path, exclusions)
+        write_tsv(exclusions_path, exclusions, spreadsheet=True)
     elif len(exclusions):
         raise ValueError(f"stage {stage} excluded patients but has no exclusions table")
-    write_tsv(problems_path, problems_frame(problems))
+    write_tsv(problems_path, problems_frame(problems), spreadsheet=True)
     return exclusions

@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from precex.io.chained_log import genesis, link, locked, verified_rows
-from precex.io.files import write_text
+from precex.io.files import spreadsheet_cell, write_text
 from precex.problems import InputError, Problem
 
 DECISIONS = ("approve", "amend", "reject")
@@ -94,7 +94,7 @@ def _clean(text: str) -> str:
 
     shown = "".join(ch for ch in str(text) if unicodedata.category(ch) not in ("Cc", "Cf")
                     or ch in "\t\n")
-    return " ".join(shown.split())
+    return spreadsheet_cell(" ".join(shown.split()))  # the log is opened in spreadsheets
 
 
 def append_signoff(path: str, *, patient_id: str, digest: str, decision: str, signed_by: str,

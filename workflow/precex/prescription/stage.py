@@ -115,5 +115,5 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
         for path, text in texts.items():  # all of a patient's files, or none
             write_in_job_folder(path, text)
         rows.append(summary_row(prescription))
-    write_tsv(outputs.summary, pd.DataFrame(rows, columns=SUMMARY_COLUMNS))
+    write_tsv(outputs.summary, pd.DataFrame(rows, columns=SUMMARY_COLUMNS), spreadsheet=True)
     write_problems(problems, "prescription", outputs.exclusions, outputs.problems)

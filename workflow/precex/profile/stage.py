@@ -45,7 +45,7 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
     tables = {name: _read(path) for name, path in sorted(named.items())}
     flat = merge_modalities(sheet, tables)
     domains = domain_table(flat)
-    write_tsv(outputs.profiles, domains.join(flat), index=True)
+    write_tsv(outputs.profiles, domains.join(flat), index=True, spreadsheet=True)
     for ids, features, domain_path in zip(params.shards.values(), outputs.shard_features,
                                           outputs.shard_domains, strict=True):
         members = [p for p in ids if p in flat.index]

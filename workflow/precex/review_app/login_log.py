@@ -11,6 +11,7 @@ from collections import defaultdict, deque
 from pathlib import Path
 
 from precex.io.chained_log import locked
+from precex.io.files import spreadsheet_cell
 
 COLUMNS = ["time", "outcome", "user", "client"]
 MAX_FAILURES = 5
@@ -18,7 +19,9 @@ WINDOW = 15 * 60.0
 
 
 def _clean(text: str) -> str:
-    return " ".join(str(text).split())[:100]
+    """One field, at most 100 characters, never a spreadsheet formula (the form's user-ID
+    field is typed by anyone, signed in or not)."""
+    return spreadsheet_cell(" ".join(str(text).split())[:100])
 
 
 class LoginLog:

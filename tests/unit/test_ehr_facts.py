@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
 from precex.clinical.sheet import read_patient_sheet
 from precex.clinical.validate_stage import read_sheet_with_ehr
 
@@ -103,3 +104,83 @@ def test_the_sheet_and_the_ehr_give_the_same_history(tmp_path):
     from_sheet = read_patient_sheet(typed, reference_date=REFERENCE)
     assert (from_ehr.patients.loc["E1", "comorbidities"]
             == from_sheet.patients.loc["E1", "comorbidities"])
+
+
+# One fact class per row: (code it must give, the EHR resource, the sheet's words).
+CLASSES = [
+    ("beta_blocker", ("MedicationStatement", RXNORM, "197381", "atenolol 50 MG Oral Tablet"),
+     "atenolol 50 mg"),
+    ("rate_control", ("MedicationRequest", RXNORM, "897722",
+                      "verapamil hydrochloride 80 MG Oral Tablet"), "verapamil 80 mg"),
+    ("rate_control", ("MedicationRequest", RXNORM, "197604", "digoxin 0.125 MG Oral Tablet"),
+     "digoxin"),
+    ("anticoagulation", ("MedicationRequest", RXNORM, "1364430", "apixaban 5 MG Oral Tablet"),
+     "on apixaban"),
+    ("antiplatelet", ("MedicationStatement", RXNORM, "243670", "aspirin 81 MG Oral Tablet"),
+     "aspirin 81 mg"),
+    ("insulin", ("MedicationRequest", RXNORM, "311041", "insulin glargine 100 UNT/ML"),
+     "insulin glargine"),
+    ("sulfonylurea", ("MedicationRequest", RXNORM, "310488", "glipizide 5 MG Oral Tablet"),
+     "glipizide"),
+    ("atrial_fibrillation", ("Condition", SNOMED, "49436004", "Atrial fibrillation (disorder)"),
+     "AF"),
+    ("heart_failure", ("Condition", SNOMED, "88805009",
+                       "Chronic congestive heart failure (disorder)"), "heart failure"),
+    ("coronary_artery_disease", ("Condition", SNOMED, "53741008",
+                                 "Coronary arteriosclerosis (disorder)"), "IHD"),
+    ("venous_thromboembolism", ("Condition", SNOMED, "128053003",
+                                "Deep venous thrombosis (disorder)"), "DVT"),
+    ("osteoporosis", ("Condition", SNOMED, "64859006", "Osteoporosis (disorder)"),
+     "osteoporosis"),
+    ("diabetes_type2", ("Condition", SNOMED, "44054006", "Diabetes mellitus type 2 (disorder)"),
+     "T2DM"),
+]
+
+
+def _ehr_bundle(kind: str, system: str, code: str, display: str, status: str) -> dict:
+    subject = {"reference": "Patient/E9"}
+    if kind == "Condition":
+        resource = {"resourceType": "Condition", "id": "x1", "subject": subject,
+                    "clinicalStatus": _status(status, CLINICAL),
+                    "verificationStatus": _status("confirmed", VERIFICATION),
+                    "code": _concept(system, code, display)}
+    else:
+        resource = {"resourceType": kind, "id": "x1", "subject": subject, "status": status,
+                    "medicationCodeableConcept": _concept(system, code, display)}
+        if kind == "MedicationRequest":
+            resource["intent"] = "order"
+    patient = {"resourceType": "Patient", "id": "E9", "gender": "female",
+               "birthDate": "1960-01-01"}
+    return {"resourceType": "Bundle", "type": "collection",
+            "entry": [{"resource": patient}, {"resource": resource}]}
+
+
+def _codes_of(tmp_path, *, sheet_words: str = "", bundle: dict | None = None) -> str:
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text(f"patient_id\tage\tsex\tcomorbidities\nE9\t66\tF\t{sheet_words}\n",
+                     encoding="utf-8")
+    if bundle is None:
+        read = read_patient_sheet(sheet, reference_date=REFERENCE)
+    else:
+        path = tmp_path / "ehr.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        read = read_sheet_with_ehr(str(sheet), str(path), REFERENCE.isoformat())
+    return read.patients.loc["E9", "comorbidities"]
+
+
+@pytest.mark.parametrize("code,resource,words", CLASSES, ids=[c[0] + ":" + c[2] for c in CLASSES])
+def test_each_fact_class_means_the_same_from_the_sheet_and_the_ehr(tmp_path, code, resource,
+                                                                     words):
+    """A medicine or condition of each class gives the same codes typed into the sheet or sent
+    by the EHR; stopped (a medicine) or resolved (a condition) in the EHR counts like
+    'stopped ...' or '... resolved' in the sheet (a lasting condition still counts)."""
+    kind = resource[0]
+    active = "active"
+    ended = "resolved" if kind == "Condition" else "stopped"
+    from_sheet = _codes_of(tmp_path, sheet_words=words)
+    from_ehr = _codes_of(tmp_path, bundle=_ehr_bundle(*resource, active))
+    assert code in from_sheet.split(";")
+    assert from_ehr == from_sheet
+    sheet_ended = _codes_of(tmp_path, sheet_words=f"{words} {ended}")
+    ehr_ended = _codes_of(tmp_path, bundle=_ehr_bundle(*resource, ended))
+    assert sheet_ended == ehr_ended

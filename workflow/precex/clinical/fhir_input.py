@@ -228,8 +228,10 @@ CONDITION_VERIFICATION = {"refuted": "negated", "unconfirmed": "possible",
                           "provisional": "possible", "differential": "possible"}
 CONDITION_CLINICAL = {"inactive": "historical", "resolved": "historical",
                       "remission": "historical"}
+# A stopped or completed medicine is not taken now, dated or not: the sheet's "stopped
+# bisoprolol" (negated) means the same.
 MEDICATION_STATUS = {"active": "active", "on-hold": "active", "in-progress": "active",
-                     "completed": "historical", "stopped": "historical",
+                     "completed": "negated", "stopped": "negated",
                      "not-taken": "negated", "cancelled": "negated", "intended": "planned",
                      "draft": "planned", "preparation": "planned", "unknown": "possible"}
 
@@ -268,7 +270,7 @@ def _medication_fact(r: dict[str, Any], name: str) -> tuple[list[Fact], str]:
         fact_status = "active" if status in ("completed", "in-progress", "") else fact_status
     words = _words(r.get("medicationCodeableConcept"))
     period = r.get("effectivePeriod") or {}
-    date = str(period.get("end") or "")[:10] if fact_status == "historical" else ""
+    date = str(period.get("end") or "")[:10] if status in ("completed", "stopped") else ""
     codes = comorbidity_codes_of([], words)
     source = f"{r.get('resourceType')}/{r.get('id', '')} ({name})"
     return [Fact(code, fact_status, date, words, source) for code in codes], (

@@ -97,6 +97,14 @@ def worse(f: dict, which: str, amount: float) -> dict:
         g["bone_site_spine"] = g["bone_site_thoracic_spine"] = True
     elif which == "older":
         g["age"] = min(100.0, g["age"] + 30 * amount)
+    elif which.startswith("code:"):  # a condition, device or medicine that now counts
+        g["comorbidities"] = ";".join(x for x in [g["comorbidities"], which[5:]] if x)
+    elif which == "bone_at_risk":  # Mirels 9 written beside the site
+        g["bone_metastasis_sites"] = "left femur, Mirels 9"
+        g["bone_site_pelvis_femur"] = True
+        g["bone_site_at_risk"] = "Mirels score 9"
+    elif which == "agent_unread":
+        g["agents_unrecognised"] = "zorbitinib"
     return g
 
 
@@ -116,7 +124,11 @@ def at_least_as_restrictive(a: dict, b: dict) -> None:
 INPUTS = ["platelets", "hemoglobin", "neutrophils", "wbc", "lvef", "systolic", "diastolic",
           "resting_hr", "glucose", "bone", "bone_site", "fever", "myelosuppressive",
           "cardiotoxic", "surgery", "vo2peak", "neuropathy", "t_score", "fragility", "thoracic",
-          "older"]
+          "older", "bone_at_risk", "agent_unread"] + [
+    f"code:{c}" for c in ("pregnancy", "seizure", "brain_metastases", "central_line",
+                          "radiation_skin_reaction", "abdominal_surgery", "sulfonylurea",
+                          "rate_control", "atrial_fibrillation", "venous_thromboembolism",
+                          "anticoagulation", "lymphoedema")]
 
 
 @pytest.mark.slow  # a long property-based search: CI runs it

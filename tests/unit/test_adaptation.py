@@ -37,7 +37,9 @@ SCHEMA = Draft202012Validator(load_yaml(schema_path("prescription.schema.yaml"))
 
 
 def base_prescription(**changes):
-    return prescription(**changes)
+    # 150 min a week of habitual activity: the vigorous option's 75 minutes (150 moderate-
+    # equivalent) are not raised to a higher habitual volume (PLAN_HABITUAL_ACTIVITY).
+    return prescription(**{"mvpa_min_per_week": 150.0, **changes})
 
 
 def days(mvpa, start=1, **extra):

@@ -27,7 +27,10 @@ THROUGH = REF + dt.timedelta(days=7)
 
 
 def baseline(**changes: Any) -> dict:
-    return prescribe_rows([patient_row(resting_hr=62.0, **{**COUNTS, **changes})], ids=["A"])[0]
+    # 150 habitual minutes: the vigorous option ramps up from week 1 (a higher habitual volume
+    # would start at it: PLAN_HABITUAL_ACTIVITY).
+    row = patient_row(**{"resting_hr": 62.0, "mvpa_min_per_week": 150.0, **COUNTS, **changes})
+    return prescribe_rows([row], ids=["A"])[0]
 
 
 def count(value: float | None, day: str = "2026-01-09", state: str = "measured") -> dict:

@@ -151,7 +151,7 @@ def test_appends_only_ever_extend_the_log_and_the_latest_decision_wins(tmp_path_
     previous = ""
     for pid, decision, note in decisions:
         append_signoff(str(log), patient_id=pid, digest="d" * 64, decision=decision,
-                       signed_by="dr.x", note=note if note.strip() else "n", signed_at=WHEN)
+                       signed_by="dr.x", note=note + " n", signed_at=WHEN)  # never empty
         text = log.read_text()
         assert text.startswith(previous)
         previous = text

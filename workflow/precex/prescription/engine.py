@@ -200,22 +200,26 @@ GUIDELINE_NOTE = "NOTE_BELOW_ACTIVITY_GUIDELINE"
 def keep_habitual_activity(dose: dict[str, Any], row: Mapping[str, Any], fired: list[Rule]
                            ) -> dict[str, Any] | None:
     """A patient already doing more moderate-to-vigorous activity than the aerobic target is
-    not told to do less without a safety reason: for a moderate aerobic target and no safety
-    rule limiting the dose
+    not told to do less without a safety reason: for a moderate or vigorous aerobic target
+    (vigorous minutes counted double) and no safety rule limiting the dose
     (status, intensity or exclusions), the weekly aerobic minutes rise to the habitual level
     (at most 300) and start there. Returns the trace entry, or None when it does not apply."""
     aerobic = dose.get("aerobic")
     habitual = json_value(row.get("mvpa_min_per_week"))
-    # Moderate plans only: a light plan has its reasons, and a vigorous minute counts double.
-    if not aerobic or not isinstance(habitual, int | float) or aerobic["intensity"] != "moderate":
+    # Moderate and vigorous plans (a light plan has its reasons); a vigorous minute counts as
+    # two moderate ones (PAG 2018: 75 vigorous minutes are equivalent to 150 moderate), so a
+    # triathlete's 385 minutes are not cut to 75 minutes of vigorous work.
+    if not aerobic or not isinstance(habitual, int | float) or aerobic["intensity"] not in (
+            "moderate", "vigorous"):
         return None
-    weekly = aerobic["sessions_per_week"] * aerobic["minutes_per_session"]
+    per_minute = 2 if aerobic["intensity"] == "vigorous" else 1
+    weekly = aerobic["sessions_per_week"] * aerobic["minutes_per_session"] * per_minute
     limiting = [r.id for r in fired if r.kind == "safety" and (
         r.effect.get("status", "prescribed") != "prescribed" or "max_intensity" in r.effect
         or r.effect.get("exclude") or r.effect.get("progression") == "slow")]
     if habitual <= weekly or limiting:
         return None
-    target = 5 * int(min(habitual, HABITUAL_MAX_MIN) // 5)
+    target = 5 * int(min(habitual, HABITUAL_MAX_MIN) // 5) // per_minute  # minutes at intensity
     sessions = max(aerobic["sessions_per_week"], -(-target // 60))
     aerobic["sessions_per_week"] = min(7, sessions)
     aerobic["minutes_per_session"] = min(60, 5 * round(target / aerobic["sessions_per_week"] / 5))
@@ -230,7 +234,9 @@ def keep_habitual_activity(dose: dict[str, Any], row: Mapping[str, Any], fired: 
                        "aerobic.minutes_per_session": aerobic["minutes_per_session"]},
             "inputs": {"mvpa_min_per_week": habitual}, "applied": True,
             "note": f"habitual {habitual:.0f} min/week is above the target of {weekly} min/week "
-                    "and no safety rule limits the dose: aerobic volume kept, from week 1"}
+                    + ("(moderate-equivalent: a vigorous minute counts as two) "
+                       if per_minute == 2 else "")
+                    + "and no safety rule limits the dose: aerobic volume kept, from week 1"}
 
 
 def _drop_guideline_note_below_target(plan: dict[str, Any], annotations: list[dict[str, Any]],

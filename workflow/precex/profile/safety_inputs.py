@@ -77,6 +77,37 @@ def _state(value_present: pd.Series, rejected: pd.Series, conflicting: pd.Series
         index=value_present.index, dtype=object)
 
 
+def _fitness_plausibility(f: pd.DataFrame, note: Callable[[pd.Series, Any], None]) -> None:
+    """Fitness measures that contradict each other are named, and an implausible peak is not
+    used to rate fitness (in place)."""
+    # Wearable MVPA that the measured peak makes impossible: MVPA is >= 3 METs, and activity
+    # sustained for minutes stays at or below about 60% of peak (the top of the moderate
+    # band), so it needs a peak of about 5 METs (17.5 mL/kg/min); below 3 METs (10.5) none.
+    vo2 = _num(f, "vo2peak_ml_kg_min")
+    mvpa = _num(f, "mvpa_min_per_week")
+    impossible = (vo2 < 10.5) & (mvpa > 0)
+    implausible = (vo2 < 17.5) & (mvpa >= 150) & ~impossible
+    note(impossible | implausible, lambda pid: (
+        f"the wearable reports {mvpa[pid]:.0f} min/week of moderate-to-vigorous activity "
+        f"(3 METs or more) but VO2peak is {vo2[pid]:g} mL/kg/min ({vo2[pid] / 3.5:.1f} METs): "
+        + ("impossible" if impossible[pid] else "implausible for sustained activity")
+        + "; check the device's MVPA threshold or the exercise test"))
+
+    # A peak of 10 METs or more (35 mL/kg/min) beside a slow gait (0.8 m/s or less, EWGSOP2)
+    # or a six-minute walk under 300 m (very low functional capacity) cannot both be right:
+    # the fitness it implies is not used (unknown, the cautious reading) until it is checked.
+    gait, walk = _num(f, "gait_speed_m_s"), _num(f, "six_mwt_m")
+    vo2_implausible = (vo2 >= 35) & ((gait <= 0.8) | (walk < 300))
+    if vo2_implausible.any() and "fitness_category" in f:
+        f["fitness_category"] = f["fitness_category"].where(~vo2_implausible, "unknown")
+    note(vo2_implausible, lambda pid: (
+        f"VO2peak {vo2[pid]:g} mL/kg/min is implausible beside "
+        + " and ".join(t for t in (f"a gait speed of {gait[pid]:g} m/s" if gait[pid] <= 0.8
+                                   else "", f"a {walk[pid]:g} m six-minute walk"
+                                   if walk[pid] < 300 else "") if t)
+        + ": fitness is treated as unknown until the exercise test is checked"))
+
+
 def _bone_status(f: pd.DataFrame, rejected_cols: pd.Series,
                  note: Callable[[pd.Series, Any], None]) -> None:
     """bone_status and bone_state from the status column, the sites and the stage (in place)."""
@@ -227,18 +258,7 @@ def with_safety_inputs(flat: pd.DataFrame) -> pd.DataFrame:
                                    | _has(comorbid, "pacemaker") | (hb < 8)
                                    | f["resting_hr_state"].isin(["rejected"])).astype(bool)
 
-    # Wearable MVPA that the measured peak makes impossible: MVPA is >= 3 METs, and activity
-    # sustained for minutes stays at or below about 60% of peak (the top of the moderate
-    # band), so it needs a peak of about 5 METs (17.5 mL/kg/min); below 3 METs (10.5) none.
-    vo2 = _num(f, "vo2peak_ml_kg_min")
-    mvpa = _num(f, "mvpa_min_per_week")
-    impossible = (vo2 < 10.5) & (mvpa > 0)
-    implausible = (vo2 < 17.5) & (mvpa >= 150) & ~impossible
-    note(impossible | implausible, lambda pid: (
-        f"the wearable reports {mvpa[pid]:.0f} min/week of moderate-to-vigorous activity "
-        f"(3 METs or more) but VO2peak is {vo2[pid]:g} mL/kg/min ({vo2[pid] / 3.5:.1f} METs): "
-        + ("impossible" if impossible[pid] else "implausible for sustained activity")
-        + "; check the device's MVPA threshold or the exercise test"))
+    _fitness_plausibility(f, note)
 
     gaps = pd.Series("", index=idx, dtype=object)
     for name in SAFETY_INPUTS:

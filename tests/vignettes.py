@@ -280,6 +280,14 @@ VIGNETTES: dict[str, tuple[dict, list, dict]] = {
             {"supervision": "supervised", "not_excluded": {"upper_body_loading"}}),
     "V98": ({"comorbidities": "implant reconstruction"}, [],
             {"obtain": "date of the surgery", "excluded": {"upper_body_loading"}}),
+    # An immune checkpoint inhibitor with raised troponin, myalgia and ptosis: possible
+    # myocarditis (ESC 2022): no exercise until excluded; the same agent without them may start.
+    "V99": ({"stage": "IV", "treatment_phase": "metastatic", "agents": "pembrolizumab",
+             "comorbidities": "myalgia, ptosis"},
+            [("troponin", "48", "ng/L"), ("NT-proBNP", "900", "pg/mL")],
+            {"status": "deferred", "max": "none"}),
+    "V100": ({"treatment_phase": "metastatic", "agents": "pembrolizumab"},
+             [("troponin", "6", "ng/L")], {"not_fired": "SAFETY_ICI_MYOCARDITIS"}),
     "V90": ({"treatment_phase": "endocrine", "agents": "zorbitinib",
              "vo2peak_ml_kg_min": "31"}, [],
             {"max": "moderate", "excluded": {"vigorous"}, "obtain": "unrecognised agent"}),

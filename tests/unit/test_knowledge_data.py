@@ -135,3 +135,55 @@ def test_the_review_document_prints_to_pdf(tmp_path):
     assert (tmp_path / "knowledge.pdf").read_bytes()[:5] == b"%PDF-"
     assert (tmp_path / "knowledge.html").read_text() == resource_path(
         "docs", "knowledge.html").read_text()
+
+
+def test_derived_flags_are_rule_base_data_and_match_their_former_code():
+    """cachexia, frail_older_adult and hr_guidance_unreliable moved from Python
+    (profile/safety_inputs.py) into the rule base's derived section; over generated patients
+    the data gives what the code gave (the former expressions, kept here as the reference)."""
+    import numpy as np
+    import pandas as pd
+    from builders import RB
+    from precex.profile.safety_inputs import with_safety_inputs
+
+    assert [d.feature for d in RB.derived] == ["cachexia", "frail_older_adult",
+                                               "hr_guidance_unreliable"]
+    rng = np.random.default_rng(7)
+    n = 400
+
+    def maybe(values):
+        return [None if rng.random() < 0.2 else v for v in values]
+
+    codes = ["", "falls", "beta_blocker", "atrial_fibrillation;falls", "pacemaker",
+             "rate_control", "hypertension"]
+    frame = pd.DataFrame({
+        "age": rng.integers(40, 95, n).astype(float),
+        "bmi_kg_m2": maybe(rng.uniform(15, 35, n).round(1)),
+        "weight_loss_pct": maybe(rng.uniform(0, 10, n).round(1)),
+        "albumin_g_l": maybe(rng.uniform(25, 50, n).round(0)),
+        "gait_speed_m_s": maybe(rng.uniform(0.4, 1.6, n).round(2)),
+        "chair_stand_s": maybe(rng.uniform(8, 25, n).round(1)),
+        "sarcopenia": rng.choice(["none", "probable", "confirmed", "severe", "unknown"], n),
+        "comorbidities": rng.choice(codes, n),
+        "hemoglobin_g_dl": maybe(rng.uniform(6, 15, n).round(1)),
+    }, index=[f"P{i}" for i in range(n)])
+    f = RB.derive(with_safety_inputs(frame))
+    num = {c: pd.to_numeric(f[c], errors="coerce") for c in (
+        "bmi_kg_m2", "weight_loss_pct", "albumin_g_l", "age", "gait_speed_m_s",
+        "chair_stand_s", "hemoglobin_g_dl")}
+    has = {c: f["comorbidities"].str.split(";").map(lambda xs, c=c: c in xs)
+           for c in ("falls", "beta_blocker", "rate_control", "atrial_fibrillation",
+                     "pacemaker")}
+    cachexia = ((num["bmi_kg_m2"] < 18.5) | (num["weight_loss_pct"] > 5)
+                | ((num["bmi_kg_m2"] < 20) & (num["weight_loss_pct"] > 2))
+                | (num["albumin_g_l"] < 35))
+    slow = (num["gait_speed_m_s"] <= 0.8) | (num["chair_stand_s"] > 15)
+    at_risk = slow | f["sarcopenia"].isin(["probable", "confirmed", "severe"]) | has["falls"]
+    frail = (num["age"] >= 80) | ((num["age"] >= 70) & at_risk)
+    unreliable = (has["beta_blocker"] | has["rate_control"] | has["atrial_fibrillation"]
+                  | has["pacemaker"] | (num["hemoglobin_g_dl"] < 8)
+                  | f["resting_hr_state"].eq("rejected"))
+    for name, expected in (("cachexia", cachexia), ("frail_older_adult", frail),
+                           ("hr_guidance_unreliable", unreliable)):
+        assert (f[name].astype(bool).to_numpy() == expected.to_numpy()).all(), name
+        assert 0 < expected.sum() < n, name  # both outcomes are exercised

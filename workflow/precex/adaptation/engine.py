@@ -195,6 +195,7 @@ def prescribe_weeks(items: Mapping[str, WeekInput], rulebase: RuleBase
             state = picture_place(name)[2]
             if entry.get("state") == "conflicting" and state:
                 frame.loc[pid, f"{state}_state"] = "conflicting"
+    frame = rulebase.derive(frame)  # the rule base's derived flags, from the week's values
     rule_list = rulebase.prescription_rules()
     masks = np.column_stack([evaluate(r.when, frame) for r in rule_list])
     records = frame.to_dict("records")

@@ -442,7 +442,7 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
 def prescribe(features: pd.DataFrame, rulebase: RuleBase, settings: EngineSettings
               ) -> list[dict[str, Any]]:
     """Prescriptions for every row of `features` (indexed by patient_id), in index order."""
-    features = with_safety_inputs(features)
+    features = rulebase.derive(with_safety_inputs(features))
     rule_list = rulebase.prescription_rules()
     fired = np.column_stack([evaluate(r.when, features) for r in rule_list]) if len(
         features) else np.zeros((0, len(rule_list)), dtype=bool)

@@ -45,9 +45,33 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Derived:
+    """A feature the rule base defines from other features, in the same condition language
+    (a derived flag such as hr_guidance_unreliable): data a clinician reviews, never code."""
+
+    feature: str
+    title: str
+    when: dict[str, Any]
+    citation: str
+    rationale: str
+
+
+@dataclass(frozen=True)
 class RuleBase:
     rules: tuple[Rule, ...]
     source: str
+    derived: tuple[Derived, ...] = ()
+
+    def derive(self, features: pd.DataFrame) -> pd.DataFrame:
+        """`features` with every derived feature added, in the rule base's order (a derived
+        feature may read an earlier one); computed before any rule reads them."""
+        if not self.derived:
+            return features
+        out = features.copy()
+        for item in self.derived:
+            out[item.feature] = evaluate(item.when, out) if len(out) else pd.Series(
+                dtype=bool)
+        return out
 
     def of_kind(self, kind: str) -> list[Rule]:
         return [r for r in self.rules if r.kind == kind]
@@ -121,6 +145,23 @@ def load_rulebase(path: str, known: Mapping[str, Collection[str]] | None = None)
                                 "see workflow/schemas/rulebase.schema.yaml.", stage="rulebase"))
     if problems:
         raise InputError(problems)
+    derived = []
+    derived_names: list[str] = []
+    for raw in data.get("derived") or []:
+        problems += _check_leaf_values(raw["when"], raw["feature"], path)
+        if known is not None:
+            allowed = set(known["prescription"]) | set(derived_names)
+            for f in condition_features(raw["when"]):
+                if f not in allowed:
+                    problems.append(Problem(path, f"derived feature {raw['feature']}: unknown "
+                                            f"feature '{f}'.", "use a profile column or an "
+                                            "earlier derived feature.", stage="rulebase"))
+        derived_names.append(raw["feature"])
+        derived.append(Derived(raw["feature"], raw["title"], raw["when"], raw["citation"],
+                               raw["rationale"]))
+    if known is not None and derived_names:
+        known = {kind: frozenset(names) | frozenset(derived_names)
+                 for kind, names in known.items()}
     rules = []
     seen: set[str] = set()
     for raw in data["rules"]:
@@ -154,7 +195,7 @@ def load_rulebase(path: str, known: Mapping[str, Collection[str]] | None = None)
                                 "add a default base prescription.", stage="rulebase"))
     if problems:
         raise InputError(problems)
-    return RuleBase(tuple(rules), path)
+    return RuleBase(tuple(rules), path, tuple(derived))
 
 
 def _missing(col: pd.Series) -> np.ndarray:

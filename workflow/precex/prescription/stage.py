@@ -66,9 +66,9 @@ class Params:
 
 
 def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
-    flat = with_safety_inputs(read_records(inputs.features))
-    domains = read_records(inputs.domains)
     rulebase = load_rulebase(inputs.rulebase, rule_features())
+    flat = rulebase.derive(with_safety_inputs(read_records(inputs.features)))
+    domains = read_records(inputs.domains)
     settings = EngineSettings(dt.date.fromisoformat(params.reference_date),
                               params.evidence_floor, params.research_mode)
     rule_list = rulebase.prescription_rules()

@@ -36,8 +36,7 @@ STATES = ("measured", "conflicting", "stale", "rejected", "missing")
 DERIVED_SAFETY_FEATURES = (
     [f"{name}_state" for name in SAFETY_INPUTS]
     + ["fever_effective", "resting_hr_bpm", "resting_hr_source", "bone_status",
-       "safety_data_gaps", "data_issues", "cachexia", "frail_older_adult",
-       "hr_guidance_unreliable"])
+       "safety_data_gaps", "data_issues"])
 
 
 def _text(frame: pd.DataFrame, col: str) -> pd.Series:
@@ -239,24 +238,9 @@ def with_safety_inputs(flat: pd.DataFrame) -> pd.DataFrame:
 
     _bone_status(f, rejected_cols, note)
 
-    # Populations the guidelines single out.
-    bmi = _num(f, "bmi_kg_m2")
-    albumin = _num(f, "albumin_g_l")
-    loss = _num(f, "weight_loss_pct")
-    f["cachexia"] = ((bmi < 18.5) | (loss > 5) | ((bmi < 20) & (loss > 2))
-                     | (albumin < 35)).astype(bool)
-    age = _num(f, "age")
-    comorbid = _text(f, "comorbidities")
-    slow = (_num(f, "gait_speed_m_s") <= 0.8) | (_num(f, "chair_stand_s") > 15)
-    sarcopenic = _text(f, "sarcopenia").isin(["probable", "confirmed", "severe"])
-    at_risk = slow | sarcopenic | _has(comorbid, "falls")
-    f["frail_older_adult"] = ((age >= 80) | ((age >= 70) & at_risk)).astype(bool)
-    hb = _num(f, "hemoglobin_g_dl")
-    f["hr_guidance_unreliable"] = (_has(comorbid, "beta_blocker")
-                                   | _has(comorbid, "rate_control")
-                                   | _has(comorbid, "atrial_fibrillation")
-                                   | _has(comorbid, "pacemaker") | (hb < 8)
-                                   | f["resting_hr_state"].isin(["rejected"])).astype(bool)
+    # The populations the guidelines single out (cachexia, frail older adults) and whether
+    # heart rate tracks effort are the rule base's derived features (RuleBase.derive), data a
+    # clinician reviews, computed before the rules read them.
 
     _fitness_plausibility(f, note)
 

@@ -84,6 +84,9 @@ def knowledge_context(rulebase: str | Path) -> dict[str, Any]:
               "when": condition_text(r["when"]), "effect": effect_items(r["effect"]),
               "citation": r["citation"], "rationale": r.get("rationale", "")}
              for r in data["rules"]]
+    derived = [{"feature": d["feature"], "title": d["title"], "when": condition_text(d["when"]),
+                "citation": d["citation"], "rationale": d["rationale"]}
+               for d in data.get("derived") or []]
     context_path = resource_path("clinical", "context_rules.yaml")
     context = yaml.safe_load(context_path.read_text(encoding="utf-8"))
     tables = [{"title": title, "note": note, **_table(parts)}
@@ -91,7 +94,7 @@ def knowledge_context(rulebase: str | Path) -> dict[str, Any]:
     grades: dict[str, int] = {}
     for rule in rules:
         grades[rule["grade"]] = grades.get(rule["grade"], 0) + 1
-    return {"rules": rules, "grades": sorted(grades.items()),
+    return {"rules": rules, "derived": derived, "grades": sorted(grades.items()),
             "rulebase": {"file": rules_path.name, "digest": _digest(rules_path)},
             "context": {"file": "resources/clinical/context_rules.yaml",
                         "digest": _digest(context_path),

@@ -27,6 +27,13 @@ CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 
 
+def _request(rid: str, subject: dict, code: str, display: str, authored: str) -> dict:
+    """An active MedicationRequest order as Synthea writes one (RxNorm coded)."""
+    return {"resourceType": "MedicationRequest", "id": rid, "subject": subject,
+            "status": "active", "intent": "order", "authoredOn": authored,
+            "medicationCodeableConcept": _concept(RXNORM, code, display)}
+
+
 def synthea_like_bundle() -> dict:
     """Written as Synthea writes a patient: urn:uuid references, SNOMED conditions with
     '(disorder)' displays, RxNorm medication requests, a stopped statement, a refuted and a
@@ -50,24 +57,14 @@ def synthea_like_bundle() -> dict:
          "clinicalStatus": _status("active", CLINICAL),
          "verificationStatus": _status("refuted", VERIFICATION),
          "code": _concept(SNOMED, "84114007", "Heart failure (disorder)")},
-        {"resourceType": "MedicationRequest", "id": "m1", "subject": subject,
-         "status": "active", "intent": "order", "authoredOn": "2019-03-02",
-         "medicationCodeableConcept": _concept(RXNORM, "855332",
-                                               "Warfarin Sodium 5 MG Oral Tablet")},
-        {"resourceType": "MedicationRequest", "id": "m2", "subject": subject,
-         "status": "active", "intent": "order", "authoredOn": "2019-03-02",
-         "medicationCodeableConcept": _concept(RXNORM, "897722",
-                                               "verapamil hydrochloride 80 MG Oral Tablet")},
+        _request("m1", subject, "855332", "Warfarin Sodium 5 MG Oral Tablet", "2019-03-02"),
+        _request("m2", subject, "897722", "verapamil hydrochloride 80 MG Oral Tablet",
+                 "2019-03-02"),
         {"resourceType": "MedicationStatement", "id": "m3", "subject": subject,
          "status": "stopped", "effectivePeriod": {"start": "2012-01-01", "end": "2019-02-01"},
          "medicationCodeableConcept": _concept(RXNORM, "197381", "atenolol 50 MG Oral Tablet")},
-        {"resourceType": "MedicationRequest", "id": "m4", "subject": subject,
-         "status": "active", "intent": "order", "authoredOn": "2026-10-01",
-         "medicationCodeableConcept": _concept(RXNORM, "313782",
-                                               "Acetaminophen 325 MG Oral Tablet")},
-        {"resourceType": "MedicationRequest", "id": "m5", "subject": subject,
-         "status": "active", "intent": "order", "authoredOn": "2026-10-01",
-         "medicationCodeableConcept": _concept(RXNORM, "583218", "PACLitaxel 6 MG/ML")},
+        _request("m4", subject, "313782", "Acetaminophen 325 MG Oral Tablet", "2026-10-01"),
+        _request("m5", subject, "583218", "PACLitaxel 6 MG/ML", "2026-10-01"),
     ]
     return {"resourceType": "Bundle", "type": "collection",
             "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources]}

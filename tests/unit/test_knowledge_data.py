@@ -187,3 +187,31 @@ def test_derived_flags_are_rule_base_data_and_match_their_former_code():
                            ("hr_guidance_unreliable", unreliable)):
         assert (f[name].astype(bool).to_numpy() == expected.to_numpy()).all(), name
         assert 0 < expected.sum() < n, name  # both outcomes are exercised
+
+
+def test_the_progression_and_the_stop_signs_come_from_their_tables():
+    """The ramps, the infusion recovery days and the stop signs are data: the plan and the
+    handout read resources/prescription/progression.yaml and stop_signs.tsv."""
+    import datetime as dt
+
+    import yaml
+    from precex.prescription.plan import RECOVERY_DAYS, WEEKS, progression_plan, weekly_schedule
+    from precex.reporting.handout import STOP_SIGNS
+
+    data = yaml.safe_load(resource_path("prescription", "progression.yaml").read_text())
+    aerobic = {"sessions_per_week": 3, "minutes_per_session": 60, "intensity": "moderate"}
+    for slow, pace in ((False, data["standard"]), (True, data["slow"])):
+        weeks = progression_plan(aerobic, None, slow)
+        assert len(weeks) == WEEKS == data["weeks"]
+        first = weeks[0]["aerobic"]["minutes_per_session"]
+        assert first == 5 * round(60 * pace["start_fraction"] / 5)
+        target_week = pace["weeks_to_target"]
+        assert weeks[target_week - 1]["aerobic"]["minutes_per_session"] == 60
+        assert weeks[target_week - 2]["aerobic"]["minutes_per_session"] < 60
+    day0 = dt.date(2026, 1, 5)
+    schedule = weekly_schedule({"days_to_next_infusion": 1.0}, aerobic, None, [], day0)
+    recovering = [d["date"] for d in schedule if d.get("note")]
+    assert len(recovering) == RECOVERY_DAYS + 1 == data["infusion_recovery_days"] + 1
+    with open(resource_path("prescription", "stop_signs.tsv"), encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    assert STOP_SIGNS == [r["sign"] for r in rows] and all(r["source"] for r in rows)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
+import yaml
+
 from precex.paths import resource_path
 
 
@@ -76,7 +78,15 @@ def _aerobic_modes() -> list[tuple[str, frozenset[str], tuple[str, str], str]]:
 AEROBIC_MODES = _aerobic_modes()
 FALLBACK_MODE = "stationary cycling"  # when no mode suits: nothing rules it out
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-WEEKS = 12
+def _progression() -> dict[str, Any]:
+    """resources/prescription/progression.yaml: the ramps and the infusion recovery days."""
+    return yaml.safe_load(resource_path("prescription", "progression.yaml").read_text(
+        encoding="utf-8"))
+
+
+PROGRESSION = _progression()
+WEEKS = int(PROGRESSION["weeks"])
+RECOVERY_DAYS = int(PROGRESSION["infusion_recovery_days"])  # after the infusion day
 
 
 @dataclass(frozen=True)
@@ -248,20 +258,22 @@ def progression_plan(aerobic: dict | None, resistance: dict | None, slow: bool,
                      aerobic_ramp: bool = True) -> list[dict[str, Any]]:
     """12 weeks building up to the target; every week is at or below the capped target.
 
-    Weeks with a projected infusion list its date: that day and the two after it are light
-    activity or rest, whatever the week's target.
+    Weeks with a projected infusion list its date: that day and the recovery days after it
+    (resources/prescription/progression.yaml) are light activity or rest, whatever the week's
+    target.
     """
     weeks = []
-    ramp = 10 if slow else 6
-    start = 0.5 if slow else 0.7
-    step_weeks = 3 if slow else 2
+    pace = PROGRESSION["slow" if slow else "standard"]
+    ramp = int(pace["weeks_to_target"])
+    start = float(pace["start_fraction"])
+    step_weeks = int(pace["weeks_per_resistance_step"])
     steps = resistance_steps(resistance["sets"], resistance["intensity"]) if resistance else []
-    for w in range(1, 13):
+    for w in range(1, WEEKS + 1):
         frac = min(1.0, start + (1 - start) * (w - 1) / (ramp - 1))
         week: dict[str, Any] = {"week": w}
         a = r = None
         if aerobic:  # without the ramp (habitual activity kept) the target from week 1
-            early = aerobic_ramp and w <= (4 if slow else 2)
+            early = aerobic_ramp and w <= int(pace["weeks_one_intensity_below"])
             intensity = _one_below(aerobic["intensity"]) if early else aerobic["intensity"]
             minutes = min(aerobic["minutes_per_session"],
                           _round5(aerobic["minutes_per_session"] * (frac if aerobic_ramp
@@ -298,12 +310,13 @@ def weekly_schedule(row: Mapping[str, Any], aerobic: dict | None, resistance: di
     days = [reference_date + dt.timedelta(days=i) for i in range(7)]
     recovery: set[int] = set()
     infusion = _num(row, "days_to_next_infusion")
+    span = RECOVERY_DAYS + 1  # the infusion day and its recovery days
     if infusion is not None and 0 <= infusion < 7:
         start = int(infusion)
-        recovery = {i for i in range(start, start + 3) if i < 7}
+        recovery = {i for i in range(start, start + span) if i < 7}
     since = _num(row, "days_since_last_infusion")
-    if since is not None and 0 <= since < 3:  # the last infusion's recovery reaches this week
-        recovery |= {i for i in range(0, 3 - int(since))}
+    if since is not None and 0 <= since < span:  # the last infusion's recovery reaches here
+        recovery |= {i for i in range(0, span - int(since))}
     free = [i for i in range(7) if i not in recovery]
     sessions: dict[int, list[str]] = {i: [] for i in range(7)}
     resistance_days: list[int] = []

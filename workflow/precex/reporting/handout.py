@@ -56,16 +56,12 @@ def precautions(p: dict[str, Any]) -> list[str]:
     once even when several codes give it."""
     codes = set(str((p.get("picture") or {}).get("comorbidities") or "").split(";"))
     return list(dict.fromkeys(text for code, text in PRECAUTIONS.items() if code in codes))
-STOP_SIGNS = [
-    "chest pain, pressure or tightness",
-    "sudden or severe shortness of breath",
-    "feeling faint or dizzy, or a racing or irregular heartbeat",
-    "a temperature of 38 °C (100.4 °F) or more, or shivering",
-    "unusual bleeding or bruising",
-    "new or worse pain in a bone, your back or a joint",
-    "new swelling, heaviness or tightness in your arm, hand or chest",
-    "pain, swelling or warmth in one calf",
-]
+def _stop_signs() -> list[str]:
+    with open(resource_path("prescription", "stop_signs.tsv"), encoding="utf-8") as handle:
+        return [row["sign"] for row in csv.DictReader(handle, delimiter="\t")]
+
+
+STOP_SIGNS = _stop_signs()  # resources/prescription/stop_signs.tsv, each with its source
 NO_SESSIONS = {
     "clearance_required": "Please do not start these exercises yet: your care team needs to "
                           "check a few things first and will tell you when you can begin.",

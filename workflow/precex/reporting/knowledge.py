@@ -37,6 +37,8 @@ TABLES = (
      "Every restriction a rule can set, in the clinician's and the patient's words."),
     ("Patient precautions", ("prescription", "precautions.tsv"),
      "What the handout and calendar tell a patient with each code, in plain words."),
+    ("Stop signs", ("prescription", "stop_signs.tsv"),
+     "The signs every handout and calendar tell a patient to stop and call for."),
 )
 
 
@@ -89,6 +91,8 @@ def knowledge_context(rulebase: str | Path) -> dict[str, Any]:
                for d in data.get("derived") or []]
     context_path = resource_path("clinical", "context_rules.yaml")
     context = yaml.safe_load(context_path.read_text(encoding="utf-8"))
+    progression_path = resource_path("prescription", "progression.yaml")
+    progression = yaml.safe_load(progression_path.read_text(encoding="utf-8"))
     tables = [{"title": title, "note": note, **_table(parts)}
               for title, parts, note in TABLES]
     grades: dict[str, int] = {}
@@ -105,7 +109,13 @@ def knowledge_context(rulebase: str | Path) -> dict[str, Any]:
                                    for status, rule in context["policy"].items()],
                         "triggers": [(status, list(lists.items()))
                                      for status, lists in context["triggers"].items()]},
-            "tables": tables}
+            "tables": tables,
+            "progression": {"file": "resources/prescription/progression.yaml",
+                            "digest": _digest(progression_path),
+                            "weeks": progression["weeks"],
+                            "recovery_days": progression["infusion_recovery_days"],
+                            "paces": [(name, list(progression[name].items()))
+                                      for name in ("standard", "slow")]}}
 
 
 def knowledge_document(rulebase: str | Path | None = None) -> str:

@@ -333,9 +333,22 @@ def test_serve_listens_where_the_config_says_and_warns_off_loopback(tmp_path, mo
     assert (started[-1]["host"], started[-1]["port"]) == ("127.0.0.1", 8765)
     assert "http://127.0.0.1:8765/" in capsys.readouterr().out
     (tmp_path / "batch.yaml").write_text("review_host: 0.0.0.0\nreview_port: 9000\n")
-    assert main(["serve", "--configfile", "batch.yaml"]) == 0
+    # Off loopback (issue 39): refused without the host names and the Secure cookie, so a
+    # foreign Host header (DNS rebinding) cannot reach the sign-in page.
+    runs = len(started)
+    assert main(["serve", "--configfile", "batch.yaml"]) == 2
+    assert "--allowed-host" in capsys.readouterr().err and len(started) == runs
+    assert main(["serve", "--configfile", "batch.yaml", "--allowed-host",
+                 "review.example.org"]) == 2  # no --secure-cookie
+    apps = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: (started.append(kw),
+                                                           apps.append(app)))
+    assert main(["serve", "--configfile", "batch.yaml", "--allowed-host",
+                 "review.example.org", "--secure-cookie"]) == 0
     assert (started[-1]["host"], started[-1]["port"]) == ("0.0.0.0", 9000)
-    assert "not only this computer" in capsys.readouterr().err
+    client = TestClient(apps[-1], base_url="https://review.example.org")
+    assert client.get("/login").status_code == 200
+    assert client.get("/login", headers={"host": "rebound.attacker.example"}).status_code == 400
     assert main(["serve", "--configfile", "batch.yaml", "--host", "127.0.0.1",
                  "--port", "8800"]) == 0  # the command line wins
     assert (started[-1]["host"], started[-1]["port"]) == ("127.0.0.1", 8800)

@@ -611,10 +611,15 @@ def _serve(args: argparse.Namespace) -> int:
     host = args.host or config["review_host"]
     port = args.port or config["review_port"]
     loopback = host in LOOPBACK
-    if not loopback:
-        print(f"precex serve: listening on {host}, not only this computer: put it behind "
-              "TLS (a reverse proxy) and give --secure-cookie.", file=sys.stderr)
-    allowed = LOOPBACK_HOSTS if loopback else (args.allowed_host or ["*"])
+    if not loopback and not (args.allowed_host and args.secure_cookie):
+        # Off this computer the page must name the host names it answers to (a foreign Host
+        # header is refused: DNS rebinding) and send its cookie over https only.
+        print(f"precex serve: listening on {host} reaches other computers: give "
+              "--allowed-host with the name users type (e.g. review.example.org) and "
+              "--secure-cookie, and put the page behind TLS (a reverse proxy). Nothing was "
+              "started.", file=sys.stderr)
+        return 2
+    allowed = LOOPBACK_HOSTS if loopback else args.allowed_host
     app = create_app(settings, allowed_hosts=[*allowed, *(args.allowed_host or [])])
     shown = f"[{host}]" if ":" in host else host
     print(f"precex review page: http://{shown}:{port}/ (results {results}, sign-off log "

@@ -34,6 +34,17 @@ def per_patient_files(results: Path) -> list[str]:
     return files
 
 
+def test_a_run_writes_patient_data_owner_only(demo_run):
+    """Issue 39: prescriptions, reports, profiles, problem tables and logs of a run are
+    readable by their owner only (precex run adds 077 to the umask of everything it starts)."""
+    import stat
+
+    checked = [p for p in demo_run.rglob("*") if p.is_file()]
+    assert len(checked) > 100
+    loose = [p for p in checked if stat.S_IMODE(p.stat().st_mode) & 0o077]
+    assert loose == [], loose[:5]
+
+
 def test_every_demo_patient_has_outputs_or_an_exclusion(demo_run):
     sheet = pd.read_csv(REPO / "resources/demo/patients.tsv", sep="\t", dtype=str)
     summary = pd.read_csv(demo_run / "prescriptions/prescriptions.tsv", sep="\t", dtype=str)

@@ -215,3 +215,24 @@ def test_the_progression_and_the_stop_signs_come_from_their_tables():
     with open(resource_path("prescription", "stop_signs.tsv"), encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
     assert STOP_SIGNS == [r["sign"] for r in rows] and all(r["source"] for r in rows)
+
+
+def test_precex_writes_owner_only_by_default(tmp_path, monkeypatch):
+    """Issue 39: results, logs and sign-off notes were written 0644 under the default umask.
+    precex's commands add 077 to the umask (027 with PRECEX_SHARED_GROUP=1) for everything they
+    and their child processes write."""
+    import os
+    import stat
+
+    from precex.cli import main, private_umask
+
+    old = os.umask(0o022)
+    try:
+        monkeypatch.delenv("PRECEX_SHARED_GROUP", raising=False)
+        assert main(["knowledge", "--out", str(tmp_path / "a")]) == 0
+        assert stat.S_IMODE((tmp_path / "a" / "knowledge.html").stat().st_mode) == 0o600
+        os.umask(0o022)
+        monkeypatch.setenv("PRECEX_SHARED_GROUP", "1")
+        assert private_umask() == 0o027
+    finally:
+        os.umask(old)

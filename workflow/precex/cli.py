@@ -809,8 +809,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def private_umask() -> int:
+    """Patient data, sign-off notes and logs are written owner-only: the umask gains 077 (027
+    with PRECEX_SHARED_GROUP=1, for a core whose group reads the results). Every process precex
+    starts (Snakemake, its jobs, report kernels) inherits it. Returns the umask now in force."""
+    blocked = 0o027 if os.environ.get("PRECEX_SHARED_GROUP") == "1" else 0o077
+    current = os.umask(0)
+    os.umask(current | blocked)
+    return current | blocked
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    private_umask()
     parser = build_parser()
     if argv and argv[0] == "run":
         return _run(argv[1:])

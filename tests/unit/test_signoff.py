@@ -336,3 +336,30 @@ def test_precex_signoff_signs_only_as_a_known_user_with_their_password(tmp_path,
                    decision="approve", signed_by="dr.x\x1b[2K\rdr.smith (verified)\u202e")
     assert read_signoff_log(str(tmp_path / "other.tsv"))["signed_by"].tolist() == [
         "dr.x[2Kdr.smith (verified)"]
+
+
+def test_a_plan_edited_after_the_run_is_never_signed(tmp_path):
+    """Issue 39: a published prescription edited in place (it is hard-linked to the shard's
+    copy) was approved as edited. Its SHA-256 no longer equals the run manifest's: refused,
+    nothing logged; the unedited plan is signed."""
+    import json
+
+    from precex.io.files import sha256
+    from precex.prescription.review import record_decision
+
+    results = tmp_path / "results"
+    _write_batch(results, [_prescription("P1"), _prescription("P2")])
+    outputs = {f"prescriptions/{pid}.json": sha256(results / f"prescriptions/{pid}.json")
+               for pid in ("P1", "P2")}
+    (results / "manifest.json").write_text(json.dumps({"outputs": outputs}))
+    edited = json.loads((results / "prescriptions/P1.json").read_text())
+    edited["weekly_met_minutes"] = edited["weekly_met_minutes"] * 2 + 1  # a hand edit
+    (results / "prescriptions/P1.json").write_text(json.dumps(edited))
+    log = str(tmp_path / "signoffs.tsv")
+    with pytest.raises(InputError, match="edited after the run"):
+        record_decision(str(results), log, patient_id="P1", week=None, decision="approve",
+                        signed_by="dr.smith")
+    assert not (tmp_path / "signoffs.tsv").exists()
+    row = record_decision(str(results), log, patient_id="P2", week=None, decision="approve",
+                          signed_by="dr.smith")
+    assert row["patient_id"] == "P2"

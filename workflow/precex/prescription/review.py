@@ -51,6 +51,36 @@ def load_prescription(results: str, patient_id: str, week: int | None = None) ->
     return read_prescription(str(path), "signoff", patient_id)
 
 
+def _check_against_the_run(results: str, patient_id: str, week: int | None, what: str) -> None:
+    """The plan on disk is the one the run wrote: its SHA-256 equals the run manifest's. A
+    published file is hard-linked to the shard's copy, so an edit in place changes both and
+    the next run says "Nothing to be done"; the manifest still holds what the run wrote, so
+    an edited plan is never signed (issue 39)."""
+    import json
+
+    from precex.io.files import sha256
+
+    manifest = Path(results) / "manifest.json"
+    relative = (f"prescriptions/{patient_id}.json" if week is None
+                else f"adaptations/prescriptions/{patient_id}.week-{week}.json")
+    if not manifest.is_file():
+        return  # a run still going writes the manifest last; nothing to compare yet
+    try:
+        recorded = json.loads(manifest.read_text(encoding="utf-8")).get("outputs", {})
+    except (OSError, ValueError):
+        raise InputError([Problem(str(manifest), "the run manifest cannot be read, so the "
+                                  f"{what} cannot be checked against the run.", "run `precex "
+                                  "run` again to rewrite it.", patient_id=patient_id,
+                                  stage="signoff")]) from None
+    expected = recorded.get(relative)
+    if expected is not None and sha256(Path(results) / relative) != expected:
+        raise InputError([Problem(str(Path(results) / relative), f"the {what} differs from the "
+                                  "one the run wrote (its SHA-256 is not the manifest's): it "
+                                  "was edited after the run; nothing was signed.", "delete the "
+                                  "file and run `precex run` again to restore it, then review "
+                                  "it again.", patient_id=patient_id, stage="signoff")])
+
+
 class StalePage(InputError):
     """A decision taken on a page that showed other content than the plan now on disk."""
 
@@ -64,6 +94,7 @@ def record_decision(results: str, signoff_log: str, *, patient_id: str, week: in
     prescription = load_prescription(results, patient_id, week)
     digest = prescription_digest(prescription)
     what = "prescription" if week is None else f"adapted plan for week {week}"
+    _check_against_the_run(results, patient_id, week, what)
     if seen_digest is not None and seen_digest != digest:
         raise StalePage([Problem(
             str(Path(results)), f"the {what} changed since the page was opened (a run rebuilt "

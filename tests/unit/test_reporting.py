@@ -502,6 +502,20 @@ def test_a_full_disk_fails_the_report_job_and_excludes_nobody(tmp_path, monkeypa
     assert list(failures) == [patient.ENVIRONMENT_ERROR]
     assert "No space left" in failures[patient.ENVIRONMENT_ERROR]
 
+    # render_batch, which both report stages call, turns it into a failed job
+    import contextlib
+    import types
+
+    import pytest
+    from precex.reporting import runner
+
+    client = types.SimpleNamespace(timeout=0)
+    monkeypatch.setattr(runner, "_kernel", lambda *a, **k: contextlib.nullcontext(client))
+    monkeypatch.setattr(runner, "load_notebook_node", lambda path: {})
+    monkeypatch.setattr(runner, "_render_chunk", lambda *a: dict(failures))
+    with pytest.raises(OSError, match="No space left"):
+        runner.render_batch("batch.ipynb", [runner.RenderJob("P1", {}, jobs[0]["out_html"])])
+
     def denied(path, data):
         raise PermissionError(errno.EACCES, "Permission denied")
 

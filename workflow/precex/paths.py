@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -30,3 +31,9 @@ def schema_path(name: str) -> Path:
 
 def resource_path(*parts: str) -> Path:
     return workflow_root().joinpath("resources", *parts)
+
+
+def resource_rows(*parts: str) -> list[dict[str, str]]:
+    """The rows of a tab-separated table in resources/ (header line first), as text."""
+    with open(resource_path(*parts), encoding="utf-8") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))

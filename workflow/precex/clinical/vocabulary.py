@@ -10,12 +10,12 @@ the schema's code.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import cache
 
 import pandas as pd
 
+from precex.clinical.context import clean_text, read_mentions
 from precex.paths import resource_path
 
 TERM_SEPARATORS = re.compile(r"[;,|+\n]+")
@@ -43,11 +43,7 @@ _SIDES = {"left": "left", "lt": "left", "l": "left", "right": "right", "rt": "ri
 def normalise_text(text: str) -> str:
     """Lower case, NFKC, invisible format characters (soft hyphen, zero-width space) removed,
     '_' as a space, single spaces, no stray end punctuation."""
-    folded = unicodedata.normalize("NFKC", str(text))
-    folded = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
-    folded = folded.lower().replace("_", " ")
-    folded = re.sub(r"\s+", " ", folded)
-    return folded.strip(" .:;,()[]{}!?\"'")
+    return re.sub(r"\s+", " ", clean_text(text)).strip(" .:;,()[]{}!?\"'")
 
 
 def split_terms(text: str | None) -> list[str]:
@@ -193,8 +189,6 @@ def _phase_words_in(clause: str) -> list[tuple[int, int, str]]:
 def infer_phase(text: str) -> str | None:
     """A treatment phase from free text ('AC cycle 3 of 4', 'on letrozole', 'post-op week 2');
     agent names count too, so 'weekly paclitaxel' is chemotherapy."""
-    from precex.clinical.context import read_mentions
-
     # Words match at a word start ('ned' is not 'planned'), each in its context: a finished,
     # stopped, denied or planned treatment is not the current phase ('chemo completed, on
     # letrozole' is endocrine therapy).

@@ -14,7 +14,6 @@ training 3.5 (Compendium of Physical Activities).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import math
 from collections.abc import Mapping
@@ -24,22 +23,21 @@ from typing import Any
 
 import yaml
 
-from precex.paths import resource_path
+from precex.paths import resource_path, resource_rows
 
 
 def _intensity_table() -> dict[str, dict[str, Any]]:
     """The intensity classes of resources/prescription/intensity.tsv (knowledge as data: the
     plan, the report and the handout read this one table)."""
     table = {}
-    with open(resource_path("prescription", "intensity.tsv"), encoding="utf-8") as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            def pair(name: str, row: dict[str, str] = row) -> tuple[int, int]:
-                return int(row[f"{name}_low"]), int(row[f"{name}_high"])
-            table[row["intensity"]] = {
-                "pct_hr_max": pair("pct_hr_max"), "pct_hrr": pair("pct_hrr"),
-                "rpe": pair("rpe"), "pct_1rm": pair("pct_1rm"), "rir": pair("rir"),
-                "met": float(row["met"]), "effort_words": row["effort_words"],
-                "talk_test": row["talk_test"]}
+    for row in resource_rows("prescription", "intensity.tsv"):
+        def pair(name: str, row: dict[str, str] = row) -> tuple[int, int]:
+            return int(row[f"{name}_low"]), int(row[f"{name}_high"])
+        table[row["intensity"]] = {
+            "pct_hr_max": pair("pct_hr_max"), "pct_hrr": pair("pct_hrr"),
+            "rpe": pair("rpe"), "pct_1rm": pair("pct_1rm"), "rir": pair("rir"),
+            "met": float(row["met"]), "effort_words": row["effort_words"],
+            "talk_test": row["talk_test"]}
     return table
 
 
@@ -54,8 +52,7 @@ def _exercises() -> tuple[list[tuple[str, str, frozenset[str]]], frozenset[str]]
     restrictions that rule it out), in order of preference (within a group the first that no
     restriction rules out is chosen: gym machines first, home versions next, body-weight or
     unloaded ones last), and the loaded spinal exercises used only when nothing safer exists."""
-    with open(resource_path("prescription", "exercises.tsv"), encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
+    rows = resource_rows("prescription", "exercises.tsv")
     catalogue = [(row["exercise"], row["muscle_group"],
                   frozenset(filter(None, row["ruled_out_by"].split(";")))) for row in rows]
     return catalogue, frozenset(row["exercise"] for row in rows if row["last_resort"] == "yes")
@@ -69,10 +66,9 @@ MIN_RESERVE_BPM = 20
 def _aerobic_modes() -> list[tuple[str, frozenset[str], tuple[str, str], str]]:
     """(mode, the restrictions that rule it out, (lowest, highest) intensity it suits, the
     patient's words) from resources/prescription/aerobic_modes.tsv, in order of preference."""
-    with open(resource_path("prescription", "aerobic_modes.tsv"), encoding="utf-8") as handle:
-        return [(row["mode"], frozenset(filter(None, row["ruled_out_by"].split(";"))),
-                 (row["lowest"], row["highest"]), row["patient_words"])
-                for row in csv.DictReader(handle, delimiter="\t")]
+    return [(row["mode"], frozenset(filter(None, row["ruled_out_by"].split(";"))),
+             (row["lowest"], row["highest"]), row["patient_words"])
+            for row in resource_rows("prescription", "aerobic_modes.tsv")]
 
 
 AEROBIC_MODES = _aerobic_modes()

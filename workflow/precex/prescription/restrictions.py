@@ -5,16 +5,13 @@ checks), so a restriction cannot exist in one place and not another."""
 
 from __future__ import annotations
 
-import csv
-
-from precex.paths import resource_path
+from precex.paths import resource_rows
 
 
 def _restrictions() -> dict[str, dict[str, str]]:
-    with open(resource_path("prescription", "restrictions.tsv"), encoding="utf-8") as handle:
-        return {row["restriction"]: {"clinician": row["clinician_text"],
-                                     "patient": row["patient_text"]}
-                for row in csv.DictReader(handle, delimiter="\t")}
+    return {row["restriction"]: {"clinician": row["clinician_text"],
+                                 "patient": row["patient_text"]}
+            for row in resource_rows("prescription", "restrictions.tsv")}
 
 
 RESTRICTIONS = _restrictions()

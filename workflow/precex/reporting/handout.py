@@ -13,14 +13,13 @@ deferral, schedules nothing.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
 import uuid
 from typing import Any
 
 from precex.io.dates import day_label, patient_dates
-from precex.paths import resource_path
+from precex.paths import resource_rows
 from precex.prescription.plan import AEROBIC_MODES, FALLBACK_MODE, INTENSITY_TABLE
 from precex.prescription.restrictions import PATIENT_TEXT
 from precex.prescription.signoff import SIGNED_STATES, effective_signoff
@@ -42,9 +41,8 @@ EXCLUDED_PLAIN = PATIENT_TEXT  # resources/prescription/restrictions.tsv
 
 
 def _precautions() -> dict[str, str]:
-    with open(resource_path("prescription", "precautions.tsv"), encoding="utf-8") as handle:
-        return {row["code"]: row["patient_text"]
-                for row in csv.DictReader(handle, delimiter="\t")}
+    return {row["code"]: row["patient_text"]
+            for row in resource_rows("prescription", "precautions.tsv")}
 
 
 PRECAUTIONS = _precautions()  # resources/prescription/precautions.tsv: what the patient does
@@ -57,8 +55,7 @@ def precautions(p: dict[str, Any]) -> list[str]:
     codes = set(str((p.get("picture") or {}).get("comorbidities") or "").split(";"))
     return list(dict.fromkeys(text for code, text in PRECAUTIONS.items() if code in codes))
 def _stop_signs() -> list[str]:
-    with open(resource_path("prescription", "stop_signs.tsv"), encoding="utf-8") as handle:
-        return [row["sign"] for row in csv.DictReader(handle, delimiter="\t")]
+    return [row["sign"] for row in resource_rows("prescription", "stop_signs.tsv")]
 
 
 STOP_SIGNS = _stop_signs()  # resources/prescription/stop_signs.tsv, each with its source

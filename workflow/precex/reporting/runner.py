@@ -37,6 +37,7 @@ from papermill.parameterize import parameterize_notebook
 from traitlets.config import Config
 
 from precex.io.files import write_text
+from precex.reporting.patient import ENVIRONMENT_ERROR
 
 log = logging.getLogger(__name__)
 # The kernel's own stderr (start-up warnings, ipykernel's shutdown noise such as a ZMQError
@@ -211,8 +212,10 @@ def render_batch(template_path: str, jobs: Iterable[RenderJob], timeout_per_job:
     and renders each job itself, isolating a failing patient. If the kernel dies (a crash
     no try/except catches), the unfinished jobs are rendered again one per run, so the one
     that kills the kernel fails with the reason and the others are rendered; a kernel that
-    cannot start is retried as in render_many. A failed job leaves no out_html (the batch
-    notebook writes in place, so a patient that failed midway may have left part of one).
+    cannot start is retried as in render_many. A machine's error (no space, read-only, I/O:
+    ENVIRONMENT_ERROR) raises OSError: the job fails and nobody is excluded. A failed job
+    leaves no out_html (the batch notebook writes in place, so a patient that failed midway
+    may have left part of one).
     """
     template = load_notebook_node(template_path)
     failures: dict[str, str] = {}
@@ -261,6 +264,10 @@ def render_batch(template_path: str, jobs: Iterable[RenderJob], timeout_per_job:
     for job in listed:
         if job.key in failures:
             Path(job.out_html).unlink(missing_ok=True)
+    if ENVIRONMENT_ERROR in failures:  # no space, read-only, I/O: the machine's, not a patient's
+        raise OSError(f"the reports could not be written ({failures[ENVIRONMENT_ERROR]}); no "
+                      "patient is excluded for it: free space or fix the file system and run "
+                      "again")
     return failures
 
 

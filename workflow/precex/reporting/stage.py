@@ -13,7 +13,7 @@ from pathlib import Path
 from precex.io.files import job_folder, write_in_job_folder, write_tsv
 from precex.io.problem_tables import write_problems
 from precex.problems import Problem
-from precex.reporting.patient import ENVIRONMENT_ERROR, environment_error
+from precex.reporting.patient import environment_error
 from precex.reporting.pdf import print_pdf, require_chromium
 from precex.reporting.runner import RenderJob, render_batch, render_many
 
@@ -70,10 +70,6 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
         write_handouts(summary["patient_id"], inputs.prescriptions, outputs.handouts,
                        params.care_team_phone)
         failures = rendering.result() if rendering else {}
-    if ENVIRONMENT_ERROR in failures:
-        raise OSError(f"the reports could not be written ({failures[ENVIRONMENT_ERROR]}); no "
-                      "patient is excluded for it: free space or fix the file system and run "
-                      "again")
     if params.pdf:
         reference = json.loads(Path(inputs.provenance).read_text(encoding="utf-8"))["config"][
             "reference_date"]

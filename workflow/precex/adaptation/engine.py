@@ -25,8 +25,10 @@ import pandas as pd
 from precex.adaptation.features import issue_date
 from precex.json_data import json_copy
 from precex.prescription.engine import EngineSettings, prescribe_one, stricter
+from precex.prescription.model import EMPTY, Adaptation, Prescription
+from precex.prescription.model import Decision as DecisionName
 from precex.prescription.plan import WEEKS, PlanPosition
-from precex.prescription.rules import STATUSES, Rule, RuleBase, evaluate
+from precex.prescription.rules import STATUSES, Rule, RuleBase, evaluate_all
 from precex.prescription.signoff import prescription_digest
 from precex.problems import InputError, Problem
 from precex.profile.host import json_value
@@ -35,13 +37,14 @@ from precex.profile.safety_inputs import BLOOD_COLUMNS, with_safety_inputs
 DECISIONS = ("advance", "hold", "step_back", "stop")  # ascending caution
 
 
-def _decide(fired: list[Any], features: dict[str, Any]) -> tuple[str, list[str]]:
+def _decide(fired: list[Any], features: dict[str, Any]) -> tuple[DecisionName, list[str]]:
     decisions = [(r.effect["decision"], r) for r in fired if "decision" in r.effect]
     if not decisions:
         reason = ("no wearable data since the prescription" if not features.get("followup_days")
                   else "no adaptation rule applied")
         return "hold", [reason]
-    decision = max((d for d, _ in decisions), key=DECISIONS.index)
+    # The rule base's schema allows only DECISIONS here.
+    decision: DecisionName = max((d for d, _ in decisions), key=DECISIONS.index)
     reasons = [f"{r.id}: {r.title}" for d, r in decisions if d == decision]
     if decision == "stop" and features.get("red_flags"):  # which symptom, which day
         reasons.insert(0, f"red flag: {features['red_flags']}")
@@ -58,8 +61,8 @@ def fired_rules(rulebase: RuleBase, features: Mapping[str, dict[str, Any]]
     if not ids:
         return {}
     frame = pd.DataFrame([features[pid] for pid in ids], index=ids, dtype=object)
-    masks = [evaluate(rule.when, frame) for rule in rules]
-    return {pid: [rule for rule, mask in zip(rules, masks, strict=True) if mask[i]]
+    masks = evaluate_all([rule.when for rule in rules], frame)
+    return {pid: [rule for rule, hit in zip(rules, masks[i], strict=True) if hit]
             for i, pid in enumerate(ids)}
 
 
@@ -67,7 +70,7 @@ def fired_rules(rulebase: RuleBase, features: Mapping[str, dict[str, Any]]
 class WeekInput:
     """One patient's week: the plan it followed, what the week's data say, and the newest
     dated values that arrived during it."""
-    prescription: dict[str, Any]  # the plan of the week before (the baseline for week 1)
+    prescription: Prescription  # the plan of the week before (the baseline for week 1)
     features: dict[str, Any]  # the week's adaptation features
     data_through: dt.date  # the last day of the week's data; the new plan starts the day after
     fired: list[Rule] | None = None  # the adaptation rules the features fire (computed if None)
@@ -76,7 +79,7 @@ class WeekInput:
 
 @dataclass(frozen=True)
 class Decision:
-    decision: str
+    decision: DecisionName
     reasons: list[str]
     position: PlanPosition  # its held_status is the week's held status
 
@@ -86,7 +89,7 @@ def decide(item: WeekInput, fired: list[Rule]) -> Decision:
     the engine prescribes at. The adaptation never edits a plan by hand."""
     prescription, features = item.prescription, item.features
     decision, reasons = _decide(fired, features)
-    previous = prescription.get("adaptation") or {}
+    previous = prescription.get("adaptation") or EMPTY
     week = int(previous.get("current_week", 1))
     if prescription["status"] == "deferred" and decision != "stop":
         decision, reasons = "hold", ["prescription is deferred: no sessions to adapt"]
@@ -109,7 +112,7 @@ def decide(item: WeekInput, fired: list[Rule]) -> Decision:
     return Decision(decision, reasons, position)
 
 
-def last_infusion_by(calendar: dict[str, Any] | None, day: dt.date, given: str) -> str:
+def last_infusion_by(calendar: Mapping[str, Any] | None, day: dt.date, given: str) -> str:
     """The latest infusion on or before `day`, rolling the calendar on by its cycle length
     (the sheet's last infusion when none is later): counts before it are stale."""
     if not calendar or not calendar.get("next_infusion_date"):
@@ -142,7 +145,7 @@ def picture_place(name: str) -> tuple[str, str, str | None]:
     return f"{name}_{marker.column_unit}", f"{name}_date", None
 
 
-def weekly_picture(prescription: dict[str, Any], counts: dict[str, dict[str, Any]],
+def weekly_picture(prescription: Prescription, counts: dict[str, dict[str, Any]],
                    week_end: dt.date) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The patient's clinical picture as of the week's end: the plan's own picture (the
     baseline values and every newer value so far) with the week's newer counts, and the
@@ -154,7 +157,7 @@ def weekly_picture(prescription: dict[str, Any], counts: dict[str, dict[str, Any
                                   "an older precex), so its week cannot be prescribed again.",
                                   "run precex run again to rewrite the prescriptions.",
                                   patient_id=prescription["patient_id"], stage="adaptation")])
-    in_force = json_copy((prescription.get("adaptation") or {}).get("counts") or {})
+    in_force = json_copy((prescription.get("adaptation") or EMPTY).get("counts") or EMPTY)
     newer = {name: entry for name, entry in counts.items()
              if name not in in_force or entry["date"] >= in_force[name]["date"]}
     in_force.update(newer)
@@ -176,7 +179,7 @@ def weekly_picture(prescription: dict[str, Any], counts: dict[str, dict[str, Any
 
 
 def prescribe_weeks(items: Mapping[str, WeekInput], rulebase: RuleBase
-                    ) -> dict[str, dict[str, Any]]:
+                    ) -> dict[str, Prescription]:
     """The week's plan of every patient of a shard ({patient: WeekInput}): each patient's
     picture as of the week, every prescription rule evaluated once on the shard's frame, and
     the baseline engine (prescribe_one) at the position the week's decision set."""
@@ -197,7 +200,7 @@ def prescribe_weeks(items: Mapping[str, WeekInput], rulebase: RuleBase
                 frame.loc[pid, f"{state}_state"] = "conflicting"
     frame = rulebase.derive(frame)  # the rule base's derived flags, from the week's values
     rule_list = rulebase.prescription_rules()
-    masks = np.column_stack([evaluate(r.when, frame) for r in rule_list])
+    masks = evaluate_all([r.when for r in rule_list], frame)
     records = frame.to_dict("records")
     out = {}
     for i, pid in enumerate(ids):
@@ -212,16 +215,16 @@ def prescribe_weeks(items: Mapping[str, WeekInput], rulebase: RuleBase
     return out
 
 
-def adapt(prescription: dict[str, Any], features: dict[str, Any], rulebase: RuleBase,
+def adapt(prescription: Prescription, features: dict[str, Any], rulebase: RuleBase,
           data_through: dt.date, fired: list[Rule] | None = None,
-          counts: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+          counts: dict[str, dict[str, Any]] | None = None) -> Prescription:
     """One patient's plan for the week after `data_through` (prescribe_weeks for one)."""
     pid = prescription["patient_id"]
     item = WeekInput(prescription, features, data_through, fired, counts or {})
     return prescribe_weeks({pid: item}, rulebase)[pid]
 
 
-def _in_force(prescription: dict[str, Any]) -> set[str]:
+def _in_force(prescription: Prescription) -> set[str]:
     """The safety rules the previous plan's caps rested on."""
     return {t["rule_id"] for t in prescription.get("trace") or []
             if t.get("kind") == "safety" and t.get("applied")}
@@ -233,7 +236,7 @@ def _count_text(name: str, entry: dict[str, Any]) -> str:
     return f"{name} {shown} on {entry['date']} ({entry.get('state')}; {entry.get('source')})"
 
 
-def _cap_changes(plan: dict[str, Any], previous: dict[str, Any], rulebase: RuleBase,
+def _cap_changes(plan: Prescription, previous: Prescription, rulebase: RuleBase,
                  record: Mapping[str, Any], counts: dict[str, dict[str, Any]], week: int,
                  week_end: dt.date) -> tuple[list[str], list[dict[str, Any]]]:
     """What the week's values changed in the safety rules: a cap added (a rule that now
@@ -265,26 +268,26 @@ def _cap_changes(plan: dict[str, Any], previous: dict[str, Any], rulebase: RuleB
     return changes, trace
 
 
-def _with_adaptation(plan: dict[str, Any], item: WeekInput, fired: list[Rule],
+def _with_adaptation(plan: Prescription, item: WeekInput, fired: list[Rule],
                      decision: Decision, rulebase: RuleBase, record: Mapping[str, Any],
-                     counts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+                     counts: dict[str, dict[str, Any]]) -> Prescription:
     """The engine's plan with the week's decision, its reasons and its history."""
     prescription, features = item.prescription, item.features
-    previous = prescription.get("adaptation") or {}
+    previous = prescription.get("adaptation") or EMPTY
     number = int(previous.get("week", 0)) + 1
     for rule in fired:  # the adaptation rules' referrals and notes (never a dose)
         if rule.effect.get("referral") and rule.effect["referral"] not in plan["referrals"]:
             plan["referrals"].append(rule.effect["referral"])
         if rule.effect.get("note") and rule.effect["note"] not in plan["notes"]:
             plan["notes"].append(rule.effect["note"])
-    for name, entry in counts.items():  # each value with its own date and source
+    for name, count in counts.items():  # each value with its own date and source
         state = picture_place(name)[2]
         if state in plan["safety_inputs"]:
             plan["safety_inputs"][state].update(
-                {"date": entry["date"], "source": entry.get("source", "")})
+                {"date": count["date"], "source": count.get("source", "")})
     changes, recheck_trace = _cap_changes(plan, prescription, rulebase, record, counts,
                                           number, item.data_through)
-    entry = {
+    entry: Adaptation = {
         "week": number,
         "decision": decision.decision,
         "current_week": decision.position.week,
@@ -304,7 +307,7 @@ def _with_adaptation(plan: dict[str, Any], item: WeekInput, fired: list[Rule],
         # The content this week was adapted from (the sign-off digest of the previous plan):
         # a change to any past week changes every later week, so their sign-offs lapse.
         # (its sign-off block holds it, written with it; computed for a plan without one)
-        "based_on": (prescription.get("signoff") or {}).get("digest")
+        "based_on": (prescription.get("signoff") or EMPTY).get("digest")
         or prescription_digest(prescription),
         "features": {k: json_value(v) for k, v in sorted(features.items())},
         "safety_rules": sorted(t["rule_id"] for t in plan["trace"]
@@ -312,9 +315,10 @@ def _with_adaptation(plan: dict[str, Any], item: WeekInput, fired: list[Rule],
         "counts": counts,
     }
     plan["adaptation"] = entry
-    plan["adaptation_history"] = list(prescription.get("adaptation_history", [])) + [
-        {k: entry[k] for k in ("week", "decision", "current_week", "data_from", "data_through",
-                               "changes")}]
+    plan["adaptation_history"] = [*prescription.get("adaptation_history", []), {
+        "week": entry["week"], "decision": entry["decision"],
+        "current_week": entry["current_week"], "data_from": entry["data_from"],
+        "data_through": entry["data_through"], "changes": entry["changes"]}]
     plan["trace"] = plan["trace"] + [{
         "rule_id": r.id, "kind": r.kind, "title": r.title, "grade": r.grade,
         "citation": r.citation, "rationale": r.rationale, "effect": json_copy(r.effect),

@@ -42,6 +42,7 @@ from precex.adaptation.followup import red_flag_symptoms, red_flag_terms, sympto
 from precex.config import load_yaml
 from precex.io.tokens import FALSE_WORDS, NUMERIC_MISSING, TRUE_WORDS, parse_bools
 from precex.paths import resource_path
+from precex.prescription.model import EMPTY, Prescription
 from precex.problems import InputError, Problem
 from precex.rule_features import adaptation_features as _feature_names
 from precex.wearables.features import hrv_readiness
@@ -63,19 +64,19 @@ _TRUE = TRUE_WORDS
 _FALSE = FALSE_WORDS | {""}  # a blank symptom flag: not reported
 
 
-def issue_date(prescription: dict[str, Any]) -> dt.date:
+def issue_date(prescription: Prescription) -> dt.date:
     """The day the prescription's data ends: its reference date, or the last adapted day."""
-    adapted = prescription.get("adaptation") or {}
+    adapted = prescription.get("adaptation") or EMPTY
     return dt.date.fromisoformat(adapted.get("data_through",
                                              prescription["engine"]["reference_date"]))
 
 
-def prescribed_week(prescription: dict[str, Any]) -> dict[str, Any]:
+def prescribed_week(prescription: Prescription) -> dict[str, Any]:
     """The aerobic dose the patient was asked to do in the week being scored: this_week's
     (week 1 of the progression when issued, the adapted week after an adaptation), else the
     aerobic component itself."""
-    week = ((prescription.get("this_week") or {}).get("aerobic")
-            or prescription.get("aerobic") or {})
+    week = ((prescription.get("this_week") or EMPTY).get("aerobic")
+            or prescription.get("aerobic") or EMPTY)
     return {k: week[k] for k in ("sessions_per_week", "minutes_per_session", "intensity")
             if k in week}
 
@@ -179,7 +180,7 @@ def shard_hrv_readiness(wearables: pd.DataFrame) -> dict[str, str]:
     return ready["hrv_readiness"].to_dict()
 
 
-def adaptation_features(prescription: dict[str, Any], wearables: pd.DataFrame,
+def adaptation_features(prescription: Prescription, wearables: pd.DataFrame,
                         symptoms: pd.DataFrame | None = None, symptoms_source: str = "",
                         wearables_source: str = "",
                         readiness: dict[str, str] | None = None) -> dict[str, Any]:
@@ -199,9 +200,10 @@ def _positions(ids: pd.Series) -> dict[str, np.ndarray]:
     patient, which would cost patients x rows)."""
     if ids.empty:
         return {}
-    codes, names = pd.factorize(ids, sort=False)
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    found, names = pd.factorize(ids, sort=False)
+    codes = np.asarray(found, dtype=np.int64)
+    order: np.ndarray = codes.argsort(kind="stable")
+    bounds = np.asarray(np.searchsorted(codes[order], np.arange(len(names) + 1)))
     return {str(name): order[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
 
 
@@ -219,7 +221,7 @@ def _sum_filled(values: np.ndarray) -> float:
     return float(np.where(np.isnan(values), 0.0, values).sum())
 
 
-def shard_adaptation_features(prescriptions: dict[str, dict[str, Any]],
+def shard_adaptation_features(prescriptions: dict[str, Prescription],
                               wearables: pd.DataFrame, symptoms: pd.DataFrame | None = None,
                               symptoms_source: str = "", wearables_source: str = "",
                               readiness: dict[str, str] | None = None
@@ -231,9 +233,11 @@ def shard_adaptation_features(prescriptions: dict[str, dict[str, Any]],
     if readiness is None:
         readiness = shard_hrv_readiness(wearables)
     wear_at = _positions(wearables["patient_id"])
-    wear_rows = wearables["row"].to_numpy() if "row" in wearables else None
+    # Data rows numbered from 1 as the reader numbers them (its own column when it kept one).
+    wear_rows: np.ndarray = (wearables["row"].to_numpy() if "row" in wearables
+                             else np.arange(1, len(wearables) + 1))
     days = _day_numbers(wearables["day"]) if len(wearables) else np.zeros(0, np.int64)
-    numbers = {}
+    numbers: dict[str, tuple[Any, np.ndarray, np.ndarray]] = {}
     for col in NUMBER_COLUMNS:
         if col in wearables:
             text, values, bad = _parse_numbers(wearables[col])
@@ -258,7 +262,7 @@ def shard_adaptation_features(prescriptions: dict[str, dict[str, Any]],
                        else None)
         comments = (symptoms["comments"].astype("string").fillna("").astype(str).str.strip()
                     .to_numpy() if "comments" in symptoms else None)
-    empty = np.zeros(0, dtype=np.int64)
+    empty: np.ndarray = np.zeros(0, dtype=np.int64)
     out: dict[str, dict[str, Any]] = {}
     failed: dict[str, list[Problem]] = {}
     for pid, prescription in prescriptions.items():
@@ -390,14 +394,14 @@ def _symptom_problem(mine: np.ndarray, symptoms: pd.DataFrame, rows: np.ndarray,
     return None
 
 
-def _device_baseline(prescription: dict[str, Any], rest: np.ndarray
+def _device_baseline(prescription: Prescription, rest: np.ndarray
                      ) -> tuple[float | None, str | None]:
     """The device's own resting-HR baseline and where it came from (never the clinic pulse)."""
-    picture = prescription.get("picture") or {}
+    picture = prescription.get("picture") or EMPTY
     mean = picture.get("resting_hr_mean_bpm")
     if isinstance(mean, int | float) and not np.isnan(mean):
         return round(float(mean), 1), "device: 28-day mean before the prescription"
-    earlier = ((prescription.get("adaptation") or {}).get("features") or {})
+    earlier = ((prescription.get("adaptation") or EMPTY).get("features") or EMPTY)
     if isinstance(earlier.get("resting_hr_baseline_bpm"), int | float):
         return (float(earlier["resting_hr_baseline_bpm"]),
                 str(earlier.get("resting_hr_baseline_source") or "device: an earlier week"))
@@ -408,7 +412,7 @@ def _device_baseline(prescription: dict[str, Any], rest: np.ndarray
     return None, None
 
 
-def _wearable_features(out: dict[str, Any], prescription: dict[str, Any], days: np.ndarray,
+def _wearable_features(out: dict[str, Any], prescription: Prescription, days: np.ndarray,
                        values: dict[str, np.ndarray], readiness: str | None) -> None:
     """The wearable features of one patient from their rows (day numbers, parsed columns)."""
     week = prescribed_week(prescription)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from precex.prescription.model import EMPTY, Prescription
 from precex.prescription.plan import AEROBIC_MODES, EXERCISES, FALLBACK_MODE, LEVELS
 from precex.prescription.rules import SUPERVISION, TRIAGE
 
@@ -26,22 +27,18 @@ _MODES = {name: (ruled_out_by, band) for name, ruled_out_by, band, _ in AEROBIC_
 _RULED_OUT = {name: ruled_out for name, _, ruled_out in EXERCISES}
 
 
-def _components(p: Mapping[str, Any]) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
+def _components(p: Prescription) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
     """(where, kind, component) of every dose the document asks for."""
-    for kind in ("aerobic", "resistance"):
-        if p.get(kind):
-            yield "target", kind, p[kind]
-    for week in p.get("progression") or []:
+    doses: list[tuple[str, Mapping[str, Any]]] = [("target", p)]
+    doses += [(f"progression week {week['week']}", week) for week in p.get("progression") or []]
+    doses.append(("this week", p.get("this_week") or EMPTY))
+    for where, dose in doses:
         for kind in ("aerobic", "resistance"):
-            if week.get(kind):
-                yield f"progression week {week['week']}", kind, week[kind]
-    this = p.get("this_week") or {}
-    for kind in ("aerobic", "resistance"):
-        if this.get(kind):
-            yield "this week", kind, this[kind]
+            if dose.get(kind):
+                yield where, kind, dose[kind]
 
 
-def _mode_problems(where: str, modes: list[str], intensity: str, excluded: set[str]
+def _mode_problems(where: str, modes: list[str], intensity: str, excluded: set[Any]
                    ) -> Iterator[str]:
     for mode in modes:
         if mode not in _MODES:
@@ -55,7 +52,7 @@ def _mode_problems(where: str, modes: list[str], intensity: str, excluded: set[s
             yield f"{where}: '{mode}' does not suit {intensity} intensity"
 
 
-def _status_problems(p: Mapping[str, Any]) -> Iterator[str]:
+def _status_problems(p: Prescription) -> Iterator[str]:
     if p["status"] != "prescribed":
         if TRIAGE.index(p["triage"]) < TRIAGE.index("moderate"):
             yield f"status {p['status']} beside {p['triage']} triage"
@@ -68,7 +65,7 @@ def _status_problems(p: Mapping[str, Any]) -> Iterator[str]:
         yield "a deferred plan (or maximum intensity none) has exercise components"
 
 
-def _dose_problems(p: Mapping[str, Any]) -> Iterator[str]:
+def _dose_problems(p: Prescription) -> Iterator[str]:
     cap = p["max_intensity"]
     excluded = set(p.get("excluded") or [])
     if "vigorous" in excluded and cap == "vigorous":
@@ -84,31 +81,32 @@ def _dose_problems(p: Mapping[str, Any]) -> Iterator[str]:
         if kind == "aerobic" and part.get("modes"):
             yield from _mode_problems(f"{where} aerobic", part["modes"], intensity, excluded)
         if kind == "aerobic" and (part.get("intensity_guidance") == "rpe"
-                                  or (p.get("aerobic") or {}).get("intensity_guidance") == "rpe"
+                                  or (p.get("aerobic") or EMPTY).get("intensity_guidance") == "rpe"
                                   ) and "heart_rate_bpm" in part:
             yield f"{where}: guided by RPE but shows a heart-rate target"
-        rest = (p.get("aerobic") or {}).get("resting_hr_bpm")
+        rest = (p.get("aerobic") or EMPTY).get("resting_hr_bpm")
         band = part.get("heart_rate_bpm") if kind == "aerobic" else None
-        if band and rest is not None and "heart_rate_reserve_bpm" in (p.get("aerobic") or {}) \
+        if band and rest is not None and "heart_rate_reserve_bpm" in (p.get("aerobic") or EMPTY) \
                 and band[0] <= rest:
             yield f"{where}: heart-rate target {band} starts at or below rest ({rest} bpm)"
-    resistance = p.get("resistance") or {}
+    resistance = p.get("resistance") or EMPTY
     for exercise in resistance.get("exercises") or []:
-        ruled_out = _RULED_OUT.get(exercise["name"], set()) & excluded
+        ruled_out: frozenset[str] | set[str] = _RULED_OUT.get(exercise["name"], set()) & excluded
         if ruled_out:
             yield f"exercise '{exercise['name']}' is ruled out by {', '.join(sorted(ruled_out))}"
-    this = p.get("this_week") or {}
+    this: Mapping[str, Any] = p.get("this_week") or EMPTY
+    targets: Mapping[str, Any] = p
     for kind in ("aerobic", "resistance"):
-        if this.get(kind) and not p.get(kind):
+        if this.get(kind) and not targets.get(kind):
             yield f"this week has {kind} but the plan has no {kind} target"
-        if this.get(kind) and p.get(kind) and _RANK(this[kind]["intensity"]) > _RANK(
-                p[kind]["intensity"]):
+        if this.get(kind) and targets.get(kind) and _RANK(this[kind]["intensity"]) > _RANK(
+                targets[kind]["intensity"]):
             yield f"this week's {kind} is above the week-12 target's intensity"
 
 
-def _schedule_problems(p: Mapping[str, Any]) -> Iterator[str]:
+def _schedule_problems(p: Prescription) -> Iterator[str]:
     this = p.get("this_week")
-    stopped = (p.get("adaptation") or {}).get("decision") == "stop"
+    stopped = (p.get("adaptation") or EMPTY).get("decision") == "stop"
     sessions = [(day, s) for day in p.get("schedule") or [] for s in day["sessions"]]
     if stopped or this is None:
         if sessions:
@@ -129,18 +127,20 @@ def _schedule_problems(p: Mapping[str, Any]) -> Iterator[str]:
             yield (f"{day['date']}: an infusion or recovery day with a "
                    f"{session['intensity']} session")
     for kind, count in counts.items():
-        wanted = (this.get(kind) or {}).get("sessions_per_week", 0)
+        part: Mapping[str, Any] = (this.get("aerobic") if kind == "aerobic"
+                                   else this.get("resistance")) or EMPTY
+        wanted = part.get("sessions_per_week", 0)
         if count != wanted:
             yield f"the schedule has {count} {kind} sessions; this week asks for {wanted}"
 
 
-def coherence_problems(prescription: Mapping[str, Any]) -> list[str]:
+def coherence_problems(prescription: Prescription) -> list[str]:
     """Every way the prescription breaks the engine's invariants; none when coherent."""
     return [*_status_problems(prescription), *_dose_problems(prescription),
             *_schedule_problems(prescription)]
 
 
-def check_coherence(prescription: Mapping[str, Any]) -> None:
+def check_coherence(prescription: Prescription) -> None:
     """Raise CoherenceError naming the patient and what is incoherent."""
     problems = coherence_problems(prescription)
     if problems:

@@ -27,13 +27,23 @@ import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
-import numpy as np
 import pandas as pd
 
 from precex.config import config_default
 from precex.json_data import json_copy
+from precex.prescription.model import (
+    EMPTY,
+    DataToObtainItem,
+    ExcludedItem,
+    Intensity,
+    IntensityGuidance,
+    Prescription,
+    Status,
+    Supervision,
+    Triage,
+)
 from precex.prescription.plan import PlanPosition, build_plan, highest_intensity
 from precex.prescription.rules import (
     INTENSITIES,
@@ -42,9 +52,10 @@ from precex.prescription.rules import (
     TRIAGE,
     Rule,
     RuleBase,
-    evaluate,
+    evaluate_all,
     grade_allows,
 )
+from precex.prescription.schema import typed_prescription
 from precex.profile.host import json_value
 from precex.profile.safety_inputs import SAFETY_INPUTS, with_safety_inputs
 
@@ -60,7 +71,7 @@ class EngineSettings:
     trial_arm: str | None = None
 
     @classmethod
-    def of_prescription(cls, prescription: Mapping[str, Any]) -> EngineSettings:
+    def of_prescription(cls, prescription: Prescription) -> EngineSettings:
         """The settings a prescription was written with (its `engine` block): its weekly
         plans are prescribed with the same ones."""
         engine = prescription["engine"]
@@ -70,27 +81,32 @@ class EngineSettings:
 
 @dataclass
 class Caps:
-    status: str = "prescribed"
-    max_intensity: str = "vigorous"
-    exclude: set[str] = field(default_factory=set)
-    supervision: str = "unsupervised"
-    triage: str = "low"
+    status: Status = "prescribed"
+    max_intensity: Intensity = "vigorous"
+    exclude: set[ExcludedItem] = field(default_factory=set)
+    supervision: Supervision = "unsupervised"
+    triage: Triage = "low"
     referrals: list[str] = field(default_factory=list)
     settings: list[str] = field(default_factory=list)
     monitoring: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     add_components: set[str] = field(default_factory=set)
-    intensity_guidance: str = "heart_rate"
+    intensity_guidance: IntensityGuidance = "heart_rate"
     progression: str = "standard"
-    obtain: list[dict[str, Any]] = field(default_factory=list)
+    obtain: list[DataToObtainItem] = field(default_factory=list)
 
 
-def stricter(order: tuple[str, ...], a: str, b: str) -> str:
-    return a if order.index(a) >= order.index(b) else b
+# One of an ordered set of levels (a status, an intensity): `order.index` has checked that
+# the other value is one of them, so it is of the same kind.
+Level = TypeVar("Level", bound=str)
 
 
-def _lower(order: tuple[str, ...], a: str, b: str) -> str:
-    return a if order.index(a) <= order.index(b) else b
+def stricter(order: tuple[str, ...], a: Level, b: Level | str) -> Level:
+    return a if order.index(a) >= order.index(b) else cast(Level, b)
+
+
+def _lower(order: tuple[str, ...], a: Level, b: Level | str) -> Level:
+    return a if order.index(a) <= order.index(b) else cast(Level, b)
 
 
 def _add_unique(items: list[str], value: str | None) -> None:
@@ -242,7 +258,7 @@ def keep_habitual_activity(dose: dict[str, Any], row: Mapping[str, Any], fired: 
 def _drop_guideline_note_below_target(plan: dict[str, Any], annotations: list[dict[str, Any]],
                                       trace: list[dict[str, Any]]) -> None:
     """'Below 150 min/week' is not said to a patient whose own target is below 150."""
-    aerobic = plan.get("aerobic") or {}
+    aerobic = plan.get("aerobic") or EMPTY
     if aerobic.get("minutes_per_week", 0) >= 150:
         return
     annotations[:] = [a for a in annotations if a["rule_id"] != GUIDELINE_NOTE]
@@ -331,7 +347,7 @@ def picture_of(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
                   settings: EngineSettings, position: PlanPosition | None = None
-                  ) -> dict[str, Any]:
+                  ) -> Prescription:
     """One patient's prescription from their features (a dict or pandas row) and fired rules,
     at `position` in the progression (week 1 from the reference date when not given: the
     baseline; a weekly plan passes the week its adaptation decided)."""
@@ -409,7 +425,7 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
                       aerobic_ramp=habitual is None, position=position)
     _drop_guideline_note_below_target(plan, annotations, trace)
     issues = row.get("data_issues")
-    return {
+    return typed_prescription({
         "patient_id": pid,
         "status": caps.status,
         "triage": caps.triage,
@@ -436,16 +452,15 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
                    "reference_date": settings.reference_date.isoformat(),
                    **({"trial_arm": settings.trial_arm} if settings.trial_arm else {})},
         "picture": picture_of(row),
-    }
+    })
 
 
 def prescribe(features: pd.DataFrame, rulebase: RuleBase, settings: EngineSettings
-              ) -> list[dict[str, Any]]:
+              ) -> list[Prescription]:
     """Prescriptions for every row of `features` (indexed by patient_id), in index order."""
     features = rulebase.derive(with_safety_inputs(features))
     rule_list = rulebase.prescription_rules()
-    fired = np.column_stack([evaluate(r.when, features) for r in rule_list]) if len(
-        features) else np.zeros((0, len(rule_list)), dtype=bool)
+    fired = evaluate_all([r.when for r in rule_list], features)
     out = []
     for i, (pid, row) in enumerate(zip(features.index, features.to_dict("records"),
                                        strict=True)):
@@ -464,8 +479,8 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def summary_row(p: dict[str, Any]) -> dict[str, Any]:
-    aer, res = p.get("aerobic") or {}, p.get("resistance") or {}
+def summary_row(p: Prescription) -> dict[str, Any]:
+    aer, res = p.get("aerobic") or EMPTY, p.get("resistance") or EMPTY
     return {
         "patient_id": p["patient_id"],
         "status": p["status"],
@@ -473,7 +488,7 @@ def summary_row(p: dict[str, Any]) -> dict[str, Any]:
         "supervision": p["supervision"],
         "max_intensity": p["max_intensity"],
         "max_intensity_planned": p.get("max_intensity_planned", p["max_intensity"]),
-        "max_intensity_now": (p.get("this_week") or {}).get("max_intensity", "none"),
+        "max_intensity_now": (p.get("this_week") or EMPTY).get("max_intensity", "none"),
         "excluded": ";".join(p["excluded"]),
         "aerobic_sessions_per_week": aer.get("sessions_per_week", 0),
         "aerobic_minutes_per_session": aer.get("minutes_per_session", 0),
@@ -487,5 +502,5 @@ def summary_row(p: dict[str, Any]) -> dict[str, Any]:
         "rules_applied": ";".join(t["rule_id"] for t in p["trace"] if t["applied"]),
         "data_to_obtain": len(p.get("data_to_obtain") or []),
         "data_issues": len(p.get("data_issues") or []),
-        "signoff": (p.get("signoff") or {}).get("state", "draft"),
+        "signoff": (p.get("signoff") or EMPTY).get("state", "draft"),
     }

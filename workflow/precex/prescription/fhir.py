@@ -29,12 +29,14 @@ import datetime as dt
 import hashlib
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from precex.io.dates import patient_dates
 from precex.prescription.fhir_check import BundleCheck
+from precex.prescription.model import EMPTY, Prescription
 from precex.prescription.signoff import SIGNED_STATES, effective_signoff
 
 SNOMED = "http://snomed.info/sct"
@@ -52,12 +54,12 @@ REASON = {"coding": [{"system": SNOMED, "code": "254837009",
           "text": "Exercise during and after breast cancer treatment (precex prescription)"}
 
 
-def _status(p: dict[str, Any], signoff: dict[str, Any]) -> tuple[str, str]:
+def _status(p: Prescription, signoff: Mapping[str, Any]) -> tuple[str, str]:
     """(CarePlan status, ServiceRequest status): a prescribed plan is active only once a
     clinician approved exactly this content; a rejected one is revoked."""
     if signoff["state"] == "rejected":
         return "revoked", "revoked"
-    if (p.get("adaptation") or {}).get("decision") == "stop":  # a red flag holds the order
+    if (p.get("adaptation") or EMPTY).get("decision") == "stop":  # a red flag holds the order
         return "on-hold", "on-hold"
     if p["status"] == "prescribed":
         return ("active", "active") if signoff["state"] in SIGNED_STATES else ("draft", "draft")
@@ -65,14 +67,14 @@ def _status(p: dict[str, Any], signoff: dict[str, Any]) -> tuple[str, str]:
             "deferred": ("on-hold", "on-hold")}[p["status"]]
 
 
-def _signer(signoff: dict[str, Any]) -> dict[str, Any] | None:
+def _signer(signoff: Mapping[str, Any]) -> dict[str, Any] | None:
     """The clinician who approved (or amended) this content, as the CarePlan's author."""
     if signoff["state"] not in SIGNED_STATES:
         return None
     return {"identifier": {"value": signoff["by"]}, "display": signoff["by"]}
 
 
-def _signoff_notes(signoff: dict[str, Any]) -> list[str]:
+def _signoff_notes(signoff: Mapping[str, Any]) -> list[str]:
     state = signoff["state"]
     if state == "draft":
         return ["Draft: not yet reviewed and signed by a clinician."]
@@ -102,7 +104,7 @@ def full_url(patient_id: str, resource_id: str) -> str:
     return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{patient_id}/{resource_id}')}"
 
 
-def _lines(p: dict[str, Any]) -> list[str]:
+def _lines(p: Prescription) -> list[str]:
     aer, res = p.get("aerobic"), p.get("resistance")
     lines = []
     if aer:
@@ -116,16 +118,16 @@ def _lines(p: dict[str, Any]) -> list[str]:
                      f"{res['load_pct_1rm'][1]}% 1RM")
     if not lines:
         lines.append("No exercise sessions: " + p["status"].replace("_", " "))
-    stop = p.get("adaptation") or {}
+    stop = p.get("adaptation") or EMPTY
     if stop.get("decision") == "stop":
-        flag = patient_dates((stop.get("features") or {}).get("red_flags")
+        flag = patient_dates((stop.get("features") or EMPTY).get("red_flags")
                              or "a red-flag symptom")
         lines = [f"STOP - do not exercise: {flag}. Call the oncology team today; no session "
                  "until the treating team has cleared the patient"]
     return lines
 
 
-def _targets(p: dict[str, Any], due: str) -> list[dict[str, Any]]:
+def _targets(p: Prescription, due: str) -> list[dict[str, Any]]:
     aer, res = p.get("aerobic"), p.get("resistance")
     targets = []
     minutes = {"value": aer["minutes_per_week"] if aer else 0, "unit": "min/wk",
@@ -148,9 +150,9 @@ def _targets(p: dict[str, Any], due: str) -> list[dict[str, Any]]:
     return targets
 
 
-def _clearance_reasons(p: dict[str, Any]) -> list[str]:
+def _clearance_reasons(p: Prescription) -> list[str]:
     return [t["title"] for t in p.get("trace", []) if t.get("kind") == "safety"
-            and t.get("applied") and (t.get("effect") or {}).get("status")
+            and t.get("applied") and (t.get("effect") or EMPTY).get("status")
             in ("clearance_required", "deferred")]
 
 
@@ -183,14 +185,14 @@ REFERRAL_OTHER = {"system": SNOMED, "code": "3457005", "display": "Patient refer
 PRECEX_IDS = "urn:precex:resource-id"
 
 
-def _week_lines(p: dict[str, Any]) -> list[str]:
+def _week_lines(p: Prescription) -> list[str]:
     """This week's dose in words (the patient's instruction), with what must come first."""
-    if (p.get("adaptation") or {}).get("decision") == "stop":
+    if (p.get("adaptation") or EMPTY).get("decision") == "stop":
         return _lines(p)
     if p["status"] == "deferred":
         return ["Do not exercise for now: exercise is deferred until the care team has "
                 "reviewed the plan"]
-    week = p.get("this_week") or {}
+    week = p.get("this_week") or EMPTY
     aer, res = week.get("aerobic"), week.get("resistance")
     lines = []
     if aer:
@@ -200,7 +202,7 @@ def _week_lines(p: dict[str, Any]) -> list[str]:
                      f"{aer['intensity']}" + (f", HR {hr[0]}-{hr[1]} bpm" if hr else "")
                      + f" ({', '.join(aer.get('modes') or [])})")
     if res:
-        reps = res.get("reps") or [res["reps_min"], res["reps_max"]]  # adapted weeks: min/max
+        reps = res["reps"]
         lines.append(f"resistance {res['sessions_per_week']}x/week, {res['sets']} "
                      f"set{'s' if res['sets'] != 1 else ''} of {reps[0]}-{reps[1]} reps at "
                      f"{res['load_pct_1rm'][0]}-{res['load_pct_1rm'][1]}% 1RM")
@@ -220,21 +222,21 @@ def _narrative(lines: list[str]) -> dict[str, str]:
             "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><ul>{items}</ul></div>'}
 
 
-def _timing(p: dict[str, Any], period: dict[str, str]) -> dict[str, Any]:
+def _timing(p: Prescription, period: dict[str, str]) -> dict[str, Any]:
     """The order's frequency: the days with sessions in a week of the plan, over 12 weeks."""
     days = sum(1 for d in p.get("schedule") or [] if d.get("sessions"))
     if not days:
-        aer, res = p.get("aerobic") or {}, p.get("resistance") or {}
+        aer, res = p.get("aerobic") or EMPTY, p.get("resistance") or EMPTY
         days = min(7, max(1, aer.get("sessions_per_week", 0) + res.get("sessions_per_week",
                                                                         0)))
     return {"repeat": {"boundsPeriod": period, "frequency": days, "period": 1,
                        "periodUnit": "wk"}}
 
 
-def prescription_bundle(p: dict[str, Any], options: FhirOptions = FhirOptions()
+def prescription_bundle(p: Prescription, options: FhirOptions = FhirOptions()
                         ) -> dict[str, Any]:
     # An adapted prescription (precex adapt) gets resource ids of its own week.
-    week = (p.get("adaptation") or {}).get("week")
+    week = (p.get("adaptation") or EMPTY).get("week")
     patient = p["patient_id"]
     pid = patient + (f"-week-{week}" if week else "")
     transaction = options.bundle_type == "transaction"
@@ -343,7 +345,7 @@ def prescription_bundle(p: dict[str, Any], options: FhirOptions = FhirOptions()
             "basedOn": [ref["careplan"]],
             "patientInstruction": text,
         })
-    resources = [careplan, request, goal, *extra]
+    resources: list[dict[str, Any]] = [careplan, request, goal, *extra]
     entries = []
     for r in resources:
         entry: dict[str, Any] = {"fullUrl": full_url(patient, r["id"]), "resource": r}
@@ -360,7 +362,7 @@ def prescription_bundle(p: dict[str, Any], options: FhirOptions = FhirOptions()
     }
 
 
-def _activities(p: dict[str, Any]) -> list[str]:
+def _activities(p: Prescription) -> list[str]:
     """Data to obtain first, then monitoring: what the care team does around the sessions."""
     items = [f"Obtain: {d['item']} (capped meanwhile: {d['capped_meanwhile']})"
              for d in p.get("data_to_obtain") or []]

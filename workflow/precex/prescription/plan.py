@@ -101,7 +101,7 @@ class PlanPosition:
 
 
 def _num(row: Mapping[str, Any], key: str) -> float | None:
-    value = row.get(key)
+    value: Any = row.get(key)
     try:
         value = float(value)
     except (TypeError, ValueError):

@@ -8,10 +8,13 @@ after it was signed comes back into it.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from precex.prescription.model import EMPTY, Prescription
 from precex.prescription.schema import read_prescription
 from precex.prescription.signoff import (
     SIGNED_STATES,
@@ -35,7 +38,8 @@ PRIORITY = {"changed_since_signoff": 0, "clearance_required": 1, "deferred": 2, 
 WEEK_RANK = 3.5
 
 
-def load_prescription(results: str, patient_id: str, week: int | None = None) -> dict:
+def load_prescription(results: str, patient_id: str, week: int | None = None
+                      ) -> Prescription:
     """The patient's prescription, or with `week` the adapted plan of that follow-up week
     (results/adaptations/prescriptions/{patient}.week-N.json)."""
     path = Path(results) / "prescriptions" / f"{patient_id}.json"
@@ -104,21 +108,21 @@ def record_decision(results: str, signoff_log: str, *, patient_id: str, week: in
                           decision=decision, signed_by=signed_by, note=note)
 
 
-def trigger_text(p: dict) -> str:
+def trigger_text(p: Prescription) -> str:
     """What put a plan in the queue, with the patient's values: the safety rules that set its
     status (clearance, deferral) or, failing those, the caps it carries."""
     applied = [t for t in p.get("trace") or [] if t.get("applied") and t.get("kind") == "safety"]
-    status_rules = [t for t in applied if (t.get("effect") or {}).get("status")
+    status_rules = [t for t in applied if (t.get("effect") or EMPTY).get("status")
                     in ("deferred", "clearance_required")]
-    caps = [t for t in applied if (t.get("effect") or {}).get("max_intensity")]
+    caps = [t for t in applied if (t.get("effect") or EMPTY).get("max_intensity")]
     chosen = [t for t in applied if t.get("rule_id") == "SAFETY_FEVER"] or status_rules or caps
     return "; ".join(_rule_with_values(t) for t in chosen[:4]) + \
         (f"; and {len(chosen) - 4} more" if len(chosen) > 4 else "")
 
 
-def _rule_with_values(t: dict) -> str:
+def _rule_with_values(t: Mapping[str, Any]) -> str:
     # each input that made the rule fire, with its value ("fever: yes", "platelets: 10.0")
-    values = [f"{k}: {'yes' if v is True else v}" for k, v in (t.get("inputs") or {}).items()
+    values = [f"{k}: {'yes' if v is True else v}" for k, v in (t.get("inputs") or EMPTY).items()
               if v not in (None, False, "", "none")]
     name = t.get("title") or t.get("rule_id", "")
     return name + (f" ({', '.join(values)})" if values else "")
@@ -175,7 +179,7 @@ def review_queue(results: str, signoff_log: str, *, include_signed: bool = False
 STOP_RANK, FEVER_RANK = -2, -1  # before every other row: stops, then a current fever
 
 
-def _has_fever(p: dict) -> bool:
+def _has_fever(p: Prescription) -> bool:
     return any(t.get("rule_id") == "SAFETY_FEVER" and t.get("applied")
                for t in p.get("trace") or [])
 
@@ -186,13 +190,13 @@ def latest_weeks(results: Path, decisions: dict[str, dict[str, str]], *,
     stopped for a red flag comes first in the queue, naming the symptom and the day, whatever
     the sign-off of the prescription it came from; it leaves the queue once the week itself is
     signed (the clinician has seen the stop)."""
-    latest: dict[str, tuple[int, dict]] = {}
+    latest: dict[str, tuple[int, Prescription]] = {}
     for path in sorted((results / "adaptations" / "prescriptions").glob("*.week-*.json")):
         if path.name.endswith(".fhir.json"):
             continue
         p = json.loads(path.read_text(encoding="utf-8"))
-        week = int((p.get("adaptation") or {}).get("week", 0))
-        if week >= latest.get(p["patient_id"], (0, {}))[0]:
+        week = int((p.get("adaptation") or EMPTY).get("week", 0))
+        if p["patient_id"] not in latest or week >= latest[p["patient_id"]][0]:
             latest[p["patient_id"]] = (week, p)
     rows = {}
     for pid, (week, p) in latest.items():
@@ -208,7 +212,7 @@ def latest_weeks(results: Path, decisions: dict[str, dict[str, str]], *,
                "signed_by": block.get("by", ""), "signed_at": block.get("at", ""),
                "_urgent": None}
         if adaptation.get("decision") == "stop":
-            flag = (adaptation.get("features") or {}).get("red_flags") or "red-flag symptom"
+            flag = (adaptation.get("features") or EMPTY).get("red_flags") or "red-flag symptom"
             row.update(status="stopped", trigger=flag, _urgent=STOP_RANK,
                        needs=f"STOP at weekly update {week} ({flag}): call the patient today; "
                        "no exercise until the treating team clears")

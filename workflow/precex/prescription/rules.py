@@ -205,56 +205,104 @@ def _missing(col: pd.Series) -> np.ndarray:
     return miss
 
 
-def _compare(col: pd.Series, op: str, value: Any) -> np.ndarray:
+def _text(col: pd.Series) -> pd.Series:
+    """A column as text, a missing value as "" (it reads as missing, never as its text)."""
+    return col.astype(object).where(col.notna(), "").astype(str)
+
+
+class _Columns:
+    """The feature columns as the conditions read them, each prepared once per evaluation (its
+    missing mask, its numbers, its text): a rule base asks about the same columns in many
+    conditions, and pandas costs the same per call on one patient as on a thousand."""
+
+    def __init__(self, features: pd.DataFrame) -> None:
+        self.features = features
+        self.n = len(features)
+        self._prepared: dict[tuple[str, str], Any] = {}
+
+    def _column(self, feature: str) -> pd.Series:
+        if feature in self.features.columns:
+            return self.features[feature]
+        return pd.Series([None] * self.n, index=self.features.index, dtype=object)
+
+    def get(self, feature: str, form: str) -> Any:
+        key = (feature, form)
+        if key not in self._prepared:
+            col = self._column(feature)
+            if form == "missing":
+                value: Any = _missing(col)
+            elif form == "number":
+                value = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float,
+                                                                     na_value=np.nan)
+            elif form == "word":  # booleans as text: "True", "true ", "TRUE"
+                value = _text(col).str.strip().str.lower().to_numpy(dtype=object)
+            elif form == "text":
+                value = _text(col).to_numpy(dtype=object)
+            else:  # "list": semicolon-separated codes, for `contains`
+                value = _text(col)
+            self._prepared[key] = value
+        return self._prepared[key]
+
+
+def _compare(columns: _Columns, feature: str, op: str, value: Any) -> np.ndarray:
     if op in ("lt", "le", "gt", "ge"):
-        num = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+        num = columns.get(feature, "number")
         with np.errstate(invalid="ignore"):
             return {"lt": num < value, "le": num <= value, "gt": num > value,
                     "ge": num >= value}[op]
     if op in ("eq", "ne", "in", "not_in"):
         values = value if isinstance(value, list) else [value]
         if all(isinstance(v, bool) for v in values):
-            text = col.astype(str).str.strip().str.lower()
-            hit = text.isin([str(v).lower() for v in values]).to_numpy()
+            hit = np.isin(columns.get(feature, "word"), [str(v).lower() for v in values])
         elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-            num = pd.to_numeric(col, errors="coerce")
-            hit = num.isin(values).to_numpy()
+            hit = np.isin(columns.get(feature, "number"), values)
         else:
-            hit = col.astype(str).isin([str(v) for v in values]).to_numpy()
+            hit = np.isin(columns.get(feature, "text"), [str(v) for v in values])
         return ~hit if op in ("ne", "not_in") else hit
     if op == "contains":
         pattern = rf"(?:^|;)\s*{re.escape(str(value))}\s*(?:;|$)"
-        return col.fillna("").astype(str).str.contains(pattern, regex=True).to_numpy()
+        return columns.get(feature, "list").str.contains(pattern, regex=True).to_numpy()
     raise ValueError(f"unknown operator {op}")
 
 
-def evaluate(cond: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
-    """Boolean per patient (row of `features`)."""
-    n = len(features)
+def _evaluate(cond: dict[str, Any], columns: _Columns) -> np.ndarray:
+    n = columns.n
     if cond.get("always"):
         return np.ones(n, dtype=bool)
     if "all" in cond:
         out = np.ones(n, dtype=bool)
         for sub in cond["all"]:
-            out &= evaluate(sub, features)
+            out &= _evaluate(sub, columns)
         return out
     if "any" in cond:
         out = np.zeros(n, dtype=bool)
         for sub in cond["any"]:
-            out |= evaluate(sub, features)
+            out |= _evaluate(sub, columns)
         return out
     if "not" in cond:
-        return ~evaluate(cond["not"], features)
+        return ~_evaluate(cond["not"], columns)
     feature, op = cond["feature"], cond["op"]
-    col = features[feature] if feature in features.columns else pd.Series(
-        [None] * n, index=features.index, dtype=object)
-    missing = _missing(col)
+    missing = columns.get(feature, "missing")
     if op == "missing":
-        return missing
+        return missing.copy()
     if op == "present":
         return ~missing
-    result = _compare(col, op, cond["value"])
+    result = _compare(columns, feature, op, cond["value"])
     return np.where(missing, bool(cond.get("if_missing", False)), result)
+
+
+def evaluate_all(conds: list[dict[str, Any]], features: pd.DataFrame) -> np.ndarray:
+    """Boolean per patient (row of `features`) and condition (column), each feature column
+    prepared once for all the conditions."""
+    columns = _Columns(features)
+    if not conds:
+        return np.zeros((len(features), 0), dtype=bool)
+    return np.column_stack([_evaluate(cond, columns) for cond in conds])
+
+
+def evaluate(cond: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
+    """Boolean per patient (row of `features`)."""
+    return _evaluate(cond, _Columns(features))
 
 
 def grade_allows(grade: str, floor: str) -> bool:

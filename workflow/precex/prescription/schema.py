@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from precex.config import load_yaml
 from precex.io.schema_check import SchemaCheck
 from precex.paths import schema_path
+from precex.prescription.model import Prescription
 from precex.problems import InputError, Problem
 
 # The errors shown for one file: enough to see the kind of damage, not a page of them.
@@ -48,7 +49,14 @@ def check_prescription(data: dict[str, Any]) -> None:
             for e in errors[:ERRORS_SHOWN]))
 
 
-def read_prescription(path: str, stage: str, patient_id: str | None = None) -> dict[str, Any]:
+def typed_prescription(document: dict[str, Any]) -> Prescription:
+    """A prescription the engine has just built, as the typed model: the schema check is what
+    makes it one (a bug raises here, before anything is written)."""
+    check_prescription(document)
+    return cast(Prescription, document)
+
+
+def read_prescription(path: str, stage: str, patient_id: str | None = None) -> Prescription:
     """The prescription in `path`, checked against the schema; InputError otherwise."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -65,4 +73,4 @@ def read_prescription(path: str, stage: str, patient_id: str | None = None) -> d
                                   "precex (run `precex run` again to rewrite it).",
                                   patient_id=patient_id, stage=stage)
                           for e in errors[:ERRORS_SHOWN]])
-    return data
+    return cast(Prescription, data)  # checked against the schema the model is made from

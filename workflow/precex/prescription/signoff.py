@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import pandas as pd
 
 from precex.io.chained_log import genesis, link, locked, verified_rows
 from precex.io.files import spreadsheet_cell, write_text
+from precex.prescription.model import EMPTY, Prescription
 from precex.problems import InputError, Problem
 
 DECISIONS = ("approve", "amend", "reject")
@@ -39,7 +41,7 @@ HEADER = ["# precex sign-off log (append-only; every row is chained by SHA-256: 
 FIX = "restore the log from its backup; never edit a sign-off log."
 
 
-def prescription_digest(prescription: dict[str, Any]) -> str:
+def prescription_digest(prescription: Prescription) -> str:
     """SHA-256 of the prescription's canonical JSON without its sign-off block."""
     content = {k: v for k, v in prescription.items() if k != "signoff"}
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -51,7 +53,7 @@ def _canonical(value: Any) -> str:
                       allow_nan=False)
 
 
-def signed_document(prescription: dict[str, Any], latest: dict[str, str] | None
+def signed_document(prescription: Prescription, latest: dict[str, str] | None
                     ) -> tuple[dict[str, Any], str]:
     """The prescription with its sign-off block, and its file text (precex.io.files.json_dumps
     of it), serialising the content once for both the digest and the file: each top-level
@@ -145,15 +147,15 @@ def signoff_block(latest: dict[str, str] | None, digest: str) -> dict[str, Any]:
             "signed_digest": latest["prescription_digest"]}
 
 
-def with_signoff(prescription: dict[str, Any], block: dict[str, Any]) -> dict[str, Any]:
+def with_signoff(prescription: Prescription, block: dict[str, Any]) -> dict[str, Any]:
     return {**prescription, "signoff": block}
 
 
-def effective_signoff(prescription: dict[str, Any]) -> dict[str, Any]:
+def effective_signoff(prescription: Prescription) -> Mapping[str, Any]:
     """The sign-off that holds for this exact content. A block carried onto other content (an
     adapted week copies its prescription) holds only as history: the state is then
     `changed_since_signoff` (a decision was made on other content) or `draft`."""
-    block = prescription.get("signoff") or {}
+    block = prescription.get("signoff") or EMPTY
     state = block.get("state", "draft")
     if state == "draft":
         return {"state": "draft"}

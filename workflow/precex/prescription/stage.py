@@ -20,7 +20,7 @@ from precex.io.problem_tables import write_problems
 from precex.prescription.coherence import check_coherence
 from precex.prescription.engine import SUMMARY_COLUMNS, EngineSettings, prescribe_one, summary_row
 from precex.prescription.fhir import FhirOptions, prescription_bundle, validate_bundle
-from precex.prescription.rules import evaluate, load_rulebase
+from precex.prescription.rules import evaluate_all, load_rulebase
 from precex.prescription.schema import check_prescription
 from precex.prescription.signoff import (
     latest_decisions,
@@ -73,7 +73,8 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
                               params.evidence_floor, params.research_mode)
     rule_list = rulebase.prescription_rules()
     options = FhirOptions.from_params(params)
-    fired = {r.id: evaluate(r.when, flat) for r in rule_list}
+    masks = evaluate_all([r.when for r in rule_list], flat)
+    fired = {r.id: masks[:, j] for j, r in enumerate(rule_list)}
     # A trial prescribes by arm; a patient missing from the allocation log is not prescribed.
     arms = read_arms(inputs.trial) if inputs.trial else None
     # Clinician decisions so far: a prescription is a draft until its exact content is signed.

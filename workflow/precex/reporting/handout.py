@@ -16,10 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from precex.io.dates import day_label, patient_dates
 from precex.paths import resource_rows
+from precex.prescription.model import EMPTY, Prescription
 from precex.prescription.plan import AEROBIC_MODES, FALLBACK_MODE, INTENSITY_TABLE
 from precex.prescription.restrictions import PATIENT_TEXT
 from precex.prescription.signoff import SIGNED_STATES, effective_signoff
@@ -48,11 +50,11 @@ def _precautions() -> dict[str, str]:
 PRECAUTIONS = _precautions()  # resources/prescription/precautions.tsv: what the patient does
 
 
-def precautions(p: dict[str, Any]) -> list[str]:
+def precautions(p: Prescription) -> list[str]:
     """The precautions that concern what this patient does, in plain words, from the codes
     that counted in the engine's picture (the history), in the table's order; one sentence
     once even when several codes give it."""
-    codes = set(str((p.get("picture") or {}).get("comorbidities") or "").split(";"))
+    codes = set(str((p.get("picture") or EMPTY).get("comorbidities") or "").split(";"))
     return list(dict.fromkeys(text for code, text in PRECAUTIONS.items() if code in codes))
 def _stop_signs() -> list[str]:
     return [row["sign"] for row in resource_rows("prescription", "stop_signs.tsv")]
@@ -74,7 +76,7 @@ def modes_text(modes: list[str]) -> str:
     return text[0].upper() + text[1:]
 
 
-def session_text(session: dict[str, Any], reps: list[int] | None = None,
+def session_text(session: Mapping[str, Any], reps: list[float] | None = None,
                  modes: list[str] | None = None) -> str:
     if session.get("type") == "aerobic":
         kind = modes_text(modes or [])
@@ -89,14 +91,14 @@ def session_text(session: dict[str, Any], reps: list[int] | None = None,
     return f"{kind}{amount}" + (f", {effort['words']} effort" if effort else "")
 
 
-def scheduled_days(p: dict[str, Any]) -> list[dict[str, Any]]:
+def scheduled_days(p: Prescription) -> list[dict[str, Any]]:
     """The dated days of week 1 that have sessions (none when not to be started)."""
     if p["status"] in NO_SESSIONS or effective_signoff(p)["state"] == "rejected":
         return []
-    week = p.get("this_week") or {}
-    res = week.get("resistance") or {}
-    reps = res.get("reps") or ([res["reps_min"], res["reps_max"]] if res else None)
-    modes = (week.get("aerobic") or {}).get("modes") or (p.get("aerobic") or {}).get("modes")
+    week = p.get("this_week") or EMPTY
+    res = week.get("resistance") or EMPTY
+    reps = res.get("reps")
+    modes = (week.get("aerobic") or EMPTY).get("modes") or (p.get("aerobic") or EMPTY).get("modes")
     return [{"date": day["date"], "weekday": day["weekday"], "label": day_label(day["date"]),
              "sessions": [session_text(s, reps, modes) for s in day["sessions"]],
              "intensities": [s.get("intensity") for s in day["sessions"]]}
@@ -109,18 +111,18 @@ def effort_rows(days: list[dict[str, Any]]) -> list[dict[str, str]]:
     return [{"level": level, **EFFORT[level]} for level in EFFORT if level in used]
 
 
-def fever_now(p: dict[str, Any]) -> bool:
+def fever_now(p: Prescription) -> bool:
     """A fever the data record now (the rule that defers for it fired)."""
     return any(t.get("rule_id") == "SAFETY_FEVER" and t.get("applied")
                for t in p.get("trace") or [])
 
 
-def handout_context(p: dict[str, Any], care_team_phone: str = "") -> dict[str, Any]:
+def handout_context(p: Prescription, care_team_phone: str = "") -> dict[str, Any]:
     signoff = effective_signoff(p)
     urgent = ""
-    adaptation = p.get("adaptation") or {}
+    adaptation = p.get("adaptation") or EMPTY
     if adaptation.get("decision") == "stop":  # which symptom, which day, and what to do now
-        flag = patient_dates((adaptation.get("features") or {}).get("red_flags")
+        flag = patient_dates((adaptation.get("features") or EMPTY).get("red_flags")
                              or "a warning sign")
         urgent = (f"Please stop exercising: you reported {flag}. Call your oncology team "
                   "today" + (f" on {care_team_phone}" if care_team_phone else "")
@@ -141,17 +143,18 @@ def handout_context(p: dict[str, Any], care_team_phone: str = "") -> dict[str, A
     else:
         first = ""
     days = scheduled_days(p)
-    exercises = [e["name"] for e in (p.get("resistance") or {}).get("exercises", [])]
+    exercises = [e["name"] for e in (p.get("resistance") or EMPTY).get("exercises", [])]
     schedule = p.get("schedule") or []
     start = schedule[0]["date"] if schedule else p["engine"]["reference_date"]
     # The week of the plan the page shows (the baseline's week 1, a weekly plan's own week).
-    plan_week = ((p.get("this_week") or {}).get("week")
-                 or (adaptation.get("position") or {}).get("week") or 1)
+    plan_week = ((p.get("this_week") or EMPTY).get("week")
+                 or (adaptation.get("position") or EMPTY).get("week") or 1)
     return {"p": p, "first": first, "urgent": urgent, "days": days, "exercises": exercises,
             "plan_week": plan_week, "update": adaptation.get("week"),
             "week_start": day_label(start) + f" {dt.date.fromisoformat(start).year}",
             "efforts": effort_rows(days), "phone": care_team_phone,
-            "rir": ((p.get("this_week") or {}).get("resistance") or {}).get("reps_in_reserve"),
+            "rir": ((p.get("this_week") or EMPTY).get("resistance")
+                    or EMPTY).get("reps_in_reserve"),
             # A shorter session is fine only when sessions are on: never beside a stop.
             "shorter_ok": bool(days) and not urgent,
             "avoid": [EXCLUDED_PLAIN.get(e, e.replace("_", " ")) for e in p["excluded"]],
@@ -159,7 +162,7 @@ def handout_context(p: dict[str, Any], care_team_phone: str = "") -> dict[str, A
             "stop_signs": STOP_SIGNS, "supervised": p.get("supervision") == "supervised"}
 
 
-def render_handout(p: dict[str, Any], care_team_phone: str = "") -> str:
+def render_handout(p: Prescription, care_team_phone: str = "") -> str:
     from precex.reporting.patient import environment
 
     return environment().get_template("handout.html.j2").render(
@@ -178,7 +181,7 @@ def memoise_line_folding() -> None:
         content_line._foldline = functools.lru_cache(maxsize=4096)(fold)
 
 
-def session_calendar(p: dict[str, Any]) -> bytes:
+def session_calendar(p: Prescription) -> bytes:
     """An iCalendar (RFC 5545) with one all-day event per scheduled session of week 1."""
     from icalendar import Calendar, Event
 

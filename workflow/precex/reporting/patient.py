@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from precex.blood.catalogue import load_catalogue
 from precex.io.files import write_in_job_folder, write_text
+from precex.prescription.model import EMPTY, Prescription
 from precex.prescription.plan import INTENSITY_TABLE, highest_intensity
 from precex.prescription.restrictions import CLINICIAN_TEXT
 from precex.reporting.numbers import number, quantity
@@ -36,11 +37,11 @@ SAFETY_INPUT_LABELS = {
 }
 
 
-def patient_context(features: dict[str, Any], prescription: dict[str, Any]
+def patient_context(features: dict[str, Any], prescription: Prescription
                     ) -> list[tuple[str, str]]:
     """The header line a clinician reads first: who, what disease, what treatment, when."""
     f = features
-    calendar = prescription.get("treatment_calendar") or {}
+    calendar = prescription.get("treatment_calendar") or EMPTY
     items = [("Age", number(f.get("age"), 0, missing="")),
              ("Sex", str(f.get("sex") or "")),
              ("Subtype", str(f.get("subtype") or "")),
@@ -54,11 +55,11 @@ def patient_context(features: dict[str, Any], prescription: dict[str, Any]
     return [(k, v) for k, v in items if v]
 
 
-def key_measurements(features: dict[str, Any], prescription: dict[str, Any]
+def key_measurements(features: dict[str, Any], prescription: Prescription
                      ) -> list[tuple[str, str]]:
     """The measurements the safety flags read, with dates and sources, beside the flags."""
     f = features
-    inputs = prescription.get("safety_inputs") or {}
+    inputs = prescription.get("safety_inputs") or EMPTY
     out = []
 
     def add(label: str, value: Any, unit: str, extra: str = "", digits: int = 1) -> None:
@@ -76,7 +77,7 @@ def key_measurements(features: dict[str, Any], prescription: dict[str, Any]
         flag = f" ({state})" if state in ("conflicting", "stale", "rejected") else ""
         source = f", {entry['source']}" if entry.get("source") and entry.get("date") else ""
         add(label, entry.get("value"), unit, (f", {date}" if date else "") + source + flag)
-    lvef_entry = inputs.get("lvef") or {}
+    lvef_entry = inputs.get("lvef") or EMPTY
     lvef = lvef_entry.get("value") if lvef_entry.get("value") is not None else f.get("lvef_pct")
     base = f.get("lvef_baseline_pct")
     baseline = quantity(base, "%", 1, missing="")
@@ -87,7 +88,7 @@ def key_measurements(features: dict[str, Any], prescription: dict[str, Any]
                                                                     missing="")
     if sbp:
         out.append(("Blood pressure", f"{sbp}/{dbp} mmHg" if dbp else f"{sbp} mmHg systolic"))
-    rest = inputs.get("resting_hr") or {}
+    rest = inputs.get("resting_hr") or EMPTY
     add("Resting HR", rest.get("value"), "bpm",
         f" ({rest['source']})" if rest.get("source") else "", 0)
     add("VO2peak", f.get("vo2peak_ml_kg_min"), "mL/kg/min")
@@ -103,10 +104,10 @@ def key_measurements(features: dict[str, Any], prescription: dict[str, Any]
     return out
 
 
-def intensity_summary(prescription: dict[str, Any]) -> dict[str, str]:
+def intensity_summary(prescription: Prescription) -> dict[str, str]:
     """The maximum intensity the patient may do now (this week's dose, never above the cap)
     and, when the plan goes higher later, from which week: {intensity_now, intensity_later}."""
-    tw = prescription.get("this_week") or {}
+    tw = prescription.get("this_week") or EMPTY
     now = tw.get("max_intensity") or highest_intensity(tw.get("aerobic"), tw.get("resistance"))
     planned = prescription.get("max_intensity_planned") or highest_intensity(
         prescription.get("aerobic"), prescription.get("resistance"))
@@ -119,10 +120,10 @@ def intensity_summary(prescription: dict[str, Any]) -> dict[str, str]:
     return {"intensity_now": now, "intensity_later": later}
 
 
-def data_gaps(prescription: dict[str, Any]) -> list[dict[str, str]]:
+def data_gaps(prescription: Prescription) -> list[dict[str, str]]:
     """Safety inputs not cleanly measured, for the Data to obtain box."""
     rows = []
-    for name, entry in (prescription.get("safety_inputs") or {}).items():
+    for name, entry in (prescription.get("safety_inputs") or EMPTY).items():
         if entry.get("state") in ("conflicting", "stale", "rejected"):
             rows.append({"input": SAFETY_INPUT_LABELS.get(name, name), "state": entry["state"],
                          "value": "" if entry.get("value") is None else str(entry["value"])})
@@ -192,7 +193,7 @@ def blood_rows(profile: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def progression_points(prescription: dict[str, Any]) -> dict[str, Any]:
+def progression_points(prescription: Prescription) -> dict[str, Any]:
     """Polyline coordinates of weekly MET-minutes over 12 weeks (SVG 480 x 160)."""
     weeks = prescription.get("progression") or []
     if not weeks:
@@ -225,10 +226,10 @@ def microbiome_bars(features: dict[str, Any]) -> list[dict[str, Any]]:
 
 def age_bars(features: dict[str, Any]) -> dict[str, Any]:
     """Chronological and clock ages as bars on a common scale (width in percent of 0..top)."""
-    rows = [("chronological", features.get("age"))]
-    rows += [(c, features.get(f"{c}_age")) for c in ("horvath2013", "hannum2013",
-                                                    "phenoage2018")]
-    rows = [(name, float(v)) for name, v in rows if v is not None]
+    given = [("chronological", features.get("age"))]
+    given += [(c, features.get(f"{c}_age")) for c in ("horvath2013", "hannum2013",
+                                                     "phenoage2018")]
+    rows = [(name, float(v)) for name, v in given if v is not None]
     if len(rows) < 2:
         return {"rows": [], "top": 0}
     top = max(v for _, v in rows) * 1.1
@@ -254,7 +255,7 @@ def genotype_rows(features: dict[str, Any]) -> list[dict[str, str]]:
             if features.get(f"{rsid}_genotype") not in (None, "")]
 
 
-def signoff_text(prescription: dict[str, Any]) -> dict[str, str]:
+def signoff_text(prescription: Prescription) -> dict[str, str]:
     """The sign-off line the report opens with: {state, text}."""
     from precex.prescription.signoff import effective_signoff
 
@@ -278,7 +279,7 @@ def signoff_text(prescription: dict[str, Any]) -> dict[str, str]:
     return {"state": state, "text": text}
 
 
-def report_context(profile: dict[str, Any], prescription: dict[str, Any],
+def report_context(profile: dict[str, Any], prescription: Prescription,
                    provenance: dict[str, Any]) -> dict[str, Any]:
     trace = prescription.get("trace", [])
     # The caps in force: a weekly plan's trace also records caps lifted that week (not
@@ -291,8 +292,8 @@ def report_context(profile: dict[str, Any], prescription: dict[str, Any],
     research_applied = [t for t in trace if t["applied"] and t["grade"] == "H"
                         and t["kind"] == "modifier"]
     domains = [{"name": k.replace("_", " "), **v} for k, v in profile["domains"].items()]
-    tw = prescription.get("this_week") or {}
-    tw_aerobic = tw.get("aerobic") or {}
+    tw = prescription.get("this_week") or EMPTY
+    tw_aerobic = tw.get("aerobic") or EMPTY
     return {
         **intensity_summary(prescription),
         "tw_rpe": list(INTENSITY_TABLE[tw_aerobic["intensity"]]["rpe"]) if tw_aerobic else [],

@@ -25,14 +25,14 @@ from precex.blood.fhir_input import read_fhir_observations
 from precex.blood.markers import blood_features
 from precex.blood.stage import read_blood_input
 from precex.clinical.sheet import read_patient_sheet
-from precex.config import config_default, load_config_file, validate_config
+from precex.config import config_default, load_config_file, load_yaml, validate_config
 from precex.epigenetics.matrix import read_beta_matrix
 from precex.genetics.variants import read_genotypes
 from precex.microbiome.features import compute_features, map_samples
 from precex.microbiome.readers import read_microbiome
 from precex.paths import resource_path
 from precex.prescription.engine import EngineSettings, prescribe
-from precex.prescription.rules import load_rulebase
+from precex.prescription.rules import load_rulebase, rulebase_check
 from precex.problems import InputError
 from precex.rule_features import rule_features
 from precex.wearables.features import wearable_features
@@ -246,6 +246,11 @@ def test_rulebase_with_mutated_lines(mutations):
     path = write("rulebase.yaml", "\n".join(lines) + "\n")
 
     def parse(p):
+        # jsonschema-rs decides validity (precex.io.schema_check): it must never accept a
+        # rule base that jsonschema rejects.
+        data, check = load_yaml(p), rulebase_check()
+        if check._fast_valid(data):
+            assert not any(check.worded.iter_errors(data))
         rulebase = load_rulebase(p, rule_features())
         # A rule base that loads must also evaluate on a patient without error.
         prescribe(pd.DataFrame([{"age": 60.0, "sex": "F"}], index=["P001"]), rulebase,

@@ -21,6 +21,7 @@ import datetime as dt
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -67,8 +68,20 @@ class Sheet:
     all_ids: list[str] = field(default_factory=list)  # every non-empty ID in the file, in order
 
 
+@cache
 def sheet_schema() -> dict[str, Any]:
+    """The sheet's JSON schema, parsed once per process (read-only: callers only read it)."""
     return load_yaml(schema_path("patients.schema.yaml"))
+
+
+@cache
+def _sheet_checks() -> tuple[SchemaCheck, dict[str, SchemaCheck]]:
+    """The sheet's validator, and each rejectable column's own (checked cell by cell), built
+    once per process."""
+    schema = sheet_schema()
+    return SchemaCheck(schema, formats=True), {
+        col: SchemaCheck(spec, formats=True)
+        for col, spec in schema["properties"].items() if spec.get("x-on-error") == "reject"}
 
 
 class _CellError(ValueError):
@@ -468,11 +481,8 @@ def read_patient_sheet(path: str | os.PathLike[str],
     schema = sheet_schema()
     props = schema["properties"]
     raw, respelled, unused = _read_table(path, schema)
-    validator = SchemaCheck(schema, formats=True)
+    validator, rejectable = _sheet_checks()
     ids = raw["patient_id"].str.strip()
-    # A rejectable column's own schema, checked cell by cell (built once, not per cell).
-    rejectable = {col: SchemaCheck(spec, formats=True)
-                  for col, spec in props.items() if spec.get("x-on-error") == "reject"}
     column_problems = [Problem(source, f"{note}.", "", stage="sheet", excludes=False)
                        for note in respelled] + unknown_columns(source, unused, list(props))
     counts = ids.value_counts()
@@ -541,20 +551,29 @@ def _check_blood_pressure(record: dict[str, Any], reject: Any) -> None:
         reject("diastolic_bp", f"blood pressure {text} is implausible.", "")
 
 
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _typed_column(values: list[Any], kind: str | None) -> Any:
+    if kind == "array":
+        return np.array([LIST_SEPARATOR.join(sorted(v)) if isinstance(v, list) else ""
+                         for v in values], dtype=object)
+    if kind in ("number", "integer"):
+        return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(
+            dtype="float64", na_value=np.nan)
+    if kind == "boolean":
+        return pd.array(values, dtype="boolean")
+    return pd.array(values, dtype="string")
+
+
 def _typed_frame(records: list[dict[str, Any]], props: dict[str, Any]) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(records, columns=list(props) + list(DERIVED_COLUMNS))
-    for col in DERIVED_COLUMNS:
-        frame[col] = frame[col].fillna("").astype("string")
-    for col, spec in props.items():
-        kind = spec.get("type")
-        if kind == "array":
-            frame[col] = frame[col].map(
-                lambda v: LIST_SEPARATOR.join(sorted(v)) if isinstance(v, list) else ""
-            )
-        elif kind in ("number", "integer"):
-            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
-        elif kind == "boolean":
-            frame[col] = frame[col].astype("boolean")
-        else:
-            frame[col] = frame[col].astype("string")
+    """The accepted rows, each column of its schema type (built column by column in one
+    frame: assigning ~40 columns to a frame one at a time cost ~15 ms a sheet)."""
+    columns = {col: _typed_column([r.get(col) for r in records], spec.get("type"))
+               for col, spec in props.items()}
+    columns |= {col: pd.array(["" if _blank(r.get(col)) else r.get(col) for r in records],
+                              dtype="string")
+                for col in DERIVED_COLUMNS}
+    frame = pd.DataFrame(columns, columns=list(props) + list(DERIVED_COLUMNS))
     return frame.set_index("patient_id", drop=True).sort_index()

@@ -24,6 +24,7 @@ Read as GEO and array cores hand them over:
 from __future__ import annotations
 
 import io
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -87,6 +88,18 @@ def _check_samples(path: str, samples: list[str]) -> None:
 
 
 BLOCK_BYTES = 32 << 20
+MIN_BLOCK_BYTES = 64 << 10
+
+
+def _bytes_left(handle: io.BufferedIOBase) -> int:
+    """The bytes still to read from a plain file (BLOCK_BYTES when unknown: a compressed
+    stream, whose file size says nothing of what it holds)."""
+    if not isinstance(handle, io.BufferedReader):
+        return BLOCK_BYTES
+    try:
+        return max(0, os.fstat(handle.fileno()).st_size - handle.tell())
+    except (AttributeError, OSError, io.UnsupportedOperation, ValueError):
+        return BLOCK_BYTES
 
 
 def scan_lines(handle: io.BufferedIOBase, sep: bytes, wanted: set[bytes], first_line: int = 1,
@@ -107,8 +120,10 @@ def scan_lines(handle: io.BufferedIOBase, sep: bytes, wanted: set[bytes], first_
     wanted_arr = np.array(sorted(keys), dtype=f"S{width}")
     sep_code = sep[0]
     offsets = np.arange(width)
-    buf = bytearray(BLOCK_BYTES)
-    is_newline = np.empty(BLOCK_BYTES, dtype=bool)
+    # A small file gets a buffer of its own size: zeroing 32 MB cost ~9 ms a call.
+    block = min(BLOCK_BYTES, max(MIN_BLOCK_BYTES, _bytes_left(handle) + 1))
+    buf = bytearray(block)
+    is_newline = np.empty(block, dtype=bool)
     filled = 0  # bytes of an unfinished line carried over from the previous block
     lineno = first_line
     while True:

@@ -26,10 +26,17 @@ class SchemaCheck:
         self.worded = Draft202012Validator(schema, format_checker=checker)
         self.fast = jsonschema_rs.validator_for(schema, validate_formats=formats)
 
+    def _fast_valid(self, document: Any) -> bool:
+        try:
+            return bool(self.fast.is_valid(document))
+        except (ValueError, TypeError, OverflowError):
+            # A value JSON has no type for (a YAML date, a huge integer): jsonschema decides.
+            return False
+
     def is_valid(self, document: Any) -> bool:
-        return self.fast.is_valid(document) or not any(self.worded.iter_errors(document))
+        return self._fast_valid(document) or not any(self.worded.iter_errors(document))
 
     def iter_errors(self, document: Any) -> Iterator[ValidationError]:
-        if self.fast.is_valid(document):
+        if self._fast_valid(document):
             return iter(())
         return self.worded.iter_errors(document)

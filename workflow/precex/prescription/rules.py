@@ -205,48 +205,85 @@ def load_rulebase(path: str, known: Mapping[str, Collection[str]] | None = None)
     return RuleBase(tuple(rules), path, tuple(derived))
 
 
-def _missing(col: pd.Series) -> np.ndarray:
-    miss = col.isna().to_numpy(dtype=bool, copy=True)  # pandas 3 arrays are read-only
-    if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
-        miss |= col.fillna("").astype(str).str.strip().eq("").to_numpy()
-    return miss
+def _is_text_dtype(dtype: Any) -> bool:
+    return pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
 
 
-def _text(col: pd.Series) -> pd.Series:
-    """A column as text, a missing value as "" (it reads as missing, never as its text)."""
-    return col.astype(object).where(col.notna(), "").astype(str)
+def _blank_text(values: np.ndarray) -> np.ndarray:
+    """True where a value is text of white space only ("", "  ")."""
+    return np.fromiter((isinstance(v, str) and not v.strip() for v in values), dtype=bool,
+                       count=len(values))
 
 
 class _Columns:
-    """The feature columns as the conditions read them, each prepared once per evaluation (its
-    missing mask, its numbers, its text): a rule base asks about the same columns in many
-    conditions, and pandas costs the same per call on one patient as on a thousand."""
+    """The feature columns as the conditions read them, each prepared once per evaluation
+    (its missing mask, its numbers, its text), the missing masks of all columns in one pass: a
+    rule base asks about the same columns in many conditions, and a pandas call costs about
+    the same on one patient as on a thousand (the weekly loop and the tests prescribe one at a
+    time).
+
+    A value is missing when it is NA or text of white space only; a missing value never reads
+    as its text or number (the condition's `if_missing` decides)."""
 
     def __init__(self, features: pd.DataFrame) -> None:
         self.features = features
         self.n = len(features)
         self._prepared: dict[tuple[str, str], Any] = {}
+        self._na: np.ndarray | None = None
+        self._position = {name: i for i, name in enumerate(features.columns)}
+        self._absent = np.ones(self.n, dtype=bool)
 
-    def _column(self, feature: str) -> pd.Series:
-        if feature in self.features.columns:
-            return self.features[feature]
-        return pd.Series([None] * self.n, index=self.features.index, dtype=object)
+    def _values(self, feature: str) -> np.ndarray:
+        """The column's values (numpy's own dtype for numbers, objects otherwise)."""
+        return self.features.iloc[:, self._position[feature]].to_numpy()
+
+    def _missing(self, feature: str) -> np.ndarray:
+        if feature not in self._position:
+            return self._absent
+        if self._na is None:  # every column's NA mask in one call
+            self._na = self.features.isna().to_numpy(dtype=bool)
+        j = self._position[feature]
+        miss = self._na[:, j].copy()
+        if _is_text_dtype(self.features.dtypes.iloc[j]):
+            miss |= _blank_text(self._values(feature))
+        return miss
+
+    def _number(self, feature: str) -> np.ndarray:
+        if feature not in self._position:
+            return np.full(self.n, np.nan)
+        col = self.features.iloc[:, self._position[feature]]
+        if col.dtype.kind in "fiu":  # already numbers: to_numeric would return them as they are
+            return col.to_numpy(dtype=float)
+        return pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+    def _text(self, feature: str) -> np.ndarray:
+        """Each value as pandas' astype(str) writes it ('1.0', 'True'), "" where missing."""
+        if feature not in self._position:
+            return np.full(self.n, "", dtype=object)
+        col = self.features.iloc[:, self._position[feature]]
+        if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub":  # numpy's numbers
+            text = col.to_numpy().astype(str).astype(object)
+        elif pd.api.types.is_object_dtype(col.dtype):  # str() of each, as astype(str) does
+            text = np.array([str(v) for v in col.to_numpy()], dtype=object)
+        else:  # pandas' own types (string, boolean, dates): pandas writes them
+            text = col.astype(str).to_numpy(dtype=object)
+        text[self.get(feature, "missing")] = ""
+        return text
 
     def get(self, feature: str, form: str) -> Any:
         key = (feature, form)
         if key not in self._prepared:
-            col = self._column(feature)
             if form == "missing":
-                value: Any = _missing(col)
+                value: Any = self._missing(feature)
             elif form == "number":
-                value = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float,
-                                                                     na_value=np.nan)
+                value = self._number(feature)
             elif form == "word":  # booleans as text: "True", "true ", "TRUE"
-                value = _text(col).str.strip().str.lower().to_numpy(dtype=object)
+                value = np.array([t.strip().lower() for t in self.get(feature, "text")],
+                                 dtype=object)
             elif form == "text":
-                value = _text(col).to_numpy(dtype=object)
+                value = self._text(feature)
             else:  # "list": semicolon-separated codes, for `contains`
-                value = _text(col)
+                value = pd.Series(self.get(feature, "text"), dtype=object)
             self._prepared[key] = value
         return self._prepared[key]
 

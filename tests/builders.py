@@ -52,3 +52,24 @@ def json_paths(doc: Any, prefix: tuple = ()) -> Iterator[tuple[tuple, Any]]:
     elif isinstance(doc, list):
         for i, value in enumerate(doc):
             yield from json_paths(value, (*prefix, i))
+
+
+def excluded_words(p: dict[str, Any]) -> list[str]:
+    """The aerobic modes (as the patient reads them) and exercises the plan's exclusions rule
+    out: none may appear in anything the patient reads."""
+    from precex.prescription.plan import AEROBIC_MODES, EXERCISES
+
+    excluded = set(p["excluded"])
+    return ([words for _, ruled_out, _, words in AEROBIC_MODES if ruled_out & excluded]
+            + [name for name, _, ruled_out in EXERCISES if ruled_out & excluded])
+
+
+def what_the_patient_reads(handout_html: str, calendar: str) -> str:
+    """The sessions and strength exercises of a handout, and the calendar's event titles."""
+    import re
+
+    sessions = re.search(r'<table id="handout-sessions">(.*?)</table>', handout_html, re.S)
+    strength = re.search(r"<h2>Your strength exercises</h2><p>(.*?)</p>", handout_html, re.S)
+    read = " ".join(m.group(1) for m in (sessions, strength) if m)
+    unfolded = calendar.replace("\r\n ", "")
+    return read + " " + " ".join(re.findall(r"^SUMMARY:(.*)$", unfolded, re.M))

@@ -312,6 +312,29 @@ def test_a_patient_whose_report_fails_gets_no_handout_and_is_excluded(batch, pre
     assert "broken" in excluded["reason"].iloc[0] and excluded["stage"].iloc[0] == "report"
 
 
+def test_no_excluded_mode_or_exercise_reaches_what_the_demo_patients_read(prescribed, reported):
+    """Over the demo cohort's written handouts and calendars (the vignettes: test_vignettes):
+    nothing the plan's exclusions rule out is named where the patient reads."""
+    from builders import excluded_words, what_the_patient_reads
+
+    checked = 0
+    for shard, paths in reported.items():
+        for plan in Path(prescribed[shard]["prescriptions"]).glob("*.json"):
+            if plan.name.endswith(".fhir.json"):
+                continue
+            p = json.loads(plan.read_text(encoding="utf-8"))
+            handouts = Path(paths["handouts"])
+            read = what_the_patient_reads(
+                (handouts / f"{p['patient_id']}.html").read_text(encoding="utf-8"),
+                (handouts / f"{p['patient_id']}.ics").read_text(encoding="utf-8"))
+            if p["status"] == "prescribed" and any(day["sessions"] for day in p["schedule"]):
+                assert read.strip(), p["patient_id"]  # the check reads something
+            for words in excluded_words(p):
+                assert words.lower() not in read.lower(), (p["patient_id"], words)
+            checked += bool(excluded_words(p))
+    assert checked >= 1  # demo patients whose exclusions rule modes or exercises out
+
+
 @pytest.fixture(scope="module")
 def adapted(batch, prescribed, reported) -> dict:
     from precex.adaptation import stage

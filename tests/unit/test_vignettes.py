@@ -90,22 +90,13 @@ def test_every_vignette_plan_is_coherent_at_baseline_and_for_three_weeks(prescri
 def test_no_excluded_mode_or_exercise_reaches_what_the_patient_reads(prescriptions):
     """Over every vignette: the sessions and strength exercises of the handout and the
     calendar name no aerobic mode and no exercise that the plan's exclusions rule out."""
-    import re
-
-    from precex.prescription.plan import AEROBIC_MODES, EXERCISES
+    from builders import excluded_words, what_the_patient_reads
     from precex.reporting.handout import render_handout, session_calendar
 
     checked = 0
     for pid, p in prescriptions.items():
-        excluded = set(p["excluded"])
-        banned = [words for _, ruled_out, _, words in AEROBIC_MODES if ruled_out & excluded]
-        banned += [name for name, _, ruled_out in EXERCISES if ruled_out & excluded]
-        html = render_handout(p)
-        sessions = re.search(r'<table id="handout-sessions">(.*?)</table>', html, re.S)
-        strength = re.search(r"<h2>Your strength exercises</h2><p>(.*?)</p>", html, re.S)
-        read = " ".join(m.group(1) for m in (sessions, strength) if m)
-        calendar = session_calendar(p).decode().replace("\r\n ", "")
-        read += " ".join(re.findall(r"^SUMMARY:(.*)$", calendar, re.M))
+        banned = excluded_words(p)
+        read = what_the_patient_reads(render_handout(p), session_calendar(p).decode())
         for words in banned:
             assert words.lower() not in read.lower(), (pid, words)
         checked += bool(banned)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -37,3 +38,18 @@ def resource_rows(*parts: str) -> list[dict[str, str]]:
     """The rows of a tab-separated table in resources/ (header line first), as text."""
     with open(resource_path(*parts), encoding="utf-8") as handle:
         return list(csv.DictReader(handle, delimiter="\t"))
+
+
+@functools.cache
+def _thresholds() -> dict[str, float]:
+    return {row["name"]: float(row["value"])
+            for row in resource_rows("clinical", "thresholds.tsv")}
+
+
+def threshold(name: str) -> float:
+    """A clinical threshold of resources/clinical/thresholds.tsv (knowledge as data: its
+    unit, meaning and source are in the table and the review document; Python names it)."""
+    try:
+        return _thresholds()[name]
+    except KeyError:
+        raise KeyError(f"no threshold '{name}' in resources/clinical/thresholds.tsv") from None

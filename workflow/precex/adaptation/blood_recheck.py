@@ -25,7 +25,7 @@ from precex.blood.catalogue import load_catalogue
 from precex.blood.markers import harmonise, parse_values
 from precex.blood.units import UnitError, registry
 from precex.io.dates import parse_dates
-from precex.paths import resource_path
+from precex.paths import resource_path, threshold
 from precex.problems import Problem
 
 COUNT_COLUMNS = ["patient_id", "marker", "value", "date", "state", "row"]
@@ -71,7 +71,7 @@ def _measure_value(measure: Measure, value: float, unit: str) -> float:
         if key not in ("", "%", "percent", "pct"):
             raise UnitError(f"unit '{unit}' is not a percentage")
         return value * 100 if value <= 1 else value
-    if key in ("", ) and value > 45:
+    if key in ("", ) and value > threshold("temperature_fahrenheit_above"):
         key = "degf"
     if key in ("", "c", "cel", "degc", "celsius"):
         return value

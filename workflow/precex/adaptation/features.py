@@ -41,7 +41,7 @@ import pandas as pd
 from precex.adaptation.followup import red_flag_symptoms, red_flag_terms, symptoms_of_kind
 from precex.config import load_yaml
 from precex.io.tokens import FALSE_WORDS, NUMERIC_MISSING, TRUE_WORDS, parse_bools
-from precex.paths import resource_path
+from precex.paths import resource_path, threshold
 from precex.prescription.model import EMPTY, Prescription
 from precex.problems import InputError, Problem
 from precex.rule_features import adaptation_features as _feature_names
@@ -51,15 +51,16 @@ from precex.wearables.wear import worn_days
 # The coded symptoms a follow-up symptom table may carry (resources/adaptation/symptoms.tsv).
 SYMPTOM_FLAGS = symptoms_of_kind("flag")
 RED_FLAGS = red_flag_symptoms()
-FEVER_C = 38.0  # as the baseline reads temperature_c (precex.profile.safety_inputs)
-FAHRENHEIT_ABOVE = 45.0  # no living patient is 45 C: a higher value is read as F
+FEVER_C = threshold("fever_c")  # as the baseline reads temperature_c (resources/clinical)
+FAHRENHEIT_ABOVE = threshold("temperature_fahrenheit_above")  # a higher blank-unit value: F
 # The follow-up wearable columns read as numbers (and validated), and the wear flag.
 NUMBER_COLUMNS = ("mvpa_min", "light_min", "resting_hr", "hrv_rmssd_ms", "steps", "wear_min",
                   "logged_sessions", "logged_exercise_min")
 ADHERENCE = load_yaml(resource_path("adaptation", "adherence.yaml"))
 SYMPTOM_SCORES = symptoms_of_kind("score")
 FEATURE_NAMES = _feature_names()
-TEMPERATURE_C = (30.0, 45.0)  # plausible body temperatures once F is converted
+TEMPERATURE_C = (threshold("temperature_plausible_low_c"),  # plausible once F is converted
+                 threshold("temperature_plausible_high_c"))
 _TRUE = TRUE_WORDS
 _FALSE = FALSE_WORDS | {""}  # a blank symptom flag: not reported
 
@@ -457,10 +458,11 @@ def _wearable_features(out: dict[str, Any], prescription: Prescription, days: np
     base, base_source = _device_baseline(prescription, rest)
     out["resting_hr_baseline_bpm"] = base
     out["resting_hr_baseline_source"] = base_source
-    recent = rest[-3:]
+    rise = ADHERENCE["resting_hr_baseline"]
+    recent = rest[-int(rise["days"]):]
     with np.errstate(invalid="ignore"):
         out["resting_hr_rise_3d"] = bool(
-            base is not None and len(recent) == 3 and not np.isnan(recent).any()
+            base is not None and len(recent) == int(rise["days"]) and not np.isnan(recent).any()
             and (recent > base + ADHERENCE["resting_hr_baseline"]["rise_bpm"]).all())
 
 

@@ -31,12 +31,16 @@ from precex.blood.catalogue import find_marker, load_catalogue
 from precex.blood.units import UnitError, hba1c_to_ngsp, to_canonical
 from precex.io.dates import parse_dates
 from precex.io.tokens import parse_bools
+from precex.paths import threshold
 from precex.problems import Problem
 from precex.roster import report_unmatched
 
 FASTING_MARKERS = ("glucose", "insulin", "triglycerides")
-CRP_ACUTE_MG_L = 10.0
-CRP_CHRONIC_MIN_DAYS = 14
+# CRP categories (AHA/CDC, Pearson 2003): resources/clinical/thresholds.tsv.
+CRP_ACUTE_MG_L = threshold("crp_acute_above")
+CRP_CHRONIC_MIN_DAYS = threshold("crp_chronic_min_days")
+CRP_LOW_BELOW = threshold("crp_low_below")
+CRP_HIGH_ABOVE = threshold("crp_high_above")
 
 
 @dataclass
@@ -449,7 +453,8 @@ def crp_status(canon: pd.DataFrame, reference_date: dt.date, window_days: int) -
                 mean, prefix = (usable[-2] + usable[-1]) / 2, ""
             else:
                 mean, prefix = latest, "provisional_"
-            cat = "low" if mean < 1 else "average" if mean <= 3 else "high"
+            cat = "low" if mean < CRP_LOW_BELOW else "average" if mean <= CRP_HIGH_ABOVE \
+                else "high"
             status = prefix + cat
         rows.append({"patient_id": pids[at[0]], "crp_status": status,
                      "crp_mean_mg_l": float(mean), "crp_n_measurements": n})

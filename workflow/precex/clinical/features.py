@@ -37,11 +37,14 @@ from precex.clinical.vocabulary import (
     code_bone_sites,
     code_comorbidities,
 )
+from precex.config import load_yaml
+from precex.paths import resource_path, threshold
 
 CHEMO_PHASES = ("neoadjuvant_chemo", "adjuvant_chemo")
 # Phases that say systemic chemotherapy is over: listed agents there are history.
 COMPLETED_PHASES = ("survivorship", "endocrine")
-PLAN_DAYS = 84  # the 12-week plan
+# The plan's days (resources/prescription/progression.yaml: its weeks).
+PLAN_DAYS = 7 * int(load_yaml(resource_path("prescription", "progression.yaml"))["weeks"])
 
 
 def agent_flags(agents: pd.Series) -> pd.DataFrame:
@@ -130,23 +133,32 @@ def clinical_features(sheet: pd.DataFrame, reference_date: dt.date) -> pd.DataFr
     height_m = s["height_cm"] / 100
     # Rounded as BMI is reported (0.1 kg/m2), so 64 kg at 160 cm is 25.0, not 24.999999.
     out["bmi_kg_m2"] = (s["weight_kg"] / height_m**2).round(1)
-    out["bmi_category"] = pd.cut(out["bmi_kg_m2"], [0, 18.5, 25, 30, np.inf], right=False,
+    out["bmi_category"] = pd.cut(out["bmi_kg_m2"], [0, threshold("bmi_underweight_below"),
+                                                    threshold("bmi_overweight_from"),
+                                                    threshold("bmi_obese_from"), np.inf],
+                                 right=False,
                                  labels=["underweight", "normal", "overweight", "obese"]
                                  ).astype("string")
     out["almi_kg_m2"] = s["appendicular_lean_mass_kg"] / height_m**2
-    grip_cut = np.where(female, 16.0, 27.0)
-    almi_cut = np.where(female, 5.5, 7.0)
-    probable = (s["grip_kg"] < grip_cut) | (s["chair_stand_s"] > 15)
+    # EWGSOP2 (resources/clinical/thresholds.tsv): low strength, then low muscle mass, then
+    # low performance.
+    grip_cut = np.where(female, threshold("grip_low_kg_female"), threshold("grip_low_kg_male"))
+    almi_cut = np.where(female, threshold("almi_low_kg_m2_female"),
+                        threshold("almi_low_kg_m2_male"))
+    probable = (s["grip_kg"] < grip_cut) | (s["chair_stand_s"] > threshold("chair_stand_slow_s"))
     confirmed = probable & (out["almi_kg_m2"] < almi_cut)
-    severe = confirmed & (s["gait_speed_m_s"] <= 0.8)
+    severe = confirmed & (s["gait_speed_m_s"] <= threshold("slow_gait_m_s"))
     assessed = s[["grip_kg", "chair_stand_s"]].notna().any(axis=1)
     out["sarcopenia"] = np.select([severe, confirmed, probable, assessed],
                                   ["severe", "confirmed", "probable", "none"], default="unknown")
-    obese = (s["fat_mass_pct"] >= np.where(female, 42, 30)) | (out["bmi_kg_m2"] >= 30)
+    fat_cut = np.where(female, threshold("fat_mass_obese_pct_female"),
+                       threshold("fat_mass_obese_pct_male"))
+    obese = (s["fat_mass_pct"] >= fat_cut) | (out["bmi_kg_m2"] >= threshold("bmi_obese_from"))
     out["sarcopenic_obesity"] = (probable & obese).where(assessed)
     vo2 = s["vo2peak_ml_kg_min"]
     out["fitness_category"] = np.select(
-        [vo2.isna(), vo2 < 18, vo2 < 22, vo2 < 28],
+        [vo2.isna(), vo2 < threshold("vo2_functional_disability_below"),
+         vo2 < threshold("vo2_low_below"), vo2 < threshold("vo2_moderate_below")],
         ["unknown", "functional_disability", "low", "moderate"], default="good")
     tanaka = 208 - 0.7 * s["age"]
     out["hr_max_bpm"] = s["hr_max_measured"].fillna(tanaka).round(0)

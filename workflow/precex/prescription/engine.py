@@ -33,6 +33,7 @@ import pandas as pd
 
 from precex.config import config_default
 from precex.json_data import json_copy
+from precex.paths import threshold
 from precex.prescription.model import (
     EMPTY,
     DataToObtainItem,
@@ -209,57 +210,66 @@ def enforce_caps(dose: dict[str, Any], caps: Caps,
             dose[component] = None
 
 
-HABITUAL_MAX_MIN = 300  # the upper end of the 150-300 min/week range (PAG 2018)
 GUIDELINE_NOTE = "NOTE_BELOW_ACTIVITY_GUIDELINE"
+HABITUAL = "keep_habitual_activity"  # the effect of the rule base's plan rule that keeps it
 
 
-def keep_habitual_activity(dose: dict[str, Any], row: Mapping[str, Any], fired: list[Rule]
-                           ) -> dict[str, Any] | None:
+def keep_habitual_activity(dose: dict[str, Any], row: Mapping[str, Any], fired: list[Rule],
+                           settings: EngineSettings) -> dict[str, Any] | None:
     """A patient already doing more moderate-to-vigorous activity than the aerobic target is
-    not told to do less without a safety reason: for a moderate or vigorous aerobic target
-    (vigorous minutes counted double) and no safety rule limiting the dose
-    (status, intensity or exclusions), the weekly aerobic minutes rise to the habitual level
-    (at most 300) and start there. Returns the trace entry, or None when it does not apply."""
+    not told to do less without a safety reason. The rule base's PLAN_HABITUAL_ACTIVITY rule
+    (its `keep_habitual_activity` effect: the cap, how a vigorous minute counts, the session
+    limits) says how; for a moderate or vigorous aerobic target and no safety rule limiting
+    the dose (status, intensity, exclusions or progression), the weekly aerobic minutes rise
+    to the habitual level and start there. Returns the trace entry, or None when it does not
+    apply (the rule did not fire, is below the evidence floor, or the dose is not below the
+    habit)."""
+    rule = next((r for r in fired if r.kind == "modifier" and HABITUAL in r.effect), None)
     aerobic = dose.get("aerobic")
     habitual = json_value(row.get("mvpa_min_per_week"))
+    if rule is None or not grade_allows(rule.grade, settings.evidence_floor):
+        return None
+    keep = rule.effect[HABITUAL]
     # Moderate and vigorous plans (a light plan has its reasons); a vigorous minute counts as
-    # two moderate ones (PAG 2018: 75 vigorous minutes are equivalent to 150 moderate), so a
-    # triathlete's 385 minutes are not cut to 75 minutes of vigorous work.
+    # more than one moderate (PAG 2018: 75 vigorous minutes are equivalent to 150 moderate),
+    # so a triathlete's 385 minutes are not cut to 75 minutes of vigorous work.
     if not aerobic or not isinstance(habitual, int | float) or aerobic["intensity"] not in (
             "moderate", "vigorous"):
         return None
-    per_minute = 2 if aerobic["intensity"] == "vigorous" else 1
+    per_minute = keep["vigorous_minute_counts"] if aerobic["intensity"] == "vigorous" else 1
     weekly = aerobic["sessions_per_week"] * aerobic["minutes_per_session"] * per_minute
     limiting = [r.id for r in fired if r.kind == "safety" and (
         r.effect.get("status", "prescribed") != "prescribed" or "max_intensity" in r.effect
         or r.effect.get("exclude") or r.effect.get("progression") == "slow")]
     if habitual <= weekly or limiting:
         return None
-    target = 5 * int(min(habitual, HABITUAL_MAX_MIN) // 5) // per_minute  # minutes at intensity
-    sessions = max(aerobic["sessions_per_week"], -(-target // 60))
-    aerobic["sessions_per_week"] = min(7, sessions)
-    aerobic["minutes_per_session"] = min(60, 5 * round(target / aerobic["sessions_per_week"] / 5))
-    return {"rule_id": "PLAN_HABITUAL_ACTIVITY", "kind": "modifier",
-            "title": "Habitual activity kept", "grade": "G1",
-            "citation": "2018 Physical Activity Guidelines Advisory Committee Scientific Report "
-                        "(150-300 min/week; more activity brings more benefit); Campbell KL "
-                        "et al. MSSE 2019 (avoid inactivity)",
-            "rationale": "A patient already more active than the target keeps their level "
-                         "unless a safety rule limits the dose.",
-            "effect": {"aerobic.sessions_per_week": aerobic["sessions_per_week"],
-                       "aerobic.minutes_per_session": aerobic["minutes_per_session"]},
-            "inputs": {"mvpa_min_per_week": habitual}, "applied": True,
-            "note": f"habitual {habitual:.0f} min/week is above the target of {weekly} min/week "
-                    + ("(moderate-equivalent: a vigorous minute counts as two) "
-                       if per_minute == 2 else "")
-                    + "and no safety rule limits the dose: aerobic volume kept, from week 1"}
+    # Minutes at the plan's intensity, in whole 5-minute steps, spread over sessions of at
+    # most max_minutes_per_session.
+    longest = keep["max_minutes_per_session"]
+    target = 5 * int(min(habitual, keep["max_min_per_week"]) // 5) // per_minute
+    sessions = max(aerobic["sessions_per_week"], -(-target // longest))
+    aerobic["sessions_per_week"] = min(keep["max_sessions_per_week"], sessions)
+    aerobic["minutes_per_session"] = min(longest, 5 * round(
+        target / aerobic["sessions_per_week"] / 5))
+    changed = {"aerobic.sessions_per_week": aerobic["sessions_per_week"],
+               "aerobic.minutes_per_session": aerobic["minutes_per_session"]}
+    return _trace_entry(rule, row, True,
+                        f"habitual {habitual:.0f} min/week is above the target of {weekly} "
+                        "min/week " + ("(moderate-equivalent: a vigorous minute counts as "
+                                       f"{_counts_as(per_minute)}) " if per_minute > 1 else "")
+                        + "and no safety rule limits the dose: aerobic volume kept, from week 1",
+                        changed)
+
+
+def _counts_as(minutes: int) -> str:
+    return {2: "two", 3: "three", 4: "four"}.get(minutes, str(minutes))
 
 
 def _drop_guideline_note_below_target(plan: dict[str, Any], annotations: list[dict[str, Any]],
                                       trace: list[dict[str, Any]]) -> None:
     """'Below 150 min/week' is not said to a patient whose own target is below 150."""
     aerobic = plan.get("aerobic") or EMPTY
-    if aerobic.get("minutes_per_week", 0) >= 150:
+    if aerobic.get("minutes_per_week", 0) >= threshold("guideline_mvpa_min_per_week"):
         return
     annotations[:] = [a for a in annotations if a["rule_id"] != GUIDELINE_NOTE]
     for entry in trace:
@@ -380,7 +390,7 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
         trace.append(_trace_entry(other, row, False,
                                   f"base rule fired but {base.id} has higher priority"))
 
-    for rule in (r for r in fired if r.kind == "modifier"):
+    for rule in (r for r in fired if r.kind == "modifier" and HABITUAL not in r.effect):
         if standard_arm:
             trace.append(_trace_entry(rule, row, False, "trial arm 'standard': no precision "
                                       "modifiers"))
@@ -418,7 +428,7 @@ def prescribe_one(pid: str, row: Mapping[str, Any], fired: list[Rule],
     caps.status = stricter(STATUSES, caps.status, position.held_status)
     enforce_caps(dose, caps, base_dose)
     # The standard arm of a trial is the ACSM base dose alone: no modifier, this one included.
-    habitual = None if standard_arm else keep_habitual_activity(dose, row, fired)
+    habitual = None if standard_arm else keep_habitual_activity(dose, row, fired, settings)
     if habitual is not None:
         trace.append(habitual)
     plan = build_plan(row, dose, caps, settings.reference_date,

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from precex.json_data import json_copy
 from precex.paths import resource_path, resource_rows
 
 
@@ -42,9 +43,6 @@ def _intensity_table() -> dict[str, dict[str, Any]]:
 
 
 INTENSITY_TABLE = _intensity_table()
-RESISTANCE_MET = 3.5
-# One set of every exercise of the session, with its rests: a 2-set session is 30 minutes.
-RESISTANCE_MIN_PER_SET = 15
 LEVELS = ("none", "light", "moderate", "vigorous")
 
 def _exercises() -> tuple[list[tuple[str, str, frozenset[str]]], frozenset[str]]:
@@ -60,7 +58,6 @@ def _exercises() -> tuple[list[tuple[str, str, frozenset[str]]], frozenset[str]]
 
 EXERCISES, _SPINAL = _exercises()
 RESERVE_BANDS = {name: row["pct_hrr"] for name, row in INTENSITY_TABLE.items()}
-MIN_RESERVE_BPM = 20
 
 
 def _aerobic_modes() -> list[tuple[str, frozenset[str], tuple[str, str], str]]:
@@ -83,6 +80,12 @@ def _progression() -> dict[str, Any]:
 PROGRESSION = _progression()
 WEEKS = int(PROGRESSION["weeks"])
 RECOVERY_DAYS = int(PROGRESSION["infusion_recovery_days"])  # after the infusion day
+RESISTANCE_MET = float(PROGRESSION["resistance_met"])
+# One set of every exercise of the session, with its rests.
+RESISTANCE_MIN_PER_SET = int(PROGRESSION["resistance_minutes_per_set"])
+MIN_RESERVE_BPM = int(PROGRESSION["min_heart_rate_reserve_bpm"])
+EARLY_REPS_BELOW_TOP = int(PROGRESSION["early_reps_below_top"])
+MODES_LISTED = int(PROGRESSION["modes_listed"])
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,7 @@ def aerobic_modes(exclude: set[str], intensity: str) -> list[str]:
         if not LEVELS.index(lowest) <= LEVELS.index(intensity) <= LEVELS.index(highest):
             continue
         out.append(name)
-    return out[:3] or [FALLBACK_MODE]
+    return out[:MODES_LISTED] or [FALLBACK_MODE]
 
 
 def resistance_exercises(exclude: set[str]) -> list[dict[str, str]]:
@@ -228,8 +231,8 @@ def resistance_steps(sets: int, intensity: str) -> list[tuple[int, str]]:
 
 def early_reps(reps: list[int]) -> list[int]:
     """Repetitions of the steps below the target intensity: the upper part of the range (a
-    lighter load learnt with more repetitions), at most 3 below its top."""
-    return [max(reps[0], reps[1] - 3), reps[1]]
+    lighter load learnt with more repetitions), at most EARLY_REPS_BELOW_TOP below its top."""
+    return [max(reps[0], reps[1] - EARLY_REPS_BELOW_TOP), reps[1]]
 
 
 def _round5(x: float) -> int:
@@ -342,7 +345,9 @@ def weekly_schedule(row: Mapping[str, Any], aerobic: dict | None, resistance: di
                                           "intensity": resistance["intensity"]})
         if entry["sessions"]:
             for extra in extras:
-                entry["sessions"].append({"type": extra, "minutes": 10, "intensity": "light"})
+                minutes = PROGRESSION[extra]["minutes_per_session"]
+                entry["sessions"].append({"type": extra, "minutes": minutes,
+                                          "intensity": "light"})
         out.append(entry)
     return out
 
@@ -524,11 +529,9 @@ def build_plan(row: Mapping[str, Any], dose: dict[str, Any], caps: Any, referenc
     extras = sorted(caps.add_components) if (a_out or r_out) else []
     components = {}
     if "balance" in extras:
-        components["balance"] = {"sessions_per_week": 3, "minutes_per_session": 10,
-                                 "examples": ["supported single-leg stance",
-                                              "tandem stance near a wall"]}
+        components["balance"] = json_copy(PROGRESSION["balance"])
     if "flexibility" in extras:
-        components["flexibility"] = {"sessions_per_week": 3, "minutes_per_session": 10}
+        components["flexibility"] = dict(PROGRESSION["flexibility"])
     slow = caps.progression == "slow"
     progression = progression_plan(a_out, r_out, slow, _infusions(row), reference_date,
                                    caps.exclude, aerobic_ramp) if (a_out or r_out) else []

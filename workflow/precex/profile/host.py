@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from precex.modalities import domain_inputs
+from precex.paths import threshold
 from precex.profile.columns import numeric_column as _num
 from precex.profile.safety_inputs import DERIVED_SAFETY_FEATURES, with_safety_inputs
 
@@ -90,12 +91,16 @@ def _str(frame: pd.DataFrame, col: str) -> pd.Series:
 def metabolic_syndrome(f: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """NCEP ATP III: >= 3 criteria. True/False when decidable from present values, else NA."""
     female = _str(f, "sex") == "F"
+    t = threshold  # resources/clinical/thresholds.tsv
     criteria = pd.DataFrame({
-        "waist": _num(f, "waist_cm") > np.where(female, 88, 102),
-        "tg": _num(f, "triglycerides_mmol_l") >= 1.7,
-        "hdl": _num(f, "hdl_mmol_l") < np.where(female, 1.3, 1.0),
-        "bp": (_num(f, "systolic_bp") >= 130) | (_num(f, "diastolic_bp") >= 85),
-        "glucose": _num(f, "glucose_mmol_l") >= 5.6,
+        "waist": _num(f, "waist_cm") > np.where(female, t("waist_high_cm_female"),
+                                                t("waist_high_cm_male")),
+        "tg": _num(f, "triglycerides_mmol_l") >= t("triglycerides_high_mmol_l"),
+        "hdl": _num(f, "hdl_mmol_l") < np.where(female, t("hdl_low_mmol_l_female"),
+                                                t("hdl_low_mmol_l_male")),
+        "bp": (_num(f, "systolic_bp") >= t("systolic_high_mm_hg"))
+        | (_num(f, "diastolic_bp") >= t("diastolic_high_mm_hg")),
+        "glucose": _num(f, "glucose_mmol_l") >= t("glucose_high_mmol_l"),
     })
     known = pd.DataFrame({
         "waist": _num(f, "waist_cm").notna(),
@@ -107,8 +112,9 @@ def metabolic_syndrome(f: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     met = (criteria & known).sum(axis=1)
     unknown = (~known).sum(axis=1)
     result = pd.Series(pd.NA, index=f.index, dtype="boolean")
-    result[met >= 3] = True
-    result[(met + unknown) < 3] = False
+    needed = threshold("metabolic_syndrome_criteria")
+    result[met >= needed] = True
+    result[(met + unknown) < needed] = False
     return result, met.astype(int)
 
 
@@ -127,7 +133,8 @@ def merge_modalities(sheet: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd
     flat["metabolic_syndrome"] = ms
     flat["metabolic_syndrome_criteria_met"] = met
     homa = _num(flat, "homa_ir")
-    flat["insulin_resistance"] = (homa >= 2.5).astype("boolean").where(homa.notna())
+    flat["insulin_resistance"] = (homa >= threshold("homa_ir_resistant_from")).astype(
+        "boolean").where(homa.notna())
     resid = _num(flat, "phenoage2018_accel_resid")
     diff = _num(flat, "phenoage2018_accel_diff")
     flat["epigenetic_age_accel_years"] = resid.fillna(diff)
@@ -139,6 +146,7 @@ def merge_modalities(sheet: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd
 
 def _category(domain: str, f: pd.DataFrame) -> pd.Series:
     idx = f.index
+    t = threshold  # resources/clinical/thresholds.tsv
     if domain == "inflammation":
         return _str(f, "crp_status").fillna("unknown")
     if domain == "metabolic":
@@ -158,8 +166,10 @@ def _category(domain: str, f: pd.DataFrame) -> pd.Series:
         plt, hb = _num(f, "platelets_10e9_l"), _num(f, "hemoglobin_g_dl")
         neu, wbc = _num(f, "neutrophils_10e9_l"), _num(f, "wbc_10e9_l")
         return pd.Series(np.select(
-            [plt < 20, hb < 8, neu < 0.5, plt < 50, (neu < 1.5) | (wbc < 2.0), hb < 11,
-             plt.isna() & hb.isna() & neu.isna()],
+            [plt < t("platelets_severe_below"), hb < t("hemoglobin_severe_below"),
+             neu < t("neutrophils_severe_below"), plt < t("platelets_low_below"),
+             (neu < t("neutrophils_low_below")) | (wbc < t("wbc_low_below")),
+             hb < t("hemoglobin_low_below"), plt.isna() & hb.isna() & neu.isna()],
             ["severe_thrombocytopenia", "severe_anaemia", "severe_neutropenia",
              "thrombocytopenia", "neutropenia", "anaemia", "unknown"], default="normal"),
             index=idx)
@@ -167,7 +177,9 @@ def _category(domain: str, f: pd.DataFrame) -> pd.Series:
         lvef, drop = _num(f, "lvef_pct"), _num(f, "lvef_drop_points")
         exposed = f.get("cardiotoxic_exposure", pd.Series(False, index=idx)).fillna(False)
         return pd.Series(np.select(
-            [lvef < 40, (lvef < 50) | (drop >= 10), exposed.astype(bool), lvef.isna()],
+            [lvef < t("lvef_severe_below"),
+             (lvef < t("lvef_moderate_below")) | (drop >= t("lvef_drop_points")),
+             exposed.astype(bool), lvef.isna()],
             ["ctrcd_severe", "ctrcd_moderate", "exposed_monitoring", "unknown"],
             default="normal"), index=idx)
     if domain == "bone":
@@ -175,20 +187,22 @@ def _category(domain: str, f: pd.DataFrame) -> pd.Series:
         return status.where(status != "", _str(f, "bone_metastases").fillna("unknown"))
     if domain == "neuropathy":
         g = _num(f, "neuropathy_grade")
-        return pd.Series(np.select([g.isna(), g >= 2, g >= 1], ["unknown", "moderate_severe",
-                                                                "mild"], default="none"),
+        return pd.Series(np.select([g.isna(), g >= t("neuropathy_moderate_grade"), g >= 1],
+                                   ["unknown", "moderate_severe", "mild"], default="none"),
                          index=idx)
     if domain == "lymphedema":
         return _str(f, "lymphedema").fillna("unknown")
     if domain == "microbiome":
         p = _num(f, "shannon_percentile")
-        return pd.Series(np.select([p.isna(), p < 25, p > 75], ["unknown", "low_diversity",
-                                                                "high_diversity"],
+        return pd.Series(np.select([p.isna(), p < t("shannon_low_percentile_below"),
+                                    p > t("shannon_high_percentile_above")],
+                                   ["unknown", "low_diversity", "high_diversity"],
                                    default="typical"), index=idx)
     if domain == "epigenetic_age":
         a = _num(f, "epigenetic_age_accel_years")
-        return pd.Series(np.select([a.isna(), a > 5, a < -5], ["unknown", "accelerated",
-                                                               "decelerated"],
+        band = t("epigenetic_accel_years")
+        return pd.Series(np.select([a.isna(), a > band, a < -band],
+                                   ["unknown", "accelerated", "decelerated"],
                                    default="typical"), index=idx)
     if domain == "genetics":
         has = pd.Series(False, index=idx)
@@ -200,7 +214,8 @@ def _category(domain: str, f: pd.DataFrame) -> pd.Series:
         return _str(f, "treatment_phase").fillna("unknown")
     if domain == "activity":
         m = _num(f, "mvpa_min_per_week")
-        return pd.Series(np.select([m.isna(), m >= 150], ["unknown", "meets_guideline"],
+        return pd.Series(np.select([m.isna(), m >= t("guideline_mvpa_min_per_week")],
+                                   ["unknown", "meets_guideline"],
                                    default="below_guideline"), index=idx)
     raise KeyError(domain)
 

@@ -23,15 +23,24 @@ import numpy as np
 import pandas as pd
 
 from precex.io.tokens import parse_bools
+from precex.paths import threshold
 from precex.profile.columns import numeric_column as _num
 
 SAFETY_INPUTS = ("platelets", "hemoglobin", "neutrophils", "wbc", "fever", "lvef",
                  "blood_pressure", "resting_hr", "bone")
 BLOOD_COLUMNS = {"platelets": "platelets_10e9_l", "hemoglobin": "hemoglobin_g_dl",
                  "neutrophils": "neutrophils_10e9_l", "wbc": "wbc_10e9_l"}
-FEVER_C = 38.0  # patient-education threshold to contact oncology (>= 38 C / 100.4-100.5 F)
-LVEF_STALE_DAYS = 90  # ESC 2022 surveillance interval during HER2-targeted therapy (UNCONFIRMED)
-RESTING_HR_CONFLICT_BPM = 20  # sheet and wearable disagree by more than this: flagged
+# Thresholds with their units and sources: resources/clinical/thresholds.tsv.
+FEVER_C = threshold("fever_c")
+LVEF_STALE_DAYS = threshold("lvef_stale_days")
+RESTING_HR_CONFLICT_BPM = threshold("resting_hr_conflict_bpm")
+MVPA_IMPOSSIBLE_VO2 = threshold("mvpa_impossible_vo2_below")
+MVPA_IMPLAUSIBLE_VO2 = threshold("mvpa_implausible_vo2_below")
+MVPA_IMPLAUSIBLE_MIN = threshold("mvpa_implausible_min_per_week")
+VO2_HIGH = threshold("vo2_high_ml_kg_min")
+SLOW_GAIT = threshold("slow_gait_m_s")
+SHORT_WALK = threshold("short_six_minute_walk_m")
+ML_KG_MIN_PER_MET = 3.5  # the definition of the MET
 STATES = ("measured", "conflicting", "stale", "rejected", "missing")
 DERIVED_SAFETY_FEATURES = (
     [f"{name}_state" for name in SAFETY_INPUTS]
@@ -81,29 +90,31 @@ def _fitness_plausibility(f: pd.DataFrame, note: Callable[[pd.Series, Any], None
     used to rate fitness (in place)."""
     # Wearable MVPA that the measured peak makes impossible: MVPA is >= 3 METs, and activity
     # sustained for minutes stays at or below about 60% of peak (the top of the moderate
-    # band), so it needs a peak of about 5 METs (17.5 mL/kg/min); below 3 METs (10.5) none.
+    # band), so it needs a peak of about 5 METs; below 3 METs none.
     vo2 = _num(f, "vo2peak_ml_kg_min")
     mvpa = _num(f, "mvpa_min_per_week")
-    impossible = (vo2 < 10.5) & (mvpa > 0)
-    implausible = (vo2 < 17.5) & (mvpa >= 150) & ~impossible
+    impossible = (vo2 < MVPA_IMPOSSIBLE_VO2) & (mvpa > 0)
+    implausible = (vo2 < MVPA_IMPLAUSIBLE_VO2) & (mvpa >= MVPA_IMPLAUSIBLE_MIN) & ~impossible
     note(impossible | implausible, lambda pid: (
         f"the wearable reports {mvpa[pid]:.0f} min/week of moderate-to-vigorous activity "
-        f"(3 METs or more) but VO2peak is {vo2[pid]:g} mL/kg/min ({vo2[pid] / 3.5:.1f} METs): "
+        f"(3 METs or more) but VO2peak is {vo2[pid]:g} mL/kg/min "
+        f"({vo2[pid] / ML_KG_MIN_PER_MET:.1f} METs): "
         + ("impossible" if impossible[pid] else "implausible for sustained activity")
         + "; check the device's MVPA threshold or the exercise test"))
 
-    # A peak of 10 METs or more (35 mL/kg/min) beside a slow gait (0.8 m/s or less, EWGSOP2)
-    # or a six-minute walk under 300 m (very low functional capacity) cannot both be right:
-    # the fitness it implies is not used (unknown, the cautious reading) until it is checked.
+    # A peak of 10 METs or more beside a slow gait (EWGSOP2) or a very short six-minute walk
+    # cannot both be right: the fitness it implies is not used (unknown, the cautious
+    # reading) until it is checked.
     gait, walk = _num(f, "gait_speed_m_s"), _num(f, "six_mwt_m")
-    vo2_implausible = (vo2 >= 35) & ((gait <= 0.8) | (walk < 300))
+    vo2_implausible = (vo2 >= VO2_HIGH) & ((gait <= SLOW_GAIT) | (walk < SHORT_WALK))
     if vo2_implausible.any() and "fitness_category" in f:
         f["fitness_category"] = f["fitness_category"].where(~vo2_implausible, "unknown")
     note(vo2_implausible, lambda pid: (
         f"VO2peak {vo2[pid]:g} mL/kg/min is implausible beside "
-        + " and ".join(t for t in (f"a gait speed of {gait[pid]:g} m/s" if gait[pid] <= 0.8
-                                   else "", f"a {walk[pid]:g} m six-minute walk"
-                                   if walk[pid] < 300 else "") if t)
+        + " and ".join(t for t in (f"a gait speed of {gait[pid]:g} m/s"
+                                   if gait[pid] <= SLOW_GAIT else "",
+                                   f"a {walk[pid]:g} m six-minute walk"
+                                   if walk[pid] < SHORT_WALK else "") if t)
         + ": fitness is treated as unknown until the exercise test is checked"))
 
 
@@ -198,7 +209,8 @@ def with_safety_inputs(flat: pd.DataFrame) -> pd.DataFrame:
             f"{name} of {taken[pid]} predates the current chemotherapy cycle (last infusion "
             f"{last_infusion[pid]}): stale, not read as this cycle's count"))
 
-    # Fever: the flag or a temperature >= 38.0 C; disagreement keeps the fever (most adverse).
+    # Fever: the flag or a temperature at or above FEVER_C; disagreement keeps the fever (most
+    # adverse).
     fever = _bool(f, "fever")
     temp = _num(f, "temperature_c")
     hot = temp >= FEVER_C
@@ -215,7 +227,7 @@ def with_safety_inputs(flat: pd.DataFrame) -> pd.DataFrame:
     stale = lvef.notna() & (lvef_age > LVEF_STALE_DAYS)
     f["lvef_state"] = _state(lvef.notna(), _rejected(rejected_cols, "lvef_pct"), None, stale)
     note(stale, lambda pid: f"LVEF {lvef[pid]:g}% is {lvef_age[pid]:.0f} days old (older than "
-         f"{LVEF_STALE_DAYS} days): not read as current")
+         f"{LVEF_STALE_DAYS:g} days): not read as current")
 
     sbp, dbp = _num(f, "systolic_bp"), _num(f, "diastolic_bp")
     f["blood_pressure_state"] = _state(sbp.notna() | dbp.notna(),

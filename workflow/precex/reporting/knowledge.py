@@ -18,6 +18,10 @@ OPS = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥", "
        "contains": "contains", "present": "is given", "missing": "is missing"}
 # (section title, resource file, what a reviewer checks in it)
 TABLES = (
+    ("Clinical thresholds", ("clinical", "thresholds.tsv"),
+     "Every threshold the host profile, the safety inputs, the fitness and body-composition "
+     "categories, the domains and the wearable signals read, with its unit (UCUM), where it is "
+     "used and its source."),
     ("History vocabulary: conditions, devices and medicines", ("clinical", "comorbidities.tsv"),
      "Each code's synonyms, its date window (weeks a dated past mention still counts; blank: "
      "whatever its age; 0: only a current one) and its SNOMED CT concepts."),
@@ -78,6 +82,16 @@ def _table(parts: tuple[str, str]) -> dict[str, Any]:
             "header": rows[0], "rows": rows[1:]}
 
 
+def _setting_text(value: Any) -> str:
+    """A setting as a reviewer reads it: '3', or 'sessions per week: 3; examples: a, b'."""
+    if isinstance(value, dict):
+        return "; ".join(f"{key.replace('_', ' ')}: {_setting_text(item)}"
+                         for key, item in value.items())
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
 def knowledge_context(rulebase: str | Path) -> dict[str, Any]:
     """Everything the document shows, read from the files themselves."""
     rules_path = Path(rulebase)
@@ -115,7 +129,11 @@ def knowledge_context(rulebase: str | Path) -> dict[str, Any]:
                             "weeks": progression["weeks"],
                             "recovery_days": progression["infusion_recovery_days"],
                             "paces": [(name, list(progression[name].items()))
-                                      for name in ("standard", "slow")]}}
+                                      for name in ("standard", "slow")],
+                            "plan": [(key, _setting_text(value))
+                                     for key, value in progression.items()
+                                     if key not in ("weeks", "infusion_recovery_days",
+                                                    "standard", "slow")]}}
 
 
 def knowledge_document(rulebase: str | Path | None = None) -> str:

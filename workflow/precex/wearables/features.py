@@ -31,6 +31,7 @@ import pandas as pd
 
 from precex.io.dates import parse_dates
 from precex.io.tokens import FALSE_WORDS, TRUE_WORDS, parse_bools
+from precex.paths import threshold
 from precex.problems import Problem
 from precex.roster import report_unmatched
 from precex.wearables.adherence import adherence
@@ -135,6 +136,11 @@ def recent_resting_hr(daily: pd.DataFrame, reference_date: dt.date) -> pd.DataFr
                          "resting_hr_recent_days": g["day"].nunique().astype(float)})
 
 
+# The readiness band (resources/clinical/thresholds.tsv); the column names say 7d, the window
+# of the published protocol.
+HRV_BAND_SD = threshold("hrv_band_sd")
+HRV_MIN_READINGS = threshold("hrv_min_readings")
+HRV_WINDOW_DAYS = int(threshold("hrv_window_days"))
 HRV_COLUMNS = ["lnrmssd_today", "lnrmssd_date", "lnrmssd_mean_7d", "lnrmssd_sd_7d",
                "hrv_readings_7d", "hrv_readiness"]
 
@@ -153,7 +159,7 @@ def hrv_readiness(daily: pd.DataFrame,
     prev = d.merge(latest[["day"]].rename(columns={"day": "today"}), left_on="patient_id",
                    right_index=True)
     prev = prev[(prev["day"] < prev["today"]) & (prev["day"] >= prev["today"]
-                                                 - pd.Timedelta(days=7))]
+                                                 - pd.Timedelta(days=HRV_WINDOW_DAYS))]
     stats = prev.groupby("patient_id")["ln"].agg(["mean", "std", "count"])
     out = pd.DataFrame(index=latest.index)
     out["lnrmssd_today"] = latest["ln"]
@@ -161,9 +167,9 @@ def hrv_readiness(daily: pd.DataFrame,
     out["lnrmssd_mean_7d"] = stats["mean"]
     out["lnrmssd_sd_7d"] = stats["std"]
     out["hrv_readings_7d"] = stats["count"].reindex(out.index).fillna(0).astype(int)
-    lo = out["lnrmssd_mean_7d"] - 0.5 * out["lnrmssd_sd_7d"]
-    hi = out["lnrmssd_mean_7d"] + 0.5 * out["lnrmssd_sd_7d"]
-    enough = out["hrv_readings_7d"] >= 5
+    lo = out["lnrmssd_mean_7d"] - HRV_BAND_SD * out["lnrmssd_sd_7d"]
+    hi = out["lnrmssd_mean_7d"] + HRV_BAND_SD * out["lnrmssd_sd_7d"]
+    enough = out["hrv_readings_7d"] >= HRV_MIN_READINGS
     if isinstance(reference_date, Mapping):
         ref = pd.to_datetime(pd.Series(reference_date, dtype=object)).reindex(latest.index)
     else:

@@ -286,6 +286,15 @@ VIGNETTES: dict[str, tuple[dict, list, dict]] = {
              "comorbidities": "myalgia, ptosis"},
             [("troponin", "48", "ng/L"), ("NT-proBNP", "900", "pg/mL")],
             {"status": "deferred", "max": "none"}),
+    # A lytic lesion is at risk until scored; a sclerotic one is not.
+    "V101": ({"stage": "IV", "treatment_phase": "metastatic", "bone_metastases": "stable",
+              "bone_metastasis_sites": "lytic lesion right femur"}, [],
+             {"status": "clearance_required", "supervision": "supervised", "triage": "high",
+              "excluded": {"vigorous", "lower_body_loading"}, "data_issue": "'lytic'",
+              "fired": "SAFETY_BONE_METS_UNSTABLE"}),
+    "V102": ({"stage": "IV", "treatment_phase": "metastatic", "bone_metastases": "stable",
+              "bone_metastasis_sites": "sclerotic lesion right femur"}, [],
+             {"not_fired": "SAFETY_BONE_METS_UNSTABLE", "excluded": {"lower_body_loading"}}),
     "V100": ({"treatment_phase": "metastatic", "agents": "pembrolizumab"},
              [("troponin", "6", "ng/L")], {"not_fired": "SAFETY_ICI_MYOCARDITIS"}),
     "V90": ({"treatment_phase": "endocrine", "agents": "zorbitinib",
@@ -394,6 +403,8 @@ def _check_plan(pid: str, expect: dict, p: dict) -> None:
     fired = {t["rule_id"] for t in p["trace"] if t["applied"]}
     if "not_fired" in expect:
         assert expect["not_fired"] not in fired, (pid, fired)
+    if "fired" in expect:
+        assert expect["fired"] in fired, (pid, fired)
     if "base" in expect:
         assert expect["base"] in fired, (pid, fired)
     if "this_week_max" in expect:

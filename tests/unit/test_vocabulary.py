@@ -126,12 +126,15 @@ def test_stage_from_free_text(text, stage):
     ("L 5th-7th ribs", {"ribs_sternum"}, ""),  # left ribs, not the fifth lumbar vertebra
     ("left femur, Mirels 9", {"pelvis_femur"}, "Mirels score 9"),
     ("impending fracture right femur", {"pelvis_femur"}, "'impending'"),
-    ("SINS 11 at L3", {"spine"}, "SINS 11"), ("lytic lesion T10", {"spine", "thoracic_spine"}, ""),
+    ("SINS 11 at L3", {"spine"}, "SINS 11"), ("lytic lesion T10", {"spine", "thoracic_spine"}, "'lytic'"),
+    ("osteolytic deposit, left humerus", {"upper_limb"}, "'osteolytic'"),
+    ("sclerotic (blastic) lesions L2-L4", {"spine"}, ""),
     ("femur, Mirels 6", {"pelvis_femur"}, ""),
 ])
 def test_bone_sites_in_every_notation(text, codes, at_risk):
     """Spine levels as C/T/Th/D/BWK/LWK/L/S with ranges, ordinals not read as levels, format
-    characters ignored; Mirels 8+, SINS 7+ and 'impending' mark a lesion at risk; a fragment that
+    characters ignored; Mirels 8+, SINS 7+, 'impending' and 'lytic' mark a lesion at risk (a
+    blastic one is not); a fragment that
     only describes the lesion is not an unknown site."""
     from precex.clinical.vocabulary import bone_lesion_at_risk
 

@@ -31,8 +31,10 @@ THORACIC_LEVEL = re.compile(r"(?<![a-z0-9])(?:th|bwk|[td])\s?-?\s?\d{1,2}" + _LE
 # 2010;35(22):E1221-9: 7-12 potentially unstable, 13-18 unstable).
 MIRELS = re.compile(r"mirels?(?:'s)?(?:\s*score)?\s*(?:of|=|:)?\s*(\d{1,2})")
 SINS = re.compile(r"(?<![a-z])sins(?:\s*score)?\s*(?:of|=|:)?\s*(\d{1,2})")
+# A lytic (bone-destroying) lesion weakens the bone more than a blastic one (Mirels 1989 scores
+# lytic 3, blastic 1; SINS scores lytic 2): at risk until a clinician scores it.
 AT_RISK_WORDS = re.compile(r"impending|pathological fracture|pathologic fracture|"
-                           r"fracture risk|at risk of fracture")
+                           r"fracture risk|at risk of fracture|(?<![a-z])(?:osteo)?lytic(?![a-z])")
 LESION_WORDS = re.compile(r"(?<![a-z])(lytic|osteolytic|blastic|osteoblastic|sclerotic|mixed|"
                           r"lesions?|mets?|metastas[ie]s|deposits?|disease)(?![a-z])")
 SIDE = re.compile(r"(?<![a-z])(left|right|bilateral|lt|rt|l|r)(?![a-z])")
@@ -340,7 +342,7 @@ def code_comorbidities(text: str | None) -> Coded:
 
 def bone_lesion_at_risk(text: str | None) -> str:
     """Why the written sites mark a lesion at risk of fracture ('' when they do not): an
-    impending or pathological fracture, Mirels 8 or more, SINS 7 or more."""
+    impending or pathological fracture, a lytic lesion, Mirels 8 or more, SINS 7 or more."""
     low = " ".join(split_terms(text))
     reasons = []
     mirels = [int(m) for m in MIRELS.findall(low)]

@@ -118,3 +118,37 @@ def test_ehr_vitals_go_stale_like_counts_and_a_versioned_subject_is_its_patient(
     again, _ = read_clinical_fhir(str(versioned), REF)
     assert "3" not in again
     assert again["P901"].values["stage"][0] == records["P901"].values["stage"][0]
+
+
+def test_every_value_the_ehr_gave_shows_where_and_when_in_the_report(tmp_path):
+    """Blanks the EHR fills carry their resource and date (validated table ->
+    sheet_value_sources) to the report's key measurements; the sheet's own values do not."""
+    from builders import RB
+    from precex.clinical.features import clinical_features
+    from precex.clinical.validated import read_validated, write_validated
+    from precex.io.tables import write_features
+    from precex.prescription.engine import EngineSettings, prescribe
+    from precex.profile.host import merge_modalities
+    from precex.profile.stage import _read
+    from precex.reporting.patient import key_measurements
+
+    sheet = tmp_path / "patients.tsv"
+    sheet.write_text("patient_id\tage\tsex\ttreatment_phase\tresting_hr\n"
+                     "P901\t61\tF\tadjuvant chemotherapy\t\nP902\t50\tF\tsurvivorship\t70\n")
+    read = read_sheet_with_ehr(str(sheet), BUNDLE, REF.isoformat())
+    write_validated(tmp_path / "validated.tsv", read.patients)
+    validated = read_validated(tmp_path / "validated.tsv")
+    sources = validated.loc["P901", "sheet_value_sources"]
+    assert "lvef_pct: EHR Observation" in sources and "2025-12-01" in sources
+    assert "systolic_bp: EHR Observation 85354-9" in sources and "2025-12-29" in sources
+    assert "age" not in {part.split(": ")[0] for part in sources.split(" | ")}  # the sheet's
+    write_features(tmp_path / "clinical.tsv", clinical_features(validated, REF))
+    flat = merge_modalities(validated, {"clinical": _read(str(tmp_path / "clinical.tsv"))})
+    plans = {p["patient_id"]: p for p in prescribe(flat, RB, EngineSettings(REF))}
+    shown = dict(key_measurements(flat.loc["P901"].to_dict(), plans["P901"]))
+    assert "132/84 mmHg (EHR Observation 85354-9" in shown["Blood pressure"]
+    assert "2025-12-29" in shown["Blood pressure"]
+    assert "2025-12-01" in shown["LVEF"] and "EHR Observation" in shown["LVEF"]
+    assert "EHR Observation" in shown["BMI"]
+    sheet_only = dict(key_measurements(flat.loc["P902"].to_dict(), plans["P902"]))
+    assert "EHR" not in " ".join(sheet_only.values())

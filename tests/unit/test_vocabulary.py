@@ -126,7 +126,8 @@ def test_stage_from_free_text(text, stage):
     ("L 5th-7th ribs", {"ribs_sternum"}, ""),  # left ribs, not the fifth lumbar vertebra
     ("left femur, Mirels 9", {"pelvis_femur"}, "Mirels score 9"),
     ("impending fracture right femur", {"pelvis_femur"}, "'impending'"),
-    ("SINS 11 at L3", {"spine"}, "SINS 11"), ("lytic lesion T10", {"spine", "thoracic_spine"}, "'lytic'"),
+    ("SINS 11 at L3", {"spine"}, "SINS 11"),
+    ("lytic lesion T10", {"spine", "thoracic_spine"}, "'lytic'"),
     ("osteolytic deposit, left humerus", {"upper_limb"}, "'osteolytic'"),
     ("sclerotic (blastic) lesions L2-L4", {"spine"}, ""),
     ("femur, Mirels 6", {"pelvis_femur"}, ""),

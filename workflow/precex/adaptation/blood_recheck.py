@@ -25,7 +25,7 @@ from precex.blood.catalogue import load_catalogue
 from precex.blood.markers import harmonise, parse_values
 from precex.blood.units import UnitError, registry
 from precex.io.dates import parse_dates
-from precex.paths import resource_path, threshold
+from precex.paths import plausible_range, resource_path, threshold
 from precex.problems import Problem
 
 COUNT_COLUMNS = ["patient_id", "marker", "value", "date", "state", "row"]
@@ -52,7 +52,7 @@ def followup_measures() -> dict[str, Measure]:
     return {r.measure: Measure(r.measure, frozenset(s.strip().lower() for s in
                                                       r.synonyms.split(";")),
                                frozenset(r.loinc.split(";")), r.column, r.state, r.adverse,
-                               (float(r.plausible_min), float(r.plausible_max)))
+                               plausible_range(r.column))
             for r in table.itertuples(index=False)}
 
 

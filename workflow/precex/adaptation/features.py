@@ -41,7 +41,7 @@ import pandas as pd
 from precex.adaptation.followup import red_flag_symptoms, red_flag_terms, symptoms_of_kind
 from precex.config import load_yaml
 from precex.io.tokens import FALSE_WORDS, NUMERIC_MISSING, TRUE_WORDS, parse_bools
-from precex.paths import resource_path, threshold
+from precex.paths import plausible_range, resource_path, threshold
 from precex.prescription.model import EMPTY, Prescription
 from precex.problems import InputError, Problem
 from precex.rule_features import adaptation_features as _feature_names
@@ -59,8 +59,7 @@ NUMBER_COLUMNS = ("mvpa_min", "light_min", "resting_hr", "hrv_rmssd_ms", "steps"
 ADHERENCE = load_yaml(resource_path("adaptation", "adherence.yaml"))
 SYMPTOM_SCORES = symptoms_of_kind("score")
 FEATURE_NAMES = _feature_names()
-TEMPERATURE_C = (threshold("temperature_plausible_low_c"),  # plausible once F is converted
-                 threshold("temperature_plausible_high_c"))
+TEMPERATURE_C = plausible_range("temperature_c")  # plausible once F is converted
 _TRUE = TRUE_WORDS
 _FALSE = FALSE_WORDS | {""}  # a blank symptom flag: not reported
 

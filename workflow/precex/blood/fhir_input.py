@@ -20,7 +20,6 @@ entry.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from precex.blood.catalogue import find_marker
-from precex.io.files import open_input
+from precex.io.fhir import fhir_entries, is_fhir_json, is_ndjson
 from precex.problems import InputError, Problem
 
 LOINC_SYSTEM = "http://loinc.org"
@@ -40,19 +39,7 @@ COLUMNS = ["patient_id", "marker", "loinc", "value", "unit", "date", "fasting", 
 
 def is_fhir_bundle(path: str) -> bool:
     """A FHIR JSON resource (Bundle) or bulk-export NDJSON."""
-    if is_ndjson(path):
-        return True
-    with open(path, "rb") as handle:
-        head = handle.read(2048).lstrip()
-    return head.startswith(b"{") and b'"resourceType"' in head
-
-
-def is_ndjson(path: str) -> bool:
-    if not path.lower().endswith((".ndjson", ".ndjson.gz", ".jsonl")):
-        return False
-    with open_input(path) as handle:  # a .ndjson.gz is read through its compression
-        head = handle.read(512).lstrip()
-    return head.startswith(b"{")
+    return is_fhir_json(path)
 
 
 @dataclass
@@ -156,40 +143,15 @@ def _unit(qty: dict[str, Any]) -> str:
 
 
 def _load_resources(path: str) -> list[tuple[int, str | None, dict[str, Any]]]:
-    """(entry or line number, fullUrl, resource) for a Bundle or an NDJSON file."""
-    name = os.path.basename(path)
-    if is_ndjson(path):
-        out = []
-        with open_input(path, "rt", encoding="utf-8") as handle:
-            for i, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    resource = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise InputError([Problem(path, f"line {i} is not JSON ({err.msg}).",
-                                              "give one FHIR resource per line (NDJSON).",
-                                              row=i, stage="blood")]) from None
-                out.append((i, None, resource if isinstance(resource, dict) else {}))
-        return out
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError([Problem(path, f"not valid JSON ({err}).",
-                                  "give a FHIR R4 Bundle in JSON.", stage="blood")]) from None
-    if isinstance(data, dict) and data.get("resourceType") == "Observation":
-        return [(1, None, data)]
-    if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
-        raise InputError([Problem(path, f"the JSON of {name} is not a FHIR Bundle.",
-                                  "give a Bundle (any type) whose entries include Observations.",
-                                  stage="blood")])
-    entries = data.get("entry") or []
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise InputError([Problem(path, "the Bundle's entry is not a list of entries.",
-                                  "give a Bundle whose entries are resources.", stage="blood")])
-    return [(i, e.get("fullUrl"), e.get("resource") if isinstance(e.get("resource"), dict)
-             else {}) for i, e in enumerate(entries, start=1)]
+    """(entry or line number, fullUrl, resource) for a Bundle or an NDJSON file
+    (precex.io.fhir, the one FHIR reader); a single resource must be an Observation."""
+    entries = [(e.number, e.full_url, e.resource) for e in fhir_entries(path, "blood")]
+    if len(entries) == 1 and entries[0][1] is None and not is_ndjson(path) and \
+            entries[0][2].get("resourceType") not in ("Observation", "Bundle"):
+        raise InputError([Problem(path, f"the JSON of {os.path.basename(path)} is not a FHIR "
+                                  "Bundle.", "give a Bundle (any type) whose entries include "
+                                  "Observations.", stage="blood")])
+    return entries
 
 
 def _own_keys(resource: dict[str, Any], full_url: str | None) -> list[str]:

@@ -15,7 +15,8 @@ def provided_features() -> set[str]:
              "infusion_dates_12w",
              "bone_site_regions", "bone_sites_unrecognised", "bone_site_at_risk",
              "lvef_age_days", "sheet_rejected",
-             "sheet_data_issues", "days_since_surgery", "comorbidities_unrecognised",
+             "sheet_data_issues", "sheet_value_sources", "days_since_surgery",
+             "comorbidities_unrecognised",
              "agents_unrecognised",
              "temperature_c", "weight_loss_pct", "operated_side"}
     return names | {f"bone_site_{r}" for r in bone_site_table().index}

@@ -27,7 +27,6 @@ values (precex.clinical.sheet). A file that is not FHIR names itself and what is
 from __future__ import annotations
 
 import datetime as dt
-import json
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -36,7 +35,11 @@ from typing import Any
 
 from precex.clinical.facts import Fact
 from precex.clinical.vocabulary import code_agents
-from precex.problems import InputError, Problem
+from precex.io.fhir import codes as _codes
+from precex.io.fhir import fhir_resources
+from precex.io.fhir import subject_id as _subject
+from precex.io.fhir import words as _words
+from precex.problems import Problem
 
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
@@ -73,58 +76,7 @@ class ClinicalRecord:
 
 
 def _resources(path: str) -> Iterator[dict[str, Any]]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError([Problem(path, f"cannot be read ({err}).", "give a FHIR R4 Bundle "
-                                  "(JSON) or bulk-data NDJSON.", stage="sheet")]) from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError:
-        document = None
-    if isinstance(document, dict) and document.get("resourceType") == "Bundle":
-        yield from ((e or {}).get("resource") or {} for e in document.get("entry") or [])
-        return
-    if isinstance(document, dict) and document.get("resourceType"):
-        yield document
-        return
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            resource = json.loads(line)
-        except json.JSONDecodeError:
-            raise InputError([Problem(path, f"line {number} is neither a FHIR Bundle nor an "
-                                      "NDJSON resource.", "give a FHIR R4 Bundle (JSON) or "
-                                      "bulk-data NDJSON (one resource per line).", row=number,
-                                      stage="sheet")]) from None
-        if not isinstance(resource, dict) or "resourceType" not in resource:
-            raise InputError([Problem(path, f"line {number} has no resourceType.",
-                                      "give FHIR resources.", row=number, stage="sheet")])
-        yield resource
-
-
-def _codes(concept: dict[str, Any] | None, system: str | None = None) -> list[str]:
-    return [c.get("code", "") for c in (concept or {}).get("coding") or []
-            if system is None or c.get("system") == system]
-
-
-def _words(concept: dict[str, Any] | None) -> str:
-    concept = concept or {}
-    parts = [concept.get("text") or ""] + [c.get("display") or "" for c in
-                                           concept.get("coding") or []]
-    return next((p for p in parts if p), "")
-
-
-def _subject(resource: dict[str, Any]) -> str:
-    """The patient a resource is about: 'Patient/P07', 'Patient/P07/_history/3' (a versioned
-    reference: still P07), an absolute URL, or 'urn:uuid:...'."""
-    reference = (resource.get("subject") or resource.get("patient") or {}).get("reference", "")
-    parts = str(reference).rstrip("/").split("/")
-    if len(parts) >= 4 and parts[-2] == "_history":
-        parts = parts[:-2]
-    return parts[-1].removeprefix("urn:uuid:")
+    return fhir_resources(path, "sheet")
 
 
 def _when(resource: dict[str, Any]) -> str:
@@ -303,6 +255,12 @@ def _read_as_fact(record: ClinicalRecord, r: dict[str, Any], name: str) -> bool:
 VITALS = {"resting_hr", "weight_kg", "systolic_bp", "diastolic_bp"}
 
 
+def _dated(where: str, when: str) -> str:
+    """Where a value came from, with the date it was measured: 'Observation 8867-4 (a.json,
+    2025-12-30)'."""
+    return f"{where}, {when})" if when else f"{where})"
+
+
 def _current(record: ClinicalRecord, column: str, value: float, when: str, where: str,
              reference_date: dt.date, window_days: int) -> bool:
     """Whether a vital is recent enough to count; if not, why, for the data issues."""
@@ -320,67 +278,95 @@ def _current(record: ClinicalRecord, column: str, value: float, when: str, where
     return False
 
 
+@dataclass
+class _Gathered:
+    """What the resources give only together: receptors (the subtype), the agents and their
+    administration dates (the infusion calendar), the surgeries (the surgery date)."""
+
+    receptors: dict[str, str] = field(default_factory=dict)
+    agents: list[str] = field(default_factory=list)
+    given: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    surgeries: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _vital(record: ClinicalRecord, column: str, value: float | None, code: str, name: str,
+           when: str, reference_date: dt.date, window_days: int) -> None:
+    """A measured value with where and when it was measured, if current enough to count."""
+    where = f"Observation {code} ({name})"
+    if value is not None and _current(record, column, value, when, where, reference_date,
+                                      window_days):
+        record.set(column, value, _dated(f"Observation {code} ({name}", when))
+        if column == "lvef_pct" and when:
+            record.set("lvef_date", when, where)
+
+
+def _observation_columns(record: ClinicalRecord, r: dict[str, Any], name: str,
+                         gathered: _Gathered, reference_date: dt.date,
+                         window_days: int) -> None:
+    when = _when(r)
+    for code in _codes(r.get("code"), LOINC):
+        if code in RECEPTORS and _result(r.get("valueCodeableConcept")):
+            gathered.receptors[RECEPTORS[code]] = _result(r.get("valueCodeableConcept"))
+        elif code in STAGE_GROUP and _words(r.get("valueCodeableConcept")):
+            record.set("stage", _words(r.get("valueCodeableConcept")),
+                       f"Observation {code} ({name})")
+        elif code in VALUE_CODES:
+            column, units = VALUE_CODES[code]
+            _vital(record, column, _quantity(r, units), code, name, when, reference_date,
+                   window_days)
+        elif code == BP_PANEL:
+            for part in r.get("component") or []:
+                sub = _codes(part.get("code"), LOINC)
+                column = ("systolic_bp" if SYSTOLIC in sub else "diastolic_bp"
+                          if DIASTOLIC in sub else None)
+                if column:
+                    _vital(record, column, _quantity(part, {"mm[Hg]": 1.0, "mmHg": 1.0}),
+                           BP_PANEL, name, when, reference_date, window_days)
+
+
+def _other_columns(record: ClinicalRecord, r: dict[str, Any], name: str,
+                   gathered: _Gathered) -> None:
+    """Conditions (the breast cancer's stage), medicines (agents, administrations) and
+    procedures (surgeries)."""
+    kind = r.get("resourceType")
+    if kind == "Condition":  # the breast cancer: any other is a fact (_read_as_fact)
+        for stage in r.get("stage") or []:
+            text = _words(stage.get("summary"))
+            if text:
+                record.set("stage", text, f"Condition.stage ({name})")
+    elif kind in MEDICATIONS:
+        drug = _words(r.get("medicationCodeableConcept"))
+        if not drug:
+            return
+        if drug not in gathered.agents:
+            gathered.agents.append(drug)
+        if kind == "MedicationAdministration" and _when(r):
+            gathered.given[drug].append(_when(r))
+    elif kind == "Procedure":
+        words = _words(r.get("code")).lower()
+        if any(w in words for w in SURGERY_WORDS):
+            gathered.surgeries.append((_when(r), words))
+
+
+def _usable(r: dict[str, Any]) -> bool:
+    status = str(r.get("status") or (r.get("clinicalStatus") or {}).get(
+        "coding", [{}])[0].get("code", "")).lower()
+    return not status or status in USABLE
+
+
 def _clinical_columns(record: ClinicalRecord, resources: Iterable[tuple[str, dict]],
                       reference_date: dt.date, window_days: int) -> None:
-    receptors: dict[str, str] = {}
-    agents: list[str] = []
-    given: dict[str, list[str]] = defaultdict(list)  # agent -> administration dates
-    surgeries: list[tuple[str, str]] = []
+    gathered = _Gathered()
     for path, r in resources:  # oldest first: later results overwrite earlier ones
-        kind = r.get("resourceType")
         name = path.rsplit("/", 1)[-1]
-        if _read_as_fact(record, r, name):
+        if _read_as_fact(record, r, name) or not _usable(r):
             continue
-        status = str(r.get("status") or (r.get("clinicalStatus") or {}).get(
-            "coding", [{}])[0].get("code", "")).lower()
-        if status and status not in USABLE:
-            continue
-        if kind == "Condition":  # the breast cancer: any other is a fact (_read_as_fact)
-            for stage in r.get("stage") or []:
-                text = _words(stage.get("summary"))
-                if text:
-                    record.set("stage", text, f"Condition.stage ({name})")
-        elif kind == "Observation":
-            codes = _codes(r.get("code"), LOINC)
-            when = _when(r)
-            for code in codes:
-                if code in RECEPTORS and _result(r.get("valueCodeableConcept")):
-                    receptors[RECEPTORS[code]] = _result(r.get("valueCodeableConcept"))
-                elif code in STAGE_GROUP and _words(r.get("valueCodeableConcept")):
-                    record.set("stage", _words(r.get("valueCodeableConcept")),
-                               f"Observation {code} ({name})")
-                elif code in VALUE_CODES:
-                    column, units = VALUE_CODES[code]
-                    value = _quantity(r, units)
-                    if value is not None and _current(record, column, value, when,
-                                                      f"Observation {code} ({name})",
-                                                      reference_date, window_days):
-                        record.set(column, value, f"Observation {code} ({name})")
-                        if column == "lvef_pct" and when:
-                            record.set("lvef_date", when, f"Observation {code} ({name})")
-                elif code == BP_PANEL:
-                    for part in r.get("component") or []:
-                        sub = _codes(part.get("code"), LOINC)
-                        value = _quantity(part, {"mm[Hg]": 1.0, "mmHg": 1.0})
-                        column = ("systolic_bp" if SYSTOLIC in sub else "diastolic_bp"
-                                  if DIASTOLIC in sub else None)
-                        if column and value is not None and _current(
-                                record, column, value, when,
-                                f"Observation {BP_PANEL} ({name})", reference_date,
-                                window_days):
-                            record.set(column, value, f"Observation {BP_PANEL} ({name})")
-        elif kind in MEDICATIONS:
-            drug = _words(r.get("medicationCodeableConcept"))
-            if not drug:
-                continue
-            if drug not in agents:
-                agents.append(drug)
-            if kind == "MedicationAdministration" and _when(r):
-                given[drug].append(_when(r))
-        elif kind == "Procedure":
-            words = _words(r.get("code")).lower()
-            if any(w in words for w in SURGERY_WORDS):
-                surgeries.append((_when(r), words))
+        if r.get("resourceType") == "Observation":
+            _observation_columns(record, r, name, gathered, reference_date, window_days)
+        else:
+            _other_columns(record, r, name, gathered)
+    receptors, agents, given, surgeries = (gathered.receptors, gathered.agents,
+                                           gathered.given, gathered.surgeries)
     subtype = subtype_of(receptors.get("er"), receptors.get("pr"), receptors.get("her2"))
     if subtype:
         record.set("subtype", subtype, "Observations ER/PR/HER2")

@@ -57,7 +57,10 @@ RESERVED_IDS = {"cohort": "results/reports/cohort.html is the batch report"}
 # Derived columns written by the validate stage next to the schema's columns.
 REJECTED_COLUMN = "sheet_rejected"
 ISSUES_COLUMN = "sheet_data_issues"
-DERIVED_COLUMNS = (REJECTED_COLUMN, ISSUES_COLUMN)
+# Where each value the EHR gave came from ('systolic_bp: EHR Observation 85354-9 (a.json,
+# 2025-12-30) | ...'): the report shows it beside the value.
+SOURCES_COLUMN = "sheet_value_sources"
+DERIVED_COLUMNS = (REJECTED_COLUMN, ISSUES_COLUMN, SOURCES_COLUMN)
 _NUMBER_WITH_UNIT = re.compile(r"^\s*([-+]?(?:\d+(?:[.,]\d+)?|[.,]\d+))\s*(.*?)\s*$")
 
 
@@ -278,6 +281,7 @@ class _Row:
     problems: list[Problem] = field(default_factory=list)  # excluding the patient
     issues: list[Problem] = field(default_factory=list)  # data issues: named, never excluding
     rejected: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # column -> where the EHR had it
 
     @property
     def label(self) -> str | None:
@@ -304,6 +308,7 @@ def _fill_from_ehr(row: _Row, from_ehr: dict[str, tuple[str, str]], props: dict[
         cell = row.values.get(col, "")
         if cell.strip() == "" or is_missing_token(cell, props[col]):
             row.values[col] = ehr_cell
+            row.sources[col] = f"EHR {where}"
         elif not _same_value(cell, ehr_cell, props[col], col):
             row.issues.append(row.problem(
                 f"{col} is '{cell.strip()}' in the sheet but '{ehr_cell}' in the EHR ({where}"
@@ -508,6 +513,9 @@ def read_patient_sheet(path: str | os.PathLike[str],
             row.record[REJECTED_COLUMN] = ";".join(dict.fromkeys(row.rejected))
             row.record[ISSUES_COLUMN] = " | ".join(p.describe(full_path=False)
                                                    for p in row.issues)
+            row.record[SOURCES_COLUMN] = " | ".join(
+                f"{col}: {where}" for col, where in sorted(row.sources.items())
+                if col in row.record)
             records.append(row.record)
 
     patients = _typed_frame(records, props)

@@ -61,6 +61,13 @@ def key_measurements(features: dict[str, Any], prescription: Prescription
     f = features
     inputs = prescription.get("safety_inputs") or EMPTY
     out = []
+    # The values the EHR gave (the sheet left them blank), with where and when it had them.
+    from_ehr = dict(part.split(": ", 1) for part in str(f.get("sheet_value_sources") or "")
+                    .split(" | ") if ": " in part)
+
+    def origin(*columns: str) -> str:
+        found = [from_ehr[c] for c in columns if c in from_ehr]
+        return f" ({found[0]})" if found else ""
 
     def add(label: str, value: Any, unit: str, extra: str = "", digits: int = 1) -> None:
         shown = quantity(value, unit, digits, missing="")
@@ -83,16 +90,19 @@ def key_measurements(features: dict[str, Any], prescription: Prescription
     baseline = quantity(base, "%", 1, missing="")
     lvef_date = lvef_entry.get("date") or f.get("lvef_date")
     add("LVEF", lvef, "%", (f", {lvef_date}" if lvef_date else "")
-        + (f" (baseline {baseline})" if baseline else ""))
+        + (f" (baseline {baseline})" if baseline else "") + origin("lvef_pct"))
     sbp, dbp = number(f.get("systolic_bp"), 0, missing=""), number(f.get("diastolic_bp"), 0,
                                                                     missing="")
     if sbp:
-        out.append(("Blood pressure", f"{sbp}/{dbp} mmHg" if dbp else f"{sbp} mmHg systolic"))
+        out.append(("Blood pressure", (f"{sbp}/{dbp} mmHg" if dbp else f"{sbp} mmHg systolic")
+                    + origin("systolic_bp", "diastolic_bp")))
     rest = inputs.get("resting_hr") or EMPTY
-    add("Resting HR", rest.get("value"), "bpm",
-        f" ({rest['source']})" if rest.get("source") else "", 0)
+    rest_source = rest.get("source")
+    if rest_source == "patient sheet" and "resting_hr" in from_ehr:
+        rest_source = from_ehr["resting_hr"]
+    add("Resting HR", rest.get("value"), "bpm", f" ({rest_source})" if rest_source else "", 0)
     add("VO2peak", f.get("vo2peak_ml_kg_min"), "mL/kg/min")
-    add("BMI", f.get("bmi_kg_m2"), "kg/m2")
+    add("BMI", f.get("bmi_kg_m2"), "kg/m2", origin("weight_kg", "height_cm"))
     if number(f.get("wear_days"), missing=""):
         parts = [quantity(f.get("wear_days"), "days worn"),
                  quantity(f.get("mvpa_min_per_week"), "min/week MVPA", missing=""),

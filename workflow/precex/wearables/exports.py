@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
 import os
 import xml.etree.ElementTree as ET
 from collections import defaultdict
@@ -44,6 +43,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
+from precex.io.fhir import fhir_resources, subject_id
 from precex.problems import InputError, Problem
 from precex.wearables.wear import WEAR_TIME
 
@@ -449,34 +449,11 @@ def read_oura(path: str, ids: IdMap) -> DailyExport:
                                             for m in sorted(used)}} if used else {})
 
 
-def _fhir_resources(path: str) -> Iterator[dict]:
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError:
-        document = None
-    if isinstance(document, dict):
-        if document.get("resourceType") == "Bundle":
-            yield from (e.get("resource") or {} for e in document.get("entry") or [])
-        else:
-            yield document
-        return
-    for number, line in enumerate(text.splitlines(), start=1):  # bulk NDJSON
-        if line.strip():
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                raise InputError([Problem(path, f"line {number} is not JSON.", "give a FHIR "
-                                          "Bundle or NDJSON with one resource per line.",
-                                          row=number, stage="wearables")]) from None
-
-
 def read_fhir_observations(path: str, ids: IdMap) -> DailyExport:
     rows: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
     sources: dict[str, dict[str, str]] = defaultdict(dict)
     skipped: dict[str, int] = defaultdict(int)
-    for resource in _fhir_resources(path):
+    for resource in fhir_resources(path, "wearables"):
         if resource.get("resourceType") != "Observation":
             continue
         codes = [c.get("code") for c in (resource.get("code") or {}).get("coding") or []
@@ -493,8 +470,7 @@ def read_fhir_observations(path: str, ids: IdMap) -> DailyExport:
         if scale is None or not isinstance(quantity.get("value"), int | float):
             skipped[f"no usable value or unit ('{unit}' for {metric})"] += 1
             continue
-        reference = (resource.get("subject") or {}).get("reference", "")
-        pid = ids.patient(reference.rsplit("/", 1)[-1])
+        pid = ids.patient(subject_id(resource))
         period = resource.get("effectivePeriod") or {}
         try:
             if period.get("start") and period.get("end"):  # a day's total: its middle

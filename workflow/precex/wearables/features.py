@@ -5,7 +5,8 @@ Rules for messy data (each application is reported in results/wearables/problems
 - duplicate (patient, date) rows: identical rows count once; differing rows are averaged
   (devices re-sync partial days) and reported;
 - impossible values become missing for that day: steps < 0 or > 100,000, MVPA < 0 or > 1,440
-  min, resting HR < 25 or > 250 bpm, RMSSD <= 0 or > 300 ms, sleep < 0 or > 24 h;
+  min, resting HR outside the sheet's plausible range (25-220 bpm: one range for every
+  reader, precex.paths.plausible_range), RMSSD <= 0 or > 300 ms, sleep < 0 or > 24 h;
 - gaps are not imputed, and a day the device was not worn is no data, never a day without
   activity (resources/wearables/wear_time.yaml: the device's wear flag, else 600 wear minutes,
   else a resting heart rate or 1,000 steps; a Fitabase day of 0 steps and 1,440 sedentary
@@ -31,14 +32,15 @@ import pandas as pd
 
 from precex.io.dates import parse_dates
 from precex.io.tokens import FALSE_WORDS, TRUE_WORDS, parse_bools
-from precex.paths import threshold
+from precex.paths import plausible_range, threshold
 from precex.problems import Problem
 from precex.roster import report_unmatched
 from precex.wearables.adherence import adherence
 from precex.wearables.wear import wear_judged, worn_days
 
 WINDOW_DAYS = 28
-LIMITS = {"steps": (0, 100_000), "mvpa_min": (0, 1440), "resting_hr": (25, 250),
+# Device plausibility; resting HR has the one range every reader uses (the sheet schema's).
+LIMITS = {"steps": (0, 100_000), "mvpa_min": (0, 1440), "resting_hr": plausible_range("resting_hr"),
           "hrv_rmssd_ms": (1e-9, 300), "hrv_sdnn_ms": (1e-9, 400), "sleep_h": (0, 24)}
 
 

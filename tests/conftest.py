@@ -32,18 +32,18 @@ def demo_copy(demo_cohort_dir: Path, tmp_path: Path) -> Path:
     return dest
 
 
-# Longest modules first, so that the xdist workers (pyproject: -n 3 --dist loadscope
+# Longest modules first, so that the xdist workers (pyproject: -n 4 --dist loadscope
 # --no-loadscope-reorder) never end the run waiting on one long module: measured seconds per
 # module on this 2-core machine (2026-12-06), largest first. The SLURM runs wait on the
 # executor's status checks and leave the cores to the other worker; a module not listed goes
 # after these, in collection order.
 LONGEST_FIRST = (
-    "e2e/test_slurm.py",  # ~260 s, mostly waiting for SLURM status checks
-    "e2e/test_rerun.py",  # ~200 s
-    "e2e/test_resume.py",  # ~140 s
-    "e2e/test_workflow.py",  # ~160 s
-    "unit/test_engine.py",  # ~120 s of property searches
-    "unit/test_fuzz_parsers.py",  # ~150 s
+    "e2e/test_slurm.py",  # ~500 s, mostly waiting for SLURM status checks
+    "e2e/test_workflow.py",  # ~300 s
+    "e2e/test_resume.py",  # ~300 s
+    "unit/test_fuzz_parsers.py",  # ~300 s
+    "e2e/test_rerun.py",  # ~170 s (shards of 15)
+    "unit/test_engine.py",  # ~100 s of property searches
     "e2e/test_bad_inputs.py",
     "unit/test_safety_properties.py",
     "e2e/test_upgrade.py",

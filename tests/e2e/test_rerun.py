@@ -1,7 +1,8 @@
 """Reruns are scoped: one patient's changed input reruns that patient's shard of each stage and
 the batch-level jobs only; a deleted per-patient output is put back by a plain rerun, with
-nothing else run (issue 17). Shards of 7: the demo's 30 patients are 5 shards, P008-P014 the
-second one. The tests run in order on one batch folder, each leaving it up to date."""
+nothing else run (issue 17). Shards of 15: the demo's 30 patients are 2 shards, P001-P015 the
+first one, which every edit below touches (P010, P012, P015), so the second shows what does not
+rerun. The tests run in order on one batch folder, each leaving it up to date."""
 
 from __future__ import annotations
 
@@ -20,11 +21,14 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 SHARD_JOBS = ("prescribe_shard", "report_shard", "adapt_shard", "publish_shard")
 MODALITIES = ("microbiome", "epigenetics", "genetics", "blood", "wearables", "clinical")
+SHARD_SIZE = 15  # two shards: the edited patients' and another (the fewest jobs that show it)
+EDITED_SHARD = "shard0001"
 
 
 def run(cwd: Path, *args: str) -> str:
     result = subprocess.run([sys.executable, "-m", "precex.cli", "run", "--cores", "2",
-                             "--configfile", "config.yaml", *args, "--config", "shard_size=7"],
+                             "--configfile", "config.yaml", *args, "--config",
+                             f"shard_size={SHARD_SIZE}"],
                             cwd=cwd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout + result.stderr
@@ -63,8 +67,8 @@ def batch(tmp_path_factory) -> Path:
 
 def assert_one_shard(ran: Counter, rules: tuple[str, ...]) -> None:
     for rule in rules:
-        assert {s for r, s in ran if r == rule} == {"shard0002"}, (rule, ran)
-    assert not [k for k in ran if k[0] in SHARD_JOBS and k[1] != "shard0002"], ran
+        assert {s for r, s in ran if r == rule} == {EDITED_SHARD}, (rule, ran)
+    assert not [k for k in ran if k[0] in SHARD_JOBS and k[1] != EDITED_SHARD], ran
 
 
 def test_a_blood_change_reruns_only_its_shard(batch):
@@ -78,7 +82,7 @@ def test_a_blood_change_reruns_only_its_shard(batch):
     for rule in ("microbiome", "epigenetics", "wearables", "validate", "split_followup"):
         assert (rule, "") not in ran, rule
     changed = {p.name.split(".")[0] for p, t in before.items() if p.stat().st_mtime_ns != t}
-    assert changed == {f"P{i:03d}" for i in range(8, 15)}  # only shard0002's files
+    assert changed == {f"P{i:03d}" for i in range(1, 16)}  # only the first shard's files
 
 
 def test_a_follow_up_change_reruns_only_its_shards_adaptation(batch):
@@ -118,7 +122,7 @@ def test_a_deleted_or_replaced_output_is_restored_with_nothing_else_run(batch):
     stale.unlink()
     stale.write_text("edited by hand")
     ran = jobs(run(batch))
-    assert set(ran) == {("publish_shard", f"shard000{i}") for i in range(1, 6)} | {("all", "")}
+    assert set(ran) == {("publish_shard", f"shard000{i}") for i in (1, 2)} | {("all", "")}
     for name, content in wanted.items():
         assert (results / name).read_bytes() == content, name
     assert "Nothing to be done" in run(batch, "-n")
@@ -127,8 +131,8 @@ def test_a_deleted_or_replaced_output_is_restored_with_nothing_else_run(batch):
 def test_one_deleted_report_reruns_one_publish_job(batch):
     (batch / "results/reports/P015.html").unlink()
     dry = run(batch, "-n")
-    assert set(jobs(dry)) == {("publish_shard", "shard0003"), ("all", "")}
-    assert set(jobs(run(batch))) == {("publish_shard", "shard0003"), ("all", "")}
+    assert set(jobs(dry)) == {("publish_shard", EDITED_SHARD), ("all", "")}
+    assert set(jobs(run(batch))) == {("publish_shard", EDITED_SHARD), ("all", "")}
     assert (batch / "results/reports/P015.html").is_file()
 
 

@@ -356,3 +356,23 @@ def test_serve_listens_where_the_config_says_and_warns_off_loopback(tmp_path, mo
     assert main(["serve", "--configfile", "bad.yaml"]) == 1
     err = capsys.readouterr().err
     assert "review_port" in err and "Traceback" not in err
+
+
+def test_sign_out_ends_the_session_and_a_forged_one_changes_nothing(batch):
+    """Issue 39: sign-out with a wrong CSRF token cleared the cookie but kept the session.
+    Now a forged sign-out is refused and leaves the session and its cookie; a real one ends
+    the session on the server, so the old cookie no longer opens the queue."""
+    client = _client(batch)
+    _login(client)
+    cookie = dict(client.cookies)
+    page = client.get("/queue")
+    assert page.status_code == 200
+    forged = client.post("/logout", data={"csrf": "not-the-token"})
+    assert forged.status_code == 403 and "still signed in" in forged.text
+    assert "set-cookie" not in forged.headers
+    assert client.get("/queue").status_code == 200  # still signed in
+    signed_out = client.post("/logout", data={"csrf": _csrf(client.get("/queue").text)})
+    assert signed_out.status_code == 303 and signed_out.headers["location"] == "/login"
+    replay = _client(batch)
+    replay.cookies.update(cookie)  # the cookie kept from before the sign-out
+    assert replay.get("/queue").status_code == 303  # the session is gone on the server

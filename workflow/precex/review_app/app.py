@@ -141,10 +141,16 @@ class ReviewPages:
         return self.with_cookie(RedirectResponse("/queue", 303), token)
 
     async def logout(self, request: Request) -> Response:
+        """Sign-out ends the session on the server, then clears the cookie. A form without
+        the session's token (a forged or stale one) changes nothing and says so: the cookie is
+        never cleared while its session lives on."""
         token, session = self.current(request)
         form = await request.form()
-        if session and csrf_ok(session, form.get("csrf")):
-            self.store.end(token)
+        if session and session.user and not csrf_ok(session, form.get("csrf")):
+            return self.refused(session, "This sign-out form has expired or has no security "
+                                "token: you are still signed in. Use Sign out on a page opened "
+                                "now.", 403)
+        self.store.end(token)
         response = RedirectResponse("/login", 303)
         response.delete_cookie(COOKIE, path="/")
         return response

@@ -8,7 +8,7 @@ from builders import REF
 from precex.adaptation.blood_recheck import followup_measures
 from precex.adaptation.features import TEMPERATURE_C
 from precex.clinical.sheet import sheet_schema
-from precex.paths import plausible_range
+from precex.config import plausible_range
 from precex.wearables.features import LIMITS, wearable_features
 
 

@@ -128,6 +128,21 @@ def config_schema() -> dict[str, Any]:
     return load_yaml(schema_path("config.schema.yaml"))
 
 
+@functools.cache
+def sheet_schema() -> dict[str, Any]:
+    """The patient sheet's JSON schema, parsed once per process (read-only: callers only read
+    it): the sheet reader's, and the plausible range of every measurement."""
+    return load_yaml(schema_path("patients.schema.yaml"))
+
+
+def plausible_range(column: str) -> tuple[float, float]:
+    """The one plausible range of a measurement: the patient sheet schema's minimum and
+    maximum for its column (workflow/schemas/patients.schema.yaml). The sheet, the follow-up
+    tables and the wearables read the same range; a value outside it is rejected."""
+    spec = sheet_schema()["properties"][column]
+    return float(spec["minimum"]), float(spec["maximum"])
+
+
 def validate_config(config: dict[str, Any], source: str = "config") -> list[Problem]:
     """Every schema violation as a Problem (not only the first)."""
     validator = Draft202012Validator(config_schema(),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import functools
 from pathlib import Path
-from typing import Any
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -54,19 +53,3 @@ def threshold(name: str) -> float:
         return _thresholds()[name]
     except KeyError:
         raise KeyError(f"no threshold '{name}' in resources/clinical/thresholds.tsv") from None
-
-
-@functools.cache
-def _sheet_properties() -> dict[str, Any]:
-    import yaml
-
-    with open(schema_path("patients.schema.yaml"), encoding="utf-8") as handle:
-        return dict(yaml.safe_load(handle)["properties"])
-
-
-def plausible_range(column: str) -> tuple[float, float]:
-    """The one plausible range of a measurement: the patient sheet schema's minimum and
-    maximum for its column (workflow/schemas/patients.schema.yaml). The sheet, the follow-up
-    tables and the wearables read the same range; a value outside it is rejected."""
-    spec = _sheet_properties()[column]
-    return float(spec["minimum"]), float(spec["maximum"])

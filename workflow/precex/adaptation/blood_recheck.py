@@ -24,8 +24,9 @@ import pandas as pd
 from precex.blood.catalogue import load_catalogue
 from precex.blood.markers import harmonise, parse_values
 from precex.blood.units import UnitError, registry
+from precex.config import plausible_range
 from precex.io.dates import parse_dates
-from precex.paths import plausible_range, resource_path, threshold
+from precex.paths import resource_path, threshold
 from precex.problems import Problem
 
 COUNT_COLUMNS = ["patient_id", "marker", "value", "date", "state", "row"]

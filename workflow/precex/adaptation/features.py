@@ -39,9 +39,9 @@ import numpy as np
 import pandas as pd
 
 from precex.adaptation.followup import red_flag_symptoms, red_flag_terms, symptoms_of_kind
-from precex.config import load_yaml
+from precex.config import load_yaml, plausible_range
 from precex.io.tokens import FALSE_WORDS, NUMERIC_MISSING, TRUE_WORDS, parse_bools
-from precex.paths import plausible_range, resource_path, threshold
+from precex.paths import resource_path, threshold
 from precex.prescription.model import EMPTY, Prescription
 from precex.problems import InputError, Problem
 from precex.rule_features import adaptation_features as _feature_names
@@ -458,11 +458,12 @@ def _wearable_features(out: dict[str, Any], prescription: Prescription, days: np
     out["resting_hr_baseline_bpm"] = base
     out["resting_hr_baseline_source"] = base_source
     rise = ADHERENCE["resting_hr_baseline"]
-    recent = rest[-int(rise["days"]):]
+    days_of_rise = int(rise["days"])
+    recent = rest[-days_of_rise:]
     with np.errstate(invalid="ignore"):
         out["resting_hr_rise_3d"] = bool(
-            base is not None and len(recent) == int(rise["days"]) and not np.isnan(recent).any()
-            and (recent > base + ADHERENCE["resting_hr_baseline"]["rise_bpm"]).all())
+            base is not None and len(recent) == days_of_rise and not np.isnan(recent).any()
+            and (recent > base + rise["rise_bpm"]).all())
 
 
 def _exercise_minutes(values: dict[str, np.ndarray], intensity: str | None, session_len: int

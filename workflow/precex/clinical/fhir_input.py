@@ -255,12 +255,6 @@ def _read_as_fact(record: ClinicalRecord, r: dict[str, Any], name: str) -> bool:
 VITALS = {"resting_hr", "weight_kg", "systolic_bp", "diastolic_bp"}
 
 
-def _dated(where: str, when: str) -> str:
-    """Where a value came from, with the date it was measured: 'Observation 8867-4 (a.json,
-    2025-12-30)'."""
-    return f"{where}, {when})" if when else f"{where})"
-
-
 def _current(record: ClinicalRecord, column: str, value: float, when: str, where: str,
              reference_date: dt.date, window_days: int) -> bool:
     """Whether a vital is recent enough to count; if not, why, for the data issues."""
@@ -295,7 +289,8 @@ def _vital(record: ClinicalRecord, column: str, value: float | None, code: str, 
     where = f"Observation {code} ({name})"
     if value is not None and _current(record, column, value, when, where, reference_date,
                                       window_days):
-        record.set(column, value, _dated(f"Observation {code} ({name}", when))
+        # with the date it was measured: 'Observation 8867-4 (a.json, 2025-12-30)'
+        record.set(column, value, f"Observation {code} ({name}, {when})" if when else where)
         if column == "lvef_pct" and when:
             record.set("lvef_date", when, where)
 

@@ -37,12 +37,11 @@ from precex.clinical.vocabulary import (
     split_terms,
     surgery_side,
 )
-from precex.config import load_yaml
+from precex.config import sheet_schema
 from precex.io.columns import resolve_columns
 from precex.io.dates import iso_date
 from precex.io.schema_check import SchemaCheck
 from precex.io.tokens import CLINICAL_FALSE, CLINICAL_MISSING, CLINICAL_TRUE, parse_bool
-from precex.paths import schema_path
 from precex.problems import InputError, Problem
 
 _VOCABULARIES = {"agents": code_agents, "comorbidities": code_comorbidities}
@@ -69,12 +68,6 @@ class Sheet:
     patients: pd.DataFrame  # valid rows, typed, indexed by patient_id, sorted
     problems: list[Problem] = field(default_factory=list)
     all_ids: list[str] = field(default_factory=list)  # every non-empty ID in the file, in order
-
-
-@cache
-def sheet_schema() -> dict[str, Any]:
-    """The sheet's JSON schema, parsed once per process (read-only: callers only read it)."""
-    return load_yaml(schema_path("patients.schema.yaml"))
 
 
 @cache

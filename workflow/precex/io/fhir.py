@@ -77,7 +77,9 @@ def fhir_entries(path: str, stage: str) -> Iterator[Entry]:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as err:
-        if is_ndjson(path) or text.lstrip().startswith("{") and "\n{" in text:
+        # NDJSON: named so, or resources at line starts (the text in hand: no second read)
+        if text.lstrip().startswith("{") and (path.lower().endswith(NDJSON_SUFFIXES)
+                                              or "\n{" in text):
             yield from _ndjson(path, text, stage)
             return
         raise _fail(path, f"{name} is not valid JSON ({err.msg}, line {err.lineno}).",

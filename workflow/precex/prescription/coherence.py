@@ -126,10 +126,9 @@ def _schedule_problems(p: Prescription) -> Iterator[str]:
         if recovery and session["type"] == "aerobic" and session["intensity"] != "light":
             yield (f"{day['date']}: an infusion or recovery day with a "
                    f"{session['intensity']} session")
+    week: Mapping[str, Any] = this  # read by the component's name
     for kind, count in counts.items():
-        part: Mapping[str, Any] = (this.get("aerobic") if kind == "aerobic"
-                                   else this.get("resistance")) or EMPTY
-        wanted = part.get("sessions_per_week", 0)
+        wanted = (week.get(kind) or EMPTY).get("sessions_per_week", 0)
         if count != wanted:
             yield f"the schedule has {count} {kind} sessions; this week asks for {wanted}"
 

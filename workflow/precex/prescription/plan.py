@@ -531,7 +531,7 @@ def build_plan(row: Mapping[str, Any], dose: dict[str, Any], caps: Any, referenc
     if "balance" in extras:
         components["balance"] = json_copy(PROGRESSION["balance"])
     if "flexibility" in extras:
-        components["flexibility"] = dict(PROGRESSION["flexibility"])
+        components["flexibility"] = json_copy(PROGRESSION["flexibility"])
     slow = caps.progression == "slow"
     progression = progression_plan(a_out, r_out, slow, _infusions(row), reference_date,
                                    caps.exclude, aerobic_ramp) if (a_out or r_out) else []

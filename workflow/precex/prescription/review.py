@@ -60,8 +60,6 @@ def _check_against_the_run(results: str, patient_id: str, week: int | None, what
     published file is hard-linked to the shard's copy, so an edit in place changes both and
     the next run says "Nothing to be done"; the manifest still holds what the run wrote, so
     an edited plan is never signed (issue 39)."""
-    import json
-
     from precex.io.files import sha256
 
     manifest = Path(results) / "manifest.json"

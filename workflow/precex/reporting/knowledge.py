@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from precex.paths import resource_path
+from precex.prescription.plan import PROGRESSION
 
 OPS = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥", "in": "is one of",
        "contains": "contains", "present": "is given", "missing": "is missing"}
@@ -106,7 +107,7 @@ def knowledge_context(rulebase: str | Path) -> dict[str, Any]:
     context_path = resource_path("clinical", "context_rules.yaml")
     context = yaml.safe_load(context_path.read_text(encoding="utf-8"))
     progression_path = resource_path("prescription", "progression.yaml")
-    progression = yaml.safe_load(progression_path.read_text(encoding="utf-8"))
+    progression = PROGRESSION  # what the plan builder reads
     tables = [{"title": title, "note": note, **_table(parts)}
               for title, parts, note in TABLES]
     grades: dict[str, int] = {}

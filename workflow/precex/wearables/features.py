@@ -30,9 +30,10 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from precex.config import plausible_range
 from precex.io.dates import parse_dates
 from precex.io.tokens import FALSE_WORDS, TRUE_WORDS, parse_bools
-from precex.paths import plausible_range, threshold
+from precex.paths import threshold
 from precex.problems import Problem
 from precex.roster import report_unmatched
 from precex.wearables.adherence import adherence

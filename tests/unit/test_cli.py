@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from precex.cli import main
@@ -19,9 +20,39 @@ def test_validate_reports_every_sheet_error_without_traceback(demo_copy, capsys,
     err = capsys.readouterr().err
     assert code == 1
     assert "Traceback" not in err
-    assert "patients.tsv, row 2, column 'age'" in err and "'sixty' is not a number" in err
-    assert "row 4, column 'subtype'" in err and "HR+/HER2-" in err
-    assert "row 6, column 'lvef_pct'" in err and "5 to 85" in err
+    # data rows, with the row a spreadsheet shows (its header is row 1; issue 42)
+    assert "patients.tsv, row 2 (spreadsheet row 3), column 'age'" in err
+    assert "'sixty' is not a number" in err
+    assert "row 4 (spreadsheet row 5), column 'subtype'" in err and "HR+/HER2-" in err
+    assert "row 6 (spreadsheet row 7), column 'lvef_pct'" in err and "5 to 85" in err
+
+
+def test_validate_puts_the_problem_first_and_respellings_in_one_line(demo_copy, capsys,
+                                                                      monkeypatch):
+    """A clinic's own column names are notes: 30 of them must not bury the one real error
+    (issue 42: 23 'column read as' lines came before it)."""
+    import yaml
+
+    aliases = yaml.safe_load((Path(__file__).resolve().parents[2] / "workflow/schemas/"
+                              "patients.schema.yaml").read_text())["x-aliases"]
+    sheet = demo_copy / "patients.tsv"
+    lines = sheet.read_text().splitlines()
+    header = lines[0].split("\t")
+    rows = [line.split("\t") for line in lines[1:]]
+    rows[0][header.index("age")] = "sixty"
+    renamed = [aliases[c][0] if aliases.get(c) else c for c in header]
+    assert sum(a != b for a, b in zip(header, renamed, strict=True)) >= 20
+    sheet.write_text("\n".join(["\t".join(renamed), *("\t".join(r) for r in rows)]) + "\n")
+    monkeypatch.chdir(demo_copy)
+    assert main(["validate", "--configfile", "config.yaml"]) == 1
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    problem = next(i for i, line in enumerate(lines) if "'sixty' is not a number" in line)
+    respelled = [i for i, line in enumerate(lines) if "read as" in line]
+    assert len(respelled) == 1 and problem < respelled[0]
+    assert "x column ... read as ...: " in lines[respelled[0]]
+    assert f"; {aliases['age'][0]} -> age;" in lines[respelled[0]]
+    assert lines[-1].endswith("1 input problem to fix (listed first, above).")
 
 
 def test_validate_accepts_the_demo(demo_copy, capsys, monkeypatch):
@@ -159,3 +190,37 @@ def test_a_config_naming_the_patients_in_any_form_is_a_batch(tmp_path):
     assert names_a_batch(["--profile", str(profile)])
     assert not inside_checkout(tmp_path)
 
+
+
+def test_run_names_a_missing_input_as_validate_does(demo_copy, capsys, monkeypatch):
+    """`precex run -n` with a config naming a file that is not there: the file and its key,
+    before Snakemake starts (it used to end in a MissingInputException; issue 42)."""
+    config = demo_copy / "config.yaml"
+    config.write_text(config.read_text().replace("blood.tsv", "no-such-blood.tsv"))
+    monkeypatch.chdir(demo_copy)
+    assert main(["run", "-n", "--configfile", "config.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert "no-such-blood.tsv: file not found. Fix: check 'blood' in config.yaml." in err
+    assert "MissingInputException" not in err
+
+
+def test_the_review_queue_fits_the_terminal():
+    """`precex review` printed one table about 230 characters wide (issue 42): each plan is a
+    line of short fields with its trigger and needs wrapped below, within the width."""
+    import pandas as pd
+    from precex.cli import queue_text
+
+    needs = ("current fever: call the patient and the oncology team today; medical review "
+             "(exercise deferred), then sign-off")
+    queue = pd.DataFrame([
+        {"patient_id": "P005", "week": "", "status": "deferred", "triage": "moderate",
+         "signoff": "draft", "trigger": "Fever or acute systemic infection (fever: yes, "
+         "fever_effective: yes)", "needs": needs, "signed_by": "", "signed_at": ""},
+        {"patient_id": "P001", "week": "2", "status": "clearance_required", "triage": "high",
+         "signoff": "draft", "trigger": "Platelets below 20 x10^9/L", "needs": "sign-off",
+         "signed_by": "", "signed_at": ""}])
+    for width in (60, 80, 120):
+        text = queue_text(queue, width)
+        assert max(len(line) for line in text.splitlines()) <= width
+        flat = " ".join(text.split())
+        assert needs in flat and "P001 2 clearance_required high draft" in flat

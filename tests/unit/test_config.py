@@ -58,3 +58,13 @@ def test_impossible_unquoted_date_stays_text_for_the_schema(tmp_path):
     loaded = load_yaml(path)
     assert loaded["reference_date"] == "2026-13-05"
     assert str(loaded["other"]) == "2026-01-05" and not isinstance(loaded["other"], str)
+
+
+def test_a_date_in_the_wrong_form_is_one_problem_without_a_regular_expression():
+    """'05/01/2026' gave the raw pattern and a format error for the same key (issue 42)."""
+    from precex.config import validate_config
+
+    problems = validate_config({"patients": "p.tsv", "reference_date": "05/01/2026"}, "c.yaml")
+    assert len(problems) == 1
+    text = str(problems[0])
+    assert "key 'reference_date'" in text and "YYYY-MM-DD" in text and "\\d" not in text

@@ -18,6 +18,7 @@ from precex.prescription.engine import EngineSettings, prescribe_one
 from precex.prescription.plan import PlanPosition
 from precex.prescription.rules import INTENSITIES, STATUSES, SUPERVISION, TRIAGE, evaluate
 from precex.profile.safety_inputs import with_safety_inputs
+from precex.reporting.handout import handout_context
 
 COUNTS = {"platelets_10e9_l": 220.0, "hemoglobin_g_dl": 12.5, "neutrophils_10e9_l": 3.0,
           "wbc_10e9_l": 6.0, **{f"{n}_date": "2026-01-02" for n in (
@@ -56,9 +57,25 @@ def test_a_red_flag_stop_is_supervised_moderate_triage_and_schedules_nothing():
     assert stopped["supervision"] != "unsupervised" and stopped["triage"] != "low"
     assert stopped["this_week"] is None
     assert all(day["sessions"] == [] for day in stopped["schedule"])
-    # the stop is held the next week too, until the team clears
-    after = week(stopped, GOOD_WEEK, THROUGH + dt.timedelta(days=7))
-    assert after["status"] == "clearance_required" and after["adaptation"]["decision"] == "hold"
+    # the stop is held the next weeks too, until the team clears: quiet weeks after it
+    # schedule nothing, and the patient's handout still names the red flag (issue 42)
+    after = stopped
+    for n in (1, 2):
+        after = week(after, GOOD_WEEK, THROUGH + dt.timedelta(days=7 * n))
+        assert after["status"] == "clearance_required"
+        assert after["adaptation"]["decision"] == "stop" and after["this_week"] is None
+        assert all(day["sessions"] == [] for day in after["schedule"])
+        assert after["adaptation"]["position"]["stop"] == "fever on 2026-01-09"
+        assert after["adaptation"]["reasons"] == [
+            "stopped since update 1 (fever on 2026-01-09): no sessions until the care team"
+            " clears the patient"]
+        assert "you reported fever on" in handout_context(after)["urgent"]
+    # a second red flag while stopped is named beside the first
+    again = week(after, {**GOOD_WEEK, "symptom_chest_pain": True,
+                         "red_flags": "chest pain on 2026-01-30"},
+                 THROUGH + dt.timedelta(days=21))
+    assert again["adaptation"]["position"]["stop"] == (
+        "fever on 2026-01-09; chest pain on 2026-01-30")
 
 
 def test_low_neutrophils_and_severe_anaemia_rebuild_the_whole_plan():

@@ -30,3 +30,16 @@ def test_every_rule_declares_what_a_cluster_job_needs():
         if "localrule: True" in body or name == "all":
             continue
         assert "threads:" in body and "mem_mb=" in body and "runtime=" in body, name
+
+
+def test_tiny_jobs_are_local_rules_and_the_readme_names_them():
+    """Jobs that only join small tables or link files run on the login node: one SLURM job
+    each would cost more than its work (issue 42). The real SLURM run checks what ran where."""
+    root = Path(__file__).resolve().parents[2]
+    text = "\n".join(p.read_text() for p in sorted((root / "workflow/rules").glob("*.smk")))
+    local = {block.split(":", 1)[0] for block in text.split("\nrule ")[1:]
+             if "localrule: True" in block.split("\nrule ", 1)[0].split("\ncheckpoint ", 1)[0]}
+    assert local == {"collect_prescriptions", "exclusions", "adapt", "report_provenance",
+                     "publish_shard"}
+    readme = (root / "README.md").read_text()
+    assert all(f"`{name}`" in readme.split("are `localrule`s")[0][-400:] for name in local)

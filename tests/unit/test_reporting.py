@@ -64,7 +64,7 @@ def test_report_escapes_input_text_and_is_self_contained(tmp_path):
 
 def test_blood_rows_flag_against_reference_ranges():
     rows = {r["name"]: r for r in blood_rows(minimal_profile())}
-    assert rows["platelets"]["flag"] == "low" and rows["hemoglobin"]["flag"] == "in range"
+    assert rows["Platelets"]["flag"] == "low" and rows["Haemoglobin"]["flag"] == "in range"
 
 
 def test_shard_runner_isolates_a_failing_patient(tmp_path):
@@ -101,8 +101,8 @@ def test_section_data_for_charts():
         ("Bacillota", 50.0, 0.0), ("Bacteroidota", 30.0, 50.0), ("other phyla", 20.0, 80.0)]
     assert microbiome_bars({}) == []
     ages = age_bars({"age": 50, "phenoage2018_age": 60.0})
-    assert ages["top"] == 66 and [r["name"] for r in ages["rows"]] == ["chronological",
-                                                                        "phenoage2018"]
+    assert ages["top"] == 66 and [r["name"] for r in ages["rows"]] == [
+        "chronological", "PhenoAge (Levine 2018)"]  # as readers know the clock (issue 42)
     assert ages["rows"][1]["width"] == round(100 * 60 / 66, 2)
     assert age_bars({"age": 50}) == {"rows": [], "top": 0}
     prog = progression_points({"progression": [{"week": 1, "weekly_met_minutes": 100},
@@ -236,11 +236,10 @@ def test_no_kernel_at_all_makes_failures_not_an_exception(tmp_path, monkeypatch)
 
 
 def test_an_adapted_report_renders_its_week_and_a_stop_first(tmp_path):
-    """Adapted prescriptions carry full components (reps_min/reps_max) in this_week."""
+    """An adapted week's dose (this_week, in the schema's week shape) leads the report."""
     prof, pres, prov = write_inputs(tmp_path)
     p = json.loads(open(pres).read())
-    component = {"sessions_per_week": 2, "sets": 2, "reps_min": 8, "reps_max": 12,
-                 "intensity": "moderate", "load_pct_1rm": [50, 69]}
+    component = {"sessions_per_week": 2, "sets": 2, "reps": [8, 12], "intensity": "moderate"}
     p.update({"status": "prescribed", "this_week": {"week": 3, "of_weeks": 12, "aerobic": None,
                                                     "resistance": component,
                                                     "weekly_met_minutes": 210},
@@ -334,6 +333,11 @@ def test_batch_table_rows_qc_outliers_and_safe_json():
     assert [o["id"] for o in depth["outliers"]] == ["A</script><b>"] and depth["n"] == 2
     assert [o["id"] for o in panels["Wearable days worn"]["outliers"]] == ["B"]
     assert sum(b["n"] for b in depth["histogram"]["bars"]) == 2
+    # the QC line names the depth that excludes a sample, as the run configured it (it said
+    # 10,000 while 1,000 excluded; issue 42)
+    assert "under 1,000 reads (microbiome_min_depth) are excluded" in depth["why"]
+    assert "under 2,500 reads" in {p["label"]: p for p in qc_panels(profiles, 2500)}[
+        "Microbiome read depth"]["why"]
     queue = review_queue(rx, [{"id": "C", "href": "../adaptations/reports/C.week-1.html"}])
     assert [r["id"] for r in queue] == ["C", "B", "A</script><b>"]  # stop, clearance, issues
 
@@ -522,3 +526,32 @@ def test_a_full_disk_fails_the_report_job_and_excludes_nobody(tmp_path, monkeypa
     monkeypatch.setattr(patient, "write_in_job_folder", denied)
     patient.render_patient_reports(str(jobs_path), str(failures_path))
     assert set(json.loads(failures_path.read_text())) == {"P1", "P2"}
+
+
+def test_blood_clocks_and_formats_are_named_as_readers_know_them(tmp_path):
+    """'crp', 'nt probnp', 'horvath2013', 'biom-hdf5' and '30.00 10^9/L' beside '30 x10^9/L'
+    were shown to clinicians (issue 42): names and units come from the resource tables, and a
+    count shows as the lab wrote it."""
+    from precex.blood.catalogue import load_catalogue
+    from precex.epigenetics.clocks import load_clocks
+    from precex.microbiome.readers import FORMATS
+    from precex.reporting.patient import label
+
+    assert all(label(f, "microbiome_format") != f for f in FORMATS)
+    assert all(label(c, "clock") != c for c in load_clocks())
+    assert all(m.label and "_" not in m.label for m in load_catalogue().values())
+    profile = minimal_profile()
+    profile["features"].update({"nt_probnp_pg_ml": 293.66, "nt_probnp_date": "2026-01-01",
+                                "horvath2013_age": 55.8, "horvath2013_accel_diff": -4.2,
+                                "shannon": 3.1, "shannon_percentile": 40.0,
+                                "guild_butyrate_producers_pct": 20.0, "bacillota_pct": 50.0,
+                                "bacteroidota_pct": 30.0, "source_format": "biom-hdf5"})
+    prof, pres, prov = write_inputs(tmp_path)
+    open(prof, "w").write(json.dumps(profile))
+    html = render_patient_report(prof, pres, prov)
+    blood = html[html.index('id="blood"'):html.index('id="microbiome"')]
+    assert "<td>Platelets</td>" in blood and "30 x10^9/L (low)" in blood
+    assert "<td>NT-proBNP</td>" in blood and "293.66 pg/mL" in blood
+    assert "30.00" not in blood and "nt probnp" not in blood and "150-400" in blood
+    assert "Source: BIOM 2.1 table (HDF5)." in html and "biom-hdf5" not in html
+    assert "<td>Horvath 2013 (multi-tissue)</td>" in html

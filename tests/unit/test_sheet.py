@@ -36,7 +36,7 @@ def test_three_errors_are_all_reported_with_row_column_and_expectation(tmp_path)
     assert "'sixty' is not a number" in text[0] and "18 to 110" in text[0]
     # a subtype no rule needs to be safe is rejected as a data issue, never excluding
     assert "HR+/HER2-" in text[1] and "rejected and handled as missing" in text[1]
-    assert "does not match" in text[2]
+    assert "'../x' is not in the expected form" in text[2] and "^" not in text[2]
     assert list(sheet.patients.index) == ["A2", "A4"]
 
 
@@ -291,3 +291,18 @@ def test_a_comma_separated_sheet_is_read_and_says_so(tmp_path):
     assert [p.excludes for p in sheet.problems] == [False]
     assert "read as comma-separated" in sheet.problems[0].message
     assert raw_patient_ids(str(misnamed)) == raw_patient_ids(str(named)) == ["A1", "A2"]
+
+
+def test_a_windows_1252_sheet_is_read_and_said_so(tmp_path):
+    """Excel on Windows saves tab-delimited text in Windows-1252: an accent in a column that
+    is dropped anyway refused the whole sheet (issue 42)."""
+    path = tmp_path / "patients.tsv"
+    path.write_bytes("patient_id\tage\tsex\tsubtype\tbone_metastases\tagents\tneuropathy_grade"
+                     "\tcontact\nA1\t50\tF\tTNBC\tno\t\t0\tDr Müller, Zürich\n".encode("cp1252"))
+    with pytest.raises(UnicodeDecodeError):
+        path.read_text(encoding="utf-8")
+    sheet = read_patient_sheet(str(path))
+    assert list(sheet.patients.index) == ["A1"]
+    notes = [str(p) for p in sheet.problems]
+    assert any("not UTF-8: read as Windows-1252" in n for n in notes)
+    assert all(not p.excludes for p in sheet.problems)

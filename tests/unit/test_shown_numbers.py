@@ -159,6 +159,22 @@ def check_schedule_and_progression(page: str, p: dict) -> None:
     schedule = page[page.index('id="schedule"'):page.index('id="progression"')]
     dates = re.findall(r'<span class="muted">(\d{4}-\d\d-\d\d)</span>', schedule)
     assert dates == [d["date"] for d in p["schedule"]]
+    # Under "Weekly schedule (week N)" the dose tables give week N's dose first and label the
+    # week-12 target as such (they showed the target alone below week 1's cards; issue 42).
+    tw = p["this_week"] or {}
+    if p["aerobic"]:
+        shown_dose = text_of(page, "aerobic-dose")
+        a, target = tw.get("aerobic"), p["aerobic"]
+        now = (f"{a['sessions_per_week']}×/week, {a['minutes_per_session']} min, "
+               f"{a['intensity']}" if a else "no sessions")
+        assert f"week {tw['week']}: {now}" in shown_dose if tw else "target" not in shown_dose
+        assert (f"{target['sessions_per_week']}×/week, {target['minutes_per_session']} min, "
+                f"{target['intensity']}") in shown_dose.split("target by week 12:")[-1]
+    if p["resistance"] and tw:
+        r = tw.get("resistance")
+        now = (f"{r['sessions_per_week']}×/week, {r['sets']} × {r['reps'][0]}-{r['reps'][1]}"
+               f" reps, {r['intensity']}" if r else "no sessions")
+        assert f"week {tw['week']}: {now}" in text_of(page, "resistance-dose")
     if p["resistance"]:
         load = re.search(r"(\d+)-(\d+)% 1RM, (\d+)-(\d+) reps in reserve", schedule)
         r = p["resistance"]

@@ -127,7 +127,9 @@ def test_an_invalid_export_names_its_file_and_what_is_accepted(tmp_path):
     bad_map.write_text("source_id\tpatient_id\ttime_zone\n1\tP1\tMars/Olympus\n")
     with pytest.raises(InputError) as err:
         read_id_map(str(bad_map))
-    assert "IANA" in err.value.problems[0].message and err.value.problems[0].row == 2
+    # data rows as every reader counts them, and the row a spreadsheet shows (issue 42)
+    assert "IANA" in err.value.problems[0].message and err.value.problems[0].row == 1
+    assert "map.tsv, row 1 (spreadsheet row 2), column 'time_zone'" in str(err.value.problems[0])
 
 
 def test_one_unreadable_export_is_left_out_and_the_others_are_used(tmp_path):

@@ -23,7 +23,9 @@ import argparse
 import datetime as dt
 import os
 import re
+import shutil
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -283,10 +285,23 @@ def _unreadable_configfiles(forwarded: list[str]) -> str | None:
             except yaml.YAMLError:
                 merged[key] = value
         problems = validate_config(normalise_config(merged), ", ".join(paths))
+        # a missing input file said as validate says it, not as Snakemake's
+        # MissingInputException (issue 42); paths are relative to the run's folder
+        problems = problems or _missing_inputs(merged, paths, _working_folder(forwarded))
         if problems:
             return str(InputError(problems)) + "\nRun `precex validate --configfile " \
                 f"{paths[-1]}` to check every input too."
     return None
+
+
+def _missing_inputs(config: dict[str, Any], paths: list[str], folder: str) -> list[Problem]:
+    from precex.config import input_files, resolve_config
+
+    resolved = resolve_config({"base_dir": os.path.abspath(folder), **config})
+    return [Problem(path, "file not found.", f"check '{key}' in {', '.join(paths)}.",
+                    stage="files")
+            for key, files in input_files(resolved).items() for path in files
+            if not os.path.isfile(path)]
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -348,14 +363,22 @@ def grouped_report(problems: list[Problem]) -> list[str]:
             continue
         groups: dict[tuple, list[Problem]] = {}
         for p in mine:
-            key = (os.path.basename(p.file), p.column, re.sub(r"'[^']*'", "'...'", p.message)
-                   if p.row is not None else p.message, p.fix, p.excludes)
+            # the same message about many rows, or (without rows) about many columns
+            key = (os.path.basename(p.file), p.column if p.row is not None else None,
+                   re.sub(r"'[^']*'", "'...'", p.message), p.fix, p.excludes)
             groups.setdefault(key, []).append(p)
         lines.append(f"{title} ({len(mine)}):")
         for items in groups.values():
             first = items[0]
             if len(items) == 1:
                 lines.append(f"  - {first}")
+                continue
+            if all(p.row is None for p in items):  # a note per column ('x' read as 'y')
+                pattern = re.sub(r"'[^']*'", "...", first.message.removesuffix("."))
+                named = "; ".join(" -> ".join(re.findall(r"'([^']*)'", p.message)) or "-"
+                                  for p in items)
+                lines.append(f"  - {first.file}: {len(items)} x {pattern}: {named}."
+                             + (f" Fix: {first.fix}" if first.fix else ""))
                 continue
             rows = ", ".join(str(p.row) for p in items[:8] if p.row is not None)
             more = " ..." if len(items) > 8 else ""
@@ -422,15 +445,19 @@ def _validate(args: argparse.Namespace) -> int:
         found += check_inputs(config)
     problems = [p for p in found if p.excludes]
     issues = [p for p in found if not p.excludes]
+    if problems:  # first: what must be fixed (the notes below must not bury it)
+        n = len(problems)
+        print(f"{n} input problem{'s' if n != 1 else ''} found:", file=sys.stderr)
+        print("\n".join(grouped_report(problems)), file=sys.stderr)
     if issues:  # named, handled conservatively by the pipeline, never excluding
-        print(f"{len(issues)} data issue{'s' if len(issues) != 1 else ''} and warnings (the "
+        print(f"{len(issues)} data issue{'s' if len(issues) != 1 else ''} and notes (the "
               "pipeline handles them conservatively; the patients are still prescribed):",
               file=sys.stderr)
         print("\n".join(grouped_report(issues)), file=sys.stderr)
     if problems:
         n = len(problems)
-        print(f"{n} input problem{'s' if n != 1 else ''} found:", file=sys.stderr)
-        print("\n".join(grouped_report(problems)), file=sys.stderr)
+        print(f"{source}: {n} input problem{'s' if n != 1 else ''} to fix (listed first, "
+              "above).", file=sys.stderr)
         return 1
     print(f"{source}: config, patient sheet and every input are valid"
           + (" (with the data issues above)." if issues else "."))
@@ -501,6 +528,24 @@ def _batch_paths(configfile: str | None) -> tuple[str, str]:
     return config["results"], config["signoff_log"]
 
 
+def queue_text(queue: Any, width: int = 100) -> str:
+    """The review queue fitted to the terminal: one line per plan (patient, week, status,
+    triage, sign-off, signer), its trigger and what it needs wrapped below it (one wide table
+    was about 230 characters; issue 42)."""
+    width = max(60, width)
+    short = ["patient_id", "week", "status", "triage", "signoff", "signed_by"]
+    cells = [[str(row.get(c, "") or "-") for c in short] for row in queue.to_dict("records")]
+    sizes = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(short)]
+    lines = ["  ".join(c.ljust(n) for c, n in zip(short, sizes, strict=True)).rstrip()]
+    for row, record in zip(cells, queue.to_dict("records"), strict=True):
+        lines.append("  ".join(c.ljust(n) for c, n in zip(row, sizes, strict=True)).rstrip())
+        for key in ("trigger", "needs"):
+            if record.get(key):
+                lines += textwrap.wrap(f"{key}: {record[key]}", width, initial_indent="    ",
+                                       subsequent_indent="      ", break_on_hyphens=False)
+    return "\n".join(line[:width] for line in lines)
+
+
 def _review(args: argparse.Namespace) -> int:
     """Print the prescriptions awaiting a clinician's review, most urgent first."""
     from precex.prescription.review import review_queue
@@ -514,10 +559,13 @@ def _review(args: argparse.Namespace) -> int:
     if not len(queue):
         print(f"Nothing to review: every prescription in {results} is signed.")
         return 0
-    print(queue.to_string(index=False))
-    print(f"\n{len(queue)} plan(s) to review. Sign one with: precex signoff --patient ID "
-          "[--week N] --by YOUR-ID --decision approve|amend|reject [--note ...], or in the "
-          "browser: precex serve")
+    width = shutil.get_terminal_size((100, 24)).columns
+    print(queue_text(queue, width))
+    print("\n" + textwrap.fill(
+        f"{len(queue)} plan(s) to review. Sign one with: precex signoff --patient ID "
+        "[--week N] --by YOUR-ID --decision approve|amend|reject [--note ...], or in the "
+        "browser: precex serve", max(60, width), break_on_hyphens=False,
+        break_long_words=False))
     return 0
 
 
@@ -683,6 +731,66 @@ def _users(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and examples as written; a default shown only where there is one (a
+    required option never says "(default: None)")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (action.default not in (None, False, argparse.SUPPRESS) and not action.required
+                and "default" not in text and action.option_strings):
+            text += " (default: %(default)s)"
+        return text
+
+
+# Each subcommand's --help: what it does and how it is called (issue 42).
+EXAMPLES = {
+    "demo": ("Write a synthetic cohort (patient sheet, every modality, follow-up weeks) and "
+             "the config.yaml that runs it.",
+             ["precex demo --out demo-batch", "precex run --configfile demo-batch/config.yaml "
+              "--cores 2", "precex demo --patients 1000 --seed 5 --followup-weeks 3 --out big"]),
+    "validate": ("Check a batch's config, patient sheet and every input file, as a run would "
+                 "read them, and run nothing. Exits 0 when all is valid, 1 when a problem "
+                 "would stop the run or lose safety data, 2 when no config names the patients.",
+                 ["precex validate --configfile batch.yaml", "precex validate --demo"]),
+    "adapt": ("Update one prescription from the wearable and symptom data of the days since "
+              "it was issued, through the same engine as the baseline (for one patient by "
+              "hand; a batch's follow-up weeks run in precex run).",
+              ["precex adapt --prescription results/prescriptions/P001.json --wearables "
+               "week1.tsv --symptoms symptoms.tsv --out P001.week-1.json"]),
+    "review": ("List the prescriptions awaiting a clinician's decision, most urgent first.",
+               ["precex review --configfile batch.yaml", "precex review --configfile "
+                "batch.yaml --all"]),
+    "signoff": ("Record a clinician's decision on a patient's current plan in the append-only "
+                "sign-off log; the signer is checked against the users file with a password.",
+                ["precex signoff --configfile batch.yaml --patient P001 --by dr.smith "
+                 "--decision approve", "precex signoff --configfile batch.yaml --patient P001 "
+                 "--week 2 --by dr.smith --decision amend --note 'walk only'"]),
+    "serve": ("Serve the review page: the queue, each plan with its report, and approve, "
+              "amend or reject (the same log as precex signoff). This computer only unless "
+              "--host, --allowed-host and --secure-cookie say otherwise.",
+              ["precex serve --configfile batch.yaml", "precex serve --configfile batch.yaml "
+               "--host 0.0.0.0 --allowed-host review.example.org --secure-cookie"]),
+    "knowledge": ("Write the clinician review document: every rule, threshold, vocabulary, "
+                  "exercise and precaution with its grade and source.",
+                  ["precex knowledge --out review-doc", "precex knowledge --out review-doc "
+                   "--pdf"]),
+    "users": ("Manage who may sign in to the review page (argon2id hashes, file mode 0600).",
+              ["precex users add --configfile batch.yaml --user dr.smith --name 'Dr A Smith'",
+               "precex users remove --configfile batch.yaml --user dr.smith"]),
+    "trial": ("Trial arms: allocate new patients to the standard or precision arm by "
+              "stratified block randomisation (append-only log).",
+              ["precex trial allocate --configfile batch.yaml"]),
+}
+
+
+def _command(sub: Any, name: str, help: str, **kwargs: Any) -> argparse.ArgumentParser:
+    description, examples = EXAMPLES[name]
+    return sub.add_parser(name, help=help, description=textwrap.fill(description, 78),
+                          epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
+                          formatter_class=_HelpFormatter, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="precex", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -690,8 +798,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the workflow; arguments go to Snakemake verbatim "
                    "(see precex run --help)", add_help=False)
-    demo = sub.add_parser("demo", help="write a synthetic cohort and its config.yaml",
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    demo = _command(sub, "demo", help="write a synthetic cohort and its config.yaml")
     demo.add_argument("--patients", type=int, default=30, help="number of patients")
     demo.add_argument("--seed", type=int, default=42, help="random seed (same seed, same files)")
     demo.add_argument("--out", required=True, help="folder to write the cohort into")
@@ -699,13 +806,13 @@ def build_parser() -> argparse.ArgumentParser:
                       metavar="{1..12}", help="weeks of follow-up wearables and symptoms")
     demo.add_argument("--reference-date", default=None,
                       help="YYYY-MM-DD; unset means 2026-01-05, the bundled demo's date")
-    validate = sub.add_parser("validate", help="check config, sheet and inputs; run nothing")
+    validate = _command(sub, "validate", help="check config, sheet and inputs; run nothing")
     validate.add_argument("--configfile", default=None,
                           help="your batch's config to check")
     validate.add_argument("--demo", action="store_true",
                           help="check the bundled demo config (the default only inside a "
                                "precex checkout)")
-    adapt = sub.add_parser("adapt", help="update a prescription from the week's wearable and "
+    adapt = _command(sub, "adapt", help="update a prescription from the week's wearable and "
                            "symptom data")
     adapt.add_argument("--prescription", required=True, help="the current prescription JSON")
     adapt.add_argument("--wearables", required=True,
@@ -713,13 +820,13 @@ def build_parser() -> argparse.ArgumentParser:
     adapt.add_argument("--symptoms", default=None, help="optional daily symptom table")
     adapt.add_argument("--out", required=True, help="where to write the adapted prescription")
     adapt.add_argument("--rulebase", default=None, help="rule base (default: the bundled one)")
-    review = sub.add_parser("review", help="list the prescriptions awaiting a clinician's "
+    review = _command(sub, "review", help="list the prescriptions awaiting a clinician's "
                             "review, most urgent first")
     review.add_argument("--configfile", default=None,
                         help="the batch's config (default: the bundled demo config)")
     review.add_argument("--all", action="store_true",
                         help="list signed prescriptions too (default: only those to review)")
-    signoff = sub.add_parser("signoff", help="record a clinician's decision on a patient's "
+    signoff = _command(sub, "signoff", help="record a clinician's decision on a patient's "
                              "current prescription (append-only, SHA-256 chained log)")
     signoff.add_argument("--patient", required=True, help="patient ID")
     signoff.add_argument("--week", type=int, default=None,
@@ -739,7 +846,7 @@ def build_parser() -> argparse.ArgumentParser:
     signoff.add_argument("--password-stdin", action="store_true",
                          help="read the signer's password from standard input (for scripts; "
                          "default: asked, not shown)")
-    serve = sub.add_parser("serve", help="the review page in the browser: the queue, each "
+    serve = _command(sub, "serve", help="the review page in the browser: the queue, each "
                            "plan with its report, approve/amend/reject (same log as signoff)")
     serve.add_argument("--results", default=None,
                        help="the batch's results folder (default: the config's `results`)")
@@ -761,7 +868,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "repeatable")
     serve.add_argument("--secure-cookie", action="store_true",
                        help="send the session cookie over https only (behind a TLS proxy)")
-    knowledge = sub.add_parser("knowledge", help="write the clinician review document: every "
+    knowledge = _command(sub, "knowledge", help="write the clinician review document: every "
                                "rule, threshold, vocabulary, exercise and precaution with its "
                                "grade and source")
     knowledge.add_argument("--out", required=True, help="folder to write knowledge.html into")
@@ -769,7 +876,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "(needs Chromium)")
     knowledge.add_argument("--rulebase", default=None,
                            help="rule base to review (default: the bundled one)")
-    users = sub.add_parser("users", help="who may sign in to the review page")
+    users = _command(sub, "users", help="who may sign in to the review page")
     users_sub = users.add_subparsers(dest="users_command", required=True)
     for name, text in (("add", "add a user, or with --replace set a new password"),
                        ("remove", "remove a user")):
@@ -787,7 +894,7 @@ def build_parser() -> argparse.ArgumentParser:
             one.add_argument("--password-stdin", action="store_true",
                              help="read the password from standard input (for scripts; "
                              "default: asked twice, not shown)")
-    trial = sub.add_parser("trial", help="trial arms: stratified block randomisation")
+    trial = _command(sub, "trial", help="trial arms: stratified block randomisation")
     trial_sub = trial.add_subparsers(dest="trial_command", required=True)
     alloc = trial_sub.add_parser("allocate", help="allocate new patients to the standard or "
                                  "precision arm (append-only log)")

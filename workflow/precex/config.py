@@ -143,13 +143,28 @@ def plausible_range(column: str) -> tuple[float, float]:
     return float(spec["minimum"]), float(spec["maximum"])
 
 
+def schema_message(err: Any) -> str:
+    """A schema error as users read it: a pattern's expected form is said by the fix (the
+    schema's description), never shown as a regular expression."""
+    if err.validator == "pattern":
+        return f"{err.instance!r} is not in the expected form"
+    return str(err.message)
+
+
 def validate_config(config: dict[str, Any], source: str = "config") -> list[Problem]:
     """Every schema violation as a Problem (not only the first)."""
     validator = Draft202012Validator(config_schema(),
                                      format_checker=Draft202012Validator.FORMAT_CHECKER)
     problems = []
-    for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path))):
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path)))
+    dated = {tuple(e.absolute_path) for e in errors if e.validator == "format"}
+    for err in errors:
         key = ".".join(str(p) for p in err.absolute_path) or None
+        message = err.message
+        if err.validator == "pattern":
+            if tuple(err.absolute_path) in dated:  # the date's own message says it, once
+                continue
+            message = schema_message(err)
         if err.validator == "additionalProperties":
             fix = "remove the key or correct its spelling; config/README.md lists every key."
         elif err.validator == "required":
@@ -158,7 +173,7 @@ def validate_config(config: dict[str, Any], source: str = "config") -> list[Prob
             fix = "give a real calendar date as YYYY-MM-DD (quoted or not)."
         else:
             fix = f"see the description of '{key}' in config/README.md."
-        problems.append(Problem(source, err.message + ".", fix, column=key, stage="config"))
+        problems.append(Problem(source, message + ".", fix, column=key, stage="config"))
     return problems
 
 

@@ -12,6 +12,7 @@ leaves one sample of a study table out records a `BadSample`; the stage names it
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,6 +30,9 @@ def shortened(text: str, limit: int) -> str:
     cut = len(text) - limit
     return f"{text[:limit]}... ({cut:,} more characters not shown)"
 T = TypeVar("T")
+
+
+_TABLE = re.compile(r"\.(tsv|csv|txt)(\.gz)?$", re.IGNORECASE)  # read as tables
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,9 @@ class Problem:
         depend on where a batch lives)."""
         where = [self.file if full_path else os.path.basename(self.file)] if self.file else []
         if self.row is not None:
-            where.append(f"row {self.row}")
+            # rows count data rows; in a table opened in a spreadsheet the header is row 1
+            where.append(f"row {self.row} (spreadsheet row {self.row + 1})"
+                         if _TABLE.search(self.file or "") else f"row {self.row}")
         if self.column:  # a config file has keys, not columns
             where.append(f"{'key' if self.stage == 'config' else 'column'} '{self.column}'")
         if self.patient_id:

@@ -138,6 +138,7 @@ rule adapt:
         problems=f"{RESULTS}/adaptations/problems.tsv",
     log:
         f"{RESULTS}/logs/adapt.log",
+    localrule: True
     conda:
         ENVS["core"]
     threads: 1

@@ -47,6 +47,7 @@ rule collect_prescriptions:
         f"{RESULTS}/logs/collect_prescriptions.log",
     # tiny, and the research job waits for it
     priority: 4
+    localrule: True
     conda:
         ENVS["core"]
     threads: 1
@@ -68,6 +69,7 @@ rule exclusions:
         exclusions=f"{RESULTS}/exclusions.tsv",
     log:
         f"{RESULTS}/logs/exclusions.log",
+    localrule: True
     conda:
         ENVS["core"]
     threads: 1

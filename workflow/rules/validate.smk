@@ -37,6 +37,7 @@ rule report_provenance:
         provenance=f"{RESULTS}/reports/report_provenance.json",
     log:
         f"{RESULTS}/logs/report_provenance.log",
+    localrule: True
     conda:
         ENVS["core"]
     threads: 1

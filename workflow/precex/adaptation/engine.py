@@ -84,6 +84,16 @@ class Decision:
     position: PlanPosition  # its held_status is the week's held status
 
 
+def _stopped_since(prescription: Prescription) -> int:
+    """The update whose red flag began the run of stops the plan is in."""
+    since = int((prescription.get("adaptation") or EMPTY).get("week", 1))
+    for entry in reversed(prescription.get("adaptation_history") or []):
+        if entry["decision"] != "stop":
+            break
+        since = int(entry["week"])
+    return since
+
+
 def decide(item: WeekInput, fired: list[Rule]) -> Decision:
     """Where the plan goes this week (advance, hold, step back, stop) and why: the position
     the engine prescribes at. The adaptation never edits a plan by hand."""
@@ -91,6 +101,13 @@ def decide(item: WeekInput, fired: list[Rule]) -> Decision:
     decision, reasons = _decide(fired, features)
     previous = prescription.get("adaptation") or EMPTY
     week = int(previous.get("current_week", 1))
+    # A red flag's stop lasts until the care team clears the patient (a new baseline from an
+    # updated sheet): a quiet week after it schedules nothing and still names the symptom.
+    stopped = (previous.get("position") or EMPTY).get("stop")
+    if stopped and decision != "stop":
+        decision = "stop"
+        reasons = [f"stopped since update {_stopped_since(prescription)} ({stopped}): no"
+                   " sessions until the care team clears the patient"]
     if prescription["status"] == "deferred" and decision != "stop":
         decision, reasons = "hold", ["prescription is deferred: no sessions to adapt"]
     elif prescription["status"] == "clearance_required" and decision == "advance":
@@ -104,7 +121,8 @@ def decide(item: WeekInput, fired: list[Rule]) -> Decision:
     for rule in fired:
         if "status" in rule.effect:
             held = stricter(STATUSES, held, rule.effect["status"])
-    stop = (features.get("red_flags") or "red-flag symptom") if decision == "stop" else None
+    flags = [text for text in (stopped, features.get("red_flags")) if text]
+    stop = "; ".join(dict.fromkeys(flags)) or "red-flag symptom" if decision == "stop" else None
     position = PlanPosition(
         week=new_week, resistance_week=max(1, new_week - step_back * missed),
         start=item.data_through + dt.timedelta(days=1), held_status=held, stop=stop,

@@ -12,6 +12,7 @@ from precex.paths import resource_path
 @dataclass(frozen=True)
 class Marker:
     name: str
+    label: str  # as the report shows it ("NT-proBNP", "Vitamin D (25-OH)")
     loinc: tuple[str, ...]
     canonical_unit: str
     kind: str  # count, concentration, percent, activity, volume, hba1c: how units are read
@@ -44,6 +45,7 @@ def load_catalogue() -> dict[str, Marker]:
     for r in _rows():
         markers[r["marker"]] = Marker(
             name=r["marker"],
+            label=r["label"],
             loinc=tuple(c for c in r["loinc"].split(";") if c),
             canonical_unit=r["canonical_unit"],
             kind=r["kind"],

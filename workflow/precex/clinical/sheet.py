@@ -37,7 +37,7 @@ from precex.clinical.vocabulary import (
     split_terms,
     surgery_side,
 )
-from precex.config import sheet_schema
+from precex.config import schema_message, sheet_schema
 from precex.io.columns import resolve_columns
 from precex.io.dates import iso_date
 from precex.io.schema_check import SchemaCheck
@@ -219,7 +219,16 @@ def _read_table(path: str | os.PathLike[str], schema: dict[str, Any]
     source = str(path)
     sep, seen = sheet_separator(path)
     try:
-        raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, comment=None)
+        try:
+            raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, comment=None)
+        except UnicodeDecodeError:
+            # Excel on Windows saves 'Text (Tab delimited)' in Windows-1252: an accent in a
+            # name or a note must not refuse the whole sheet. Said, never silent.
+            raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, comment=None,
+                              encoding="cp1252")
+            seen = "; ".join(filter(None, [seen, "not UTF-8: read as Windows-1252 (Excel's "
+                                           "default on Windows); save it as UTF-8 to be sure "
+                                           "of accented text"]))
     except FileNotFoundError:
         raise InputError([Problem(source, "file not found.", "check the 'patients' path.",
                                   stage="sheet")]) from None
@@ -339,7 +348,7 @@ def _parse_cells(row: _Row, known: list[str], props: dict[str, Any],
             errors = list(rejectable[col].iter_errors(record[col]))
             if errors:
                 del record[col]
-                row.reject(col, f"'{cell.strip()}': {errors[0].message}.",
+                row.reject(col, f"'{cell.strip()}': {schema_message(errors[0])}.",
                            f"expected {_expected(props[col])}.")
 
 
@@ -424,7 +433,7 @@ def _schema_problems(row: _Row, validator: SchemaCheck, props: dict[str, Any]) -
             msg, fix = "required value is empty.", f"enter {_expected(props[col])}."
         else:
             col = str(err.absolute_path[0]) if err.absolute_path else None
-            msg = f"{err.message}."
+            msg = f"{schema_message(err)}."
             fix = f"expected {_expected(props[col])}." if col in props else ""
         row.problems.append(row.problem(msg, fix, col))
 

@@ -23,7 +23,8 @@ FIRST_PAGE = 100
 # why the threshold). A patient below it is named as an outlier.
 QC_METRICS = (
     ("depth_reads", "Microbiome read depth", "reads", 10_000.0,
-     "below 10,000 reads diversity estimates are unstable"),
+     "samples under {min_depth:,} reads (microbiome_min_depth) are excluded from the stage; "
+     "between that and 10,000 reads diversity estimates are less stable"),
     (("horvath2013_cpg_coverage", "hannum2013_cpg_coverage", "phenoage2018_cpg_coverage"),
      "Clock CpG coverage (lowest of the clocks)", "fraction of clock CpGs", 0.9,
      "clocks with under 90% of their CpGs are withheld or imprecise"),
@@ -154,8 +155,13 @@ def _short(value: float) -> str:
     return number(value, 2 if abs(value) < 10 else 0, trim=True)
 
 
-def qc_panels(profiles: pd.DataFrame) -> list[dict[str, Any]]:
-    """Per-modality QC distributions with the patients below each threshold named."""
+def qc_panels(profiles: pd.DataFrame, min_depth: int | None = None) -> list[dict[str, Any]]:
+    """Per-modality QC distributions with the patients below each threshold named; the read
+    depth's line names the run's exclusion depth (`min_depth`, the config's)."""
+    if min_depth is None:
+        from precex.config import config_default
+
+        min_depth = int(config_default("microbiome_min_depth"))
     data = profiles.copy()
     present = [c for c in SAFETY_MARKERS if c in data]
     if present:
@@ -173,7 +179,8 @@ def qc_panels(profiles: pd.DataFrame) -> list[dict[str, Any]]:
         low = values[values < threshold].sort_values()
         panels.append({"label": label, "unit": unit, "n": int(len(values)),
                        "missing": int(len(data) - len(values)), "threshold": _short(threshold),
-                       "why": why, "median": _short(float(values.median())),
+                       "why": why.format(min_depth=min_depth),
+                       "median": _short(float(values.median())),
                        "histogram": _histogram(values, threshold),
                        "outliers": [{"id": str(i), "value": _short(float(v))}
                                     for i, v in low.head(25).items()],
@@ -244,7 +251,7 @@ def cohort_context(profiles: pd.DataFrame, prescriptions: pd.DataFrame,
         "n_patients": len(rows),
         "patients_json": table_json(rows),
         "page_size": FIRST_PAGE,
-        "qc": qc_panels(profiles),
+        "qc": qc_panels(profiles, (provenance.get("config") or {}).get("microbiome_min_depth")),
         "problem_counts": problem_counts,
         "problems": problems.head(200).fillna("").to_dict("records"),
         "n_problems": len(problems),

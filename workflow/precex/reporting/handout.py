@@ -122,7 +122,9 @@ def handout_context(p: Prescription, care_team_phone: str = "") -> dict[str, Any
     urgent = ""
     adaptation = p.get("adaptation") or EMPTY
     if adaptation.get("decision") == "stop":  # which symptom, which day, and what to do now
-        flag = patient_dates((adaptation.get("features") or EMPTY).get("red_flags")
+        # the stop's own text: a quiet week after a red flag still names it (issue 42)
+        flag = patient_dates((adaptation.get("position") or EMPTY).get("stop")
+                             or (adaptation.get("features") or EMPTY).get("red_flags")
                              or "a warning sign")
         urgent = (f"Please stop exercising: you reported {flag}. Call your oncology team "
                   "today" + (f" on {care_team_phone}" if care_team_phone else "")

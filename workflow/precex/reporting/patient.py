@@ -163,6 +163,8 @@ def environment() -> Environment:
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = _fmt
+    env.filters["fmt_trim"] = _fmt_trim
+    env.filters["label"] = label
     env.filters["css_string"] = css_string
     return env
 
@@ -184,6 +186,25 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return number(value, digits)
 
 
+@cache
+def _labels() -> dict[tuple[str, str], str]:
+    from precex.paths import resource_rows
+
+    return {(r["kind"], r["key"]): r["label"] for r in resource_rows("reporting", "labels.tsv")}
+
+
+def label(key: Any, kind: str) -> str:
+    """A clock's or format's name as readers know it (resources/reporting/labels.tsv), the
+    key itself when the table has none."""
+    return _labels().get((kind, str(key)), str(key))
+
+
+def _fmt_trim(value: Any, digits: int = 1) -> str:
+    """At most `digits` decimals, trailing zeros dropped (a count of 15 shows as 15, not
+    15.00; 12.5 stays 12.5)."""
+    return number(value, digits, trim=True)
+
+
 def blood_rows(profile: dict[str, Any]) -> list[dict[str, Any]]:
     """Markers with value, reference range (by sex) and position flag."""
     feats = profile.get("features", {})
@@ -197,8 +218,10 @@ def blood_rows(profile: dict[str, Any]) -> list[dict[str, Any]]:
         flag = "low" if value < lo else "high" if value > hi else "in range"
         span = max(hi - lo, 1e-9)
         pos = min(100.0, max(0.0, 25 + 50 * (value - lo) / span))
-        rows.append({"name": m.name.replace("_", " "), "value": value,
-                     "unit": m.canonical_unit, "low": lo, "high": hi, "flag": flag,
+        # "x10^9/L" as every other count in the report writes it
+        unit = f"x{m.canonical_unit}" if m.canonical_unit.startswith("10^") else m.canonical_unit
+        rows.append({"name": m.label, "value": value,
+                     "unit": unit, "low": lo, "high": hi, "flag": flag,
                      "pos": round(pos, 1), "date": feats.get(f"{m.name}_date", "")})
     return rows
 
@@ -239,7 +262,8 @@ def age_bars(features: dict[str, Any]) -> dict[str, Any]:
     given = [("chronological", features.get("age"))]
     given += [(c, features.get(f"{c}_age")) for c in ("horvath2013", "hannum2013",
                                                      "phenoage2018")]
-    rows = [(name, float(v)) for name, v in given if v is not None]
+    rows = [(name if name == "chronological" else label(name, "clock"), float(v))
+            for name, v in given if v is not None]
     if len(rows) < 2:
         return {"rows": [], "top": 0}
     top = max(v for _, v in rows) * 1.1

@@ -128,7 +128,7 @@ def read_id_map(path: str | None, default_zone: str = "UTC") -> IdMap:
             except (ZoneInfoNotFoundError, ValueError):
                 raise InputError([Problem(path, f"time zone '{zone}' is not an IANA zone name.",
                                           "write zones such as Europe/London or "
-                                          "America/New_York.", row=int(row.Index) + 2,
+                                          "America/New_York.", row=int(row.Index) + 1,
                                           column="time_zone", stage="wearables")]) from None
             zones[row.patient_id.strip()] = zone
     return IdMap(dict(zip(frame["source_id"].str.strip(), frame["patient_id"].str.strip(),
@@ -176,7 +176,7 @@ def _frame(rows: dict[tuple[str, str], dict[str, float]]) -> pd.DataFrame:
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     with open(path, newline="", encoding="utf-8-sig") as handle:
-        for number, row in enumerate(csv.DictReader(handle), start=2):
+        for number, row in enumerate(csv.DictReader(handle), start=1):  # data rows
             yield number, {k.strip(): (v or "").strip() for k, v in row.items() if k}
 
 

@@ -129,6 +129,10 @@ def test_run_stage_stages_the_folders_a_stage_declares(tmp_path):
     assert seen == {"handouts": ".handouts.partial", "table": "t.tsv"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.log", "handouts", "t.tsv"]
     assert (tmp_path / "handouts" / "P1.html").read_text() == "<html></html>\n"
+    # the job's log says what it did on success too (it was empty; issue 42)
+    log = (tmp_path / "demo.log").read_text()
+    assert "rule demo: 0 input file(s)" in log and "finished in " in log
+    assert f"{tmp_path / 'handouts'} (1 file)" in log and f"{tmp_path / 't.tsv'} (11 bytes)" in log
 
 
 @pytest.mark.parametrize("cell,written", [

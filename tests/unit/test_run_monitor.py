@@ -99,6 +99,66 @@ def test_progress_counts_patients_of_finished_shards_and_jobs_of_batch_stages():
     progress.close()
 
 
+def test_bars_say_what_runs_count_patient_weeks_and_that_totals_may_grow():
+    """A shard's patients finish together, so a bar went 0/30 -> 30/30 with nothing between,
+    and totals grew after a checkpoint without a word (issue 42). Now a bar names its running
+    jobs and the checkpoints still to finish, and weekly stages count patient-weeks."""
+    stream = io.StringIO()
+    progress = Progress(stream, {"shard0001": 30})
+    progress.plan({"validate": 1, "host_profile": 1, "split_followup": 1})
+    progress.start("validate")
+    assert progress.bars["check inputs"].postfix == "1 job running; total may grow"
+    assert progress.pending_checkpoints == {"host_profile", "split_followup"}
+    progress.advance("validate", "")
+    progress.advance("host_profile", "")
+    progress.plan({"prescribe_shard": 1, "adapt_shard": 3, "adapt_report": 3})
+    assert progress.bars["prescribe"].total == 30 and progress.bars["adapt"].total == 90
+    assert progress.bars["adapt"].unit == " patient-weeks"
+    progress.start("prescribe_shard")
+    assert progress.bars["prescribe"].postfix == "1 job running; total may grow"
+    assert progress.pending_checkpoints == {"split_followup"}
+    progress.advance("split_followup", "")
+    progress.advance("prescribe_shard", "shard0001")
+    assert progress.bars["prescribe"].n == 30
+    for _ in range(3):
+        progress.start("adapt_shard")
+        progress.advance("adapt_shard", "shard0001")
+    assert progress.bars["adapt"].n == 90 and progress.bars["weekly reports"].postfix == ""
+    assert not progress.pending_checkpoints
+    progress.close()
+
+
+def test_jobs_no_job_table_listed_grow_their_stage_as_they_start():
+    """Snakemake prints its job table once, before the follow-up checkpoint: the weekly jobs
+    were in no table, so the adapt bar showed 1/1 jobs (the collecting job) and closed after
+    the first week (found on a terminal run of the demo)."""
+    stream = io.StringIO()
+    progress = Progress(stream, {"shard0001": 30})
+    progress.plan({"split_followup": 1, "adapt": 1, "prescribe_shard": 1})
+    assert progress.bars["adapt"].total == 0 and progress.bars["adapt"].unit == " patient-weeks"
+    progress.advance("split_followup", "")
+    for week in range(3):
+        progress.start("adapt_shard", "shard0001")
+        assert progress.bars["adapt"].total == 30 * (week + 1)
+        assert progress.bars["adapt"].postfix == "1 job running"
+        progress.advance("adapt_shard", "shard0001")
+        assert progress.bars["adapt"].n == 30 * (week + 1)
+    progress.start("adapt_report", "shard0001")
+    assert progress.bars["weekly reports"].total == 30
+    progress.start("adapt", "")
+    progress.advance("adapt", "")  # the collecting job moves no patient-week
+    assert progress.bars["adapt"].n == 90 and progress.bars["adapt"].total == 90
+    progress.close()
+
+
+def test_the_monitor_reads_job_starts_with_their_shards():
+    state = RunState()
+    for line in ["localrule adapt_shard:", "    jobid: 7",
+                 "    wildcards: shard=shard0002, week=1", "rule blood:", "    jobid: 3"]:
+        state.read(line)
+    assert state.started == [("adapt_shard", "shard0002"), ("blood", "")]
+
+
 def test_on_a_terminal_chatter_is_replaced_but_job_messages_and_errors_show():
     stream = io.StringIO()
     progress = Progress(stream, {"shard0001": 7, "shard0002": 3})

@@ -190,7 +190,8 @@ def check_schedule_and_progression(page: str, p: dict) -> None:
                                f"min {a['intensity']}")
         if week.get("resistance"):
             r = week["resistance"]
-            assert resistance == (f"{r['sets']} sets {r['reps'][0]}-{r['reps'][1]} reps "
+            sets = f"{r['sets']} set" + ("s" if r["sets"] != 1 else "")  # never "1 sets"
+            assert resistance == (f"{sets} {r['reps'][0]}-{r['reps'][1]} reps "
                                   f"{r['intensity']} ({r['load_pct_1rm'][0]}-"
                                   f"{r['load_pct_1rm'][1]}% 1RM)")
 
@@ -265,7 +266,7 @@ def test_every_number_in_the_fhir_text_equals_its_source(row):
             assert [int(band.group(1)), int(band.group(2))] == a["heart_rate_bpm"]
     if p["resistance"]:
         r = p["resistance"]
-        m = re.search(r"Resistance (\d+)x/week, (\d+) sets of (\d+)-(\d+) reps at (\d+)-(\d+)% "
+        m = re.search(r"Resistance (\d+)x/week, (\d+) sets? of (\d+)-(\d+) reps at (\d+)-(\d+)% "
                       r"1RM", text)
         assert [int(g) for g in m.groups()] == [r["sessions_per_week"], r["sets"], r["reps_min"],
                                                 r["reps_max"], *r["load_pct_1rm"]]

@@ -63,6 +63,7 @@ class RunState:
     jobs: dict[str, tuple[str, str]] = field(default_factory=dict)  # jobid -> (rule, shard)
     finished: list[str] = field(default_factory=list)  # rules, in finishing order
     planned: dict[str, int] = field(default_factory=dict)  # rule -> job count (Job stats)
+    started: list[tuple[str, str]] = field(default_factory=list)  # (rule, shard), in order
     _header: str = ""
     _in_stats: bool = False
 
@@ -86,11 +87,15 @@ class RunState:
         elif (match := JOB_FIELD.match(text)) and self._header:
             if match.group(1) == "jobid":
                 self.jobs[match.group(2).strip()] = (self._header, "")
+                if self._header not in SHARD_RULES:  # a shard job starts at its wildcards
+                    self.started.append((self._header, ""))
             elif match.group(1) == "wildcards":
                 shard = re.search(r"shard=(\w+)", match.group(2))
                 for jobid, (rule, _) in list(self.jobs.items())[-1:]:
                     if rule == self._header and shard:
                         self.jobs[jobid] = (rule, shard.group(1))
+                        if rule in SHARD_RULES:
+                            self.started.append((rule, shard.group(1)))
         elif match := FINISHED.match(text):
             rule = match.group(2)
             self.finished.append(rule)
@@ -114,65 +119,119 @@ STAGES = {
     "prescribe": ("prescribe_shard", "collect_prescriptions"),
     "reports": ("report_shard", "cohort_report"),
     "adapt": ("adapt_shard", "adapt"),
+    "weekly reports": ("adapt_report",),
     "publish": ("publish_shard",),
     "research": ("research",),
     "manifest": ("manifest",),
 }
 STAGE_OF_RULE = {rule: stage for stage, rules in STAGES.items() for rule in rules}
+# Rules with one job per shard (and per week for the weekly ones): their bars count patients
+# (patient-weeks), from the shard sizes known before the run.
+SHARD_RULES = ("prescribe_shard", "report_shard", "adapt_shard", "adapt_report")
+# Checkpoints: until they finish, Snakemake has not planned the jobs after them, so the totals
+# shown may still grow (said on the bars, not silently).
+CHECKPOINTS = ("host_profile", "split_followup")
 
 
 class Progress:
     """One tqdm bar per stage: patients done of total for stages with shard jobs (when the
-    shard sizes are known), jobs done of total for the others."""
+    shard sizes are known; patient-weeks for the weekly ones), jobs done of total for the
+    others. Snakemake prints its job table once, before the checkpoints: jobs no table listed
+    (the weekly ones) grow their stage's total as they start, and until every checkpoint has
+    finished each bar says its total may grow."""
 
     def __init__(self, stream: IO[str], shard_sizes: dict[str, int]) -> None:
         self.stream = stream
         self.shard_sizes = shard_sizes
         self.bars: dict[str, Any] = {}
-        self.by_patient: set[str] = set()
-        self.rules: set[str] = set()
+        self.by_patient = {STAGE_OF_RULE[r] for r in SHARD_RULES} if shard_sizes else set()
+        self.rules: set[str] = set()  # rules of the job tables read so far
+        self.running: dict[str, int] = {}  # stage -> jobs started and not finished
+        self.pending_checkpoints: set[str] = set()
 
-    def plan(self, planned: dict[str, int]) -> None:
+    def _amount(self, rule: str, shard: str = "", jobs: int = 1) -> int:
+        """What `jobs` jobs of `rule` add to their stage's bar: patients (of one shard, or of
+        every shard once per week), nothing for a batch job of a by-patient stage, else jobs."""
+        stage = STAGE_OF_RULE.get(rule, rule)
+        if stage not in self.by_patient:
+            return jobs
+        if rule not in SHARD_RULES:
+            return 0
+        if shard:
+            return self.shard_sizes.get(shard, 0)
+        weeks = max(1, -(-jobs // len(self.shard_sizes)))
+        return sum(self.shard_sizes.values()) * weeks
+
+    def _bar(self, stage: str) -> Any:
+        """The stage's bar; a bar closed when its stage looked finished opens again, where it
+        was, when more of its jobs start."""
         from tqdm import tqdm
 
-        size = shutil.get_terminal_size((100, 40))  # a 0x0 pty (script, CI) has no size
-        width, rows = size.columns or 100, max(size.lines, 2 * len(STAGES) + 2)
-        totals: dict[str, int] = {}
+        old = self.bars.get(stage)
+        if old is None or old.disable:
+            size = shutil.get_terminal_size((100, 40))  # a 0x0 pty (script, CI) has no size
+            unit = (" patient-weeks" if stage in ("adapt", "weekly reports") else " patients") \
+                if stage in self.by_patient else " jobs"
+            position = list(self.bars).index(stage) if old is not None else len(self.bars)
+            self.bars[stage] = tqdm(total=old.total if old is not None else 0,
+                                    initial=old.n if old is not None else 0,
+                                    desc=f"{stage:<18}", unit=unit, file=self.stream,
+                                    position=position, leave=True,
+                                    ncols=min(size.columns or 100, 100),
+                                    nrows=max(size.lines, 2 * len(STAGES) + 2),
+                                    bar_format="{desc} {n_fmt}/{total_fmt}{unit} "
+                                               "[{elapsed}] {bar}{postfix}")
+        return self.bars[stage]
+
+    def plan(self, planned: dict[str, int]) -> None:
         for rule, count in planned.items():
             if rule == "all" or rule in self.rules:
                 continue
             self.rules.add(rule)
-            stage = STAGE_OF_RULE.get(rule, rule)
-            if rule.endswith("_shard") and self.shard_sizes:
-                self.by_patient.add(stage)
-                totals[stage] = totals.get(stage, 0) + sum(self.shard_sizes.values())
-            elif stage not in self.by_patient:
-                totals[stage] = totals.get(stage, 0) + count
-        for stage, total in totals.items():
-            bar = self.bars.get(stage)
-            if bar is not None:  # the plan grew (after the host-profile checkpoint)
-                bar.total += total
-                bar.refresh()
+            if rule in CHECKPOINTS:
+                self.pending_checkpoints.add(rule)
+            bar = self._bar(STAGE_OF_RULE.get(rule, rule))
+            bar.total += self._amount(rule, jobs=count)
+            bar.refresh()
+        self._notes()
+
+    def _notes(self) -> None:
+        """Each open bar says what is running (a shard's patients all finish together, so a
+        bar at 0 with a job running is working, not stuck) and whether its total may still
+        grow (a checkpoint has not finished)."""
+        later = ["total may grow"] if self.pending_checkpoints else []  # short: the bar fits
+        for stage, bar in self.bars.items():
+            if bar.disable:
                 continue
-            unit = " patients" if stage in self.by_patient else " jobs"
-            self.bars[stage] = tqdm(total=total, desc=f"{stage:<18}", unit=unit,
-                                    file=self.stream, position=len(self.bars), leave=True,
-                                    ncols=min(width, 100), nrows=rows,
-                                    bar_format="{desc} {n_fmt}/{total_fmt}{unit} "
-                                               "[{elapsed}] {bar}")
+            running = self.running.get(stage, 0)
+            if bar.total and bar.n >= bar.total and not running and not later:
+                bar.set_postfix_str("", refresh=False)
+                bar.close()  # its time stops where the stage finished
+                continue
+            notes = [f"{running} job{'s' if running != 1 else ''} running"] if running else []
+            bar.set_postfix_str("; ".join(notes + later), refresh=True)
+
+    def start(self, rule: str, shard: str = "") -> None:
+        if rule == "all":
+            return
+        stage = STAGE_OF_RULE.get(rule, rule)
+        self.running[stage] = self.running.get(stage, 0) + 1
+        # in no job table: the stage's total grows as the rule's jobs start
+        more = self._amount(rule, shard) if rule not in self.rules else 0
+        closed = stage in self.bars and self.bars[stage].disable
+        if more or not closed:  # a finished stage's bar opens again only for more work
+            self._bar(stage).total += more
+        self._notes()
 
     def advance(self, rule: str, shard: str) -> None:
         stage = STAGE_OF_RULE.get(rule, rule)
+        self.running[stage] = max(0, self.running.get(stage, 0) - 1)
+        self.pending_checkpoints.discard(rule)
         bar = self.bars.get(stage)
-        if bar is None:
+        if bar is None or bar.disable:
             return
-        if stage in self.by_patient:
-            if rule.endswith("_shard"):
-                bar.update(self.shard_sizes.get(shard, 0))
-        else:
-            bar.update(1)
-        if bar.total and bar.n >= bar.total:
-            bar.close()  # its time stops where the stage finished
+        bar.update(self._amount(rule, shard) if stage in self.by_patient else 1)
+        self._notes()
 
     def write(self, text: str) -> None:
         from tqdm import tqdm
@@ -181,6 +240,7 @@ class Progress:
 
     def close(self) -> None:
         for bar in self.bars.values():
+            bar.set_postfix_str("", refresh=False)
             bar.close()
 
 
@@ -293,12 +353,15 @@ def _relay(lines: Iterable[str] | None, stream: IO[str], state: RunState,
            progress: Progress | None, stopping: dict[str, int], resume: str) -> None:
     in_error = hinted = False
     for line in lines or []:
+        known = len(state.started)
         finished = state.read(line)
         if "signal" in stopping:
             continue  # after a stop: Snakemake's log keeps the interrupted jobs' output
         if progress is not None:
             if set(state.planned) - progress.rules - {"all"}:
                 progress.plan(state.planned)
+            for rule, shard in state.started[known:]:  # the jobs that started
+                progress.start(rule, shard)
             if finished:
                 progress.advance(*finished)
             text = line.rstrip("\n")

@@ -17,6 +17,7 @@ import gc
 import logging
 import os
 import sys
+import time
 import traceback
 import types
 import typing
@@ -95,6 +96,42 @@ def run_stage(snakemake: Any, entry: Callable[..., None]) -> None:
     run_step(snakemake, step)
 
 
+def _job_record(snakemake: Any, handler: logging.Handler | None) -> logging.Logger:
+    """A logger that writes to the job's log file only (not the terminal, where Snakemake
+    already says which job finished)."""
+    record = logging.getLogger("precex.job")
+    record.handlers = [handler] if handler else [logging.NullHandler()]
+    record.propagate = False
+    record.setLevel(logging.INFO)
+    return record
+
+
+def _files(named: Any) -> list[str]:
+    """The paths of Snakemake's input or output list (named or not)."""
+    if named is None:
+        return []
+    try:
+        return [str(f) for f in named]
+    except TypeError:  # a namespace with keys() only
+        return [str(getattr(named, k)) for k in named.keys()]
+
+
+def _wildcards(snakemake: Any) -> str:
+    wildcards = getattr(snakemake, "wildcards", None)
+    items = dict(wildcards.items()) if hasattr(wildcards, "items") else {}
+    return " (" + ", ".join(f"{k}={v}" for k, v in items.items()) + ")" if items else ""
+
+
+def _described(path: str) -> str:
+    """An output as the log names it: a file with its size, a folder with its file count."""
+    if os.path.isdir(path):
+        count = sum(len(files) for _, _, files in os.walk(path))
+        return f"{path} ({count} file{'s' if count != 1 else ''})"
+    if os.path.isfile(path):
+        return f"{path} ({os.path.getsize(path):,} bytes)"
+    return f"{path} (not written)"
+
+
 def run_step(snakemake: Any, step: Callable[[], None]) -> None:
     log_path = snakemake.log[0] if len(snakemake.log) else None
     terminal = logging.StreamHandler(sys.stderr)
@@ -112,6 +149,10 @@ def run_step(snakemake: Any, step: Callable[[], None]) -> None:
         for noisy in ("pyensembl", "datacache", "gtfparse"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     log = logging.getLogger("precex")
+    record = _job_record(snakemake, handlers[1] if log_path else None)
+    started = time.perf_counter()
+    record.info("rule %s%s: %d input file(s)", snakemake.rule, _wildcards(snakemake),
+                len(_files(getattr(snakemake, "input", None))))
     try:
         # Move everything imported so far out of the garbage collector's view, and everything
         # still alive when the step ends: a job's heap is millions of objects, and the full
@@ -120,6 +161,10 @@ def run_step(snakemake: Any, step: Callable[[], None]) -> None:
         gc.freeze()
         step()
         gc.freeze()
+        # the log says what the job did when it succeeds too (it was empty; issue 42)
+        record.info("finished in %.2f s; wrote %s", time.perf_counter() - started,
+                    "; ".join(_described(path) for path in
+                              _files(getattr(snakemake, "output", None))) or "nothing")
     except InputError as err:
         log.error("%s", err)
         sys.exit(1)

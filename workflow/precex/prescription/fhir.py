@@ -113,7 +113,8 @@ def _lines(p: Prescription) -> list[str]:
                      f"min, {aer['intensity']}" + (f", HR {hr[0]}-{hr[1]} bpm" if hr else "")
                      + f", RPE {aer['rpe'][0]}-{aer['rpe'][1]}")
     if res:
-        lines.append(f"Resistance {res['sessions_per_week']}x/week, {res['sets']} sets of "
+        lines.append(f"Resistance {res['sessions_per_week']}x/week, {res['sets']} "
+                     f"set{'s' if res['sets'] != 1 else ''} of "
                      f"{res['reps_min']}-{res['reps_max']} reps at {res['load_pct_1rm'][0]}-"
                      f"{res['load_pct_1rm'][1]}% 1RM")
     if not lines:

@@ -256,17 +256,37 @@ def test_laboratory_and_ucum_unit_spellings(marker, value, unit, expected):
 
 @pytest.mark.parametrize("text,value,sign", [("<20", 20, "<"), ("> 1000", 1000, ">"),
                                               ("1,5", 1.5, ""), ("150,000", 150000, ""),
-                                              ("≤0.5", 0.5, "<="), ("12.3", 12.3, "")])
+                                              ("≤0.5", 0.5, "<"), ("12.3", 12.3, "")])
 def test_censored_values_decimal_commas_and_thousands(text, value, sign):
     from precex.blood.markers import parse_values
 
     parsed = parse_values(pd.Series([text])).iloc[0]
     assert parsed["sign"] == sign
-    assert parsed["value"] == pytest.approx(value, rel=1e-3)
-    if sign == "<":
-        assert parsed["value"] < value  # a threshold rule reads '<20' as below 20
-    if sign == ">":
-        assert parsed["value"] > value
+    assert parsed["value"] == value  # the limit itself; the sign says which side (issue 42)
+
+
+def test_a_censored_result_is_stored_as_its_limit_and_read_as_beyond_it():
+    """hs-CRP '<0.3 mg/dL' was stored as 2.9997 mg/L (issue 42): the features hold the limit
+    in the canonical unit and its sign; the rules read '<20' as below 20, never equal."""
+    from precex.prescription.rules import evaluate
+
+    rows = [["P1", "hs-CRP", "<0.3", "mg/dL", "2026-01-02", ""],
+            ["P1", "platelets", "<20", "10^9/L", "2026-01-02", ""],
+            ["P2", "platelets", "20", "10^9/L", "2026-01-02", ""],
+            ["P2", "CRP", ">160", "mg/L", "2026-01-02", ""]]
+    m = blood_features(long_table(rows), "b.tsv", REF, 90,
+                       pd.Series({"P1": 60.0, "P2": 60.0})).markers
+    assert m.loc["P1", "hs_crp_mg_l"] == 3.0 and m.loc["P1", "hs_crp_mg_l_censored"] == "<"
+    assert m.loc["P1", "platelets_10e9_l"] == 20.0
+    assert m.loc["P1", "platelets_10e9_l_censored"] == "<"
+    assert pd.isna(m.loc["P2", "platelets_10e9_l_censored"])
+    assert m.loc["P2", "crp_mg_l"] == 160.0 and m.loc["P2", "crp_mg_l_censored"] == ">"
+    below = evaluate({"feature": "platelets_10e9_l", "op": "lt", "value": 20}, m)
+    assert below.tolist() == [True, False]  # '<20' is below 20; a measured 20 is not
+    at_least = evaluate({"feature": "platelets_10e9_l", "op": "ge", "value": 20}, m)
+    assert at_least.tolist() == [False, True]
+    above = evaluate({"feature": "crp_mg_l", "op": "gt", "value": 160}, m)
+    assert above.tolist() == [False, True]  # '>160' is above 160
 
 
 def test_states_rejected_stale_conflicting_and_percent_differential():

@@ -150,6 +150,17 @@ def test_a_lab_export_of_follow_up_values_is_read_like_the_baseline():
     assert week["safety_inputs"]["lvef"]["date"] == "2026-01-09"
 
 
+def test_a_censored_follow_up_platelet_count_caps_the_week():
+    """'<20' in a lab export: the count keeps its limit and sign from the file to the rule."""
+    lab = pd.DataFrame({"patient_id": ["A"], "marker": ["PLT"], "value": ["<20"],
+                        "unit": ["10*3/uL"], "date": ["2026-01-10"]})
+    rows, _ = read_followup_counts(lab, "lab.tsv", ISSUED)
+    counts = newest_counts(rows, "lab.tsv")["A"]
+    assert counts["platelets"]["value"] == 20.0 and counts["platelets"]["censored"] == "<"
+    week = adapt(plan(), {"followup_days": 0}, RB, REF + dt.timedelta(days=7), [], counts)
+    assert "SAFETY_PLATELETS_BELOW_20" in week["adaptation"]["safety_rules"]
+
+
 def test_a_fever_in_the_lab_table_defers_the_week():
     lab = pd.DataFrame({"patient_id": ["A"], "marker": ["temperature"], "value": ["101.5"],
                         "unit": ["[degF]"], "date": ["2026-01-10"]})

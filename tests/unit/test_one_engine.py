@@ -342,3 +342,17 @@ def test_an_incoherent_weekly_plan_fails_the_job_and_writes_no_file(tmp_path, mo
                                        problems=str(tmp_path / "p.tsv")),
             params=stage.ShardParams(wearables_source=str(tmp_path / "wear.tsv")))
     assert not list((tmp_path / "out").glob("A.week-1*"))
+
+
+def test_a_censored_follow_up_count_is_read_as_beyond_its_limit_and_lapses():
+    """A follow-up platelet count reported '<20' holds the limit with its sign: the week's
+    plan caps as for a count below 20 (issue 42), and a newer uncensored count replaces both."""
+    censored = {**count(20.0), "censored": "<"}
+    adapted = week(baseline(), platelets=censored)
+    assert "SAFETY_PLATELETS_BELOW_20" in adapted["adaptation"]["safety_rules"]
+    assert adapted["picture"]["platelets_10e9_l"] == 20.0
+    assert adapted["picture"]["platelets_10e9_l_censored"] == "<"
+    later = week(adapted, GOOD_WEEK, THROUGH + dt.timedelta(days=7),
+                 platelets=count(20.0, "2026-01-15"))
+    assert "SAFETY_PLATELETS_BELOW_20" not in later["adaptation"]["safety_rules"]
+    assert "platelets_10e9_l_censored" not in later["picture"]

@@ -542,6 +542,8 @@ def test_blood_clocks_and_formats_are_named_as_readers_know_them(tmp_path):
     assert all(m.label and "_" not in m.label for m in load_catalogue().values())
     profile = minimal_profile()
     profile["features"].update({"nt_probnp_pg_ml": 293.66, "nt_probnp_date": "2026-01-01",
+                                "hs_crp_mg_l": 3.0, "hs_crp_mg_l_censored": "<",
+                                "hs_crp_date": "2026-01-01",
                                 "horvath2013_age": 55.8, "horvath2013_accel_diff": -4.2,
                                 "shannon": 3.1, "shannon_percentile": 40.0,
                                 "guild_butyrate_producers_pct": 20.0, "bacillota_pct": 50.0,
@@ -553,5 +555,6 @@ def test_blood_clocks_and_formats_are_named_as_readers_know_them(tmp_path):
     assert "<td>Platelets</td>" in blood and "30 x10^9/L (low)" in blood
     assert "<td>NT-proBNP</td>" in blood and "293.66 pg/mL" in blood
     assert "30.00" not in blood and "nt probnp" not in blood and "150-400" in blood
+    assert "<td>hs-CRP</td>" in blood and "&lt;3 mg/L (in range)" in blood  # as reported
     assert "Source: BIOM 2.1 table (HDF5)." in html and "biom-hdf5" not in html
     assert "<td>Horvath 2013 (multi-tissue)</td>" in html

@@ -18,3 +18,8 @@ class ModalityOutputs:
     features: str
     exclusions: str
     problems: str
+
+
+# Beside a feature column: '<' or '>' for a result reported censored ('<0.3'): the column holds
+# the limit, and rule conditions read it as just below (above) it.
+CENSORED_SUFFIX = "_censored"

@@ -29,7 +29,7 @@ from precex.io.dates import parse_dates
 from precex.paths import resource_path, threshold
 from precex.problems import Problem
 
-COUNT_COLUMNS = ["patient_id", "marker", "value", "date", "state", "row"]
+COUNT_COLUMNS = ["patient_id", "marker", "value", "date", "state", "row", "censored"]
 # Any catalogue marker re-checks like the baseline's; LVEF and body temperature are follow-up
 # measures of their own (resources/adaptation/followup_measures.tsv).
 FAR_FUTURE = dt.date(9999, 12, 31)  # follow-up dates are checked against each patient's week
@@ -107,10 +107,11 @@ def read_followup_counts(frame: pd.DataFrame, source: str, issued: dict[str, dt.
     problems = [replace(p, stage="adaptation", excludes=False) for p in found]
     out = [{"patient_id": r.patient_id, "marker": r.marker, "value": float(r.value),
             "date": r.date.isoformat(), "row": int(r.row),
-            "state": "conflicting" if r.conflicting else "measured"}
+            "state": "conflicting" if r.conflicting else "measured", "censored": r.censored}
            for r in canon.itertuples()]
     out += [{"patient_id": r.patient_id, "marker": r.marker, "value": np.nan,
-             "date": r.date.isoformat(), "row": int(r.row), "state": "rejected"}
+             "date": r.date.isoformat(), "row": int(r.row), "state": "rejected",
+             "censored": ""}
             for r in rejected.itertuples() if not pd.isna(r.date) and r.marker]
     more, found = _read_measures(df[measured], source, issued, date_format)
     out += more
@@ -163,7 +164,8 @@ def _read_measures(df: pd.DataFrame, source: str, issued: dict[str, dt.date],
                                     stage="adaptation", excludes=False))
             value, state = np.nan, "rejected"
         out.append({"patient_id": pid, "marker": measure.name, "value": value,
-                    "date": day.date().isoformat(), "row": row, "state": state})
+                    "date": day.date().isoformat(), "row": row, "state": state,
+                    "censored": parsed["sign"].iloc[i] if state == "measured" else ""})
     return out, problems
 
 
@@ -192,9 +194,12 @@ def newest_counts(counts: pd.DataFrame, source: str) -> dict[str, dict[str, dict
             entry.update(value=None, state="rejected")
         else:
             values = usable["value"].astype(float)
-            worst = values.max() if adverse_direction(str(name)) == "high" else values.min()
+            at = values.idxmax() if adverse_direction(str(name)) == "high" else values.idxmin()
             flagged = values.nunique() > 1 or (usable["state"] == "conflicting").any()
-            entry.update(value=round(float(worst), 3),
+            entry.update(value=round(float(values[at]), 3),
                          state="conflicting" if flagged else "measured")
+            sign = usable["censored"].fillna("")[at] if "censored" in usable else ""
+            if sign:  # '<20': the limit, read as just below it (precex.prescription.rules)
+                entry["censored"] = sign
         out.setdefault(str(pid), {})[str(name)] = entry
     return out

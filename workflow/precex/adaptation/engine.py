@@ -24,6 +24,7 @@ import pandas as pd
 
 from precex.adaptation.features import issue_date
 from precex.json_data import json_copy
+from precex.modality_outputs import CENSORED_SUFFIX
 from precex.prescription.engine import EngineSettings, prescribe_one, stricter
 from precex.prescription.model import EMPTY, Adaptation, Prescription
 from precex.prescription.model import Decision as DecisionName
@@ -187,6 +188,9 @@ def weekly_picture(prescription: Prescription, counts: dict[str, dict[str, Any]]
         value = entry.get("value")
         row[column] = np.nan if value is None else value
         row[date_column] = entry["date"]
+        row.pop(column + CENSORED_SUFFIX, None)  # an older result's '<' is not this one's
+        if entry.get("censored"):
+            row[column + CENSORED_SUFFIX] = entry["censored"]
         if state and entry.get("state") == "rejected":
             row[f"{state}_state"] = "rejected"
     given = str(picture.get("last_infusion_date") or "")

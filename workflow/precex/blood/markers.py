@@ -31,6 +31,7 @@ from precex.blood.catalogue import find_marker, load_catalogue
 from precex.blood.units import UnitError, hba1c_to_ngsp, to_canonical
 from precex.io.dates import parse_dates
 from precex.io.tokens import parse_bools
+from precex.modality_outputs import CENSORED_SUFFIX
 from precex.paths import threshold
 from precex.problems import Problem
 from precex.roster import report_unmatched
@@ -62,9 +63,11 @@ STATE_SUFFIX = "_state"
 def parse_values(text: pd.Series) -> pd.DataFrame:
     """number, censoring sign and in-cell unit of each value text (NaN when not a number).
 
-    '1,5' is 1.5 (decimal comma) while '150,000' is 150000 (thousands); '<20' becomes a value
-    just below 20 and '>1000' just above 1000, so a threshold rule reads a censored result the
-    way it was reported (a platelet count '<20' is below 20).
+    '1,5' is 1.5 (decimal comma) while '150,000' is 150000 (thousands). A censored result
+    keeps its limit as the number ('<0.3' is 0.3) and its sign ('<' for '<' and '<=', '>' for
+    '>' and '>='): the blood features store the limit with a `<column>_censored` sign, and the
+    rules read it as just below (above) the limit (precex.prescription.rules), so a platelet
+    count '<20' is below 20 while hs-CRP '<0.3 mg/dL' is stored as 3 mg/L, not 2.9997.
     """
     parts = text.str.extract(_VALUE)
     number = parts["number"].fillna("")
@@ -72,9 +75,7 @@ def parse_values(text: pd.Series) -> pd.DataFrame:
     number = number.where(~thousands, number.str.replace(",", "", regex=False))
     number = number.str.replace(",", ".", regex=False)
     value = pd.to_numeric(number, errors="coerce")
-    sign = parts["sign"].fillna("").replace({"≤": "<=", "≥": ">="})
-    value = value.where(sign != "<", value * (1 - 1e-4))
-    value = value.where(sign != ">", value * (1 + 1e-4))
+    sign = parts["sign"].fillna("").replace({"≤": "<", "≥": ">", "<=": "<", ">=": ">"})
     return pd.DataFrame({"value": value, "sign": sign, "unit": parts["unit"].fillna("")},
                         index=text.index)
 
@@ -130,12 +131,12 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
 
     parsed = parse_values(df["value"])
     in_cell = df["unit"].str.strip().eq("") & parsed["unit"].ne("")
-    df = df.assign(value_num=parsed["value"],
+    df = df.assign(value_num=parsed["value"], censored=parsed["sign"],
                    unit=df["unit"].where(~in_cell, parsed["unit"]))
     bad_value = df["value_num"].isna() | ~np.isfinite(df["value_num"])
     reject(bad_value, "value '{r.value}' is not a number.",
-           "give a number (a result reported as '<20' or '>1000' is read as just below or "
-           "above that number).", "value")
+           "give a number (a result reported as '<20' or '>1000' is read with its limit and "
+           "sign).", "value")
     df = df[~bad_value]
 
     bad_date = df["date_parsed"].isna()
@@ -206,6 +207,7 @@ def harmonise(long: pd.DataFrame, source: str, reference_date: dt.date, patients
         "patient_id": df["patient_id"],
         "marker": df["canonical"],
         "value": df["canonical_value"],
+        "censored": df["censored"],  # '<', '>' or ''
         "date": df["date_parsed"].dt.date,
         "fasting": parse_bools(df["fasting"]).fillna(False).astype(bool),
         "row": df["row"],
@@ -359,6 +361,11 @@ def select_values(canon: pd.DataFrame, reference_date: dt.date, window_days: int
     catalogue = load_catalogue()
     latest = latest.assign(column=latest["marker"].map(lambda m: catalogue[m].column))
     wide = latest.pivot(index="patient_id", columns="column", values="value")
+    censored = latest[latest["censored"].ne("")]  # only markers with a censored result
+    if len(censored):
+        signs = censored.pivot(index="patient_id", columns="column", values="censored")
+        signs.columns = [f"{c}{CENSORED_SUFFIX}" for c in signs.columns]
+        wide = wide.join(signs)
     dates = latest.pivot(index="patient_id", columns="marker", values="date")
     dates.columns = [f"{c}_date" for c in dates.columns]
     fasting = latest.pivot(index="patient_id", columns="marker", values="fasting")

@@ -19,6 +19,7 @@ import pandas as pd
 
 from precex.config import load_yaml
 from precex.io.schema_check import SchemaCheck
+from precex.modality_outputs import CENSORED_SUFFIX
 from precex.paths import schema_path
 from precex.problems import InputError, Problem
 
@@ -253,8 +254,26 @@ class _Columns:
             return np.full(self.n, np.nan)
         col = self.features.iloc[:, self._position[feature]]
         if col.dtype.kind in "fiu":  # already numbers: to_numeric would return them as they are
-            return col.to_numpy(dtype=float)
-        return pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            numbers = col.to_numpy(dtype=float)
+        else:
+            numbers = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        return self._censored(feature, numbers)
+
+    def _censored(self, feature: str, numbers: np.ndarray) -> np.ndarray:
+        """A result reported as '<L' ('>L') is stored as L with its sign beside it
+        (`<feature>_censored`): a condition reads it as the next number below (above) L, so
+        '<20' is below 20 and never equal to it."""
+        sign_column = feature + CENSORED_SUFFIX
+        if sign_column not in self._position:
+            return numbers
+        signs = self.features.iloc[:, self._position[sign_column]].astype(object).to_numpy()
+        below, above = signs == "<", signs == ">"
+        if not (below.any() or above.any()):
+            return numbers
+        numbers = numbers.copy()
+        numbers[below] = np.nextafter(numbers[below], -np.inf)
+        numbers[above] = np.nextafter(numbers[above], np.inf)
+        return numbers
 
     def _text(self, feature: str) -> np.ndarray:
         """Each value as pandas' astype(str) writes it ('1.0', 'True'), "" where missing."""

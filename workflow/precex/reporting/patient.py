@@ -221,6 +221,8 @@ def blood_rows(profile: dict[str, Any]) -> list[dict[str, Any]]:
         # "x10^9/L" as every other count in the report writes it
         unit = f"x{m.canonical_unit}" if m.canonical_unit.startswith("10^") else m.canonical_unit
         rows.append({"name": m.label, "value": value,
+                     # '<3 mg/L' as the lab reported it (the value is the limit)
+                     "censored": str(feats.get(f"{m.column}_censored") or ""),
                      "unit": unit, "low": lo, "high": hi, "flag": flag,
                      "pos": round(pos, 1), "date": feats.get(f"{m.name}_date", "")})
     return rows

@@ -399,3 +399,12 @@ def test_validate_fails_when_a_patient_loses_every_lab_row(demo_copy, monkeypatc
     assert "every lab row of patient P001 (3) was rejected" in err and "date_format: MDY" in err
     (demo_copy / "config.yaml").write_text(config + f"\nblood: {labs.name}\ndate_format: MDY\n")
     assert main(["validate", "--configfile", "config.yaml"]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["Vitamin D, 25-OH", "25-hydroxyvitamin D", "25(OH)D3",
+                                  "vitamin D (25-OH)", "25-OH-D"])
+def test_lab_spellings_of_25_hydroxyvitamin_d_are_read(name):
+    """'Vitamin D, 25-OH' was missing from the catalogue (issue 42)."""
+    from precex.blood.catalogue import find_marker
+
+    assert find_marker(name) == "vitamin_d"

@@ -69,7 +69,8 @@ def test_references_codes_and_words():
 
 def test_the_wearable_reader_reads_a_versioned_subject_as_its_patient(tmp_path):
     """The wearable FHIR reader took the last path part ('3') of a versioned reference."""
-    from precex.wearables.exports import IdMap, read_fhir_observations
+    from precex.wearables.daily import IdMap
+    from precex.wearables.exports import read_fhir_observations
 
     path = tmp_path / "wear.json"
     obs = {**OBS, "effectiveDateTime": "2026-01-02T07:00:00Z",

@@ -246,3 +246,55 @@ def test_fitabase_days_without_wear_and_a_partial_last_day_are_not_counted(tmp_p
     assert features.loc["P901", "mvpa_min_per_week"] == pytest.approx(30 * 7)
     assert any("931 of 1,440 minutes" in p.message for p in problems)
     assert any("14 patient-day(s) without wear" in p.message for p in found)
+
+
+def test_fhir_sleep_periods_merge_one_source_per_night_and_heart_rate_is_the_wear_signal(
+        tmp_path):
+    """Sleep Observations (LOINC 93832-4) with periods are sleep intervals: the same night
+    recorded twice by one device counts once, two devices are never added (the one with more
+    sleep is used), a 13-hour block is left out and named; heart-rate samples (LOINC 8867-4)
+    give the minutes worn, and a day of 100 such minutes is not a valid day whatever its
+    steps (issue 40)."""
+    import json
+
+    def obs(code: str, value: float, unit: str, device: str = "", when: str = "",
+            period: tuple[str, str] | None = None) -> dict:
+        out = {"resourceType": "Observation", "status": "final",
+               "subject": {"reference": "Patient/P810"},
+               "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+               "valueQuantity": {"value": value, "unit": unit, "code": unit}}
+        if device:
+            out["device"] = {"display": device}
+        if period:
+            out["effectivePeriod"] = {"start": period[0], "end": period[1]}
+        else:
+            out["effectiveDateTime"] = when
+        return out
+
+    night = ("2026-01-02T22:00:00Z", "2026-01-03T06:00:00Z")
+    resources = [obs("93832-4", 7.5, "h", "Watch A", period=night),
+                 obs("93832-4", 7.5, "h", "Watch A", period=night),  # synced twice
+                 obs("93832-4", 7.0, "h", "Ring B",
+                     period=("2026-01-02T22:30:00Z", "2026-01-03T06:10:00Z")),
+                 obs("93832-4", 13.0, "h", "Sleep app",
+                     period=("2026-01-03T20:00:00Z", "2026-01-04T09:00:00Z")),
+                 obs("55423-8", 9000, "/d", when="2026-01-03T12:00:00Z"),
+                 obs("55423-8", 5000, "/d", when="2026-01-04T12:00:00Z")]
+    start = dt.datetime(2026, 1, 3, 8, tzinfo=dt.UTC)
+    resources += [obs("8867-4", 70, "/min", when=(start + dt.timedelta(minutes=m)).isoformat())
+                  for m in range(700)]  # 08:00 to 19:39 on 01-03: 700 minutes
+    resources += [obs("8867-4", 72, "/min", when=(start + dt.timedelta(days=1, minutes=m))
+                      .isoformat()) for m in range(0, 200, 2)]  # 100 minutes on 01-04
+    path = tmp_path / "P810_observations.json"
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
+                                "entry": [{"resource": r} for r in resources]}))
+    export = read_export(str(path), read_id_map(None))
+    d = export.daily.set_index(["patient_id", "date"])
+    assert d.loc[("P810", "2026-01-03"), "sleep_h"] == pytest.approx(7.5)  # not 15 or 22
+    assert pd.isna(d.loc[("P810", "2026-01-04"), "sleep_h"])  # the 13-hour block
+    assert any("13" not in p.message and "12 h or more" in p.message for p in export.problems)
+    assert d.loc[("P810", "2026-01-03"), "wear_min"] == 700
+    assert d.loc[("P810", "2026-01-04"), "wear_min"] == 100
+    features, _ = wearable_features(export.daily, "fhir", dt.date(2026, 1, 5), {"P810"})
+    assert features.loc["P810", "wear_days"] == 1  # 01-04: 100 minutes worn, 5,000 steps
+    assert features.loc["P810", "steps_mean"] == pytest.approx(9000)

@@ -24,8 +24,10 @@ metric came from which export (`DailyExport.sources`), so the profile can say so
   rate, 80404-7 heart-rate variability (SDNN), 93832-4 sleep duration; UCUM units; status final,
   amended or corrected only; the subject reference names the patient (through the ID map when
   given).
+- **Garmin**: Health API daily and sleep summaries (CSV or JSON) and `.FIT` files (monitoring,
+  activity, sleep), read by precex.wearables.garmin with Garmin's FIT SDK.
 - Anything else is the daily table (precex.wearables.stage.read_wearables), whose column
-  aliases cover Garmin Connect and other summary CSVs.
+  aliases cover other summary CSVs.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ import os
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -45,10 +46,16 @@ import pandas as pd
 
 from precex.io.fhir import fhir_resources, subject_id
 from precex.problems import InputError, Problem
+from precex.wearables.daily import DailyExport, IdMap, frame_of
+from precex.wearables.garmin import (
+    is_fit,
+    is_garmin_summary,
+    read_garmin_fit,
+    read_garmin_summaries,
+)
+from precex.wearables.sleep import SLEEP_BLOCK_TEXT, SleepSpan, nightly_sleep
 from precex.wearables.wear import WEAR_TIME
 
-DAILY_METRICS = ("steps", "mvpa_min", "light_min", "resting_hr", "hrv_rmssd_ms", "hrv_sdnn_ms",
-                 "sleep_h", "worn")  # worn: 1/0, the export's own wear signal where it has one
 FITABASE_FILES = {"dailyActivity_merged.csv": "activity",
                   "heartrate_seconds_merged.csv": "heart_rate",
                   "sleepDay_merged.csv": "sleep"}
@@ -65,12 +72,14 @@ APPLE_ASLEEP = {"HKCategoryValueSleepAnalysisAsleep", "HKCategoryValueSleepAnaly
 APPLE_UNITS = {"steps": {"count"}, "mvpa_min": {"min"}, "resting_hr": {"count/min"},
                "hrv_sdnn_ms": {"ms"}}
 LOINC_METRICS = {"55423-8": "steps", "41950-7": "steps", "40443-4": "resting_hr",
-                 "80404-7": "hrv_sdnn_ms", "93832-4": "sleep_h"}
+                 "80404-7": "hrv_sdnn_ms", "93832-4": "sleep_h",
+                 "8867-4": "heart_rate"}  # heart-rate samples: the device's wear signal
 FHIR_UNITS = {"steps": {"/d": 1.0, "{steps}/d": 1.0, "{steps}": 1.0, "steps/day": 1.0,
                         "1": 1.0, "{count}": 1.0},
               "resting_hr": {"/min": 1.0, "{beats}/min": 1.0, "beats/minute": 1.0},
               "hrv_sdnn_ms": {"ms": 1.0, "s": 1000.0},
-              "sleep_h": {"h": 1.0, "min": 1 / 60, "s": 1 / 3600}}
+              "sleep_h": {"h": 1.0, "min": 1 / 60, "s": 1 / 3600},
+              "heart_rate": {"/min": 1.0, "{beats}/min": 1.0, "beats/minute": 1.0}}
 FHIR_USABLE = {"final", "amended", "corrected"}
 # Oura trends: "Total Sleep Duration" in current exports, "Total Sleep Time" in 2020 ones.
 OURA_COLUMNS = {"Steps": ("steps", 1.0), "Total Sleep Duration": ("sleep_h", 1 / 3600),
@@ -79,34 +88,7 @@ OURA_COLUMNS = {"Steps": ("steps", 1.0), "Total Sleep Duration": ("sleep_h", 1 /
                 "Average HRV": ("hrv_rmssd_ms", 1.0)}
 OURA_ACTIVE = ("High Activity Time", "Medium Activity Time")  # seconds: MVPA
 RESTING_BIN_MIN = 5  # Fitabase resting HR: the day's lowest 5-minute mean
-# A single "asleep" sample this long is an app's placeholder block, not measured sleep (precex
-# convention, UNCONFIRMED threshold): flagged and not used.
-APPLE_SLEEP_BLOCK_MAX_H = 12.0
 APPLE_SUMMARY_SOURCE = "Activity rings (ActivitySummary)"
-
-
-@dataclass
-class DailyExport:
-    """Daily rows (patient_id, date and metrics) and, per patient, the source of each metric."""
-
-    daily: pd.DataFrame
-    sources: dict[str, dict[str, str]] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class IdMap:
-    """Device or file IDs -> patient IDs, with each patient's time zone."""
-
-    patients: dict[str, str]
-    zones: dict[str, str]
-    default_zone: str = "UTC"
-
-    def patient(self, source_id: str) -> str:
-        return self.patients.get(source_id, source_id)
-
-    def zone(self, patient_id: str) -> ZoneInfo:
-        return ZoneInfo(self.zones.get(patient_id) or self.default_zone)
 
 
 def read_id_map(path: str | None, default_zone: str = "UTC") -> IdMap:
@@ -136,19 +118,26 @@ def read_id_map(path: str | None, default_zone: str = "UTC") -> IdMap:
 
 
 def detect_export(path: str) -> str:
-    """'fitabase', 'apple_health', 'oura', 'fhir' or 'daily' (the daily table)."""
+    """'fitabase', 'apple_health', 'oura', 'fhir', 'garmin' (Health API summaries),
+    'garmin_fit' (FIT files) or 'daily' (the daily table)."""
     p = Path(path)
     if p.is_dir():
         if any((p / name).exists() for name in FITABASE_FILES):
             return "fitabase"
-        raise InputError([Problem(path, "is a folder without Fitabase files.",
+        if is_fit(path):
+            return "garmin_fit"
+        raise InputError([Problem(path, "is a folder without Fitabase or Garmin FIT files.",
                                   "give the folder of dailyActivity_merged.csv (and "
-                                  "heartrate_seconds_merged.csv, sleepDay_merged.csv), or a "
-                                  "file.", stage="wearables")])
+                                  "heartrate_seconds_merged.csv, sleepDay_merged.csv) or of "
+                                  "the device's .FIT files, or a file.", stage="wearables")])
     if p.name in FITABASE_FILES:
         return "fitabase"
+    if is_fit(path):
+        return "garmin_fit"
     with open(path, "rb") as handle:
         head = handle.read(4096).decode("utf-8", errors="replace").lstrip("\ufeff").lstrip()
+    if is_garmin_summary(head):
+        return "garmin"
     if head.startswith("<?xml") or head.startswith("<HealthData") or "<!DOCTYPE HealthData" in head:
         return "apple_health"
     if head.startswith("{"):
@@ -163,15 +152,9 @@ def detect_export(path: str) -> str:
 def read_export(path: str, ids: IdMap) -> DailyExport:
     kind = detect_export(path)
     reader = {"fitabase": read_fitabase, "apple_health": read_apple_health,
-              "oura": read_oura, "fhir": read_fhir_observations}[kind]
+              "oura": read_oura, "fhir": read_fhir_observations,
+              "garmin": read_garmin_summaries, "garmin_fit": read_garmin_fit}[kind]
     return reader(path, ids)
-
-
-def _frame(rows: dict[tuple[str, str], dict[str, float]]) -> pd.DataFrame:
-    records = [{"patient_id": pid, "date": day, **metrics}
-               for (pid, day), metrics in sorted(rows.items())]
-    frame = pd.DataFrame(records, columns=["patient_id", "date", *DAILY_METRICS])
-    return frame.dropna(axis=1, how="all")
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
@@ -301,7 +284,7 @@ def read_fitabase(path: str, ids: IdMap) -> DailyExport:
         raise InputError([Problem(path, "holds no Fitabase file.", "give dailyActivity_merged"
                                   ".csv, heartrate_seconds_merged.csv or sleepDay_merged.csv.",
                                   stage="wearables")])
-    return DailyExport(_frame(rows), dict(sources), problems)
+    return DailyExport(frame_of(rows), dict(sources), problems)
 
 
 def _apple_time(text: str) -> dt.datetime:
@@ -316,8 +299,8 @@ def read_apple_health(path: str, ids: IdMap) -> DailyExport:
     zone = ids.zone(pid)
     per_source: dict[tuple[str, str, str], float] = defaultdict(float)  # metric, day, source
     readings: dict[tuple[str, str], list[float]] = defaultdict(list)  # metric, day
-    # asleep intervals by night and source: overlapping samples are merged, never added
-    asleep: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    # asleep samples as intervals: overlapping ones merged, one source per night (sleep.py)
+    asleep: list[SleepSpan] = []
     skipped: dict[str, int] = defaultdict(int)
     root = None
     try:
@@ -349,13 +332,8 @@ def read_apple_health(path: str, ids: IdMap) -> DailyExport:
             source = element.get("sourceName", "")
             if metric == "sleep_h":
                 if element.get("value") in APPLE_ASLEEP:  # the night, on the day it ends
-                    hours = (end - start).total_seconds() / 3600
-                    if hours >= APPLE_SLEEP_BLOCK_MAX_H:
-                        skipped[f"an 'asleep' block of {APPLE_SLEEP_BLOCK_MAX_H:g} h or more "
-                                "(an app's placeholder, not measured sleep)"] += 1
-                    else:
-                        day = end.astimezone(zone).date().isoformat()
-                        asleep[(day, source)].append((start.timestamp(), end.timestamp()))
+                    asleep.append(SleepSpan(pid, end.astimezone(zone).date().isoformat(),
+                                            source, start.timestamp(), end.timestamp()))
             else:
                 unit = element.get("unit", "")
                 try:
@@ -378,9 +356,12 @@ def read_apple_health(path: str, ids: IdMap) -> DailyExport:
         raise InputError([Problem(path, f"is not a readable Apple Health export ({err}).",
                                   "export again from the Health app (Export All Health Data) "
                                   "and give export.xml.", stage="wearables")]) from None
-    for (day, source), spans in asleep.items():
-        per_source[("sleep_h", day, source)] = _merged_hours(spans)
     rows: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    nights, blocks = nightly_sleep(asleep)
+    for key, (hours, _) in nights.items():
+        rows[key]["sleep_h"] = round(hours, 4)
+    if blocks:
+        skipped[SLEEP_BLOCK_TEXT.format(kind="an 'asleep' block")] += blocks
     for (metric, day, _), total in per_source.items():  # the larger source, never the sum
         key = (pid, day)
         rows[key][metric] = max(rows[key].get(metric, 0.0), round(total, 4))
@@ -392,19 +373,7 @@ def read_apple_health(path: str, ids: IdMap) -> DailyExport:
     problems = [Problem(path, f"{n} records with {why} are not used.", "check the export.",
                         patient_id=None, stage="wearables", excludes=False)
                 for why, n in sorted(skipped.items())]
-    return DailyExport(_frame(rows), sources if used else {}, problems)
-
-
-def _merged_hours(spans: list[tuple[float, float]]) -> float:
-    """Hours covered by the union of (start, end) intervals in seconds: two overlapping
-    samples of one night from one app count once."""
-    total, reach = 0.0, float("-inf")
-    for start, end in sorted(spans):
-        if end <= reach:
-            continue
-        total += end - max(start, reach)
-        reach = end
-    return total / 3600
+    return DailyExport(frame_of(rows), sources if used else {}, problems)
 
 
 def _activity_summary(element: Any, per_source: dict[tuple[str, str, str], float],
@@ -445,14 +414,39 @@ def read_oura(path: str, ids: IdMap) -> DailyExport:
             except ValueError:
                 pass
     used = {m for metrics in rows.values() for m in metrics}
-    return DailyExport(_frame(rows), {pid: {m: f"Oura {os.path.basename(path)}"
+    return DailyExport(frame_of(rows), {pid: {m: f"Oura {os.path.basename(path)}"
                                             for m in sorted(used)}} if used else {})
 
 
+def _fhir_moment(resource: dict[str, Any]) -> tuple[dt.datetime, dt.datetime | None]:
+    """An Observation's time: (its moment, its period's start or None). A day's total with a
+    period is placed at the period's middle."""
+    period = resource.get("effectivePeriod") or {}
+    if period.get("start") and period.get("end"):
+        start, end = (dt.datetime.fromisoformat(period[k].replace("Z", "+00:00"))
+                      for k in ("start", "end"))
+        return end, start
+    return dt.datetime.fromisoformat((period.get("start") or resource.get("effectiveDateTime")
+                                      or "").replace("Z", "+00:00")), None
+
+
+def _fhir_source(resource: dict[str, Any]) -> str:
+    """Which device or app recorded an Observation (one source per night of sleep)."""
+    device = resource.get("device") or {}
+    return str(device.get("display") or device.get("reference")
+               or (resource.get("meta") or {}).get("source") or "FHIR")
+
+
 def read_fhir_observations(path: str, ids: IdMap) -> DailyExport:
+    """Daily metrics of FHIR Observations. Sleep Observations with a period are sleep periods
+    (precex.wearables.sleep: overlaps are one sleep, one source per night, placeholder blocks
+    left out); heart-rate samples (LOINC 8867-4) are the wear signal: the minutes of a local
+    day with a sample are its wear minutes (precex.wearables.wear)."""
     rows: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
     sources: dict[str, dict[str, str]] = defaultdict(dict)
     skipped: dict[str, int] = defaultdict(int)
+    sleep: list[SleepSpan] = []
+    heart_minutes: dict[tuple[str, str], set[str]] = defaultdict(set)
     for resource in fhir_resources(path, "wearables"):
         if resource.get("resourceType") != "Observation":
             continue
@@ -471,24 +465,40 @@ def read_fhir_observations(path: str, ids: IdMap) -> DailyExport:
             skipped[f"no usable value or unit ('{unit}' for {metric})"] += 1
             continue
         pid = ids.patient(subject_id(resource))
-        period = resource.get("effectivePeriod") or {}
         try:
-            if period.get("start") and period.get("end"):  # a day's total: its middle
-                start, end = (dt.datetime.fromisoformat(period[k].replace("Z", "+00:00"))
-                              for k in ("start", "end"))
-                moment = start + (end - start) / 2
-            else:
-                moment = dt.datetime.fromisoformat(
-                    (period.get("start") or resource.get("effectiveDateTime") or "")
-                    .replace("Z", "+00:00"))
+            moment, began = _fhir_moment(resource)
         except (ValueError, TypeError):
             skipped["no effective date"] += 1
             continue
-        local = moment.astimezone(ids.zone(pid)) if moment.tzinfo else moment
+        zone = ids.zone(pid)
+        local = moment.astimezone(zone) if moment.tzinfo else moment
+        if metric == "heart_rate":
+            if began is None:  # a sample: its minute was worn
+                heart_minutes[(pid, local.date().isoformat())].add(local.strftime("%H:%M"))
+            continue
+        if metric == "sleep_h":  # a period, on the night it ends
+            end = moment.timestamp()
+            start = began.timestamp() if began is not None else end
+            sleep.append(SleepSpan(pid, local.date().isoformat(), _fhir_source(resource),
+                                   start, end, quantity["value"] * scale * 3600))
+            sources[pid][metric] = f"FHIR Observation LOINC {codes[0]} ({os.path.basename(path)})"
+            continue
+        if began is not None:  # a day's total: the day of its middle
+            middle = began + (moment - began) / 2
+            local = middle.astimezone(zone) if middle.tzinfo else middle
         rows[(pid, local.date().isoformat())][metric] = round(quantity["value"] * scale, 4)
         sources[pid][metric] = (f"FHIR Observation LOINC {codes[0]} ({os.path.basename(path)})"
                                 + (" (SDNN)" if metric == "hrv_sdnn_ms" else ""))
+    nights, blocks = nightly_sleep(sleep)
+    for key, (hours, _) in nights.items():
+        rows[key]["sleep_h"] = round(hours, 4)
+    if blocks:
+        skipped[SLEEP_BLOCK_TEXT.format(kind="a sleep period")] += blocks
+    for (pid, day), minutes in heart_minutes.items():
+        rows[(pid, day)]["wear_min"] = float(len(minutes))
+        sources[pid]["wear_min"] = (f"FHIR heart-rate Observations, minutes with a sample "
+                                    f"({os.path.basename(path)})")
     problems = [Problem(path, f"{n} Observations with {why} are not used.",
                         "check the export.", stage="wearables", excludes=False)
                 for why, n in sorted(skipped.items())]
-    return DailyExport(_frame(rows), dict(sources), problems)
+    return DailyExport(frame_of(rows), dict(sources), problems)

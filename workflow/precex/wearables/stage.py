@@ -16,13 +16,8 @@ from precex.modality_outputs import ModalityOutputs
 from precex.problems import InputError, Problem
 from precex.roster import read_roster
 from precex.wearables.adherence import read_previous
-from precex.wearables.exports import (
-    DAILY_METRICS,
-    DailyExport,
-    detect_export,
-    read_export,
-    read_id_map,
-)
+from precex.wearables.daily import DAILY_METRICS, DailyExport
+from precex.wearables.exports import detect_export, read_export, read_id_map
 from precex.wearables.features import wearable_features
 
 WEARABLE_COLUMNS = ("patient_id", "date", "steps", "mvpa_min", "light_min", "resting_hr",

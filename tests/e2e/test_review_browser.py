@@ -117,6 +117,10 @@ def _decide(page, decision: str, note: str = "") -> str:
     return page.locator("#decision-recorded").inner_text()
 
 
+def _log(state):
+    return read_signoff_log(str(state / "signoffs.tsv"), str(state / "users.tsv"))
+
+
 def test_log_in_see_the_queue_most_urgent_first_and_open_a_report(review, browser, demo_run):
     url, state = review
     page = _log_in(browser, url)
@@ -124,7 +128,8 @@ def test_log_in_see_the_queue_most_urgent_first_and_open_a_report(review, browse
     rows = page.locator("#queue tbody tr")
     shown = [(rows.nth(i).get_attribute("data-patient"), rows.nth(i).get_attribute("data-week"))
              for i in range(rows.count())]
-    expected = review_queue(str(demo_run), str(state / "signoffs.tsv"))
+    expected = review_queue(str(demo_run), str(state / "signoffs.tsv"),
+                            users=str(state / "users.tsv"))
     assert shown == [(r["patient_id"], str(r["week"])) for r in expected.to_dict("records")]
     assert len(shown) > 5
     # the most urgent first: stopped weeks, then a current fever, then the rest
@@ -182,7 +187,7 @@ def test_approve_amend_and_reject_in_the_browser_each_logged_and_the_fhir_status
     bundle = page.request.get(f"{url}/patients/{third}/fhir").json()
     assert bundle["entry"][0]["resource"]["status"] == "revoked"
 
-    log = read_signoff_log(str(state / "signoffs.tsv"))
+    log = _log(state)
     mine = log[log["patient_id"].isin([first, second, third])]
     assert mine[["patient_id", "decision", "signed_by"]].values.tolist() == [
         [first, "approve", "dr.b"], [second, "amend", "dr.b"], [third, "reject", "dr.b"]]
@@ -207,7 +212,7 @@ def test_a_wrong_password_is_refused_and_logged(review, browser):
 
 def test_a_form_without_its_csrf_token_is_refused(review, browser, demo_run):
     url, state = review
-    before = len(read_signoff_log(str(state / "signoffs.tsv")))
+    before = len(_log(state))
     summary = pd.read_csv(demo_run / "prescriptions/prescriptions.tsv", sep="\t", dtype=str)
     pid = summary["patient_id"].iloc[-1]
     page = _log_in(browser, url)
@@ -217,7 +222,7 @@ def test_a_form_without_its_csrf_token_is_refused(review, browser, demo_run):
     page.wait_for_load_state()
     assert "CSRF" in page.content()
     assert page.locator("#decision-recorded").count() == 0
-    assert len(read_signoff_log(str(state / "signoffs.tsv"))) == before
+    assert len(_log(state)) == before
     page.close()
 
 
@@ -247,7 +252,7 @@ def test_fifty_concurrent_decisions_keep_every_row_and_the_chain(review, demo_ru
     users = list(PASSWORDS)
     jobs = [(users[i % 3], patients[i % len(patients)], f"concurrent note {i}") for i in range(50)]
     forms = {(u, p): fields(u, p) for u, p, _ in jobs}
-    before = len(read_signoff_log(str(state / "signoffs.tsv")))
+    before = len(_log(state))
 
     def post(job: tuple[str, str, str]) -> int:
         user, pid, note = job
@@ -259,7 +264,8 @@ def test_fifty_concurrent_decisions_keep_every_row_and_the_chain(review, demo_ru
     for client in clients.values():
         client.close()
     assert codes == [303] * 50
-    log = read_signoff_log(str(state / "signoffs.tsv"))  # raises if the chain is broken
+    # raises if the chain or a signature is broken
+    log = _log(state)
     new = log.iloc[before:]
     assert len(new) == 50 and log["sequence"].astype(int).tolist() == list(range(1, len(log) + 1))
     got = sorted(zip(new["patient_id"], new["signed_by"], new["note"], strict=True))

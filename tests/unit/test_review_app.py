@@ -22,7 +22,14 @@ from precex.prescription.signoff import read_signoff_log
 from precex.problems import InputError
 from precex.review_app.app import LOOPBACK_HOSTS, Settings, create_app
 from precex.review_app.login_log import MAX_FAILURES
-from precex.review_app.users import add_user, authenticate, read_users, remove_user
+from precex.review_app.users import (
+    active_users,
+    add_user,
+    authenticate,
+    read_users,
+    remove_user,
+    signing_keys,
+)
 from starlette.testclient import TestClient
 
 PASSWORD = "correct horse battery"
@@ -104,10 +111,15 @@ def test_users_file_holds_argon2id_hashes_owner_only_and_refuses_bad_entries(tmp
         add_user(path, user="dr.c", password="short")
     with pytest.raises(InputError, match="not usable"):
         add_user(path, user="dr a\t", password=PASSWORD)
+    first_key = read_users(path)["dr.a"].public_key
     add_user(path, user="dr.a", password=PASSWORD + "2", replace=True)
     assert authenticate(path, "dr.a", PASSWORD) is None
+    # a new password is a new signing key; the old public key stays for what it signed
+    assert signing_keys(read_users(path), "dr.a") == [read_users(path)["dr.a"].public_key,
+                                                      first_key]
     remove_user(path, user="dr.a")
-    assert read_users(path) == {}
+    assert active_users(path) == {} and authenticate(path, "dr.a", PASSWORD + "2") is None
+    assert len(signing_keys(read_users(path), "dr.a")) == 2  # removed: keys kept, no login
 
 
 @pytest.mark.parametrize("user,password,says", [
@@ -194,7 +206,7 @@ def test_a_form_without_its_csrf_token_is_refused_and_records_nothing(batch):
     _login(other, "dr.b", PASSWORD + "!")
     foreign = {**fields, "csrf": _form(other, "/patients/P1", "approve")["csrf"]}
     assert client.post("/patients/P1/decision", data=foreign).status_code == 403
-    assert len(read_signoff_log(batch.signoff_log)) == 0
+    assert len(read_signoff_log(batch.signoff_log, batch.users)) == 0
 
 
 def test_a_decision_is_recorded_under_the_signed_in_user_and_the_fhir_status_follows(batch):
@@ -208,7 +220,7 @@ def test_a_decision_is_recorded_under_the_signed_in_user_and_the_fhir_status_fol
     assert done.status_code == 303 and done.headers["location"] == "/patients/P1"
     page = client.get("/patients/P1").text
     assert "Recorded: <b>approve</b> by dr.a" in page and 'id="careplan-status">active' in page
-    log = read_signoff_log(batch.signoff_log)
+    log = read_signoff_log(batch.signoff_log, batch.users)
     assert log[["patient_id", "decision", "signed_by"]].values.tolist() == \
         [["P1", "approve", "dr.a"]]
     bundle = client.get("/patients/P1/fhir").json()
@@ -223,7 +235,8 @@ def test_a_decision_is_recorded_under_the_signed_in_user_and_the_fhir_status_fol
     client.post("/patients/P1/decision", data={**reject, "note": "platelets falling"})
     assert Bundle.model_validate(client.get("/patients/P1/fhir").json()).entry[0] \
         .resource.status == "revoked"
-    assert read_signoff_log(batch.signoff_log)["note"].tolist() == ["", "platelets falling"]
+    assert read_signoff_log(batch.signoff_log, batch.users)["note"].tolist() == [
+        "", "platelets falling"]
 
 
 def test_an_adapted_week_is_signed_on_its_own(batch):
@@ -234,7 +247,7 @@ def test_an_adapted_week_is_signed_on_its_own(batch):
     fields = _form(client, "/patients/P1?week=1", "amend")
     assert fields["week"] == "1"
     client.post("/patients/P1/decision", data={**fields, "note": "walk 20 min, not 30"})
-    log = read_signoff_log(batch.signoff_log)
+    log = read_signoff_log(batch.signoff_log, batch.users)
     assert log[["patient_id", "decision", "signed_by", "note"]].values.tolist() == \
         [["P1.week-1", "amend", "dr.b", "walk 20 min, not 30"]]
 
@@ -248,10 +261,10 @@ def test_a_decision_on_a_page_opened_before_a_rerun_changed_the_plan_is_refused(
     refused = client.post("/patients/P2/decision", data=fields)
     assert refused.status_code == 409
     assert "changed since the page was opened" in refused.text and "reload" in refused.text
-    assert len(read_signoff_log(batch.signoff_log)) == 0
+    assert len(read_signoff_log(batch.signoff_log, batch.users)) == 0
     fresh = _form(client, "/patients/P2", "approve")
     assert client.post("/patients/P2/decision", data=fresh).status_code == 303
-    assert len(read_signoff_log(batch.signoff_log)) == 1
+    assert len(read_signoff_log(batch.signoff_log, batch.users)) == 1
 
 
 def test_another_clinicians_decision_since_the_page_opened_is_kept_and_named(batch):
@@ -264,7 +277,8 @@ def test_another_clinicians_decision_since_the_page_opened_is_kept_and_named(bat
     a.post("/patients/P1/decision", data=seen_by_a)
     page = a.get("/patients/P1").text
     assert "Decided by others since you opened the page" in page and "dr.b" in page
-    assert read_signoff_log(batch.signoff_log)["signed_by"].tolist() == ["dr.b", "dr.a"]
+    assert read_signoff_log(batch.signoff_log, batch.users)["signed_by"].tolist() == [
+        "dr.b", "dr.a"]
 
 
 def test_only_report_files_are_served_and_other_hosts_are_refused(batch):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -20,6 +23,7 @@ from precex.prescription.signoff import (
     prescription_digest,
     read_signoff_log,
     signoff_block,
+    verify_signoff_log,
     with_signoff,
 )
 from precex.problems import InputError
@@ -32,8 +36,39 @@ def _prescription(pid: str = "P1", **changes) -> dict:
     return prescribe(pd.DataFrame([row], index=[pid]), RB, EngineSettings(dt.date(2026, 1, 5)))[0]
 
 
+PASSWORD = "correct horse battery staple"
+
+
+@functools.cache
+def _signers() -> tuple[str, dict]:
+    """A users file with four clinicians and their signing keys (derived once: argon2id)."""
+    from precex.review_app.users import add_user, user_signing_key
+
+    users = str(Path(tempfile.mkdtemp(prefix="precex-signers-")) / "users.tsv")
+    for user in ("dr.smith", "dr.a", "dr.b", "dr.x"):
+        add_user(users, user=user, password=PASSWORD)
+    return users, {u: user_signing_key(users, u, PASSWORD) for u in
+                   ("dr.smith", "dr.a", "dr.b", "dr.x")}
+
+
+def _append(log: str, **fields) -> dict:
+    """append_signoff as the signer, with their own key."""
+    users, keys = _signers()
+    return append_signoff(log, users_path=users, key=keys[fields["signed_by"]], **fields)
+
+
+def _read(log: str):
+    return read_signoff_log(log, _signers()[0])
+
+
+def _queue(results, log: str, **kw):
+    from precex.prescription.review import review_queue
+
+    return review_queue(str(results), log, users=_signers()[0], **kw)
+
+
 def _signed(p: dict, log: str) -> dict:
-    decisions = latest_decisions(read_signoff_log(log))
+    decisions = latest_decisions(verify_signoff_log(log, _signers()[0]).rows)
     return with_signoff(p, signoff_block(decisions.get(p["patient_id"]),
                                          prescription_digest(p)))
 
@@ -43,9 +78,6 @@ def _careplan(p: dict):
     validate_bundle(bundle)
     return Bundle.model_validate(bundle).entry[0].resource
 
-
-
-PASSWORD = "correct horse battery staple"
 
 
 def _signer(folder, monkeypatch, user: str = "dr.smith") -> None:
@@ -66,7 +98,7 @@ def test_a_prescription_is_a_draft_until_approved_then_active_with_the_signer(tm
     unsigned = _signed(p, log)
     assert unsigned["signoff"]["state"] == "draft"
     assert _careplan(unsigned).status == "draft" and _careplan(unsigned).author is None
-    append_signoff(log, patient_id="P1", digest=prescription_digest(p), decision="approve",
+    _append(log, patient_id="P1", digest=prescription_digest(p), decision="approve",
                    signed_by="dr.smith", signed_at=WHEN)
     signed = _signed(p, log)
     assert signed["signoff"]["state"] == "approved"
@@ -79,7 +111,7 @@ def test_a_prescription_is_a_draft_until_approved_then_active_with_the_signer(tm
 def test_a_rerun_that_changes_a_signed_prescription_makes_it_a_draft_again(tmp_path):
     log = str(tmp_path / "signoffs.tsv")
     before = _prescription()
-    append_signoff(log, patient_id="P1", digest=prescription_digest(before),
+    _append(log, patient_id="P1", digest=prescription_digest(before),
                    decision="approve", signed_by="dr.smith", signed_at=WHEN)
     after = _signed(_prescription(platelets_10e9_l=45.0), log)  # new labs, new plan
     assert prescription_digest(after) != prescription_digest(before)
@@ -94,12 +126,12 @@ def test_reject_revokes_and_amend_or_reject_need_a_note(tmp_path):
     log = str(tmp_path / "signoffs.tsv")
     p = _prescription()
     with pytest.raises(InputError, match="needs a note"):
-        append_signoff(log, patient_id="P1", digest=prescription_digest(p), decision="reject",
+        _append(log, patient_id="P1", digest=prescription_digest(p), decision="reject",
                        signed_by="dr.smith")
     with pytest.raises(InputError, match="not one of"):
-        append_signoff(log, patient_id="P1", digest=prescription_digest(p), decision="ok",
+        _append(log, patient_id="P1", digest=prescription_digest(p), decision="ok",
                        signed_by="dr.smith")
-    append_signoff(log, patient_id="P1", digest=prescription_digest(p), decision="reject",
+    _append(log, patient_id="P1", digest=prescription_digest(p), decision="reject",
                    signed_by="dr.smith", note="recent syncope:\tsee cardiology")
     rejected = _signed(p, log)
     assert rejected["signoff"]["state"] == "rejected"
@@ -123,9 +155,9 @@ def test_an_adapted_copy_of_a_signed_prescription_is_not_signed():
 def test_the_chain_finds_an_edited_removed_or_reordered_row(tmp_path):
     log = tmp_path / "signoffs.tsv"
     for n, pid in enumerate(["P1", "P2", "P3"]):
-        append_signoff(str(log), patient_id=pid, digest=f"{n:064x}", decision="approve",
+        _append(str(log), patient_id=pid, digest=f"{n:064x}", decision="approve",
                        signed_by="dr.smith", signed_at=WHEN)
-    assert list(read_signoff_log(str(log))["patient_id"]) == ["P1", "P2", "P3"]
+    assert list(_read(str(log))["patient_id"]) == ["P1", "P2", "P3"]
     lines = log.read_text().splitlines()
     tampered = {
         "edited": lines[:3] + [lines[3].replace("approve", "reject")] + lines[4:],
@@ -136,7 +168,7 @@ def test_the_chain_finds_an_edited_removed_or_reordered_row(tmp_path):
         bad = tmp_path / f"{kind}.tsv"
         bad.write_text("\n".join(text) + "\n")
         with pytest.raises(InputError) as err:
-            read_signoff_log(str(bad))
+            _read(str(bad))
         assert "edited, removed or reordered" in str(err.value), kind
         assert "row" in str(err.value), kind
 
@@ -150,12 +182,12 @@ def test_appends_only_ever_extend_the_log_and_the_latest_decision_wins(tmp_path_
     log = tmp_path_factory.mktemp("log") / "signoffs.tsv"
     previous = ""
     for pid, decision, note in decisions:
-        append_signoff(str(log), patient_id=pid, digest="d" * 64, decision=decision,
+        _append(str(log), patient_id=pid, digest="d" * 64, decision=decision,
                        signed_by="dr.x", note=note + " n", signed_at=WHEN)  # never empty
         text = log.read_text()
         assert text.startswith(previous)
         previous = text
-    latest = latest_decisions(read_signoff_log(str(log)))
+    latest = latest_decisions(_read(str(log)))
     for pid in {d[0] for d in decisions}:
         last = [d for d in decisions if d[0] == pid][-1]
         assert latest[pid]["decision"] == last[1]
@@ -172,27 +204,25 @@ def _write_batch(results, prescriptions: list[dict]) -> None:
 
 
 def test_the_review_queue_is_read_fresh_and_most_urgent_first(tmp_path):
-    from precex.prescription.review import review_queue
 
     results, log = tmp_path / "results", str(tmp_path / "signoffs.tsv")
     plain, clearance = _prescription("P1"), _prescription("P2", platelets_10e9_l=10)
     changed_before = _prescription("P3")
     changed_now = _prescription("P3", platelets_10e9_l=45.0)
     _write_batch(results, [plain, clearance, changed_now])
-    append_signoff(log, patient_id="P3", digest=prescription_digest(changed_before),
+    _append(log, patient_id="P3", digest=prescription_digest(changed_before),
                    decision="approve", signed_by="dr.a", signed_at=WHEN)
-    queue = review_queue(str(results), log)
+    queue = _queue(results, log)
     assert list(queue["patient_id"]) == ["P3", "P2", "P1"]
     assert list(queue["signoff"]) == ["changed_since_signoff", "draft", "draft"]
     assert queue.loc[0, "signed_by"] == "dr.a" and "clearance" in queue.loc[1, "needs"]
-    append_signoff(log, patient_id="P1", digest=prescription_digest(plain),
+    _append(log, patient_id="P1", digest=prescription_digest(plain),
                    decision="approve", signed_by="dr.b", signed_at=WHEN)
-    assert "P1" not in set(review_queue(str(results), log)["patient_id"])  # at once
-    assert "P1" in set(review_queue(str(results), log, include_signed=True)["patient_id"])
+    assert "P1" not in set(_queue(results, log)["patient_id"])  # at once
+    assert "P1" in set(_queue(results, log, include_signed=True)["patient_id"])
 
 
 def test_the_review_queue_lists_stops_first_then_a_current_fever(tmp_path):
-    from precex.prescription.review import review_queue
 
     results, log = tmp_path / "results", str(tmp_path / "signoffs.tsv")
     changed_before = _prescription("P3")
@@ -200,9 +230,9 @@ def test_the_review_queue_lists_stops_first_then_a_current_fever(tmp_path):
     stopped = _prescription("P5")
     _write_batch(results, [_prescription("P1"), _prescription("P3", platelets_10e9_l=45.0),
                            fever, stopped])
-    append_signoff(log, patient_id="P3", digest=prescription_digest(changed_before),
+    _append(log, patient_id="P3", digest=prescription_digest(changed_before),
                    decision="approve", signed_by="dr.a", signed_at=WHEN)
-    append_signoff(log, patient_id="P5", digest=prescription_digest(stopped),
+    _append(log, patient_id="P5", digest=prescription_digest(stopped),
                    decision="approve", signed_by="dr.a", signed_at=WHEN)
     adapted = json.loads(json.dumps(stopped))
     adapted["adaptation"] = {"week": 2, "decision": "stop",
@@ -213,7 +243,7 @@ def test_the_review_queue_lists_stops_first_then_a_current_fever(tmp_path):
     earlier = json.loads(json.dumps(adapted))
     earlier["adaptation"] = {"week": 1, "decision": "advance", "features": {}}
     (folder / "P5.week-1.json").write_text(json.dumps(earlier))
-    queue = review_queue(str(results), log)
+    queue = _queue(results, log)
     # the stop (though its base plan is signed), then the fever, then the rest as before
     assert list(queue["patient_id"]) == ["P5", "P4", "P3", "P1"]
     assert "chest pain on 2026-01-16" in queue.loc[0, "needs"]
@@ -221,13 +251,13 @@ def test_the_review_queue_lists_stops_first_then_a_current_fever(tmp_path):
     assert queue.loc[1, "needs"].startswith("current fever: call the patient")
     held = {**earlier, "adaptation": {"week": 3, "decision": "hold", "features": {}}}
     (folder / "P5.week-3.json").write_text(json.dumps(held))
-    queue = review_queue(str(results), log).set_index("patient_id")
+    queue = _queue(results, log).set_index("patient_id")
     # cleared: no stop; the unsigned weekly update is to sign, after the prescriptions
     assert queue.loc["P5", "week"] == "3" and "STOP" not in queue.loc["P5", "needs"]
     assert list(queue.index)[-1] == "P5"
-    append_signoff(log, patient_id="P5.week-3", digest=prescription_digest(held),
+    _append(log, patient_id="P5.week-3", digest=prescription_digest(held),
                    decision="approve", signed_by="dr.a", signed_at=WHEN)
-    assert "P5" not in set(review_queue(str(results), log)["patient_id"])  # week signed
+    assert "P5" not in set(_queue(results, log)["patient_id"])  # week signed
 
 
 def test_precex_signoff_and_review_commands(tmp_path, monkeypatch, capsys):
@@ -316,7 +346,7 @@ def test_precex_signoff_signs_only_as_a_known_user_with_their_password(tmp_path,
     import io
 
     from precex.cli import main
-    from precex.prescription.signoff import append_signoff, read_signoff_log
+    from precex.prescription.signoff import append_signoff
 
     monkeypatch.chdir(tmp_path)
     _write_batch(tmp_path / "results", [_prescription("P1")])
@@ -332,10 +362,13 @@ def test_precex_signoff_signs_only_as_a_known_user_with_their_password(tmp_path,
     assert not (tmp_path / "signoffs.tsv").exists()
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
     assert main([*args, "--by", "dr.smith"]) == 0
-    append_signoff(str(tmp_path / "other.tsv"), patient_id="P1", digest="d" * 64,
-                   decision="approve", signed_by="dr.x\x1b[2K\rdr.smith (verified)\u202e")
-    assert read_signoff_log(str(tmp_path / "other.tsv"))["signed_by"].tolist() == [
-        "dr.x[2Kdr.smith (verified)"]
+    # a name that is not a review user signs nothing, whatever escapes it carries
+    users, keys = _signers()
+    with pytest.raises(InputError, match="has no signing key"):
+        append_signoff(str(tmp_path / "other.tsv"), users_path=users, key=keys["dr.x"],
+                       patient_id="P1", digest="d" * 64, decision="approve",
+                       signed_by="dr.x\x1b[2K\rdr.smith (verified)\u202e")
+    assert not (tmp_path / "other.tsv").exists()
 
 
 def test_a_plan_edited_after_the_run_is_never_signed(tmp_path):
@@ -357,9 +390,134 @@ def test_a_plan_edited_after_the_run_is_never_signed(tmp_path):
     (results / "prescriptions/P1.json").write_text(json.dumps(edited))
     log = str(tmp_path / "signoffs.tsv")
     with pytest.raises(InputError, match="edited after the run"):
-        record_decision(str(results), log, patient_id="P1", week=None, decision="approve",
-                        signed_by="dr.smith")
+        record_decision(str(results), log, users=_signers()[0], key=_signers()[1]["dr.smith"],
+                        patient_id="P1", week=None, decision="approve", signed_by="dr.smith")
     assert not (tmp_path / "signoffs.tsv").exists()
-    row = record_decision(str(results), log, patient_id="P2", week=None, decision="approve",
-                          signed_by="dr.smith")
+    row = record_decision(str(results), log, users=_signers()[0],
+                          key=_signers()[1]["dr.smith"], patient_id="P2", week=None,
+                          decision="approve", signed_by="dr.smith")
     assert row["patient_id"] == "P2"
+
+
+def _three_decisions(tmp_path) -> Path:
+    log = tmp_path / "signoffs.tsv"
+    for n, (pid, decision, by) in enumerate([("P1", "approve", "dr.a"), ("P2", "approve",
+                                                                          "dr.b"),
+                                             ("P1", "reject", "dr.smith")]):
+        _append(str(log), patient_id=pid, digest=f"{n:064x}", decision=decision, signed_by=by,
+                note="not yet" if decision == "reject" else "", signed_at=WHEN)
+    return log
+
+
+def test_a_forged_row_with_a_recomputed_chain_is_named_and_no_decision_is_used(tmp_path):
+    """Issue 39: anyone who could write the log appended an approval under any clinician's
+    name with a recomputed SHA-256 chain, and it became an active order. Now each row carries
+    its signer's Ed25519 signature: a row written without the key fails, by row, and then no
+    decision of the log counts (every plan a draft)."""
+    from precex.io.chained_log import link
+
+    log = _three_decisions(tmp_path)
+    assert verify_signoff_log(str(log), _signers()[0]).problems == []
+    lines = log.read_text().splitlines()
+    last = lines[-1].split("\t")
+    fields = ["4", "2026-01-06T09:31:00+00:00", "P1", "9" * 64, "approve", "dr.smith", ""]
+    chain = link(last[-2], fields)
+    forged = fields + [chain, last[-1]]  # a recomputed chain, another row's signature
+    log.write_text("\n".join(lines + ["\t".join(forged)]) + "\n")
+    result = verify_signoff_log(str(log), _signers()[0])
+    assert result.rows.empty and len(result.problems) == 1
+    problem = result.problems[0]
+    assert problem.row == 6 and "signature of 'dr.smith' does not verify" in problem.message
+
+
+def test_removing_the_last_rows_or_the_head_is_found(tmp_path):
+    """Deleting the last row (a rejection) reverted the plan to 'approved'. The signed head
+    file records how many decisions there are."""
+    log = _three_decisions(tmp_path)
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join(lines[:-1]) + "\n")  # the rejection removed
+    result = verify_signoff_log(str(log), _signers()[0])
+    assert result.rows.empty
+    assert "the log ends at decision 2, but its head records 3" in result.problems[0].message
+    head = Path(str(log) + ".head")
+    head.unlink()  # and the head with it
+    assert "head file (signoffs.tsv.head) is missing" in \
+        verify_signoff_log(str(log), _signers()[0]).problems[0].message
+    log.unlink()
+    assert verify_signoff_log(str(log), _signers()[0]).problems == []  # no log, no head
+
+
+def test_a_time_set_back_and_an_edited_or_reordered_row_are_named(tmp_path):
+    log = _three_decisions(tmp_path)
+    lines = log.read_text().splitlines()
+    for kind, text in {"edited": lines[:3] + [lines[3].replace("approve", "reject")] + lines[4:],
+                       "reordered": lines[:2] + [lines[3], lines[2]] + lines[4:]}.items():
+        bad = tmp_path / f"{kind}.tsv"
+        bad.write_text("\n".join(text) + "\n")
+        Path(str(bad) + ".head").write_text(Path(str(log) + ".head").read_text())
+        result = verify_signoff_log(str(bad), _signers()[0])
+        assert result.rows.empty and result.problems[0].row is not None, kind
+    later = tmp_path / "later.tsv"
+    _append(str(later), patient_id="P1", digest="a" * 64, decision="approve",
+            signed_by="dr.a", signed_at=WHEN)
+    row = _append(str(later), patient_id="P2", digest="b" * 64, decision="approve",
+                  signed_by="dr.a", signed_at=WHEN - dt.timedelta(days=1))
+    assert row["signed_at"] == WHEN.isoformat()  # a clock set back never writes the past
+
+
+def test_decisions_of_a_removed_user_or_an_old_password_still_verify(tmp_path):
+    from precex.review_app.users import add_user, remove_user, user_signing_key
+
+    users = str(tmp_path / "users.tsv")
+    add_user(users, user="dr.old", password=PASSWORD)
+    log = str(tmp_path / "signoffs.tsv")
+    append_signoff(log, users_path=users, key=user_signing_key(users, "dr.old", PASSWORD),
+                   patient_id="P1", digest="a" * 64, decision="approve", signed_by="dr.old")
+    add_user(users, user="dr.old", password=PASSWORD + " two", replace=True)
+    append_signoff(log, users_path=users,
+                   key=user_signing_key(users, "dr.old", PASSWORD + " two"),
+                   patient_id="P2", digest="b" * 64, decision="approve", signed_by="dr.old")
+    remove_user(users, user="dr.old")
+    result = verify_signoff_log(log, users)
+    assert result.problems == [] and list(result.rows["patient_id"]) == ["P1", "P2"]
+    assert user_signing_key(users, "dr.old", PASSWORD + " two") is None  # no more signing
+
+
+def test_an_unsigned_log_from_precex_0_1_is_not_trusted(tmp_path):
+    from precex.prescription.signoff import UNSIGNED_HEADER
+
+    log = tmp_path / "signoffs.tsv"
+    log.write_text(UNSIGNED_HEADER + "\n" + "\t".join(
+        ["sequence", "signed_at", "patient_id", "prescription_digest", "decision",
+         "signed_by", "note", "chain"]) + "\n")
+    result = verify_signoff_log(str(log), _signers()[0])
+    assert result.rows.empty and "written before decisions were signed" in \
+        result.problems[0].message
+    with pytest.raises(InputError, match="written before decisions were signed"):
+        _append(str(log), patient_id="P1", digest="a" * 64, decision="approve",
+                signed_by="dr.a")
+
+
+def test_the_prescription_job_and_the_review_list_flag_a_damaged_log(tmp_path, monkeypatch,
+                                                                     capsys):
+    """A forged row: every plan of the run is a draft, the problem is in the stage's
+    problems.tsv, and `precex review` says so above the list, by row."""
+    from precex.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    p = _prescription("P1")
+    _write_batch(tmp_path / "results", [p])
+    users, keys = _signers()
+    (tmp_path / "review_users.tsv").write_text(Path(users).read_text())
+    _append(str(tmp_path / "signoffs.tsv"), patient_id="P1", digest=prescription_digest(p),
+            decision="approve", signed_by="dr.a")
+    assert main(["review"]) == 0 and "Nothing to review" in capsys.readouterr().out
+    text = (tmp_path / "signoffs.tsv").read_text().replace("\tapprove\t", "\tapprove\t", 1)
+    lines = text.splitlines()
+    fields = lines[-1].split("\t")
+    fields[-1] = fields[-1][::-1]  # a damaged signature
+    (tmp_path / "signoffs.tsv").write_text("\n".join(lines[:-1] + ["\t".join(fields)]) + "\n")
+    assert main(["review"]) == 0
+    captured = capsys.readouterr()
+    assert "does not verify" in captured.err and "row 3" in captured.err
+    assert "P1" in captured.out  # a draft again, to review

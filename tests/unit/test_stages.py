@@ -223,6 +223,58 @@ def test_a_trial_patient_without_an_arm_is_excluded_by_the_problem_writer(batch,
         f"{p}.json" for p in first[:2]]
 
 
+def test_the_prescription_job_uses_only_decisions_of_a_log_that_verifies(batch, profiles,
+                                                                         prescribed, tmp_path):
+    """A signed approval makes the plan approved; the same log with its last row forged (a
+    recomputed chain, no valid signature) gives every plan of the shard `draft`, and the
+    problem, by row, is in the stage's problems.tsv (issue 39)."""
+    import json as jsonlib
+
+    from precex.io.chained_log import link
+    from precex.prescription import stage
+    from precex.prescription.signoff import append_signoff
+    from precex.review_app.users import add_user, user_signing_key
+
+    shard, rx = next(iter(prescribed.items()))
+    pid = read(rx["summary"])["patient_id"].iloc[0]
+    plan = jsonlib.loads((Path(rx["prescriptions"]) / f"{pid}.json").read_text())
+    users, log = str(tmp_path / "users.tsv"), str(tmp_path / "signoffs.tsv")
+    add_user(users, user="dr.a", password="correct horse battery staple")
+    append_signoff(log, users_path=users,
+                   key=user_signing_key(users, "dr.a", "correct horse battery staple"),
+                   patient_id=pid, digest=plan["signoff"]["digest"], decision="approve",
+                   signed_by="dr.a")
+
+    def run(name: str) -> dict:
+        paths = {k: str(tmp_path / name / k) for k in ("profiles", "prescriptions")}
+        paths.update({k: str(tmp_path / name / f"{k}.tsv")
+                      for k in ("summary", "exclusions", "problems")})
+        stage.run(inputs=stage.Inputs(features=profiles["shard_features"][0],
+                                      domains=profiles["shard_domains"][0],
+                                      rulebase=batch["config"]["rulebase"], signoff=log,
+                                      signoff_users=users),
+                  outputs=stage.Outputs(**paths),
+                  params=stage.Params(reference_date=batch["config"]["reference_date"],
+                                      evidence_floor="G2", research_mode=False))
+        return paths
+
+    signed = run("signed")
+    state = jsonlib.loads((Path(signed["prescriptions"]) / f"{pid}.json").read_text())
+    assert state["signoff"]["state"] == "approved"
+    lines = Path(log).read_text().splitlines()
+    fields = ["2", "2026-01-06T10:00:00+00:00", pid, "f" * 64, "approve", "dr.a", ""]
+    forged = fields + [link(lines[-1].split("\t")[-2], fields), lines[-1].split("\t")[-1]]
+    Path(log).write_text("\n".join(lines + ["\t".join(forged)]) + "\n")
+    damaged = run("damaged")
+    states = {f.name: jsonlib.loads(f.read_text())["signoff"]["state"]
+              for f in Path(damaged["prescriptions"]).glob("*.json")
+              if not f.name.endswith(".fhir.json")}
+    assert set(states.values()) == {"draft"} and len(states) > 1
+    problems = read(damaged["problems"])
+    assert problems["message"].str.contains("does not verify").any()
+    assert read(damaged["exclusions"]).empty  # nobody is excluded for it
+
+
 def test_collect_prescriptions_sorts_the_shards_rows(batch, prescribed):
     from precex.prescription import collect
 

@@ -552,10 +552,15 @@ def _review(args: argparse.Namespace) -> int:
 
     try:
         results, log_path = _batch_paths(args.configfile)
-        queue = review_queue(results, log_path, include_signed=args.all)
+        users = _serve_config(args.configfile)["review_users"]
+        queue = review_queue(results, log_path, users=users, include_signed=args.all)
     except InputError as err:
         print(err, file=sys.stderr)
         return 1
+    if queue.attrs.get("problems"):  # a log that does not verify: first, and every plan draft
+        print("The sign-off log does not verify, so no decision in it is used (every plan is "
+              "a draft until it is restored):\n" + "\n".join(
+                  f"  - {p}" for p in queue.attrs["problems"]), file=sys.stderr)
     if not len(queue):
         print(f"Nothing to review: every prescription in {results} is signed.")
         return 0
@@ -574,7 +579,7 @@ def _signoff(args: argparse.Namespace) -> int:
     import getpass
 
     from precex.prescription.review import record_decision
-    from precex.review_app.users import authenticate, read_users
+    from precex.review_app.users import authenticate, read_users, user_signing_key
 
     try:
         results, log_path = _batch_paths(args.configfile)
@@ -598,9 +603,16 @@ def _signoff(args: argparse.Namespace) -> int:
                                       "password is wrong; nothing was signed.",
                                       "sign with your own user ID and password (precex users "
                                       "add).", stage="signoff")])
+        key = user_signing_key(users, args.by, password)  # the decision is signed with it
+        if key is None:
+            raise InputError([Problem(users, f"'{args.by}' has no signing key yet (added "
+                                      "before decisions were signed); nothing was signed.",
+                                      f"set your password again: precex users add --replace "
+                                      f"--user {args.by}", stage="signoff")])
         # An adapted week is signed on its own, under its file's name ({patient}.week-N).
-        row = record_decision(results, log_path, patient_id=args.patient, week=args.week,
-                              decision=args.decision, signed_by=args.by, note=args.note or "")
+        row = record_decision(results, log_path, users=users, key=key, patient_id=args.patient,
+                              week=args.week, decision=args.decision, signed_by=args.by,
+                              note=args.note or "")
     except InputError as err:
         print(err, file=sys.stderr)
         return 1

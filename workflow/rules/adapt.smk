@@ -52,6 +52,8 @@ rule adapt_shard:
         prescriptions=get_previous_week,
         rulebase=CFG["rulebase"],
         signoff=get_signoff_log,
+        signoff_head=get_signoff_head,
+        signoff_users=get_signoff_users,
     output:
         adaptations=directory(f"{RESULTS}/shards/{{shard}}/weeks/{{week}}/adaptations"),
         table=f"{RESULTS}/shards/{{shard}}/weeks/{{week}}/adaptations.tsv",

@@ -253,6 +253,18 @@ def get_signoff_log(wildcards):
     return [path] if Path(path).is_file() else []
 
 
+def get_signoff_head(wildcards):
+    # The signed head beside the log (how many decisions it has): a removed row is noticed.
+    path = CFG["signoff_log"] + ".head"
+    return [path] if Path(path).is_file() else []
+
+
+def get_signoff_users(wildcards):
+    # The public keys the log's signatures are checked with (precex users add writes them).
+    path = CFG["review_users"]
+    return [path] if Path(path).is_file() and Path(CFG["signoff_log"]).is_file() else []
+
+
 def is_research_mode():
     """Reports show the responder model's predictions only in research_mode."""
     return is_configured("outcomes") and CFG["research_mode"]

@@ -8,6 +8,8 @@ rule prescribe_shard:
         rulebase=CFG["rulebase"],
         trial=get_trial_allocation,
         signoff=get_signoff_log,
+        signoff_head=get_signoff_head,
+        signoff_users=get_signoff_users,
     output:
         profiles=directory(f"{RESULTS}/shards/{{shard}}/profiles"),
         prescriptions=directory(f"{RESULTS}/shards/{{shard}}/prescriptions"),

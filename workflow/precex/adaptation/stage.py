@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +251,8 @@ class ShardInputs:
     patients: str | None = None  # the week's patients table (who is adapted after week 1)
     followup_blood: str | None = None  # the week's follow-up values (counts, LVEF, ...)
     signoff: str | None = None  # the sign-off log: each week is signed on its own
+    signoff_users: str | None = None  # the public keys its signatures are checked with
+    signoff_head: str | None = None  # the signed head beside the log (its number of decisions)
     # In-process reports only (the pipeline renders them in render_week):
     profiles: str = ""  # the shard's profile JSON folder
     provenance: str = ""
@@ -341,9 +343,11 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
     plans = prescribe_weeks(weeks, rulebase)  # the baseline engine, every rule once
     decisions = {}
     if inputs.signoff:
-        from precex.prescription.signoff import latest_decisions, read_signoff_log
+        from precex.prescription.signoff import latest_decisions, verify_signoff_log
 
-        decisions = latest_decisions(read_signoff_log(inputs.signoff))
+        log = verify_signoff_log(inputs.signoff, inputs.signoff_users, inputs.signoff_head)
+        decisions = latest_decisions(log.rows)  # none from a log that does not verify
+        problems += [replace(q, excludes=False, stage="adaptation") for q in log.problems]
     from precex.prescription.coherence import check_coherence
     from precex.prescription.fhir import FhirOptions
     from precex.prescription.signoff import signed_document, signoff_key

@@ -26,23 +26,27 @@ def link(previous: str, fields: list[str]) -> str:
 
 
 def verified_rows(path: str, lines: list[str], columns: list[str], *, stage: str,
-                  fix: str) -> list[list[str]]:
+                  fix: str, extra_fields: int = 0) -> list[list[str]]:
     """The rows below the header comments and the column line, each checked against the chain.
-    `lines` is the whole file; the first data line must be `columns`."""
+    `lines` is the whole file; the first data line must be `columns` (the chain last), then
+    `extra_fields` columns the chain does not cover (a signature of the chain)."""
     head = [line for line in lines if line.startswith("#")]
     body = [line for line in lines if not line.startswith("#")]
-    if not body or body[0].split("\t") != columns:
+    width = len(columns) + extra_fields
+    if not body or len(body[0].split("\t")) != width or \
+            body[0].split("\t")[:len(columns)] != columns:
         raise InputError([Problem(path, "the column header is missing or changed.",
                                   "restore the log from its backup.", stage=stage)])
     previous = genesis(head)
     rows = []
+    chain_at = len(columns) - 1
     for n, line in enumerate(body[1:], start=len(head) + 2):
         fields = line.split("\t")
-        if len(fields) != len(columns) or link(previous, fields[:-1]) != fields[-1]:
+        if len(fields) != width or link(previous, fields[:chain_at]) != fields[chain_at]:
             raise InputError([Problem(path, "this row was edited, removed or reordered (its "
                                       "SHA-256 chain does not match).", fix, row=n,
                                       stage=stage)])
-        previous = fields[-1]
+        previous = fields[chain_at]
         rows.append(fields)
     return rows
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -21,11 +21,14 @@ from precex.prescription.signoff import (
     append_signoff,
     latest_decisions,
     prescription_digest,
-    read_signoff_log,
     signoff_block,
     signoff_key,
+    verify_signoff_log,
 )
 from precex.problems import InputError, Problem
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 # `week` is blank for a prescription and N for the adapted plan of follow-up week N;
 # `trigger` is what put the row here (the rule and the patient's value), `needs` the action.
@@ -87,9 +90,9 @@ class StalePage(InputError):
     """A decision taken on a page that showed other content than the plan now on disk."""
 
 
-def record_decision(results: str, signoff_log: str, *, patient_id: str, week: int | None,
-                    decision: str, signed_by: str, note: str = "",
-                    seen_digest: str | None = None) -> dict[str, str]:
+def record_decision(results: str, signoff_log: str, *, users: str, key: Ed25519PrivateKey,
+                    patient_id: str, week: int | None, decision: str, signed_by: str,
+                    note: str = "", seen_digest: str | None = None) -> dict[str, str]:
     """Append one clinician decision on the plan now on disk (the prescription, or the adapted
     plan of `week`): the one code path of `precex signoff` and the review page. With
     `seen_digest` (the digest of the plan the page showed), a plan changed since is refused."""
@@ -102,7 +105,8 @@ def record_decision(results: str, signoff_log: str, *, patient_id: str, week: in
             str(Path(results)), f"the {what} changed since the page was opened (a run rebuilt "
             "it): nothing was recorded.", "reload the page, review the plan as it is now and "
             "decide again.", patient_id=patient_id, stage="signoff")])
-    return append_signoff(signoff_log, patient_id=signoff_key(patient_id, week), digest=digest,
+    return append_signoff(signoff_log, users_path=users, key=key,
+                          patient_id=signoff_key(patient_id, week), digest=digest,
                           decision=decision, signed_by=signed_by, note=note)
 
 
@@ -126,12 +130,14 @@ def _rule_with_values(t: Mapping[str, Any]) -> str:
     return name + (f" ({', '.join(values)})" if values else "")
 
 
-def review_queue(results: str, signoff_log: str, *, include_signed: bool = False
-                 ) -> pd.DataFrame:
+def review_queue(results: str, signoff_log: str, *, users: str | None = None,
+                 include_signed: bool = False) -> pd.DataFrame:
     """One row per plan awaiting review (all with include_signed), most urgent first: every
-    prescription, and each patient's latest adapted week (signed on its own)."""
+    prescription, and each patient's latest adapted week (signed on its own). A log that does
+    not verify gives no decision (every plan a draft); its problems are `attrs['problems']`."""
     folder = Path(results) / "prescriptions"
-    decisions = latest_decisions(read_signoff_log(signoff_log))
+    log = verify_signoff_log(signoff_log, users)
+    decisions = latest_decisions(log.rows)
     rows = []
     for path in sorted(folder.glob("*.json")):
         if path.name.endswith(".fhir.json"):
@@ -171,7 +177,9 @@ def review_queue(results: str, signoff_log: str, *, include_signed: bool = False
         queue = queue.assign(_rank=rank).sort_values(["_rank", "patient_id", "week"],
                                                      kind="stable")
         queue = queue.drop(columns="_rank").reset_index(drop=True)
-    return queue.drop(columns="_urgent")
+    queue = queue.drop(columns="_urgent")
+    queue.attrs["problems"] = log.problems  # shown above the queue by the CLI and the page
+    return queue
 
 
 STOP_RANK, FEVER_RANK = -2, -1  # before every other row: stops, then a current fever

@@ -24,8 +24,8 @@ from precex.prescription.rules import evaluate_all, load_rulebase
 from precex.prescription.schema import check_prescription
 from precex.prescription.signoff import (
     latest_decisions,
-    read_signoff_log,
     signed_document,
+    verify_signoff_log,
 )
 from precex.problems import Problem
 from precex.profile.host import patient_profile
@@ -44,6 +44,8 @@ class Inputs:
     rulebase: str
     trial: str | None = None
     signoff: str | None = None
+    signoff_users: str | None = None  # the public keys the log's signatures are checked with
+    signoff_head: str | None = None  # the signed head beside the log (its number of decisions)
 
 
 @dataclass(frozen=True)
@@ -78,11 +80,14 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
     # A trial prescribes by arm; a patient missing from the allocation log is not prescribed.
     arms = read_arms(inputs.trial) if inputs.trial else None
     # Clinician decisions so far: a prescription is a draft until its exact content is signed.
-    decisions = latest_decisions(read_signoff_log(inputs.signoff))
+    # A log that does not verify (a forged, edited or removed row) gives no decision at all.
+    log = verify_signoff_log(inputs.signoff, inputs.signoff_users, inputs.signoff_head)
+    decisions = latest_decisions(log.rows)
     os.makedirs(outputs.profiles, exist_ok=True)
     os.makedirs(outputs.prescriptions, exist_ok=True)
     rows: list[dict] = []
-    problems: list[Problem] = []
+    problems: list[Problem] = [replace(q, excludes=False, stage="prescription")
+                               for q in log.problems]
     # Plain dicts per patient: much cheaper than a pandas row per access.
     records = flat.to_dict("records")
     domain_records = dict(zip(domains.index, domains.to_dict("records"), strict=True))

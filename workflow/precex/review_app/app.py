@@ -39,15 +39,15 @@ from precex.prescription.signoff import (
     DECISIONS,
     latest_decisions,
     prescription_digest,
-    read_signoff_log,
     signoff_block,
     signoff_key,
+    verify_signoff_log,
     with_signoff,
 )
 from precex.problems import InputError
 from precex.review_app.login_log import LoginLog
 from precex.review_app.sessions import COOKIE, Session, SessionStore, csrf_ok
-from precex.review_app.users import authenticate
+from precex.review_app.users import authenticate, user_signing_key
 
 log = logging.getLogger("precex.review")
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
@@ -136,8 +136,13 @@ class ReviewPages:
             await run_in_threadpool(self.logins.record, "failed", user, client)
             return self.page("login.html", session, 401, error="Wrong user ID or password.")
         await run_in_threadpool(self.logins.record, "login", user, client)
+        # The signing key, derived from the password now (precex.io.signatures), lives in the
+        # server-side session only, until sign-out or expiry; it signs this user's decisions.
+        key = await run_in_threadpool(user_signing_key, self.settings.users, found.user,
+                                      password)
         self.store.end(token)  # a new session at login: the anonymous token is worthless now
         token, session = self.store.new(found.user, found.name)
+        session.key = key
         return self.with_cookie(RedirectResponse("/queue", 303), token)
 
     async def logout(self, request: Request) -> Response:
@@ -165,9 +170,12 @@ class ReviewPages:
             return RedirectResponse("/login", 303)
         include_signed = request.query_params.get("all") == "1"
         rows = await run_in_threadpool(review_queue, self.settings.results,
-                                       self.settings.signoff_log, include_signed=include_signed)
+                                       self.settings.signoff_log, users=self.settings.users,
+                                       include_signed=include_signed)
         return self.page("queue.html", session, rows=rows.to_dict("records"),
-                         include_signed=include_signed, results=self.settings.results)
+                         include_signed=include_signed, results=self.settings.results,
+                         log_problems=[p.describe(full_path=False)
+                                       for p in rows.attrs.get("problems", [])])
 
     def _week(self, request: Request) -> int | None:
         text = request.query_params.get("week", "")
@@ -177,7 +185,8 @@ class ReviewPages:
         p = load_prescription(self.settings.results, patient_id, week)
         digest = prescription_digest(p)
         key = signoff_key(patient_id, week)
-        history = read_signoff_log(self.settings.signoff_log)
+        log = verify_signoff_log(self.settings.signoff_log, self.settings.users)
+        history = log.rows
         mine = history[history["patient_id"] == key].to_dict("records")
         block = signoff_block(latest_decisions(history).get(key), digest)
         bundle = prescription_bundle(with_signoff(p, block), self.settings.fhir)
@@ -191,7 +200,8 @@ class ReviewPages:
                 "seen": mine[-1]["sequence"] if mine else "0", "weeks": weeks,
                 "trigger": trigger_text(p), "adaptation": adaptation,
                 "changes": adaptation.get("changes") or [],
-                "report": self.report_name(patient_id, week)}
+                "report": self.report_name(patient_id, week),
+                "log_problems": [p.describe(full_path=False) for p in log.problems]}
 
     def report_name(self, patient_id: str, week: int | None) -> str | None:
         name = f"{patient_id}.html" if week is None else f"{patient_id}.week-{week}.html"
@@ -235,11 +245,17 @@ class ReviewPages:
         if decision not in DECISIONS:
             return self.refused(session, f"'{decision}' is not a decision: nothing was recorded.",
                                 400)
+        if session.key is None:
+            return self.refused(session, "Your user has no signing key yet (added before "
+                                "decisions were signed): nothing was recorded. Ask the "
+                                "administrator to set your password again (precex users add "
+                                "--replace), then sign in again.", 403)
         try:
             row = await run_in_threadpool(
                 record_decision, self.settings.results, self.settings.signoff_log,
-                patient_id=patient_id, week=week, decision=decision, signed_by=session.user,
-                note=str(form.get("note", "")), seen_digest=str(form.get("digest", "")))
+                users=self.settings.users, key=session.key, patient_id=patient_id, week=week,
+                decision=decision, signed_by=session.user, note=str(form.get("note", "")),
+                seen_digest=str(form.get("digest", "")))
         except InputError as err:
             status = 409 if type(err).__name__ == "StalePage" else 400
             return self.refused(session, "; ".join(p.describe(full_path=False)
@@ -252,7 +268,7 @@ class ReviewPages:
 
     def _decided_since(self, key: str, seen: str, mine: str) -> list[dict[str, str]]:
         """Decisions on the same plan recorded after the page was opened, before this one."""
-        history = read_signoff_log(self.settings.signoff_log)
+        history = verify_signoff_log(self.settings.signoff_log, self.settings.users).rows
         seq = history["sequence"].astype(int)
         low = int(seen) if seen.isdigit() else 0
         return history[(history["patient_id"] == key) & (seq > low) & (seq < int(mine))

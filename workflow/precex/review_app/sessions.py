@@ -25,6 +25,7 @@ class Session:
     name: str = ""
     flash: dict[str, Any] | None = None  # what the last decision recorded, shown once
     last_seen: float = field(default_factory=time.monotonic)
+    key: Any = None  # the user's signing key, derived at login (never written anywhere)
 
 
 def _key(token: str) -> str:

@@ -10,18 +10,28 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from precex.io.chained_log import locked
 from precex.io.files import write_text
+from precex.io.signatures import new_salt, public_key_text, signing_key
+from precex.io.users_file import (  # noqa: F401  (re-exported: the users API in one place)
+    COLUMNS,
+    HEADER,
+    RETIRED,
+    User,
+    read_users,
+    signing_keys,
+)
 from precex.problems import InputError, Problem
 
-HEADER = "# precex review users (argon2id password hashes; edit with precex users add/remove)"
-COLUMNS = ["user", "name", "password_hash", "added_at"]
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD = 12
 HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -29,31 +39,9 @@ HASHER = PasswordHasher()  # argon2id with the library's current recommended par
 _UNKNOWN_USER_HASH = HASHER.hash("precex: no such user")
 
 
-@dataclass(frozen=True)
-class User:
-    user: str
-    name: str
-    password_hash: str
-
-
-def read_users(path: str) -> dict[str, User]:
-    """user ID -> User; an absent file has no users."""
-    file = Path(path)
-    if not file.exists():
-        return {}
-    lines = file.read_text(encoding="utf-8").splitlines()
-    if not lines or lines[0] != HEADER or len(lines) < 2 or lines[1].split("\t") != COLUMNS:
-        raise InputError([Problem(path, "not a precex users file.", "make it with `precex "
-                                  "users add --users FILE --user ID`.", stage="users")])
-    users = {}
-    for n, line in enumerate(lines[2:], start=1):
-        fields = line.split("\t")
-        if len(fields) != len(COLUMNS):
-            raise InputError([Problem(path, "this row is damaged.", "remove the user with "
-                                      "`precex users remove` and add them again.", row=n,
-                                      stage="users")])
-        users[fields[0]] = User(fields[0], fields[1], fields[2])
-    return users
+def active_users(path: str) -> dict[str, User]:
+    """The users who may sign in (removed users keep only their public key)."""
+    return {k: u for k, u in read_users(path).items() if u.active}
 
 
 def _write(path: str, users: dict[str, list[str]]) -> None:
@@ -69,9 +57,12 @@ def _write(path: str, users: dict[str, list[str]]) -> None:
 
 
 def _rows(path: str) -> dict[str, list[str]]:
-    users = read_users(path)
-    lines = Path(path).read_text(encoding="utf-8").splitlines()[2:] if users else []
-    return {line.split("\t")[0]: line.split("\t") for line in lines}
+    """The rows in the current layout (an older file's users get empty key columns)."""
+    read_users(path)  # checks the file
+    lines = Path(path).read_text(encoding="utf-8").splitlines()[2:] \
+        if Path(path).exists() else []
+    return {line.split("\t")[0]: (line.split("\t") + ["", ""])[:len(COLUMNS)]
+            for line in lines}
 
 
 def add_user(path: str, *, user: str, password: str, name: str = "", replace: bool = False,
@@ -98,7 +89,7 @@ def add_user(path: str, *, user: str, password: str, name: str = "", replace: bo
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with locked(path):
         rows = _rows(path)
-        if user in rows and not replace:
+        if user in rows and not replace and rows[user][2] != RETIRED:
             raise InputError([Problem(path, f"user '{user}' already exists.", "give --replace "
                                       "to set a new password.", stage="users")])
         twin = next((u for u in rows if u != user and u.casefold() == user.casefold()), None)
@@ -106,26 +97,44 @@ def add_user(path: str, *, user: str, password: str, name: str = "", replace: bo
             raise InputError([Problem(path, f"user '{user}' differs only in case from the "
                                       f"existing user '{twin}'.", "use the existing ID, or "
                                       "one that differs in more than case.", stage="users")])
-        rows[user] = [user, clean_name or user, HASHER.hash(password), when]
+        salt = new_salt()  # a new password is a new signing key; the old one stays valid
+        key = public_key_text(signing_key(password, salt))  # for what it signed: see users
+        if user in rows and rows[user][5]:
+            retired = f"{user}~{len([u for u in rows if u.startswith(user + '~')]) + 1}"
+            rows[retired] = [retired, rows[user][1], RETIRED, rows[user][3], rows[user][4],
+                             rows[user][5]]
+        rows[user] = [user, clean_name or user, HASHER.hash(password), when, salt, key]
         _write(path, rows)
 
 
 def remove_user(path: str, *, user: str) -> None:
     with locked(path):
         rows = _rows(path)
-        if user not in rows:
+        if user not in rows or rows[user][2] == RETIRED:
             raise InputError([Problem(path, f"there is no user '{user}'.", "check the ID "
                                       "(the file lists them in its first column).",
                                       stage="users")])
-        del rows[user]
+        # no login any more; the public key stays, so their past decisions still verify
+        rows[user][2] = RETIRED
         _write(path, rows)
 
 
 def authenticate(path: str, user: str, password: str) -> User | None:
     """The user if the password is theirs, else None (same work for an unknown user)."""
-    found = read_users(path).get(user)
+    found = active_users(path).get(user)
     try:
         HASHER.verify(found.password_hash if found else _UNKNOWN_USER_HASH, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
     return found
+
+
+def user_signing_key(path: str, user: str, password: str) -> Ed25519PrivateKey | None:
+    """The user's signing key, once their password is known to be right (authenticate):
+    derived from it, and checked against the public key in the users file. None for a user
+    added before signed decisions (no key yet: set the password again)."""
+    found = active_users(path).get(user)
+    if found is None or not found.signing_salt or not found.public_key:
+        return None
+    key = signing_key(password, found.signing_salt)
+    return key if public_key_text(key) == found.public_key else None

@@ -73,6 +73,27 @@ def test_the_log_cannot_be_redrawn_or_edited(tmp_path):
         read_arms(str(path))
 
 
+def test_an_arm_changed_with_a_recomputed_chain_is_named(tmp_path):
+    """Issue 39: the chain alone can be recomputed by whoever edits the log. Each row must also
+    be the seeded sequence's next draw for its stratum, so a flipped arm is found by row even
+    with a valid chain."""
+    from precex.io.chained_log import genesis, link
+
+    path = tmp_path / "log.tsv"
+    allocate(sheet(20), SETTINGS, str(path))
+    lines = path.read_text().splitlines()
+    head, columns, body = lines[:4], lines[4], [line.split("\t") for line in lines[5:]]
+    body[3][6] = "standard" if body[3][6] == "precision" else "precision"
+    previous = genesis(head)
+    for fields in body:  # the chain recomputed over the flipped arm
+        fields[-1] = link(previous, fields[:-1])
+        previous = fields[-1]
+    path.write_text("\n".join(head + [columns] + ["\t".join(f) for f in body]) + "\n")
+    with pytest.raises(InputError, match="not the seeded sequence's next draw") as err:
+        read_arms(str(path))
+    assert err.value.problems[0].row == 9  # 4 header lines, the column line, the 4th row
+
+
 def test_cli_allocates_and_names_bad_settings(tmp_path, capsys):
     patients = str(resource_path("demo", "patients.tsv"))
     log = str(tmp_path / "log.tsv")

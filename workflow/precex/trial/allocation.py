@@ -87,9 +87,36 @@ def read_log(path: str, settings: Settings) -> pd.DataFrame:
                                   "allocation cannot be re-drawn.", "use the log's seed, strata "
                                   "and block sizes, or start a new trial with a new log.",
                                   stage="trial")])
-    rows = verified_rows(path, lines, COLUMNS, stage="trial",
-                         fix="restore the log from its backup; never edit an allocation log.")
+    fix = "restore the log from its backup; never edit an allocation log."
+    rows = verified_rows(path, lines, COLUMNS, stage="trial", fix=fix)
+    _replay(path, rows, settings, len(head) + 2, fix)
     return _typed(pd.DataFrame(rows, columns=COLUMNS))
+
+
+def _replay(path: str, rows: list[list[str]], settings: Settings, first_row: int,
+            fix: str) -> None:
+    """Every row is the next draw of its stratum's seeded sequence: its block and position
+    follow the row before in that stratum, and its arm is the one the seed puts there. The
+    chain can be recomputed by anyone; the seeded sequence cannot be changed without it
+    showing, so a changed arm is named by row (issue 39)."""
+    state: dict[str, tuple[int, int]] = {}
+    for n, fields in enumerate(rows, start=first_row):
+        record = dict(zip(COLUMNS, fields, strict=True))
+        stratum = record["stratum"]
+        block, position = state.get(stratum, (1, 0))
+        arms = _block(settings, stratum, block)
+        if position >= len(arms):
+            block, position = block + 1, 0
+            arms = _block(settings, stratum, block)
+        position += 1
+        expected = [str(block), str(len(arms)), str(position), arms[position - 1]]
+        if [record["block"], record["block_size"], record["position"], record["arm"]] \
+                != expected:
+            raise InputError([Problem(path, f"this allocation is not the seeded sequence's "
+                                      f"next draw for stratum '{stratum}' (block {block}, "
+                                      f"position {position}: {arms[position - 1]}): it was "
+                                      "changed.", fix, row=n, stage="trial")])
+        state[stratum] = (block, position)
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:

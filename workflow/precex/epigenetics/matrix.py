@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from precex.io.files import open_input
+from precex.io.files import InputTooLarge, input_limits, open_input
 from precex.io.tokens import NUMERIC_MISSING
 from precex.problems import BadSample, InputError, Problem
 
@@ -137,6 +137,9 @@ def scan_lines(handle: io.BufferedIOBase, sep: bytes, wanted: set[bytes], first_
         if at_eof and (ends.size == 0 or ends[-1] != total - 1):
             ends = np.append(ends, total)  # last line without a trailing newline
         if ends.size == 0:  # a line longer than the buffer: grow and read on
+            if total > input_limits()["max_line_characters"]:
+                raise InputTooLarge(f"has a line longer than "
+                                    f"{input_limits()['max_line_characters']:,} bytes")
             del arr  # a bytearray cannot be resized while a numpy view exports it
             buf.extend(bytearray(len(buf)))
             is_newline = np.empty(len(buf), dtype=bool)
@@ -173,14 +176,22 @@ class _TextTable:
 
 def _geo_preamble(handle: io.BufferedIOBase, path: str) -> tuple[bytes, int, dict[str, str]]:
     """Skip a GEO series-matrix preamble; the header line, its number and GSM -> title."""
-    line, n = handle.readline(), 1
+    limit = input_limits()["max_line_characters"]
+
+    def readline() -> bytes:  # a header line is bounded too
+        line = handle.readline(limit + 1)
+        if len(line) > limit:
+            raise InputTooLarge(f"has a line longer than {limit:,} bytes")
+        return line
+
+    line, n = readline(), 1
     meta: dict[bytes, list[str]] = {}
     if not line.startswith(b"!"):
         return line, n, {}
     while line:
         stripped = line.strip()
         if stripped.lower() == b"!series_matrix_table_begin":
-            header = handle.readline()
+            header = readline()
             gsm = meta.get(b"!Sample_geo_accession", [])
             titles = meta.get(b"!Sample_title", [])
             return header, n + 1, dict(zip(gsm, titles, strict=False)) if len(gsm) == len(
@@ -188,7 +199,7 @@ def _geo_preamble(handle: io.BufferedIOBase, path: str) -> tuple[bytes, int, dic
         if stripped.startswith(b"!Sample_"):
             key, *values = line.rstrip(b"\r\n").split(b"\t")
             meta[key] = [v.strip().strip(b'"').decode("utf-8", "replace") for v in values]
-        line, n = handle.readline(), n + 1
+        line, n = readline(), n + 1
     raise _fail(path, "a GEO series matrix without '!series_matrix_table_begin'.",
                 "give the complete series-matrix file (or its table).")
 
@@ -333,7 +344,12 @@ def read_beta_matrix(path: str | list[str], probes: Iterable[str], value_type: s
     if magic == b"PAR1":
         text = _TextTable(_read_parquet_rows(path, wanted), {}, 0, {})
     else:
-        text = _read_text_rows(path, wanted)
+        try:
+            text = _read_text_rows(path, wanted)
+        except InputTooLarge as err:  # a compression bomb or a line without end
+            raise _fail(path, f"is beyond precex's input bounds: it {err}.", "give the "
+                        "matrix as exported (one probe per line); if it is real, raise the "
+                        "bound in resources/limits.yaml.") from None
     raw = text.raw
     ids, columns = list(raw.index), list(raw.columns)
     bad_samples: dict[str, BadSample] = {}

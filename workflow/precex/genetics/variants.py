@@ -20,7 +20,7 @@ import re
 import pandas as pd
 
 from precex.epigenetics.features import normalise_contig
-from precex.io.files import open_input
+from precex.io.files import InputTooLarge, open_input
 from precex.paths import resource_path
 from precex.problems import InputError, Problem
 from precex.roster import no_sample_matches, report_unmatched
@@ -143,6 +143,11 @@ def read_genotypes(vcf_path: str, patients: set[str], excluded: frozenset[str] =
     by_id = {r.rsid: r for r in table.itertuples()}
     try:
         where = "" if is_bcf(vcf_path) else locate_malformed_record(vcf_path)
+    except InputTooLarge as err:  # a compression bomb or a line without end: never to htslib
+        raise InputError([Problem(vcf_path, f"is beyond precex's input bounds: it {err}.",
+                                  "give the VCF as the caller wrote it; if it is real, raise "
+                                  "the bound in resources/limits.yaml.", stage="genetics")]
+                         ) from None
     except OSError as err:
         raise InputError([Problem(vcf_path, f"cannot be read as VCF ({err}).",
                                   "check the 'variants' path.", stage="genetics")]) from None

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from precex.io.files import open_input
+from precex.io.files import InputTooLarge, input_limits, open_input
 from precex.problems import InputError, Problem
 
 NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl")
@@ -45,16 +45,38 @@ def is_fhir_json(path: str) -> bool:
     return head.startswith(b"{") and b'"resourceType"' in head
 
 
+def _bounded_json(text: str) -> Any:
+    """json.loads, refusing a document nested deeper than the bound (RecursionError): the
+    parser's own limit (about 1,000 levels) still lets through documents that make later
+    recursive code fail. The depth is measured without recursion."""
+    document = json.loads(text)  # raises RecursionError itself past about 1,000 levels
+    limit = input_limits()["max_json_depth"]
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            raise RecursionError
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, dict | list))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
+    return document
+
+
 def _fail(path: str, message: str, fix: str, stage: str, row: int | None = None) -> InputError:
     return InputError([Problem(path, message, fix, row=row, stage=stage)])
 
 
-def _ndjson(path: str, text: str, stage: str) -> Iterator[Entry]:
-    for number, line in enumerate(text.splitlines(), start=1):
+def _ndjson(path: str, lines: Iterable[str], stage: str) -> Iterator[Entry]:
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            resource = json.loads(line)
+            resource = _bounded_json(line)
+        except RecursionError:
+            raise _fail(path, f"line {number} nests deeper than "
+                        f"{input_limits()['max_json_depth']} levels (FHIR resources nest "
+                        "about 10).", "give the export as written.", stage, number) from None
         except json.JSONDecodeError as err:
             raise _fail(path, f"line {number} is neither a FHIR Bundle nor an NDJSON resource "
                         f"(not JSON: {err.msg}).", "give a FHIR R4 Bundle (JSON) or bulk-data "
@@ -68,19 +90,43 @@ def _ndjson(path: str, text: str, stage: str) -> Iterator[Entry]:
 def fhir_entries(path: str, stage: str) -> Iterator[Entry]:
     """Every resource of a Bundle, a single resource or an NDJSON file, in file order."""
     name = os.path.basename(path)
+    limits = input_limits()
+    if is_ndjson(path):  # bulk data: one resource per line, streamed (never read whole)
+        try:
+            with open_input(path, "rt", encoding="utf-8") as handle:
+                yield from _ndjson(path, handle, stage)
+        except InputTooLarge as err:
+            raise _fail(path, f"is beyond precex's input bounds: it {err}.", "give the export "
+                        "as written; if it is real, raise the bound in resources/limits.yaml.",
+                        stage) from None
+        except (OSError, UnicodeDecodeError, EOFError) as err:
+            raise _fail(path, f"cannot be read ({err}).", "give bulk-data NDJSON, one "
+                        "resource per line.", stage) from None
+        return
     try:
         with open_input(path, "rt", encoding="utf-8") as handle:
-            text = handle.read()
+            text = handle.read(limits["max_json_bytes"] + 1)
+    except InputTooLarge as err:
+        raise _fail(path, f"is beyond precex's input bounds: it {err}.", "give the export as "
+                    "written; if it is real, raise the bound in resources/limits.yaml.",
+                    stage) from None
     except (OSError, UnicodeDecodeError, EOFError) as err:
         raise _fail(path, f"cannot be read ({err}).", "give a FHIR R4 Bundle (JSON) or "
                     "bulk-data NDJSON.", stage) from None
+    if len(text) > limits["max_json_bytes"]:
+        raise _fail(path, f"is larger than {limits['max_json_bytes'] / 2**20:g} MiB, read whole "
+                    "as one document.", "export it as bulk-data NDJSON (one resource per "
+                    "line), or split the Bundle.", stage)
     try:
-        document = json.loads(text)
+        document = _bounded_json(text)
+    except RecursionError:
+        raise _fail(path, f"nests deeper than {limits['max_json_depth']} levels (FHIR "
+                    "resources nest about 10).", "give the export as written.", stage) from None
     except json.JSONDecodeError as err:
         # NDJSON: named so, or resources at line starts (the text in hand: no second read)
         if text.lstrip().startswith("{") and (path.lower().endswith(NDJSON_SUFFIXES)
                                               or "\n{" in text):
-            yield from _ndjson(path, text, stage)
+            yield from _ndjson(path, text.splitlines(), stage)
             return
         raise _fail(path, f"{name} is not valid JSON ({err.msg}, line {err.lineno}).",
                     "give a FHIR R4 Bundle (JSON) or bulk-data NDJSON; a truncated export "

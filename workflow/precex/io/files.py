@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -223,12 +224,79 @@ def expand_inputs(paths: str | list[str] | None,
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+# Bounds on what one input file may expand to (resources/limits.yaml holds the values with their
+# reasons): a 2 MB gzip that inflates to a 2 GiB line once took 160 s and 6.5 GB (issue 39).
+LIMITS = {}  # filled from resources/limits.yaml on first use
+
+
+def input_limits() -> dict[str, int]:
+    if not LIMITS:
+        import yaml
+
+        from precex.paths import resource_path
+
+        with open(resource_path("limits.yaml"), encoding="utf-8") as handle:
+            LIMITS.update({k: int(v) for k, v in yaml.safe_load(handle).items()
+                           if isinstance(v, int)})
+    return LIMITS
+
+
+class InputTooLarge(ValueError):
+    """An input beyond precex's bounds (decompressed size, line length, nesting)."""
+
+
+class _Bounded(io.RawIOBase):
+    """A decompressed stream that stops at `limit` bytes with InputTooLarge."""
+
+    def __init__(self, raw: Any, limit: int, path: str) -> None:
+        self.raw, self.limit, self.path, self.seen = raw, limit, path, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(len(buffer))
+        self.seen += len(data)
+        if self.seen > self.limit:
+            raise InputTooLarge(f"decompresses to more than {self.limit / 2**30:g} GiB")
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+class _Lines(io.TextIOWrapper):
+    """Text lines of at most `limit` characters: a longer one raises InputTooLarge before it is
+    held in memory."""
+
+    line_limit = 0
+
+    def __next__(self) -> str:
+        line = self.readline(self.line_limit + 1)
+        if not line:
+            raise StopIteration
+        if len(line) > self.line_limit and not line.endswith("\n"):
+            raise InputTooLarge(f"has a line longer than {self.line_limit:,} characters")
+        return line
+
+
 def open_input(path: str | os.PathLike[str], mode: str = "rb", **kwargs: Any) -> Any:
-    """Open an input file, gzip-compressed or not (told by its first bytes, not its name)."""
+    """Open an input file, gzip-compressed or not (told by its first bytes, not its name). A
+    compressed file stops at the decompressed-size bound, and text lines at the line bound
+    (resources/limits.yaml), with InputTooLarge: the readers turn it into an input problem
+    that names the file."""
     import gzip
 
     with open(path, "rb") as probe:
         compressed = probe.read(2) == GZIP_MAGIC
+    limits = input_limits()
+    raw: Any = gzip.open(path, "rb") if compressed else open(path, "rb")  # noqa: SIM115
     if compressed:
-        return gzip.open(path, mode, **kwargs)
-    return open(path, mode, **kwargs)  # noqa: SIM115 - closed by the caller's with
+        raw = io.BufferedReader(_Bounded(raw, limits["max_decompressed_bytes"], str(path)))
+    if "b" in mode:
+        return raw
+    text = _Lines(raw, **kwargs)
+    text.line_limit = limits["max_line_characters"]
+    return text

@@ -22,7 +22,6 @@ plus the profile's own phylum and species shares when the ranks are known.
 
 from __future__ import annotations
 
-import gzip
 import re
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from precex.io.files import open_input
 from precex.problems import InputError, Problem
 
 KRAKEN_RANK = re.compile(r"^([URDKPCOFGS])(\d*)$")
@@ -70,11 +70,9 @@ def looks_like_kraken_report(text: str) -> bool:
 
 
 def open_text(path: str) -> Any:
-    """A text handle on a plain or gzipped file (a report written as .kreport2.gz)."""
-    with open(path, "rb") as raw:
-        gzipped = raw.read(2) == b"\x1f\x8b"
-    return (gzip.open(path, "rt", encoding="utf-8") if gzipped
-            else open(path, encoding="utf-8"))
+    """A text handle on a plain or gzipped file (a report written as .kreport2.gz), with the
+    input bounds (precex.io.files.open_input)."""
+    return open_input(path, "rt", encoding="utf-8")
 
 
 def refused_profile(text: str) -> str | None:

@@ -12,7 +12,6 @@ Every reader returns a `MicrobiomeTable`: samples x features, with the lineage o
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from precex.io.files import InputTooLarge, input_limits, open_input
 from precex.microbiome.profilers import (
     BRACKEN_COLUMNS,
     REFUSED_FIX,
@@ -79,7 +79,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     if zipfile.is_zipfile(p):
         return "qiime2-qza"
     if head.startswith(b"\x1f\x8b"):  # a gzipped report or table: its text decides
-        with gzip.open(p, "rb") as handle:
+        with open_input(p, "rb") as handle:
             try:
                 head = handle.read(4096)
             except (OSError, EOFError):
@@ -109,6 +109,15 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 
 
 def _from_biom(table: object, path: str, fmt: str) -> MicrobiomeTable:
+    # A sparse table's dense size is known before it is made: refuse one beyond the bound
+    # (a sparse BIOM once asked for 8.9 GiB: a MemoryError, not an input problem).
+    n_features, n_samples = table.shape  # type: ignore[attr-defined]
+    dense = n_features * n_samples * 8
+    if dense > input_limits()["max_dense_table_bytes"]:
+        raise _fail(path, f"would be {dense / 2**30:.1f} GiB as a dense table ({n_samples:,} "
+                    f"samples x {n_features:,} features).", "collapse the features to a rank "
+                    "(e.g. genus) or split the samples into batches; if it is real, raise the "
+                    "bound in resources/limits.yaml.")
     frame = table.to_dataframe(dense=True).T  # type: ignore[attr-defined]
     lineage = pd.Series("", index=frame.columns, dtype=object)
     metadata = table.metadata(axis="observation")  # type: ignore[attr-defined]
@@ -178,6 +187,25 @@ def _text_cells(text: pd.DataFrame, bad: pd.DataFrame, row_name: str) -> dict[st
     return out
 
 
+def _archive_member(archive: zipfile.ZipFile, name: str, path: str) -> bytes:
+    """A member of a zip archive, refused when the archive says it decompresses beyond the
+    bound (a zip bomb reached 6.5 GB before an error), and read in chunks that stop at the
+    bound whatever the archive claims."""
+    limit = input_limits()["max_archive_bytes"]
+    if sum(i.file_size for i in archive.infolist()) > limit:
+        raise _fail(path, f"decompresses to more than {limit / 2**30:g} GiB.", "give the "
+                    "artifact as QIIME 2 wrote it; if it is real, raise the bound in "
+                    "resources/limits.yaml.")
+    out = bytearray()
+    with archive.open(name) as member:
+        while chunk := member.read(1 << 20):
+            out += chunk
+            if len(out) > limit:
+                raise _fail(path, f"decompresses to more than {limit / 2**30:g} GiB.",
+                            "give the artifact as QIIME 2 wrote it.")
+    return bytes(out)
+
+
 def _read_qza(path: str, taxonomy: str | None) -> MicrobiomeTable:
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
@@ -188,7 +216,8 @@ def _read_qza(path: str, taxonomy: str | None) -> MicrobiomeTable:
             raise _fail(path, "this QIIME 2 artifact holds no feature table "
                         "(no <uuid>/data/feature-table.biom)." + hint,
                         "give a FeatureTable[Frequency] artifact (table.qza).")
-        table = _load_biom_bytes(archive.read(biom_name), path, "qiime2-qza")
+        table = _load_biom_bytes(_archive_member(archive, biom_name, path), path,
+                                 "qiime2-qza")
     if taxonomy:
         table.lineage = read_taxonomy(taxonomy, list(table.values.columns))
     return table
@@ -202,7 +231,7 @@ def _artifact_or_text(path: str, member: str, fix: str) -> str:
         name = next((n for n in archive.namelist() if n.endswith(f"/data/{member}")), None)
         if name is None:
             raise _fail(path, f"this QIIME 2 artifact holds no {member}.", fix)
-        return archive.read(name).decode("utf-8")
+        return _archive_member(archive, name, path).decode("utf-8")
 
 
 def read_taxonomy(path: str, features: list[str]) -> pd.Series:
@@ -311,8 +340,23 @@ def _check_unique(index: pd.Index, path: str, what: str) -> None:
 
 
 def read_microbiome(path: str, taxonomy: str | None = None) -> MicrobiomeTable:
-    """Detect the format of `path` and read it; validate counts and IDs."""
+    """Detect the format of `path` and read it; validate counts and IDs. A file beyond the
+    input bounds (resources/limits.yaml: a compression bomb, a line without end) is an input
+    problem naming it."""
+    try:
+        return _read_microbiome(path, taxonomy)
+    except InputTooLarge as err:
+        raise _fail(path, f"is beyond precex's input bounds: it {err}.", "give the table as "
+                    "the profiler wrote it; if it is real, raise the bound in "
+                    "resources/limits.yaml.") from None
+
+
+def _read_microbiome(path: str, taxonomy: str | None) -> MicrobiomeTable:
     fmt = detect_format(path)
+    if fmt == "biom-json" and os.path.getsize(path) > input_limits()["max_json_bytes"]:
+        raise _fail(path, f"is larger than {input_limits()['max_json_bytes'] / 2**20:g} MiB of "
+                    "JSON, read whole.", "convert it to BIOM 2.1 (HDF5): `biom convert "
+                    "--to-hdf5`.")
     if fmt == "biom-hdf5" or fmt == "biom-json":
         table = _load_biom_bytes(Path(path).read_bytes(), path, fmt)
     elif fmt == "biom-tsv":

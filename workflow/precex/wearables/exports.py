@@ -303,20 +303,22 @@ def read_apple_health(path: str, ids: IdMap) -> DailyExport:
     asleep: list[SleepSpan] = []
     skipped: dict[str, int] = defaultdict(int)
     root = None
+    depth = 0
     try:
         for event, element in ET.iterparse(path, events=("start", "end")):
             if event == "start":
+                depth += 1
                 if root is None:
                     root = element
                 continue
+            depth -= 1
             if element.tag == "ActivitySummary":
                 _activity_summary(element, per_source, skipped)
                 root.clear()
                 continue
             if element.tag != "Record":
-                if element.tag in ("Correlation", "Workout", "ClinicalRecord", "ExportDate",
-                                   "Me"):
-                    root.clear()  # done with it: drop it from the tree too
+                if depth == 1:  # any other element of the export, done: dropped from the
+                    root.clear()  # tree too (40 MB of other tags once held 985 MB)
                 continue
             metric = APPLE_TYPES.get(element.get("type", ""))
             if metric is None:

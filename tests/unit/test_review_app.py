@@ -191,6 +191,52 @@ def test_repeated_failures_throttle_the_user_id_even_with_the_right_password(bat
     assert outcomes == ["failed"] * MAX_FAILURES + ["throttled", "login"]
 
 
+def test_logins_are_counted_before_the_check_per_user_and_client_and_survive_a_restart(
+        batch, monkeypatch):
+    """Issue 39: 30 concurrent wrong passwords were all checked (the count came after the
+    check), one machine could try any number of IDs, and a restart forgot every failure."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import precex.review_app.app as app_module
+    from precex.review_app.login_log import MAX_CLIENT_FAILURES, LoginLog
+
+    log = LoginLog(batch.login_log)
+    with ThreadPoolExecutor(8) as pool:  # 30 at once: only the first 5 may be checked
+        marks = list(pool.map(lambda _: log.begin("dr.a", "10.0.0.9"), range(30)))
+    assert sum(m is not None for m in marks) == MAX_FAILURES
+    others = [log.begin(f"user{i}", "10.0.0.7") for i in range(MAX_CLIENT_FAILURES + 3)]
+    assert sum(m is not None for m in others) == MAX_CLIENT_FAILURES  # one client, many IDs
+    checked = []
+    monkeypatch.setattr(app_module, "authenticate",
+                        lambda *args: checked.append(args) or None)
+    client = _client(batch)
+    for _ in range(MAX_FAILURES + 3):
+        _login(client, password="not the password")
+    assert len(checked) == MAX_FAILURES  # refused attempts are never checked
+    restarted = LoginLog(batch.login_log)  # a new server reads the log back
+    assert restarted.throttled("dr.a") and restarted.begin("dr.a", "127.0.0.2") is None
+
+
+def test_password_checks_are_capped_and_a_large_or_sessionless_body_is_not_read(batch,
+                                                                              monkeypatch):
+    """40 concurrent logins took the server to 2 GB (64 MiB per argon2 check); a 400 MB POST
+    without a session was read before the session check."""
+    import precex.review_app.app as app_module
+
+    monkeypatch.setattr(app_module, "CHECK_WAIT_SECONDS", 0.01)
+    pages = app_module.ReviewPages(batch)
+    for _ in range(app_module.PASSWORD_CHECKS):
+        pages.checks.acquire()  # every check slot busy
+    assert pages._check_password("dr.a", PASSWORD) is None
+    client = _client(batch)
+    busy = client.post("/decision", content=b"x" * (app_module.MAX_BODY_BYTES + 1),
+                       headers={"content-type": "application/x-www-form-urlencoded"})
+    assert busy.status_code == 413 and "nothing was recorded" in busy.text
+    nobody = _client(batch).post("/login", data={"csrf": "x", "user": "dr.a",
+                                                "password": PASSWORD})
+    assert nobody.status_code == 403 and "no session" in nobody.text
+
+
 def test_a_form_without_its_csrf_token_is_refused_and_records_nothing(batch):
     client = _client(batch)
     page = client.get("/login")
@@ -293,6 +339,25 @@ def test_only_report_files_are_served_and_other_hosts_are_refused(batch):
     assert client.get("/login", headers={"host": "evil.example"}).status_code == 400
 
 
+def test_symlinks_long_names_huge_numbers_and_stray_files_give_clear_pages(batch, tmp_path):
+    """Issue 39 (low): a symlink in results/reports was served (/etc/passwd); long names and
+    huge integers gave 500 pages; a stray JSON file in results/prescriptions broke the queue."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0")
+    reports = Path(batch.results) / "reports"
+    (reports / "P2.html").unlink()
+    (reports / "P2.html").symlink_to(secret)
+    (Path(batch.results) / "prescriptions" / "notes.json").write_text('{"hello": 1}')
+    client = _client(batch)
+    _login(client)
+    assert client.get("/reports/P2.html").status_code == 404
+    assert client.get("/patients/" + "P" * 5000).status_code == 404
+    assert client.get("/patients/P1?week=" + "9" * 400).status_code == 404
+    queue = client.get("/queue")
+    assert queue.status_code == 200 and "notes.json: is not a precex prescription" in queue.text
+    assert "P1" in queue.text
+
+
 def test_precex_serve_and_users_commands(tmp_path, monkeypatch, capsys):
     import io
 
@@ -345,6 +410,12 @@ def test_serve_listens_where_the_config_says_and_warns_off_loopback(tmp_path, mo
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.append(kw))
     assert main(["serve"]) == 0
     assert (started[-1]["host"], started[-1]["port"]) == ("127.0.0.1", 8765)
+    # X-Forwarded-For from any local process was believed (uvicorn's default): no proxy is
+    # trusted unless named (issue 39)
+    assert started[-1]["proxy_headers"] is False and started[-1]["forwarded_allow_ips"] is None
+    assert main(["serve", "--trusted-proxy", "10.0.0.5"]) == 0
+    assert started[-1]["proxy_headers"] is True
+    assert started[-1]["forwarded_allow_ips"] == "10.0.0.5"
     assert "http://127.0.0.1:8765/" in capsys.readouterr().out
     (tmp_path / "batch.yaml").write_text("review_host: 0.0.0.0\nreview_port: 9000\n")
     # Off loopback (issue 39): refused without the host names and the Secure cookie, so a

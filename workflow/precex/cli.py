@@ -558,8 +558,9 @@ def _review(args: argparse.Namespace) -> int:
         print(err, file=sys.stderr)
         return 1
     if queue.attrs.get("problems"):  # a log that does not verify: first, and every plan draft
-        print("The sign-off log does not verify, so no decision in it is used (every plan is "
-              "a draft until it is restored):\n" + "\n".join(
+        print("Not everything could be read. A sign-off log that does not verify gives no "
+              "decision (every plan is a draft until it is restored); a file that is not a "
+              "plan is left out:\n" + "\n".join(
                   f"  - {p}" for p in queue.attrs["problems"]), file=sys.stderr)
     if not len(queue):
         print(f"Nothing to review: every prescription in {results} is signed.")
@@ -684,8 +685,12 @@ def _serve(args: argparse.Namespace) -> int:
     shown = f"[{host}]" if ":" in host else host
     print(f"precex review page: http://{shown}:{port}/ (results {results}, sign-off log "
           f"{settings.signoff_log}, users {users}). Ctrl-C stops it.", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning",
-                access_log=False, server_header=False)
+    # X-Forwarded-For is believed only from the proxies named (uvicorn trusts 127.0.0.1 by
+    # default, so any local process could set the client address the login log records).
+    proxies = args.trusted_proxy or []
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
+                server_header=False, proxy_headers=bool(proxies),
+                forwarded_allow_ips=",".join(proxies) or None)
     return 0
 
 
@@ -880,6 +885,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "repeatable")
     serve.add_argument("--secure-cookie", action="store_true",
                        help="send the session cookie over https only (behind a TLS proxy)")
+    serve.add_argument("--trusted-proxy", action="append", default=None,
+                       help="address of a reverse proxy whose X-Forwarded-For is believed "
+                       "(repeatable; default: none, the connecting address is recorded)")
     knowledge = _command(sub, "knowledge", help="write the clinician review document: every "
                                "rule, threshold, vocabulary, exercise and precaution with its "
                                "grade and source")

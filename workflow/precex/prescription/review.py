@@ -8,9 +8,10 @@ after it was signed comes back into it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
@@ -41,6 +42,9 @@ PRIORITY = {"changed_since_signoff": 0, "clearance_required": 1, "deferred": 2, 
 WEEK_RANK = 3.5
 
 
+ID_TEXT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # the sheet's patient IDs
+
+
 def load_prescription(results: str, patient_id: str, week: int | None = None
                       ) -> Prescription:
     """The patient's prescription, or with `week` the adapted plan of that follow-up week
@@ -48,7 +52,12 @@ def load_prescription(results: str, patient_id: str, week: int | None = None
     path = Path(results) / "prescriptions" / f"{patient_id}.json"
     if week is not None:
         path = Path(results) / "adaptations" / "prescriptions" / f"{patient_id}.week-{week}.json"
-    if not path.is_file():
+    try:  # an ID of any length or any week number is a plan that does not exist, not an error
+        found = ID_TEXT.match(patient_id) is not None and path.is_file() \
+            and not path.is_symlink()
+    except (OSError, ValueError):
+        found = False
+    if not found:
         what = "prescription" if week is None else f"adapted plan for week {week}"
         raise InputError([Problem(str(path), f"patient '{patient_id}' has no {what} in "
                                   f"{results}.", "check the ID, run `precex run` first, or see "
@@ -139,10 +148,13 @@ def review_queue(results: str, signoff_log: str, *, users: str | None = None,
     log = verify_signoff_log(signoff_log, users)
     decisions = latest_decisions(log.rows)
     rows = []
+    problems = list(log.problems)
     for path in sorted(folder.glob("*.json")):
         if path.name.endswith(".fhir.json"):
             continue
-        p = json.loads(path.read_text(encoding="utf-8"))
+        p = _plan_or_none(path, problems)
+        if p is None:
+            continue
         block = signoff_block(decisions.get(p["patient_id"]), prescription_digest(p))
         state = block["state"]
         if state in SIGNED_STATES and not include_signed:
@@ -165,7 +177,8 @@ def review_queue(results: str, signoff_log: str, *, users: str | None = None,
                      "triage": p.get("triage", ""), "signoff": state, "trigger": trigger,
                      "needs": needs, "signed_by": block.get("by", ""),
                      "signed_at": block.get("at", ""), "_urgent": urgent})
-    weeks = latest_weeks(Path(results), decisions, include_signed=include_signed)
+    weeks = latest_weeks(Path(results), decisions, include_signed=include_signed,
+                         problems=problems)
     stops = {pid for pid, row in weeks.items() if row["_urgent"] == STOP_RANK}
     rows = [r for r in rows if r["patient_id"] not in stops] + list(weeks.values())
     queue = pd.DataFrame(rows, columns=[*QUEUE_COLUMNS, "_urgent"])
@@ -178,7 +191,7 @@ def review_queue(results: str, signoff_log: str, *, users: str | None = None,
                                                      kind="stable")
         queue = queue.drop(columns="_rank").reset_index(drop=True)
     queue = queue.drop(columns="_urgent")
-    queue.attrs["problems"] = log.problems  # shown above the queue by the CLI and the page
+    queue.attrs["problems"] = problems  # shown above the queue by the CLI and the page
     return queue
 
 
@@ -190,8 +203,25 @@ def _has_fever(p: Prescription) -> bool:
                for t in p.get("trace") or [])
 
 
+def _plan_or_none(path: Path, problems: list[Problem]) -> Prescription | None:
+    """A prescription file of the results, or None with a problem naming it (a stray or
+    damaged JSON file in the folder gave the page a 500 and the CLI a traceback)."""
+    try:
+        plan = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        plan = None
+    if not isinstance(plan, dict) or not isinstance(plan.get("patient_id"), str) \
+            or "status" not in plan:
+        problems.append(Problem(str(path), "is not a precex prescription: it is left out of "
+                                "the queue.", "remove it from the results folder (precex "
+                                "writes only its own plans there).", stage="signoff"))
+        return None
+    return cast(Prescription, plan)
+
+
 def latest_weeks(results: Path, decisions: dict[str, dict[str, str]], *,
-                 include_signed: bool = False) -> dict[str, dict]:
+                 include_signed: bool = False, problems: list[Problem] | None = None
+                 ) -> dict[str, dict]:
     """Each patient's latest adapted week as a queue row, unless it is signed. A week that
     stopped for a red flag comes first in the queue, naming the symptom and the day, whatever
     the sign-off of the prescription it came from; it leaves the queue once the week itself is
@@ -200,10 +230,12 @@ def latest_weeks(results: Path, decisions: dict[str, dict[str, str]], *,
     for path in sorted((results / "adaptations" / "prescriptions").glob("*.week-*.json")):
         if path.name.endswith(".fhir.json"):
             continue
-        p = json.loads(path.read_text(encoding="utf-8"))
-        week = int((p.get("adaptation") or EMPTY).get("week", 0))
-        if p["patient_id"] not in latest or week >= latest[p["patient_id"]][0]:
-            latest[p["patient_id"]] = (week, p)
+        plan = _plan_or_none(path, problems if problems is not None else [])
+        if plan is None or not isinstance(plan.get("adaptation"), dict):
+            continue
+        week = int((plan.get("adaptation") or EMPTY).get("week", 0))
+        if plan["patient_id"] not in latest or week >= latest[plan["patient_id"]][0]:
+            latest[plan["patient_id"]] = (week, plan)
     rows = {}
     for pid, (week, p) in latest.items():
         adaptation = p["adaptation"]

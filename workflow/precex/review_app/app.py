@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,9 @@ from precex.review_app.users import authenticate, user_signing_key
 
 log = logging.getLogger("precex.review")
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+PASSWORD_CHECKS = 2  # argon2id checks at once (64 MiB each); more logins wait
+CHECK_WAIT_SECONDS = 30.0  # then the page says the server is busy
+MAX_BODY_BYTES = 64 * 1024  # a decision form with its note is a few kB
 WEEK_FILE = re.compile(r"^(?P<pid>.+)\.week-(?P<week>[1-9][0-9]*)\.json$")
 HEADERS = {
     # patient data: never cached, never framed by another site, no script, nothing fetched
@@ -90,6 +94,7 @@ class ReviewPages:
         self.env = templates()
         self.store = SessionStore(settings.idle_minutes * 60)
         self.logins = LoginLog(settings.login_log)
+        self.checks = threading.BoundedSemaphore(PASSWORD_CHECKS)
 
 
     def page(self, name: str, session: Session | None, status: int = 200, **context: Any
@@ -121,25 +126,31 @@ class ReviewPages:
 
     async def login(self, request: Request) -> Response:
         token, session = self.current(request)
+        if session is None:  # no session from the login page: the body is not even read
+            return self.refused(None, "Open the login page first (this form has no session).",
+                                403)
         form = await request.form()
         if not csrf_ok(session, form.get("csrf")):
             return self.refused(session, "This login form has expired or has no security token. "
                                 "Open the login page again.", 403)
         user, password = str(form.get("user", "")).strip(), str(form.get("password", ""))
         client = request.client.host if request.client else ""
-        if self.logins.throttled(user):
+        mark = self.logins.begin(user, client)  # counted before the password is checked
+        if mark is None:
             await run_in_threadpool(self.logins.record, "throttled", user, client)
             return self.page("login.html", session, 429, error="Too many failed logins for this "
-                             "user ID: try again in 15 minutes, or ask the administrator.")
-        found = await run_in_threadpool(authenticate, self.settings.users, user, password)
+                             "user ID or from this computer: try again in 15 minutes, or ask "
+                             "the administrator.")
+        checked = await run_in_threadpool(self._check_password, user, password)
+        if checked is None:
+            return self.page("login.html", session, 503, error="The server is busy checking "
+                             "other logins: try again in a minute.")
+        found, key = checked
         if found is None:
             await run_in_threadpool(self.logins.record, "failed", user, client)
             return self.page("login.html", session, 401, error="Wrong user ID or password.")
+        self.logins.succeeded(user, client, mark)
         await run_in_threadpool(self.logins.record, "login", user, client)
-        # The signing key, derived from the password now (precex.io.signatures), lives in the
-        # server-side session only, until sign-out or expiry; it signs this user's decisions.
-        key = await run_in_threadpool(user_signing_key, self.settings.users, found.user,
-                                      password)
         self.store.end(token)  # a new session at login: the anonymous token is worthless now
         token, session = self.store.new(found.user, found.name)
         session.key = key
@@ -159,6 +170,20 @@ class ReviewPages:
         response = RedirectResponse("/login", 303)
         response.delete_cookie(COOKIE, path="/")
         return response
+
+    def _check_password(self, user: str, password: str) -> tuple[Any, Any] | None:
+        """(the user or None, their signing key) - or None when PASSWORD_CHECKS checks are
+        already running (each takes 64 MiB: 40 at once took the server to 2 GB)."""
+        if not self.checks.acquire(timeout=CHECK_WAIT_SECONDS):
+            return None
+        try:
+            found = authenticate(self.settings.users, user, password)
+            # The signing key, derived from the password now (precex.io.signatures), lives in
+            # the server-side session only, until sign-out or expiry.
+            key = user_signing_key(self.settings.users, found.user, password) if found else None
+            return found, key
+        finally:
+            self.checks.release()
 
     def signed_in(self, request: Request) -> Session | None:
         _, session = self.current(request)
@@ -211,8 +236,13 @@ class ReviewPages:
         folder = Path(self.settings.results) / ("reports" if week is None
                                                 else "adaptations/reports")
         path = folder / name
-        # the name must be one file directly in the folder (no '..', no other folder)
-        if "/" in name or "\\" in name or name.startswith(".") or not path.is_file():
+        # the name must be one file directly in the folder (no '..', no other folder), and
+        # no symbolic link (one to /etc/passwd was served)
+        try:
+            if "/" in name or "\\" in name or name.startswith(".") or path.is_symlink() \
+                    or not path.is_file():
+                return None
+        except (OSError, ValueError):  # a name too long for the file system
             return None
         return path
 
@@ -231,10 +261,10 @@ class ReviewPages:
 
     async def decide(self, request: Request) -> Response:
         session = self.signed_in(request)
-        form = await request.form()
-        if session is None:
+        if session is None:  # checked before the body is read
             return self.refused(None, "You are not signed in (or your session expired): "
                                 "nothing was recorded. Sign in and decide again.", 401)
+        form = await request.form()
         if not csrf_ok(session, form.get("csrf")):
             return self.refused(session, "This form has no valid security token (CSRF): "
                                 "nothing was recorded. Reload the page and decide again.", 403)
@@ -301,9 +331,54 @@ class ReviewPages:
         return FileResponse(path, media_type="text/html", headers=headers)
 
     async def server_error(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, _BodyTooLarge):  # a chunked body past the limit, while read
+            return self.refused(None, "Request too large: nothing was recorded.", 413)
         log.exception("review page error on %s", request.url.path, exc_info=exc)
         return self.refused(None, "Something went wrong on the server; nothing was recorded unless "
                             "the queue shows it. The server's terminal has the details.", 500)
+
+
+class BodyLimit:
+    """Refuses a request whose body is larger than `limit` bytes with 413, by its
+    Content-Length before anything is read, or as it arrives (a chunked upload): a 400 MB POST
+    was read whole before the session check."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > self.limit:
+            await _too_large(send)
+            return
+        seen = 0
+
+        async def bounded() -> Any:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, bounded, send)
+        except _BodyTooLarge:
+            await _too_large(send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Any) -> None:
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+    await send({"type": "http.response.body", "body": b"Request too large: nothing was "
+                b"recorded.\n"})
 
 
 def create_app(settings: Settings, allowed_hosts: list[str] | None = None) -> Starlette:
@@ -319,6 +394,7 @@ def create_app(settings: Settings, allowed_hosts: list[str] | None = None) -> St
         Route("/patients/{patient_id:str}/fhir", pages.fhir),
         Route("/reports/{name:str}", pages.report),
     ]
-    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts or ["*"])]
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts or ["*"]),
+                  Middleware(BodyLimit, limit=MAX_BODY_BYTES)]
     return Starlette(routes=routes, middleware=middleware,
                      exception_handlers={Exception: pages.server_error})

@@ -558,3 +558,33 @@ def test_blood_clocks_and_formats_are_named_as_readers_know_them(tmp_path):
     assert "<td>hs-CRP</td>" in blood and "&lt;3 mg/L (in range)" in blood  # as reported
     assert "Source: BIOM 2.1 table (HDF5)." in html and "biom-hdf5" not in html
     assert "<td>Horvath 2013 (multi-tissue)</td>" in html
+
+
+def test_a_full_disk_while_rendering_the_batch_report_fails_the_job(tmp_path, monkeypatch):
+    """render_many (the batch report) recorded 'No space left on device' as that report's
+    failure; a machine's error now fails the job, so a rerun after freeing space renders it
+    (issue 39). Another error is still recorded as the job's failure."""
+    import contextlib
+    import errno
+    import types
+
+    import pytest
+    from precex.reporting import runner
+
+    client = types.SimpleNamespace(timeout=0)
+    monkeypatch.setattr(runner, "_kernel", lambda *a, **k: contextlib.nullcontext(client))
+    monkeypatch.setattr(runner, "load_notebook_node", lambda path: {})
+
+    def full(client, template, job):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runner, "_render_one", full)
+    job = RenderJob("batch report", {}, str(tmp_path / "cohort.html"))
+    with pytest.raises(OSError, match="No space left on device"):
+        render_many("cohort.ipynb", [job])
+
+    def broken(client, template, job):
+        raise ValueError("the notebook displayed no HTML")
+
+    monkeypatch.setattr(runner, "_render_one", broken)
+    assert "no HTML" in render_many("cohort.ipynb", [job])["batch report"]

@@ -638,6 +638,51 @@ def test_publish_links_every_file_to_its_contract_path_and_restores_a_deleted_on
     assert not is_current(again)
 
 
+def test_a_published_file_edited_in_place_is_noticed_and_never_published_again(tmp_path):
+    """Issue 39: a published prescription edited in place (a hard link to the shard's own
+    file) was not noticed: the run said "Nothing to be done". Now the published files are
+    read-only, the index records each one's inode, size and time, the edit makes the shard's
+    publish target the next generation, and that job stops naming the file and the rebuild."""
+    import os
+    import stat
+
+    from precex import publish
+    from precex.problems import InputError
+
+    shard = tmp_path / "shards/shard0001"
+    folders = {name: shard / name for name in ("profiles", "prescriptions", "reports",
+                                               "handouts")}
+    for folder in folders.values():
+        folder.mkdir(parents=True)
+    (folders["prescriptions"] / "P1.json").write_text('{"weekly_met_minutes": 450}\n')
+    targets = {name: str(tmp_path / "results" / name) for name in folders}
+
+    def run(generation: int) -> str:
+        index = str(shard / "published" / f"{generation}.tsv")
+        publish.run(inputs=publish.Inputs(**{k: str(v) for k, v in folders.items()}),
+                    outputs=publish.Outputs(index=index),
+                    params=publish.Params(members=["P1"], targets=targets))
+        return index
+
+    index = run(1)
+    contract = tmp_path / "results/prescriptions/P1.json"
+    assert stat.S_IMODE(contract.stat().st_mode) == 0o444  # an edit needs a chmod first
+    assert publish.publish_target(shard / "published") == index
+    os.chmod(contract, 0o644)
+    with open(contract, "a") as handle:  # edited in place: the shard's file changes too
+        handle.write(" ")
+    assert publish.publish_target(shard / "published") == str(shard / "published/2.tsv")
+    with pytest.raises(InputError) as err:
+        run(2)
+    problem = err.value.problems[0]
+    assert problem.file == str(contract) and "edited after the run" in problem.message
+    assert "--forcerun prescribe_shard" in problem.fix
+    # a rebuilt file (a new inode, as every job writes) is published again as usual
+    os.unlink(folders["prescriptions"] / "P1.json")
+    (folders["prescriptions"] / "P1.json").write_text('{"weekly_met_minutes": 450}\n')
+    assert Path(run(2)).is_file() and contract.read_text() == '{"weekly_met_minutes": 450}\n'
+
+
 def test_publish_removes_the_files_of_a_patient_no_longer_produced(batch, prescribed,
                                                                    reported, adapted):
     shard = list(batch["shards"])[-1]

@@ -26,6 +26,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from precex.problems import InputError, Problem
+
 # Shard folder (the publish rule's input name) -> contract folder under the results folder.
 CONTRACT_FOLDERS = {
     "profiles": "profiles",
@@ -38,7 +40,12 @@ CONTRACT_FOLDERS = {
 }
 # A patient's files in a contract folder are named {patient}{suffix}.
 PATIENT_SUFFIX = re.compile(r"(?:\.week-\d+)?\.(?:json|fhir\.json|html|pdf|ics)")
-INDEX_HEADER = "contract\tsource\n"
+INDEX_HEADER = "contract\tsource\tinode\tsize\tmtime_ns\n"
+# The rule whose shard folder each contract folder is published from (its rerun rebuilds it).
+MADE_BY = {"profiles": "prescribe_shard", "prescriptions": "prescribe_shard",
+           "reports": "report_shard", "handouts": "report_shard",
+           "adaptations": "adapt_shard", "adapted_reports": "adapt_report",
+           "adapted_handouts": "adapt_report"}
 
 
 @dataclass(frozen=True)
@@ -92,9 +99,40 @@ def patient_of(name: str, members: set[str]) -> str | None:
     return None
 
 
+def _recorded(folder: Path) -> dict[str, tuple[int, int, int]]:
+    """source -> (inode, size, mtime_ns) as the shard's last index recorded them."""
+    out: dict[str, tuple[int, int, int]] = {}
+    for index in folder.glob("*.tsv") if folder.is_dir() else []:
+        with open(index, encoding="utf-8") as handle:
+            next(handle, None)
+            for line in handle:
+                fields = line.rstrip("\n").split("\t")
+                if len(fields) == 5:  # an index of 0.1 records no stat
+                    out[fields[1]] = (int(fields[2]), int(fields[3]), int(fields[4]))
+    return out
+
+
+def _check_not_edited(source: str, contract: str, recorded: tuple[int, int, int] | None,
+                      name: str) -> None:
+    """A published file edited in place (it is the shard's own file: a hard link) keeps its
+    inode and changes its size or time; publishing cannot restore it, so the job stops and
+    says how to rebuild it (the run used to say "Nothing to be done")."""
+    if recorded is None:
+        return
+    now = os.stat(source)
+    if now.st_ino == recorded[0] and (now.st_size, now.st_mtime_ns) != recorded[1:]:
+        raise InputError([Problem(contract, "was edited after the run wrote it (the shard's "
+                                  "own file changed with it, so it cannot be published "
+                                  "again).", f"rebuild it: precex run --forcerun "
+                                  f"{MADE_BY.get(name, 'prescribe_shard')} (add your "
+                                  "--configfile), and never edit results in place.",
+                                  stage="publish")])
+
+
 def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
     members = set(params.members)
     rows: list[tuple[str, str]] = []
+    recorded = _recorded(Path(outputs.index).parent)
     for name, target in sorted(params.targets.items()):
         source = getattr(inputs, name)
         if source is None:
@@ -107,8 +145,11 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
                     if entry.name.startswith("."):  # Snakemake's own timestamp file
                         continue
                     contract = os.path.join(target, entry.name)
+                    _check_not_edited(entry.path, contract, recorded.get(entry.path), name)
                     if not _same_file(entry.path, contract):  # an unchanged week stays
                         link(entry.path, contract)
+                    # read-only: an edit in place needs a deliberate chmod (its owner's)
+                    os.chmod(entry.path, 0o444)
                     produced.add(entry.name)
                     rows.append((contract, entry.path))
         with os.scandir(target) as entries:  # this shard's patients' files not made this run
@@ -122,7 +163,11 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
     rows.sort()
     from precex.io.files import write_text
 
-    write_text(index, INDEX_HEADER + "".join(f"{c}\t{s}\n" for c, s in rows))
+    def stat(source: str) -> str:
+        info = os.stat(source)
+        return f"{info.st_ino}\t{info.st_size}\t{info.st_mtime_ns}"
+
+    write_text(index, INDEX_HEADER + "".join(f"{c}\t{s}\t{stat(s)}\n" for c, s in rows))
 
 
 def is_current(index: str | os.PathLike[str]) -> bool:
@@ -131,7 +176,7 @@ def is_current(index: str | os.PathLike[str]) -> bool:
     with open(index, encoding="utf-8") as handle:
         next(handle, None)
         for line in handle:
-            contract, source = line.rstrip("\n").split("\t")
+            contract, source, *recorded = line.rstrip("\n").split("\t")
             try:
                 published, original = os.stat(contract), os.stat(source)
             except FileNotFoundError:
@@ -139,6 +184,9 @@ def is_current(index: str | os.PathLike[str]) -> bool:
             if not (os.path.samestat(published, original) or (
                     published.st_size == original.st_size
                     and published.st_mtime_ns == original.st_mtime_ns)):
+                return False
+            if recorded and [str(published.st_size), str(published.st_mtime_ns)] \
+                    != recorded[1:]:  # edited in place since it was published
                 return False
     return True
 

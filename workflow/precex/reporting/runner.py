@@ -37,7 +37,7 @@ from papermill.parameterize import parameterize_notebook
 from traitlets.config import Config
 
 from precex.io.files import write_text
-from precex.reporting.patient import ENVIRONMENT_ERROR
+from precex.reporting.patient import ENVIRONMENT_ERROR, environment_error
 
 log = logging.getLogger(__name__)
 # The kernel's own stderr (start-up warnings, ipykernel's shutdown noise such as a ZMQError
@@ -105,6 +105,18 @@ def _prepared(template: nbformat.NotebookNode, parameters: dict[str, Any]
 KERNEL_ATTEMPTS = 3  # a kernel that dies before replying to kernel_info is started again
 
 
+class _MachineError(Exception):
+    """The machine's error while rendering (no space, quota, read-only, I/O)."""
+
+
+def _machine_error_text(name: str, value: str) -> bool:
+    """A notebook cell's OSError that is the machine's (its errno named in the message)."""
+    import errno
+
+    codes = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+    return name in ("OSError", "IOError") and any(f"[Errno {c}]" in value for c in codes)
+
+
 def render_many(template_path: str, jobs: Iterable[RenderJob], timeout: int = 300,
                 kernel_name: str = "python3") -> dict[str, str]:
     """Render every job; returns {key: error message} for the jobs that failed.
@@ -113,7 +125,8 @@ def render_many(template_path: str, jobs: Iterable[RenderJob], timeout: int = 30
     kernel_info") is started again, up to KERNEL_ATTEMPTS times; a kernel that dies while
     rendering is restarted and that patient tried once more. If no kernel can be had, every
     remaining patient is a failure (an exclusion with the reason), never an exception that
-    would fail the batch.
+    would fail the batch. A machine's error (no space, quota, read-only, I/O) is no job's
+    failure: it raises OSError, so the job fails and a rerun after freeing space renders it.
     """
     template = load_notebook_node(template_path)  # papermill's loader adds its metadata
     failures: dict[str, str] = {}
@@ -139,12 +152,19 @@ def render_many(template_path: str, jobs: Iterable[RenderJob], timeout: int = 30
                     except CellExecutionError as err:
                         name = getattr(err, "ename", "error")
                         value = getattr(err, "evalue", str(err))
+                        if _machine_error_text(name, value):
+                            raise _MachineError(f"{name}: {value}") from None
                         failures[job.key] = f"report cell failed ({name}: {value})"
                         log.error("report failed for %s: %s", job.key, err)
                     except Exception as err:  # keep the shard going; the reason is recorded
+                        if environment_error(err):
+                            raise _MachineError(f"{type(err).__name__}: {err}") from None
                         failures[job.key] = f"report failed ({type(err).__name__}: {err})"
                         log.exception("report failed for %s", job.key)
                     pending.pop(0)  # rendered, or failed with its reason recorded
+        except _MachineError as err:  # no space, read-only, I/O: the job fails, nobody excluded
+            raise OSError(f"the report could not be written ({err}); no patient is excluded "
+                          "for it: free space or fix the file system and run again") from None
         except Exception as err:  # the kernel did not start, or died: start a new one
             last_error = f"{type(err).__name__}: {err}"
             log.warning("report kernel attempt %d of %d failed (%s)", attempt, KERNEL_ATTEMPTS,

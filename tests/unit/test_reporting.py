@@ -588,3 +588,36 @@ def test_a_full_disk_while_rendering_the_batch_report_fails_the_job(tmp_path, mo
 
     monkeypatch.setattr(runner, "_render_one", broken)
     assert "no HTML" in render_many("cohort.ipynb", [job])["batch report"]
+
+
+def test_no_page_shows_direction_overrides_from_inputs(tmp_path):
+    """A name or note with U+202E shows reordered text ('dr.x' as another name); every value a
+    report template shows is without direction overrides and isolates (issue 39)."""
+    from precex.reporting.patient import environment, without_bidi
+    from precex.review_app.app import templates
+
+    text = "dr.x\u202e htims.rd\u2066 \u2069"
+    assert without_bidi(text) == "dr.x htims.rd "
+    for env in (environment(), templates()):
+        page = env.from_string("<p>{{ a }}</p>{{ b }}").render(a=text, b=[text])
+        assert not any(ch in page for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2069")
+
+
+def test_report_kernels_run_no_startup_script_and_write_nothing_home(tmp_path, monkeypatch):
+    """A startup script in the user's IPython profile ran in every report kernel, and kernels
+    wrote to the home folder (issue 39): they now get private IPython and Jupyter folders."""
+    from precex.reporting.runner import RenderJob, render_many
+
+    profile = tmp_path / "ipython" / "profile_default" / "startup"
+    profile.mkdir(parents=True)
+    ran = tmp_path / "startup-ran"
+    (profile / "00-evil.py").write_text(f"open({str(ran)!r}, 'w').write('ran')\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("HOME", str(home))
+    out = tmp_path / "a.html"
+    assert render_many(str(_template(tmp_path)), [RenderJob("a", {"value": "x"}, str(out))]) \
+        == {}
+    assert out.read_text().strip() == "<p>x</p>"
+    assert not ran.exists() and not any(home.iterdir())

@@ -306,3 +306,20 @@ def test_a_windows_1252_sheet_is_read_and_said_so(tmp_path):
     notes = [str(p) for p in sheet.problems]
     assert any("not UTF-8: read as Windows-1252" in n for n in notes)
     assert all(not p.excludes for p in sheet.problems)
+
+
+def test_a_cell_that_opens_a_quote_it_never_closes_does_not_swallow_the_sheet(tmp_path):
+    """'"knee pain, left' typed in a tab-separated sheet made every later row part of one
+    cell, and the whole sheet unreadable (issue 39): it is read without quote handling and
+    said so; a cell wholly in quotes is unquoted."""
+    path = tmp_path / "patients.tsv"
+    path.write_text("patient_id\tage\tsex\tsubtype\tbone_metastases\tagents\tneuropathy_grade"
+                    "\tgoal\n"
+                    'A1\t50\tF\tTNBC\tno\t\t0\t"walk my dog\n'
+                    'A2\t60\tF\t"HR+/HER2-"\tno\t\t0\tgarden\n'
+                    "A3\t55\tF\tTNBC\tno\t\t0\t\n")
+    sheet = read_patient_sheet(str(path))
+    assert list(sheet.patients.index) == ["A1", "A2", "A3"]
+    assert sheet.patients.loc["A2", "subtype"] == "HR+/HER2-"
+    assert any("opens a quote it never closes" in p.message for p in sheet.problems)
+    assert all(not p.excludes for p in sheet.problems if "quote" in p.message)

@@ -17,6 +17,7 @@ prescription (conservatively, and visibly).
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import os
 import re
@@ -219,16 +220,8 @@ def _read_table(path: str | os.PathLike[str], schema: dict[str, Any]
     source = str(path)
     sep, seen = sheet_separator(path)
     try:
-        try:
-            raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, comment=None)
-        except UnicodeDecodeError:
-            # Excel on Windows saves 'Text (Tab delimited)' in Windows-1252: an accent in a
-            # name or a note must not refuse the whole sheet. Said, never silent.
-            raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, comment=None,
-                              encoding="cp1252")
-            seen = "; ".join(filter(None, [seen, "not UTF-8: read as Windows-1252 (Excel's "
-                                           "default on Windows); save it as UTF-8 to be sure "
-                                           "of accented text"]))
+        raw, notes = _read_delimited(path, sep)
+        seen = "; ".join(filter(None, [seen, *notes]))
     except FileNotFoundError:
         raise InputError([Problem(source, "file not found.", "check the 'patients' path.",
                                   stage="sheet")]) from None
@@ -254,6 +247,43 @@ def _read_table(path: str | os.PathLike[str], schema: dict[str, Any]
         raise InputError([Problem(source, "the sheet has no patients.",
                                   "add one row per patient below the header.", stage="sheet")])
     return raw, respelled, unused
+
+
+def _read_delimited(path: str | os.PathLike[str], sep: str) -> tuple[pd.DataFrame, list[str]]:
+    """The sheet's cells as text, and what was done to read it. Excel on Windows saves 'Text
+    (Tab delimited)' in Windows-1252 (an accent in a name or a note must not refuse the whole
+    sheet), and a tab-separated cell typed with an opening quote it never closes ('"knee
+    pain, left') made every later row one cell: such a sheet is read without quote handling,
+    a cell wholly in quotes unquoted. Each is said, never silent."""
+    notes: list[str] = []
+    encoding = "utf-8"
+    try:
+        with open(path, encoding="utf-8") as handle:
+            handle.read()
+    except UnicodeDecodeError:
+        encoding = "cp1252"
+        notes.append("not UTF-8: read as Windows-1252 (Excel's default on Windows); save it "
+                     "as UTF-8 to be sure of accented text")
+    try:
+        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, comment=None,
+                            encoding=encoding)
+        # a cell holding the separator swallowed a row boundary: an unclosed quote
+        swallowed = sep == "\t" and bool(frame.apply(
+            lambda col: col.str.contains("\t", regex=False)).to_numpy().any())
+    except pd.errors.ParserError:
+        if sep != "\t":
+            raise
+        swallowed = True
+    if swallowed:
+        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, comment=None,
+                            encoding=encoding, quoting=csv.QUOTE_NONE)
+        quoted = frame.apply(lambda col: col.str.fullmatch(r'"(?:[^"]|"")*"'))
+        frame = frame.mask(quoted, frame.apply(lambda col: col.str[1:-1].str.replace(
+            '""', '"', regex=False)))
+        notes.append("a cell opens a quote it never closes: the sheet is read without quote "
+                     "handling (a cell wholly in quotes is unquoted); check the cells that "
+                     "start with a quote")
+    return frame, notes
 
 
 def _joined_columns(raw: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:

@@ -156,12 +156,26 @@ class ReportEnvironment(Environment):
         return super().getattr(obj, attribute)
 
 
+# Direction overrides and isolates (U+202A-U+202E, U+2066-U+2069): text from inputs that
+# contains them is shown reordered ("dr.x" as another name), so no page shows them.
+_BIDI = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def without_bidi(value: Any) -> Any:
+    """Every value a template shows, without direction overrides (the templates' finalize)."""
+    if isinstance(value, Markup):
+        return Markup(str(value).translate(_BIDI))
+    if isinstance(value, str):
+        return value.translate(_BIDI)
+    return value
+
+
 @cache
 def environment() -> Environment:
     """One per process: building it compiles every template again (about 70 ms)."""
     env = ReportEnvironment(loader=PackageLoader("precex.reporting", "templates"),
-                      autoescape=select_autoescape(default=True, default_for_string=True),
-                      trim_blocks=True, lstrip_blocks=True)
+                            autoescape=select_autoescape(default=True, default_for_string=True),
+                            trim_blocks=True, lstrip_blocks=True, finalize=without_bidi)
     env.filters["fmt"] = _fmt
     env.filters["fmt_trim"] = _fmt_trim
     env.filters["label"] = label

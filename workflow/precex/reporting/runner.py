@@ -197,10 +197,18 @@ def _kernel(nb: nbformat.NotebookNode, kernel_name: str, timeout: int
         # "immediate": the kernel is stopped, not asked to tidy up (0.1 s of wall and CPU per
         # kernel). Safe because the cells are done: every output and reply has arrived, and
         # the files the notebook writes were closed inside its cells.
+        # The connection file and the kernel's IPython and Jupyter folders in the private
+        # folder too: the kernel runs no startup script of the user's profile (IPYTHONDIR)
+        # and writes nothing to the home folder.
+        config.KernelManager.connection_file = os.path.join(folder, "kernel.json")
+        env = {**os.environ, "IPYTHONDIR": os.path.join(folder, "ipython"),
+               "JUPYTER_CONFIG_DIR": os.path.join(folder, "jupyter"),
+               "JUPYTER_DATA_DIR": os.path.join(folder, "jupyter-data"),
+               "JUPYTER_RUNTIME_DIR": folder, "MPLCONFIGDIR": os.path.join(folder, "mpl")}
         client = NotebookClient(nb, kernel_name=kernel_name, timeout=timeout,
                                 allow_errors=False, config=config, shutdown_kernel="immediate")
         try:
-            with client.setup_kernel(stderr=stderr):
+            with client.setup_kernel(stderr=stderr, env=env):
                 yield client
         finally:
             _log_kernel_stderr(stderr)

@@ -46,6 +46,7 @@ from precex.prescription.signoff import (
     with_signoff,
 )
 from precex.problems import InputError
+from precex.reporting.patient import without_bidi
 from precex.review_app.login_log import LoginLog
 from precex.review_app.sessions import COOKIE, Session, SessionStore, csrf_ok
 from precex.review_app.users import authenticate, user_signing_key
@@ -80,7 +81,7 @@ class Settings:
 def templates() -> Environment:
     env = Environment(loader=PackageLoader("precex.review_app", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, finalize=without_bidi)
     env.filters["q"] = lambda text: quote(str(text), safe="")
     return env
 

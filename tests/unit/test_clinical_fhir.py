@@ -152,3 +152,8 @@ def test_every_value_the_ehr_gave_shows_where_and_when_in_the_report(tmp_path):
     assert "EHR Observation" in shown["BMI"]
     sheet_only = dict(key_measurements(flat.loc["P902"].to_dict(), plans["P902"]))
     assert "EHR" not in " ".join(sheet_only.values())
+    # the resting HR the EHR gave is named so in the prescription itself, not only the report
+    assert "resting_hr: " in sources
+    source = plans["P901"]["safety_inputs"]["resting_hr"]["source"]
+    assert source.startswith("EHR Observation") and source in shown["Resting HR"]
+    assert plans["P902"]["safety_inputs"]["resting_hr"]["source"] == "patient sheet"

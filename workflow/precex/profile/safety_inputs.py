@@ -238,10 +238,15 @@ def with_safety_inputs(flat: pd.DataFrame) -> pd.DataFrame:
     sheet_hr, recent = _num(f, "resting_hr"), _num(f, "resting_hr_recent_bpm")
     both = sheet_hr.notna() & recent.notna()
     f["resting_hr_bpm"] = pd.concat([sheet_hr, recent], axis=1).max(axis=1)
+    # a clinic value the EHR filled in is named by its resource and date, not "patient sheet"
+    clinic = pd.Series("patient sheet", index=idx, dtype=object)
+    if "sheet_value_sources" in f:
+        from_ehr = f["sheet_value_sources"].astype("string").str.extract(
+            r"(?:^| \| )resting_hr: (.+?)(?= \| |$)", expand=False)
+        clinic = from_ehr.astype(object).where(from_ehr.notna(), clinic)
     f["resting_hr_source"] = np.select(
         [both & (recent > sheet_hr), both, recent.notna(), sheet_hr.notna()],
-        ["wearable (last 3 days)", "patient sheet", "wearable (last 3 days)", "patient sheet"],
-        default="")
+        ["wearable (last 3 days)", clinic, "wearable (last 3 days)", clinic], default="")
     hr_conflict = both & ((recent - sheet_hr).abs() > RESTING_HR_CONFLICT_BPM)
     f["resting_hr_state"] = _state(f["resting_hr_bpm"].notna(),
                                    _rejected(rejected_cols, "resting_hr"), hr_conflict)

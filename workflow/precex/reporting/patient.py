@@ -97,9 +97,7 @@ def key_measurements(features: dict[str, Any], prescription: Prescription
         out.append(("Blood pressure", (f"{sbp}/{dbp} mmHg" if dbp else f"{sbp} mmHg systolic")
                     + origin("systolic_bp", "diastolic_bp")))
     rest = inputs.get("resting_hr") or EMPTY
-    rest_source = rest.get("source")
-    if rest_source == "patient sheet" and "resting_hr" in from_ehr:
-        rest_source = from_ehr["resting_hr"]
+    rest_source = rest.get("source")  # the EHR's resource and date when it gave the value
     add("Resting HR", rest.get("value"), "bpm", f" ({rest_source})" if rest_source else "", 0)
     add("VO2peak", f.get("vo2peak_ml_kg_min"), "mL/kg/min")
     add("BMI", f.get("bmi_kg_m2"), "kg/m2", origin("weight_kg", "height_cm"))

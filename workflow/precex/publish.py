@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,7 @@ CONTRACT_FOLDERS = {
 }
 # A patient's files in a contract folder are named {patient}{suffix}.
 PATIENT_SUFFIX = re.compile(r"(?:\.week-\d+)?\.(?:json|fhir\.json|html|pdf|ics)")
-INDEX_HEADER = "contract\tsource\tinode\tsize\tmtime_ns\n"
+INDEX_HEADER = "contract\tsource\n"
 # The rule whose shard folder each contract folder is published from (its rerun rebuilds it).
 MADE_BY = {"profiles": "prescribe_shard", "prescriptions": "prescribe_shard",
            "reports": "report_shard", "handouts": "report_shard",
@@ -99,40 +100,28 @@ def patient_of(name: str, members: set[str]) -> str | None:
     return None
 
 
-def _recorded(folder: Path) -> dict[str, tuple[int, int, int]]:
-    """source -> (inode, size, mtime_ns) as the shard's last index recorded them."""
-    out: dict[str, tuple[int, int, int]] = {}
-    for index in folder.glob("*.tsv") if folder.is_dir() else []:
-        with open(index, encoding="utf-8") as handle:
-            next(handle, None)
-            for line in handle:
-                fields = line.rstrip("\n").split("\t")
-                if len(fields) == 5:  # an index of 0.1 records no stat
-                    out[fields[1]] = (int(fields[2]), int(fields[3]), int(fields[4]))
-    return out
+def published_at(index_folder: str | os.PathLike[str]) -> int | None:
+    """When the shard was last published: the modification time (ns) of its newest index,
+    written after every file was linked (None before a first publication). A run killed later
+    on changes nothing here."""
+    times = [p.stat().st_mtime_ns for p in Path(index_folder).glob("*.tsv")] \
+        if Path(index_folder).is_dir() else []
+    return max(times, default=None)
 
 
-def _check_not_edited(source: str, contract: str, recorded: tuple[int, int, int] | None,
-                      name: str) -> None:
-    """A published file edited in place (it is the shard's own file: a hard link) keeps its
-    inode and changes its size or time; publishing cannot restore it, so the job stops and
-    says how to rebuild it (the run used to say "Nothing to be done")."""
-    if recorded is None:
-        return
-    now = os.stat(source)
-    if now.st_ino == recorded[0] and (now.st_size, now.st_mtime_ns) != recorded[1:]:
-        raise InputError([Problem(contract, "was edited after the run wrote it (the shard's "
-                                  "own file changed with it, so it cannot be published "
-                                  "again).", f"rebuild it: precex run --forcerun "
-                                  f"{MADE_BY.get(name, 'prescribe_shard')} (add your "
-                                  "--configfile), and never edit results in place.",
-                                  stage="publish")])
+def edited_in_place(source: str, contract: str, finished: int | None) -> bool:
+    """A contract file that is still the shard's own file (one inode) but changed after it
+    was published: edited in place. (A rebuilt file is a new inode: every job
+    writes a new file and renames it.)"""
+    if finished is None or not _same_file(source, contract):
+        return False
+    return os.stat(contract).st_mtime_ns > finished
 
 
 def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
     members = set(params.members)
     rows: list[tuple[str, str]] = []
-    recorded = _recorded(Path(outputs.index).parent)
+    finished = published_at(Path(outputs.index).parent)
     for name, target in sorted(params.targets.items()):
         source = getattr(inputs, name)
         if source is None:
@@ -145,11 +134,19 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
                     if entry.name.startswith("."):  # Snakemake's own timestamp file
                         continue
                     contract = os.path.join(target, entry.name)
-                    _check_not_edited(entry.path, contract, recorded.get(entry.path), name)
+                    if edited_in_place(entry.path, contract, finished):
+                        raise InputError([Problem(
+                            contract, "was edited after the run wrote it (the shard's own "
+                            "file changed with it, so it cannot be published again).",
+                            f"rebuild it: precex run --forcerun "
+                            f"{MADE_BY.get(name, 'prescribe_shard')} (add your --configfile), "
+                            "and never edit results in place.", stage="publish")])
                     if not _same_file(entry.path, contract):  # an unchanged week stays
                         link(entry.path, contract)
-                    # read-only: an edit in place needs a deliberate chmod (its owner's)
-                    os.chmod(entry.path, 0o444)
+                    # read-only (its owner's bits kept): an edit in place needs a chmod first
+                    mode = os.stat(entry.path).st_mode
+                    if mode & 0o222:
+                        os.chmod(entry.path, stat.S_IMODE(mode) & ~0o222)
                     produced.add(entry.name)
                     rows.append((contract, entry.path))
         with os.scandir(target) as entries:  # this shard's patients' files not made this run
@@ -163,20 +160,17 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
     rows.sort()
     from precex.io.files import write_text
 
-    def stat(source: str) -> str:
-        info = os.stat(source)
-        return f"{info.st_ino}\t{info.st_size}\t{info.st_mtime_ns}"
-
-    write_text(index, INDEX_HEADER + "".join(f"{c}\t{s}\t{stat(s)}\n" for c, s in rows))
+    write_text(index, INDEX_HEADER + "".join(f"{c}\t{s}\n" for c, s in rows))
 
 
 def is_current(index: str | os.PathLike[str]) -> bool:
     """Whether every contract file the index lists is still its source (or an unchanged
-    copy of it)."""
+    copy of it), and none was edited in place after the run ended."""
+    finished = published_at(Path(index).parent)
     with open(index, encoding="utf-8") as handle:
         next(handle, None)
         for line in handle:
-            contract, source, *recorded = line.rstrip("\n").split("\t")
+            contract, source = line.rstrip("\n").split("\t")
             try:
                 published, original = os.stat(contract), os.stat(source)
             except FileNotFoundError:
@@ -185,8 +179,8 @@ def is_current(index: str | os.PathLike[str]) -> bool:
                     published.st_size == original.st_size
                     and published.st_mtime_ns == original.st_mtime_ns)):
                 return False
-            if recorded and [str(published.st_size), str(published.st_mtime_ns)] \
-                    != recorded[1:]:  # edited in place since it was published
+            if finished is not None and os.path.samestat(published, original) \
+                    and published.st_mtime_ns > finished:  # edited in place after the run
                 return False
     return True
 

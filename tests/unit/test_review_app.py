@@ -352,6 +352,9 @@ def test_symlinks_long_names_huge_numbers_and_stray_files_give_clear_pages(batch
     _login(client)
     assert client.get("/reports/P2.html").status_code == 404
     assert client.get("/patients/" + "P" * 5000).status_code == 404
+    missing = client.get("/patients/P9")
+    assert missing.status_code == 404 and batch.results not in missing.text  # no server path
+    assert "the results folder" in missing.text
     assert client.get("/patients/P1?week=" + "9" * 400).status_code == 404
     queue = client.get("/queue")
     assert queue.status_code == 200 and "notes.json: is not a precex prescription" in queue.text

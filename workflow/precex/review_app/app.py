@@ -112,8 +112,17 @@ class ReviewPages:
         token = request.cookies.get(COOKIE)
         return token, self.store.get(token)
 
+    def hidden_paths(self, message: str) -> str:
+        """A message without the server's folders: a page names files by their base name and
+        the results folder as such (error pages showed the results path)."""
+        for folder, name in ((str(Path(self.settings.results).resolve()), "the results folder"),
+                             (self.settings.results, "the results folder")):
+            message = message.replace(folder, name)
+        return message
+
     def refused(self, session: Session | None, message: str, status: int) -> HTMLResponse:
-        return self.page("message.html", session, status, title="Not recorded", message=message)
+        return self.page("message.html", session, status, title="Not recorded",
+                         message=self.hidden_paths(message))
 
     async def home(self, request: Request) -> Response:
         _, session = self.current(request)
@@ -256,7 +265,8 @@ class ReviewPages:
             view = await run_in_threadpool(self.plan_view, patient_id, week)
         except InputError as err:
             return self.page("message.html", session, 404, title="Not found",
-                             message="; ".join(p.describe(full_path=False) for p in err.problems))
+                             message=self.hidden_paths("; ".join(
+                                 p.describe(full_path=False) for p in err.problems)))
         flash, session.flash = getattr(session, "flash", None), None
         return self.page("patient.html", session, flash=flash, **view)
 

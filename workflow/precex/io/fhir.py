@@ -6,6 +6,7 @@ the line and the fix, never a traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -63,6 +64,19 @@ def _bounded_json(text: str) -> Any:
     return document
 
 
+@contextlib.contextmanager
+def _read_errors(path: str, stage: str, fix: str) -> Iterator[None]:
+    """A file beyond the input bounds, or one that cannot be read, as an input problem."""
+    try:
+        yield
+    except InputTooLarge as err:
+        raise _fail(path, f"is beyond precex's input bounds: it {err}.", "give the export as "
+                    "written; if it is real, raise the bound in resources/limits.yaml.",
+                    stage) from None
+    except (OSError, UnicodeDecodeError, EOFError) as err:
+        raise _fail(path, f"cannot be read ({err}).", fix, stage) from None
+
+
 def _fail(path: str, message: str, fix: str, stage: str, row: int | None = None) -> InputError:
     return InputError([Problem(path, message, fix, row=row, stage=stage)])
 
@@ -92,27 +106,13 @@ def fhir_entries(path: str, stage: str) -> Iterator[Entry]:
     name = os.path.basename(path)
     limits = input_limits()
     if is_ndjson(path):  # bulk data: one resource per line, streamed (never read whole)
-        try:
-            with open_input(path, "rt", encoding="utf-8") as handle:
-                yield from _ndjson(path, handle, stage)
-        except InputTooLarge as err:
-            raise _fail(path, f"is beyond precex's input bounds: it {err}.", "give the export "
-                        "as written; if it is real, raise the bound in resources/limits.yaml.",
-                        stage) from None
-        except (OSError, UnicodeDecodeError, EOFError) as err:
-            raise _fail(path, f"cannot be read ({err}).", "give bulk-data NDJSON, one "
-                        "resource per line.", stage) from None
+        with _read_errors(path, stage, "give bulk-data NDJSON, one resource per line."), \
+                open_input(path, "rt", encoding="utf-8") as handle:
+            yield from _ndjson(path, handle, stage)
         return
-    try:
-        with open_input(path, "rt", encoding="utf-8") as handle:
-            text = handle.read(limits["max_json_bytes"] + 1)
-    except InputTooLarge as err:
-        raise _fail(path, f"is beyond precex's input bounds: it {err}.", "give the export as "
-                    "written; if it is real, raise the bound in resources/limits.yaml.",
-                    stage) from None
-    except (OSError, UnicodeDecodeError, EOFError) as err:
-        raise _fail(path, f"cannot be read ({err}).", "give a FHIR R4 Bundle (JSON) or "
-                    "bulk-data NDJSON.", stage) from None
+    with _read_errors(path, stage, "give a FHIR R4 Bundle (JSON) or bulk-data NDJSON."), \
+            open_input(path, "rt", encoding="utf-8") as handle:
+        text = handle.read(limits["max_json_bytes"] + 1)
     if len(text) > limits["max_json_bytes"]:
         raise _fail(path, f"is larger than {limits['max_json_bytes'] / 2**20:g} MiB, read whole "
                     "as one document.", "export it as bulk-data NDJSON (one resource per "

@@ -287,20 +287,26 @@ def _unreadable_configfiles(forwarded: list[str]) -> str | None:
         problems = validate_config(normalise_config(merged), ", ".join(paths))
         # a missing input file said as validate says it, not as Snakemake's
         # MissingInputException (issue 42); paths are relative to the run's folder
-        problems = problems or _missing_inputs(merged, paths, _working_folder(forwarded))
+        if not problems:
+            from precex.config import resolve_config
+
+            folder = os.path.abspath(_working_folder(forwarded))
+            problems = [problem for _, problem in missing_inputs(
+                resolve_config({"base_dir": folder, **merged}), ", ".join(paths))]
         if problems:
             return str(InputError(problems)) + "\nRun `precex validate --configfile " \
                 f"{paths[-1]}` to check every input too."
     return None
 
 
-def _missing_inputs(config: dict[str, Any], paths: list[str], folder: str) -> list[Problem]:
-    from precex.config import input_files, resolve_config
+def missing_inputs(config: dict[str, Any], source: str) -> list[tuple[str, Problem]]:
+    """(config key, problem) for each input file the resolved config names that is not
+    there: the one check `precex validate` and `precex run` make."""
+    from precex.config import input_files
 
-    resolved = resolve_config({"base_dir": os.path.abspath(folder), **config})
-    return [Problem(path, "file not found.", f"check '{key}' in {', '.join(paths)}.",
-                    stage="files")
-            for key, files in input_files(resolved).items() for path in files
+    return [(key, Problem(path, "file not found.", f"check '{key}' in {source}.",
+                          stage="files"))
+            for key, files in input_files(config).items() for path in files
             if not os.path.isfile(path)]
 
 
@@ -391,7 +397,6 @@ def _validate(args: argparse.Namespace) -> int:
     from precex.config import (
         apply_defaults,
         config_schema,
-        input_files,
         load_config_file,
         resolve_config,
         validate_config,
@@ -420,14 +425,10 @@ def _validate(args: argparse.Namespace) -> int:
     if base:
         usable.setdefault("base_dir", base)
     config = resolve_config(apply_defaults(usable))
-    missing_files = []
-    for key, paths in input_files(config).items():
-        for path in paths:
-            if not os.path.isfile(path):
-                missing_files.append(Problem(path, "file not found.",
-                                             f"check '{key}' in {source}.", stage="files"))
-                config.pop(key, None)
-    found += missing_files
+    missing = missing_inputs(config, source)
+    for key in {key for key, _ in missing}:
+        config.pop(key, None)
+    found += [problem for _, problem in missing]
     if config.get("report_pdf"):  # the report jobs would stop on it: say so now
         from precex.reporting.pdf import require_chromium
 
@@ -551,9 +552,10 @@ def _review(args: argparse.Namespace) -> int:
     from precex.prescription.review import review_queue
 
     try:
-        results, log_path = _batch_paths(args.configfile)
-        users = _serve_config(args.configfile)["review_users"]
-        queue = review_queue(results, log_path, users=users, include_signed=args.all)
+        config = _serve_config(args.configfile)  # read once: results, log and users
+        results = config["results"]
+        queue = review_queue(results, config["signoff_log"], users=config["review_users"],
+                             include_signed=args.all)
     except InputError as err:
         print(err, file=sys.stderr)
         return 1

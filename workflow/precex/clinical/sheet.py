@@ -258,15 +258,14 @@ def _read_delimited(path: str | os.PathLike[str], sep: str) -> tuple[pd.DataFram
     notes: list[str] = []
     encoding = "utf-8"
     try:
-        with open(path, encoding="utf-8") as handle:
-            handle.read()
-    except UnicodeDecodeError:
-        encoding = "cp1252"
-        notes.append("not UTF-8: read as Windows-1252 (Excel's default on Windows); save it "
-                     "as UTF-8 to be sure of accented text")
-    try:
-        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, comment=None,
-                            encoding=encoding)
+        try:
+            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, comment=None)
+        except UnicodeDecodeError:  # read again, once, only when it is not UTF-8
+            encoding = "cp1252"
+            notes.append("not UTF-8: read as Windows-1252 (Excel's default on Windows); save "
+                         "it as UTF-8 to be sure of accented text")
+            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, comment=None,
+                                encoding=encoding)
         # a cell holding the separator swallowed a row boundary: an unclosed quote
         swallowed = sep == "\t" and bool(frame.apply(
             lambda col: col.str.contains("\t", regex=False)).to_numpy().any())

@@ -248,8 +248,8 @@ class InputTooLarge(ValueError):
 class _Bounded(io.RawIOBase):
     """A decompressed stream that stops at `limit` bytes with InputTooLarge."""
 
-    def __init__(self, raw: Any, limit: int, path: str) -> None:
-        self.raw, self.limit, self.path, self.seen = raw, limit, path, 0
+    def __init__(self, raw: Any, limit: int) -> None:
+        self.raw, self.limit, self.seen = raw, limit, 0
 
     def readable(self) -> bool:
         return True
@@ -294,7 +294,7 @@ def open_input(path: str | os.PathLike[str], mode: str = "rb", **kwargs: Any) ->
     limits = input_limits()
     raw: Any = gzip.open(path, "rb") if compressed else open(path, "rb")  # noqa: SIM115
     if compressed:
-        raw = io.BufferedReader(_Bounded(raw, limits["max_decompressed_bytes"], str(path)))
+        raw = io.BufferedReader(_Bounded(raw, limits["max_decompressed_bytes"]))
     if "b" in mode:
         return raw
     text = _Lines(raw, **kwargs)

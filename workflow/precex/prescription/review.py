@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
+from precex.config import sheet_schema
 from precex.prescription.model import EMPTY, Prescription
 from precex.prescription.schema import read_prescription
 from precex.prescription.signoff import (
@@ -42,7 +44,10 @@ PRIORITY = {"changed_since_signoff": 0, "clearance_required": 1, "deferred": 2, 
 WEEK_RANK = 3.5
 
 
-ID_TEXT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # the sheet's patient IDs
+@cache
+def _patient_id() -> re.Pattern[str]:
+    """The patient sheet's own ID pattern (workflow/schemas/patients.schema.yaml)."""
+    return re.compile(sheet_schema()["properties"]["patient_id"]["pattern"])
 
 
 def load_prescription(results: str, patient_id: str, week: int | None = None
@@ -53,7 +58,7 @@ def load_prescription(results: str, patient_id: str, week: int | None = None
     if week is not None:
         path = Path(results) / "adaptations" / "prescriptions" / f"{patient_id}.week-{week}.json"
     try:  # an ID of any length or any week number is a plan that does not exist, not an error
-        found = ID_TEXT.match(patient_id) is not None and path.is_file() \
+        found = _patient_id().match(patient_id) is not None and path.is_file() \
             and not path.is_symlink()
     except (OSError, ValueError):
         found = False

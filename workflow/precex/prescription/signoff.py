@@ -35,6 +35,7 @@ import pandas as pd
 
 from precex.io.chained_log import genesis, link, locked, verified_rows
 from precex.io.files import spreadsheet_cell, write_text
+from precex.io.users_file import signing_keys
 from precex.prescription.model import EMPTY, Prescription
 from precex.problems import InputError, Problem
 
@@ -115,8 +116,7 @@ def verify_signoff_log(path: str | None, users_path: str | None,
     had, from the users file), times that never go back, and the head file's row count (rows
     removed from the end). Any problem: no row is used (every plan is a draft) and the problem
     names the row. An absent log (and head) has no rows."""
-    from precex.io.signatures import verify
-    from precex.io.users_file import read_users, signing_keys
+    from precex.io.users_file import read_users
 
     empty = pd.DataFrame(columns=COLUMNS)
     if not path:
@@ -149,14 +149,13 @@ def verify_signoff_log(path: str | None, users_path: str | None,
     previous_time = ""
     for n, fields in enumerate(rows, start=first_row):
         record = dict(zip(COLUMNS, fields, strict=True))
-        keys = signing_keys(users, record["signed_by"])
-        if not keys:
+        if not signing_keys(users, record["signed_by"]):
             problems.append(Problem(path, f"signed by '{record['signed_by']}', who is not in "
                                     "the users file (no key to check the signature with).",
                                     f"give the users file the decisions were signed with "
                                     f"({users_path or 'review_users'}); {FIX}", row=n,
                                     stage="signoff"))
-        elif not any(verify(k, record["chain"], record["signature"]) for k in keys):
+        elif not _signed_by(users, record["signed_by"], record["chain"], record["signature"]):
             problems.append(Problem(path, f"the signature of '{record['signed_by']}' does not "
                                     "verify: this row was written or changed by someone else.",
                                     FIX, row=n, stage="signoff"))
@@ -174,13 +173,18 @@ def verify_signoff_log(path: str | None, users_path: str | None,
     return SignoffLog(pd.DataFrame(rows, columns=COLUMNS))
 
 
+def _signed_by(users: dict[str, Any], signer: str, message: str, signature: str) -> bool:
+    """Whether `signature` is `signer`'s, by any key they have had (precex.io.signatures:
+    imported here, so a batch without a sign-off log never loads cryptography)."""
+    from precex.io.signatures import verify
+
+    return any(verify(key, message, signature) for key in signing_keys(users, signer))
+
+
 def _head_problems(path: str, head: list[str] | None, rows: list[list[str]],
                    users: dict[str, Any]) -> list[Problem]:
     """The head file: signed by the last signer, it records the number of rows and the last
     chain, so rows removed from the end (a rejection deleted) are found."""
-    from precex.io.signatures import verify
-    from precex.io.users_file import signing_keys
-
     if not rows and head is None:
         return []
     if head is None or len(head) != 4 or not head[0].isdigit():
@@ -188,8 +192,7 @@ def _head_problems(path: str, head: list[str] | None, rows: list[list[str]],
                         "damaged, so rows removed from the end could not be found.", FIX,
                         stage="signoff")]
     count, chain, signer, signature = head
-    if not any(verify(k, _head_message(int(count), chain), signature)
-               for k in signing_keys(users, signer)):
+    if not _signed_by(users, signer, _head_message(int(count), chain), signature):
         return [Problem(path, f"its head file's signature ('{signer}') does not verify.", FIX,
                         stage="signoff")]
     if int(count) > len(rows):

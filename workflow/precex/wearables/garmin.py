@@ -227,6 +227,9 @@ def read_garmin_fit(path: str, ids: IdMap) -> DailyExport:
     worn_minutes: dict[tuple[str, str], set[str]] = defaultdict(set)
     sleep: list[SleepSpan] = []
     files = _fit_files(path)
+    if not files:
+        raise InputError([Problem(path, "holds no .FIT file.", "give the device's FIT files "
+                                  "or their folder.", stage="wearables")])
     for file in files:
         owner = file.stem.split("_")[0].split(".")[0] if not Path(path).is_dir() \
             else Path(path).name
@@ -290,7 +293,4 @@ def read_garmin_fit(path: str, ids: IdMap) -> DailyExport:
     for key, (hours, _) in nights.items():
         rows[key]["sleep_h"] = round(hours, 4)
         sources[key[0]]["sleep_h"] = "Garmin FIT sleep levels (light, deep, REM)"
-    if not files:
-        raise InputError([Problem(path, "holds no .FIT file.", "give the device's FIT files "
-                                  "or their folder.", stage="wearables")])
     return DailyExport(frame_of(rows), dict(sources), [])

@@ -18,6 +18,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations
 from typing import Any
 
@@ -412,10 +413,20 @@ def _aerobic_days(aerobic: dict, free: list[int], resistance_days: list[int],
     without resistance first; a vigorous plan also keeps hard days (vigorous aerobic or
     resistance) apart, sharing a day with resistance rather than following it. Infusion and
     recovery days are used last (light only)."""
-    n = aerobic["sessions_per_week"]
+    return list(_best_aerobic_days(aerobic["sessions_per_week"],
+                                   aerobic["intensity"] == "vigorous", tuple(free),
+                                   tuple(resistance_days), tuple(recovery)))
+
+
+@lru_cache(maxsize=4096)
+def _best_aerobic_days(n: int, vigorous: bool, free_days: tuple[int, ...],
+                       resistance: tuple[int, ...], recovery_days: tuple[int, ...]
+                       ) -> tuple[int, ...]:
+    """_aerobic_days' search, once per distinct week layout (a few dozen in a batch; the
+    search over day combinations was a fifth of a weekly plan's cost)."""
+    free, resistance_days, recovery = list(free_days), list(resistance), list(recovery_days)
     if n >= len(free):
-        return sorted(set(free + recovery[: n - len(free)]))
-    vigorous = aerobic["intensity"] == "vigorous"
+        return tuple(sorted(set(free + recovery[: n - len(free)])))
 
     def score(days: tuple[int, ...]) -> tuple[int, ...]:
         shared = sum(d in resistance_days for d in days)
@@ -426,7 +437,7 @@ def _aerobic_days(aerobic: dict, free: list[int], resistance_days: list[int],
         return (min(gap, 2), -shared, gap, _min_gap(hard))  # a rest day between, then apart
 
     best = max(combinations(free, n), key=lambda days: (score(days), [-d for d in days]))
-    return sorted(best)
+    return tuple(sorted(best))
 
 
 def _spread(slots: list[int], n: int) -> list[int]:

@@ -71,9 +71,14 @@ def prescription_digest(prescription: Prescription) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+# One encoder for every call: json.dumps with these options builds a new one each time, and
+# signing a plan writes each of its ~45 top-level keys and values (a third of the signing).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False)
+
+
 def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    return _CANONICAL.encode(value)
 
 
 def signed_document(prescription: Prescription, latest: dict[str, str] | None

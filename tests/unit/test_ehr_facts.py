@@ -181,3 +181,109 @@ def test_each_fact_class_means_the_same_from_the_sheet_and_the_ehr(tmp_path, cod
     sheet_ended = _codes_of(tmp_path, sheet_words=f"{words} {ended}")
     ehr_ended = _codes_of(tmp_path, bundle=_ehr_bundle(*resource, ended))
     assert sheet_ended == ehr_ended
+
+
+ATC = "http://www.whocc.no/atc"
+
+
+def _coded(kind: str, rid: str, codings: list[tuple[str, str]], text: str = "",
+           status: str = "active", **more) -> dict:
+    """A medicine resource as European and US EHRs send one: coded by ATC or RxNorm, its text
+    in the local language or none at all."""
+    concept: dict = {"coding": [{"system": s, "code": c} for s, c in codings]}
+    if text:
+        concept["text"] = text
+    resource = {"resourceType": kind, "id": rid, "subject": {"reference": "Patient/E9"},
+                "status": status, "medicationCodeableConcept": concept, **more}
+    if kind == "MedicationRequest":
+        resource["intent"] = "order"
+    return resource
+
+
+def _bundle(*resources: dict) -> dict:
+    patient = {"resourceType": "Patient", "id": "E9", "gender": "female",
+               "birthDate": "1960-01-01"}
+    return {"resourceType": "Bundle", "type": "collection",
+            "entry": [{"resource": r} for r in (patient, *resources)]}
+
+
+def _read(tmp_path, bundle: dict):
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text("patient_id\tage\tsex\tcomorbidities\nE9\t66\tF\t\n", encoding="utf-8")
+    path = tmp_path / "ehr.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    return read_sheet_with_ehr(str(sheet), str(path), REFERENCE.isoformat()).patients.loc["E9"]
+
+
+@pytest.mark.parametrize("codings,text,code", [
+    # A German statement: the brand name is in no vocabulary, the ATC code says beta-blocker.
+    ([(ATC, "C07AB07")], "Concor COR 2,5 mg Filmtabletten", "beta_blocker"),
+    # Verapamil is under C08D (rate control); amlodipine under C08C (blood pressure only).
+    ([(ATC, "C08DA01")], "Isoptin 80 mg", "rate_control"),
+    ([(ATC, "C08CA01")], "Norvasc 5 mg", "antihypertensive"),
+    ([(ATC, "B01AF01")], "Rivaroxaban-Mepha 20 mg", "anticoagulation"),
+    ([(ATC, "A10AE04")], "Abasaglar KwikPen 100 E/ml", "insulin"),
+    # An RxNorm ingredient code with no text at all (a bulk export that sends codes only).
+    ([(RXNORM, "11289")], "", "anticoagulation"),
+    ([(RXNORM, "3407")], "", "rate_control"),
+])
+def test_a_medicine_coded_by_atc_or_rxnorm_is_read_whatever_its_words(tmp_path, codings, text,
+                                                                       code):
+    row = _read(tmp_path, _bundle(_coded("MedicationStatement", "m1", codings, text)))
+    assert code in row["comorbidities"].split(";")
+    assert "no vocabulary reads" not in row["sheet_data_issues"]
+
+
+def test_longest_atc_class_decides(tmp_path):
+    """Amlodipine (C08CA01) is not rate control, though C08 holds both kinds of blocker."""
+    row = _read(tmp_path, _bundle(_coded("MedicationStatement", "m1", [(ATC, "C08CA01")],
+                                         "Norvasc 5 mg")))
+    assert "rate_control" not in row["comorbidities"].split(";")
+
+
+def test_a_cancer_agent_coded_by_atc_is_an_agent_not_history(tmp_path):
+    """Capecitabine by its ATC code under a generic's brand name: an oral agent (no infusion
+    date to ask for), not an unread medicine."""
+    row = _read(tmp_path, _bundle(_coded("MedicationRequest", "a1", [(ATC, "L01BC06")],
+                                         "Capecitabin-Generikum 500 mg")))
+    assert row["agents"] == "capecitabine"
+    assert "Capecitabin" not in row["sheet_data_issues"]
+    row = _read(tmp_path, _bundle(_coded("MedicationRequest", "a1", [(ATC, "L01EF01")],
+                                         "Palbociclib-ratiopharm 125 mg")))
+    assert row["agents"] == "cdk46_inhibitor"
+
+
+def test_a_medicine_named_by_reference_is_read_from_its_medication_resource(tmp_path):
+    """Epic-style bulk exports name the drug through medicationReference: to a Medication in
+    the bundle, or one contained in the request. One the files do not hold is a data issue."""
+    medication = {"resourceType": "Medication", "id": "med-7", "code": {"coding": [
+        {"system": RXNORM, "code": "897722",
+         "display": "verapamil hydrochloride 80 MG Oral Tablet"}]}}
+    by_id = {"resourceType": "MedicationRequest", "id": "r1", "status": "active",
+             "intent": "order", "subject": {"reference": "Patient/E9"},
+             "medicationReference": {"reference": "Medication/med-7"}}
+    contained = {"resourceType": "MedicationRequest", "id": "r2", "status": "active",
+                 "intent": "order", "subject": {"reference": "Patient/E9"},
+                 "contained": [{"resourceType": "Medication", "id": "m",
+                                "code": {"coding": [{"system": ATC, "code": "B01AA03"}]}}],
+                 "medicationReference": {"reference": "#m"}}
+    missing = {"resourceType": "MedicationRequest", "id": "r3", "status": "active",
+               "intent": "order", "subject": {"reference": "Patient/E9"},
+               "medicationReference": {"reference": "Medication/not-sent"}}
+    row = _read(tmp_path, _bundle(medication, by_id, contained, missing))
+    codes = row["comorbidities"].split(";")
+    assert "rate_control" in codes and "anticoagulation" in codes
+    assert "Medication/not-sent" in row["sheet_data_issues"]
+
+
+def test_facts_carry_their_standard_code():
+    """An EHR fact keeps the code it came with; a phrase in the sheet gets its code's SNOMED
+    CT concept (conditions) or ATC class (medicines) from the vocabulary."""
+    from precex.clinical.facts import comorbidity_facts
+    from precex.clinical.fhir_input import _medication_fact
+
+    fact = _medication_fact(_coded("MedicationStatement", "m1", [(ATC, "C07AB07")],
+                                   "Concor COR 2,5 mg"), "ehr.json")[0][0]
+    assert (fact.code, fact.concept) == ("beta_blocker", f"{ATC}|C07AB07")
+    typed = {f.code: f.concept for f in comorbidity_facts("AF; on bisoprolol", "comorbidities")}
+    assert typed == {"atrial_fibrillation": f"{SNOMED}|49436004", "beta_blocker": f"{ATC}|C07"}

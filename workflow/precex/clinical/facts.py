@@ -31,6 +31,9 @@ class Fact:
     date: str  # ISO date, '' when none was given
     text: str  # the words as written (a phrase's clause, a resource's display)
     source: str  # where: 'comorbidities' or a FHIR resource reference
+    # the standard code as system|code: the EHR's own (RxNorm, ATC, SNOMED CT), else the
+    # vocabulary's for the code (comorbidities.tsv `snomed`, then `atc`)
+    concept: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,26 @@ def comorbidity_facts(text: str | None, source: str,
     """The facts a free-text history cell states, each with its context."""
     vocabulary = comorbidity_vocabulary()
     finder = vocabulary_finder(vocabulary.pattern, vocabulary.codes)
-    return [Fact(m.code, m.status, m.date, m.clause, source)
+    return [Fact(m.code, m.status, m.date, m.clause, source, standard_concept(m.code))
             for m in read_mentions(text, finder, reference)]
+
+
+@cache
+def _standard_concepts() -> dict[str, str]:
+    from precex.clinical.vocabulary import ATC, SNOMED_CT
+
+    out = {}
+    for code, row in comorbidity_table().iterrows():
+        snomed = next(filter(None, row["snomed"].split(";")), "")
+        atc = next(filter(None, row["atc"].split(";")), "")
+        out[str(code)] = (f"{SNOMED_CT}|{snomed}" if snomed
+                          else f"{ATC}|{atc}" if atc else "")
+    return out
+
+
+def standard_concept(code: str) -> str:
+    """A history code's standard concept (system|code; '' when the table gives none)."""
+    return _standard_concepts().get(code, "")
 
 
 def _label(fact: Fact) -> str:

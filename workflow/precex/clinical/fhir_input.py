@@ -14,7 +14,9 @@ What is read, for each Patient (matched to the sheet by Patient.id or any identi
   resting_hr; body weight 29463-7 and height 8302-2 (kg, [lb_av], cm, [in_i]); the latest
   usable result of each (status final, amended or corrected);
 - MedicationRequest / MedicationStatement / MedicationAdministration: agents (the drug's text
-  or display, read later through resources/clinical/agents.tsv); administrations of an agent
+  or display, read later through resources/clinical/agents.tsv, or the agent its ATC class or
+  RxNorm ingredient names when the words name none; the drug of a medicationReference from
+  its Medication resource); other medicines are facts (_read_as_fact); administrations of an agent
   give the infusion dates: the last one is next_infusion_date and the median interval between
   them the cycle length (the sheet's calendar then rolls them forward);
 - Procedure: mastectomy, lumpectomy, sentinel node biopsy and axillary dissection (with its
@@ -34,9 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from precex.clinical.facts import Fact
-from precex.clinical.vocabulary import code_agents
+from precex.clinical.vocabulary import ATC, RXNORM, code_agents, medicine_codes
 from precex.io.fhir import codes as _codes
-from precex.io.fhir import fhir_resources
+from precex.io.fhir import fhir_resources, reference_id
 from precex.io.fhir import subject_id as _subject
 from precex.io.fhir import words as _words
 from precex.problems import Problem
@@ -114,6 +116,34 @@ def subtype_of(er: str | None, pr: str | None, her2: str | None) -> str | None:
     return None
 
 
+def _with_medicine(r: dict[str, Any], medicines: dict[str, dict[str, Any]],
+                   record: ClinicalRecord) -> dict[str, Any]:
+    """A medicine resource with its drug as medicationCodeableConcept: EHR exports often
+    name the drug by reference instead (medicationReference to a Medication in the bundle,
+    the bulk export's Medication file, or the resource's `contained`). A reference to no
+    Medication read is named (never silently dropped)."""
+    if r.get("resourceType") not in MEDICATIONS or r.get("medicationCodeableConcept"):
+        return r
+    reference = str((r.get("medicationReference") or {}).get("reference") or "")
+    if not reference:
+        return r
+    if reference.startswith("#"):
+        medicine = next((c for c in r.get("contained") or [] if isinstance(c, dict)
+                         and c.get("id") == reference[1:]), None)
+    else:
+        medicine = medicines.get(reference_id(reference))
+    if medicine is None or not isinstance(medicine.get("code"), dict):
+        display = str((r.get("medicationReference") or {}).get("display") or "")
+        if display:  # the reference's own words still name the drug
+            return {**r, "medicationCodeableConcept": {"text": display}}
+        text = (f"medicine {reference} ({r.get('resourceType')}/{r.get('id', '')}), whose "
+                "Medication resource is not in the files read")
+        if text not in record.unread:
+            record.unread.append(text)
+        return r
+    return {**r, "medicationCodeableConcept": medicine["code"]}
+
+
 def read_clinical_fhir(paths: str | list[str], reference_date: dt.date,
                        window_days: int = 90
                        ) -> tuple[dict[str, ClinicalRecord], list[Problem]]:
@@ -123,6 +153,7 @@ def read_clinical_fhir(paths: str | list[str], reference_date: dt.date,
     blood count; an older or undated one is not used, and says so."""
     listed = [paths] if isinstance(paths, str) else list(paths)
     patients: dict[str, dict[str, Any]] = {}
+    medicines: dict[str, dict[str, Any]] = {}
     by_patient: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     problems: list[Problem] = []
     for path in listed:
@@ -130,6 +161,8 @@ def read_clinical_fhir(paths: str | list[str], reference_date: dt.date,
             kind = resource.get("resourceType")
             if kind == "Patient":
                 patients[str(resource.get("id", ""))] = resource
+            elif kind == "Medication":  # named by MedicationRequest.medicationReference
+                medicines[str(resource.get("id", ""))] = resource
             elif kind in ("Condition", "Observation", "Procedure", *MEDICATIONS):
                 by_patient[_subject(resource)].append((path, resource))
     out: dict[str, ClinicalRecord] = {}
@@ -137,7 +170,9 @@ def read_clinical_fhir(paths: str | list[str], reference_date: dt.date,
         record = ClinicalRecord()
         patient = patients.get(pid, {})
         _patient_columns(record, patient, reference_date)
-        _clinical_columns(record, sorted(by_patient.get(pid, []), key=lambda r: _when(r[1])),
+        listed = [(path, _with_medicine(r, medicines, record))
+                  for path, r in by_patient.get(pid, [])]
+        _clinical_columns(record, sorted(listed, key=lambda r: _when(r[1])),
                           reference_date, window_days)
         if not record.values:
             continue
@@ -204,11 +239,11 @@ def _condition_fact(r: dict[str, Any], name: str) -> tuple[list[Fact], str]:
         _first_code(r.get("clinicalStatus")), "active")
     date = str(r.get("abatementDateTime") or "")[:10] if status == "historical" else ""
     date = date or _when(r)
-    words = _words(r.get("code"))
+    words = _words(r.get("code")) or _coded_name(r.get("code"))
     codes = comorbidity_codes_of(_codes(r.get("code"), SNOMED), words)
     source = f"Condition/{r.get('id', '')} ({name})"
-    return [Fact(code, status, date if status != "active" else "", words, source)
-            for code in codes], ("" if codes else words)
+    return [Fact(code, status, date if status != "active" else "", words, source,
+                 _concept(r.get("code"))) for code in codes], ("" if codes else words)
 
 
 def _medication_fact(r: dict[str, Any], name: str) -> tuple[list[Fact], str]:
@@ -220,13 +255,38 @@ def _medication_fact(r: dict[str, Any], name: str) -> tuple[list[Fact], str]:
     fact_status = MEDICATION_STATUS.get(status, "active")
     if r.get("resourceType") == "MedicationAdministration":
         fact_status = "active" if status in ("completed", "in-progress", "") else fact_status
-    words = _words(r.get("medicationCodeableConcept"))
+    concept = r.get("medicationCodeableConcept")
+    words = _words(concept) or _coded_name(concept)
     period = r.get("effectivePeriod") or {}
     date = str(period.get("end") or "")[:10] if status in ("completed", "stopped") else ""
-    codes = comorbidity_codes_of([], words)
+    codes = comorbidity_codes_of([], words, _codes(concept, ATC), _codes(concept, RXNORM))
     source = f"{r.get('resourceType')}/{r.get('id', '')} ({name})"
-    return [Fact(code, fact_status, date, words, source) for code in codes], (
-        "" if codes else words)
+    return [Fact(code, fact_status, date, words, source, _concept(concept))
+            for code in codes], ("" if codes else words)
+
+
+def _coded_name(concept: dict[str, Any] | None) -> str:
+    """A concept without text or display named by its codes ('ATC C07AB07')."""
+    named = [f"{label} {code}" for label, system in (("ATC", ATC), ("RxNorm", RXNORM),
+                                                      ("SNOMED CT", SNOMED))
+             for code in _codes(concept, system)]
+    return ", ".join(named) or ", ".join(_codes(concept))
+
+
+def _concept(concept: dict[str, Any] | None) -> str:
+    """The standard code a fact came with, as system|code (RxNorm, ATC or SNOMED CT first)."""
+    for system in (RXNORM, ATC, SNOMED, LOINC):
+        found = _codes(concept, system)
+        if found:
+            return f"{system}|{found[0]}"
+    return ""
+
+
+def agent_codes(concept: dict[str, Any] | None) -> list[str]:
+    """The cancer agents a medicine concept names: by its words (agents.tsv synonyms) or,
+    when they name none, by its ATC class or RxNorm ingredient."""
+    found = list(code_agents(_words(concept)).codes) if _words(concept) else []
+    return found or medicine_codes(_codes(concept, ATC), _codes(concept, RXNORM), "agents.tsv")
 
 
 def _is_breast_cancer(r: dict[str, Any]) -> bool:
@@ -241,8 +301,7 @@ def _read_as_fact(record: ClinicalRecord, r: dict[str, Any], name: str) -> bool:
     kind = r.get("resourceType")
     if kind == "Condition" and not _is_breast_cancer(r):
         facts, unread = _condition_fact(r, name)
-    elif kind in MEDICATIONS and not code_agents(
-            _words(r.get("medicationCodeableConcept"))).codes:
+    elif kind in MEDICATIONS and not agent_codes(r.get("medicationCodeableConcept")):
         facts, unread = _medication_fact(r, name)
     else:
         return False
@@ -330,7 +389,10 @@ def _other_columns(record: ClinicalRecord, r: dict[str, Any], name: str,
             if text:
                 record.set("stage", text, f"Condition.stage ({name})")
     elif kind in MEDICATIONS:
-        drug = _words(r.get("medicationCodeableConcept"))
+        concept = r.get("medicationCodeableConcept")
+        drug = _words(concept)
+        if not drug or not code_agents(drug).codes:  # coded only, or words no table knows
+            drug = "; ".join(agent_codes(concept)) or drug
         if not drug:
             return
         if drug not in gathered.agents:

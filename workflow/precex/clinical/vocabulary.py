@@ -129,10 +129,46 @@ def _snomed_codes() -> dict[str, tuple[str, ...]]:
     return out
 
 
-def comorbidity_codes_of(snomed: list[str], words: str) -> list[str]:
+ATC = "http://www.whocc.no/atc"
+SNOMED_CT = "http://snomed.info/sct"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+@cache
+def _medicine_index(name: str) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """A medicine table's ATC classes and RxNorm ingredients -> its codes (agents.tsv or
+    comorbidities.tsv, columns `atc` and `rxnorm`)."""
+    atc: dict[str, tuple[str, ...]] = {}
+    rxnorm: dict[str, tuple[str, ...]] = {}
+    key = "agent" if name == "agents.tsv" else "code"
+    for row in _table(name).to_dict("records"):
+        for index, column in ((atc, "atc"), (rxnorm, "rxnorm")):
+            for concept in filter(None, row[column].split(";")):
+                index[concept.upper()] = (*index.get(concept.upper(), ()), row[key])
+    return atc, rxnorm
+
+
+def medicine_codes(atc_codes: list[str], rxnorm_codes: list[str], table: str) -> list[str]:
+    """The codes of a coded medicine in `table` ('agents.tsv' or 'comorbidities.tsv'): an
+    ATC code by its longest listed class (C08DA01 is under C08D, rate control, not C08C), an
+    RxNorm code by its ingredient. Codes in neither column read nothing (the words still do)."""
+    by_atc, by_rxnorm = _medicine_index(table)
+    found: list[str] = []
+    for code in (c.strip().upper() for c in atc_codes):
+        prefix = next((code[:n] for n in range(len(code), 0, -1) if code[:n] in by_atc), "")
+        found += by_atc.get(prefix, ())
+    for code in (c.strip() for c in rxnorm_codes):
+        found += by_rxnorm.get(code, ())
+    return list(dict.fromkeys(found))
+
+
+def comorbidity_codes_of(snomed: list[str], words: str, atc_codes: list[str] | None = None,
+                         rxnorm_codes: list[str] | None = None) -> list[str]:
     """History codes of a coded EHR entry: by its SNOMED CT concepts (the table's `snomed`
-    column) and by its words through the vocabulary ('Warfarin Sodium 5 MG Oral Tablet')."""
+    column), a medicine's ATC class or RxNorm ingredient (`atc`, `rxnorm`), and by its words
+    through the vocabulary ('Warfarin Sodium 5 MG Oral Tablet')."""
     found = [c for concept in snomed for c in _snomed_codes().get(concept, ())]
+    found += medicine_codes(atc_codes or [], rxnorm_codes or [], "comorbidities.tsv")
     found += comorbidity_vocabulary().match(normalise_text(words)) if words else []
     return [c for c in dict.fromkeys(found) if c != "none"]
 

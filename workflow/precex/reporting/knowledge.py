@@ -25,9 +25,11 @@ TABLES = (
      "used and its source."),
     ("History vocabulary: conditions, devices and medicines", ("clinical", "comorbidities.tsv"),
      "Each code's synonyms, its date window (weeks a dated past mention still counts; blank: "
-     "whatever its age; 0: only a current one) and its SNOMED CT concepts."),
+     "whatever its age; 0: only a current one), its SNOMED CT concepts and, for medicines, "
+     "the ATC classes and RxNorm ingredients an EHR codes them by."),
     ("Cancer agents", ("clinical", "agents.tsv"),
-     "Each agent's class, route and the toxicity flags the safety rules read."),
+     "Each agent's class, route, the toxicity flags the safety rules read, and the ATC "
+     "classes and RxNorm ingredients an EHR codes it by."),
     ("Regimens", ("clinical", "regimens.tsv"), "Regimen abbreviations and their agents."),
     ("Bone-metastasis sites", ("clinical", "bone_sites.tsv"),
      "Each region's synonyms and the restrictions it implies."),

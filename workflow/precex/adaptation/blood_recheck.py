@@ -23,10 +23,10 @@ import pandas as pd
 
 from precex.blood.catalogue import load_catalogue
 from precex.blood.markers import harmonise, parse_values
-from precex.blood.units import UnitError, registry
+from precex.blood.units import UnitError, celsius
 from precex.config import plausible_range
 from precex.io.dates import parse_dates
-from precex.paths import resource_path, threshold
+from precex.paths import resource_path
 from precex.problems import Problem
 
 COUNT_COLUMNS = ["patient_id", "marker", "value", "date", "state", "row", "censored"]
@@ -72,14 +72,10 @@ def _measure_value(measure: Measure, value: float, unit: str) -> float:
         if key not in ("", "%", "percent", "pct"):
             raise UnitError(f"unit '{unit}' is not a percentage")
         return value * 100 if value <= 1 else value
-    if key in ("", ) and value > threshold("temperature_fahrenheit_above"):
-        key = "degf"
-    if key in ("", "c", "cel", "degc", "celsius"):
-        return value
-    if key in ("f", "degf", "fahrenheit"):
-        ureg = registry()
-        return float(ureg.Quantity(value, ureg.degF).to(ureg.degC).magnitude)
-    raise UnitError(f"unit '{unit}' is not a temperature unit (C or F)")
+    try:
+        return float(celsius(value, unit))  # precex.blood.units: the one unit mechanism
+    except UnitError:
+        raise UnitError(f"unit '{unit}' is not a temperature unit (C or F)") from None
 
 
 def read_followup_counts(frame: pd.DataFrame, source: str, issued: dict[str, dt.date],

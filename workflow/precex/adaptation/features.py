@@ -40,6 +40,7 @@ import pandas as pd
 
 from precex.adaptation.followup import red_flag_symptoms, red_flag_terms, symptoms_of_kind
 from precex.config import load_yaml, plausible_range
+from precex.io.dates import iso_days
 from precex.io.tokens import FALSE_WORDS, NUMERIC_MISSING, TRUE_WORDS, parse_bools
 from precex.paths import resource_path, threshold
 from precex.prescription.model import EMPTY, Prescription
@@ -52,7 +53,6 @@ from precex.wearables.wear import worn_days
 SYMPTOM_FLAGS = symptoms_of_kind("flag")
 RED_FLAGS = red_flag_symptoms()
 FEVER_C = threshold("fever_c")  # as the baseline reads temperature_c (resources/clinical)
-FAHRENHEIT_ABOVE = threshold("temperature_fahrenheit_above")  # a higher blank-unit value: F
 # The follow-up wearable columns read as numbers (and validated), and the wear flag.
 NUMBER_COLUMNS = ("mvpa_min", "light_min", "resting_hr", "hrv_rmssd_ms", "steps", "wear_min",
                   "logged_sessions", "logged_exercise_min")
@@ -106,7 +106,7 @@ def validate_days(frame: pd.DataFrame, source: str, issued: dict[str, dt.date],
     else:
         df["row"] = np.arange(1, len(df) + 1)
     df["patient_id"] = df["patient_id"].astype(str).str.strip()
-    day = pd.to_datetime(df["date"].astype(str).str.strip(), format="%Y-%m-%d", errors="coerce")
+    day = iso_days(df["date"])
     for r in df[day.isna()].itertuples():
         # Naming the patient excludes them: a lost day would change their adherence.
         problems.append(Problem(source, f"date '{r.date}' is not a date precex reads.",
@@ -309,11 +309,10 @@ def shard_adaptation_features(prescriptions: dict[str, Prescription],
 
 def _temperatures(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(degrees C, text, not a number) per cell: a value above 45 is read as F."""
+    from precex.blood.units import celsius
+
     text, values, bad = _parse_numbers(series)
-    celsius = values.to_numpy(dtype=float)
-    fahrenheit = celsius > FAHRENHEIT_ABOVE
-    celsius = np.where(fahrenheit, (celsius - 32) * 5 / 9, celsius)
-    return celsius, text.to_numpy(), bad
+    return celsius(values.to_numpy(dtype=float)), text.to_numpy(), bad
 
 
 def _day_text(day: int) -> str:

@@ -24,6 +24,7 @@ from precex.adaptation.features import (
     validate_days,
 )
 from precex.adaptation.followup import normalise_followup
+from precex.io.dates import iso_days
 from precex.io.files import (
     job_folder,
     json_dumps,
@@ -152,7 +153,7 @@ PATIENT_COLUMNS = ["patient_id", "through"]
 
 def follow_up_days(dates: pd.Series) -> pd.Series:
     """Each date text as a day (NaT when not YYYY-MM-DD, as validate_days reads it)."""
-    return pd.to_datetime(dates.astype(str).str.strip(), format="%Y-%m-%d", errors="coerce")
+    return iso_days(dates)
 
 
 def week_numbers(dates: pd.Series, reference: dt.date) -> np.ndarray:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from typing import Any
 
 import pint
 
@@ -162,3 +163,60 @@ def to_canonical(value: float, unit_text: str, marker: Marker) -> float:
                 continue
     raise UnitError(f"unit '{unit_text}' cannot be converted to {marker.canonical_unit} for "
                     f"{marker.name}")
+
+
+# Measurement units as sheets and EHRs spell them, beside the lab spellings above: the one unit
+# mechanism for every reader (vitals, body size, temperature), through this registry.
+_MEASUREMENT_ALIASES = {
+    "kg": "kg", "kgs": "kg", "g": "g", "lb": "lb", "lbs": "lb", "[lb_av]": "lb",
+    "cm": "cm", "m": "m", "mm": "mm", "in": "inch", "[in_i]": "inch", '"': "inch",
+    "/min": "1/min", "1/min": "1/min", "bpm": "1/min", "beats/min": "1/min",
+    "{beats}/min": "1/min", "/minute": "1/min", "mm[hg]": "mmHg", "mmhg": "mmHg",
+    "%": "percent", "percent": "percent", "pct": "percent",
+    "cel": "degC", "c": "degC", "°c": "degC", "degc": "degC", "celsius": "degC",
+    "[degf]": "degF", "f": "degF", "°f": "degF", "degf": "degF", "fahrenheit": "degF",
+}
+
+
+def _measurement_units(unit_text: str) -> pint.Quantity:
+    key = re.sub(r"\s+", "", unit_text).lower()
+    if key in _MEASUREMENT_ALIASES:
+        return registry().Quantity(1, _MEASUREMENT_ALIASES[key])
+    return _quantity(unit_text)
+
+
+def convert(value: Any, unit_text: str, target: str) -> Any:
+    """A measurement (a number or a numpy array) in `unit_text` as sheets, devices and EHRs
+    write it ('kg', '[lb_av]', 'lbs', 'cm', '[in_i]', '/min', 'mm[Hg]', 'Cel', '[degF]', or
+    any UCUM code) expressed in `target`, a unit of this registry ('kg', 'cm', '1/min',
+    'mmHg', 'percent', 'degC'). UnitError when the unit is unknown or measures something else
+    (a weight in cm)."""
+    ureg = registry()
+    try:
+        unit = _measurement_units(unit_text)
+        # built from the magnitude, not multiplied: temperatures are offset units
+        quantity = ureg.Quantity(value * unit.magnitude, unit.units)
+        return quantity.to(target).magnitude
+    except pint.errors.DimensionalityError:
+        raise UnitError(f"unit '{unit_text}' is not a unit of "
+                        f"{ureg.Quantity(1, target).dimensionality}") from None
+
+
+def celsius(value: Any, unit_text: str = "") -> Any:
+    """A body temperature in degrees C: Fahrenheit converted; without a unit, a value above
+    resources/clinical/thresholds.tsv `temperature_fahrenheit_above` is read as Fahrenheit (no
+    living patient is 45 C). Works on numpy arrays of values without a unit too."""
+    import numpy as np
+
+    from precex.paths import threshold
+
+    values = np.asarray(value, dtype=float)
+    # A converted value to 0.01 C: pint converts through kelvin, so 100.4 F came out as
+    # 38.00000000000006 (or could fall a hair under the 38.0 fever threshold).
+    if unit_text.strip():
+        in_celsius = _measurement_units(unit_text).units == registry().degC
+        converted = values if in_celsius else np.round(convert(values, unit_text, "degC"), 2)
+    else:
+        fahrenheit = values > threshold("temperature_fahrenheit_above")
+        converted = np.where(fahrenheit, np.round(convert(values, "degF", "degC"), 2), values)
+    return float(converted) if converted.ndim == 0 else converted

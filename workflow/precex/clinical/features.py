@@ -38,6 +38,7 @@ from precex.clinical.vocabulary import (
     code_comorbidities,
 )
 from precex.config import load_yaml
+from precex.io.dates import iso_days
 from precex.paths import resource_path, threshold
 
 CHEMO_PHASES = ("neoadjuvant_chemo", "adjuvant_chemo")
@@ -79,7 +80,7 @@ def infusion_calendar(next_date: pd.Series, cycle: pd.Series, reference_date: dt
                       ) -> pd.DataFrame:
     """Next infusion rolled forward by whole cycles; the infusions of the 12-week plan."""
     ref = pd.Timestamp(reference_date)
-    nxt = pd.to_datetime(next_date, format="%Y-%m-%d", errors="coerce")
+    nxt = iso_days(next_date)
     cyc = pd.to_numeric(cycle, errors="coerce")
     behind = (ref - nxt).dt.days
     steps = np.ceil(behind.clip(lower=0) / cyc).where(behind > 0, 0)
@@ -195,9 +196,9 @@ def clinical_features(sheet: pd.DataFrame, reference_date: dt.date) -> pd.DataFr
     out["comorbidities_unrecognised"] = [
         "; ".join(code_comorbidities(t).unrecognised)
         for t in _column(s, "comorbidities").fillna("").astype(str)]
-    surgery = pd.to_datetime(_column(s, "surgery_date"), format="%Y-%m-%d", errors="coerce")
+    surgery = iso_days(_column(s, "surgery_date"))
     out["days_since_surgery"] = (pd.Timestamp(reference_date) - surgery).dt.days.astype(float)
     if "lvef_date" in s:
-        lvef_date = pd.to_datetime(s["lvef_date"], format="%Y-%m-%d", errors="coerce")
+        lvef_date = iso_days(s["lvef_date"])
         out["lvef_age_days"] = (pd.Timestamp(reference_date) - lvef_date).dt.days.astype(float)
     return out.sort_index()

@@ -35,6 +35,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from precex.blood.units import UnitError, convert
 from precex.clinical.facts import Fact
 from precex.clinical.vocabulary import ATC, RXNORM, code_agents, medicine_codes
 from precex.io.fhir import codes as _codes
@@ -53,9 +54,10 @@ RECEPTORS = {"85337-4": "er", "16112-5": "er", "85339-0": "pr", "16113-3": "pr",
 POSITIVE = {"LA6576-8", "10828004", "positive", "pos", "+", "3+", "amplified"}
 NEGATIVE = {"LA6577-6", "260385009", "negative", "neg", "-", "0", "1+", "not amplified"}
 STAGE_GROUP = {"21908-9", "21902-2", "21914-7"}
-VALUE_CODES = {"10230-1": ("lvef_pct", {"%"}), "8867-4": ("resting_hr", {"/min"}),
-               "29463-7": ("weight_kg", {"kg": 1.0, "[lb_av]": 0.45359237, "g": 0.001}),
-               "8302-2": ("height_cm", {"cm": 1.0, "[in_i]": 2.54, "m": 100.0})}
+# LOINC -> (sheet column, its unit): any unit of the same kind is converted (precex.blood.units,
+# the one unit mechanism: UCUM codes and the spellings EHRs use); another kind is a data issue.
+VALUE_CODES = {"10230-1": ("lvef_pct", "percent"), "8867-4": ("resting_hr", "1/min"),
+               "29463-7": ("weight_kg", "kg"), "8302-2": ("height_cm", "cm")}
 BP_PANEL, SYSTOLIC, DIASTOLIC = "85354-9", "8480-6", "8462-4"
 SURGERY_WORDS = ("mastectomy", "lumpectomy", "axillary", "sentinel", "breast-conserving",
                  "excision of breast", "partial mastectomy")
@@ -72,6 +74,7 @@ class ClinicalRecord:
     facts: list[Fact] = field(default_factory=list)
     unread: list[str] = field(default_factory=list)  # medicines and conditions not read
     stale: list[str] = field(default_factory=list)  # vitals too old (or undated) to be current
+    units: list[str] = field(default_factory=list)  # values in a unit not known or not fitting
 
     def set(self, column: str, value: Any, source: str) -> None:
         self.values[column] = (str(value), source)
@@ -199,15 +202,21 @@ def _patient_columns(record: ClinicalRecord, patient: dict[str, Any],
         record.set("age", age, "Patient.birthDate")
 
 
-def _quantity(resource: dict[str, Any], units: Any) -> float | None:
+def _quantity(resource: dict[str, Any], target: str, record: ClinicalRecord | None = None,
+              what: str = "") -> float | None:
+    """A valueQuantity in `target` (precex.blood.units.convert); a unit that is unknown or of
+    another kind is named in the record's data issues (never silently dropped)."""
     quantity = resource.get("valueQuantity") or {}
-    unit = quantity.get("code") or quantity.get("unit") or ""
+    unit = str(quantity.get("code") or quantity.get("unit") or "")
     value = quantity.get("value")
-    if not isinstance(value, int | float):
+    if not isinstance(value, int | float) or isinstance(value, bool):
         return None
-    if isinstance(units, dict):
-        return None if unit not in units else round(value * units[unit], 2)
-    return float(value) if unit in units else None
+    try:
+        return round(float(convert(float(value), unit, target)), 2)
+    except UnitError as err:
+        if record is not None:
+            record.units.append(f"{what} {value:g} '{unit}' ({err}): not used")
+        return None
 
 
 # FHIR Condition.verificationStatus / clinicalStatus and medication status -> fact status.
@@ -365,8 +374,9 @@ def _observation_columns(record: ClinicalRecord, r: dict[str, Any], name: str,
             record.set("stage", _words(r.get("valueCodeableConcept")),
                        f"Observation {code} ({name})")
         elif code in VALUE_CODES:
-            column, units = VALUE_CODES[code]
-            _vital(record, column, _quantity(r, units), code, name, when, reference_date,
+            column, target = VALUE_CODES[code]
+            _vital(record, column, _quantity(r, target, record, f"Observation {code} ({name})"),
+                   code, name, when, reference_date,
                    window_days)
         elif code == BP_PANEL:
             for part in r.get("component") or []:
@@ -374,7 +384,8 @@ def _observation_columns(record: ClinicalRecord, r: dict[str, Any], name: str,
                 column = ("systolic_bp" if SYSTOLIC in sub else "diastolic_bp"
                           if DIASTOLIC in sub else None)
                 if column:
-                    _vital(record, column, _quantity(part, {"mm[Hg]": 1.0, "mmHg": 1.0}),
+                    _vital(record, column, _quantity(part, "mmHg", record,
+                                                           f"Observation {BP_PANEL} ({name})"),
                            BP_PANEL, name, when, reference_date, window_days)
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from precex.blood.units import celsius
 from precex.clinical.context import MAX_TEXT, mixed_scripts
 from precex.clinical.facts import latest_surgery, read_comorbidities
 from precex.clinical.vocabulary import (
@@ -125,7 +126,7 @@ def _number(raw: str, spec: dict[str, Any], what: str) -> float:
             raise _CellError(f"'{raw}' is not {what}{hint}") from None
         value = float(match.group(1).replace(",", "."))
         if unit.lower().lstrip("°").replace("deg", "") == "f":  # temperature written in F
-            value = round((value - 32) * 5 / 9, 2)
+            value = celsius(value, "[degF]")  # the one unit mechanism (precex.blood.units)
     if not np.isfinite(value):
         raise _CellError(f"'{raw}' is not a finite number")
     return value
@@ -394,6 +395,10 @@ def _code_terms(row: _Row, reference: dt.date | None, ehr: Any = None) -> None:
     for text in getattr(ehr, "stale", []):
         row.issues.append(row.problem(f"the EHR's {text}.", "measure it again, or enter a "
                                       "current value in the sheet.", None, excludes=False))
+    for text in getattr(ehr, "units", []):
+        row.issues.append(row.problem(f"the EHR's {text}.", "enter the value in the sheet (in "
+                                      "the column's unit), or ask for the unit to be added.",
+                                      None, excludes=False))
     for text in getattr(ehr, "unread", []):
         row.issues.append(row.problem(
             f"the EHR lists '{text}', which no vocabulary reads; no rule can use it.",

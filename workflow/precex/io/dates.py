@@ -28,6 +28,13 @@ def parse_dates(text: pd.Series, date_format: str = "ISO") -> pd.Series:
     return pd.to_datetime(day, format="%Y-%m-%d", errors="coerce").set_axis(text.index)
 
 
+def iso_days(text: pd.Series) -> pd.Series:
+    """Timestamps of ISO day text (YYYY-MM-DD, as precex writes dates between its stages and
+    as follow-up rows must give them); NaT for anything else, never a guess. User files go
+    through parse_dates (with the site's date_format) first."""
+    return pd.to_datetime(text.astype(str).str.strip(), format="%Y-%m-%d", errors="coerce")
+
+
 def iso_date(text: str) -> str | None:
     """'YYYY-MM-DD' for one cell, or None."""
     match = _ISO_DAY.match(str(text))

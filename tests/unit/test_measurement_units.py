@@ -1,0 +1,98 @@
+"""One unit mechanism for every reader (issue 37): the EHR's vitals and body size, the sheet's
+temperatures and the follow-up temperatures all convert through precex.blood.units (pint, UCUM
+codes through ucumvert), and a unit that is unknown or of another kind is a data issue."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from precex.blood.units import UnitError, celsius, convert
+from precex.clinical.validate_stage import read_sheet_with_ehr
+
+LOINC = "http://loinc.org"
+REFERENCE = dt.date(2026, 12, 1)
+
+
+@pytest.mark.parametrize("value,unit,target,expected", [
+    (150, "[lb_av]", "kg", 68.0388555),  # UCUM, as Synthea and US EHRs write pounds
+    (150, "lbs", "kg", 68.0388555),  # valueQuantity.unit as typed
+    (65, "[in_i]", "cm", 165.1),
+    (1.65, "m", "cm", 165.0),
+    (72, "/min", "1/min", 72.0),
+    (72, "{beats}/min", "1/min", 72.0),
+    (120, "mm[Hg]", "mmHg", 120.0),
+    (0.55, "1", "percent", 55.0),  # an ejection fraction sent as a fraction
+    (5, "[ft_i]", "cm", 152.4),  # any UCUM code of the right kind
+])
+def test_measurements_convert_from_the_units_ehrs_write(value, unit, target, expected):
+    assert convert(value, unit, target) == pytest.approx(expected)
+
+
+def test_a_unit_of_another_kind_or_an_unknown_one_is_refused():
+    with pytest.raises(UnitError, match="mass"):
+        convert(70, "cm", "kg")
+    with pytest.raises(UnitError, match="unknown unit"):
+        convert(70, "stonez", "kg")
+
+
+def test_fahrenheit_at_the_fever_threshold_is_the_threshold():
+    """pint converts through kelvin: 100.4 F came out as 38.00000000000006 (a hair under
+    would miss a fever); converted temperatures are kept to 0.01 C."""
+    assert celsius(100.4, "[degF]") == 38.0
+    assert celsius(100.4) == 38.0  # no unit, above 45: Fahrenheit
+    assert celsius(38.123) == 38.123  # Celsius kept as given
+    assert celsius(37.5, "Cel") == 37.5
+    assert list(celsius(np.array([38.0, 100.4, np.nan]))[:2]) == [38.0, 38.0]
+
+
+@given(st.floats(min_value=90, max_value=110, allow_nan=False))
+def test_celsius_is_monotonic_in_fahrenheit(f):
+    """A higher Fahrenheit reading is never a lower Celsius one (rounding included)."""
+    assert celsius(f + 0.1, "[degF]") >= celsius(f, "[degF]")
+
+
+def _vitals_bundle(weight: dict, height: dict) -> dict:
+    subject = {"reference": "Patient/E9"}
+
+    def observation(oid: str, code: str, quantity: dict) -> dict:
+        return {"resourceType": "Observation", "id": oid, "status": "final", "subject": subject,
+                "code": {"coding": [{"system": LOINC, "code": code}]},
+                "effectiveDateTime": "2026-11-20", "valueQuantity": quantity}
+
+    patient = {"resourceType": "Patient", "id": "E9", "gender": "female",
+               "birthDate": "1960-01-01"}
+    return {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": patient}, {"resource": observation("w", "29463-7", weight)},
+        {"resource": observation("h", "8302-2", height)}]}
+
+
+def _read(tmp_path, bundle: dict):
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text("patient_id\tage\tsex\nE9\t66\tF\n", encoding="utf-8")
+    path = tmp_path / "ehr.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    return read_sheet_with_ehr(str(sheet), str(path), REFERENCE.isoformat()).patients.loc["E9"]
+
+
+def test_ehr_body_size_in_any_unit_of_its_kind_is_converted(tmp_path):
+    """'lbs' and 'ft' were silently dropped (only kg, [lb_av], g, cm, [in_i] and m were
+    known)."""
+    row = _read(tmp_path, _vitals_bundle({"value": 150, "unit": "lbs"},
+                                         {"value": 5.5, "unit": "ft", "code": "[ft_i]"}))
+    assert float(row["weight_kg"]) == pytest.approx(68.04)
+    assert float(row["height_cm"]) == pytest.approx(167.64)
+
+
+def test_ehr_body_size_in_a_wrong_or_unknown_unit_is_a_data_issue(tmp_path):
+    row = _read(tmp_path, _vitals_bundle({"value": 70, "unit": "cm"},
+                                         {"value": 165, "unit": "Zoll-Einheit"}))
+    assert pd.isna(row.get("weight_kg")) and pd.isna(row.get("height_cm"))  # not filled
+    issues = row["sheet_data_issues"]
+    assert "29463-7" in issues and "'cm'" in issues and "not used" in issues
+    assert "8302-2" in issues and "'Zoll-Einheit'" in issues

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pandas as pd
 import pytest
 from precex.clinical.sheet import read_patient_sheet
 from precex.clinical.validate_stage import read_sheet_with_ehr
@@ -287,3 +288,36 @@ def test_facts_carry_their_standard_code():
     assert (fact.code, fact.concept) == ("beta_blocker", f"{ATC}|C07AB07")
     typed = {f.code: f.concept for f in comorbidity_facts("AF; on bisoprolol", "comorbidities")}
     assert typed == {"atrial_fibrillation": f"{SNOMED}|49436004", "beta_blocker": f"{ATC}|C07"}
+
+
+def test_partial_fhir_dates_are_read_the_cautious_way_and_named(tmp_path):
+    """FHIR allows YYYY and YYYY-MM. '2026-11' on a heart rate crashed the reader (a traceback
+    for a legal file). Now a partial date is read as the day that is more cautious where it is
+    used: a vital's first day (older, so less current), a surgery's or a condition's end last
+    day (more recent, so it counts longer), a birth year's first day (the older age); each is
+    named."""
+    subject = {"reference": "Patient/E9"}
+    resources = [
+        {"resourceType": "Condition", "id": "c2", "subject": subject,
+         "clinicalStatus": _status("resolved", CLINICAL),
+         "verificationStatus": _status("confirmed", VERIFICATION),
+         "code": _concept(SNOMED, "128053003", "Deep venous thrombosis (disorder)"),
+         "onsetDateTime": "2026", "abatementDateTime": "2026-10"},
+        {"resourceType": "Observation", "id": "o1", "status": "final", "subject": subject,
+         "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+         "effectiveDateTime": "2026-08", "valueQuantity": {"value": 70, "unit": "/min"}},
+        {"resourceType": "Procedure", "id": "p1", "subject": subject, "status": "completed",
+         "code": {"text": "Mastectomy"}, "performedDateTime": "2026-10"},
+    ]
+    bundle = _bundle(*resources)
+    bundle["entry"][0]["resource"]["birthDate"] = "1960"
+    row = _read(tmp_path, bundle)
+    # DVT ended in October 2026: within its 13-week window (read as 31 October).
+    assert "venous_thromboembolism" in row["comorbidities"].split(";")
+    assert row["surgery_date"] == "2026-10-31"
+    # The August heart rate is read as 1 August: over 90 days before 1 December, not current.
+    assert pd.isna(row.get("resting_hr"))
+    issues = row["sheet_data_issues"]
+    for named in ("Patient/E9 birthDate gives only '1960'", "Condition/c2 gives only '2026-10'",
+                  "Procedure/p1 gives only '2026-10'", "Observation/o1 gives only '2026-08'"):
+        assert named in issues, named

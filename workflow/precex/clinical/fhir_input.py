@@ -38,6 +38,7 @@ from typing import Any
 from precex.blood.units import UnitError, convert
 from precex.clinical.facts import Fact
 from precex.clinical.vocabulary import ATC, RXNORM, code_agents, medicine_codes
+from precex.io.dates import fhir_day, is_partial_fhir_date
 from precex.io.fhir import codes as _codes
 from precex.io.fhir import fhir_resources, reference_id
 from precex.io.fhir import subject_id as _subject
@@ -75,6 +76,7 @@ class ClinicalRecord:
     unread: list[str] = field(default_factory=list)  # medicines and conditions not read
     stale: list[str] = field(default_factory=list)  # vitals too old (or undated) to be current
     units: list[str] = field(default_factory=list)  # values in a unit not known or not fitting
+    dates: list[str] = field(default_factory=list)  # partial dates and how they were read
 
     def set(self, column: str, value: Any, source: str) -> None:
         self.values[column] = (str(value), source)
@@ -84,15 +86,37 @@ def _resources(path: str) -> Iterator[dict[str, Any]]:
     return fhir_resources(path, "sheet")
 
 
-def _when(resource: dict[str, Any]) -> str:
+def _when_text(resource: dict[str, Any]) -> str:
+    """The resource's own date as written (a FHIR date or dateTime, perhaps partial)."""
     for key in ("effectiveDateTime", "performedDateTime", "occurrenceDateTime", "authoredOn",
                 "recordedDate", "onsetDateTime", "issued"):
         if resource.get(key):
-            return str(resource[key])[:10]
+            return str(resource[key])
     for key in ("effectivePeriod", "performedPeriod"):
         if (resource.get(key) or {}).get("start"):
-            return str(resource[key]["start"])[:10]
+            return str(resource[key]["start"])
     return ""
+
+
+def _when(resource: dict[str, Any], latest: bool = False,
+          record: ClinicalRecord | None = None) -> str:
+    """The resource's day (precex.io.dates.fhir_day: the one FHIR date reader); a partial date
+    as its first day, or its last with latest=True (where later is the cautious reading),
+    named in the record's data issues."""
+    return _day(_when_text(resource), resource, latest, record)
+
+
+def _day(text: str, resource: dict[str, Any], latest: bool,
+         record: ClinicalRecord | None, element: str = "") -> str:
+    day = fhir_day(text, latest)
+    if record is not None and day and is_partial_fhir_date(text):
+        named = f"{resource.get('resourceType')}/{resource.get('id', '')}" + (
+            f" {element}" if element else "")
+        note = (f"{named} gives only '{text.strip()}': read as {day}, the "
+                f"{'latest' if latest else 'earliest'} day it can mean")
+        if note not in record.dates:
+            record.dates.append(note)
+    return day
 
 
 def _result(concept: dict[str, Any] | None) -> str | None:
@@ -193,10 +217,13 @@ def _patient_columns(record: ClinicalRecord, patient: dict[str, Any],
         record.set("sex", sex, "Patient.gender")
     born = patient.get("birthDate")
     if born:
-        try:
-            day = dt.date.fromisoformat(str(born)[:10])
-        except ValueError:
+        # a birth year alone: its first day, the older age (the cautious reading)
+        text = _day(str(born), patient, False, record, "birthDate")
+        if not text:
+            record.dates.append(f"Patient/{patient.get('id', '')} birthDate '{born}' is not a "
+                                "date: no age from the EHR")
             return
+        day = dt.date.fromisoformat(text)
         age = reference_date.year - day.year - (
             (reference_date.month, reference_date.day) < (day.month, day.day))
         record.set("age", age, "Patient.birthDate")
@@ -236,7 +263,8 @@ def _first_code(concept: dict[str, Any] | None) -> str:
     return str(((concept or {}).get("coding") or [{}])[0].get("code") or "").lower()
 
 
-def _condition_fact(r: dict[str, Any], name: str) -> tuple[list[Fact], str]:
+def _condition_fact(r: dict[str, Any], name: str, record: ClinicalRecord | None = None
+                    ) -> tuple[list[Fact], str]:
     """Facts of a Condition that is not the breast cancer: its codes through the SNOMED table
     and its words through the history vocabulary; (facts, words when nothing was read)."""
     from precex.clinical.vocabulary import comorbidity_codes_of
@@ -246,8 +274,10 @@ def _condition_fact(r: dict[str, Any], name: str) -> tuple[list[Fact], str]:
         return [], ""
     status = CONDITION_VERIFICATION.get(verification) or CONDITION_CLINICAL.get(
         _first_code(r.get("clinicalStatus")), "active")
-    date = str(r.get("abatementDateTime") or "")[:10] if status == "historical" else ""
-    date = date or _when(r)
+    # when it ended, else began: a partial date as its last day (counts the longest)
+    date = _day(str(r.get("abatementDateTime") or ""), r, True, record) if (
+        status == "historical") else ""
+    date = date or _when(r, latest=True, record=record)
     words = _words(r.get("code")) or _coded_name(r.get("code"))
     codes = comorbidity_codes_of(_codes(r.get("code"), SNOMED), words)
     source = f"Condition/{r.get('id', '')} ({name})"
@@ -255,7 +285,8 @@ def _condition_fact(r: dict[str, Any], name: str) -> tuple[list[Fact], str]:
                  _concept(r.get("code"))) for code in codes], ("" if codes else words)
 
 
-def _medication_fact(r: dict[str, Any], name: str) -> tuple[list[Fact], str]:
+def _medication_fact(r: dict[str, Any], name: str, record: ClinicalRecord | None = None
+                     ) -> tuple[list[Fact], str]:
     from precex.clinical.vocabulary import comorbidity_codes_of
 
     status = str(r.get("status") or "").lower()
@@ -267,7 +298,8 @@ def _medication_fact(r: dict[str, Any], name: str) -> tuple[list[Fact], str]:
     concept = r.get("medicationCodeableConcept")
     words = _words(concept) or _coded_name(concept)
     period = r.get("effectivePeriod") or {}
-    date = str(period.get("end") or "")[:10] if status in ("completed", "stopped") else ""
+    date = _day(str(period.get("end") or ""), r, True, record) if status in (
+        "completed", "stopped") else ""
     codes = comorbidity_codes_of([], words, _codes(concept, ATC), _codes(concept, RXNORM))
     source = f"{r.get('resourceType')}/{r.get('id', '')} ({name})"
     return [Fact(code, fact_status, date, words, source, _concept(concept))
@@ -309,9 +341,9 @@ def _read_as_fact(record: ClinicalRecord, r: dict[str, Any], name: str) -> bool:
     current), which the safety rules read; True when `r` was one."""
     kind = r.get("resourceType")
     if kind == "Condition" and not _is_breast_cancer(r):
-        facts, unread = _condition_fact(r, name)
+        facts, unread = _condition_fact(r, name, record)
     elif kind in MEDICATIONS and not agent_codes(r.get("medicationCodeableConcept")):
-        facts, unread = _medication_fact(r, name)
+        facts, unread = _medication_fact(r, name, record)
     else:
         return False
     record.facts.extend(facts)
@@ -366,7 +398,7 @@ def _vital(record: ClinicalRecord, column: str, value: float | None, code: str, 
 def _observation_columns(record: ClinicalRecord, r: dict[str, Any], name: str,
                          gathered: _Gathered, reference_date: dt.date,
                          window_days: int) -> None:
-    when = _when(r)
+    when = _when(r, record=record)  # a partial date: its first day (older: less current)
     for code in _codes(r.get("code"), LOINC):
         if code in RECEPTORS and _result(r.get("valueCodeableConcept")):
             gathered.receptors[RECEPTORS[code]] = _result(r.get("valueCodeableConcept"))
@@ -413,7 +445,8 @@ def _other_columns(record: ClinicalRecord, r: dict[str, Any], name: str,
     elif kind == "Procedure":
         words = _words(r.get("code")).lower()
         if any(w in words for w in SURGERY_WORDS):
-            gathered.surgeries.append((_when(r), words))
+            # a partial date: its last day (the more recent surgery, the cautious reading)
+            gathered.surgeries.append((_when(r, latest=True, record=record), words))
 
 
 def _usable(r: dict[str, Any]) -> bool:

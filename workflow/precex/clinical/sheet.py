@@ -395,6 +395,9 @@ def _code_terms(row: _Row, reference: dt.date | None, ehr: Any = None) -> None:
     for text in getattr(ehr, "stale", []):
         row.issues.append(row.problem(f"the EHR's {text}.", "measure it again, or enter a "
                                       "current value in the sheet.", None, excludes=False))
+    for text in getattr(ehr, "dates", []):
+        row.issues.append(row.problem(f"the EHR's {text}.", "enter the exact date in the sheet "
+                                      "if it is known.", None, excludes=False))
     for text in getattr(ehr, "units", []):
         row.issues.append(row.problem(f"the EHR's {text}.", "enter the value in the sheet (in "
                                       "the column's unit), or ask for the unit to be added.",

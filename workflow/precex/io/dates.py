@@ -4,6 +4,7 @@ guessed: they parse as missing, and the caller names the row."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pandas as pd
@@ -26,6 +27,40 @@ def parse_dates(text: pd.Series, date_format: str = "ISO") -> pd.Series:
         day = day.fillna(ordered)
     # The caller's index, also for an empty column (extract would give a fresh RangeIndex).
     return pd.to_datetime(day, format="%Y-%m-%d", errors="coerce").set_axis(text.index)
+
+
+# A FHIR date or dateTime: YYYY, YYYY-MM, YYYY-MM-DD, or a dateTime starting with the day
+# (https://hl7.org/fhir/R4/datatypes.html#dateTime); a partial date is legal FHIR.
+_FHIR_DATE = re.compile(r"^\s*(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(?:T[^\s]*)?\s*$")
+
+
+def fhir_day(text: object, latest: bool = False) -> str:
+    """The ISO day of a FHIR date or dateTime ('2026-11-03T10:00:00+01:00' -> '2026-11-03',
+    the day as the source wrote it); a partial one ('2026-11', '2019') as its first day, or with
+    latest=True its last (the cautious reading where a later date means more caution: a recent
+    surgery, a condition that ended recently). '' when the text is not a FHIR date."""
+    match = _FHIR_DATE.match(str(text or ""))
+    if not match:
+        return ""
+    year, month, day = match.groups()
+    try:
+        if day:
+            return dt.date(int(year), int(month), int(day)).isoformat()
+        if month:
+            first = dt.date(int(year), int(month), 1)
+            if not latest:
+                return first.isoformat()
+            following = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
+            return (following - dt.timedelta(days=1)).isoformat()
+        return dt.date(int(year), 12 if latest else 1, 31 if latest else 1).isoformat()
+    except ValueError:  # 2026-02-30, month 13
+        return ""
+
+
+def is_partial_fhir_date(text: object) -> bool:
+    """A FHIR date without its day (YYYY or YYYY-MM)."""
+    match = _FHIR_DATE.match(str(text or ""))
+    return bool(match) and match.group(3) is None
 
 
 def iso_days(text: pd.Series) -> pd.Series:

@@ -96,3 +96,20 @@ def test_ehr_body_size_in_a_wrong_or_unknown_unit_is_a_data_issue(tmp_path):
     issues = row["sheet_data_issues"]
     assert "29463-7" in issues and "'cm'" in issues and "not used" in issues
     assert "8302-2" in issues and "'Zoll-Einheit'" in issues
+
+
+@pytest.mark.parametrize("metric,value,unit,expected", [
+    ("resting_hr", 58, "beats/min", 58.0),
+    ("resting_hr", 58, "{beats}/min", 58.0),
+    ("hrv_sdnn_ms", 0.045, "s", 45.0),
+    ("sleep_h", 420, "min", 7.0),
+    ("sleep_h", 25200, "s", 7.0),
+    ("steps", 8000, "{steps}/d", 8000.0),
+    ("resting_hr", 58, "mm[Hg]", None),  # another kind: not read (counted as skipped)
+    ("sleep_h", 7, "furlongs-ish", None),
+])
+def test_wearable_fhir_values_go_through_the_same_units(metric, value, unit, expected):
+    from precex.wearables.exports import _fhir_value
+
+    got = _fhir_value(metric, value, unit)
+    assert got == (pytest.approx(expected) if expected is not None else None)

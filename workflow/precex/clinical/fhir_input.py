@@ -88,8 +88,8 @@ def _resources(path: str) -> Iterator[dict[str, Any]]:
 
 def _when_text(resource: dict[str, Any]) -> str:
     """The resource's own date as written (a FHIR date or dateTime, perhaps partial)."""
-    for key in ("effectiveDateTime", "performedDateTime", "occurrenceDateTime", "authoredOn",
-                "recordedDate", "onsetDateTime", "issued"):
+    for key in ("effectiveDateTime", "effectiveInstant", "performedDateTime",
+                "occurrenceDateTime", "authoredOn", "recordedDate", "onsetDateTime", "issued"):
         if resource.get(key):
             return str(resource[key])
     for key in ("effectivePeriod", "performedPeriod"):

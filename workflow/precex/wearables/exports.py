@@ -74,12 +74,26 @@ APPLE_UNITS = {"steps": {"count"}, "mvpa_min": {"min"}, "resting_hr": {"count/mi
 LOINC_METRICS = {"55423-8": "steps", "41950-7": "steps", "40443-4": "resting_hr",
                  "80404-7": "hrv_sdnn_ms", "93832-4": "sleep_h",
                  "8867-4": "heart_rate"}  # heart-rate samples: the device's wear signal
-FHIR_UNITS = {"steps": {"/d": 1.0, "{steps}/d": 1.0, "{steps}": 1.0, "steps/day": 1.0,
-                        "1": 1.0, "{count}": 1.0},
-              "resting_hr": {"/min": 1.0, "{beats}/min": 1.0, "beats/minute": 1.0},
-              "hrv_sdnn_ms": {"ms": 1.0, "s": 1000.0},
-              "sleep_h": {"h": 1.0, "min": 1 / 60, "s": 1 / 3600},
-              "heart_rate": {"/min": 1.0, "{beats}/min": 1.0, "beats/minute": 1.0}}
+# Each metric's unit: measured ones convert through precex.blood.units (the one unit mechanism:
+# '/min', '{beats}/min', 'ms', 's', 'h', 'min' or any UCUM code of the kind); steps are a count,
+# written as one of these spellings (UCUM annotations are not units pint reads).
+FHIR_UNITS = {"resting_hr": "1/min", "heart_rate": "1/min", "hrv_sdnn_ms": "ms",
+              "sleep_h": "hour"}
+STEP_UNITS = {"/d", "{steps}/d", "{steps}", "steps/day", "1", "{count}", "{steps}/(24.h)"}
+
+
+def _fhir_value(metric: str, value: Any, unit: str) -> float | None:
+    """A FHIR wearable value in the metric's unit, or None (a unit not of its kind)."""
+    from precex.blood.units import UnitError, convert
+
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    if metric == "steps":
+        return float(value) if unit in STEP_UNITS else None
+    try:
+        return float(convert(float(value), unit, FHIR_UNITS[metric]))
+    except UnitError:
+        return None
 FHIR_USABLE = {"final", "amended", "corrected"}
 # Oura trends: "Total Sleep Duration" in current exports, "Total Sleep Time" in 2020 ones.
 OURA_COLUMNS = {"Steps": ("steps", 1.0), "Total Sleep Duration": ("sleep_h", 1 / 3600),
@@ -462,8 +476,8 @@ def read_fhir_observations(path: str, ids: IdMap) -> DailyExport:
             continue
         quantity = resource.get("valueQuantity") or {}
         unit = quantity.get("code") or quantity.get("unit") or ""
-        scale = FHIR_UNITS[metric].get(unit)
-        if scale is None or not isinstance(quantity.get("value"), int | float):
+        value = _fhir_value(metric, quantity.get("value"), unit)
+        if value is None:
             skipped[f"no usable value or unit ('{unit}' for {metric})"] += 1
             continue
         pid = ids.patient(subject_id(resource))
@@ -482,13 +496,13 @@ def read_fhir_observations(path: str, ids: IdMap) -> DailyExport:
             end = moment.timestamp()
             start = began.timestamp() if began is not None else end
             sleep.append(SleepSpan(pid, local.date().isoformat(), _fhir_source(resource),
-                                   start, end, quantity["value"] * scale * 3600))
+                                   start, end, value * 3600))
             sources[pid][metric] = f"FHIR Observation LOINC {codes[0]} ({os.path.basename(path)})"
             continue
         if began is not None:  # a day's total: the day of its middle
             middle = began + (moment - began) / 2
             local = middle.astimezone(zone) if middle.tzinfo else middle
-        rows[(pid, local.date().isoformat())][metric] = round(quantity["value"] * scale, 4)
+        rows[(pid, local.date().isoformat())][metric] = round(value, 4)
         sources[pid][metric] = (f"FHIR Observation LOINC {codes[0]} ({os.path.basename(path)})"
                                 + (" (SDNN)" if metric == "hrv_sdnn_ms" else ""))
     nights, blocks = nightly_sleep(sleep)

@@ -113,3 +113,22 @@ def test_wearable_fhir_values_go_through_the_same_units(metric, value, unit, exp
 
     got = _fhir_value(metric, value, unit)
     assert got == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_a_sheet_value_in_another_unit_of_its_kind_is_converted(tmp_path):
+    """US clinics write '154 lb' in a weight column: it was refused (only 'kg' was accepted);
+    a unit of another kind is still refused, naming the accepted units."""
+    from precex.clinical.sheet import read_patient_sheet
+
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text("patient_id\tage\tsex\tweight_kg\theight_cm\tcycle_length_days\n"
+                     "A1\t60\tF\t154 lb\t5.5 ft\t3 weeks\n"
+                     "A2\t60\tF\t70 cm\t165\t21\n", encoding="utf-8")
+    read = read_patient_sheet(sheet, reference_date=REFERENCE)
+    a1 = read.patients.loc["A1"]
+    assert float(a1["weight_kg"]) == pytest.approx(69.85)
+    assert float(a1["height_cm"]) == pytest.approx(167.64)
+    assert int(a1["cycle_length_days"]) == 21
+    assert pd.isna(read.patients.loc["A2"].get("weight_kg"))
+    assert "'70 cm' is not a number (units accepted: kg" in read.patients.loc[
+        "A2", "sheet_data_issues"]

@@ -179,6 +179,11 @@ _MEASUREMENT_ALIASES = {
 }
 
 
+def unit_of(unit_text: str) -> str:
+    """The registry's name for a unit as sheets spell it ('bpm' -> '1/min', 'C' -> 'degC')."""
+    return _MEASUREMENT_ALIASES.get(re.sub(r"\s+", "", unit_text).lower(), unit_text)
+
+
 def _measurement_units(unit_text: str) -> pint.Quantity:
     key = re.sub(r"\s+", "", unit_text).lower()
     if key in _MEASUREMENT_ALIASES:

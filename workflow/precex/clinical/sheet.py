@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from precex.blood.units import celsius
+from precex.blood.units import UnitError, celsius, convert, unit_of
 from precex.clinical.context import MAX_TEXT, mixed_scripts
 from precex.clinical.facts import latest_surgery, read_comorbidities
 from precex.clinical.vocabulary import (
@@ -121,11 +121,19 @@ def _number(raw: str, spec: dict[str, Any], what: str) -> float:
         match = _NUMBER_WITH_UNIT.match(text)
         units = spec.get("x-units", [])
         unit = match.group(2).strip() if match else ""
-        if not match or not unit or unit.lower() not in {u.lower() for u in units}:
-            hint = f" (units accepted: {', '.join(units)})" if units else ""
+        hint = f" (units accepted: {', '.join(units)}, or another unit of the kind)" if (
+            units) else ""
+        if not match or not unit or not units:
             raise _CellError(f"'{raw}' is not {what}{hint}") from None
         value = float(match.group(1).replace(",", "."))
-        if unit.lower().lstrip("°").replace("deg", "") == "f":  # temperature written in F
+        if unit.lower() not in {u.lower() for u in units}:
+            # another unit of the column's kind ('154 lb' in weight_kg, '5.5 ft' in height_cm)
+            # converts through the one unit mechanism (precex.blood.units)
+            try:
+                value = round(float(convert(value, unit, unit_of(units[0]))), 2)
+            except UnitError:
+                raise _CellError(f"'{raw}' is not {what}{hint}") from None
+        elif unit.lower().lstrip("°").replace("deg", "") == "f":  # temperature written in F
             value = celsius(value, "[degF]")  # the one unit mechanism (precex.blood.units)
     if not np.isfinite(value):
         raise _CellError(f"'{raw}' is not a finite number")

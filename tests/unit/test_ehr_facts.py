@@ -285,9 +285,24 @@ def test_facts_carry_their_standard_code():
 
     fact = _medication_fact(_coded("MedicationStatement", "m1", [(ATC, "C07AB07")],
                                    "Concor COR 2,5 mg"), "ehr.json")[0][0]
-    assert (fact.code, fact.concept) == ("beta_blocker", f"{ATC}|C07AB07")
-    typed = {f.code: f.concept for f in comorbidity_facts("AF; on bisoprolol", "comorbidities")}
-    assert typed == {"atrial_fibrillation": f"{SNOMED}|49436004", "beta_blocker": f"{ATC}|C07"}
+    assert (fact.code, fact.kind, fact.concept) == ("beta_blocker", "medicine", f"{ATC}|C07AB07")
+    typed = {f.code: (f.kind, f.concept)
+             for f in comorbidity_facts("AF; on bisoprolol; PICC line", "comorbidities")}
+    assert typed == {"atrial_fibrillation": ("condition", f"{SNOMED}|49436004"),
+                     "beta_blocker": ("medicine", f"{ATC}|C07"), "central_line": ("device", "")}
+
+
+def test_every_history_code_has_a_kind():
+    from precex.clinical.facts import FACT_KINDS, code_kinds
+    from precex.clinical.vocabulary import comorbidity_table
+
+    kinds = code_kinds()
+    assert set(kinds) == set(comorbidity_table().index)
+    assert set(kinds.values()) <= set(FACT_KINDS)
+    # a medicine class is what ATC and RxNorm codes lead to, and nothing else is
+    table = comorbidity_table()
+    coded = set(table.index[(table["atc"] != "") | (table["rxnorm"] != "")])
+    assert coded <= {c for c, k in kinds.items() if k == "medicine"}
 
 
 def test_partial_fhir_dates_are_read_the_cautious_way_and_named(tmp_path):

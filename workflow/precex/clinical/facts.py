@@ -35,6 +35,12 @@ class Fact:
     # vocabulary's for the code (comorbidities.tsv `snomed`, then `atc`)
     concept: str = ""
 
+    @property
+    def kind(self) -> str:
+        """condition, finding, medicine, procedure or device: the code's `kind` in
+        resources/clinical/comorbidities.tsv."""
+        return code_kinds().get(self.code, "")
+
 
 @dataclass(frozen=True)
 class Reading:
@@ -56,6 +62,14 @@ def latest_surgery(facts: tuple[Fact, ...] | list[Fact]) -> Fact | None:
     dated = [f for f in facts if f.code in SURGICAL and f.date
              and f.status in ("active", "historical", "possible")]
     return max(dated, key=lambda f: f.date) if dated else None
+
+
+FACT_KINDS = ("condition", "finding", "medicine", "procedure", "device", "none")
+
+
+@cache
+def code_kinds() -> dict[str, str]:
+    return {str(code): str(kind) for code, kind in comorbidity_table()["kind"].items()}
 
 
 @cache

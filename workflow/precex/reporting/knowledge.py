@@ -24,7 +24,8 @@ TABLES = (
      "categories, the domains and the wearable signals read, with its unit (UCUM), where it is "
      "used and its source."),
     ("History vocabulary: conditions, devices and medicines", ("clinical", "comorbidities.tsv"),
-     "Each code's synonyms, its date window (weeks a dated past mention still counts; blank: "
+     "Each code's kind (condition, finding, medicine, procedure, device), synonyms, its date "
+     "window (weeks a dated past mention still counts; blank: "
      "whatever its age; 0: only a current one), its SNOMED CT concepts and, for medicines, "
      "the ATC classes and RxNorm ingredients an EHR codes them by."),
     ("Cancer agents", ("clinical", "agents.tsv"),

@@ -8,7 +8,9 @@ For each run: a fresh results folder, `precex run --cores N` (the other commit's
 a git worktree and PYTHONPATH, with this environment's packages), wall time and CPU time (the
 run's children: user + system), the weekly jobs' share of the jobs' benchmark seconds
 (adapt_shard, and adapt_report where the commit has it) and the weekly cost per patient and
-week (those seconds / patients / weeks). Prints one JSON line per run, then the medians.
+week (those seconds / patients / weeks), in job wall seconds and in the jobs' CPU seconds (a
+job's wall includes waiting for a core when more jobs and report kernels run than cores).
+Prints one JSON line per run, then the medians.
 """
 
 from __future__ import annotations
@@ -29,14 +31,16 @@ REPO = Path(__file__).resolve().parents[2]
 WEEKLY = ("adapt_shard", "adapt_report")
 
 
-def job_seconds(results: Path) -> dict[str, float]:
-    """Seconds of every job by rule, from Snakemake's benchmark files."""
+def job_seconds(results: Path, column: str = "s") -> dict[str, float]:
+    """Seconds of every job by rule, from Snakemake's benchmark files: wall (`s`) or CPU
+    (`cpu_time`; a job's wall includes waiting for a core when jobs outnumber cores)."""
     out: dict[str, float] = {}
     for path in (results / "benchmarks").rglob("*.tsv"):
         rule = path.parent.name if path.parent.name != "benchmarks" else path.stem
         lines = path.read_text().splitlines()
         if len(lines) > 1:
-            out[rule] = out.get(rule, 0.0) + float(lines[-1].split("\t")[0])
+            at = lines[0].split("\t").index(column)
+            out[rule] = out.get(rule, 0.0) + float(lines[-1].split("\t")[at])
     return out
 
 
@@ -55,10 +59,13 @@ def run_once(code: Path, cohort: Path, cores: int, label: str, patients: int, we
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     jobs = job_seconds(cohort / "results")
     weekly = sum(v for k, v in jobs.items() if k in WEEKLY)
+    weekly_cpu = sum(v for k, v in job_seconds(cohort / "results", "cpu_time").items()
+                     if k in WEEKLY)
     return {"code": label, "patients": patients, "weeks": weeks, "wall_s": round(wall, 1),
             "cpu_s": round(cpu, 1), "weekly_jobs_s": round(weekly, 1),
             "weekly_share": round(weekly / max(sum(jobs.values()), 1e-9), 2),
-            "weekly_ms_per_patient_week": round(1000 * weekly / patients / weeks, 2)}
+            "weekly_ms_per_patient_week": round(1000 * weekly / patients / weeks, 2),
+            "weekly_cpu_ms_per_patient_week": round(1000 * weekly_cpu / patients / weeks, 2)}
 
 
 def main() -> None:
@@ -97,7 +104,7 @@ def main() -> None:
         print(json.dumps({"code": label, "median": {
             k: statistics.median(r[k] for r in mine)
             for k in ("wall_s", "cpu_s", "weekly_jobs_s", "weekly_share",
-                      "weekly_ms_per_patient_week")}}))
+                      "weekly_ms_per_patient_week", "weekly_cpu_ms_per_patient_week")}}))
 
 
 if __name__ == "__main__":

@@ -73,3 +73,17 @@ def what_the_patient_reads(handout_html: str, calendar: str) -> str:
     read = " ".join(m.group(1) for m in (sessions, strength) if m)
     unfolded = calendar.replace("\r\n ", "")
     return read + " " + " ".join(re.findall(r"^SUMMARY:(.*)$", unfolded, re.M))
+
+
+def ehr_row(folder: Any, bundle: dict[str, Any], reference: dt.date) -> pd.Series:
+    """Patient E9's validated sheet row read with an EHR bundle (written to `folder`), from a
+    sheet that gives only ID, age, sex and an empty history."""
+    import json
+
+    from precex.clinical.validate_stage import read_sheet_with_ehr
+
+    sheet = folder / "sheet.tsv"
+    sheet.write_text("patient_id\tage\tsex\tcomorbidities\nE9\t66\tF\t\n", encoding="utf-8")
+    path = folder / "ehr.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    return read_sheet_with_ehr(str(sheet), str(path), reference.isoformat()).patients.loc["E9"]

@@ -8,6 +8,7 @@ import json
 
 import pandas as pd
 import pytest
+from builders import ehr_row
 from precex.clinical.sheet import read_patient_sheet
 from precex.clinical.validate_stage import read_sheet_with_ehr
 
@@ -209,11 +210,7 @@ def _bundle(*resources: dict) -> dict:
 
 
 def _read(tmp_path, bundle: dict):
-    sheet = tmp_path / "sheet.tsv"
-    sheet.write_text("patient_id\tage\tsex\tcomorbidities\nE9\t66\tF\t\n", encoding="utf-8")
-    path = tmp_path / "ehr.json"
-    path.write_text(json.dumps(bundle), encoding="utf-8")
-    return read_sheet_with_ehr(str(sheet), str(path), REFERENCE.isoformat()).patients.loc["E9"]
+    return ehr_row(tmp_path, bundle, REFERENCE)
 
 
 @pytest.mark.parametrize("codings,text,code", [

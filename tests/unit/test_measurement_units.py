@@ -5,15 +5,14 @@ codes through ucumvert), and a unit that is unknown or of another kind is a data
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
+from builders import ehr_row
 from hypothesis import given
 from hypothesis import strategies as st
 from precex.blood.units import UnitError, celsius, convert
-from precex.clinical.validate_stage import read_sheet_with_ehr
 
 LOINC = "http://loinc.org"
 REFERENCE = dt.date(2026, 12, 1)
@@ -73,11 +72,7 @@ def _vitals_bundle(weight: dict, height: dict) -> dict:
 
 
 def _read(tmp_path, bundle: dict):
-    sheet = tmp_path / "sheet.tsv"
-    sheet.write_text("patient_id\tage\tsex\nE9\t66\tF\n", encoding="utf-8")
-    path = tmp_path / "ehr.json"
-    path.write_text(json.dumps(bundle), encoding="utf-8")
-    return read_sheet_with_ehr(str(sheet), str(path), REFERENCE.isoformat()).patients.loc["E9"]
+    return ehr_row(tmp_path, bundle, REFERENCE)
 
 
 def test_ehr_body_size_in_any_unit_of_its_kind_is_converted(tmp_path):

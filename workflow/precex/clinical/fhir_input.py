@@ -11,8 +11,10 @@ What is read, for each Patient (matched to the sheet by Patient.id or any identi
   (Positive LA6576-8, Negative LA6577-6, or their text) -> subtype; TNM stage group 21908-9 /
   21902-2 (mCODE) -> stage; LVEF 10230-1 -> lvef_pct (with its date); blood pressure 85354-9
   (components 8480-6 and 8462-4) -> systolic_bp / diastolic_bp; heart rate 8867-4 ->
-  resting_hr; body weight 29463-7 and height 8302-2 (kg, [lb_av], cm, [in_i]); the latest
-  usable result of each (status final, amended or corrected);
+  resting_hr; body weight 29463-7 and height 8302-2 (any unit of the kind: kg, [lb_av], cm,
+  [in_i], converted by precex.blood.units; another kind is a data issue); the latest usable
+  result of each (status final, amended or corrected); a partial date (YYYY, YYYY-MM) is read
+  the cautious way for its use and named;
 - MedicationRequest / MedicationStatement / MedicationAdministration: agents (the drug's text
   or display, read later through resources/clinical/agents.tsv, or the agent its ATC class or
   RxNorm ingredient names when the words name none; the drug of a medicationReference from
@@ -277,12 +279,13 @@ def _condition_fact(r: dict[str, Any], name: str, record: ClinicalRecord | None 
     # when it ended, else began: a partial date as its last day (counts the longest)
     date = _day(str(r.get("abatementDateTime") or ""), r, True, record) if (
         status == "historical") else ""
-    date = date or _when(r, latest=True, record=record)
+    if status != "active":  # an active condition counts whatever its date
+        date = date or _when(r, latest=True, record=record)
     words = _words(r.get("code")) or _coded_name(r.get("code"))
     codes = comorbidity_codes_of(_codes(r.get("code"), SNOMED), words)
     source = f"Condition/{r.get('id', '')} ({name})"
-    return [Fact(code, status, date if status != "active" else "", words, source,
-                 _concept(r.get("code"))) for code in codes], ("" if codes else words)
+    return [Fact(code, status, date, words, source, _concept(r.get("code")))
+            for code in codes], ("" if codes else words)
 
 
 def _medication_fact(r: dict[str, Any], name: str, record: ClinicalRecord | None = None

@@ -80,6 +80,15 @@ LOINC_METRICS = {"55423-8": "steps", "41950-7": "steps", "40443-4": "resting_hr"
 FHIR_UNITS = {"resting_hr": "1/min", "heart_rate": "1/min", "hrv_sdnn_ms": "ms",
               "sleep_h": "hour"}
 STEP_UNITS = {"/d", "{steps}/d", "{steps}", "steps/day", "1", "{count}", "{steps}/(24.h)"}
+FHIR_USABLE = {"final", "amended", "corrected"}
+# Oura trends: "Total Sleep Duration" in current exports, "Total Sleep Time" in 2020 ones.
+OURA_COLUMNS = {"Steps": ("steps", 1.0), "Total Sleep Duration": ("sleep_h", 1 / 3600),
+                "Total Sleep Time": ("sleep_h", 1 / 3600),
+                "Lowest Resting Heart Rate": ("resting_hr", 1.0),
+                "Average HRV": ("hrv_rmssd_ms", 1.0)}
+OURA_ACTIVE = ("High Activity Time", "Medium Activity Time")  # seconds: MVPA
+RESTING_BIN_MIN = 5  # Fitabase resting HR: the day's lowest 5-minute mean
+APPLE_SUMMARY_SOURCE = "Activity rings (ActivitySummary)"
 
 
 def _fhir_value(metric: str, value: Any, unit: str) -> float | None:
@@ -94,15 +103,6 @@ def _fhir_value(metric: str, value: Any, unit: str) -> float | None:
         return float(convert(float(value), unit, FHIR_UNITS[metric]))
     except UnitError:
         return None
-FHIR_USABLE = {"final", "amended", "corrected"}
-# Oura trends: "Total Sleep Duration" in current exports, "Total Sleep Time" in 2020 ones.
-OURA_COLUMNS = {"Steps": ("steps", 1.0), "Total Sleep Duration": ("sleep_h", 1 / 3600),
-                "Total Sleep Time": ("sleep_h", 1 / 3600),
-                "Lowest Resting Heart Rate": ("resting_hr", 1.0),
-                "Average HRV": ("hrv_rmssd_ms", 1.0)}
-OURA_ACTIVE = ("High Activity Time", "Medium Activity Time")  # seconds: MVPA
-RESTING_BIN_MIN = 5  # Fitabase resting HR: the day's lowest 5-minute mean
-APPLE_SUMMARY_SOURCE = "Activity rings (ActivitySummary)"
 
 
 def read_id_map(path: str | None, default_zone: str = "UTC") -> IdMap:

@@ -127,3 +127,41 @@ def test_a_sheet_value_in_another_unit_of_its_kind_is_converted(tmp_path):
     assert pd.isna(read.patients.loc["A2"].get("weight_kg"))
     assert "'70 cm' is not a number (units accepted: kg" in read.patients.loc[
         "A2", "sheet_data_issues"]
+
+
+def test_vitals_under_the_other_codes_ehrs_use_are_read(tmp_path):
+    """Older Synthea exports code the blood-pressure panel 55284-4; some EHRs send systolic and
+    diastolic as Observations of their own, the resting heart rate as 40443-4, a measured weight
+    as 3141-9 and LVEF by echo as 18043-0. All were ignored without a word."""
+    subject = {"reference": "Patient/E9"}
+
+    def observation(oid: str, code: str, **value) -> dict:
+        return {"resourceType": "Observation", "id": oid, "status": "final", "subject": subject,
+                "code": {"coding": [{"system": LOINC, "code": code}]},
+                "effectiveDateTime": "2026-11-20", **value}
+
+    def quantity(value: float, unit: str) -> dict:
+        return {"valueQuantity": {"value": value, "unit": unit, "code": unit,
+                                  "system": "http://unitsofmeasure.org"}}
+
+    panel = observation("bp1", "55284-4", component=[
+        {"code": {"coding": [{"system": LOINC, "code": "8480-6"}]}, **quantity(142, "mm[Hg]")},
+        {"code": {"coding": [{"system": LOINC, "code": "8462-4"}]}, **quantity(91, "mm[Hg]")}])
+    patient = {"resourceType": "Patient", "id": "E9", "gender": "female",
+               "birthDate": "1960-01-01"}
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in (
+        patient, panel, observation("hr", "40443-4", **quantity(64, "/min")),
+        observation("w", "3141-9", **quantity(154, "[lb_av]")),
+        observation("ef", "18043-0", **quantity(48, "%")))]}
+    row = _read(tmp_path, bundle)
+    assert (float(row["systolic_bp"]), float(row["diastolic_bp"])) == (142.0, 91.0)
+    assert float(row["resting_hr"]) == 64.0
+    assert float(row["weight_kg"]) == pytest.approx(69.85)
+    assert float(row["lvef_pct"]) == 48.0
+    assert "Observation 55284-4" in row["sheet_value_sources"]
+
+    alone = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in (
+        patient, observation("s", "8480-6", **quantity(150, "mm[Hg]")),
+        observation("d", "8462-4", **quantity(95, "mm[Hg]")))]}
+    row = _read(tmp_path, alone)
+    assert (float(row["systolic_bp"]), float(row["diastolic_bp"])) == (150.0, 95.0)

@@ -9,9 +9,10 @@ What is read, for each Patient (matched to the sheet by Patient.id or any identi
   and laterality;
 - Observation: ER 85337-4 / 16112-5, PR 85339-0 / 16113-3, HER2 48676-1 / 85319-2 / 18474-7
   (Positive LA6576-8, Negative LA6577-6, or their text) -> subtype; TNM stage group 21908-9 /
-  21902-2 (mCODE) -> stage; LVEF 10230-1 -> lvef_pct (with its date); blood pressure 85354-9
-  (components 8480-6 and 8462-4) -> systolic_bp / diastolic_bp; heart rate 8867-4 ->
-  resting_hr; body weight 29463-7 and height 8302-2 (any unit of the kind: kg, [lb_av], cm,
+  21902-2 (mCODE) -> stage; LVEF 10230-1 (or 8806-2, 18043-0, 79991-4) -> lvef_pct (with its
+  date); blood pressure 85354-9 or 55284-4 (components 8480-6 and 8462-4, or those sent alone)
+  -> systolic_bp / diastolic_bp; heart rate 8867-4 or 40443-4 -> resting_hr; body weight
+  29463-7 (3141-9) and height 8302-2 (3137-7) (any unit of the kind: kg, [lb_av], cm,
   [in_i], converted by precex.blood.units; another kind is a data issue); the latest usable
   result of each (status final, amended or corrected); a partial date (YYYY, YYYY-MM) is read
   the cautious way for its use and named;
@@ -59,9 +60,20 @@ NEGATIVE = {"LA6577-6", "260385009", "negative", "neg", "-", "0", "1+", "not amp
 STAGE_GROUP = {"21908-9", "21902-2", "21914-7"}
 # LOINC -> (sheet column, its unit): any unit of the same kind is converted (precex.blood.units,
 # the one unit mechanism: UCUM codes and the spellings EHRs use); another kind is a data issue.
-VALUE_CODES = {"10230-1": ("lvef_pct", "percent"), "8867-4": ("resting_hr", "1/min"),
-               "29463-7": ("weight_kg", "kg"), "8302-2": ("height_cm", "cm")}
-BP_PANEL, SYSTOLIC, DIASTOLIC = "85354-9", "8480-6", "8462-4"
+# Each measurement by the codes EHRs send it with: LVEF (10230-1; by 2D echo 8806-2, by US
+# 18043-0, 79991-4), heart rate (8867-4) and resting heart rate (40443-4), body weight (29463-7,
+# measured 3141-9), body height (8302-2, measured 3137-7), and systolic and diastolic blood
+# pressure sent as Observations of their own (8480-6, 8462-4) rather than panel components.
+# The alternative codes are UNCONFIRMED against a LOINC release (none is shipped).
+VALUE_CODES = {"10230-1": ("lvef_pct", "percent"), "8806-2": ("lvef_pct", "percent"),
+               "18043-0": ("lvef_pct", "percent"), "79991-4": ("lvef_pct", "percent"),
+               "8867-4": ("resting_hr", "1/min"), "40443-4": ("resting_hr", "1/min"),
+               "29463-7": ("weight_kg", "kg"), "3141-9": ("weight_kg", "kg"),
+               "8302-2": ("height_cm", "cm"), "3137-7": ("height_cm", "cm"),
+               "8480-6": ("systolic_bp", "mmHg"), "8462-4": ("diastolic_bp", "mmHg")}
+# The blood-pressure panel (85354-9; 55284-4 in older exports, Synthea's before 2020) holds
+# both as components.
+BP_PANELS, SYSTOLIC, DIASTOLIC = {"85354-9", "55284-4"}, "8480-6", "8462-4"
 SURGERY_WORDS = ("mastectomy", "lumpectomy", "axillary", "sentinel", "breast-conserving",
                  "excision of breast", "partial mastectomy")
 MEDICATIONS = ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
@@ -413,15 +425,15 @@ def _observation_columns(record: ClinicalRecord, r: dict[str, Any], name: str,
             _vital(record, column, _quantity(r, target, record, f"Observation {code} ({name})"),
                    code, name, when, reference_date,
                    window_days)
-        elif code == BP_PANEL:
+        elif code in BP_PANELS:
             for part in r.get("component") or []:
                 sub = _codes(part.get("code"), LOINC)
                 column = ("systolic_bp" if SYSTOLIC in sub else "diastolic_bp"
                           if DIASTOLIC in sub else None)
                 if column:
                     _vital(record, column, _quantity(part, "mmHg", record,
-                                                           f"Observation {BP_PANEL} ({name})"),
-                           BP_PANEL, name, when, reference_date, window_days)
+                                                     f"Observation {code} ({name})"),
+                           code, name, when, reference_date, window_days)
 
 
 def _other_columns(record: ClinicalRecord, r: dict[str, Any], name: str,

@@ -180,14 +180,14 @@ _MEASUREMENT_ALIASES = {
 
 
 def unit_of(unit_text: str) -> str:
-    """The registry's name for a unit as sheets spell it ('bpm' -> '1/min', 'C' -> 'degC')."""
-    return _MEASUREMENT_ALIASES.get(re.sub(r"\s+", "", unit_text).lower(), unit_text)
+    """The registry's name for a unit as sheets spell it ('bpm' -> '1/min', 'C' -> 'degC');
+    other text as written (pint or UCUM reads it, or refuses it)."""
+    return _MEASUREMENT_ALIASES.get(_lab_key(unit_text), unit_text)
 
 
 def _measurement_units(unit_text: str) -> pint.Quantity:
-    key = re.sub(r"\s+", "", unit_text).lower()
-    if key in _MEASUREMENT_ALIASES:
-        return registry().Quantity(1, _MEASUREMENT_ALIASES[key])
+    if _lab_key(unit_text) in _MEASUREMENT_ALIASES:
+        return registry().Quantity(1, unit_of(unit_text))
     return _quantity(unit_text)
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from precex.blood.units import UnitError, celsius, convert, unit_of
+from precex.blood.units import UnitError, convert, unit_of
 from precex.clinical.context import MAX_TEXT, mixed_scripts
 from precex.clinical.facts import latest_surgery, read_comorbidities
 from precex.clinical.vocabulary import (
@@ -126,15 +126,14 @@ def _number(raw: str, spec: dict[str, Any], what: str) -> float:
         if not match or not unit or not units:
             raise _CellError(f"'{raw}' is not {what}{hint}") from None
         value = float(match.group(1).replace(",", "."))
-        if unit.lower() not in {u.lower() for u in units}:
-            # another unit of the column's kind ('154 lb' in weight_kg, '5.5 ft' in height_cm)
-            # converts through the one unit mechanism (precex.blood.units)
+        if unit_of(unit) != unit_of(units[0]):
+            # a unit other than the column's own ('101 F' in temperature_c, '154 lb' in
+            # weight_kg, '5.5 ft' in height_cm) converts through the one unit mechanism
+            # (precex.blood.units), to 0.01 of the column's unit
             try:
                 value = round(float(convert(value, unit, unit_of(units[0]))), 2)
             except UnitError:
                 raise _CellError(f"'{raw}' is not {what}{hint}") from None
-        elif unit.lower().lstrip("°").replace("deg", "") == "f":  # temperature written in F
-            value = celsius(value, "[degF]")  # the one unit mechanism (precex.blood.units)
     if not np.isfinite(value):
         raise _CellError(f"'{raw}' is not a finite number")
     return value

@@ -37,6 +37,7 @@ _DOTTED_NAME = re.compile(r"^(precex(?:\.\w+)+)(?::\w+)?$")
 _NOT_CALLED_BY_STAGES = frozenset({"entry", "check", "demo"})
 
 
+@functools.cache
 def _module_file(name: str) -> Path | None:
     """The file of a precex module or package (None for an attribute or another package)."""
     if name != PACKAGE and not name.startswith(PACKAGE + "."):
@@ -50,42 +51,41 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
-def _imported_names(tree: ast.AST) -> set[str]:
-    """Every module name the code may import: import statements anywhere, `from a import b`
-    as both `a` and `a.b` (b may be a module), and dotted precex names in strings."""
+def _references(tree: ast.AST) -> tuple[set[str], set[tuple[str, ...]]]:
+    """What the code may import and which resources it opens, in one walk of the tree.
+
+    Imports: import statements anywhere, `from a import b` as both `a` and `a.b` (b may be a
+    module), and dotted precex names in strings. Resources: the literal leading arguments of
+    every resource_path(...) call: ("clinical", "x.tsv"), or ("clocks",) when the file name is
+    computed."""
     names: set[str] = set()
-    skipped = {id(k.value) for node in ast.walk(tree) if isinstance(node, ast.Call)
-               for k in node.keywords if k.arg in _NOT_CALLED_BY_STAGES}
+    resources: set[tuple[str, ...]] = set()
+    skipped: set[int] = set()
+    constants: list[ast.Constant] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
-        elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
-              and id(node) not in skipped):
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            constants.append(node)
+        elif isinstance(node, ast.Call):
+            skipped.update(id(k.value) for k in node.keywords if k.arg in _NOT_CALLED_BY_STAGES)
+            if getattr(node.func, "id", None) == "resource_path":
+                literal: list[str] = []
+                for arg in node.args:
+                    if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+                        break
+                    literal.append(arg.value)
+                if literal:
+                    resources.add(tuple(literal))
+    for node in constants:  # after the walk: a skipped keyword's value may come later
+        if id(node) not in skipped:
             match = _DOTTED_NAME.match(node.value)
             if match:
                 names.add(match.group(1))
-    return names
-
-
-def _resource_references(tree: ast.AST) -> set[tuple[str, ...]]:
-    """The literal leading arguments of every resource_path(...) call: ("clinical", "x.tsv"),
-    or ("clocks",) when the file name is computed."""
-    found: set[tuple[str, ...]] = set()
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "resource_path"):
-            continue
-        literal: list[str] = []
-        for arg in node.args:
-            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                literal.append(arg.value)
-            else:
-                break
-        if literal:
-            found.add(tuple(literal))
-    return found
+    return names, resources
 
 
 @functools.cache
@@ -99,8 +99,8 @@ def _parse(path: Path) -> tuple[frozenset[str], frozenset[tuple[str, ...]]]:
                            if not line.lstrip().startswith(("%", "!")))
     else:
         source = path.read_text(encoding="utf-8")
-    tree = ast.parse(source, filename=str(path))
-    return frozenset(_imported_names(tree)), frozenset(_resource_references(tree))
+    names, resources = _references(ast.parse(source, filename=str(path)))
+    return frozenset(names), frozenset(resources)
 
 
 def _with_parents(name: str) -> list[str]:
@@ -131,22 +131,36 @@ def stage_files(entries: Iterable[str | Path]) -> list[Path]:
                     modules.add(module)
                     pending.append(module)
     files = set(entry_paths) | modules
-    # Data beside the modules (Jinja templates): any non-Python file in a non-package
-    # subfolder of a package whose module is used.
     for folder in {m.parent for m in modules}:
-        for sub in folder.iterdir():
-            if sub.is_dir() and not (sub / "__init__.py").exists() and sub.name != "__pycache__":
-                files.update(p for p in sub.rglob("*") if p.is_file())
-    root = workflow_root() / "resources"
+        files.update(_data_beside(folder))
     for reference in resources:
-        target = root.joinpath(*reference)
-        if target.is_file():
-            files.add(target)
-        elif target.is_dir():
-            files.update(p for p in target.rglob("*") if p.is_file())
+        files.update(_resource_files(reference))
     return sorted(files)
 
 
+@functools.cache
+def _data_beside(folder: Path) -> tuple[Path, ...]:
+    """Data beside a package's modules (Jinja templates): every file in a subfolder of it
+    that is not a package itself."""
+    return tuple(p for sub in folder.iterdir()
+                 if sub.is_dir() and not (sub / "__init__.py").exists()
+                 and sub.name != "__pycache__"
+                 for p in sub.rglob("*") if p.is_file())
+
+
+@functools.cache
+def _resource_files(reference: tuple[str, ...]) -> tuple[Path, ...]:
+    """The files under resources/ that a resource_path(...) reference names (a whole folder
+    when the file name is not a literal)."""
+    target = workflow_root().joinpath("resources", *reference)
+    if target.is_file():
+        return (target,)
+    if target.is_dir():
+        return tuple(p for p in target.rglob("*") if p.is_file())
+    return ()
+
+
+@functools.cache
 def _label(path: Path) -> str:
     """A path as the digest sees it: relative to the package or the workflow root, so that a
     checkout and an installed wheel of the same code give the same digest."""
@@ -166,6 +180,13 @@ def _file_digest(path: Path) -> str:
 
 def code_digest(entries: Iterable[str | Path]) -> str:
     """SHA-256 over the names and contents of stage_files(entries)."""
+    return _code_digest(tuple(Path(e) for e in entries))
+
+
+# Once per entry list and process: each rule's params and provenance's stage_digests ask for
+# the same digests while the Snakefile is read, before any job runs.
+@functools.cache
+def _code_digest(entries: tuple[Path, ...]) -> str:
     digest = hashlib.sha256()
     for path in stage_files(entries):
         digest.update(f"{_label(path)}\0{_file_digest(path)}\n".encode())

@@ -2,6 +2,10 @@ import json
 
 import nbformat
 import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from markupsafe import Markup, escape
 from precex.reporting.patient import blood_rows, render_patient_report
 from precex.reporting.runner import RenderJob, render_many
 from precex.rule_features import rule_features
@@ -479,6 +483,50 @@ def test_report_kernel_imports_no_pandas():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_weekly_report_job_imports_no_pandas_and_no_engine():
+    """The adapt_report job's process only lists the week's plans and renders them: without
+    pandas and the adaptation engine it starts about 0.7 s sooner every week."""
+    import subprocess
+    import sys
+
+    code = ("import sys, precex.adaptation.week_report, precex.script_runner; "
+            "print(sorted(m for m in ('pandas', 'precex.adaptation.engine') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+HOSTILE_VALUES = ["<script>alert(1)</script>", "a & b", 'say "hi"', "it's", "", "\u00e9 <b>",
+                  3, 2.5, None, True, ["<x>", "y & z"], {"k": "<v>"}]
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES + [Markup("<b>kept</b>")])
+def test_shown_values_are_escaped_exactly_as_markupsafe_escapes_them(value):
+    """The report environment's own escaping (escaped_text, written in by its code generator)
+    gives the bytes Jinja's autoescape gives, for text, numbers, None, containers, Markup, and
+    inside filters, {% set %} blocks and macros."""
+    import jinja2
+    from precex.reporting import patient
+
+    source = ("{{ v }}|{{ v | string }}|{% set b %}[{{ v }}]{% endset %}{{ b }}|"
+              "{% macro m(x) %}<i>{{ x }}</i>{% endmacro %}{{ m(v) }}|{{ [v, v] | join('<') }}|"
+              "{{ v if v else '<none>' }}|{{ u }}|{{ '<lit>' }}")
+    plain = jinja2.Environment(autoescape=True)
+    ours = patient.environment()
+    assert type(ours) is patient.ReportEnvironment
+    assert ours.from_string(source).render(v=value) == plain.from_string(source).render(v=value)
+    assert "environment.escaped_text(" in ours.compile(source, raw=True)
+
+
+@given(st.text())
+def test_any_text_is_escaped_as_markupsafe_escapes_it(text):
+    from precex.reporting.patient import escaped_text
+
+    assert escaped_text(text) == str(escape(text))
+    assert type(escaped_text(text)) is str
 
 
 def test_a_full_disk_fails_the_report_job_and_excludes_nobody(tmp_path, monkeypatch):

@@ -389,7 +389,7 @@ def test_no_excluded_mode_or_exercise_reaches_what_the_demo_patients_read(prescr
 
 @pytest.fixture(scope="module")
 def adapted(batch, prescribed, reported) -> dict:
-    from precex.adaptation import stage
+    from precex.adaptation import stage, week_report
 
     shards = batch["shards"]
     # Week 1 of the demo's follow-up, from the split's weekly tables (weeks 2 and 3 are the
@@ -426,11 +426,12 @@ def adapted(batch, prescribed, reported) -> dict:
         rendered = {"reports": out(batch, "shards", shard, "adapted_reports"),
                     "handouts": out(batch, "shards", shard, "adapted_handouts"),
                     "problems": out(batch, "shards", shard, "adapted_report_problems.tsv")}
-        stage.render_week(inputs=stage.WeekReportInputs(
+        week_report.render_week(inputs=week_report.WeekReportInputs(
             table=paths["table"], adaptations=paths["adaptations"], profiles=rx["profiles"],
             provenance=out(batch, "reports", "report_provenance.json"),
             notebook=str(REPO / "workflow/notebooks/patient_reports.ipynb")),
-            outputs=stage.WeekReportOutputs(**rendered), params=stage.WeekReportParams())
+            outputs=week_report.WeekReportOutputs(**rendered),
+            params=week_report.WeekReportParams())
         made[shard] = {**paths, "reports": rendered["reports"],
                        "handouts": rendered["handouts"],
                        "report_problems": rendered["problems"]}

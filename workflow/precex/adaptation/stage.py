@@ -24,6 +24,7 @@ from precex.adaptation.features import (
     validate_days,
 )
 from precex.adaptation.followup import normalise_followup
+from precex.adaptation.week_report import render_reports, write_handouts
 from precex.io.dates import iso_days
 from precex.io.files import (
     job_folder,
@@ -381,54 +382,6 @@ def run_shard(*, inputs: ShardInputs, outputs: ShardOutputs, params: ShardParams
     write_problems(problems, "adaptation", outputs.exclusions, outputs.problems)
 
 
-def write_handouts(rows: list[dict[str, Any]], adaptations: str, handouts: str,
-                   care_team_phone: str) -> None:
-    """Each adapted week's patient page (a stop says so first)."""
-    from precex.reporting.handout import render_handout
-
-    os.makedirs(handouts, exist_ok=True)  # a declared output: there even when nobody is
-    for row in rows:
-        name = Path(row["file"]).name
-        adapted = read_prescription(str(Path(adaptations) / name), "adaptation",
-                                    str(row["patient_id"]))
-        write_in_job_folder(Path(handouts) / name.replace(".json", ".html"),
-                            render_handout(adapted, care_team_phone))
-
-
-@dataclass(frozen=True)
-class WeekReportInputs:
-    table: str  # the week's adaptations.tsv (who was adapted, and their files)
-    adaptations: str  # the week's adapted prescriptions
-    profiles: str
-    provenance: str
-    notebook: str
-
-
-@dataclass(frozen=True)
-class WeekReportOutputs:
-    reports: str = job_folder()
-    handouts: str = job_folder()
-    problems: str
-
-
-@dataclass(frozen=True)
-class WeekReportParams:
-    care_team_phone: str = ""
-
-
-def render_week(*, inputs: WeekReportInputs, outputs: WeekReportOutputs,
-                params: WeekReportParams) -> None:
-    """The reports and handouts of one shard's adapted week (rule adapt_report): a job of its
-    own, so week N+1's plans are prescribed while week N's reports render."""
-    table = read_text_table(inputs.table)
-    rows = table.to_dict("records")
-    write_handouts(rows, inputs.adaptations, outputs.handouts, params.care_team_phone)
-    os.makedirs(outputs.reports, exist_ok=True)
-    problems = render_reports(rows, inputs.profiles, inputs.adaptations, outputs.reports,
-                              inputs.notebook, inputs.provenance)
-    write_problems(problems, "adaptation", None, outputs.problems)
-
-
 def _week_end(pid: str, through_of: dict[str, str], last_day: dict[str, dt.date],
               prescription: dict[str, Any]) -> dt.date:
     if pid in through_of:
@@ -465,23 +418,3 @@ def merge_shards(*, inputs: MergeInputs, outputs: MergeOutputs, params: MergePar
                                                columns=EXCLUSION_COLUMNS))
     write_tsv(outputs.problems, merge_sorted(inputs.problems, PROBLEM_ORDER, numeric=["row"],
                                              columns=PROBLEM_COLUMNS))
-
-
-def render_reports(rows: list[dict[str, Any]], profiles: str, out_dir: str, report_dir: str,
-                   notebook: str, provenance: str) -> list[Problem]:
-    """Each adapted prescription rendered with the batch report notebook (one run for the
-    shard) into the shard's report_dir; the report shows the plan for the coming week and the
-    history of adaptations."""
-    from precex.reporting.runner import RenderJob, render_batch
-
-    os.makedirs(report_dir, exist_ok=True)
-    jobs = [RenderJob(r["patient_id"], {
-        "profile_path": os.path.abspath(Path(profiles) / f"{r['patient_id']}.json"),
-        "prescription_path": os.path.abspath(Path(out_dir) / Path(r["file"]).name),
-        "provenance_path": os.path.abspath(provenance),
-        "research_path": "",
-    }, str(Path(report_dir) / Path(r["file"]).with_suffix(".html").name)) for r in rows]
-    # a full disk raises OSError in render_batch: the job fails and nobody is excluded
-    failures = render_batch(notebook, jobs) if jobs else {}  # failed: no HTML left
-    return [Problem(notebook, message, "see the job log.", patient_id=pid, stage="adaptation")
-            for pid, message in sorted(failures.items())]

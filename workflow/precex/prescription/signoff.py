@@ -31,8 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from precex.io.chained_log import genesis, link, locked, verified_rows
 from precex.io.files import spreadsheet_cell, write_text
 from precex.io.users_file import signing_keys
@@ -40,6 +38,7 @@ from precex.prescription.model import EMPTY, Prescription
 from precex.problems import InputError, Problem
 
 if TYPE_CHECKING:
+    import pandas as pd
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 DECISIONS = ("approve", "amend", "reject")
@@ -121,6 +120,8 @@ def verify_signoff_log(path: str | None, users_path: str | None,
     had, from the users file), times that never go back, and the head file's row count (rows
     removed from the end). Any problem: no row is used (every plan is a draft) and the problem
     names the row. An absent log (and head) has no rows."""
+    import pandas as pd  # here: the report jobs sign nothing and load no pandas
+
     from precex.io.users_file import read_users
 
     empty = pd.DataFrame(columns=COLUMNS)

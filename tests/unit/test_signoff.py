@@ -338,6 +338,26 @@ def test_a_signed_document_is_the_bytes_json_dumps_writes_and_its_digest_the_con
         assert doc["signoff"]["digest"] == prescription_digest(doc)
 
 
+_JSON_LEAF = st.none() | st.booleans() | st.integers() | st.text() | st.floats(
+    allow_nan=False, allow_infinity=False)
+
+
+@given(st.dictionaries(st.sampled_from(["aerobic", "picture", "s", "signoff", "signof",
+                                        "signoffs", "status", "Z", "é", ""]),
+                       st.recursive(_JSON_LEAF, lambda inner: st.lists(inner, max_size=3)
+                                    | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+                                    max_leaves=8), max_size=8))
+def test_signed_document_text_is_json_dumps_for_any_keys(plan):
+    """Whatever keys sort before or after "signoff" (none on a side, an old sign-off block
+    replaced), the file text is json_dumps of the signed plan and the digest its content's."""
+    from precex.io.files import json_dumps
+    from precex.prescription.signoff import prescription_digest, signed_document
+
+    doc, text = signed_document(plan, None)
+    assert text == json_dumps(doc)
+    assert doc["signoff"]["digest"] == prescription_digest(doc)
+
+
 def test_precex_signoff_signs_only_as_a_known_user_with_their_password(tmp_path, monkeypatch,
                                                                       capsys):
     """Issue 39: `--by` must be a review user and the password theirs; a name outside the

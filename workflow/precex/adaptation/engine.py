@@ -181,8 +181,8 @@ def weekly_picture(prescription: Prescription, counts: dict[str, dict[str, Any]]
              if name not in in_force or entry["date"] >= in_force[name]["date"]}
     in_force.update(newer)
     places = {name: picture_place(name) for name in newer}
-    row = {k: v for k, v in picture.items()
-           if k not in {f"{state}_state" for _, _, state in places.values() if state}}
+    restated = {f"{state}_state" for _, _, state in places.values() if state}
+    row = {k: v for k, v in picture.items() if k not in restated}
     for name, entry in newer.items():
         column, date_column, state = places[name]
         value = entry.get("value")

@@ -138,6 +138,11 @@ def to_canonical(value: float, unit_text: str, marker: Marker) -> float:
     """`value` in `unit_text` expressed in the marker's canonical unit."""
     if marker.name == "hba1c":
         return hba1c_to_ngsp(value, unit_text)
+    if lab_expression(unit_text, marker.kind) == lab_expression(marker.canonical_unit,
+                                                                 marker.kind):
+        # the marker's own unit, however the lab spells it ('10*9/L', 'x10^9/L'): the value
+        # as it is, exactly, and no unit registry to build (0.13 s a job)
+        return float(value)
     ureg = registry()
     source = _quantity(unit_text, marker.kind) * value
     target = _quantity(marker.canonical_unit, marker.kind)

@@ -18,7 +18,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import combinations
 from typing import Any
 
@@ -121,6 +121,11 @@ def aerobic_modes(exclude: set[str], intensity: str) -> list[str]:
     """Up to three modes that suit `intensity` and no exclusion rules out (never walking when
     weight-bearing cardio is excluded, never a pool or class without public facilities, never
     water with a line or broken skin)."""
+    return list(_modes_suiting(frozenset(exclude), intensity))  # a list of the plan's own
+
+
+@cache  # 13 calls a plan; few exclusion sets (the restrictions table)
+def _modes_suiting(exclude: frozenset[str], intensity: str) -> tuple[str, ...]:
     out = []
     for name, ruled_out_by, (lowest, highest), _ in AEROBIC_MODES:
         if ruled_out_by & exclude:
@@ -128,7 +133,7 @@ def aerobic_modes(exclude: set[str], intensity: str) -> list[str]:
         if not LEVELS.index(lowest) <= LEVELS.index(intensity) <= LEVELS.index(highest):
             continue
         out.append(name)
-    return out[:MODES_LISTED] or [FALLBACK_MODE]
+    return tuple(out[:MODES_LISTED] or [FALLBACK_MODE])
 
 
 def resistance_exercises(exclude: set[str]) -> list[dict[str, str]]:

@@ -669,3 +669,13 @@ def test_report_kernels_run_no_startup_script_and_write_nothing_home(tmp_path, m
         == {}
     assert out.read_text().strip() == "<p>x</p>"
     assert not ran.exists() and not any(home.iterdir())
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(
+    [chr(c) for c in (0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069)])))
+def test_bidi_free_removes_exactly_the_direction_characters(text):
+    """The page filter looks for the characters before translating (speed): the same text
+    as translating every page."""
+    from precex.reporting.patient import _BIDI, bidi_free
+
+    assert bidi_free(text) == text.translate(_BIDI)

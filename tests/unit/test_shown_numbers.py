@@ -323,3 +323,20 @@ def test_age_60_and_heart_rate_70_and_100_are_shown_as_such():
         assert f"Resting HR {hr:.0f} bpm" in measured and "LVEF 60%" in measured
         assert "Blood pressure 120/80 mmHg" in measured
         assert "20 days worn, 100 min/week MVPA, 10,000 steps/day" in measured
+
+
+@given(st.lists(st.one_of(st.integers(-10**6, 10**6), st.floats(-1e7, 1e7, allow_nan=False),
+                          st.sampled_from([0.0, -0.0, 1, 1.0, True, "1,234.5", " 2.675 "])),
+                max_size=20), st.integers(0, 3), st.booleans())
+def test_formatting_a_number_again_gives_the_same_text(values, digits, trim):
+    """Formatted numbers are cached per process (type, value, digits): whatever came before,
+    a number shows as its uncached formatting does (1 and 1.0, 0.0 and -0.0 included)."""
+    from precex.reporting.numbers import _formatted, as_number, number
+
+    for value in values:
+        shown = number(value, digits, trim=trim)
+        numeric = as_number(value)
+        if numeric is None:  # not a number (True): shown as text, never cached
+            assert shown == str(value)
+            continue
+        assert shown == _formatted.__wrapped__(type(numeric), numeric, digits, trim, True, value)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 MISSING = "-"
@@ -49,6 +50,15 @@ def number(value: Any, digits: int = 0, *, trim: bool = False, thousands: bool =
                                                          and not value.strip()):
             return missing
         return str(value)
+    return _formatted(type(numeric), numeric, digits, trim, thousands, value)
+
+
+# A report shows about 120 numbers, and a shard's reports many of the same ones (weeks,
+# minutes, reference limits): each is formatted once a process. The type is part of the key
+# (1 and 1.0 are equal keys but written differently); `value` is only the fallback text.
+@lru_cache(maxsize=1 << 16)
+def _formatted(kind: type, numeric: float | int, digits: int, trim: bool, thousands: bool,
+               value: Any) -> str:
     try:
         exact = Decimal(repr(numeric)) if isinstance(numeric, float) else Decimal(numeric)
         rounded = exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)

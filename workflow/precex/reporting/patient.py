@@ -190,14 +190,24 @@ class ReportEnvironment(Environment):
 # Direction overrides and isolates (U+202A-U+202E, U+2066-U+2069): text from inputs that
 # contains them is shown reordered ("dr.x" as another name), so no page shows them.
 _BIDI = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+_BIDI_CHARACTERS = tuple(chr(code) for code in _BIDI)
+
+
+def bidi_free(text: str) -> str:
+    """The text without direction overrides. Looked for first: translating text that is not
+    all ASCII goes character by character (about 0.2 ms a handout, 2 ms a report with one
+    accented name), and the characters are rare."""
+    if any(character in text for character in _BIDI_CHARACTERS):
+        return text.translate(_BIDI)
+    return text
 
 
 def without_bidi(value: Any) -> Any:
     """Every value a template shows, without direction overrides (the templates' finalize)."""
     if isinstance(value, Markup):
-        return Markup(str(value).translate(_BIDI))
+        return Markup(bidi_free(str(value)))
     if isinstance(value, str):
-        return value.translate(_BIDI)
+        return bidi_free(value)
     return value
 
 
@@ -207,7 +217,7 @@ class BidiFreeTemplate(Template):
     its rendering time). The same characters go; the templates' own text has none."""
 
     def render(self, *args: Any, **kwargs: Any) -> str:
-        return super().render(*args, **kwargs).translate(_BIDI)
+        return bidi_free(super().render(*args, **kwargs))
 
 
 @cache

@@ -1,6 +1,6 @@
 """Snakemake's start-up and per-job overhead, apart from the work (issue 20).
 
-    python tests/benchmarks/bench_overhead.py [--sizes 100 1000 10000] [--noop-jobs 40]
+    python tests/benchmarks/bench_overhead.py [--sizes 100 1000 10000] [--noop-jobs 40] [--runs 3]
 
 - start-up: `precex run -n` on a fresh `precex demo` cohort of each size (all modalities, the
   follow-up week, outcomes): reading the config and the sheet, building the DAG, planning the
@@ -15,8 +15,10 @@ The overhead of a whole run is then about start-up + jobs x per-job cost; the re
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,10 +50,14 @@ open(snakemake.output[0], "w").write("done\\n")
 """
 
 
+CHECKOUT_ENV = dict(os.environ, PYTHONPATH=str(REPO / "workflow"))
+
+
 def timed(args: list[str], cwd: Path) -> tuple[float, float, str]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    # this checkout's precex, not an installed one (so another commit's clone measures itself)
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=CHECKOUT_ENV)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
@@ -60,14 +66,18 @@ def timed(args: list[str], cwd: Path) -> tuple[float, float, str]:
     return wall, cpu, result.stdout
 
 
-def startup(n: int, work: Path) -> dict:
+def startup(n: int, work: Path, runs: int = 1) -> dict:
+    """The median of `runs` dry runs (the machine's timing swings by a fifth run to run)."""
     cohort = work / f"cohort{n}"
     subprocess.run([sys.executable, "-m", "precex.cli", "demo", "--patients", str(n), "--seed",
-                    "11", "--out", str(cohort)], check=True, capture_output=True)
-    wall, cpu, out = timed([sys.executable, "-m", "precex.cli", "run", "-n", "--cores", "2",
-                            "--configfile", "config.yaml"], cohort)
-    jobs = int(re.search(r"^total\s+(\d+)", out, flags=re.M).group(1))
-    return {"patients": n, "jobs": jobs, "startup_wall_s": wall, "startup_cpu_s": cpu}
+                    "11", "--out", str(cohort)], check=True, capture_output=True,
+                   env=CHECKOUT_ENV)
+    timings = [timed([sys.executable, "-m", "precex.cli", "run", "-n", "--cores", "2",
+                      "--configfile", "config.yaml"], cohort) for _ in range(runs)]
+    jobs = int(re.search(r"^total\s+(\d+)", timings[0][2], flags=re.M).group(1))
+    return {"patients": n, "jobs": jobs,
+            "startup_wall_s": statistics.median(t[0] for t in timings),
+            "startup_cpu_s": statistics.median(t[1] for t in timings)}
 
 
 def per_job(n_jobs: int, work: Path) -> dict:
@@ -89,10 +99,11 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--noop-jobs", type=int, default=40)
+    parser.add_argument("--runs", type=int, default=3, help="dry runs per size (median)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        rows = [startup(n, work) for n in args.sizes]
+        rows = [startup(n, work, args.runs) for n in args.sizes]
         job = per_job(args.noop_jobs, work)
     print(f"Machine: {machine()}\n")
     print(pd.DataFrame(rows).round(2).to_markdown(index=False))

@@ -1,7 +1,7 @@
 """One shard's adapted week rendered (rule adapt_report): the reports and the handouts.
 
 A job of its own, so week N+1's plans are prescribed while week N's reports render. It imports
-no pandas and none of the engine (about 0.7 s of each week's job): it reads the week's table
+no pandas and none of the engine (about 0.6 s of each week's job): it reads the week's table
 with the csv module and renders what the plans job wrote.
 """
 

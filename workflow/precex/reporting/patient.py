@@ -16,7 +16,14 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, Template, select_autoescape
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.nodes import Expr
-from markupsafe import Markup, _escape_inner
+from markupsafe import Markup, escape
+
+try:  # markupsafe's own escaping (its C speedups) without the Markup around the result
+    from markupsafe import _escape_inner
+except ImportError:  # a markupsafe without it: the same text, slower
+
+    def _escape_inner(text: str, /) -> str:
+        return str(escape(text))
 
 from precex.blood.catalogue import load_catalogue
 from precex.io.files import write_in_job_folder, write_text

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import os
 import xml.etree.ElementTree as ET
 from collections import defaultdict
@@ -93,14 +94,24 @@ APPLE_SUMMARY_SOURCE = "Activity rings (ActivitySummary)"
 
 def _fhir_value(metric: str, value: Any, unit: str) -> float | None:
     """A FHIR wearable value in the metric's unit, or None (a unit not of its kind)."""
-    from precex.blood.units import UnitError, convert
-
     if not isinstance(value, int | float) or isinstance(value, bool):
         return None
     if metric == "steps":
         return float(value) if unit in STEP_UNITS else None
+    factor = _fhir_factor(metric, unit)
+    return None if factor is None else float(value) * factor
+
+
+@functools.cache
+def _fhir_factor(metric: str, unit: str) -> float | None:
+    """One `unit` in the metric's unit (precex.blood.units.convert; None: not of its kind),
+    once per unit and not per Observation (a pint conversion is 25-45 us, and an export has a
+    value a day or a sample a minute). The metrics' units have no offset, so a factor is the
+    whole conversion."""
+    from precex.blood.units import UnitError, convert
+
     try:
-        return float(convert(float(value), unit, FHIR_UNITS[metric]))
+        return float(convert(1.0, unit, FHIR_UNITS[metric]))
     except UnitError:
         return None
 

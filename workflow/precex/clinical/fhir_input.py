@@ -450,7 +450,8 @@ def _other_columns(record: ClinicalRecord, r: dict[str, Any], name: str,
         concept = r.get("medicationCodeableConcept")
         drug = _words(concept)
         if not drug or not code_agents(drug).codes:  # coded only, or words no table knows
-            drug = "; ".join(agent_codes(concept)) or drug
+            drug = "; ".join(medicine_codes(_codes(concept, ATC), _codes(concept, RXNORM),
+                                            "agents.tsv")) or drug
         if not drug:
             return
         if drug not in gathered.agents:

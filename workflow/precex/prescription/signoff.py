@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from precex.io.chained_log import genesis, link, locked, verified_rows
-from precex.io.files import spreadsheet_cell, write_text
+from precex.io.files import canonical_json, spreadsheet_cell, write_text
 from precex.io.users_file import signing_keys
 from precex.prescription.model import EMPTY, Prescription
 from precex.problems import InputError, Problem
@@ -70,11 +70,6 @@ def prescription_digest(prescription: Prescription) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-# One encoder for every call: json.dumps with these options builds a new one each time.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                              allow_nan=False)
-
-
 def signed_document(prescription: Prescription, latest: dict[str, str] | None
                     ) -> tuple[dict[str, Any], str]:
     """The prescription with its sign-off block, and its file text (precex.io.files.json_dumps
@@ -83,11 +78,11 @@ def signed_document(prescription: Prescription, latest: dict[str, str] | None
     two joined (the content's canonical JSON) and the file puts the sign-off block between
     them (the same bytes json.dumps with sorted keys writes). Two encoder calls a plan, not
     two per key (about 90)."""
-    head = _CANONICAL.encode({k: v for k, v in prescription.items() if k < "signoff"})[1:-1]
-    tail = _CANONICAL.encode({k: v for k, v in prescription.items() if k > "signoff"})[1:-1]
+    head = canonical_json({k: v for k, v in prescription.items() if k < "signoff"})[1:-1]
+    tail = canonical_json({k: v for k, v in prescription.items() if k > "signoff"})[1:-1]
     content = "{" + ",".join(part for part in (head, tail) if part) + "}"
     block = signoff_block(latest, hashlib.sha256(content.encode("utf-8")).hexdigest())
-    signoff = '"signoff":' + _CANONICAL.encode(block)
+    signoff = '"signoff":' + canonical_json(block)
     text = "{" + ",".join(part for part in (head, signoff, tail) if part) + "}\n"
     return with_signoff(prescription, block), text
 

@@ -323,3 +323,25 @@ def test_a_cell_that_opens_a_quote_it_never_closes_does_not_swallow_the_sheet(tm
     assert sheet.patients.loc["A2", "subtype"] == "HR+/HER2-"
     assert any("opens a quote it never closes" in p.message for p in sheet.problems)
     assert all(not p.excludes for p in sheet.problems if "quote" in p.message)
+
+
+def test_id_checks_name_every_other_row_and_scale_with_the_sheet(tmp_path):
+    """The duplicate and case checks of a patient ID name the other rows (row numbers from 1)
+    from an index of the sheet's IDs built once: the same messages as a scan of the column per
+    row, which grew with the square of the rows (10,000 rows: 100 million comparisons)."""
+    from precex.clinical.sheet import read_patient_sheet
+
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text("patient_id\tage\tsex\nP1\t50\tF\np1\t51\tF\nP1\t52\tF\nP2\t53\tF\n"
+                     "Q9\t54\tF\nq9\t55\tF\nQ9\t56\tF\nQ9\t57\tF\n", encoding="utf-8")
+    read = read_patient_sheet(sheet)
+    assert list(read.patients.index) == ["P2"]
+    messages = {(p.row, p.message) for p in read.problems if p.excludes}
+    assert (2, "patient_id 'p1' differs only in case from the ID in row(s) 1, 3: their files "
+               "would be one file on macOS and Windows.") in messages
+    assert (1, "patient_id 'P1' differs only in case from the ID in row(s) 2: their files "
+               "would be one file on macOS and Windows.") in messages
+    assert (3, "patient_id appears in rows 1, 3.") in messages
+    assert (7, "patient_id appears in rows 5, 7, 8.") in messages
+    assert (6, "patient_id 'q9' differs only in case from the ID in row(s) 5, 7, 8: their "
+               "files would be one file on macOS and Windows.") in messages

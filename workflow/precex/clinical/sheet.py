@@ -488,7 +488,26 @@ def _schema_problems(row: _Row, validator: SchemaCheck, props: dict[str, Any]) -
 _COLLIDING_ID = re.compile(r"(?i)[._-]week[._-]?\d+|\.(?:fhir|json|html|ics|pdf|tsv|csv|xml)$")
 
 
-def _id_problems(row: _Row, ids: pd.Series, counts: pd.Series) -> None:
+@dataclass(frozen=True)
+class _SheetIds:
+    """The sheet's patient IDs indexed once (row numbers from 1), so that checking a row's ID
+    against every other row costs the same at 10,000 rows as at 10 (a scan of the column per
+    row made the sheet's read grow with the square of its rows)."""
+
+    rows: dict[str, list[int]]  # ID -> the rows that hold it
+    folded: dict[str, list[int]]  # ID case-folded -> the rows whose ID folds to it
+
+    @classmethod
+    def of(cls, ids: pd.Series) -> _SheetIds:
+        rows: dict[str, list[int]] = {}
+        folded: dict[str, list[int]] = {}
+        for number, pid in enumerate(ids.tolist(), start=1):
+            rows.setdefault(pid, []).append(number)
+            folded.setdefault(pid.casefold(), []).append(number)
+        return cls(rows, folded)
+
+
+def _id_problems(row: _Row, ids: _SheetIds) -> None:
     """A duplicate, empty or reserved patient ID excludes the row, and so does one that could
     collide with another patient's files or identifiers."""
     pid = row.pid
@@ -498,16 +517,16 @@ def _id_problems(row: _Row, ids: pd.Series, counts: pd.Series) -> None:
             "'.week-N', '-week-N'): another patient's files or FHIR identifiers could take its "
             "name.", "give the patient an ID without such an ending (letters, digits, '_').",
             "patient_id"))
-    folded = ids.str.casefold()
-    same_but_case = [str(j + 1) for j in np.flatnonzero(
-        (folded.to_numpy() == pid.casefold()) & (ids.to_numpy() != pid))] if pid else []
+    own = set(ids.rows.get(pid, ()))
+    same_but_case = [str(j) for j in ids.folded.get(pid.casefold(), ())
+                     if j not in own] if pid else []
     if same_but_case:
         row.problems.append(row.problem(
             f"patient_id '{pid}' differs only in case from the ID in row(s) "
             f"{', '.join(same_but_case)}: their files would be one file on macOS and Windows.",
             "give each patient an ID that differs in more than case.", "patient_id"))
-    if pid and counts.get(pid, 0) > 1:
-        rows = [str(j + 1) for j in np.flatnonzero(ids.to_numpy() == pid)]
+    if pid and len(own) > 1:
+        rows = [str(j) for j in ids.rows[pid]]
         row.problems.append(row.problem(f"patient_id appears in rows {', '.join(rows)}.",
                                         "give each patient one row.", "patient_id"))
     if not pid:
@@ -536,7 +555,7 @@ def read_patient_sheet(path: str | os.PathLike[str],
     ids = raw["patient_id"].str.strip()
     column_problems = [Problem(source, f"{note}.", "", stage="sheet", excludes=False)
                        for note in respelled] + unknown_columns(source, unused, list(props))
-    counts = ids.value_counts()
+    id_index = _SheetIds.of(ids)
     problems: list[Problem] = []
     records: list[dict[str, Any]] = []
     ehr = ehr or {}
@@ -552,7 +571,7 @@ def read_patient_sheet(path: str | os.PathLike[str],
         _code_terms(row, reference_date, ehr.get(row.pid))
         _check_blood_pressure(row.record, row.reject)
         _schema_problems(row, validator, props)
-        _id_problems(row, ids, counts)
+        _id_problems(row, id_index)
         problems.extend(row.problems)
         problems.extend(row.issues)
         if not row.problems:

@@ -161,3 +161,32 @@ def test_the_tables_people_open_are_spreadsheet_safe(tmp_path):
                    "sheet", str(tmp_path / "ex.tsv"), str(tmp_path / "pr.tsv"))
     text = (tmp_path / "pr.tsv").read_text()
     assert "\t=cmd" not in text and "\t'=cmd" in text
+
+
+def test_run_stage_gives_the_jobs_cores_only_to_an_entry_that_takes_them(tmp_path):
+    """A rule's thread count reaches an entry with a `threads` keyword (a lone shard's
+    prescriptions on two workers), and no other: threads are never a param, so a run on more
+    cores reruns nothing."""
+    import dataclasses
+    import types
+
+    from precex.script_runner import run_stage
+
+    @dataclasses.dataclass(frozen=True)
+    class Nothing:
+        pass
+
+    seen = []
+
+    def with_cores(*, inputs: Nothing, outputs: Nothing, params: Nothing, threads: int = 1):
+        seen.append(threads)
+
+    def without(*, inputs: Nothing, outputs: Nothing, params: Nothing):
+        seen.append("none")
+
+    empty = types.SimpleNamespace(keys=lambda: [])
+    for entry in (with_cores, without):
+        snakemake = types.SimpleNamespace(rule="demo", log=[str(tmp_path / "demo.log")],
+                                          input=empty, params=empty, output=empty, threads=2)
+        run_stage(snakemake, entry)
+    assert seen == [2, "none"]

@@ -196,6 +196,33 @@ def test_prescribe_shard_writes_every_patients_files_into_the_shard_folders(pres
         assert read(paths["exclusions"]).empty
 
 
+def test_prescribe_shard_on_two_workers_writes_the_same_bytes(batch, profiles, prescribed,
+                                                              tmp_path, monkeypatch):
+    """A lone shard's job splits its patients over two forked workers (precex.workers): every
+    file and table is the same as the one-process run's, row for row."""
+    from precex import workers
+    from precex.prescription import stage
+
+    monkeypatch.setattr(workers, "MIN_PER_WORKER", 2)  # the stage cohort's shards are small
+    for i, (shard, paths) in enumerate(prescribed.items()):
+        mine = {k: str(tmp_path / shard / Path(v).name) for k, v in paths.items()}
+        stage.run(inputs=stage.Inputs(features=profiles["shard_features"][i],
+                                      domains=profiles["shard_domains"][i],
+                                      rulebase=batch["config"]["rulebase"]),
+                  outputs=stage.Outputs(**mine),
+                  params=stage.Params(reference_date=batch["config"]["reference_date"],
+                                      evidence_floor="G2", research_mode=False), threads=2)
+        for key, path in paths.items():
+            if Path(path).is_dir():
+                names = sorted(p.name for p in Path(path).iterdir())
+                assert names == sorted(p.name for p in Path(mine[key]).iterdir())
+                for name in names:
+                    assert (Path(mine[key]) / name).read_bytes() == (
+                        Path(path) / name).read_bytes(), (key, name)
+            else:
+                assert Path(mine[key]).read_bytes() == Path(path).read_bytes(), key
+
+
 def test_a_trial_patient_without_an_arm_is_excluded_by_the_problem_writer(batch, validated,
                                                                           profiles, tmp_path):
     from precex.clinical.validated import read_validated

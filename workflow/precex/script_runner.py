@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import inspect
 import logging
 import os
 import sys
@@ -90,8 +91,12 @@ def run_stage(snakemake: Any, entry: Callable[..., None]) -> None:
         outputs = arguments["outputs"]
         folders = {f.name: getattr(outputs, f.name) for f in dataclasses.fields(outputs)
                    if f.metadata.get("job_folder") and getattr(outputs, f.name)}
+        # The job's cores, for an entry that can use them (precex.workers); a rule's thread
+        # count is never a param: a run on more cores must not rerun the job.
+        cores = ({"threads": int(snakemake.threads)}
+                 if "threads" in inspect.signature(entry).parameters else {})
         with staged_folders(folders) as staged:
-            entry(**{**arguments, "outputs": dataclasses.replace(outputs, **staged)})
+            entry(**{**arguments, "outputs": dataclasses.replace(outputs, **staged)}, **cores)
 
     run_step(snakemake, step)
 

@@ -376,6 +376,14 @@ def get_batch_runtime(wildcards, attempt):
     return (10 + N_PATIENTS // 500) * attempt
 
 
+def get_lone_shard_threads(wildcards):
+    """Two cores for a batch of one shard, one each for a batch of several. A lone shard's
+    baseline prescriptions have nothing to run beside them, so their job splits its patients
+    over two forked workers (precex.workers) instead of leaving a core idle; the shards of a
+    larger batch already keep every core busy side by side. Outputs do not depend on it."""
+    return 2 if len(SHARDS) == 1 else 1
+
+
 def get_shard_mem_mb(wildcards, attempt):
     # measured: ~300 MiB at 250 patients, ~380 MiB at 1,000 (about 0.1 MiB per patient)
     return (768 + len(SHARDS[wildcards.shard])) * attempt

@@ -24,7 +24,7 @@ rule prescribe_shard:
     priority: 4
     conda:
         ENVS["core"]
-    threads: 1
+    threads: get_lone_shard_threads
     resources:
         mem_mb=get_shard_mem_mb,
         runtime=get_shard_runtime,

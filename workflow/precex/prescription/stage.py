@@ -33,6 +33,7 @@ from precex.profile.safety_inputs import with_safety_inputs
 from precex.profile.stage import read_records
 from precex.rule_features import rule_features
 from precex.trial.allocation import read_arms
+from precex.workers import map_slices
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,9 @@ class Params:
     fhir_identifier_system: str = "urn:precex:patient-id"
 
 
-def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
+def run(*, inputs: Inputs, outputs: Outputs, params: Params, threads: int = 1) -> None:
+    """The shard's prescriptions; with `threads` > 1 the patients are split over forked
+    workers (precex.workers), the same files and rows in the same order."""
     rulebase = load_rulebase(inputs.rulebase, rule_features())
     flat = rulebase.derive(with_safety_inputs(read_records(inputs.features)))
     domains = read_records(inputs.domains)
@@ -81,45 +84,57 @@ def run(*, inputs: Inputs, outputs: Outputs, params: Params) -> None:
     arms = read_arms(inputs.trial) if inputs.trial else None
     # Clinician decisions so far: a prescription is a draft until its exact content is signed.
     # A log that does not verify (a forged, edited or removed row) gives no decision at all.
-    log = verify_signoff_log(inputs.signoff, inputs.signoff_users, inputs.signoff_head)
-    decisions = latest_decisions(log.rows)
+    signoff_log = verify_signoff_log(inputs.signoff, inputs.signoff_users, inputs.signoff_head)
+    decisions = latest_decisions(signoff_log.rows)
     os.makedirs(outputs.profiles, exist_ok=True)
     os.makedirs(outputs.prescriptions, exist_ok=True)
-    rows: list[dict] = []
-    problems: list[Problem] = [replace(q, excludes=False, stage="prescription")
-                               for q in log.problems]
     # Plain dicts per patient: much cheaper than a pandas row per access.
     records = flat.to_dict("records")
     domain_records = dict(zip(domains.index, domains.to_dict("records"), strict=True))
-    for i, pid in enumerate(flat.index):
-        if arms is not None and pid not in arms:
-            problems.append(Problem(str(inputs.trial), "not allocated to a trial arm.",
-                                    "run precex trial allocate for the new patients.",
-                                    patient_id=pid, stage="prescription"))
-            continue
-        try:
-            rules = [r for r in rule_list if fired[r.id][i]]
-            mine = replace(settings, trial_arm=arms[pid]) if arms is not None else settings
-            prescription = prescribe_one(pid, records[i], rules, mine)
-            prescription, text = signed_document(prescription, decisions.get(pid))
-            check_prescription(prescription)
-            bundle = prescription_bundle(prescription, options)
-            validate_bundle(bundle)
-            profile = patient_profile(pid, records[i], domain_records[pid])
-            texts = {Path(outputs.profiles) / f"{pid}.json": json_dumps(profile),
-                     Path(outputs.prescriptions) / f"{pid}.json": text,
-                     Path(outputs.prescriptions) / f"{pid}.fhir.json": json_dumps(bundle)}
-        except Exception as err:  # one patient's failure must not lose the shard
-            log.exception("prescription failed for %s", pid)
-            problems.append(Problem("", f"prescription could not be built ({type(err).__name__}:"
-                                    f" {err}).", "see the job log; please report this precex "
-                                    "bug.", patient_id=pid, stage="prescription"))
-            continue
-        # Outside the per-patient guard: an incoherent plan is a precex bug that fails the
-        # job (never a file, never a quietly excluded patient).
-        check_coherence(prescription)
-        for path, text in texts.items():  # all of a patient's files, or none
-            write_in_job_folder(path, text)
-        rows.append(summary_row(prescription))
+    patients = list(flat.index)
+
+    def prescribe_slice(start: int, stop: int) -> tuple[list[dict], list[Problem]]:
+        rows: list[dict] = []
+        problems: list[Problem] = []
+        for i in range(start, stop):
+            pid = patients[i]
+            if arms is not None and pid not in arms:
+                problems.append(Problem(str(inputs.trial), "not allocated to a trial arm.",
+                                        "run precex trial allocate for the new patients.",
+                                        patient_id=pid, stage="prescription"))
+                continue
+            try:
+                rules = [r for r in rule_list if fired[r.id][i]]
+                mine = replace(settings, trial_arm=arms[pid]) if arms is not None else settings
+                prescription = prescribe_one(pid, records[i], rules, mine)
+                prescription, text = signed_document(prescription, decisions.get(pid))
+                check_prescription(prescription)
+                bundle = prescription_bundle(prescription, options)
+                validate_bundle(bundle)
+                profile = patient_profile(pid, records[i], domain_records[pid])
+                texts = {Path(outputs.profiles) / f"{pid}.json": json_dumps(profile),
+                         Path(outputs.prescriptions) / f"{pid}.json": text,
+                         Path(outputs.prescriptions) / f"{pid}.fhir.json": json_dumps(bundle)}
+            except Exception as err:  # one patient's failure must not lose the shard
+                log.exception("prescription failed for %s", pid)
+                problems.append(Problem("", f"prescription could not be built "
+                                        f"({type(err).__name__}: {err}).", "see the job log; "
+                                        "please report this precex bug.", patient_id=pid,
+                                        stage="prescription"))
+                continue
+            # Outside the per-patient guard: an incoherent plan is a precex bug that fails the
+            # job (never a file, never a quietly excluded patient).
+            check_coherence(prescription)
+            for path, text in texts.items():  # all of a patient's files, or none
+                write_in_job_folder(path, text)
+            rows.append(summary_row(prescription))
+        return rows, problems
+
+    rows: list[dict] = []
+    problems: list[Problem] = [replace(q, excludes=False, stage="prescription")
+                               for q in signoff_log.problems]
+    for slice_rows, slice_problems in map_slices(prescribe_slice, len(patients), threads):
+        rows += slice_rows
+        problems += slice_problems
     write_tsv(outputs.summary, pd.DataFrame(rows, columns=SUMMARY_COLUMNS), spreadsheet=True)
     write_problems(problems, "prescription", outputs.exclusions, outputs.problems)

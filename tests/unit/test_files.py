@@ -190,3 +190,42 @@ def test_run_stage_gives_the_jobs_cores_only_to_an_entry_that_takes_them(tmp_pat
                                           input=empty, params=empty, output=empty, threads=2)
         run_stage(snakemake, entry)
     assert seen == [2, "none"]
+
+
+def test_a_job_collects_young_objects_less_often_but_still_collects_cycles(tmp_path):
+    """run_stage raises the collector's thresholds for the job (the default's collections
+    were 15-25 % of a week's plans job); a reference cycle made in the job is still freed."""
+    import dataclasses
+    import gc
+    import types
+    import weakref
+
+    from precex.script_runner import JOB_GC_THRESHOLDS, run_stage
+
+    @dataclasses.dataclass(frozen=True)
+    class Nothing:
+        pass
+
+    class Node:
+        pass
+
+    seen = {}
+
+    def entry(*, inputs: Nothing, outputs: Nothing, params: Nothing) -> None:
+        seen["thresholds"] = gc.get_threshold()
+        cycle = Node()
+        cycle.self = cycle
+        seen["cycle"] = weakref.ref(cycle)
+        del cycle
+        kept = [[] for _ in range(3 * JOB_GC_THRESHOLDS[0])]  # enough for collections
+        seen["kept"] = len(kept)
+
+    empty = types.SimpleNamespace(keys=lambda: [])
+    before = gc.get_threshold()
+    try:
+        run_stage(types.SimpleNamespace(rule="demo", log=[str(tmp_path / "demo.log")],
+                                        input=empty, params=empty, output=empty), entry)
+    finally:
+        gc.set_threshold(*before)
+    assert seen["thresholds"] == JOB_GC_THRESHOLDS
+    assert seen["cycle"]() is None

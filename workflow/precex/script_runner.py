@@ -28,6 +28,8 @@ from typing import Any
 from precex.io.files import staged_folders
 from precex.problems import InputError
 
+JOB_GC_THRESHOLDS = (50_000, 20, 100)  # gc.set_threshold's generations 0, 1, 2
+
 
 def _coerce(value: Any, kind: Any) -> Any:
     """A Snakemake value (a path, a list of paths as a Namedlist, a param) as `kind` says."""
@@ -164,6 +166,11 @@ def run_step(snakemake: Any, step: Callable[[], None]) -> None:
         # collection at interpreter exit took 0.15-0.3 s per shard job (0.02-0.04 s frozen),
         # between the job's end and the next job's start. Nothing is leaked: the process ends.
         gc.freeze()
+        # Young objects are collected after 50,000 allocations instead of 700: a shard job
+        # builds millions of small dicts and lists that live until it ends, and with the
+        # default thresholds the collector took 15-25 % of a week's plans job (0.4-0.7 s of
+        # 2.7 s, measured on 1,000 patients). Cyclic garbage is still collected.
+        gc.set_threshold(*JOB_GC_THRESHOLDS)
         step()
         gc.freeze()
         # the log says what the job did when it succeeds too (it was empty; issue 42)

@@ -854,6 +854,10 @@ def test_jobs_on_the_critical_path_start_first(tmp_path):
                "exclusions", "adapt", "manifest"]
     assert priority["validate"] > max(priority[m] for m in modalities + ["host_profile"])
     assert min(priority[m] for m in modalities + ["host_profile"]) > priority["prescribe_shard"]
+    # the longest modality jobs first, so the host profile waits for a short one
+    assert min(priority["blood"], priority["microbiome"]) > max(
+        priority["epigenetics"], priority["wearables"]) > max(priority["genetics"],
+                                                              priority["clinical"])
     assert priority["prescribe_shard"] == priority["collect_prescriptions"]
     assert priority["collect_prescriptions"] > priority["research"]
     assert priority["adapt_shard"] > priority["report_shard"]

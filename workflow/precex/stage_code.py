@@ -18,12 +18,16 @@ executed.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import hashlib
 import json
+import os
 import re
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from precex.paths import workflow_root
 
@@ -88,17 +92,94 @@ def _references(tree: ast.AST) -> tuple[set[str], set[tuple[str, ...]]]:
     return names, resources
 
 
+# Parsing and walking the ~130 files a workflow's stages reach took about 0.8 s of every
+# Snakemake start (each run, dry run and SLURM job). What a file references depends only on
+# its content and on this module's reading of it, so it is kept on disk by the content's
+# SHA-256 and read again only for a file whose content (or this module) changed. The cache is
+# a speed-up only: unreadable, unwritable or from another version of this module, it is
+# ignored and the files are parsed.
+_CACHE_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+_References = tuple[frozenset[str], frozenset[tuple[str, ...]]]
+
+
+def cache_file() -> Path:
+    """Where the references of parsed files are kept ($XDG_CACHE_HOME or ~/.cache)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "precex" / "code-references.json"
+
+
+class _ReferenceCache:
+    def __init__(self) -> None:
+        self.loaded: dict[str, Any] = {}
+        self.used: dict[str, Any] = {}
+        self.unsaved = False
+        try:
+            data = json.loads(cache_file().read_text(encoding="utf-8"))
+            if data.get("version") == _CACHE_VERSION and isinstance(data.get("files"), dict):
+                self.loaded = data["files"]
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def get(self, key: str) -> _References | None:
+        entry = self.loaded.get(key)
+        try:
+            found = (frozenset(entry["names"]),
+                     frozenset(tuple(r) for r in entry["resources"]))
+        except (TypeError, KeyError):
+            return None
+        self.used[key] = entry
+        return found
+
+    def put(self, key: str, found: _References) -> None:
+        self.used[key] = {"names": sorted(found[0]), "resources": sorted(found[1])}
+        self.unsaved = True
+
+    def save(self) -> None:
+        """The entries this process used (older code's entries are dropped), written whole
+        under a temporary name and renamed: a concurrent reader sees one or the other."""
+        if not self.unsaved:
+            return
+        self.unsaved = False
+        target = cache_file()
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent,
+                                             suffix=".tmp", delete=False) as handle:
+                json.dump({"version": _CACHE_VERSION, "files": self.used}, handle,
+                          sort_keys=True)
+            os.replace(handle.name, target)
+        except OSError:
+            with contextlib.suppress(OSError, NameError):
+                os.unlink(handle.name)
+
+
 @functools.cache
-def _parse(path: Path) -> tuple[frozenset[str], frozenset[tuple[str, ...]]]:
+def _reference_cache() -> _ReferenceCache:
+    return _ReferenceCache()
+
+
+@functools.cache
+def _parse(path: Path) -> _References:
+    data = path.read_bytes()
+    key = hashlib.sha256(path.suffix.encode() + b"\0" + data).hexdigest()
+    cache = _reference_cache()
+    found = cache.get(key)
+    if found is None:
+        found = _parse_source(path, data.decode("utf-8"))
+        cache.put(key, found)
+    return found
+
+
+def _parse_source(path: Path, text: str) -> _References:
     if path.suffix == ".ipynb":
-        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+        cells = json.loads(text).get("cells", [])
         source = "\n".join("".join(c.get("source", [])) for c in cells
                            if c.get("cell_type") == "code")
         # notebook magics and shell escapes are not Python
         source = "\n".join(line for line in source.splitlines()
                            if not line.lstrip().startswith(("%", "!")))
     else:
-        source = path.read_text(encoding="utf-8")
+        source = text
     names, resources = _references(ast.parse(source, filename=str(path)))
     return frozenset(names), frozenset(resources)
 
@@ -190,6 +271,7 @@ def _code_digest(entries: tuple[Path, ...]) -> str:
     digest = hashlib.sha256()
     for path in stage_files(entries):
         digest.update(f"{_label(path)}\0{_file_digest(path)}\n".encode())
+    _reference_cache().save()
     return digest.hexdigest()
 
 

@@ -8,9 +8,11 @@ output checksums) and is the only output with timestamps.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import platform
 import sys
@@ -92,29 +94,47 @@ def _version(name: str) -> str:
         return "not installed"
 
 
+def _benchmark_numbers(path: Path) -> dict[str, list[float]] | None:
+    """A Snakemake benchmark file's numeric cells by column (a cell that is not a number,
+    such as NA, left out); None for a file that cannot be read. The csv module, not pandas:
+    the manifest job is the run's last and loads no pandas for twenty small tables."""
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter="\t")
+            rows = list(reader)
+            if reader.fieldnames is None:  # an empty file
+                return None
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    numbers: dict[str, list[float]] = {}
+    for row in rows:
+        for column, cell in row.items():
+            try:
+                value = float(cell)
+            except (TypeError, ValueError):
+                continue
+            if not math.isnan(value):
+                numbers.setdefault(column, []).append(value)
+    return numbers
+
+
 def stage_resources(results: str) -> dict[str, dict[str, float]]:
     """Per rule, from Snakemake's benchmark files: jobs, summed wall and CPU seconds, and the
     largest resident memory of any one job (MB)."""
-    import pandas as pd
-
     stages: dict[str, dict[str, float]] = {}
     root = Path(results) / "benchmarks"
     for path in sorted(root.glob("*.tsv")) + sorted(root.glob("*/*.tsv")):
         rule = path.stem if path.parent == root else path.parent.name
-        try:
-            table = pd.read_csv(path, sep="\t")
-        except (OSError, ValueError):
+        numbers = _benchmark_numbers(path)
+        if numbers is None:
             continue
         entry = stages.setdefault(rule, {"jobs": 0, "wall_s": 0.0, "cpu_s": 0.0,
                                          "max_rss_mb": 0.0})
         entry["jobs"] += 1
-        entry["wall_s"] = round(entry["wall_s"] + float(table["s"].sum()), 2)
-        cpu = pd.to_numeric(table.get("cpu_time"), errors="coerce")
-        entry["cpu_s"] = round(entry["cpu_s"] + float(cpu.sum()), 2) if cpu is not None \
-            else entry["cpu_s"]
-        rss = pd.to_numeric(table.get("max_rss"), errors="coerce")
-        if rss is not None and rss.notna().any():
-            entry["max_rss_mb"] = round(max(entry["max_rss_mb"], float(rss.max())), 1)
+        entry["wall_s"] = round(entry["wall_s"] + sum(numbers.get("s", [])), 2)
+        entry["cpu_s"] = round(entry["cpu_s"] + sum(numbers.get("cpu_time", [])), 2)
+        if numbers.get("max_rss"):
+            entry["max_rss_mb"] = round(max(entry["max_rss_mb"], max(numbers["max_rss"])), 1)
     return stages
 
 

@@ -165,3 +165,23 @@ def test_vitals_under_the_other_codes_ehrs_use_are_read(tmp_path):
         observation("d", "8462-4", **quantity(95, "mm[Hg]")))]}
     row = _read(tmp_path, alone)
     assert (float(row["systolic_bp"]), float(row["diastolic_bp"])) == (150.0, 95.0)
+
+
+def test_pint_is_loaded_only_when_a_unit_is_converted():
+    """The unit module imports pint at the first conversion, not with itself: a value in its
+    marker's own unit or a temperature already in Celsius (most jobs' only units) costs no
+    0.08 s import; a conversion still goes through pint."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from precex.blood.catalogue import load_catalogue\n"
+            "from precex.blood import units\n"
+            "crp = load_catalogue()['crp']\n"
+            "assert units.to_canonical(4.0, crp.canonical_unit, crp) == 4.0\n"
+            "assert units.celsius(37.2, 'Cel') == 37.2\n"
+            "print('pint' in sys.modules)\n"
+            "print(round(units.convert(154.0, 'lbs', 'kg'), 2), 'pint' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "69.85", "True"]

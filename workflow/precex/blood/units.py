@@ -15,11 +15,21 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Any
-
-import pint
+from typing import TYPE_CHECKING, Any
 
 from precex.blood.catalogue import Marker
+
+if TYPE_CHECKING:
+    import pint
+
+
+def _pint() -> Any:
+    """pint, imported when a unit is first converted, not with this module: most jobs that
+    read units never convert one (a value in its marker's own unit, a temperature already in
+    Celsius), and the import is 0.08 s of each such job."""
+    import pint
+
+    return pint
 
 # Cell counts: 10^9/L == 10^3/uL == G/L == K/uL.
 _ALIASES = {
@@ -44,7 +54,7 @@ class UnitError(ValueError):
 
 @cache
 def registry() -> pint.UnitRegistry:
-    ureg = pint.UnitRegistry()
+    ureg = _pint().UnitRegistry()
     ureg.define("international_unit = [biological_activity] = IU")
     return ureg
 
@@ -112,6 +122,7 @@ def _quantity(unit_text: str, kind: str = "") -> pint.Quantity:
     if not text:
         raise UnitError("the unit is empty")
     expr = lab_expression(text.replace("[IU]", "IU").replace("[iU]", "IU"), kind)
+    pint = _pint()
     try:
         q = registry().parse_expression(expr)
     except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, AttributeError,
@@ -143,6 +154,7 @@ def to_canonical(value: float, unit_text: str, marker: Marker) -> float:
         # the marker's own unit, however the lab spells it ('10*9/L', 'x10^9/L'): the value
         # as it is, exactly, and no unit registry to build (0.13 s a job)
         return float(value)
+    pint = _pint()
     ureg = registry()
     source = _quantity(unit_text, marker.kind) * value
     target = _quantity(marker.canonical_unit, marker.kind)
@@ -202,6 +214,7 @@ def convert(value: Any, unit_text: str, target: str) -> Any:
     any UCUM code) expressed in `target`, a unit of this registry ('kg', 'cm', '1/min',
     'mmHg', 'percent', 'degC'). UnitError when the unit is unknown or measures something else
     (a weight in cm)."""
+    pint = _pint()
     ureg = registry()
     try:
         unit = _measurement_units(unit_text)

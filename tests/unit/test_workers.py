@@ -61,3 +61,19 @@ def test_an_error_in_a_worker_fails_the_job_as_it_would_inline(monkeypatch):
     with pytest.raises(ValueError, match="incoherent"):
         workers.map_slices(_failing_slice, 40, 2)
     assert workers._task is None  # nothing left for a later loop
+
+
+def _dying_slice(start: int, stop: int) -> list[int]:
+    if start > 0:
+        os._exit(9)  # as the OOM killer would end it: no exception, no result
+    return list(range(start, stop))
+
+
+@pytest.mark.skipif(os.name != "posix" or os.uname().sysname != "Linux",
+                    reason="forked workers are used on Linux only")
+def test_a_worker_that_dies_fails_the_job_instead_of_hanging_it(monkeypatch):
+    from concurrent.futures.process import BrokenProcessPool
+
+    monkeypatch.setattr(workers, "MIN_PER_WORKER", 10)
+    with pytest.raises(BrokenProcessPool):
+        workers.map_slices(_dying_slice, 40, 2)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import multiprocessing
 import sys
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -63,7 +64,10 @@ def map_slices(task: Callable[[int, int], T], count: int, threads: int) -> list[
     global _task
     _task = task
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            return pool.map(_run_slice, slices(count, workers), chunksize=1)
+        # concurrent.futures, not multiprocessing.Pool: a worker that dies (the kernel's OOM
+        # killer on a cluster node) raises BrokenProcessPool here instead of leaving the job
+        # waiting for a result that never comes.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_run_slice, slices(count, workers)))
     finally:
         _task = None

@@ -380,7 +380,8 @@ def get_lone_shard_threads(wildcards):
     """Two cores for a batch of one shard, one each for a batch of several. A lone shard's
     baseline prescriptions have nothing to run beside them, so their job splits its patients
     over two forked workers (precex.workers) instead of leaving a core idle; the shards of a
-    larger batch already keep every core busy side by side. Outputs do not depend on it."""
+    larger batch already keep every core busy side by side. Outputs do not depend on it.
+    """
     return 2 if len(SHARDS) == 1 else 1
 
 

@@ -160,12 +160,13 @@ def _reference_cache() -> _ReferenceCache:
 
 @functools.cache
 def _parse(path: Path) -> _References:
-    data = path.read_bytes()
-    key = hashlib.sha256(path.suffix.encode() + b"\0" + data).hexdigest()
+    # the content's digest is the one the stage digest takes anyway (each file read and
+    # hashed once); the suffix because a notebook and a module are read differently
+    key = f"{path.suffix}:{_file_digest(path)}"
     cache = _reference_cache()
     found = cache.get(key)
     if found is None:
-        found = _parse_source(path, data.decode("utf-8"))
+        found = _parse_source(path, path.read_text(encoding="utf-8"))
         cache.put(key, found)
     return found
 

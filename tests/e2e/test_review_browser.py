@@ -105,6 +105,9 @@ def _log_in(browser, url: str, user: str = "dr.a", password: str | None = None):
     page.fill("input[name=user]", user)
     page.fill("input[name=password]", PASSWORDS[user] if password is None else password)
     page.click("button[type=submit]")
+    # the click returns once the next page is committed, not parsed: a locator's count()
+    # does not wait, so a busy machine could count the queue's rows before they exist
+    page.wait_for_load_state("load")
     return page
 
 
@@ -149,6 +152,7 @@ def test_log_in_see_the_queue_most_urgent_first_and_open_a_report(review, browse
     # open the first unsigned prescription and read its report inside the page
     pid = next(p for p, w in shown if not w)
     page.click(f'#queue tr[data-patient="{pid}"][data-week=""] a')
+    page.wait_for_load_state("load")
     assert page.locator("h1").inner_text().startswith(f"{pid}: prescription")
     report = page.frame_locator("iframe#report")
     assert pid in report.locator("body").inner_text(timeout=20_000)
@@ -278,6 +282,7 @@ def test_screenshot_of_the_review_page_for_the_readme(review, browser, demo_run,
     url, _ = review
     page = _log_in(browser, url, "dr.a")
     rows = page.locator("#queue tbody tr")
+    rows.first.wait_for()
     assert rows.count() > 0
     pid = rows.nth(0).get_attribute("data-patient")
     week = rows.nth(0).get_attribute("data-week")

@@ -27,8 +27,8 @@ def test_the_gold_corpus_is_large_and_covers_every_status():
     rows = gold_rows()
     assert len({text for text, *_ in rows}) >= 150
     assert {status for _, _, status, _ in rows} >= {
-        "active", "negated", "possible", "historical", "planned", "family", "hypothetical",
-        "absent"}
+        "active", "ending", "negated", "possible", "historical", "planned", "family",
+        "hypothetical", "absent"}
 
 
 @pytest.mark.parametrize("text,code,status,date", gold_rows(),
@@ -59,6 +59,17 @@ def test_the_policy_per_status():
     assert counted("previous mastectomy") == (("recent_surgery",), 1)  # date unknown
     assert counted("ALND 2019") == (("axillary_dissection",), 0)  # a lasting risk
     assert counted("no") == ((), 0)  # 'no' alone: nothing to report
+    # a stop or removal still ahead: current until then, and asked to be confirmed
+    assert counted("apixaban to be discontinued next month") == (("anticoagulation",), 1)
+    assert counted("port removal planned 2027-01-10") == (("central_line",), 1)
+    assert counted("apixaban discontinued") == ((), 0)  # done: negated
+
+
+def test_an_ending_mention_says_when_it_ends():
+    _, reading = read_comorbidities("apixaban until 2027-02-28", REFERENCE)
+    assert reading.confirm == ("'apixaban until 2027-02-28' is read as anticoagulation, current,"
+                               " with its stop or removal ahead (to end 2027-02-28); it counts "
+                               "as current until it has stopped",)
 
 
 def test_text_hygiene():

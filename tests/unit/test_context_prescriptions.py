@@ -31,12 +31,17 @@ TERMS = {"venous_thromboembolism": ["DVT", "pulmonary embolism"],
          "coronary_artery_disease": ["angina"], "recent_surgery": ["mastectomy"],
          "central_line": ["PICC line"], "pregnancy": ["pregnant"],
          "seizure": ["seizure"], "osteoporosis": ["osteoporosis"],
-         "cardiac_symptoms": ["chest pain", "syncope"]}
+         "cardiac_symptoms": ["chest pain", "syncope"],
+         "bone_metastases": ["bone mets", "osseous metastases"]}
 NOT_COUNTING = {"negated": "no {t}", "denied": "denies {t}", "no history": "no history of {t}",
                 "ruled out": "{t} ruled out", "relative": "mother had {t}",
                 "family": "family history of {t}", "hypothetical": "if {t}",
                 "planned": "{t} planned 2026-03-01", "long past": "{t} 2009",
                 "stopped": "stopped {t}"}
+# A stop or removal still ahead: the medicine, line or condition is there now.
+ENDING = {"to be discontinued": "{t} to be discontinued next month",
+          "plan to stop": "plan to stop {t}", "until": "{t} until 2026-03-01",
+          "weaning off": "weaning off {t}", "to come out": "{t} to come out next week"}
 OTHER = "HTN"  # every row has another, affirmed history term beside the one tested
 
 
@@ -53,7 +58,7 @@ def plans(tmp_path_factory) -> dict[str, dict]:
     rows, self_ids = [_row("P-NONE", OTHER)], {}
     for i, (code, words) in enumerate((c, w) for c, ws in TERMS.items() for w in ws):
         for kind, template in [("possible", "?{t}"), ("affirmed", "{t}"),
-                               *NOT_COUNTING.items()]:
+                               *NOT_COUNTING.items(), *ENDING.items()]:
             pid = f"T{i:02d}-{kind.replace(' ', '_')}"
             rows.append(_row(pid, f"{OTHER}; {template.format(t=words)}"))
             self_ids[pid] = (code, words, kind)
@@ -126,6 +131,29 @@ def test_an_affirmed_mention_is_at_least_as_cautious_as_a_possible_one(plans):
         assert _at_least_as_cautious(plans[pid], plans["P-NONE"]), pid
 
 
+@pytest.mark.parametrize("kind", sorted(ENDING))
+def test_a_mention_with_its_end_ahead_counts_as_current_and_asks_to_confirm(plans, kind):
+    """'apixaban to be discontinued next month', 'PICC line to come out next week': current
+    now, so at least as cautious as the affirmed mention, with an item to confirm the stop."""
+    for pid in _variants(plans, kind):
+        code, words, _ = plans["_variants"][pid]
+        affirmed = next(p for p, (c, w, k) in plans["_variants"].items()
+                        if (c, w, k) == (code, words, "affirmed"))
+        assert _at_least_as_cautious(plans[pid], plans[affirmed]), (pid, words)
+        assert any(words.lower() in issue.lower() and "until it has stopped" in issue
+                   for issue in plans[pid]["data_issues"]), (pid, plans[pid]["data_issues"])
+
+
+def test_bone_metastases_named_in_the_history_are_bone_metastases_of_unknown_stability(plans):
+    """A history naming bone metastases, with no bone status in the sheet: the bone rules of
+    unknown stability (clearance; no vigorous, high-impact or spinal loading work)."""
+    for pid, (code, _, kind) in plans["_variants"].items():
+        if code == "bone_metastases" and kind in ("affirmed", "possible", *ENDING):
+            assert plans[pid]["status"] == "clearance_required", pid
+            assert {"vigorous", "high_impact", "spinal_loading"} <= set(plans[pid]["excluded"])
+            assert any("names bone metastases" in i for i in plans[pid]["data_issues"]), pid
+
+
 def test_every_variant_was_read(plans):
-    expected = 1 + sum(len(ws) for ws in TERMS.values()) * (2 + len(NOT_COUNTING))
+    expected = 1 + sum(len(ws) for ws in TERMS.values()) * (2 + len(NOT_COUNTING) + len(ENDING))
     assert len(plans) - 1 == expected

@@ -133,6 +133,8 @@ CLASSES = [
      "osteoporosis"),
     ("diabetes_type2", ("Condition", SNOMED, "44054006", "Diabetes mellitus type 2 (disorder)"),
      "T2DM"),
+    ("bone_metastases", ("Condition", SNOMED, "94222008",
+                         "Secondary malignant neoplasm of bone (disorder)"), "bone mets"),
 ]
 
 

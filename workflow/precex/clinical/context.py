@@ -25,7 +25,8 @@ if TYPE_CHECKING:  # spaCy loads only when free text is read (about 2 s)
     from spacy.language import Language
 
 MAX_TEXT = 20_000  # characters of one cell read for context; a longer one says so (sheet)
-STATUSES = ("active", "negated", "hypothetical", "family", "planned", "possible", "historical")
+STATUSES = ("active", "ending", "negated", "hypothetical", "family", "planned", "possible",
+            "historical")
 CLAUSE_BREAK = re.compile(r"[;|\n\r]+|(?<=[a-z0-9)\]])\.\s+|\.$|\s[-\u2013\u2014]\s")
 
 _MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_abbr) if name}

@@ -27,7 +27,7 @@ from precex.clinical.vocabulary import (
 @dataclass(frozen=True)
 class Fact:
     code: str
-    status: str  # active, negated, hypothetical, family, planned, possible, historical
+    status: str  # active, ending, negated, hypothetical, family, planned, possible, historical
     date: str  # ISO date, '' when none was given
     text: str  # the words as written (a phrase's clause, a resource's display)
     source: str  # where: 'comorbidities' or a FHIR resource reference
@@ -139,11 +139,15 @@ def read_facts(facts: list[Fact], reference: dt.date | None) -> Reading:
                                        f"{window} weeks before the reference date: not "
                                        "counted as current")
         elif policy["confirm"]:
-            what = {"possible": "possible (not confirmed)", "planned": "planned"}.get(
+            what = {"possible": "possible (not confirmed)", "planned": "planned",
+                    "ending": "current, with its stop or removal ahead"}.get(
                 fact.status, fact.status)
-            dated = f" for {fact.date}" if fact.date else ""
+            dated = ("" if not fact.date else f" (to end {fact.date})"
+                     if fact.status == "ending" else f" for {fact.date}")
             confirm.append(f"{_label(fact)} is read as {fact.code}, {what}{dated}"
-                           + ("; it counts as present until confirmed or ruled out"
+                           + ("; it counts as current until it has stopped"
+                              if fact.status == "ending" else
+                              "; it counts as present until confirmed or ruled out"
                               if counts else "; it does not count until it happens"))
         if counts is True:
             if fact.code not in codes:

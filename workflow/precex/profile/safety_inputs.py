@@ -70,7 +70,9 @@ def _rejected(listed: pd.Series, *cols: str) -> pd.Series:
 
 
 def _has(codes: pd.Series, code: str) -> pd.Series:
-    return codes.str.split(";").map(lambda items: code in items).astype(bool)
+    """Whether each semicolon-separated code list holds `code`."""
+    return codes.str.split(";").map(lambda items: code in {i.strip() for i in items}
+                                    ).astype(bool)
 
 
 def _state(value_present: pd.Series, rejected: pd.Series, conflicting: pd.Series | None = None,
@@ -128,17 +130,22 @@ def _bone_status(f: pd.DataFrame, rejected_cols: pd.Series,
     sites_text = _text(f, "bone_metastasis_sites")
     has_sites = regions.ne("") | (sites_text.ne("") & ~sites_text.str.lower().isin(
         ["none", "no", "nil", "n/a"]))
+    # Bone metastases named in the history (free text or an EHR condition that counts: the
+    # fact layer has already set aside "no bone mets" and a relative's) are bone involvement
+    # as much as sites are.
+    in_history = _has(_text(f, "comorbidities"), "bone_metastases")
     metastatic = _text(f, "stage").eq("IV") | _text(f, "treatment_phase").eq("metastatic")
     rejected_bone = _rejected(rejected_cols, "bone_metastases", "bone_metastasis_sites")
     implied = np.select([status.isin(["stable", "unstable", "unknown"]),
-                         has_sites | rejected_bone,
+                         has_sites | rejected_bone | in_history,
                          status.eq("none"),
                          metastatic],
                         [status, "unknown", "none", "unknown"], default="")
-    # Sites written beside 'none' contradict it: bone metastases of unknown stability. A lesion
-    # the sites mark at risk of fracture (Mirels 8+, SINS 7+, impending) is unstable, whatever
-    # the status column says: the most adverse reading wins.
-    conflict_bone = status.eq("none") & has_sites
+    # Sites (or a history naming bone metastases) beside 'none' contradict it: bone metastases
+    # of unknown stability. A lesion the sites mark at risk of fracture (Mirels 8+, SINS 7+,
+    # impending) is unstable, whatever the status column says: the most adverse reading wins.
+    conflict_history = status.eq("none") & in_history & ~has_sites
+    conflict_bone = (status.eq("none") & has_sites) | conflict_history
     at_risk = _text(f, "bone_site_at_risk")
     f["bone_status"] = pd.Series(implied, index=idx).where(~conflict_bone, "unknown").where(
         at_risk.eq(""), "unstable")
@@ -152,10 +159,17 @@ def _bone_status(f: pd.DataFrame, rejected_cols: pd.Series,
     f["bone_state"] = np.select(
         [conflict_bone, rejected_bone & status.eq(""), status.ne(""), has_sites],
         ["conflicting", "rejected", "measured", "measured"], default="missing")
-    note(conflict_bone, lambda pid: f"bone_metastases is 'none' but sites are given "
-         f"('{sites_text[pid]}'): treated as bone metastases of unknown stability")
+    note(conflict_bone & ~conflict_history, lambda pid: f"bone_metastases is 'none' but "
+         f"sites are given ('{sites_text[pid]}'): treated as bone metastases of unknown "
+         "stability")
+    note(conflict_history, "bone_metastases is 'none' but the history (comorbidities) names "
+         "bone metastases: treated as bone metastases of unknown stability until the status "
+         "and sites are given")
     note(has_sites & status.eq(""), "bone metastasis sites are given without a status: treated "
          "as bone metastases of unknown stability")
+    note(in_history & ~has_sites & status.eq(""), "the history (comorbidities) names bone "
+         "metastases but bone_metastases is empty: treated as bone metastases of unknown "
+         "stability until the status and sites are given")
 
 
 def with_safety_inputs(flat: pd.DataFrame) -> pd.DataFrame:

@@ -32,7 +32,10 @@ TERMS = {"venous_thromboembolism": ["DVT", "pulmonary embolism"],
          "central_line": ["PICC line"], "pregnancy": ["pregnant"],
          "seizure": ["seizure"], "osteoporosis": ["osteoporosis"],
          "cardiac_symptoms": ["chest pain", "syncope"],
-         "bone_metastases": ["bone mets", "osseous metastases"]}
+         "bone_metastases": ["bone mets", "osseous metastases"],
+         "pulmonary_hypertension": ["pulmonary hypertension"],
+         "valvular_heart_disease": ["aortic stenosis"],
+         "interstitial_lung_disease": ["ILD"]}
 NOT_COUNTING = {"negated": "no {t}", "denied": "denies {t}", "no history": "no history of {t}",
                 "ruled out": "{t} ruled out", "relative": "mother had {t}",
                 "family": "family history of {t}", "hypothetical": "if {t}",
@@ -152,6 +155,20 @@ def test_bone_metastases_named_in_the_history_are_bone_metastases_of_unknown_sta
             assert plans[pid]["status"] == "clearance_required", pid
             assert {"vigorous", "high_impact", "spinal_loading"} <= set(plans[pid]["excluded"])
             assert any("names bone metastases" in i for i in plans[pid]["data_issues"]), pid
+
+
+def test_cardiopulmonary_disease_named_in_the_history_needs_clearance(plans):
+    """Pulmonary hypertension, valve disease and interstitial lung disease are cardiopulmonary
+    disease (NCCN high triage): clearance and supervision. 'Pulmonary hypertension' is not
+    the blood-pressure code."""
+    for pid, (code, _, kind) in plans["_variants"].items():
+        if code in ("pulmonary_hypertension", "valvular_heart_disease",
+                    "interstitial_lung_disease") and kind == "affirmed":
+            assert plans[pid]["status"] == "clearance_required", pid
+            assert plans[pid]["triage"] == "high" and plans[pid]["supervision"] == "supervised"
+            fired = {t["rule_id"] for t in plans[pid]["trace"] if t["applied"]}
+            assert "TRIAGE_HIGH" in fired, pid
+    assert plans["P-NONE"]["status"] == "prescribed"
 
 
 def test_every_variant_was_read(plans):

@@ -135,6 +135,8 @@ CLASSES = [
      "T2DM"),
     ("bone_metastases", ("Condition", SNOMED, "94222008",
                          "Secondary malignant neoplasm of bone (disorder)"), "bone mets"),
+    ("pulmonary_hypertension", ("Condition", SNOMED, "70995007",
+                                "Pulmonary hypertension (disorder)"), "pulmonary hypertension"),
 ]
 
 

@@ -20,6 +20,8 @@ from precex.clinical.vocabulary import (
     ("Kisqali + letrozole", {"cdk46_inhibitor", "aromatase_inhibitor"}),
     ("Xeloda", {"capecitabine"}), ("carboplatin", {"platinum"}), ("5-FU", {"fluorouracil"}),
     ("aromatase_inhibitor", {"aromatase_inhibitor"}), ("Adriamycin", {"anthracycline"}),
+    # a fixed-dose combination product is both of its agents
+    ("Phesgo", {"pertuzumab", "trastuzumab"}), ("Herceptin SC", {"trastuzumab"}),
 ])
 def test_agents(text, codes):
     coded = code_agents(text)

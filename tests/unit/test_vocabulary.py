@@ -133,11 +133,16 @@ def test_stage_from_free_text(text, stage):
     ("osteolytic deposit, left humerus", {"upper_limb"}, "'osteolytic'"),
     ("sclerotic (blastic) lesions L2-L4", {"spine"}, ""),
     ("femur, Mirels 6", {"pelvis_femur"}, ""),
+    # a fracture or collapse at a site, or a compressed cord: at risk (unstable)
+    ("T12, cord compression", {"spine", "thoracic_spine"}, "'cord compression'"),
+    ("MSCC at T10", {"spine", "thoracic_spine"}, "'mscc'"),
+    ("L1 collapse", {"spine"}, "'collapse'"),
+    ("fractured R humerus", {"upper_limb"}, "'fractured'"),
 ])
 def test_bone_sites_in_every_notation(text, codes, at_risk):
     """Spine levels as C/T/Th/D/BWK/LWK/L/S with ranges, ordinals not read as levels, format
-    characters ignored; Mirels 8+, SINS 7+, 'impending' and 'lytic' mark a lesion at risk (a
-    blastic one is not); a fragment that
+    characters ignored; Mirels 8+, SINS 7+, 'impending', 'lytic', a fracture, a collapse and
+    cord compression mark a lesion at risk (a blastic one is not); a fragment that
     only describes the lesion is not an unknown site."""
     from precex.clinical.vocabulary import bone_lesion_at_risk
 

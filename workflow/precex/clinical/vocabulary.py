@@ -32,9 +32,13 @@ THORACIC_LEVEL = re.compile(r"(?<![a-z0-9])(?:th|bwk|[td])\s?-?\s?\d{1,2}" + _LE
 MIRELS = re.compile(r"mirels?(?:'s)?(?:\s*score)?\s*(?:of|=|:)?\s*(\d{1,2})")
 SINS = re.compile(r"(?<![a-z])sins(?:\s*score)?\s*(?:of|=|:)?\s*(\d{1,2})")
 # A lytic (bone-destroying) lesion weakens the bone more than a blastic one (Mirels 1989 scores
-# lytic 3, blastic 1; SINS scores lytic 2): at risk until a clinician scores it.
+# lytic 3, blastic 1; SINS scores lytic 2): at risk until a clinician scores it. A fracture or
+# collapse at a site, or a compressed cord (metastatic spinal cord compression, an emergency:
+# NICE guideline on spinal metastases and MSCC, NG234 2023 - UNCONFIRMED number), is worse.
 AT_RISK_WORDS = re.compile(r"impending|pathological fracture|pathologic fracture|"
-                           r"fracture risk|at risk of fracture|(?<![a-z])(?:osteo)?lytic(?![a-z])")
+                           r"fracture risk|at risk of fracture|(?<![a-z])(?:osteo)?lytic(?![a-z])|"
+                           r"cord compression|(?<![a-z])mscc(?![a-z])|"
+                           r"(?<![a-z])fractured?(?![a-z])|(?<![a-z])collapsed?(?![a-z])")
 LESION_WORDS = re.compile(r"(?<![a-z])(lytic|osteolytic|blastic|osteoblastic|sclerotic|mixed|"
                           r"lesions?|mets?|metastas[ie]s|deposits?|disease)(?![a-z])")
 SIDE = re.compile(r"(?<![a-z])(left|right|bilateral|lt|rt|l|r)(?![a-z])")

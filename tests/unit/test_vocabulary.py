@@ -64,6 +64,10 @@ def test_coded_columns_and_surgery_side():
     assert coded_value("stage", "IIIA") == "III"
     assert coded_value("bone_metastases", "yes") == "unknown"  # present, stability unknown
     assert coded_value("subtype", "triple negative") == "TNBC"
+    # ISL stages: 0 is latent (at risk), I-III clinical lymphoedema
+    assert coded_value("lymphedema", "ISL stage II") == "present"
+    assert coded_value("lymphedema", "Stage 0") == "at_risk"
+    assert coded_value("treatment_phase", "Post-treatment") == "survivorship"
     assert surgery_side("L ALND, drain in situ") == "left"
     assert surgery_side("bilateral mastectomy") == "bilateral"
 

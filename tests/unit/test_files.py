@@ -1,7 +1,9 @@
 """Atomic output files: a write either lands whole under its name or leaves nothing."""
 
+import dataclasses
 import os
 import stat
+import types
 from pathlib import Path
 
 import pytest
@@ -163,55 +165,51 @@ def test_the_tables_people_open_are_spreadsheet_safe(tmp_path):
     assert "\t=cmd" not in text and "\t'=cmd" in text
 
 
+@dataclasses.dataclass(frozen=True)
+class _Nothing:
+    """A stage's empty Inputs, Outputs or Params."""
+
+
+def _empty_job(tmp_path: Path, **more: object) -> types.SimpleNamespace:
+    """Snakemake's object for a job with no files and no params (what run_stage reads)."""
+    empty = types.SimpleNamespace(keys=lambda: [])
+    return types.SimpleNamespace(rule="demo", log=[str(tmp_path / "demo.log")], input=empty,
+                                 params=empty, output=empty, **more)
+
+
 def test_run_stage_gives_the_jobs_cores_only_to_an_entry_that_takes_them(tmp_path):
     """A rule's thread count reaches an entry with a `threads` keyword (a lone shard's
     prescriptions on two workers), and no other: threads are never a param, so a run on more
     cores reruns nothing."""
-    import dataclasses
-    import types
-
     from precex.script_runner import run_stage
-
-    @dataclasses.dataclass(frozen=True)
-    class Nothing:
-        pass
 
     seen = []
 
-    def with_cores(*, inputs: Nothing, outputs: Nothing, params: Nothing, threads: int = 1):
+    def with_cores(*, inputs: _Nothing, outputs: _Nothing, params: _Nothing, threads: int = 1):
         seen.append(threads)
 
-    def without(*, inputs: Nothing, outputs: Nothing, params: Nothing):
+    def without(*, inputs: _Nothing, outputs: _Nothing, params: _Nothing):
         seen.append("none")
 
-    empty = types.SimpleNamespace(keys=lambda: [])
     for entry in (with_cores, without):
-        snakemake = types.SimpleNamespace(rule="demo", log=[str(tmp_path / "demo.log")],
-                                          input=empty, params=empty, output=empty, threads=2)
-        run_stage(snakemake, entry)
+        run_stage(_empty_job(tmp_path, threads=2), entry)
     assert seen == [2, "none"]
 
 
 def test_a_job_collects_young_objects_less_often_but_still_collects_cycles(tmp_path):
     """run_stage raises the collector's thresholds for the job (the default's collections
     were 15-25 % of a week's plans job); a reference cycle made in the job is still freed."""
-    import dataclasses
     import gc
-    import types
     import weakref
 
     from precex.script_runner import JOB_GC_THRESHOLDS, run_stage
-
-    @dataclasses.dataclass(frozen=True)
-    class Nothing:
-        pass
 
     class Node:
         pass
 
     seen = {}
 
-    def entry(*, inputs: Nothing, outputs: Nothing, params: Nothing) -> None:
+    def entry(*, inputs: _Nothing, outputs: _Nothing, params: _Nothing) -> None:
         seen["thresholds"] = gc.get_threshold()
         cycle = Node()
         cycle.self = cycle
@@ -220,11 +218,9 @@ def test_a_job_collects_young_objects_less_often_but_still_collects_cycles(tmp_p
         kept = [[] for _ in range(3 * JOB_GC_THRESHOLDS[0])]  # enough for collections
         seen["kept"] = len(kept)
 
-    empty = types.SimpleNamespace(keys=lambda: [])
     before = gc.get_threshold()
     try:
-        run_stage(types.SimpleNamespace(rule="demo", log=[str(tmp_path / "demo.log")],
-                                        input=empty, params=empty, output=empty), entry)
+        run_stage(_empty_job(tmp_path), entry)
     finally:
         gc.set_threshold(*before)
     assert seen["thresholds"] == JOB_GC_THRESHOLDS

@@ -10,6 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from precex import workers
 
+LINUX_ONLY = pytest.mark.skipif(os.name != "posix" or os.uname().sysname != "Linux",
+                                reason="forked workers are used on Linux only")
+
 
 @given(count=st.integers(0, 5000), parts=st.integers(1, 64))
 def test_slices_cover_the_items_in_order_with_sizes_one_apart(count, parts):
@@ -36,8 +39,7 @@ def _square_slice(start: int, stop: int) -> tuple[int, list[int]]:
     return os.getpid(), [i * i for i in range(start, stop)]
 
 
-@pytest.mark.skipif(os.name != "posix" or os.uname().sysname != "Linux",
-                    reason="forked workers are used on Linux only")
+@LINUX_ONLY
 def test_forked_workers_return_the_in_process_results_in_order(monkeypatch):
     monkeypatch.setattr(workers, "MIN_PER_WORKER", 10)
     inline = workers.map_slices(_square_slice, 95, 1)
@@ -54,8 +56,7 @@ def _failing_slice(start: int, stop: int) -> list[int]:
     return list(range(start, stop))
 
 
-@pytest.mark.skipif(os.name != "posix" or os.uname().sysname != "Linux",
-                    reason="forked workers are used on Linux only")
+@LINUX_ONLY
 def test_an_error_in_a_worker_fails_the_job_as_it_would_inline(monkeypatch):
     monkeypatch.setattr(workers, "MIN_PER_WORKER", 10)
     with pytest.raises(ValueError, match="incoherent"):
@@ -69,8 +70,7 @@ def _dying_slice(start: int, stop: int) -> list[int]:
     return list(range(start, stop))
 
 
-@pytest.mark.skipif(os.name != "posix" or os.uname().sysname != "Linux",
-                    reason="forked workers are used on Linux only")
+@LINUX_ONLY
 def test_a_worker_that_dies_fails_the_job_instead_of_hanging_it(monkeypatch):
     from concurrent.futures.process import BrokenProcessPool
 

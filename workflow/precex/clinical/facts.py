@@ -139,16 +139,16 @@ def read_facts(facts: list[Fact], reference: dt.date | None) -> Reading:
                                        f"{window} weeks before the reference date: not "
                                        "counted as current")
         elif policy["confirm"]:
-            what = {"possible": "possible (not confirmed)", "planned": "planned",
-                    "ending": "current, with its stop or removal ahead"}.get(
-                fact.status, fact.status)
-            dated = ("" if not fact.date else f" (to end {fact.date})"
-                     if fact.status == "ending" else f" for {fact.date}")
-            confirm.append(f"{_label(fact)} is read as {fact.code}, {what}{dated}"
-                           + ("; it counts as current until it has stopped"
-                              if fact.status == "ending" else
-                              "; it counts as present until confirmed or ruled out"
-                              if counts else "; it does not count until it happens"))
+            if fact.status == "ending":
+                what = "current, with its stop or removal ahead"
+                dated = f" (to end {fact.date})" if fact.date else ""
+                meaning = "it counts as current until it has stopped"
+            else:
+                what = {"possible": "possible (not confirmed)"}.get(fact.status, fact.status)
+                dated = f" for {fact.date}" if fact.date else ""
+                meaning = ("it counts as present until confirmed or ruled out" if counts
+                           else "it does not count until it happens")
+            confirm.append(f"{_label(fact)} is read as {fact.code}, {what}{dated}; {meaning}")
         if counts is True:
             if fact.code not in codes:
                 codes.append(fact.code)
